@@ -1,0 +1,125 @@
+/*
+ * config.h: the site configuration, loaded from one JSON file.
+ *
+ * config_load() parses and validates the whole file in one pass and reports
+ * every error it finds through the diagnostic callback as
+ * "FILE:LINE:COL: json.path: message". It returns NULL when there was any
+ * error, so a caller never sees a half-valid config. The returned object is
+ * immutable and owned by the caller; free it with config_free().
+ */
+#ifndef SH_CONFIG_H
+#define SH_CONFIG_H
+
+#include "../sensors/point.h"
+
+#define SH_ID_MAX 64
+#define SH_TOPIC_MAX 256
+
+struct config_zone {
+	char *id;
+	char *name;
+	int floor;
+	char *kind; /* room, kitchen, corridor, stairs, exit, parking, shop */
+};
+
+struct config_mqtt_binding {
+	char *topic;
+	char *format; /* family name: "zigbee2mqtt", ... */
+};
+
+struct config_sensor {
+	char *id;
+	char *name; /* defaults to id */
+	enum sh_kind kind;
+	int zone;          /* index into zones */
+	int supervision_s; /* 0 = not supervised */
+	struct config_mqtt_binding mqtt; /* topic NULL when not MQTT */
+};
+
+enum output_kind { OUTPUT_SIREN, OUTPUT_STROBE, OUTPUT_RELAY, OUTPUT_VALVE };
+
+struct config_output {
+	char *id;
+	enum output_kind kind;
+	int zone; /* -1 when not tied to a zone */
+	struct config_mqtt_binding mqtt;
+	int duration_s; /* siren on-time per command; refreshed while on */
+};
+
+enum contact_via { VIA_UPSTREAM, VIA_SMS, VIA_CALL, VIA_WEBHOOK };
+
+struct config_contact {
+	char *id;
+	enum contact_via via;
+	char *phone; /* sms, call */
+	char *url;   /* webhook */
+};
+
+struct config_broker {
+	char *host;
+	int port;
+	char *username;
+	char *password;
+	char *client_id;
+	int keepalive_s;
+	int tls; /* use the system CA store */
+	char *cafile;
+};
+
+struct config {
+	char *path; /* the file this was loaded from */
+	char *dir;  /* its directory, for relative paths */
+
+	struct {
+		char *id, *name, *address, *phone, *timezone;
+		double lat, lon;
+		int has_geo;
+	} site;
+
+	char *database;
+	char *control_socket;
+	char *control_group; /* NULL: the daemon's own group */
+	char *log_level;     /* debug, info, notice, warning, error */
+
+	struct config_broker mqtt;
+	struct config_broker upstream; /* host NULL: use the local broker */
+	char *upstream_prefix;         /* default "safehouse" */
+	int heartbeat_s;
+
+	struct config_zone *zones;
+	int nzones;
+	struct config_sensor *sensors;
+	int nsensors;
+	struct config_output *outputs;
+	int noutputs;
+	struct config_contact *contacts;
+	int ncontacts;
+
+	char **rule_files; /* expanded globs, absolute paths, sorted */
+	int nrule_files;
+};
+
+/* Severity 0 = error, 1 = warning. */
+typedef void (*config_diag_fn)(void *ctx, int severity, const char *msg);
+
+/* Load and validate FILE. Every problem is reported through diag (one call
+ * per problem, already formatted with file:line:col). Returns NULL on any
+ * error; *nerrors gets the error count when not NULL. */
+struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors);
+
+/* Load from a string; name is used in messages and dir for relative paths. */
+struct config *config_load_string(const char *text, const char *name, const char *dir,
+				  config_diag_fn diag, void *ctx, int *nerrors);
+
+void config_free(struct config *c);
+
+/* Lookups by id; return the index or -1. */
+int config_zone_index(const struct config *c, const char *id);
+int config_sensor_index(const struct config *c, const char *id);
+int config_output_index(const struct config *c, const char *id);
+int config_contact_index(const struct config *c, const char *id);
+
+const char *config_output_kind_name(enum output_kind k);
+const char *config_via_name(enum contact_via v);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * rules.h: the rule language: compile rule files against a site, then
+ * evaluate readings into actions.
+ *
+ * The module is pure: it does no I/O besides reading the rule files at
+ * compile time, has no clock of its own (time is passed in) and never talks
+ * to MQTT or SQLite. The daemon feeds it point changes and applies the
+ * actions it returns; tests drive it with a virtual clock.
+ */
+#ifndef SH_RULES_H
+#define SH_RULES_H
+
+#include <stdint.h>
+
+#include "../sensors/point.h"
+
+struct config;
+
+/* What the compiler needs to know about the site. Indices are the config's
+ * array indices; the compiler keeps the pointer only during rules_compile. */
+struct rules_site {
+	const struct config *config;
+};
+
+/* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text". */
+typedef void (*rules_diag_fn)(void *ctx, int severity, const char *msg);
+
+struct ruleset;
+
+/* Compile the given files (in order) into one rule set. All errors in all
+ * files are reported in one pass through diag. Returns NULL if there was at
+ * least one error; *nerrors (if not NULL) receives the error count and
+ * *nwarnings the warning count. The caller owns the result. */
+struct ruleset *rules_compile_files(const char *const *files, int nfiles,
+				    const struct rules_site *site, rules_diag_fn diag, void *ctx,
+				    int *nerrors, int *nwarnings);
+
+/* Same, from one in-memory text; name is used in messages. */
+struct ruleset *rules_compile_string(const char *text, const char *name,
+				     const struct rules_site *site, rules_diag_fn diag, void *ctx,
+				     int *nerrors, int *nwarnings);
+
+void rules_free(struct ruleset *rs);
+
+int rules_count(const struct ruleset *rs);
+const char *rules_name(const struct ruleset *rs, int rule);
+
+/* The world as the engine sees it while evaluating conditions. */
+struct rules_view {
+	void *ctx;
+	/* Current value of a point; return 0 and set *value when known,
+	 * -1 when unknown. */
+	int (*point)(void *ctx, int sensor, enum sh_point p, double *value);
+	enum sh_mode (*mode)(void *ctx);
+};
+
+enum rules_action_type {
+	RA_ALARM,     /* raise an alarm of class in zone */
+	RA_CLEARED,   /* the cause of what rule raised for sensor has cleared */
+	RA_SIREN_ON,  /* all sirens on with pattern */
+	RA_SIREN_OFF, /* all sirens off */
+	RA_ALERT,     /* alert contacts */
+};
+
+enum rules_priority { PRIO_DEFAULT, PRIO_LOW, PRIO_NORMAL, PRIO_URGENT };
+
+#define RULES_MAX_CONTACTS 8
+
+/* One action. Pointers point into the rule set and stay valid until
+ * rules_free(). Actions of one rule firing come in source order, and share
+ * the same rule, sensor and zone. */
+struct rules_action {
+	enum rules_action_type type;
+	int rule;   /* index of the rule that fired */
+	int sensor; /* sensor whose reading fired it */
+	int zone;   /* that sensor's zone */
+	double value; /* the reading's value */
+	enum sh_alarm_class cls; /* RA_ALARM (ALARM_FAULT for a `fault`) */
+	const char *message;     /* RA_ALARM: text or NULL */
+	const char *pattern;     /* RA_SIREN_ON: fire, burglar, emergency */
+	int ncontacts;           /* RA_ALERT */
+	int contacts[RULES_MAX_CONTACTS];
+	enum rules_priority priority; /* RA_ALERT */
+};
+
+typedef void (*rules_action_fn)(void *ctx, const struct rules_action *a);
+
+/* Feed one point change of one sensor. had_old is 0 when the point had no
+ * value before (unknown). Calls emit for every action, synchronously, in
+ * order. now_ms is the monotonic time in milliseconds. Returns the number of
+ * rules that fired. */
+int rules_eval(struct ruleset *rs, int sensor, enum sh_point point, int had_old, double old_value,
+	       double new_value, int64_t now_ms, const struct rules_view *view, rules_action_fn emit,
+	       void *ctx);
+
+#endif

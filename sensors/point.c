@@ -1,0 +1,194 @@
+/*
+ * point.c: names of kinds, points, states, classes and modes.
+ */
+#include "point.h"
+
+#include <string.h>
+
+const char *const sh_kind_names[] = {"smoke",  "heat",  "gas",  "co",
+				     "water",  "door",  "window", "motion",
+				     "panic",  "siren_feedback", "power", "generic",
+				     NULL};
+
+static const char *const point_names[] = {
+    "smoke",       "heat",        "gas",    "co",     "water",
+    "contact",     "motion",      "panic",  "tamper", "battery",
+    "battery_low", "temperature", "online", "test",   "mains",
+    NULL};
+
+const char *const sh_class_names[] = {"fire",   "gas",         "panic", "intrusion",
+				      "tamper", "supervisory", "fault", NULL};
+
+const char *const sh_mode_names[] = {"disarmed", "armed_home", "armed_night", "armed_away", NULL};
+
+static const struct sh_state states[] = {
+    {"detected", POINT__COUNT, 1}, {"clear", POINT__COUNT, 0},
+    {"open", POINT_CONTACT, 1},    {"closed", POINT_CONTACT, 0},
+    {"pressed", POINT_PANIC, 1},   {"tampered", POINT_TAMPER, 1},
+    {"online", POINT_ONLINE, 1},   {"offline", POINT_ONLINE, 0},
+    {"low", POINT_BATTERY_LOW, 1}, {"ok", POINT_BATTERY_LOW, 0},
+    {"mains_lost", POINT_MAINS, 0}, {"mains_ok", POINT_MAINS, 1},
+};
+
+const char *const sh_state_words[] = {"detected", "clear",   "open",   "closed",
+				      "pressed",  "tampered", "online", "offline",
+				      "low",      "ok",      "mains_lost", "mains_ok",
+				      NULL};
+
+static int index_of(const char *const *names, const char *s)
+{
+	if (!s)
+		return -1;
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+const char *sh_kind_name(enum sh_kind k)
+{
+	return (unsigned)k < KIND__COUNT ? sh_kind_names[k] : "?";
+}
+
+int sh_kind_from_name(const char *s)
+{
+	return index_of(sh_kind_names, s);
+}
+
+const char *sh_point_name(enum sh_point p)
+{
+	return (unsigned)p < POINT__COUNT ? point_names[p] : "?";
+}
+
+int sh_point_from_name(const char *s)
+{
+	return index_of(point_names, s);
+}
+
+int sh_point_is_numeric(enum sh_point p)
+{
+	return p == POINT_BATTERY || p == POINT_TEMPERATURE;
+}
+
+const char *sh_class_name(enum sh_alarm_class c)
+{
+	return (unsigned)c < ALARM__COUNT ? sh_class_names[c] : "?";
+}
+
+int sh_class_from_name(const char *s)
+{
+	return index_of(sh_class_names, s);
+}
+
+const char *sh_mode_name(enum sh_mode m)
+{
+	return (unsigned)m < MODE__COUNT ? sh_mode_names[m] : "?";
+}
+
+int sh_mode_from_name(const char *s)
+{
+	return index_of(sh_mode_names, s);
+}
+
+enum sh_point sh_kind_primary_point(enum sh_kind k)
+{
+	switch (k) {
+	case KIND_SMOKE:
+		return POINT_SMOKE;
+	case KIND_HEAT:
+		return POINT_HEAT;
+	case KIND_GAS:
+		return POINT_GAS;
+	case KIND_CO:
+		return POINT_CO;
+	case KIND_WATER:
+		return POINT_WATER;
+	case KIND_DOOR:
+	case KIND_WINDOW:
+		return POINT_CONTACT;
+	case KIND_MOTION:
+		return POINT_MOTION;
+	case KIND_PANIC:
+		return POINT_PANIC;
+	case KIND_POWER:
+		return POINT_MAINS;
+	default:
+		return POINT__COUNT;
+	}
+}
+
+enum sh_point sh_kind_numeric_point(enum sh_kind k)
+{
+	(void)k;
+	return POINT_TEMPERATURE;
+}
+
+const struct sh_state *sh_state_lookup(const char *name)
+{
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(states[i].name, name) == 0)
+			return &states[i];
+	return NULL;
+}
+
+const char *sh_state_name(enum sh_point p, double v)
+{
+	int on = v != 0;
+	switch (p) {
+	case POINT_CONTACT:
+		return on ? "open" : "closed";
+	case POINT_PANIC:
+		return on ? "pressed" : "released";
+	case POINT_TAMPER:
+		return on ? "tampered" : "clear";
+	case POINT_ONLINE:
+		return on ? "online" : "offline";
+	case POINT_BATTERY_LOW:
+		return on ? "low" : "ok";
+	case POINT_TEST:
+		return on ? "test" : "normal";
+	case POINT_MAINS:
+		return on ? "mains_ok" : "mains_lost";
+	case POINT_BATTERY:
+	case POINT_TEMPERATURE:
+		return NULL;
+	default:
+		return on ? "detected" : "clear";
+	}
+}
+
+/* Levenshtein distance, bounded: names here are short. */
+static int distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int prev[64], cur[64];
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			int del = prev[j] + 1, ins = cur[j - 1] + 1;
+			int m = sub < del ? sub : del;
+			cur[j] = m < ins ? m : ins;
+		}
+		memcpy(prev, cur, sizeof(int) * (lb + 1));
+	}
+	return prev[lb];
+}
+
+const char *sh_suggest(const char *word, const char *const *names)
+{
+	const char *best = NULL;
+	int bestd = 3;
+	for (int i = 0; names && names[i]; i++) {
+		int d = distance(word, names[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = names[i];
+		}
+	}
+	return best;
+}
