@@ -1,0 +1,62 @@
+"""Fixtures of the black-box suite: every test gets its own mosquitto on a
+free loopback port, an MQTT probe that records everything on it, and a Site
+(a safehoused with config, rules, database and socket in the test's temp
+directory). Everything started here is stopped in the finalizers, also when
+the test fails; the daemon's and the broker's logs are printed then, so that
+pytest shows them with the failure."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import MOSQUITTO, SAFEHOUSECTL, SAFEHOUSED, Broker, MqttProbe, Site  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "upstream_outage: stops and restarts a second (upstream) mosquitto during the test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _binaries():
+    missing = [p for p in (SAFEHOUSED, SAFEHOUSECTL, MOSQUITTO) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.fail(f"missing executables: {missing} (build with cmake, or set SAFEHOUSED, "
+                    f"SAFEHOUSECTL, MOSQUITTO)", pytrace=False)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def probe(broker):
+    p = MqttProbe(broker.port).connect()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def site(tmp_path, broker, probe):
+    s = Site(tmp_path / "site", broker, probe)
+    yield s
+    s.close()
+    log = s.log()
+    if log:
+        print(f"----- safehoused log ({s.logfile}) -----")
+        print(log[-20000:])
+
+
+@pytest.fixture
+def running_site(site):
+    """The default site, started and ready."""
+    return site.start()
