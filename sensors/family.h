@@ -34,6 +34,7 @@ const char *family_reject_name(enum family_reject r);
 
 /* An output command, as the panel asks for it. */
 struct family_output_cmd {
+	int siren;           /* 1 for sirens and strobes, 0 for relays/valves */
 	int on;              /* 1 on, 0 off */
 	const char *pattern; /* fire, burglar, emergency; NULL = fire */
 	int duration_s;      /* siren on-time; 0 = device default */
@@ -70,5 +71,6 @@ extern const char *const family_names[];
 #define FAMILY_MAX_PAYLOAD 16384
 
 extern const struct family family_zigbee2mqtt;
+extern const struct family family_tasmota;
 
 #endif

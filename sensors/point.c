@@ -80,6 +80,22 @@ int sh_class_from_name(const char *s)
 	return index_of(sh_class_names, s);
 }
 
+const char *sh_class_label_vi(enum sh_alarm_class c)
+{
+	static const char *const labels[] = {
+	    "BÁO CHÁY",          "RÒ RỈ KHÍ GAS",     "BÁO ĐỘNG KHẨN CẤP (SOS)",
+	    "ĐỘT NHẬP",          "PHÁ HOẠI THIẾT BỊ", "CẢNH BÁO GIÁM SÁT",
+	    "LỖI THIẾT BỊ"};
+	return (unsigned)c < ALARM__COUNT ? labels[c] : "?";
+}
+
+int sh_class_priority(enum sh_alarm_class c)
+{
+	/* The enum is already in priority order: fire > gas > panic >
+	 * intrusion > tamper > supervisory > fault. */
+	return (int)c;
+}
+
 const char *sh_mode_name(enum sh_mode m)
 {
 	return (unsigned)m < MODE__COUNT ? sh_mode_names[m] : "?";

@@ -82,6 +82,10 @@ int sh_point_from_name(const char *s);
 int sh_point_is_numeric(enum sh_point p);
 const char *sh_class_name(enum sh_alarm_class c);
 int sh_class_from_name(const char *s);
+/* Vietnamese label of a class, for human messages ("BÁO CHÁY"). */
+const char *sh_class_label_vi(enum sh_alarm_class c);
+/* Class priority: 0 is the highest (fire). */
+int sh_class_priority(enum sh_alarm_class c);
 const char *sh_mode_name(enum sh_mode m);
 int sh_mode_from_name(const char *s);
 

@@ -1,0 +1,316 @@
+/*
+ * mqttc.c: libmosquitto in non-threaded mode on our poll loop.
+ */
+#include "mqttc.h"
+
+#include <mosquitto.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+
+struct mqttc {
+	struct loop *loop;
+	struct mosquitto *mosq;
+	int fd;
+	int connected;
+	int dead; /* connection lost: tear down after the current callback */
+	int backoff_ms;
+	int retry_timer;
+	int misc_timer;
+	int teardown_timer;
+	struct mqttc_callbacks cb;
+	void *ctx;
+	char *name, *host, *username, *password, *client_id, *cafile, *will_topic, *will_payload;
+	int port, keepalive_s, tls;
+};
+
+static int lib_refs;
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void start_connect(void *arg);
+
+static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
+{
+	struct mqttc *c = arg;
+	(void)m;
+	if (rc != 0) {
+		log_warn("mqtt %s: connection refused by %s:%d: %s", c->name, c->host, c->port,
+			 mosquitto_connack_string(rc));
+		c->dead = 1;
+		return;
+	}
+	log_notice("mqtt %s: connected to %s:%d", c->name, c->host, c->port);
+	c->connected = 1;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	if (c->cb.on_connect)
+		c->cb.on_connect(c->ctx);
+}
+
+static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
+{
+	struct mqttc *c = arg;
+	(void)m;
+	if (c->connected)
+		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
+			 rc ? mosquitto_strerror(rc) : "closed");
+	c->dead = 1;
+}
+
+static void on_message_cb(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+{
+	struct mqttc *c = arg;
+	(void)m;
+	if (c->cb.on_message)
+		c->cb.on_message(c->ctx, msg);
+}
+
+static void on_publish_cb(struct mosquitto *m, void *arg, int mid)
+{
+	struct mqttc *c = arg;
+	(void)m;
+	if (c->cb.on_publish)
+		c->cb.on_publish(c->ctx, mid);
+}
+
+static void teardown(struct mqttc *c)
+{
+	int was = c->connected;
+	if (c->fd >= 0)
+		loop_fd_del(c->loop, c->fd);
+	c->fd = -1;
+	if (c->mosq)
+		mosquitto_destroy(c->mosq);
+	c->mosq = NULL;
+	c->connected = 0;
+	c->dead = 0;
+	if (was && c->cb.on_disconnect)
+		c->cb.on_disconnect(c->ctx);
+}
+
+static void schedule_retry(struct mqttc *c)
+{
+	loop_timer_cancel(c->loop, c->retry_timer);
+	c->retry_timer = loop_timer_add(c->loop, c->backoff_ms, start_connect, c);
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+}
+
+static void check_dead(struct mqttc *c)
+{
+	if (c->dead && c->mosq) {
+		teardown(c);
+		schedule_retry(c);
+	}
+}
+
+static void on_fd(void *arg, int fd, short revents)
+{
+	struct mqttc *c = arg;
+	(void)fd;
+	if (!c->mosq)
+		return;
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		int rc = mosquitto_loop_read(c->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			c->dead = 1;
+	}
+	if (c->mosq && !c->dead && (revents & POLLOUT)) {
+		int rc = mosquitto_loop_write(c->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			c->dead = 1;
+	}
+	/* Callbacks run inside loop_read queue their packets; send them now
+	 * rather than on the next poll round. */
+	if (c->mosq && !c->dead && mosquitto_want_write(c->mosq))
+		mosquitto_loop_write(c->mosq, 1);
+	check_dead(c);
+}
+
+static void prepare(void *arg)
+{
+	struct mqttc *c = arg;
+	check_dead(c);
+	if (c->mosq && c->fd >= 0)
+		loop_fd_events(c->loop, c->fd,
+			       POLLIN | (mosquitto_want_write(c->mosq) ? POLLOUT : 0));
+}
+
+static void misc_tick(void *arg)
+{
+	struct mqttc *c = arg;
+	if (c->mosq && mosquitto_loop_misc(c->mosq) != MOSQ_ERR_SUCCESS && c->connected)
+		c->dead = 1;
+	check_dead(c);
+	c->misc_timer = loop_timer_add(c->loop, 1000, misc_tick, c);
+}
+
+static void start_connect(void *arg)
+{
+	struct mqttc *c = arg;
+	int rc;
+
+	c->retry_timer = 0;
+	c->mosq = mosquitto_new(c->client_id, true, c);
+	if (!c->mosq) {
+		log_err("mqtt %s: cannot create client", c->name);
+		schedule_retry(c);
+		return;
+	}
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_connect_callback_set(c->mosq, on_connect_cb);
+	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
+	mosquitto_message_callback_set(c->mosq, on_message_cb);
+	mosquitto_publish_callback_set(c->mosq, on_publish_cb);
+	if (c->username)
+		mosquitto_username_pw_set(c->mosq, c->username, c->password);
+	if (c->tls) {
+		rc = mosquitto_tls_set(c->mosq, c->cafile, c->cafile ? NULL : "/etc/ssl/certs",
+				       NULL, NULL, NULL);
+		if (rc != MOSQ_ERR_SUCCESS)
+			log_err("mqtt %s: TLS setup: %s", c->name, mosquitto_strerror(rc));
+	}
+	if (c->will_topic)
+		mosquitto_will_set(c->mosq, c->will_topic, (int)strlen(c->will_payload),
+				   c->will_payload, 1, true);
+	rc = mosquitto_connect_async(c->mosq, c->host, c->port, c->keepalive_s);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_warn("mqtt %s: cannot connect to %s:%d: %s; retrying in %d s", c->name,
+			 c->host, c->port,
+			 rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc),
+			 c->backoff_ms / 1000);
+		mosquitto_destroy(c->mosq);
+		c->mosq = NULL;
+		schedule_retry(c);
+		return;
+	}
+	c->fd = mosquitto_socket(c->mosq);
+	loop_fd_add(c->loop, c->fd, POLLIN | POLLOUT, on_fd, c);
+}
+
+struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
+			const struct mqttc_callbacks *cb, void *ctx)
+{
+	struct mqttc *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (lib_refs++ == 0)
+		mosquitto_lib_init();
+	c->loop = l;
+	c->fd = -1;
+	c->cb = *cb;
+	c->ctx = ctx;
+	c->name = strdup(p->name ? p->name : "mqtt");
+	c->host = strdup(p->host ? p->host : "127.0.0.1");
+	c->port = p->port ? p->port : 1883;
+	c->username = dup_or_null(p->username);
+	c->password = dup_or_null(p->password);
+	c->client_id = dup_or_null(p->client_id);
+	c->cafile = dup_or_null(p->cafile);
+	c->will_topic = dup_or_null(p->will_topic);
+	c->will_payload = dup_or_null(p->will_topic ? p->will_payload : NULL);
+	c->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
+	c->tls = p->tls;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	if (!c->name || !c->host) {
+		mqttc_free(c);
+		return NULL;
+	}
+	loop_prepare_add(l, prepare, c);
+	c->misc_timer = loop_timer_add(l, 1000, misc_tick, c);
+	start_connect(c);
+	return c;
+}
+
+void mqttc_disconnect(struct mqttc *c)
+{
+	if (c && c->mosq && c->connected) {
+		mosquitto_disconnect(c->mosq);
+		mosquitto_loop_write(c->mosq, 1);
+	}
+}
+
+void mqttc_free(struct mqttc *c)
+{
+	if (!c)
+		return;
+	loop_prepare_del(c->loop, prepare, c);
+	loop_timer_cancel(c->loop, c->retry_timer);
+	loop_timer_cancel(c->loop, c->misc_timer);
+	if (c->fd >= 0)
+		loop_fd_del(c->loop, c->fd);
+	if (c->mosq)
+		mosquitto_destroy(c->mosq);
+	free(c->name);
+	free(c->host);
+	free(c->username);
+	free(c->password);
+	free(c->client_id);
+	free(c->cafile);
+	free(c->will_topic);
+	free(c->will_payload);
+	free(c);
+	if (--lib_refs == 0)
+		mosquitto_lib_cleanup();
+}
+
+int mqttc_connected(const struct mqttc *c)
+{
+	return c && c->connected && !c->dead;
+}
+
+int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_t len, int qos,
+		  int retain, int *mid)
+{
+	int rc;
+	if (!mqttc_connected(c))
+		return -1;
+	rc = mosquitto_publish(c->mosq, mid, topic, (int)len, payload, qos, retain);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_warn("mqtt %s: publish %s: %s", c->name, topic, mosquitto_strerror(rc));
+		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST)
+			c->dead = 1;
+		return -1;
+	}
+	/* Outside a libmosquitto callback the packet is already written;
+	 * inside one it is queued, so push it out now: a siren command must
+	 * not wait for the next poll round. */
+	if (mosquitto_want_write(c->mosq))
+		mosquitto_loop_write(c->mosq, 1);
+	return 0;
+}
+
+int mqttc_subscribe(struct mqttc *c, const char *topic)
+{
+	if (!c || !c->mosq)
+		return -1;
+	int rc = mosquitto_subscribe(c->mosq, NULL, topic, 1);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_warn("mqtt %s: subscribe %s: %s", c->name, topic, mosquitto_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int mqttc_unsubscribe(struct mqttc *c, const char *topic)
+{
+	if (!c || !c->mosq)
+		return -1;
+	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+void mqttc_flush(struct mqttc *c)
+{
+	if (c && c->mosq && !c->dead && mosquitto_want_write(c->mosq))
+		mosquitto_loop_write(c->mosq, 1);
+}

@@ -1,0 +1,175 @@
+/*
+ * outputs.c: siren and relay commands through the payload families.
+ */
+#include "outputs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../sensors/family.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "mqttc.h"
+
+struct outputs {
+	struct loop *loop;
+	const struct config *cfg;
+	struct mqttc *mqtt;
+	int sirens_on;
+	int commanded; /* a siren command was ever sent */
+	char pattern[16];
+	int *relay_on; /* wanted state per output (non-siren) */
+	int nrelay;
+	int refresh_timer;
+};
+
+static int is_siren(const struct config_output *out)
+{
+	return out->kind == OUTPUT_SIREN || out->kind == OUTPUT_STROBE;
+}
+
+static void send_one(struct outputs *o, int i, int on)
+{
+	const struct config_output *out = &o->cfg->outputs[i];
+	const struct family *fam = family_find(out->mqtt.format);
+	struct family_output_cmd cmd = {
+	    .siren = is_siren(out),
+	    .on = on,
+	    .pattern = o->pattern,
+	    .duration_s = out->duration_s,
+	};
+	char buf[256];
+	int len;
+	if (!fam || !out->mqtt.topic)
+		return;
+	len = fam->encode_output(&cmd, buf, sizeof(buf));
+	if (len < 0) {
+		log_err("outputs: %s: cannot encode command", out->id);
+		return;
+	}
+	if (mqttc_publish(o->mqtt, out->mqtt.topic, buf, (size_t)len, 1, 0, NULL) < 0)
+		log_warn("outputs: %s: broker not reachable; command will be sent on reconnect",
+			 out->id);
+	else
+		log_info("outputs: %s %s%s%s", out->id, on ? "on" : "off", on && cmd.siren ? " " : "",
+			 on && cmd.siren ? o->pattern : "");
+}
+
+static int refresh_interval_ms(const struct outputs *o)
+{
+	int min = 0;
+	for (int i = 0; i < o->cfg->noutputs; i++) {
+		const struct config_output *out = &o->cfg->outputs[i];
+		if (is_siren(out) && out->duration_s > 0 && (!min || out->duration_s < min))
+			min = out->duration_s;
+	}
+	if (!min)
+		min = 300;
+	/* Re-send well before the device times out, allowing for a slow
+	 * Zigbee mesh. */
+	return min * 1000 * 4 / 5;
+}
+
+static void refresh(void *arg)
+{
+	struct outputs *o = arg;
+	o->refresh_timer = 0;
+	if (!o->sirens_on)
+		return;
+	for (int i = 0; i < o->cfg->noutputs; i++)
+		if (is_siren(&o->cfg->outputs[i]))
+			send_one(o, i, 1);
+	o->refresh_timer = loop_timer_add(o->loop, refresh_interval_ms(o), refresh, o);
+}
+
+struct outputs *outputs_new(struct loop *l, const struct config *c, struct mqttc *local)
+{
+	struct outputs *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->loop = l;
+	o->mqtt = local;
+	strcpy(o->pattern, "fire");
+	outputs_rebind(o, c);
+	return o;
+}
+
+void outputs_free(struct outputs *o)
+{
+	if (!o)
+		return;
+	loop_timer_cancel(o->loop, o->refresh_timer);
+	free(o->relay_on);
+	free(o);
+}
+
+void outputs_rebind(struct outputs *o, const struct config *c)
+{
+	int *nr = calloc((size_t)(c->noutputs ? c->noutputs : 1), sizeof(int));
+	if (nr && o->cfg)
+		for (int i = 0; i < c->noutputs; i++) {
+			int old = config_output_index(o->cfg, c->outputs[i].id);
+			if (old >= 0 && old < o->nrelay)
+				nr[i] = o->relay_on[old];
+		}
+	if (nr) {
+		free(o->relay_on);
+		o->relay_on = nr;
+		o->nrelay = c->noutputs;
+	}
+	o->cfg = c;
+}
+
+void outputs_sirens(struct outputs *o, int on, const char *pattern)
+{
+	if (!pattern)
+		pattern = "fire";
+	if (on == o->sirens_on && (!on || strcmp(pattern, o->pattern) == 0))
+		return;
+	o->sirens_on = on;
+	o->commanded = 1;
+	if (on)
+		snprintf(o->pattern, sizeof(o->pattern), "%s", pattern);
+	for (int i = 0; i < o->cfg->noutputs; i++)
+		if (is_siren(&o->cfg->outputs[i]))
+			send_one(o, i, on);
+	loop_timer_cancel(o->loop, o->refresh_timer);
+	o->refresh_timer = on ? loop_timer_add(o->loop, refresh_interval_ms(o), refresh, o) : 0;
+}
+
+int outputs_sirens_on(const struct outputs *o)
+{
+	return o->sirens_on;
+}
+
+const char *outputs_siren_pattern(const struct outputs *o)
+{
+	return o->sirens_on ? o->pattern : NULL;
+}
+
+void outputs_set(struct outputs *o, int output, int on)
+{
+	if (output < 0 || output >= o->cfg->noutputs || output >= o->nrelay)
+		return;
+	if (o->relay_on[output] == on)
+		return;
+	o->relay_on[output] = on;
+	send_one(o, output, on);
+}
+
+void outputs_resync(struct outputs *o)
+{
+	for (int i = 0; i < o->cfg->noutputs; i++) {
+		if (is_siren(&o->cfg->outputs[i])) {
+			/* Silence is re-sent too (once we ever commanded the
+			 * sirens): one may have been switched on while the
+			 * broker was away. */
+			if (o->sirens_on || o->commanded)
+				send_one(o, i, o->sirens_on);
+		} else if (i < o->nrelay && o->relay_on[i]) {
+			send_one(o, i, 1);
+		}
+	}
+}

@@ -1,0 +1,33 @@
+/*
+ * outputs.h: sirens, strobes and relays reached over the local broker.
+ *
+ * The panel says what the sirens should be doing; this module makes the
+ * devices do it: it publishes only on a change, re-sends the wanted state
+ * after the broker connection comes back, and refreshes a sounding siren
+ * before the device's own duration runs out (z2m sirens stop by themselves
+ * after "duration" seconds).
+ */
+#ifndef SH_OUTPUTS_H
+#define SH_OUTPUTS_H
+
+struct config;
+struct loop;
+struct mqttc;
+struct outputs;
+
+struct outputs *outputs_new(struct loop *l, const struct config *c, struct mqttc *local);
+void outputs_free(struct outputs *o);
+void outputs_rebind(struct outputs *o, const struct config *c);
+
+/* All sirens and strobes on with pattern (fire, burglar, emergency), or off. */
+void outputs_sirens(struct outputs *o, int on, const char *pattern);
+int outputs_sirens_on(const struct outputs *o);
+const char *outputs_siren_pattern(const struct outputs *o);
+
+/* Drive one output (relay, valve) by config index. */
+void outputs_set(struct outputs *o, int output, int on);
+
+/* Send every output's wanted state again (after a reconnect). */
+void outputs_resync(struct outputs *o);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * registry.c: per-sensor point values in flat arrays indexed by the
+ * config's sensor index.
+ */
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct sensor_state {
+	char id[SH_ID_MAX];
+	double value[POINT__COUNT];
+	uint32_t known; /* bit per point */
+	int64_t last_seen;
+	int dirty;
+};
+
+struct registry {
+	struct sensor_state *s;
+	int n;
+};
+
+struct registry *registry_new(const struct config *c)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (registry_rebind(r, c) < 0) {
+		registry_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	free(r->s);
+	free(r);
+}
+
+int registry_rebind(struct registry *r, const struct config *c)
+{
+	struct sensor_state *ns = calloc((size_t)(c->nsensors ? c->nsensors : 1), sizeof(*ns));
+	if (!ns)
+		return -1;
+	for (int i = 0; i < c->nsensors; i++) {
+		snprintf(ns[i].id, sizeof(ns[i].id), "%s", c->sensors[i].id);
+		for (int j = 0; j < r->n; j++)
+			if (strcmp(r->s[j].id, ns[i].id) == 0) {
+				ns[i] = r->s[j];
+				break;
+			}
+	}
+	free(r->s);
+	r->s = ns;
+	r->n = c->nsensors;
+	return 0;
+}
+
+int registry_update(struct registry *r, int sensor, enum sh_point p, double value,
+		    int64_t wall_ms, int *had_old, double *old)
+{
+	struct sensor_state *s;
+	uint32_t bit = 1u << p;
+	if (sensor < 0 || sensor >= r->n || (unsigned)p >= POINT__COUNT)
+		return 0;
+	s = &r->s[sensor];
+	s->last_seen = wall_ms;
+	*had_old = (s->known & bit) != 0;
+	*old = s->value[p];
+	/* Panic is an event: every press is news. */
+	if (*had_old && s->value[p] == value && p != POINT_PANIC)
+		return 0;
+	s->value[p] = value;
+	s->known |= bit;
+	s->dirty = 1;
+	return 1;
+}
+
+void registry_seen(struct registry *r, int sensor, int64_t wall_ms)
+{
+	if (sensor >= 0 && sensor < r->n)
+		r->s[sensor].last_seen = wall_ms;
+}
+
+int registry_get(const struct registry *r, int sensor, enum sh_point p, double *value)
+{
+	if (sensor < 0 || sensor >= r->n || (unsigned)p >= POINT__COUNT)
+		return -1;
+	if (!(r->s[sensor].known & (1u << p)))
+		return -1;
+	*value = r->s[sensor].value[p];
+	return 0;
+}
+
+int64_t registry_last_seen(const struct registry *r, int sensor)
+{
+	return sensor >= 0 && sensor < r->n ? r->s[sensor].last_seen : 0;
+}
+
+void registry_counts(const struct registry *r, int *online, int *offline, int *unknown)
+{
+	*online = *offline = *unknown = 0;
+	for (int i = 0; i < r->n; i++) {
+		const struct sensor_state *s = &r->s[i];
+		if (s->known & (1u << POINT_ONLINE))
+			(s->value[POINT_ONLINE] != 0 ? (*online)++ : (*offline)++);
+		else if (s->last_seen)
+			(*online)++; /* reports without availability: alive */
+		else
+			(*unknown)++;
+	}
+}
+
+void registry_take_dirty(struct registry *r, registry_dirty_fn fn, void *ctx)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->s[i].dirty) {
+			r->s[i].dirty = 0;
+			fn(ctx, i);
+		}
+}

@@ -1,0 +1,45 @@
+/*
+ * registry.h: the last known state of every sensor.
+ *
+ * A point changes only on a real change, so a sensor that repeats the same
+ * report every minute triggers nothing; every report still counts as a sign
+ * of life (last_seen). Points start unknown after a (re)start: unknown is
+ * neither clear nor offline.
+ */
+#ifndef SH_REGISTRY_H
+#define SH_REGISTRY_H
+
+#include <stdint.h>
+
+#include "../sensors/point.h"
+
+struct config;
+struct registry;
+
+struct registry *registry_new(const struct config *c);
+void registry_free(struct registry *r);
+
+/* Re-point the registry at a new config after a reload, keeping the state of
+ * sensors whose id survived. Returns 0 or -1 (the old state is kept). */
+int registry_rebind(struct registry *r, const struct config *c);
+
+/* Record a value. Returns 1 when the point changed (then *had_old and *old
+ * tell what it was), 0 when it is the same as before. */
+int registry_update(struct registry *r, int sensor, enum sh_point p, double value,
+		    int64_t wall_ms, int *had_old, double *old);
+
+/* A report arrived (even one that changed nothing). */
+void registry_seen(struct registry *r, int sensor, int64_t wall_ms);
+
+/* 0 and *value when known, -1 when unknown. */
+int registry_get(const struct registry *r, int sensor, enum sh_point p, double *value);
+int64_t registry_last_seen(const struct registry *r, int sensor);
+
+/* Counts for status: online, offline, unknown (never reported). */
+void registry_counts(const struct registry *r, int *online, int *offline, int *unknown);
+
+/* Visit sensors whose state changed since the last call (for the store). */
+typedef void (*registry_dirty_fn)(void *ctx, int sensor);
+void registry_take_dirty(struct registry *r, registry_dirty_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * store.h: the SQLite store: events, alarms, the outbox of remote messages
+ * and the last state of each sensor.
+ *
+ * The store keeps one write transaction open while writes accumulate, so a
+ * burst of telemetry costs one fsync per store_commit() instead of one per
+ * message. Callers commit on a short timer for telemetry and at once for
+ * anything that must survive a power cut before it is acted upon (an alarm
+ * transition and its outbox rows). The database runs in WAL mode with
+ * synchronous=FULL, so a committed transaction is durable.
+ *
+ * Strings passed in are copied by SQLite; strings handed to callbacks are
+ * valid only during the callback.
+ */
+#ifndef SH_STORE_H
+#define SH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* The schema version this build writes. */
+#define STORE_SCHEMA_VERSION 1
+
+/* Open (creating if needed) and migrate the database at path. On failure
+ * returns NULL and writes a reason into err. */
+struct store *store_open(const char *path, char *err, size_t errlen);
+
+/* Commit what is pending and close. Accepts NULL. */
+void store_close(struct store *s);
+
+/* Make every write so far durable. Returns 0 or -1 (logged). */
+int store_commit(struct store *s);
+
+/* Number of writes not yet committed. */
+int store_uncommitted(const struct store *s);
+
+/* Append one event. sensor, point, detail may be NULL; has_value says
+ * whether value means anything. */
+int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
+		const char *sensor, const char *point, int has_value, double value,
+		const char *detail);
+
+struct store_alarm {
+	int64_t id;
+	const char *cls;
+	const char *zone;
+	const char *sensor;
+	const char *rule;
+	const char *message;
+	const char *state; /* raised, acknowledged, silenced, cleared, reset */
+	int active;        /* 0 once reset (or a fault has cleared) */
+	int cause_active;  /* the condition that raised it still holds */
+	int64_t raised_ms;
+	int64_t updated_ms;
+	const char *acked_by;
+	const char *reset_by;
+	const char *siren; /* siren pattern it sounds, NULL when silent */
+};
+
+/* Insert a new alarm; sets a->id. */
+int store_alarm_insert(struct store *s, struct store_alarm *a);
+/* Update state, active, cause_active, updated_ms, acked_by, reset_by,
+ * sensor and siren. */
+int store_alarm_update(struct store *s, const struct store_alarm *a);
+
+typedef void (*store_alarm_fn)(void *ctx, const struct store_alarm *a);
+/* Visit alarms, newest first; only active ones when active_only. */
+int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm_fn fn, void *ctx);
+
+/* The next outbox sequence number: per site, only grows, survives restarts.
+ * It is also the message's "seq". */
+int64_t store_outbox_next_seq(struct store *s);
+
+/* Queue a remote message. channel: "upstream", "sms", ... */
+int store_outbox_add(struct store *s, int64_t seq, const char *channel, const char *contact,
+		     int64_t alarm, const char *topic, const char *payload, int qos, int retain,
+		     int64_t at_ms);
+
+int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
+
+typedef int (*store_outbox_fn)(void *ctx, int64_t seq, const char *topic, const char *payload,
+			       int qos, int retain);
+/* Visit undelivered messages of a channel in seq order, seq > after, at
+ * most limit. Stops early when fn returns non-zero. */
+int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
+				 store_outbox_fn fn, void *ctx);
+int store_outbox_pending_count(struct store *s, const char *channel);
+
+/* Save a sensor's last state (one row per sensor). */
+int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+		      int has_battery, double battery, const char *values_json);
+
+/* Format a UTC epoch-milliseconds time as RFC 3339 with milliseconds
+ * ("2026-11-29T03:04:05.123Z") into buf (at least 32 bytes). */
+void store_format_time(int64_t ms, char *buf, size_t size);
+
+#endif

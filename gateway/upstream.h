@@ -1,0 +1,76 @@
+/*
+ * upstream.h: what the militia's software sees: the alarm feed, alerts,
+ * the retained status with its last will, and the heartbeat.
+ *
+ * Every alarm and alert message is written to the store's outbox first
+ * (upstream_queue_*), and published only after the caller has committed
+ * (upstream_kick). A message leaves the outbox when the broker acknowledges
+ * it (QoS 1 PUBACK); after a reconnect or a restart, everything not yet
+ * acknowledged is sent again in seq order. Delivery is therefore at least
+ * once: receivers deduplicate on (site, seq).
+ */
+#ifndef SH_UPSTREAM_H
+#define SH_UPSTREAM_H
+
+#include <stdint.h>
+
+struct config;
+struct loop;
+struct mqttc;
+struct store;
+struct upstream;
+struct cJSON;
+
+struct upstream_alarm_info {
+	int64_t id;
+	const char *cls;
+	const char *state;
+	const char *zone;
+	const char *sensor;
+	const char *rule;
+	const char *message;
+};
+
+struct upstream *upstream_new(struct loop *l, struct store *s, const struct config *c);
+void upstream_free(struct upstream *up);
+void upstream_rebind(struct upstream *up, const struct config *c);
+
+/* The connection messages go out on (the local one when no upstream broker
+ * is configured). May be set before it is connected. */
+void upstream_set_client(struct upstream *up, struct mqttc *client);
+
+/* The retained status topic and the will payload for the connection. The
+ * returned strings are owned by up. */
+const char *upstream_status_topic(const struct upstream *up);
+const char *upstream_will_payload(const struct upstream *up);
+
+/* Queue one alarm-feed message (uncommitted). Returns 0 or -1. */
+int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a,
+			 int64_t wall_ms);
+
+/* Queue one alert to one contact (config index). priority: low, normal,
+ * urgent. Contacts reached by sms/call/webhook are queued in their own
+ * outbox channel until those channels exist. */
+int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
+			 const char *priority, int64_t wall_ms);
+
+/* Publish what is committed and not yet sent. */
+void upstream_kick(struct upstream *up);
+
+/* Connection events, forwarded by the daemon from the right client. */
+void upstream_on_connect(struct upstream *up);
+void upstream_on_disconnect(struct upstream *up);
+void upstream_on_publish(struct upstream *up, int mid);
+
+/* Publish the retained status. Takes ownership of status (a JSON object the
+ * caller built; "site", "online" and "at" are added here). */
+void upstream_publish_status(struct upstream *up, struct cJSON *status);
+
+/* Publish a heartbeat (QoS 0, never queued). Takes ownership of hb. */
+void upstream_publish_heartbeat(struct upstream *up, struct cJSON *hb);
+
+/* Messages waiting for the broker, for status. */
+int upstream_pending(struct upstream *up);
+int upstream_connected(const struct upstream *up);
+
+#endif

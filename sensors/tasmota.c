@@ -1,0 +1,60 @@
+/*
+ * tasmota.c: the Tasmota payload family.
+ *
+ * This version drives Tasmota relays (a siren on a relay: "ON"/"OFF" on the
+ * output's cmnd/T/POWER topic) and reads a device's availability from its
+ * retained tele/T/LWT ("Online"/"Offline"). Sensor telemetry (tele/T/SENSOR,
+ * tele/T/STATE) arrives with the multi-family work; until then such messages
+ * are rejected as "no_fields", never guessed at.
+ */
+#include "family.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The configured topic of a Tasmota device is its %topic% (e.g. "kitchen"). */
+static int tasmota_topics(const char *base, char out[][256], int max)
+{
+	if (max < 1)
+		return 0;
+	snprintf(out[0], 256, "tele/%s/LWT", base);
+	return 1;
+}
+
+static int tasmota_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
+			  int *n, enum family_reject *why)
+{
+	*n = 0;
+	if (len > FAMILY_MAX_PAYLOAD) {
+		*why = REJECT_TOO_LARGE;
+		return -1;
+	}
+	if (which != 0) {
+		*why = REJECT_UNKNOWN_TOPIC;
+		return -1;
+	}
+	if (len == 7 && memcmp(payload, "Offline", 7) == 0) {
+		out[0].value = 0;
+	} else if (len == 6 && memcmp(payload, "Online", 6) == 0) {
+		out[0].value = 1;
+	} else {
+		*why = REJECT_BAD_VALUE;
+		return -1;
+	}
+	out[0].point = POINT_ONLINE;
+	*n = 1;
+	return 0;
+}
+
+static int tasmota_encode_output(const struct family_output_cmd *cmd, char *buf, size_t size)
+{
+	int len = snprintf(buf, size, "%s", cmd->on ? "ON" : "OFF");
+	return len < 0 || (size_t)len >= size ? -1 : len;
+}
+
+const struct family family_tasmota = {
+    .name = "tasmota",
+    .topics = tasmota_topics,
+    .decode = tasmota_decode,
+    .encode_output = tasmota_encode_output,
+};

@@ -1,0 +1,292 @@
+/*
+ * zigbee2mqtt.c: the zigbee2mqtt payload family.
+ *
+ * State arrives as one JSON object on the device topic; availability on
+ * TOPIC/availability, either as {"state":"online"} (z2m >= 1.24) or as the
+ * legacy plain "online"/"offline" (removed in z2m 2.0, still common in the
+ * field). Sirens are driven through the "warning" composite on TOPIC/set.
+ */
+#include "family.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* z2m payloads are flat objects; a little nesting is allowed for composite
+ * exposes (e.g. "update":{...}), anything deeper is not from a sensor. */
+#define Z2M_MAX_DEPTH 4
+
+enum field_type { F_BOOL, F_NUMBER, F_ACTION };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	enum sh_point point;
+	double min, max; /* numbers only */
+};
+
+static const struct field fields[] = {
+    {"smoke", F_BOOL, POINT_SMOKE, 0, 0},
+    {"heat", F_BOOL, POINT_HEAT, 0, 0},
+    {"gas", F_BOOL, POINT_GAS, 0, 0},
+    {"carbon_monoxide", F_BOOL, POINT_CO, 0, 0},
+    {"water_leak", F_BOOL, POINT_WATER, 0, 0},
+    {"occupancy", F_BOOL, POINT_MOTION, 0, 0},
+    {"contact", F_BOOL, POINT_CONTACT, 0, 0},
+    {"sos", F_BOOL, POINT_PANIC, 0, 0},
+    {"action", F_ACTION, POINT_PANIC, 0, 0},
+    {"tamper", F_BOOL, POINT_TAMPER, 0, 0},
+    {"battery", F_NUMBER, POINT_BATTERY, 0, 100},
+    {"battery_low", F_BOOL, POINT_BATTERY_LOW, 0, 0},
+    {"temperature", F_NUMBER, POINT_TEMPERATURE, -60, 250},
+    {"test", F_BOOL, POINT_TEST, 0, 0},
+};
+
+/* Fields z2m devices send that carry no point we use. Their presence still
+ * proves the device is alive, so such a payload is not rejected. */
+static const char *const known_ignored[] = {
+    "linkquality", "voltage", "device_temperature", "power_outage_count", "sensitivity",
+    "smoke_density", "smoke_density_dbm", "last_seen", "update", "update_available",
+    "elapsed", "selftest", "humidity", "pressure", "illuminance", "illuminance_lux",
+    "fault_alarm", "silence", "alarm", "buzzer_manual_mute", "linkage_alarm",
+    "battery_level", "silence_siren", "warning", "reliability", "fault", "max_duration",
+    "state", "power_outage_memory", "vibration", "co2", "vibration", "gas_density",
+    "self_test", "preheat", "mute", "alarm_ringtone", NULL};
+
+/* action values that mean a panic/SOS press (TS0215A_sos: "emergency"). */
+static const char *const panic_actions[] = {"emergency", "sos", "panic", "sos_pressed", NULL};
+
+static int in_list(const char *s, const char *const *list)
+{
+	for (int i = 0; list[i]; i++)
+		if (strcmp(list[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int z2m_topics(const char *base, char out[][256], int max)
+{
+	if (max < 2)
+		return 0;
+	snprintf(out[0], 256, "%s", base);
+	snprintf(out[1], 256, "%s/availability", base);
+	return 2;
+}
+
+/* Depth of the deepest bracket outside strings; cheap, and stops a 10,000
+ * deep array before a recursive parser sees it. */
+static int json_depth_exceeds(const char *p, size_t len, int limit)
+{
+	int depth = 0, in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > limit)
+				return 1;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static int decode_availability(const char *p, size_t len, struct sh_point_value *out, int *n,
+			       enum family_reject *why)
+{
+	char word[16];
+	size_t b = 0, e = len;
+	cJSON *root = NULL;
+	int rc = -1;
+
+	while (b < e && (p[b] == ' ' || p[b] == '\t' || p[b] == '\r' || p[b] == '\n'))
+		b++;
+	while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\r' || p[e - 1] == '\n'))
+		e--;
+	if (e - b < sizeof(word) && e > b && p[b] != '{') {
+		memcpy(word, p + b, e - b);
+		word[e - b] = 0;
+	} else {
+		cJSON *st;
+		root = cJSON_ParseWithLength(p, len);
+		if (!root) {
+			*why = REJECT_NOT_JSON;
+			goto out;
+		}
+		if (!cJSON_IsObject(root)) {
+			*why = REJECT_NOT_OBJECT;
+			goto out;
+		}
+		st = cJSON_GetObjectItemCaseSensitive(root, "state");
+		if (!cJSON_IsString(st)) {
+			*why = st ? REJECT_BAD_TYPE : REJECT_NO_FIELDS;
+			goto out;
+		}
+		snprintf(word, sizeof(word), "%s", st->valuestring);
+	}
+	if (strcmp(word, "online") == 0) {
+		out[0].value = 1;
+	} else if (strcmp(word, "offline") == 0) {
+		out[0].value = 0;
+	} else {
+		*why = REJECT_BAD_VALUE;
+		goto out;
+	}
+	out[0].point = POINT_ONLINE;
+	*n = 1;
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int z2m_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
+		      int *n, enum family_reject *why)
+{
+	const char *p = payload;
+	cJSON *root = NULL, *it;
+	struct sh_point_value vals[FAMILY_MAX_VALUES];
+	int nv = 0, known = 0, rc = -1;
+
+	*n = 0;
+	*why = REJECT_NONE;
+	if (len > FAMILY_MAX_PAYLOAD) {
+		*why = REJECT_TOO_LARGE;
+		return -1;
+	}
+	/* An embedded NUL is never JSON or a z2m word; cJSON would stop at it
+	 * and accept a prefix. */
+	if (len == 0 || memchr(p, 0, len)) {
+		*why = REJECT_NOT_JSON;
+		return -1;
+	}
+	if (json_depth_exceeds(p, len, Z2M_MAX_DEPTH)) {
+		*why = REJECT_TOO_DEEP;
+		return -1;
+	}
+	if (which == 1)
+		return decode_availability(p, len, out, n, why);
+	if (which != 0) {
+		*why = REJECT_UNKNOWN_TOPIC;
+		return -1;
+	}
+
+	root = cJSON_ParseWithLength(p, len);
+	if (!root) {
+		*why = REJECT_NOT_JSON;
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		*why = REJECT_NOT_OBJECT;
+		goto out;
+	}
+	cJSON_ArrayForEach(it, root)
+	{
+		const struct field *f = NULL;
+		if (!it->string) {
+			*why = REJECT_NOT_OBJECT;
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (strcmp(fields[i].name, it->string) == 0)
+				f = &fields[i];
+		if (!f) {
+			if (in_list(it->string, known_ignored))
+				known++;
+			continue;
+		}
+		known++;
+		/* z2m sends null for values a device has not reported yet
+		 * (e.g. battery_low: null); that says nothing. */
+		if (cJSON_IsNull(it))
+			continue;
+		if (nv >= FAMILY_MAX_VALUES)
+			break;
+		switch (f->type) {
+		case F_BOOL:
+			if (!cJSON_IsBool(it)) {
+				*why = REJECT_BAD_TYPE;
+				goto out;
+			}
+			vals[nv].point = f->point;
+			vals[nv].value = cJSON_IsTrue(it) ? 1 : 0;
+			/* contact: true means closed; our point is 1 = open. */
+			if (f->point == POINT_CONTACT)
+				vals[nv].value = !vals[nv].value;
+			/* sos:false is the end of a press, not an event. */
+			if (f->point == POINT_PANIC && vals[nv].value == 0)
+				continue;
+			nv++;
+			break;
+		case F_NUMBER:
+			if (!cJSON_IsNumber(it)) {
+				*why = REJECT_BAD_TYPE;
+				goto out;
+			}
+			if (!isfinite(it->valuedouble) || it->valuedouble < f->min ||
+			    it->valuedouble > f->max) {
+				*why = REJECT_BAD_VALUE;
+				goto out;
+			}
+			vals[nv].point = f->point;
+			vals[nv].value = it->valuedouble;
+			nv++;
+			break;
+		case F_ACTION:
+			if (!cJSON_IsString(it)) {
+				*why = REJECT_BAD_TYPE;
+				goto out;
+			}
+			/* Other actions (button clicks, keypad arming) are not
+			 * panic presses and are ignored here. */
+			if (in_list(it->valuestring, panic_actions)) {
+				vals[nv].point = POINT_PANIC;
+				vals[nv].value = 1;
+				nv++;
+			}
+			break;
+		}
+	}
+	if (!known) {
+		*why = REJECT_NO_FIELDS;
+		goto out;
+	}
+	memcpy(out, vals, sizeof(vals[0]) * (size_t)nv);
+	*n = nv;
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int z2m_encode_output(const struct family_output_cmd *cmd, char *buf, size_t size)
+{
+	int len;
+	if (!cmd->siren)
+		len = snprintf(buf, size, "{\"state\":\"%s\"}", cmd->on ? "ON" : "OFF");
+	else if (!cmd->on)
+		len = snprintf(buf, size, "{\"warning\":{\"mode\":\"stop\"}}");
+	else
+		len = snprintf(buf, size,
+			       "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
+			       "\"strobe\":true,\"duration\":%d}}",
+			       cmd->pattern ? cmd->pattern : "fire",
+			       cmd->duration_s > 0 ? cmd->duration_s : 300);
+	if (len < 0 || (size_t)len >= size)
+		return -1;
+	return len;
+}
+
+const struct family family_zigbee2mqtt = {
+    .name = "zigbee2mqtt",
+    .topics = z2m_topics,
+    .decode = z2m_decode,
+    .encode_output = z2m_encode_output,
+};
