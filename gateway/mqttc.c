@@ -20,6 +20,7 @@ struct mqttc {
 	int fd;
 	int connected;
 	int dead; /* connection lost: tear down after the current callback */
+	int closing; /* we asked for the disconnect */
 	int backoff_ms;
 	int retry_timer;
 	int misc_timer;
@@ -60,7 +61,7 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 {
 	struct mqttc *c = arg;
 	(void)m;
-	if (c->connected)
+	if (c->connected && !c->closing)
 		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
 			 rc ? mosquitto_strerror(rc) : "closed");
 	c->dead = 1;
@@ -235,6 +236,7 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 void mqttc_disconnect(struct mqttc *c)
 {
 	if (c && c->mosq && c->connected) {
+		c->closing = 1;
 		mosquitto_disconnect(c->mosq);
 		mosquitto_loop_write(c->mosq, 1);
 	}

@@ -534,6 +534,9 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, ch
 		if (s < 0)
 			continue;
 		pt = sh_kind_primary_point(c->sensors[s].kind);
+		/* A panic press is an event, not a state that could persist. */
+		if (pt == POINT_PANIC)
+			continue;
 		if (pt != POINT__COUNT && registry_get(p->d.reg, s, pt, &v) == 0) {
 			if (v != 0) {
 				snprintf(why, whylen, "%s still reports %s", cs->sensor,

@@ -1,0 +1,27 @@
+/*
+ * ctl.h: the control socket: a Unix stream socket speaking JSON lines.
+ *
+ * One request per line ({"cmd":"status"}), one reply per line
+ * ({"ok":true,...} or {"ok":false,"error":"..."}). File permissions (mode
+ * 0660, group from the config) decide who may connect.
+ */
+#ifndef SH_CTL_H
+#define SH_CTL_H
+
+#include <stddef.h>
+
+struct loop;
+struct ctl;
+struct cJSON;
+
+/* Handle one parsed request; return the reply object (ctl frees it). */
+typedef struct cJSON *(*ctl_handler_fn)(void *ctx, const struct cJSON *req);
+
+/* Listen on path. Refuses to take over a socket another daemon still
+ * answers on. On failure returns NULL with a reason in err. */
+struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_handler_fn fn,
+		    void *ctx, char *err, size_t errlen);
+/* Close every connection and remove the socket file. */
+void ctl_free(struct ctl *c);
+
+#endif

@@ -1,0 +1,749 @@
+/*
+ * main.c: safehoused, the gateway daemon.
+ *
+ * One process, one event loop that owns all state. Data flows one way:
+ * MQTT message -> ingest (decode) -> registry (last state) -> rules ->
+ * panel (alarms) -> outputs (sirens, at once) and store + upstream (after
+ * the commit).
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <mosquitto.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "../rules/rules.h"
+#include "config.h"
+#include "ctl.h"
+#include "ingest.h"
+#include "log.h"
+#include "loop.h"
+#include "mqttc.h"
+#include "outputs.h"
+#include "panel.h"
+#include "registry.h"
+#include "store.h"
+#include "upstream.h"
+
+#define SH_VERSION "0.1.0"
+#define FLUSH_INTERVAL_MS 250
+#define SENSOR_SNAPSHOT_MS 10000
+#define MAX_ACTIONS 512
+
+struct daemon {
+	char *config_path;
+	struct config *cfg;
+	struct ruleset *rules;
+	struct loop *loop;
+	struct store *store;
+	struct registry *reg;
+	struct ingest *ingest;
+	struct mqttc *local, *remote;
+	struct outputs *outputs;
+	struct upstream *up;
+	struct panel *panel;
+	struct ctl *ctl;
+	int sigfd;
+	int stop;
+	int64_t started_mono;
+	int flush_timer, snapshot_timer, hb_timer, status_timer;
+	struct rules_action acts[MAX_ACTIONS];
+	int nacts;
+	int actions_dropped;
+};
+
+/* ---- diagnostics -------------------------------------------------------- */
+
+struct diag_count {
+	int errors, warnings;
+	int to_log; /* 1: log (reload), 0: print to stderr (--check) */
+};
+
+static void diag_print(void *ctx, int severity, const char *msg)
+{
+	struct diag_count *d = ctx;
+	if (severity == 0)
+		d->errors++;
+	else
+		d->warnings++;
+	if (d->to_log)
+		log_msg(severity ? LOG_WARNING : LOG_ERR, "%s", msg);
+	else
+		fprintf(stderr, "%s%s\n", msg, severity ? " (warning)" : "");
+}
+
+/* Load config and rules together: both must be valid, or neither is used. */
+static int load_all(const char *path, int to_log, struct config **cfg_out,
+		    struct ruleset **rules_out, struct diag_count *d)
+{
+	struct config *cfg;
+	struct ruleset *rs = NULL;
+	struct rules_site site;
+	int nerr = 0, nwarn = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->to_log = to_log;
+	cfg = config_load(path, diag_print, d, &nerr);
+	if (!cfg)
+		return -1;
+	site.config = cfg;
+	rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files, &site,
+				 diag_print, d, &nerr, &nwarn);
+	if (!rs) {
+		config_free(cfg);
+		return -1;
+	}
+	*cfg_out = cfg;
+	*rules_out = rs;
+	return 0;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static cJSON *build_status(struct daemon *dm, int for_ctl)
+{
+	cJSON *o = cJSON_CreateObject(), *s, *rej;
+	int alarms, faults, on, off, unk;
+	const uint64_t *r = ingest_rejects(dm->ingest);
+
+	if (for_ctl) {
+		cJSON_AddBoolToObject(o, "ok", 1);
+		cJSON_AddStringToObject(o, "site", dm->cfg->site.id);
+	}
+	if (dm->cfg->site.name)
+		cJSON_AddStringToObject(o, "name", dm->cfg->site.name);
+	cJSON_AddStringToObject(o, "mode", sh_mode_name(panel_mode(dm->panel)));
+	panel_counts(dm->panel, &alarms, &faults);
+	cJSON_AddItemToObject(o, "alarms", panel_alarms_json(dm->panel));
+	cJSON_AddNumberToObject(o, "active_alarms", alarms);
+	cJSON_AddNumberToObject(o, "faults", faults);
+	cJSON_AddItemToObject(o, "disablements", cJSON_CreateArray());
+	cJSON_AddStringToObject(o, "sirens",
+				outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
+							       : "off");
+	registry_counts(dm->reg, &on, &off, &unk);
+	s = cJSON_AddObjectToObject(o, "sensors");
+	cJSON_AddNumberToObject(s, "total", dm->cfg->nsensors);
+	cJSON_AddNumberToObject(s, "online", on);
+	cJSON_AddNumberToObject(s, "offline", off);
+	cJSON_AddNumberToObject(s, "unknown", unk);
+	if (for_ctl) {
+		cJSON *m;
+		rej = cJSON_AddObjectToObject(o, "rejected");
+		for (int i = REJECT_NONE + 1; i < REJECT__COUNT; i++)
+			cJSON_AddNumberToObject(rej, family_reject_name((enum family_reject)i),
+						(double)r[i]);
+		cJSON_AddNumberToObject(o, "accepted", (double)ingest_accepted(dm->ingest));
+		cJSON_AddNumberToObject(o, "outbox_pending", upstream_pending(dm->up));
+		m = cJSON_AddObjectToObject(o, "mqtt");
+		cJSON_AddBoolToObject(m, "local", mqttc_connected(dm->local));
+		cJSON_AddBoolToObject(m, "upstream", upstream_connected(dm->up));
+		cJSON_AddNumberToObject(o, "rules", rules_count(dm->rules));
+		cJSON_AddNumberToObject(o, "uptime_s",
+					(double)((loop_mono_ms() - dm->started_mono) / 1000));
+		cJSON_AddStringToObject(o, "version", SH_VERSION);
+	}
+	return o;
+}
+
+static void publish_status(void *arg)
+{
+	struct daemon *dm = arg;
+	dm->status_timer = 0;
+	upstream_publish_status(dm->up, build_status(dm, 0));
+}
+
+/* Coalesce: a burst of alarm changes gives one status message. */
+static void status_changed(void *arg)
+{
+	struct daemon *dm = arg;
+	if (!dm->status_timer)
+		dm->status_timer = loop_timer_add(dm->loop, 0, publish_status, dm);
+}
+
+static void heartbeat(void *arg)
+{
+	struct daemon *dm = arg;
+	cJSON *hb = cJSON_CreateObject();
+	int alarms, faults;
+	panel_counts(dm->panel, &alarms, &faults);
+	cJSON_AddNumberToObject(hb, "uptime_s",
+				(double)((loop_mono_ms() - dm->started_mono) / 1000));
+	cJSON_AddNumberToObject(hb, "active_alarms", alarms);
+	cJSON_AddNumberToObject(hb, "faults", faults);
+	cJSON_AddNumberToObject(hb, "outbox_pending", upstream_pending(dm->up));
+	upstream_publish_heartbeat(dm->up, hb);
+	dm->hb_timer = loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
+}
+
+/* ---- storage timers ----------------------------------------------------- */
+
+static void flush(void *arg)
+{
+	struct daemon *dm = arg;
+	dm->flush_timer = 0;
+	store_commit(dm->store);
+}
+
+static void schedule_flush(struct daemon *dm)
+{
+	if (!dm->flush_timer && store_uncommitted(dm->store))
+		dm->flush_timer = loop_timer_add(dm->loop, FLUSH_INTERVAL_MS, flush, dm);
+}
+
+static void save_sensor(void *arg, int s)
+{
+	struct daemon *dm = arg;
+	char values[1024];
+	size_t off = 0;
+	double v, batt = 0, online = -1;
+	int has_batt = registry_get(dm->reg, s, POINT_BATTERY, &batt) == 0;
+	if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0)
+		online = v;
+	off += (size_t)snprintf(values, sizeof(values), "{");
+	for (int p = 0; p < POINT__COUNT && off < sizeof(values) - 64; p++)
+		if (registry_get(dm->reg, s, (enum sh_point)p, &v) == 0)
+			off += (size_t)snprintf(values + off, sizeof(values) - off, "%s\"%s\":%g",
+						off > 1 ? "," : "", sh_point_name((enum sh_point)p),
+						v);
+	snprintf(values + off, sizeof(values) - off, "}");
+	store_sensor_save(dm->store, dm->cfg->sensors[s].id, registry_last_seen(dm->reg, s),
+			  (int)online, has_batt, batt, values);
+}
+
+static void snapshot(void *arg)
+{
+	struct daemon *dm = arg;
+	registry_take_dirty(dm->reg, save_sensor, dm);
+	schedule_flush(dm);
+	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
+}
+
+/* ---- the reading path --------------------------------------------------- */
+
+static int view_point(void *ctx, int sensor, enum sh_point p, double *value)
+{
+	struct daemon *dm = ctx;
+	return registry_get(dm->reg, sensor, p, value);
+}
+
+static enum sh_mode view_mode(void *ctx)
+{
+	struct daemon *dm = ctx;
+	return panel_mode(dm->panel);
+}
+
+static void collect_action(void *ctx, const struct rules_action *a)
+{
+	struct daemon *dm = ctx;
+	if (dm->nacts < MAX_ACTIONS)
+		dm->acts[dm->nacts++] = *a;
+	else
+		dm->actions_dropped++;
+}
+
+static void on_local_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	struct sh_point_value vals[FAMILY_MAX_VALUES];
+	const struct rules_view view = {dm, view_point, view_mode};
+	int64_t now_mono = loop_mono_ms(), now_wall;
+	int sensor, n;
+
+	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
+			   &sensor, vals, &n) < 0)
+		return;
+	now_wall = loop_wall_ms();
+	registry_seen(dm->reg, sensor, now_wall);
+	dm->nacts = 0;
+	for (int i = 0; i < n; i++) {
+		int had_old;
+		double old;
+		if (!registry_update(dm->reg, sensor, vals[i].point, vals[i].value, now_wall,
+				     &had_old, &old))
+			continue;
+		rules_eval(dm->rules, sensor, vals[i].point, had_old, old, vals[i].value, now_mono,
+			   &view, collect_action, dm);
+		store_event(dm->store, now_wall, dm->cfg->sensors[sensor].id, "reading",
+			    dm->cfg->sensors[sensor].id, sh_point_name(vals[i].point), 1,
+			    vals[i].value, sh_state_name(vals[i].point, vals[i].value));
+	}
+	if (dm->actions_dropped) {
+		log_err("rules: %d action(s) dropped in one evaluation (limit %d)",
+			dm->actions_dropped, MAX_ACTIONS);
+		dm->actions_dropped = 0;
+	}
+	if (dm->nacts)
+		panel_apply(dm->panel, dm->acts, dm->nacts, dm->rules, now_wall);
+	schedule_flush(dm);
+}
+
+/* ---- MQTT connection events --------------------------------------------- */
+
+static void subscribe_all(struct daemon *dm)
+{
+	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
+		mqttc_subscribe(dm->local, ingest_topic(dm->ingest, i));
+}
+
+static void on_local_connect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	subscribe_all(dm);
+	outputs_resync(dm->outputs);
+	if (!dm->remote) {
+		upstream_on_connect(dm->up);
+		status_changed(dm);
+	}
+}
+
+static void on_local_disconnect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote)
+		upstream_on_disconnect(dm->up);
+}
+
+static void on_local_publish(void *ctx, int mid)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote)
+		upstream_on_publish(dm->up, mid);
+}
+
+static void on_remote_connect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	upstream_on_connect(dm->up);
+	status_changed(dm);
+}
+
+static void on_remote_disconnect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	upstream_on_disconnect(dm->up);
+}
+
+static void on_remote_publish(void *ctx, int mid)
+{
+	struct daemon *dm = ctx;
+	upstream_on_publish(dm->up, mid);
+}
+
+static struct mqttc *connect_broker(struct daemon *dm, const char *name,
+				    const struct config_broker *b, int with_will,
+				    const struct mqttc_callbacks *cb)
+{
+	char cid[128];
+	struct mqttc_params p = {
+	    .name = name,
+	    .host = b->host,
+	    .port = b->port,
+	    .username = b->username,
+	    .password = b->password,
+	    .client_id = b->client_id,
+	    .keepalive_s = b->keepalive_s,
+	    .tls = b->tls,
+	    .cafile = b->cafile,
+	};
+	if (!p.client_id) {
+		snprintf(cid, sizeof(cid), "safehoused-%s-%s", dm->cfg->site.id, name);
+		p.client_id = cid;
+	}
+	if (with_will) {
+		p.will_topic = upstream_status_topic(dm->up);
+		p.will_payload = upstream_will_payload(dm->up);
+	}
+	return mqttc_new(dm->loop, &p, cb, dm);
+}
+
+/* ---- control commands --------------------------------------------------- */
+
+static cJSON *ctl_error(const char *fmt, const char *arg)
+{
+	char msg[512];
+	cJSON *r = cJSON_CreateObject();
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	cJSON_AddBoolToObject(r, "ok", 0);
+	cJSON_AddStringToObject(r, "error", msg);
+	return r;
+}
+
+struct alarm_list {
+	cJSON *arr;
+	const struct config *cfg;
+};
+
+static void add_alarm_row(void *ctx, const struct store_alarm *a)
+{
+	struct alarm_list *l = ctx;
+	cJSON *o = cJSON_CreateObject();
+	char at[32];
+	int z = a->zone ? config_zone_index(l->cfg, a->zone) : -1;
+	cJSON_AddNumberToObject(o, "id", (double)a->id);
+	cJSON_AddStringToObject(o, "class", a->cls);
+	cJSON_AddStringToObject(o, "state", a->state);
+	cJSON_AddBoolToObject(o, "active", a->active);
+	cJSON_AddStringToObject(o, "zone", a->zone ? a->zone : "");
+	cJSON_AddStringToObject(o, "zone_name", z >= 0 ? l->cfg->zones[z].name : "");
+	cJSON_AddStringToObject(o, "sensor", a->sensor ? a->sensor : "");
+	cJSON_AddStringToObject(o, "rule", a->rule ? a->rule : "");
+	if (a->message)
+		cJSON_AddStringToObject(o, "message", a->message);
+	store_format_time(a->raised_ms, at, sizeof(at));
+	cJSON_AddStringToObject(o, "raised_at", at);
+	store_format_time(a->updated_ms, at, sizeof(at));
+	cJSON_AddStringToObject(o, "updated_at", at);
+	if (a->reset_by)
+		cJSON_AddStringToObject(o, "reset_by", a->reset_by);
+	cJSON_AddItemToArray(l->arr, o);
+}
+
+static cJSON *ctl_handle(void *ctx, const cJSON *req)
+{
+	struct daemon *dm = ctx;
+	const char *cmd = cJSON_GetObjectItem(req, "cmd")->valuestring;
+	cJSON *r;
+
+	if (strcmp(cmd, "status") == 0)
+		return build_status(dm, 1);
+	if (strcmp(cmd, "alarms") == 0) {
+		const cJSON *all = cJSON_GetObjectItem(req, "all");
+		r = cJSON_CreateObject();
+		cJSON_AddBoolToObject(r, "ok", 1);
+		if (cJSON_IsTrue(all)) {
+			struct alarm_list l = {cJSON_AddArrayToObject(r, "alarms"), dm->cfg};
+			store_alarm_foreach(dm->store, 0, 200, add_alarm_row, &l);
+		} else {
+			cJSON_AddItemToObject(r, "alarms", panel_alarms_json(dm->panel));
+		}
+		return r;
+	}
+	if (strcmp(cmd, "reset") == 0) {
+		const cJSON *id = cJSON_GetObjectItem(req, "id");
+		const cJSON *by = cJSON_GetObjectItem(req, "by");
+		char why[256];
+		int rc;
+		if (!cJSON_IsNumber(id) || id->valuedouble < 1 ||
+		    id->valuedouble != (double)(int64_t)id->valuedouble)
+			return ctl_error("reset: \"id\" must be a positive alarm number", NULL);
+		if (by && !cJSON_IsString(by))
+			return ctl_error("reset: \"by\" must be a string", NULL);
+		rc = panel_reset(dm->panel, (int64_t)id->valuedouble,
+				 by ? by->valuestring : "safehousectl", loop_wall_ms(), why,
+				 sizeof(why));
+		if (rc < 0)
+			return ctl_error("reset refused: %s", why);
+		r = cJSON_CreateObject();
+		cJSON_AddBoolToObject(r, "ok", 1);
+		cJSON_AddNumberToObject(r, "id", id->valuedouble);
+		cJSON_AddStringToObject(r, "state", "reset");
+		return r;
+	}
+	return ctl_error("unknown command \"%s\" (known: status, alarms, reset)", cmd);
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+static int str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static int broker_differs(const struct config_broker *a, const struct config_broker *b)
+{
+	return str_differs(a->host, b->host) || a->port != b->port ||
+	       str_differs(a->username, b->username) || str_differs(a->password, b->password) ||
+	       a->tls != b->tls;
+}
+
+static void reload(struct daemon *dm)
+{
+	struct config *ncfg;
+	struct ruleset *nrs;
+	struct ingest *nin;
+	struct diag_count d;
+
+	log_notice("reload: reading %s", dm->config_path);
+	if (load_all(dm->config_path, 1, &ncfg, &nrs, &d) < 0) {
+		log_err("reload: %d error(s); the running configuration and rules stay in use",
+			d.errors);
+		return;
+	}
+	nin = ingest_new(ncfg);
+	if (!nin) {
+		log_err("reload: out of memory; keeping the running configuration");
+		rules_free(nrs);
+		config_free(ncfg);
+		return;
+	}
+	if (broker_differs(&dm->cfg->mqtt, &ncfg->mqtt) ||
+	    broker_differs(&dm->cfg->upstream, &ncfg->upstream) ||
+	    str_differs(dm->cfg->database, ncfg->database) ||
+	    str_differs(dm->cfg->control_socket, ncfg->control_socket) ||
+	    str_differs(dm->cfg->site.id, ncfg->site.id))
+		log_warn("reload: site id, broker, database and control socket changes take "
+			 "effect at the next restart");
+	/* Swap. From here on nothing can fail. */
+	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
+		mqttc_unsubscribe(dm->local, ingest_topic(dm->ingest, i));
+	ingest_take_counters(nin, dm->ingest);
+	ingest_free(dm->ingest);
+	dm->ingest = nin;
+	registry_rebind(dm->reg, ncfg);
+	outputs_rebind(dm->outputs, ncfg);
+	upstream_rebind(dm->up, ncfg);
+	panel_rebind(dm->panel, ncfg);
+	rules_free(dm->rules);
+	dm->rules = nrs;
+	config_free(dm->cfg);
+	dm->cfg = ncfg;
+	if (mqttc_connected(dm->local))
+		subscribe_all(dm);
+	log_set_level(log_level_from_name(ncfg->log_level) >= 0
+			  ? log_level_from_name(ncfg->log_level)
+			  : LOG_INFO);
+	store_event(dm->store, loop_wall_ms(), "daemon", "reload", NULL, NULL, 0, 0,
+		    "configuration and rules reloaded");
+	schedule_flush(dm);
+	status_changed(dm);
+	log_notice("reload: done: %d sensors, %d rules%s", ncfg->nsensors, rules_count(nrs),
+		   d.warnings ? " (with warnings)" : "");
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void on_signal(void *arg, int fd, short revents)
+{
+	struct daemon *dm = arg;
+	struct signalfd_siginfo si;
+	(void)revents;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(dm);
+		else
+			dm->stop = 1;
+	}
+}
+
+static int setup_signals(struct daemon *dm)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	dm->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (dm->sigfd < 0)
+		return -1;
+	return loop_fd_add(dm->loop, dm->sigfd, POLLIN, on_signal, dm);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: safehoused -c FILE [-f] [--check]\n"
+		   "  -c, --config FILE  site configuration (JSON)\n"
+		   "  -f, --foreground   log to stderr instead of syslog\n"
+		   "      --check        validate the config and every rule file, then exit\n"
+		   "  -V, --version      print the version\n");
+}
+
+static int run(struct daemon *dm)
+{
+	char err[512];
+	int rc = 1;
+	struct mqttc_callbacks local_cb = {on_local_connect, on_local_disconnect, on_local_message,
+					   on_local_publish};
+	struct mqttc_callbacks remote_cb = {on_remote_connect, on_remote_disconnect, NULL,
+					    on_remote_publish};
+	struct panel_deps deps;
+
+	dm->loop = loop_new();
+	if (!dm->loop || setup_signals(dm) < 0) {
+		log_err("cannot set up the event loop: %s", strerror(errno));
+		goto out;
+	}
+	dm->store = store_open(dm->cfg->database, err, sizeof(err));
+	if (!dm->store) {
+		log_err("store: %s", err);
+		goto out;
+	}
+	dm->reg = registry_new(dm->cfg);
+	dm->ingest = ingest_new(dm->cfg);
+	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);
+	if (!dm->reg || !dm->ingest || !dm->up) {
+		log_err("out of memory");
+		goto out;
+	}
+	/* The will marks the site offline on whichever connection carries
+	 * upstream traffic. */
+	dm->local = connect_broker(dm, "local", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL,
+				   &local_cb);
+	if (dm->cfg->upstream.host)
+		dm->remote = connect_broker(dm, "upstream", &dm->cfg->upstream, 1, &remote_cb);
+	if (!dm->local || (dm->cfg->upstream.host && !dm->remote)) {
+		log_err("cannot create MQTT clients");
+		goto out;
+	}
+	upstream_set_client(dm->up, dm->remote ? dm->remote : dm->local);
+	dm->outputs = outputs_new(dm->loop, dm->cfg, dm->local);
+	deps = (struct panel_deps){dm->cfg, dm->store, dm->outputs, dm->up, dm->reg};
+	dm->panel = dm->outputs ? panel_new(&deps) : NULL;
+	if (!dm->outputs || !dm->panel) {
+		log_err("cannot start the panel");
+		goto out;
+	}
+	panel_set_changed_cb(dm->panel, status_changed, dm);
+	dm->ctl = ctl_new(dm->loop, dm->cfg->control_socket, dm->cfg->control_group, ctl_handle,
+			  dm, err, sizeof(err));
+	if (!dm->ctl) {
+		log_err("control socket: %s", err);
+		goto out;
+	}
+	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
+		    "safehoused " SH_VERSION " started");
+	store_commit(dm->store);
+	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
+	dm->hb_timer = loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
+	log_notice("safehoused %s: site %s, %d zones, %d sensors, %d outputs, %d rules", SH_VERSION,
+		   dm->cfg->site.id, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
+		   rules_count(dm->rules));
+	for (int i = 0; i < dm->cfg->ncontacts; i++)
+		if (dm->cfg->contacts[i].via != VIA_UPSTREAM)
+			log_warn("contact %s: %s delivery is not available in this version; its "
+				 "alerts are kept in the outbox until it is",
+				 dm->cfg->contacts[i].id, config_via_name(dm->cfg->contacts[i].via));
+
+	while (!dm->stop)
+		if (loop_run_once(dm->loop, -1) < 0) {
+			log_err("event loop: %s", strerror(errno));
+			goto out;
+		}
+	log_notice("stopping");
+	rc = 0;
+out:
+	if (dm->store) {
+		registry_take_dirty(dm->reg, save_sensor, dm);
+		store_event(dm->store, loop_wall_ms(), "daemon", "stop", NULL, NULL, 0, 0,
+			    rc ? "safehoused stopped on an error" : "safehoused stopped");
+	}
+	/* Say goodbye on purpose: a clean stop is not a lost site, but the
+	 * militia must still see that nobody is watching. */
+	if (dm->up && upstream_connected(dm->up)) {
+		const char *w = upstream_will_payload(dm->up);
+		mqttc_publish(dm->remote ? dm->remote : dm->local, upstream_status_topic(dm->up), w,
+			      strlen(w), 1, 1, NULL);
+	}
+	mqttc_disconnect(dm->remote);
+	mqttc_disconnect(dm->local);
+	ctl_free(dm->ctl);
+	panel_free(dm->panel);
+	outputs_free(dm->outputs);
+	mqttc_free(dm->remote);
+	mqttc_free(dm->local);
+	upstream_free(dm->up);
+	ingest_free(dm->ingest);
+	registry_free(dm->reg);
+	store_close(dm->store);
+	if (dm->sigfd > 0)
+		close(dm->sigfd);
+	loop_free(dm->loop);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"foreground", no_argument, NULL, 'f'},
+					     {"check", no_argument, NULL, 'k'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	struct daemon *dm;
+	struct diag_count d;
+	int foreground = 0, check = 0, c, rc;
+	const char *path = NULL;
+
+	while ((c = getopt_long(argc, argv, "c:fVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 'V':
+			printf("safehoused %s\n", SH_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	dm = calloc(1, sizeof(*dm));
+	if (!dm)
+		return 1;
+	dm->sigfd = -1;
+	dm->started_mono = loop_mono_ms();
+	dm->config_path = realpath(path, NULL);
+	if (!dm->config_path) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+		free(dm);
+		return 1;
+	}
+
+	if (check) {
+		rc = load_all(dm->config_path, 0, &dm->cfg, &dm->rules, &d);
+		if (rc == 0)
+			printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
+			       "file(s)%s\n",
+			       path, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
+			       dm->cfg->ncontacts, rules_count(dm->rules), dm->cfg->nrule_files,
+			       d.warnings ? ", with warnings" : "");
+		else
+			fprintf(stderr, "%s: %d error(s)\n", path, d.errors);
+		rules_free(dm->rules);
+		config_free(dm->cfg);
+		free(dm->config_path);
+		free(dm);
+		return rc == 0 ? 0 : 1;
+	}
+
+	log_init("safehoused", foreground, LOG_INFO);
+	d.to_log = 1;
+	if (load_all(dm->config_path, 1, &dm->cfg, &dm->rules, &d) < 0) {
+		log_err("%s: %d error(s); not starting", path, d.errors);
+		free(dm->config_path);
+		free(dm);
+		return 1;
+	}
+	if (log_level_from_name(dm->cfg->log_level) >= 0)
+		log_set_level(log_level_from_name(dm->cfg->log_level));
+	rc = run(dm);
+	rules_free(dm->rules);
+	config_free(dm->cfg);
+	free(dm->config_path);
+	free(dm);
+	return rc;
+}
