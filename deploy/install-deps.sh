@@ -1,0 +1,40 @@
+#!/bin/sh
+# Install every Debian package safehouse needs to build, run and test.
+# Idempotent: runs apt-get only when something is missing, and says little
+# when everything is already there.
+set -eu
+
+PACKAGES="gcc make cmake pkg-config
+libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev
+mosquitto mosquitto-clients sqlite3 socat
+python3 python3-pytest python3-paho-mqtt python3-pymodbus"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "install-deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The packaged broker starts itself on port 1883 where systemd runs; the
+# demo and the tests use private brokers on free ports and do not need it.
+echo "install-deps: done"
