@@ -6,6 +6,11 @@
  * "FILE:LINE:COL: json.path: message". It returns NULL when there was any
  * error, so a caller never sees a half-valid config. The returned object is
  * immutable and owned by the caller; free it with config_free().
+ *
+ * Diagnostics arrive in file order, after the whole file was checked.
+ * Warnings (severity 1, e.g. a rule pattern that matches no file) do not
+ * make the load fail. Relative paths in the file are relative to the file's
+ * directory; every path in struct config is already absolute.
  */
 #ifndef SH_CONFIG_H
 #define SH_CONFIG_H
@@ -62,13 +67,13 @@ struct config_broker {
 	char *password;
 	char *client_id;
 	int keepalive_s;
-	int tls; /* use the system CA store */
-	char *cafile;
+	int tls;      /* use the system CA store; the port then defaults to 8883 */
+	char *cafile; /* absolute; implies tls */
 };
 
 struct config {
 	char *path; /* the file this was loaded from */
-	char *dir;  /* its directory, for relative paths */
+	char *dir;  /* its directory, absolute, for relative paths */
 
 	struct {
 		char *id, *name, *address, *phone, *timezone;
@@ -82,7 +87,7 @@ struct config {
 	char *log_level;     /* debug, info, notice, warning, error */
 
 	struct config_broker mqtt;
-	struct config_broker upstream; /* host NULL: use the local broker */
+	struct config_broker upstream; /* host NULL: the local broker; all 0 */
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
 
@@ -107,7 +112,8 @@ typedef void (*config_diag_fn)(void *ctx, int severity, const char *msg);
  * error; *nerrors gets the error count when not NULL. */
 struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors);
 
-/* Load from a string; name is used in messages and dir for relative paths. */
+/* Load from a NUL-terminated string; name is used in messages and dir (NULL:
+ * the current directory) for relative paths. */
 struct config *config_load_string(const char *text, const char *name, const char *dir,
 				  config_diag_fn diag, void *ctx, int *nerrors);
 

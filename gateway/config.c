@@ -1,0 +1,1821 @@
+/*
+ * config.c: load and validate the site configuration (DESIGN.md section 4).
+ *
+ * cJSON does the parsing; this file checks the tree against the contract and
+ * builds struct config. Validation never stops at the first problem: every
+ * check reports and carries on, so that `safehoused --check` lists all the
+ * mistakes of a file in one run. Any error makes the load return NULL, so a
+ * half-valid config is never used by the daemon.
+ *
+ * cJSON keeps no positions. Once it has accepted the text, pos_walk() goes
+ * over the raw text and the tree in step and records where each value and
+ * each object key starts, so an error can name the line and column of the
+ * offending value, or of the containing object when a key is missing.
+ * Positions are keyed by node rather than by path so that a key given twice
+ * in one object can be located too.
+ *
+ * Diagnostics are collected and handed to the caller sorted by position, so
+ * that they read top to bottom like a compiler's.
+ */
+#include "config.h"
+#include "../sensors/family.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* A site config is a few kB; anything this large is the wrong file, and
+ * bounding it bounds the memory a --check can take on a 1 GB gateway. */
+#define CONFIG_MAX_SIZE (4 * 1024 * 1024)
+
+#define JPATH_MAX 512 /* a JSON path in a message */
+#define QUOTE_MAX 64  /* bytes of a user's value quoted in a message */
+#define QUOTE_BUF (QUOTE_MAX * 4 + 16)
+#define KEYS_MAX 16 /* members of the longest key list below */
+
+/* Families append suffixes such as "/availability" to a device topic and
+ * write the result into SH_TOPIC_MAX buffers; keep room for them. */
+#define TOPIC_LEN_MAX (SH_TOPIC_MAX - 32)
+
+#define DEFAULT_TIMEZONE "Asia/Ho_Chi_Minh"
+#define DEFAULT_DATABASE "safehouse.db"
+#define DEFAULT_SOCKET "/run/safehouse/control.sock"
+#define DEFAULT_LOG_LEVEL "info"
+#define DEFAULT_BROKER "127.0.0.1"
+#define DEFAULT_PREFIX "safehouse"
+#define DEFAULT_CLIENT_PREFIX "safehoused-"
+
+enum { OPTIONAL = 0, REQUIRED = 1 };
+
+static const char *const top_keys[] = {
+    "site",    "database", "control_socket", "control_group", "log_level",
+    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",
+    "sensors", "outputs",  "contacts",       "rules",         NULL};
+static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
+static const char *const geo_keys[] = {"lat", "lon", NULL};
+static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
+                                        "client_id", "keepalive_s", NULL};
+static const char *const upstream_keys[] = {"host",     "port",      "prefix",      "username",
+                                            "password", "client_id", "keepalive_s", "tls",
+                                            "cafile",   NULL};
+static const char *const zone_keys[] = {"id", "name", "floor", "kind", NULL};
+static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "supervision_s",
+                                          "power", "mqtt", "modbus", NULL};
+static const char *const output_keys[] = {"id",   "kind",   "zone", "duration_s",
+                                          "mqtt", "modbus", NULL};
+static const char *const contact_keys[] = {"id", "via", "phone", "url", "name", NULL};
+static const char *const binding_keys[] = {"topic", "format", NULL};
+
+static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
+static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs",
+                                         "exit", "parking", "shop",     NULL};
+static const char *const power_names[] = {"battery", "mains", NULL};
+static const char *const output_kind_names[] = {"siren", "strobe", "relay", "valve", NULL};
+static const char *const via_names[] = {"upstream", "sms", "call", "webhook", NULL};
+
+static const char modbus_refusal[] = "Modbus is not supported by this version yet";
+
+struct pos {
+	const cJSON *node;
+	int line, col;   /* where the value starts */
+	int kline, kcol; /* where its key starts; 0 outside an object */
+};
+
+struct diag {
+	int severity;
+	int line, col;
+	size_t seq;
+	char *msg;
+};
+
+/* An id and where it came from, sorted for duplicate checks and lookups. */
+struct idref {
+	const char *id;
+	int index;
+	const cJSON *node;
+};
+
+struct loader {
+	const char *name; /* the file, as the user named it */
+	const char *dir;  /* absolute, for relative paths */
+	int nerrors;
+	int oom;
+
+	struct pos *pos;
+	size_t npos, apos;
+
+	struct diag *diags;
+	size_t ndiags, adiags;
+
+	char path[JPATH_MAX];
+	size_t pathlen;
+
+	/* Zone ids, for the references of sensors and outputs. */
+	struct idref *zone_refs;
+	int nzone_refs;
+	const char **zone_names; /* NULL-terminated, for hints */
+	int zones_broken;        /* no usable zone list: skip reference checks */
+
+	char **rules;
+	size_t nrules, arules;
+
+	struct config *c;
+};
+
+struct scan {
+	const char *p;
+	int line, col;
+};
+
+/* ---- small helpers ---- */
+
+static int index_of(const char *const *names, const char *s)
+{
+	for (int i = 0; s && names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static char *sdup(struct loader *l, const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		l->oom = 1;
+	return d;
+}
+
+/* User text goes into one-line messages: escape what would break the line
+ * and cut what would drown it. Stops on a character boundary. */
+static const char *quote(char *buf, const char *s)
+{
+	size_t o = 0, i;
+
+	buf[o++] = '"';
+	for (i = 0; s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (i >= QUOTE_MAX && (ch & 0xc0) != 0x80)
+			break;
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch < 32 || ch == 127) {
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", ch);
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	if (s[i]) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* "a, b, c" for messages that list the choices. */
+static const char *join_names(char *buf, size_t size, const char *const *names)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; names && names[i] && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
+	return buf;
+}
+
+static int is_word(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+/* ---- JSON paths ---- */
+
+static void path_append(struct loader *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->pathlen >= sizeof(l->path) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->path + l->pathlen, sizeof(l->path) - l->pathlen, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	l->pathlen += (size_t)n;
+	if (l->pathlen > sizeof(l->path) - 1)
+		l->pathlen = sizeof(l->path) - 1;
+}
+
+static size_t path_push_key(struct loader *l, const char *key)
+{
+	size_t old = l->pathlen;
+	char q[QUOTE_BUF];
+
+	/* A key that is not a plain word is quoted, so that a stray space or
+	 * newline in it is visible in the message. */
+	if (is_word(key))
+		path_append(l, "%s%s", old ? "." : "", key);
+	else
+		path_append(l, "[%s]", quote(q, key));
+	return old;
+}
+
+static size_t path_push_index(struct loader *l, int i)
+{
+	size_t old = l->pathlen;
+
+	path_append(l, "[%d]", i);
+	return old;
+}
+
+static void path_pop(struct loader *l, size_t old)
+{
+	l->pathlen = old;
+	l->path[old] = '\0';
+}
+
+/* ---- positions ---- */
+
+static void scan_advance(struct scan *s)
+{
+	unsigned char ch = (unsigned char)*s->p++;
+
+	/* Columns count characters, not bytes, as editors do: Vietnamese
+	 * names are multi-byte UTF-8. */
+	if (ch == '\n') {
+		s->line++;
+		s->col = 1;
+	} else if ((ch & 0xc0) != 0x80) {
+		s->col++;
+	}
+}
+
+static void scan_init(struct scan *s, const char *text)
+{
+	s->p = text;
+	s->line = 1;
+	s->col = 1;
+	/* cJSON skips a UTF-8 byte order mark; editors do not show one. */
+	if (memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		s->p += 3;
+}
+
+/* Whitespace as cJSON sees it: any byte up to the space. */
+static void scan_skip_ws(struct scan *s)
+{
+	while (*s->p && (unsigned char)*s->p <= 32)
+		scan_advance(s);
+}
+
+static void scan_skip_string(struct scan *s)
+{
+	scan_advance(s);
+	while (*s->p && *s->p != '"') {
+		if (*s->p == '\\' && s->p[1])
+			scan_advance(s);
+		scan_advance(s);
+	}
+	if (*s->p)
+		scan_advance(s);
+}
+
+static int pos_add(struct loader *l, const cJSON *node, int line, int col, int kline, int kcol)
+{
+	if (l->npos == l->apos) {
+		size_t n = l->apos ? l->apos * 2 : 256;
+		struct pos *p = realloc(l->pos, n * sizeof(*p));
+		if (!p) {
+			l->oom = 1;
+			return -1;
+		}
+		l->pos = p;
+		l->apos = n;
+	}
+	l->pos[l->npos++] = (struct pos){node, line, col, kline, kcol};
+	return 0;
+}
+
+/* Walk text and tree in step. The text has been accepted by cJSON, so it
+ * is well formed; a mismatch only stops the indexing, and errors after it
+ * are reported without a position. */
+static int pos_walk(struct loader *l, struct scan *s, const cJSON *node, int kline, int kcol)
+{
+	scan_skip_ws(s);
+	if (!node || pos_add(l, node, s->line, s->col, kline, kcol) < 0)
+		return -1;
+	if (*s->p == '{' || *s->p == '[') {
+		int obj = *s->p == '{';
+		char close = obj ? '}' : ']';
+		const cJSON *child = node->child;
+
+		scan_advance(s);
+		for (;;) {
+			int kl = 0, kc = 0;
+
+			scan_skip_ws(s);
+			if (*s->p == close)
+				break;
+			if (obj) {
+				kl = s->line;
+				kc = s->col;
+				scan_skip_string(s);
+				scan_skip_ws(s);
+				if (*s->p != ':')
+					return -1;
+				scan_advance(s);
+			}
+			if (pos_walk(l, s, child, kl, kc) < 0)
+				return -1;
+			child = child->next;
+			scan_skip_ws(s);
+			if (*s->p == ',')
+				scan_advance(s);
+			else if (*s->p != close)
+				return -1;
+		}
+		scan_advance(s);
+	} else if (*s->p == '"') {
+		scan_skip_string(s);
+	} else {
+		/* numbers, true, false, null */
+		while (*s->p && ((*s->p >= 'a' && *s->p <= 'z') || (*s->p >= '0' && *s->p <= '9') ||
+		                 *s->p == 'E' || *s->p == '+' || *s->p == '-' || *s->p == '.'))
+			scan_advance(s);
+	}
+	return 0;
+}
+
+static int pos_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct pos *)a)->node;
+	uintptr_t y = (uintptr_t)((const struct pos *)b)->node;
+
+	return x < y ? -1 : x > y;
+}
+
+static void pos_index(struct loader *l, const char *text, const cJSON *root)
+{
+	struct scan s;
+
+	scan_init(&s, text);
+	pos_walk(l, &s, root, 0, 0);
+	if (l->npos)
+		qsort(l->pos, l->npos, sizeof(*l->pos), pos_cmp);
+}
+
+static const struct pos *pos_find(const struct loader *l, const cJSON *node)
+{
+	struct pos key = {.node = node};
+
+	if (!node || !l->npos)
+		return NULL;
+	return bsearch(&key, l->pos, l->npos, sizeof(*l->pos), pos_cmp);
+}
+
+/* Line and column of a pointer into text, for cJSON's error position. */
+static void text_pos(const char *text, const char *at, int *line, int *col)
+{
+	struct scan s;
+
+	scan_init(&s, text);
+	if (at < s.p)
+		at = s.p;
+	while (s.p < at && *s.p)
+		scan_advance(&s);
+	*line = s.line;
+	*col = s.col;
+}
+
+/* ---- diagnostics ---- */
+
+static void diag_add(struct loader *l, int severity, int line, int col, char *msg)
+{
+	if (l->ndiags == l->adiags) {
+		size_t n = l->adiags ? l->adiags * 2 : 16;
+		struct diag *d = realloc(l->diags, n * sizeof(*d));
+		if (!d) {
+			l->oom = 1;
+			free(msg);
+			return;
+		}
+		l->diags = d;
+		l->adiags = n;
+	}
+	l->diags[l->ndiags] = (struct diag){severity, line, col, l->ndiags, msg};
+	l->ndiags++;
+}
+
+static void vreport(struct loader *l, int severity, int line, int col, const char *fmt, va_list ap)
+{
+	char *text = NULL, *msg = NULL;
+	const char *sep = l->pathlen ? ": " : "";
+	int n;
+
+	if (severity == 0)
+		l->nerrors++;
+	if (vasprintf(&text, fmt, ap) < 0) {
+		l->oom = 1;
+		return;
+	}
+	if (line > 0)
+		n = asprintf(&msg, "%s:%d:%d: %s%s%s", l->name, line, col, l->path, sep, text);
+	else
+		n = asprintf(&msg, "%s: %s%s%s", l->name, l->path, sep, text);
+	free(text);
+	if (n < 0) {
+		l->oom = 1;
+		return;
+	}
+	diag_add(l, severity, line, col, msg);
+}
+
+/* Report at a position in the text (line 0: the file as a whole). */
+static void report_pos(struct loader *l, int severity, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void report_pos(struct loader *l, int severity, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(l, severity, line, col, fmt, ap);
+	va_end(ap);
+}
+
+/* Report at a node: where its value starts, or where its key starts when
+ * at_key is set (unknown and repeated keys). */
+static void report(struct loader *l, int severity, const cJSON *at, int at_key, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+static void report(struct loader *l, int severity, const cJSON *at, int at_key, const char *fmt,
+                   ...)
+{
+	const struct pos *p = pos_find(l, at);
+	int line = 0, col = 0;
+	va_list ap;
+
+	if (p) {
+		line = at_key && p->kline ? p->kline : p->line;
+		col = at_key && p->kline ? p->kcol : p->col;
+	}
+	va_start(ap, fmt);
+	vreport(l, severity, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void diag_flush(struct loader *l, config_diag_fn fn, void *ctx)
+{
+	if (l->ndiags)
+		qsort(l->diags, l->ndiags, sizeof(*l->diags), diag_cmp);
+	for (size_t i = 0; i < l->ndiags; i++) {
+		if (fn)
+			fn(ctx, l->diags[i].severity, l->diags[i].msg);
+		free(l->diags[i].msg);
+	}
+	l->ndiags = 0;
+	if (l->oom) {
+		/* No allocation here: memory is what ran out. */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s: out of memory", l->name);
+		l->nerrors++;
+		if (fn)
+			fn(ctx, 0, msg);
+	}
+}
+
+/* ---- typed members ---- */
+
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+	return obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
+static void missing(struct loader *l, const cJSON *obj, const char *key, const char *why)
+{
+	report(l, 0, obj, 0, "missing required key \"%s\"%s%s", key, why ? ": " : "",
+	       why ? why : "");
+}
+
+static const char *type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsBool(v))
+		return "true/false";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "an array";
+	return "an object";
+}
+
+static void bad_type(struct loader *l, const cJSON *v, const char *key, const char *want)
+{
+	size_t old = key ? path_push_key(l, key) : l->pathlen;
+
+	report(l, 0, v, 0, "expected %s, found %s", want, type_name(v));
+	path_pop(l, old);
+}
+
+/* Every member of obj must be one of keys; reports unknown and repeated
+ * keys with the key's own position. */
+static void check_keys(struct loader *l, const cJSON *obj, const char *const *keys)
+{
+	const cJSON *seen[KEYS_MAX] = {0};
+	char q[QUOTE_BUF], list[256];
+
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int k = index_of(keys, m->string);
+		size_t old = path_push_key(l, m->string);
+
+		if (k < 0) {
+			const char *hint = sh_suggest(m->string, keys);
+			if (hint)
+				report(l, 0, m, 1, "unknown key; did you mean %s?", quote(q, hint));
+			else
+				report(l, 0, m, 1, "unknown key; expected one of %s",
+				       join_names(list, sizeof(list), keys));
+		} else if (seen[k]) {
+			/* cJSON keeps both and lookups return the first, so the
+			 * later one would be silently ignored. */
+			const struct pos *p = pos_find(l, seen[k]);
+			report(l, 0, m, 1, "key given twice; the first one, at line %d, would win",
+			       p ? p->kline : 0);
+		} else {
+			seen[k] = m;
+		}
+		path_pop(l, old);
+	}
+}
+
+/* A string member. Returns 1 with *out pointing into the tree, 0 when
+ * absent (a missing required key is reported) or -1 after reporting. */
+static int str_member(struct loader *l, const cJSON *obj, const char *key, int required,
+                      const char **out)
+{
+	const cJSON *v = member(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			missing(l, obj, key, NULL);
+		return 0;
+	}
+	if (!cJSON_IsString(v)) {
+		bad_type(l, v, key, "a string");
+		return -1;
+	}
+	if (!v->valuestring[0]) {
+		size_t old = path_push_key(l, key);
+		if (required)
+			report(l, 0, v, 0, "must not be empty");
+		else
+			report(l, 0, v, 0, "empty string; leave the key out to use the default");
+		path_pop(l, old);
+		return -1;
+	}
+	*out = v->valuestring;
+	return 1;
+}
+
+/* A string member copied into *out, or def (which may be NULL) when the
+ * key is absent. Returns 0, or -1 after reporting. */
+static int get_str(struct loader *l, const cJSON *obj, const char *key, int required,
+                   const char *def, char **out)
+{
+	const char *s;
+	int r = str_member(l, obj, key, required, &s);
+
+	*out = NULL;
+	if (r < 0 || (r == 0 && required))
+		return -1;
+	*out = sdup(l, r ? s : def);
+	return 0;
+}
+
+/* An integer member in min..max; *out keeps its default when absent. */
+static int get_int(struct loader *l, const cJSON *obj, const char *key, int required, long min,
+                   long max, const char *unit, int *out)
+{
+	const cJSON *v = member(obj, key);
+	size_t old;
+	int r = -1;
+
+	if (!v) {
+		if (required)
+			missing(l, obj, key, NULL);
+		return required ? -1 : 0;
+	}
+	if (!cJSON_IsNumber(v)) {
+		bad_type(l, v, key, "a whole number");
+		return -1;
+	}
+	old = path_push_key(l, key);
+	if (!isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
+		report(l, 0, v, 0, "expected a whole number, found %g", v->valuedouble);
+	else if (v->valuedouble < (double)min || v->valuedouble > (double)max) {
+		if (max == INT_MAX)
+			report(l, 0, v, 0, "%g is out of range: must be at least %ld%s%s",
+			       v->valuedouble, min, unit ? " " : "", unit ? unit : "");
+		else
+			report(l, 0, v, 0, "%g is out of range: must be %ld to %ld%s%s",
+			       v->valuedouble, min, max, unit ? " " : "", unit ? unit : "");
+	} else {
+		*out = (int)v->valuedouble;
+		r = 0;
+	}
+	path_pop(l, old);
+	return r;
+}
+
+static int get_double(struct loader *l, const cJSON *obj, const char *key, int required, double min,
+                      double max, double *out)
+{
+	const cJSON *v = member(obj, key);
+	size_t old;
+	int r = -1;
+
+	if (!v) {
+		if (required)
+			missing(l, obj, key, NULL);
+		return required ? -1 : 0;
+	}
+	if (!cJSON_IsNumber(v)) {
+		bad_type(l, v, key, "a number");
+		return -1;
+	}
+	old = path_push_key(l, key);
+	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max) {
+		report(l, 0, v, 0, "%g is out of range: must be %g to %g", v->valuedouble, min,
+		       max);
+	} else {
+		*out = v->valuedouble;
+		r = 0;
+	}
+	path_pop(l, old);
+	return r;
+}
+
+static int get_bool(struct loader *l, const cJSON *obj, const char *key, int *out)
+{
+	const cJSON *v = member(obj, key);
+
+	if (!v)
+		return 0;
+	if (!cJSON_IsBool(v)) {
+		bad_type(l, v, key, "true or false");
+		return -1;
+	}
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+/* One word of a fixed list, as its index; *out keeps its default when the
+ * key is absent. what names the list in messages ("zone kind"). */
+static int get_enum(struct loader *l, const cJSON *obj, const char *key, int required,
+                    const char *const *names, const char *what, int *out)
+{
+	const char *s;
+	char q[QUOTE_BUF], h[QUOTE_BUF], list[256];
+	int r = str_member(l, obj, key, required, &s), i;
+	size_t old;
+
+	if (r <= 0)
+		return r == 0 && !required ? 0 : -1;
+	i = index_of(names, s);
+	if (i >= 0) {
+		*out = i;
+		return 0;
+	}
+	old = path_push_key(l, key);
+	if (sh_suggest(s, names))
+		report(l, 0, member(obj, key), 0, "unknown %s %s; did you mean %s?", what,
+		       quote(q, s), quote(h, sh_suggest(s, names)));
+	else
+		report(l, 0, member(obj, key), 0, "unknown %s %s; expected one of %s", what,
+		       quote(q, s), join_names(list, sizeof(list), names));
+	path_pop(l, old);
+	return -1;
+}
+
+/* An object member: NULL when absent (reported when required) or not an
+ * object (reported). */
+static const cJSON *get_obj(struct loader *l, const cJSON *obj, const char *key, int required,
+                            const char *why)
+{
+	const cJSON *v = member(obj, key);
+
+	if (!v) {
+		if (required)
+			missing(l, obj, key, why);
+		return NULL;
+	}
+	if (!cJSON_IsObject(v)) {
+		bad_type(l, v, key, "an object");
+		return NULL;
+	}
+	return v;
+}
+
+static const cJSON *get_arr(struct loader *l, const cJSON *obj, const char *key, int required)
+{
+	const cJSON *v = member(obj, key);
+
+	if (!v) {
+		if (required)
+			missing(l, obj, key, NULL);
+		return NULL;
+	}
+	if (!cJSON_IsArray(v)) {
+		bad_type(l, v, key, "an array");
+		return NULL;
+	}
+	return v;
+}
+
+/* ---- values with rules of their own ---- */
+
+/* Ids appear in MQTT topics (the site), rule files and safehousectl
+ * commands, and are copied into SH_ID_MAX buffers: keep them plain. */
+static int get_id(struct loader *l, const cJSON *obj, const char *why, char **out)
+{
+	const char *s;
+	char q[QUOTE_BUF];
+	size_t old;
+
+	*out = NULL;
+	if (str_member(l, obj, "id", REQUIRED, &s) <= 0)
+		return -1;
+	if (strlen(s) < SH_ID_MAX && is_word(s)) {
+		*out = sdup(l, s);
+		return 0;
+	}
+	old = path_push_key(l, "id");
+	report(l, 0, member(obj, "id"), 0,
+	       "invalid id %s: use 1 to %d letters, digits, '-' or '_'%s%s", quote(q, s),
+	       SH_ID_MAX - 1, why ? ", since " : "", why ? why : "");
+	path_pop(l, old);
+	return -1;
+}
+
+static char *join_path(struct loader *l, const char *dir, const char *rel)
+{
+	char *out = NULL;
+	size_t n = strlen(dir);
+
+	if (rel[0] == '/')
+		return sdup(l, rel);
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	if (asprintf(&out, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", rel) < 0) {
+		l->oom = 1;
+		return NULL;
+	}
+	return out;
+}
+
+/* A path member; relative paths are relative to the config file (the
+ * contract), not to wherever the daemon was started. */
+static int get_path(struct loader *l, const cJSON *obj, const char *key, const char *def,
+                    char **out)
+{
+	const char *s;
+	int r = str_member(l, obj, key, OPTIONAL, &s);
+
+	*out = NULL;
+	if (r < 0)
+		return -1;
+	if (r == 0 && !def)
+		return 0;
+	*out = join_path(l, l->dir, r ? s : def);
+	return 0;
+}
+
+static int topic_ok(struct loader *l, const cJSON *obj, const char *key, char **out)
+{
+	const char *s;
+	const cJSON *v = member(obj, key);
+	size_t old;
+	int r = str_member(l, obj, key, REQUIRED, &s);
+
+	*out = NULL;
+	if (r <= 0)
+		return -1;
+	old = path_push_key(l, key);
+	r = -1;
+	if (strpbrk(s, "+#"))
+		report(l, 0, v, 0,
+		       "MQTT wildcards ('+', '#') are not allowed: the topic names one device");
+	else if (strlen(s) > TOPIC_LEN_MAX)
+		report(l, 0, v, 0, "too long: %zu bytes, at most %d", strlen(s), TOPIC_LEN_MAX);
+	else
+		r = 0;
+	path_pop(l, old);
+	if (r == 0)
+		*out = sdup(l, s);
+	return r;
+}
+
+/* {"topic", "format"} of a sensor or output. */
+static void parse_binding(struct loader *l, const cJSON *b, struct config_mqtt_binding *out)
+{
+	const char *fmt;
+	char q[QUOTE_BUF], h[QUOTE_BUF], list[256];
+	const char *hint;
+	size_t old;
+
+	check_keys(l, b, binding_keys);
+	topic_ok(l, b, "topic", &out->topic);
+	if (str_member(l, b, "format", REQUIRED, &fmt) <= 0)
+		return;
+	if (family_find(fmt)) {
+		out->format = sdup(l, fmt);
+		return;
+	}
+	old = path_push_key(l, "format");
+	hint = sh_suggest(fmt, family_names);
+	if (hint)
+		report(l, 0, member(b, "format"), 0, "unknown payload format %s; did you mean %s?",
+		       quote(q, fmt), quote(h, hint));
+	else
+		report(l, 0, member(b, "format"), 0,
+		       "unknown payload format %s; this version knows %s", quote(q, fmt),
+		       join_names(list, sizeof(list), family_names));
+	path_pop(l, old);
+}
+
+/* The mqtt binding of a sensor or output, and the refused modbus one. */
+static void parse_source(struct loader *l, const cJSON *obj, const char *what,
+                         struct config_mqtt_binding *out)
+{
+	const cJSON *modbus = member(obj, "modbus");
+	const cJSON *b;
+	size_t old;
+
+	if (modbus) {
+		/* Part of the contract, not implemented: refusing beats a
+		 * smoke detector that is silently never polled. */
+		old = path_push_key(l, "modbus");
+		report(l, 0, modbus, 1, "%s", modbus_refusal);
+		path_pop(l, old);
+		if (!member(obj, "mqtt"))
+			return;
+	}
+	b = get_obj(l, obj, "mqtt", REQUIRED, what);
+	if (!b)
+		return;
+	old = path_push_key(l, "mqtt");
+	parse_binding(l, b, out);
+	path_pop(l, old);
+}
+
+/* ---- sections ---- */
+
+static void parse_site(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *site = get_obj(l, root, "site", REQUIRED, NULL), *geo;
+	size_t old;
+
+	if (!site)
+		return;
+	old = path_push_key(l, "site");
+	check_keys(l, site, site_keys);
+	get_id(l, site, "it is part of every MQTT topic of the site", &c->site.id);
+	get_str(l, site, "name", OPTIONAL, NULL, &c->site.name);
+	get_str(l, site, "address", OPTIONAL, NULL, &c->site.address);
+	get_str(l, site, "phone", OPTIONAL, NULL, &c->site.phone);
+	get_str(l, site, "timezone", OPTIONAL, DEFAULT_TIMEZONE, &c->site.timezone);
+	geo = get_obj(l, site, "geo", OPTIONAL, NULL);
+	if (geo) {
+		size_t g = path_push_key(l, "geo");
+		int a, b;
+		check_keys(l, geo, geo_keys);
+		a = get_double(l, geo, "lat", REQUIRED, -90, 90, &c->site.lat);
+		b = get_double(l, geo, "lon", REQUIRED, -180, 180, &c->site.lon);
+		c->site.has_geo = a == 0 && b == 0;
+		path_pop(l, g);
+	}
+	path_pop(l, old);
+}
+
+static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struct config_broker *b)
+{
+	const char *site = l->c->site.id ? l->c->site.id : "";
+	char *def_client = NULL;
+
+	check_keys(l, obj, upstream ? upstream_keys : mqtt_keys);
+	get_str(l, obj, "host", upstream ? REQUIRED : OPTIONAL, DEFAULT_BROKER, &b->host);
+	if (upstream) {
+		const char *cafile;
+		const cJSON *tls = member(obj, "tls");
+
+		get_bool(l, obj, "tls", &b->tls);
+		if (str_member(l, obj, "cafile", OPTIONAL, &cafile) > 0) {
+			size_t old = path_push_key(l, "cafile");
+			b->cafile = join_path(l, l->dir, cafile);
+			if (cJSON_IsFalse(tls))
+				report(l, 0, member(obj, "cafile"), 0,
+				       "a CA file is only used with \"tls\": true");
+			else if (b->cafile && access(b->cafile, R_OK) < 0)
+				report(l, 0, member(obj, "cafile"), 0, "cannot read %s: %s",
+				       b->cafile, strerror(errno));
+			b->tls = 1;
+			path_pop(l, old);
+		}
+	}
+	/* TLS on the plain port never connects: follow the usual 8883. */
+	b->port = b->tls ? 8883 : 1883;
+	get_int(l, obj, "port", OPTIONAL, 1, 65535, NULL, &b->port);
+	get_str(l, obj, "username", OPTIONAL, NULL, &b->username);
+	get_str(l, obj, "password", OPTIONAL, NULL, &b->password);
+	if (member(obj, "password") && !member(obj, "username")) {
+		size_t old = path_push_key(l, "password");
+		report(l, 0, member(obj, "password"), 1,
+		       "a password needs a username: MQTT sends none without one");
+		path_pop(l, old);
+	}
+	if (asprintf(&def_client, "%s%s", DEFAULT_CLIENT_PREFIX, site) < 0) {
+		def_client = NULL;
+		l->oom = 1;
+	}
+	get_str(l, obj, "client_id", OPTIONAL, def_client, &b->client_id);
+	free(def_client);
+	b->keepalive_s = 30;
+	get_int(l, obj, "keepalive_s", OPTIONAL, 5, 3600, "seconds", &b->keepalive_s);
+}
+
+static void parse_prefix(struct loader *l, const cJSON *up)
+{
+	const char *s;
+	const cJSON *v = member(up, "prefix");
+	size_t old;
+	int r = str_member(l, up, "prefix", OPTIONAL, &s);
+
+	if (r < 0)
+		return;
+	if (r == 0) {
+		l->c->upstream_prefix = sdup(l, DEFAULT_PREFIX);
+		return;
+	}
+	old = path_push_key(l, "prefix");
+	if (strpbrk(s, "+#"))
+		report(l, 0, v, 0,
+		       "MQTT wildcards ('+', '#') cannot be part of a topic to publish");
+	else if (s[0] == '/' || s[strlen(s) - 1] == '/')
+		report(l, 0, v, 0,
+		       "must not start or end with '/': topics are PREFIX/SITE/..., and an empty "
+		       "level is a different topic");
+	else if (strlen(s) > TOPIC_LEN_MAX - SH_ID_MAX)
+		report(l, 0, v, 0, "too long: at most %d bytes", TOPIC_LEN_MAX - SH_ID_MAX);
+	else
+		l->c->upstream_prefix = sdup(l, s);
+	path_pop(l, old);
+}
+
+static void parse_top(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *v;
+	size_t old;
+	int level = index_of(log_levels, DEFAULT_LOG_LEVEL);
+
+	get_path(l, root, "database", DEFAULT_DATABASE, &c->database);
+	get_path(l, root, "control_socket", DEFAULT_SOCKET, &c->control_socket);
+	if (c->control_socket &&
+	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		v = member(root, "control_socket");
+		old = path_push_key(l, "control_socket");
+		report(l, 0, v ? v : root, 0,
+		       "%s is %zu bytes long; a Unix socket path holds at most %zu",
+		       c->control_socket, strlen(c->control_socket),
+		       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		path_pop(l, old);
+	}
+	get_str(l, root, "control_group", OPTIONAL, NULL, &c->control_group);
+	get_enum(l, root, "log_level", OPTIONAL, log_levels, "log level", &level);
+	c->log_level = sdup(l, log_levels[level]);
+
+	/* No mqtt object means every default: parse an empty one. */
+	v = get_obj(l, root, "mqtt", OPTIONAL, NULL);
+	old = path_push_key(l, "mqtt");
+	parse_broker(l, v ? v : &(cJSON){.type = cJSON_Object}, 0, &c->mqtt);
+	path_pop(l, old);
+
+	v = get_obj(l, root, "upstream", OPTIONAL, NULL);
+	if (v) {
+		old = path_push_key(l, "upstream");
+		parse_broker(l, v, 1, &c->upstream);
+		parse_prefix(l, v);
+		path_pop(l, old);
+	} else {
+		c->upstream_prefix = sdup(l, DEFAULT_PREFIX);
+	}
+
+	c->heartbeat_s = 60;
+	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
+
+	v = member(root, "buses");
+	if (v) {
+		old = path_push_key(l, "buses");
+		report(l, 0, v, 1, "%s", modbus_refusal);
+		path_pop(l, old);
+	}
+}
+
+static int idref_cmp(const void *a, const void *b)
+{
+	const struct idref *x = a, *y = b;
+	int r = strcmp(x->id, y->id);
+
+	return r ? r : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Sort the ids of one section and report every repeat, naming the first.
+ * Sorting keeps this fast for the huge files that the size limit allows. */
+static void check_dup_ids(struct loader *l, const char *section, struct idref *refs, int n)
+{
+	if (n > 1)
+		qsort(refs, (size_t)n, sizeof(*refs), idref_cmp);
+	for (int i = 1, first = 0; i < n; i++) {
+		const struct pos *p;
+		size_t old;
+		char q[QUOTE_BUF];
+
+		if (strcmp(refs[i].id, refs[first].id) != 0) {
+			first = i;
+			continue;
+		}
+		p = pos_find(l, refs[first].node);
+		old = path_push_key(l, section);
+		path_push_index(l, refs[i].index);
+		path_push_key(l, "id");
+		report(l, 0, refs[i].node, 0, "duplicate id %s; %s[%d] at line %d already uses it",
+		       quote(q, refs[i].id), section, refs[first].index, p ? p->line : 0);
+		path_pop(l, old);
+	}
+}
+
+static void parse_zone(struct loader *l, const cJSON *e, void *elem)
+{
+	struct config_zone *z = elem;
+	int kind = 0;
+
+	check_keys(l, e, zone_keys);
+	get_id(l, e, NULL, &z->id);
+	get_str(l, e, "name", OPTIONAL, z->id, &z->name);
+	get_int(l, e, "floor", OPTIONAL, -1000, 1000, NULL, &z->floor);
+	get_enum(l, e, "kind", OPTIONAL, zone_kinds, "zone kind", &kind);
+	z->kind = sdup(l, zone_kinds[kind]);
+}
+
+static int zone_ref_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct idref *)elem)->id);
+}
+
+/* A zone reference: *out is the zone's index, or -1 when absent. */
+static void zone_ref(struct loader *l, const cJSON *obj, int required, int *out)
+{
+	const struct idref *r;
+	const char *s, *hint;
+	char q[QUOTE_BUF], h[QUOTE_BUF];
+	size_t old;
+
+	*out = -1;
+	if (str_member(l, obj, "zone", required, &s) <= 0 || l->zones_broken)
+		return;
+	r = l->zone_refs ? bsearch(s, l->zone_refs, (size_t)l->nzone_refs, sizeof(*l->zone_refs),
+	                           zone_ref_cmp)
+	                 : NULL;
+	if (r) {
+		*out = r->index;
+		return;
+	}
+	old = path_push_key(l, "zone");
+	hint = sh_suggest(s, l->zone_names);
+	if (hint)
+		report(l, 0, member(obj, "zone"), 0, "unknown zone %s; did you mean %s?",
+		       quote(q, s), quote(h, hint));
+	else
+		report(l, 0, member(obj, "zone"), 0, "unknown zone %s: no zone has this id",
+		       quote(q, s));
+	path_pop(l, old);
+}
+
+static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
+{
+	struct config_sensor *s = elem;
+	int kind = 0, power = 0;
+
+	check_keys(l, e, sensor_keys);
+	get_id(l, e, NULL, &s->id);
+	get_str(l, e, "name", OPTIONAL, s->id, &s->name);
+	get_enum(l, e, "kind", REQUIRED, sh_kind_names, "sensor kind", &kind);
+	s->kind = (enum sh_kind)kind;
+	zone_ref(l, e, REQUIRED, &s->zone);
+	get_int(l, e, "supervision_s", OPTIONAL, 0, INT_MAX, "seconds (0: not supervised)",
+	        &s->supervision_s);
+	/* Accepted for the battery report to come; nothing uses it yet. */
+	get_enum(l, e, "power", OPTIONAL, power_names, "power source", &power);
+	parse_source(l, e, "a sensor is read over MQTT", &s->mqtt);
+}
+
+static void parse_output(struct loader *l, const cJSON *e, void *elem)
+{
+	struct config_output *o = elem;
+	int kind = 0;
+
+	check_keys(l, e, output_keys);
+	get_id(l, e, NULL, &o->id);
+	get_enum(l, e, "kind", REQUIRED, output_kind_names, "output kind", &kind);
+	o->kind = (enum output_kind)kind;
+	zone_ref(l, e, OPTIONAL, &o->zone);
+	o->duration_s = 300;
+	get_int(l, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
+	parse_source(l, e, "an output is driven over MQTT", &o->mqtt);
+}
+
+static int phone_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 8 || n > 16)
+		return 0;
+	if (*s == '+')
+		s++;
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static void parse_contact(struct loader *l, const cJSON *e, void *elem)
+{
+	struct config_contact *ct = elem;
+	const char *s;
+	char q[QUOTE_BUF];
+	int via = -1, r;
+	size_t old;
+
+	check_keys(l, e, contact_keys);
+	get_id(l, e, NULL, &ct->id);
+	if (get_enum(l, e, "via", REQUIRED, via_names, "contact channel", &via) < 0)
+		via = -1;
+	ct->via = via < 0 ? VIA_UPSTREAM : (enum contact_via)via;
+	/* name: for people reading the file; type-checked, not stored */
+	str_member(l, e, "name", OPTIONAL, &s);
+
+	r = str_member(l, e, "phone", via == VIA_SMS || via == VIA_CALL, &s);
+	if (r > 0) {
+		old = path_push_key(l, "phone");
+		if (!phone_ok(s))
+			report(l, 0, member(e, "phone"), 0,
+			       "invalid phone number %s: use digits with an optional leading "
+			       "'+', 8 to 16 characters, e.g. \"+84912345678\"",
+			       quote(q, s));
+		else if (via == VIA_SMS || via == VIA_CALL)
+			ct->phone = sdup(l, s);
+		else if (via >= 0)
+			report(l, 1, member(e, "phone"), 1,
+			       "ignored: only sms and call use a phone");
+		path_pop(l, old);
+	}
+
+	r = str_member(l, e, "url", via == VIA_WEBHOOK, &s);
+	if (r > 0) {
+		old = path_push_key(l, "url");
+		if ((strncmp(s, "http://", 7) != 0 || !s[7]) &&
+		    (strncmp(s, "https://", 8) != 0 || !s[8]))
+			report(l, 0, member(e, "url"), 0,
+			       "invalid URL %s: must start with http:// or https://", quote(q, s));
+		else if (strpbrk(s, " \t\r\n"))
+			report(l, 0, member(e, "url"), 0, "invalid URL %s: contains a space",
+			       quote(q, s));
+		else if (via == VIA_WEBHOOK)
+			ct->url = sdup(l, s);
+		else if (via >= 0)
+			report(l, 1, member(e, "url"), 1, "ignored: only webhook uses a url");
+		path_pop(l, old);
+	}
+}
+
+/* One array of objects with ids: zones, sensors, outputs, contacts. */
+struct list_kind {
+	const char *key;
+	size_t size;   /* of one element */
+	size_t id_off; /* offsetof(element, id) */
+	void (*parse)(struct loader *l, const cJSON *e, void *elem);
+};
+
+static const struct list_kind zone_list = {"zones", sizeof(struct config_zone),
+                                           offsetof(struct config_zone, id), parse_zone};
+static const struct list_kind sensor_list = {"sensors", sizeof(struct config_sensor),
+                                             offsetof(struct config_sensor, id), parse_sensor};
+static const struct list_kind output_list = {"outputs", sizeof(struct config_output),
+                                             offsetof(struct config_output, id), parse_output};
+static const struct list_kind contact_list = {"contacts", sizeof(struct config_contact),
+                                              offsetof(struct config_contact, id), parse_contact};
+
+/* Parse every element of arr into a new array of *n elements (NULL when
+ * empty), then check the ids. The sorted ids go to *refs when it is not
+ * NULL, for lookups; the caller frees them. */
+static void *parse_list(struct loader *l, const cJSON *arr, const struct list_kind *k, int *n,
+                        struct idref **refs, int *nrefs)
+{
+	const cJSON *e;
+	struct idref *ids = NULL;
+	char *items;
+	size_t old;
+	int i = 0, nids = 0;
+
+	*n = cJSON_GetArraySize(arr);
+	if (*n == 0)
+		return NULL;
+	items = calloc((size_t)*n, k->size);
+	ids = calloc((size_t)*n, sizeof(*ids));
+	if (!items || !ids) {
+		l->oom = 1;
+		free(items);
+		free(ids);
+		*n = 0;
+		return NULL;
+	}
+	old = path_push_key(l, k->key);
+	cJSON_ArrayForEach(e, arr)
+	{
+		size_t o = path_push_index(l, i);
+		char *elem = items + (size_t)i * k->size, *id;
+
+		if (cJSON_IsObject(e))
+			k->parse(l, e, elem);
+		else
+			report(l, 0, e, 0, "expected an object, found %s", type_name(e));
+		memcpy(&id, elem + k->id_off, sizeof(id));
+		if (id)
+			ids[nids++] = (struct idref){id, i, member(e, "id")};
+		path_pop(l, o);
+		i++;
+	}
+	path_pop(l, old);
+	check_dup_ids(l, k->key, ids, nids);
+	if (refs) {
+		*refs = ids;
+		*nrefs = nids;
+	} else {
+		free(ids);
+	}
+	return items;
+}
+
+static void parse_zones(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *arr = get_arr(l, root, "zones", REQUIRED);
+	size_t old;
+
+	l->zones_broken = 1;
+	if (!arr)
+		return;
+	if (cJSON_GetArraySize(arr) == 0) {
+		old = path_push_key(l, "zones");
+		report(l, 0, arr, 0,
+		       "at least one zone is needed: every sensor names the zone it is in");
+		path_pop(l, old);
+		return;
+	}
+	c->zones = parse_list(l, arr, &zone_list, &c->nzones, &l->zone_refs, &l->nzone_refs);
+	if (!c->zones)
+		return;
+	l->zone_names = calloc((size_t)c->nzones + 1, sizeof(*l->zone_names));
+	if (!l->zone_names) {
+		l->oom = 1;
+		return;
+	}
+	for (int k = 0, j = 0; k < c->nzones; k++)
+		if (c->zones[k].id)
+			l->zone_names[j++] = c->zones[k].id;
+	l->zones_broken = 0;
+}
+
+static void parse_lists(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *arr;
+
+	parse_zones(l, root);
+	if ((arr = get_arr(l, root, "sensors", OPTIONAL)))
+		c->sensors = parse_list(l, arr, &sensor_list, &c->nsensors, NULL, NULL);
+	if ((arr = get_arr(l, root, "outputs", OPTIONAL)))
+		c->outputs = parse_list(l, arr, &output_list, &c->noutputs, NULL, NULL);
+	if ((arr = get_arr(l, root, "contacts", OPTIONAL)))
+		c->contacts = parse_list(l, arr, &contact_list, &c->ncontacts, NULL, NULL);
+}
+
+/* ---- rule files ---- */
+
+static int has_wildcard(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		else if (*s == '*' || *s == '?' || *s == '[')
+			return 1;
+	}
+	return 0;
+}
+
+/* The config directory as a glob pattern: a '[' in a directory name must
+ * not turn into a wildcard. */
+static char *glob_escape(struct loader *l, const char *s)
+{
+	char *out = malloc(strlen(s) * 2 + 1), *o = out;
+
+	if (!out) {
+		l->oom = 1;
+		return NULL;
+	}
+	for (; *s; s++) {
+		if (strchr("*?[]\\", *s))
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o = '\0';
+	return out;
+}
+
+static void rule_add(struct loader *l, const char *path)
+{
+	if (l->nrules == l->arules) {
+		size_t n = l->arules ? l->arules * 2 : 16;
+		char **r = realloc(l->rules, n * sizeof(*r));
+		if (!r) {
+			l->oom = 1;
+			return;
+		}
+		l->rules = r;
+		l->arules = n;
+	}
+	l->rules[l->nrules] = sdup(l, path);
+	if (l->rules[l->nrules])
+		l->nrules++;
+}
+
+static void rule_pattern(struct loader *l, const cJSON *v)
+{
+	const char *pat = v->valuestring;
+	char *edir = NULL, *full = NULL;
+	char q[QUOTE_BUF];
+	glob_t g;
+	int r;
+
+	if (pat[0] == '/') {
+		full = sdup(l, pat);
+	} else {
+		edir = glob_escape(l, l->dir);
+		if (edir)
+			full = join_path(l, edir, pat);
+	}
+	if (!full)
+		goto out;
+	r = glob(full, 0, NULL, &g);
+	if (r == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			rule_add(l, g.gl_pathv[i]);
+	} else if (r == GLOB_NOSPACE) {
+		l->oom = 1;
+	} else if (has_wildcard(pat)) {
+		report(l, 1, v, 0, "pattern %s matches no file (looked in %s)", quote(q, pat),
+		       l->dir);
+	} else {
+		/* glob has no errno; stat tells why the file is not there. */
+		struct stat st;
+		char *plain = join_path(l, l->dir, pat);
+		int err = plain && stat(plain, &st) < 0 ? errno : ENOENT;
+		report(l, 0, v, 0, "rule file %s not found: %s: %s", quote(q, pat),
+		       plain ? plain : pat, strerror(err));
+		free(plain);
+	}
+	globfree(&g);
+out:
+	free(full);
+	free(edir);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void parse_rules(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *arr = get_arr(l, root, "rules", OPTIONAL), *e;
+	size_t old, k = 0;
+	int i = 0;
+
+	if (!arr)
+		return;
+	old = path_push_key(l, "rules");
+	cJSON_ArrayForEach(e, arr)
+	{
+		size_t o = path_push_index(l, i++);
+		if (!cJSON_IsString(e))
+			report(l, 0, e, 0, "expected a string (a file name or pattern), found %s",
+			       type_name(e));
+		else if (!e->valuestring[0])
+			report(l, 0, e, 0, "must not be empty");
+		else
+			rule_pattern(l, e);
+		path_pop(l, o);
+	}
+	path_pop(l, old);
+
+	/* Overlapping patterns ("*.rules" and "fire.rules") must not load a
+	 * file twice: its rules would fire twice. */
+	if (l->nrules)
+		qsort(l->rules, l->nrules, sizeof(*l->rules), str_cmp);
+	for (size_t j = 0; j < l->nrules; j++) {
+		if (k && strcmp(l->rules[k - 1], l->rules[j]) == 0)
+			free(l->rules[j]);
+		else
+			l->rules[k++] = l->rules[j];
+	}
+	c->rule_files = l->rules;
+	c->nrule_files = (int)k;
+	l->rules = NULL;
+	l->nrules = l->arules = 0;
+}
+
+/* ---- loading ---- */
+
+/* cJSON reports only where it stopped; name the two mistakes people make
+ * most in hand-edited JSON. */
+static void report_syntax(struct loader *l, const char *text, const char *at)
+{
+	const char *p = at, *comma = NULL;
+	char snip[24];
+	size_t n = 0;
+	int line, col;
+
+	if (*p != '}' && *p != ']' && p > text && (p[-1] == '}' || p[-1] == ']'))
+		p--;
+	if (*p == '}' || *p == ']') {
+		while (p > text && (unsigned char)p[-1] <= 32)
+			p--;
+		if (p > text && p[-1] == ',')
+			comma = p - 1;
+	}
+	if (comma) {
+		text_pos(text, comma, &line, &col);
+		report_pos(l, 0, line, col, "invalid JSON: a comma before a closing bracket");
+		return;
+	}
+	/* cJSON stops on the second character of a comment opener. */
+	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
+		at--;
+	text_pos(text, at, &line, &col);
+	if (at[0] == '/' && (at[1] == '/' || at[1] == '*')) {
+		report_pos(l, 0, line, col, "invalid JSON: comments are not allowed");
+		return;
+	}
+	if (!*at) {
+		report_pos(l, 0, line, col, "invalid JSON: unexpected end of file");
+		return;
+	}
+	while (at[n] && at[n] != '\n' && at[n] != '\r' && n < sizeof(snip) - 1) {
+		snip[n] = at[n];
+		n++;
+	}
+	snip[n] = '\0';
+	{
+		char q[QUOTE_BUF];
+		report_pos(l, 0, line, col, "invalid JSON near %s", quote(q, snip));
+	}
+}
+
+static void validate(struct loader *l, const cJSON *root)
+{
+	if (!cJSON_IsObject(root)) {
+		report(l, 0, root, 0, "expected an object at the top level, found %s",
+		       type_name(root));
+		return;
+	}
+	check_keys(l, root, top_keys);
+	parse_site(l, root);
+	parse_top(l, root);
+	parse_lists(l, root);
+	parse_rules(l, root);
+}
+
+/* An absolute, lexical directory: the daemon changes to / when it
+ * detaches, so a relative one would change meaning. Symlinks are kept, so
+ * that paths read as the installer wrote them. */
+static char *absolute_dir(const char *dir)
+{
+	char *cwd, *out = NULL;
+
+	if (dir[0] == '/')
+		return strdup(dir);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	while (dir[0] == '.' && dir[1] == '/')
+		dir += 2;
+	if (strcmp(dir, ".") == 0 || !dir[0])
+		return cwd;
+	if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
+}
+
+static struct config *load(const char *text, size_t len, const char *name, const char *dir,
+                           config_diag_fn diag, void *ctx, int *nerrors)
+{
+	struct loader l = {.name = name ? name : "<string>"};
+	cJSON *root = NULL;
+	const char *end = NULL, *nul;
+	char *adir = NULL;
+	struct config *c = NULL;
+	int line, col;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		l.oom = 1;
+		goto out;
+	}
+	l.c = c;
+	c->path = sdup(&l, l.name);
+	adir = absolute_dir(dir ? dir : ".");
+	if (!adir) {
+		report_pos(&l, 0, 0, 0, "cannot resolve relative paths: %s", strerror(errno));
+		goto out;
+	}
+	c->dir = sdup(&l, adir);
+	l.dir = adir;
+	if (len > CONFIG_MAX_SIZE) {
+		report_pos(&l, 0, 0, 0, "too large: over %d MiB; a site config is a few kB",
+		           CONFIG_MAX_SIZE >> 20);
+		goto out;
+	}
+	nul = memchr(text, '\0', len);
+	if (nul) {
+		text_pos(text, nul, &line, &col);
+		report_pos(&l, 0, line, col, "invalid JSON: a NUL byte; is this a text file?");
+		goto out;
+	}
+	/* The end pointer is what cJSON_GetErrorPtr() would return, without
+	 * cJSON's global error state. */
+	root = cJSON_ParseWithOpts(text, &end, 1);
+	if (!root) {
+		report_syntax(&l, text, end ? end : text);
+		goto out;
+	}
+	pos_index(&l, text, root);
+	validate(&l, root);
+
+out:
+	diag_flush(&l, diag, ctx);
+	if (nerrors)
+		*nerrors = l.nerrors;
+	if (l.nerrors) {
+		config_free(c);
+		c = NULL;
+	}
+	for (size_t i = 0; i < l.nrules; i++)
+		free(l.rules[i]);
+	free(l.rules);
+	free(l.diags);
+	free(l.pos);
+	free(l.zone_refs);
+	free(l.zone_names);
+	free(adir);
+	cJSON_Delete(root);
+	return c;
+}
+
+/* The file's directory, for relative paths; "." when it has none. */
+static char *file_dir(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == file)
+		return strdup("/");
+	return strndup(file, (size_t)(slash - file));
+}
+
+struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors)
+{
+	struct config *c = NULL;
+	char *buf = NULL, *dir = NULL, msg[512];
+	size_t len = 0, cap = 0;
+	const char *why = NULL;
+	int fd = -1;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	/* Read to EOF rather than trusting st_size: the file may be a pipe
+	 * or change while it is read. Stop one byte past the limit. */
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 16384;
+			char *nbuf;
+			if (ncap > CONFIG_MAX_SIZE + 2)
+				ncap = CONFIG_MAX_SIZE + 2;
+			nbuf = realloc(buf, ncap);
+			if (!nbuf) {
+				why = strerror(ENOMEM);
+				goto out;
+			}
+			buf = nbuf;
+			cap = ncap;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			why = strerror(errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CONFIG_MAX_SIZE)
+			break;
+	}
+	buf[len] = '\0';
+	dir = file_dir(file);
+	if (!dir) {
+		why = strerror(ENOMEM);
+		goto out;
+	}
+	c = load(buf, len, file, dir, diag, ctx, nerrors);
+
+out:
+	if (why) {
+		snprintf(msg, sizeof(msg), "%s: cannot read: %s", file, why);
+		if (diag)
+			diag(ctx, 0, msg);
+		if (nerrors)
+			*nerrors = 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(dir);
+	return c;
+}
+
+struct config *config_load_string(const char *text, const char *name, const char *dir,
+                                  config_diag_fn diag, void *ctx, int *nerrors)
+{
+	return load(text, strlen(text), name, dir, diag, ctx, nerrors);
+}
+
+static void free_broker(struct config_broker *b)
+{
+	free(b->host);
+	free(b->username);
+	free(b->password);
+	free(b->client_id);
+	free(b->cafile);
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->dir);
+	free(c->site.id);
+	free(c->site.name);
+	free(c->site.address);
+	free(c->site.phone);
+	free(c->site.timezone);
+	free(c->database);
+	free(c->control_socket);
+	free(c->control_group);
+	free(c->log_level);
+	free_broker(&c->mqtt);
+	free_broker(&c->upstream);
+	free(c->upstream_prefix);
+	for (int i = 0; i < c->nzones; i++) {
+		free(c->zones[i].id);
+		free(c->zones[i].name);
+		free(c->zones[i].kind);
+	}
+	free(c->zones);
+	for (int i = 0; i < c->nsensors; i++) {
+		free(c->sensors[i].id);
+		free(c->sensors[i].name);
+		free(c->sensors[i].mqtt.topic);
+		free(c->sensors[i].mqtt.format);
+	}
+	free(c->sensors);
+	for (int i = 0; i < c->noutputs; i++) {
+		free(c->outputs[i].id);
+		free(c->outputs[i].mqtt.topic);
+		free(c->outputs[i].mqtt.format);
+	}
+	free(c->outputs);
+	for (int i = 0; i < c->ncontacts; i++) {
+		free(c->contacts[i].id);
+		free(c->contacts[i].phone);
+		free(c->contacts[i].url);
+	}
+	free(c->contacts);
+	for (int i = 0; i < c->nrule_files; i++)
+		free(c->rule_files[i]);
+	free(c->rule_files);
+	free(c);
+}
+
+/* Lookups are linear: a house has tens of devices, and the daemon builds
+ * its own maps for the hot paths. */
+int config_zone_index(const struct config *c, const char *id)
+{
+	for (int i = 0; c && id && i < c->nzones; i++)
+		if (strcmp(c->zones[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+int config_sensor_index(const struct config *c, const char *id)
+{
+	for (int i = 0; c && id && i < c->nsensors; i++)
+		if (strcmp(c->sensors[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+int config_output_index(const struct config *c, const char *id)
+{
+	for (int i = 0; c && id && i < c->noutputs; i++)
+		if (strcmp(c->outputs[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+int config_contact_index(const struct config *c, const char *id)
+{
+	for (int i = 0; c && id && i < c->ncontacts; i++)
+		if (strcmp(c->contacts[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+const char *config_output_kind_name(enum output_kind k)
+{
+	return (unsigned)k <= OUTPUT_VALVE ? output_kind_names[k] : "?";
+}
+
+const char *config_via_name(enum contact_via v)
+{
+	return (unsigned)v <= VIA_WEBHOOK ? via_names[v] : "?";
+}

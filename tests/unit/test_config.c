@@ -1,0 +1,643 @@
+/*
+ * test_config.c: what installers rely on when they write a site config:
+ * defaults, and errors that name the file, line, column and JSON path, all
+ * of them in one run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/config.h"
+
+#define MAX_DIAGS 64
+
+struct diags {
+	int n, errors, warnings;
+	int sev[MAX_DIAGS];
+	char msg[MAX_DIAGS][1024];
+};
+
+static char tmpdir[PATH_MAX];
+
+static void capture(void *ctx, int severity, const char *msg)
+{
+	struct diags *d = ctx;
+
+	if (severity == 0)
+		d->errors++;
+	else
+		d->warnings++;
+	if (d->n < MAX_DIAGS) {
+		d->sev[d->n] = severity;
+		snprintf(d->msg[d->n], sizeof(d->msg[0]), "%s", msg);
+		d->n++;
+	}
+}
+
+/* Fail with every message when msg was not reported, so that a wrong
+ * column shows what was reported instead. */
+static void expect_diag(const struct diags *d, int severity, const char *msg)
+{
+	for (int i = 0; i < d->n; i++)
+		if (d->sev[i] == severity && strcmp(d->msg[i], msg) == 0)
+			return;
+	for (int i = 0; i < d->n; i++)
+		print_message("  got [%d] %s\n", d->sev[i], d->msg[i]);
+	fail_msg("expected [%d] %s", severity, msg);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *tmp_path(const char *rel)
+{
+	static char buf[4][PATH_MAX];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%.2048s/%.1024s", tmpdir, rel);
+	return buf[k];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_config.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	if (mkdir(tmp_path("rules"), 0755) < 0)
+		return -1;
+	write_file(tmp_path("rules/gas.rules"), "# gas\n");
+	write_file(tmp_path("rules/fire.rules"), "# fire\n");
+	write_file(tmp_path("rules/README"), "not a rule file\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(tmp_path("rules/gas.rules"));
+	unlink(tmp_path("rules/fire.rules"));
+	unlink(tmp_path("rules/README"));
+	rmdir(tmp_path("rules"));
+	unlink(tmp_path("site.json"));
+	unlink(tmp_path("big.json"));
+	rmdir(tmpdir);
+	return 0;
+}
+
+static struct config *load(const char *text, struct diags *d)
+{
+	int nerrors = -1;
+	struct config *c;
+
+	memset(d, 0, sizeof(*d));
+	c = config_load_string(text, "site.json", tmpdir, capture, d, &nerrors);
+	assert_int_equal(nerrors, d->errors);
+	return c;
+}
+
+/* A small boarding house with everything optional left out. */
+#define MINIMAL_HEAD                                                                               \
+	"{\n"                                                                                      \
+	"  \"site\": {\"id\": \"nt-minhson-ap3\"},\n"                                              \
+	"  \"zones\": [{\"id\": \"room-101\"}, {\"id\": \"room-109\"}],\n"
+
+static const char full_config[] =
+    "{\n"
+    "  \"site\": {\"id\": \"nt-minhson-ap3\", \"name\": \"Nhà trọ Minh Sơn\",\n"
+    "           \"address\": \"12 Lê Lợi, Minh Sơn\", \"phone\": \"+84912345678\",\n"
+    "           \"geo\": {\"lat\": 10.64, \"lon\": 106.72}},\n"
+    "  \"database\": \"data/safehouse.db\",\n"
+    "  \"mqtt\": {\"username\": \"safehouse\", \"password\": \"secret\"},\n"
+    "  \"upstream\": {\"host\": \"mqtt.militia.example\", \"tls\": true},\n"
+    "  \"zones\": [{\"id\": \"room-101\", \"name\": \"Phòng 101\", \"floor\": 1},\n"
+    "            {\"id\": \"kitchen\", \"kind\": \"kitchen\"}],\n"
+    "  \"sensors\": [{\"id\": \"smoke-101\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+    "               \"supervision_s\": 3600, \"power\": \"battery\",\n"
+    "               \"mqtt\": {\"topic\": \"zigbee2mqtt/smoke_101\", \"format\": "
+    "\"zigbee2mqtt\"}},\n"
+    "              {\"id\": \"gas-kitchen\", \"kind\": \"gas\", \"zone\": \"kitchen\",\n"
+    "               \"mqtt\": {\"topic\": \"zigbee2mqtt/gas\", \"format\": \"zigbee2mqtt\"}}],\n"
+    "  \"outputs\": [{\"id\": \"siren-hall\", \"kind\": \"siren\",\n"
+    "               \"mqtt\": {\"topic\": \"zigbee2mqtt/siren_hall/set\", \"format\": "
+    "\"zigbee2mqtt\"}}],\n"
+    "  \"contacts\": [{\"id\": \"militia\", \"via\": \"upstream\"},\n"
+    "               {\"id\": \"owner\", \"via\": \"sms\", \"phone\": \"+84912345678\",\n"
+    "                \"name\": \"Chị Lan\"}],\n"
+    "  \"rules\": [\"rules/*.rules\"]\n"
+    "}\n";
+
+static void test_full_config_loads_with_defaults_applied(void **state)
+{
+	struct diags d;
+	struct config *c = load(full_config, &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.n, 0);
+
+	assert_string_equal(c->site.id, "nt-minhson-ap3");
+	assert_string_equal(c->site.name, "Nhà trọ Minh Sơn");
+	assert_string_equal(c->site.timezone, "Asia/Ho_Chi_Minh");
+	assert_true(c->site.has_geo);
+	assert_true(c->site.lat > 10.63 && c->site.lat < 10.65);
+	assert_string_equal(c->database, tmp_path("data/safehouse.db"));
+	assert_string_equal(c->control_socket, "/run/safehouse/control.sock");
+	assert_null(c->control_group);
+	assert_string_equal(c->log_level, "info");
+	assert_int_equal(c->heartbeat_s, 60);
+
+	assert_string_equal(c->mqtt.host, "127.0.0.1");
+	assert_int_equal(c->mqtt.port, 1883);
+	assert_string_equal(c->mqtt.client_id, "safehoused-nt-minhson-ap3");
+	assert_int_equal(c->mqtt.keepalive_s, 30);
+	assert_string_equal(c->upstream.host, "mqtt.militia.example");
+	assert_true(c->upstream.tls);
+	assert_int_equal(c->upstream.port, 8883); /* TLS: not the plain port */
+	assert_string_equal(c->upstream_prefix, "safehouse");
+
+	assert_int_equal(c->nzones, 2);
+	assert_string_equal(c->zones[0].name, "Phòng 101");
+	assert_int_equal(c->zones[0].floor, 1);
+	assert_string_equal(c->zones[0].kind, "room");
+	assert_string_equal(c->zones[1].name, "kitchen");
+	assert_string_equal(c->zones[1].kind, "kitchen");
+
+	assert_int_equal(c->nsensors, 2);
+	assert_int_equal(c->sensors[0].kind, KIND_SMOKE);
+	assert_int_equal(c->sensors[0].zone, 0);
+	assert_int_equal(c->sensors[0].supervision_s, 3600);
+	assert_string_equal(c->sensors[0].name, "smoke-101");
+	assert_string_equal(c->sensors[0].mqtt.topic, "zigbee2mqtt/smoke_101");
+	assert_string_equal(c->sensors[0].mqtt.format, "zigbee2mqtt");
+	assert_int_equal(c->sensors[1].zone, 1);
+	assert_int_equal(c->sensors[1].supervision_s, 0);
+
+	assert_int_equal(c->noutputs, 1);
+	assert_int_equal(c->outputs[0].kind, OUTPUT_SIREN);
+	assert_int_equal(c->outputs[0].zone, -1);
+	assert_int_equal(c->outputs[0].duration_s, 300);
+
+	assert_int_equal(c->ncontacts, 2);
+	assert_int_equal(c->contacts[0].via, VIA_UPSTREAM);
+	assert_int_equal(c->contacts[1].via, VIA_SMS);
+	assert_string_equal(c->contacts[1].phone, "+84912345678");
+
+	assert_int_equal(c->nrule_files, 2);
+	assert_string_equal(c->rule_files[0], tmp_path("rules/fire.rules"));
+	assert_string_equal(c->rule_files[1], tmp_path("rules/gas.rules"));
+
+	assert_int_equal(config_zone_index(c, "kitchen"), 1);
+	assert_int_equal(config_sensor_index(c, "gas-kitchen"), 1);
+	assert_int_equal(config_output_index(c, "siren-hall"), 0);
+	assert_int_equal(config_contact_index(c, "owner"), 1);
+	assert_int_equal(config_zone_index(c, "attic"), -1);
+	assert_string_equal(config_output_kind_name(OUTPUT_VALVE), "valve");
+	assert_string_equal(config_via_name(VIA_WEBHOOK), "webhook");
+	config_free(c);
+}
+
+static void test_without_upstream_alerts_go_to_the_local_broker(void **state)
+{
+	struct diags d;
+	struct config *c = load(MINIMAL_HEAD "  \"heartbeat_s\": 300\n}\n", &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_null(c->upstream.host);
+	assert_string_equal(c->upstream_prefix, "safehouse");
+	assert_int_equal(c->heartbeat_s, 300);
+	assert_int_equal(c->nsensors, 0);
+	assert_int_equal(c->nrule_files, 0);
+	config_free(c);
+}
+
+static const char broken_config[] =
+    "{\n"
+    "  \"site\": {\"id\": \"bad site\"},\n"
+    "  \"log_level\": \"verbose\",\n"
+    "  \"heartbeat_s\": 2,\n"
+    "  \"zones\": [{\"id\": \"room-101\", \"nmae\": \"Room\"}],\n"
+    "  \"sensors\": [{\"id\": \"smoke-1\", \"kind\": \"smok\", \"zone\": \"room-109\",\n"
+    "               \"mqtt\": {\"topic\": \"z2m/#\", \"format\": \"zigbee2mqtt\"}}],\n"
+    "  \"outputs\": [{\"id\": \"siren\", \"kind\": \"siren\", \"duration_s\": \"300\", "
+    "\"mqtt\": {\"topic\": \"x/set\"}}],\n"
+    "  \"contacts\": [{\"id\": \"owner\", \"via\": \"sms\"}]\n"
+    "}\n";
+
+static void test_every_error_is_reported_in_one_pass_in_file_order(void **state)
+{
+	static const char *const want[] = {
+	    "site.json:2:18: site.id: invalid id \"bad site\": use 1 to 63 letters, digits, "
+	    "'-' or '_', since it is part of every MQTT topic of the site",
+	    "site.json:3:16: log_level: unknown log level \"verbose\"; expected one of debug, "
+	    "info, notice, warning, error",
+	    "site.json:4:18: heartbeat_s: 2 is out of range: must be 5 to 86400 seconds",
+	    "site.json:5:32: zones[0].nmae: unknown key; did you mean \"name\"?",
+	    "site.json:6:41: sensors[0].kind: unknown sensor kind \"smok\"; did you mean "
+	    "\"smoke\"?",
+	    "site.json:6:57: sensors[0].zone: unknown zone \"room-109\"; did you mean "
+	    "\"room-101\"?",
+	    "site.json:7:34: sensors[0].mqtt.topic: MQTT wildcards ('+', '#') are not allowed: "
+	    "the topic names one device",
+	    "site.json:8:62: outputs[0].duration_s: expected a whole number, found a string",
+	    "site.json:8:77: outputs[0].mqtt: missing required key \"format\"",
+	    "site.json:9:16: contacts[0]: missing required key \"phone\"",
+	};
+	int n = (int)(sizeof(want) / sizeof(want[0]));
+	struct diags d;
+	struct config *c = load(broken_config, &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, n);
+	assert_int_equal(d.n, n);
+	/* In file order, as a compiler lists them. */
+	for (int i = 0; i < n; i++)
+		assert_string_equal(d.msg[i], want[i]);
+}
+
+static void test_unknown_key_suggests_the_intended_one(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\n"
+	                        "  \"site\": {\"id\": \"s1\"},\n"
+	                        "  \"zones\": [{\"id\": \"room-101\", \"nmae\": \"Room 101\"}],\n"
+	                        "  \"heartbeat\": 60,\n"
+	                        "  \"extra\": 1\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 3);
+	expect_diag(&d, 0, "site.json:3:32: zones[0].nmae: unknown key; did you mean \"name\"?");
+	expect_diag(&d, 0, "site.json:4:3: heartbeat: unknown key; did you mean \"heartbeat_s\"?");
+	expect_diag(&d, 0,
+	            "site.json:5:3: extra: unknown key; expected one of site, database, "
+	            "control_socket, control_group, log_level, mqtt, upstream, heartbeat_s, zones, "
+	            "buses, sensors, outputs, contacts, rules");
+}
+
+static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"sensors\": [\n"
+	                      "    {\"id\": \"smoke-9\", \"kind\": \"smoke\", \"zone\": "
+	                      "\"room-9\",\n"
+	                      "     \"mqtt\": {\"topic\": \"z/smoke_9\", \"format\": "
+	                      "\"zigbee2mqtt\"}}],\n"
+	                      "  \"outputs\": [{\"id\": \"siren\", \"kind\": \"siren\", "
+	                      "\"zone\": \"attic\",\n"
+	                      "     \"mqtt\": {\"topic\": \"z/siren/set\", \"format\": "
+	                      "\"zigbee2mqtt\"}}]\n"
+	                      "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 2);
+	expect_diag(&d, 0,
+	            "site.json:5:48: sensors[0].zone: unknown zone \"room-9\"; did you mean "
+	            "\"room-109\"?");
+	expect_diag(&d, 0,
+	            "site.json:7:56: outputs[0].zone: unknown zone \"attic\": no zone has this id");
+}
+
+static void test_duplicate_id_names_the_line_of_the_first(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\n"
+	                        "  \"site\": {\"id\": \"s1\"},\n"
+	                        "  \"zones\": [{\"id\": \"room-101\"},\n"
+	                        "            {\"id\": \"room-102\"},\n"
+	                        "            {\"id\": \"room-101\"}],\n"
+	                        "  \"contacts\": [{\"id\": \"owner\", \"via\": \"upstream\"},\n"
+	                        "               {\"id\": \"owner\", \"via\": \"upstream\"}],\n"
+	                        "  \"site\": {\"id\": \"s2\"}\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 3);
+	expect_diag(&d, 0,
+	            "site.json:5:20: zones[2].id: duplicate id \"room-101\"; zones[0] at line 3 "
+	            "already uses it");
+	expect_diag(&d, 0,
+	            "site.json:7:23: contacts[1].id: duplicate id \"owner\"; contacts[0] at line 6 "
+	            "already uses it");
+	/* A repeated key would be silently ignored by the JSON library. */
+	expect_diag(&d, 0,
+	            "site.json:8:3: site: key given twice; the first one, at line 2, would win");
+}
+
+static void test_invalid_json_reports_where_parsing_stopped(void **state)
+{
+	struct diags d;
+	struct config *c;
+
+	(void)state;
+	c = load("{\n  \"site\": {\"id\": \"s1\"}\n  \"zones\": []\n}\n", &d);
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	expect_diag(&d, 0, "site.json:3:3: invalid JSON near \"\\\"zones\\\": []\"");
+
+	c = load("{\n  \"zones\": [\n    {\"id\": \"a\"},\n  ]\n}\n", &d);
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:3:16: invalid JSON: a comma before a closing bracket");
+
+	c = load("{\n  // the site\n  \"site\": {}\n}\n", &d);
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:2:3: invalid JSON: comments are not allowed");
+
+	c = load("{\n  \"site\": {\"name\": \"Phòng\", \"id\": x}}", &d);
+	assert_null(c);
+	/* Columns count characters: "ò" is two bytes but one column. */
+	expect_diag(&d, 0, "site.json:2:35: invalid JSON near \"x}}\"");
+
+	c = load("{\n  \"site\": {", &d);
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:2:12: invalid JSON: unexpected end of file");
+}
+
+static void test_wrong_types_say_what_was_expected(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load("{\n"
+	         "  \"site\": {\"id\": 7, \"geo\": {\"lat\": 100, \"lon\": \"106\"}},\n"
+	         "  \"zones\": {\"id\": \"room\"},\n"
+	         "  \"upstream\": {\"tls\": \"yes\"},\n"
+	         "  \"mqtt\": {\"port\": 1883.5}\n"
+	         "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:2:18: site.id: expected a string, found a number");
+	expect_diag(&d, 0, "site.json:2:36: site.geo.lat: 100 is out of range: must be -90 to 90");
+	expect_diag(&d, 0, "site.json:2:48: site.geo.lon: expected a number, found a string");
+	expect_diag(&d, 0, "site.json:3:12: zones: expected an array, found an object");
+	expect_diag(&d, 0, "site.json:4:15: upstream: missing required key \"host\"");
+	expect_diag(&d, 0, "site.json:4:23: upstream.tls: expected true or false, found a string");
+	expect_diag(&d, 0, "site.json:5:20: mqtt.port: expected a whole number, found 1883.5");
+	assert_int_equal(d.errors, 7);
+}
+
+static void test_modbus_is_refused_rather_than_silently_not_polled(void **state)
+{
+	struct diags d;
+	struct config *c = load(
+	    MINIMAL_HEAD "  \"buses\": [{\"id\": \"rtu0\", \"type\": \"rtu\"}],\n"
+	                 "  \"sensors\": [{\"id\": \"door-main\", \"kind\": \"door\", \"zone\": "
+	                 "\"room-101\",\n"
+	                 "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 1}}],\n"
+	                 "  \"outputs\": [{\"id\": \"siren-yard\", \"kind\": \"siren\",\n"
+	                 "               \"modbus\": {\"bus\": \"rtu0\", \"coil\": 0}}]\n"
+	                 "}\n",
+	    &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 3);
+	expect_diag(&d, 0, "site.json:4:3: buses: Modbus is not supported by this version yet");
+	expect_diag(
+	    &d, 0,
+	    "site.json:6:16: sensors[0].modbus: Modbus is not supported by this version yet");
+	expect_diag(
+	    &d, 0,
+	    "site.json:8:16: outputs[0].modbus: Modbus is not supported by this version yet");
+}
+
+static void test_missing_rule_file_is_an_error(void **state)
+{
+	struct diags d;
+	char want[PATH_MAX + 128];
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"rules\": [\"rules/fire.rules\", \"rules/smoke.rules\"]\n"
+	                      "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	snprintf(want, sizeof(want),
+	         "site.json:4:33: rules[1]: rule file \"rules/smoke.rules\" not found: %s: No such "
+	         "file or directory",
+	         tmp_path("rules/smoke.rules"));
+	expect_diag(&d, 0, want);
+}
+
+static void test_wildcard_rule_pattern_matching_nothing_is_only_a_warning(void **state)
+{
+	struct diags d;
+	char want[PATH_MAX + 128];
+	struct config *c = load(MINIMAL_HEAD "  \"rules\": [\"rules/*.rules\", \"local/*.rules\"]\n"
+	                                     "}\n",
+	                        &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	snprintf(
+	    want, sizeof(want),
+	    "site.json:4:30: rules[1]: pattern \"local/*.rules\" matches no file (looked in %s)",
+	    tmpdir);
+	expect_diag(&d, 1, want);
+	assert_int_equal(c->nrule_files, 2);
+	config_free(c);
+}
+
+static void test_overlapping_rule_patterns_load_each_file_once_in_order(void **state)
+{
+	struct diags d;
+	char abs[PATH_MAX + 64];
+	struct config *c;
+
+	(void)state;
+	snprintf(abs, sizeof(abs),
+	         MINIMAL_HEAD "  \"rules\": [\"rules/gas.rules\", \"%s\", \"rules/*.rules\"]\n}\n",
+	         tmp_path("rules/fire.rules"));
+	c = load(abs, &d);
+	assert_non_null(c);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(c->nrule_files, 2);
+	assert_string_equal(c->rule_files[0], tmp_path("rules/fire.rules"));
+	assert_string_equal(c->rule_files[1], tmp_path("rules/gas.rules"));
+	config_free(c);
+}
+
+static void test_relative_paths_are_relative_to_the_config_file(void **state)
+{
+	struct diags d = {0};
+	char cwd[PATH_MAX], rel[PATH_MAX];
+	const char *base = strrchr(tmpdir, '/') + 1;
+	struct config *c;
+	int nerrors = -1;
+
+	(void)state;
+	write_file(tmp_path("site.json"), MINIMAL_HEAD "  \"database\": \"safehouse.db\",\n"
+	                                               "  \"control_socket\": \"./run/ctl.sock\",\n"
+	                                               "  \"rules\": [\"rules/fire.rules\"]\n"
+	                                               "}\n");
+	/* Loaded by a relative name from elsewhere, as `safehoused -c` may be. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir("/tmp"), 0);
+	snprintf(rel, sizeof(rel), "%s/site.json", base);
+	c = config_load(rel, capture, &d, &nerrors);
+	assert_int_equal(chdir(cwd), 0);
+
+	assert_non_null(c);
+	assert_int_equal(nerrors, 0);
+	assert_string_equal(c->path, rel);
+	assert_string_equal(c->dir, tmpdir);
+	assert_string_equal(c->database, tmp_path("safehouse.db"));
+	assert_string_equal(c->control_socket, tmp_path("run/ctl.sock"));
+	assert_int_equal(c->nrule_files, 1);
+	assert_string_equal(c->rule_files[0], tmp_path("rules/fire.rules"));
+	config_free(c);
+}
+
+static void test_unreadable_file_says_why(void **state)
+{
+	struct diags d = {0};
+	int nerrors = -1;
+	struct config *c = config_load(tmp_path("nope.json"), capture, &d, &nerrors);
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(nerrors, 1);
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory",
+	         tmp_path("nope.json"));
+	expect_diag(&d, 0, want);
+
+	memset(&d, 0, sizeof(d));
+	c = config_load(tmpdir, capture, &d, &nerrors);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s: cannot read: Is a directory", tmpdir);
+	expect_diag(&d, 0, want);
+}
+
+static void test_file_over_4_mib_is_rejected(void **state)
+{
+	struct diags d = {0};
+	int nerrors = -1;
+	char want[PATH_MAX + 64];
+	FILE *f = fopen(tmp_path("big.json"), "w");
+	struct config *c;
+
+	(void)state;
+	assert_non_null(f);
+	fputc('[', f);
+	for (int i = 0; i < 4 * 1024 * 1024 / 2; i++)
+		fputs("0,", f);
+	fputs("0]", f);
+	assert_int_equal(fclose(f), 0);
+	c = config_load(tmp_path("big.json"), capture, &d, &nerrors);
+	assert_null(c);
+	assert_int_equal(nerrors, 1);
+	snprintf(want, sizeof(want), "%s: too large: over 4 MiB; a site config is a few kB",
+	         tmp_path("big.json"));
+	expect_diag(&d, 0, want);
+}
+
+static void test_contacts_need_what_their_channel_uses(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD
+	         "  \"contacts\": [\n"
+	         "    {\"id\": \"owner\", \"via\": \"sms\", \"phone\": \"0912 345 678\"},\n"
+	         "    {\"id\": \"hook\", \"via\": \"webhook\", \"url\": \"ftp://x\"},\n"
+	         "    {\"id\": \"desk\", \"via\": \"cal\"},\n"
+	         "    {\"id\": \"militia\", \"via\": \"upstream\", \"phone\": \"+84912345678\"}]\n"
+	         "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 3);
+	expect_diag(
+	    &d, 0,
+	    "site.json:5:44: contacts[0].phone: invalid phone number \"0912 345 678\": use "
+	    "digits with an optional leading '+', 8 to 16 characters, e.g. \"+84912345678\"");
+	expect_diag(&d, 0,
+	            "site.json:6:45: contacts[1].url: invalid URL \"ftp://x\": must start with "
+	            "http:// or https://");
+	expect_diag(
+	    &d, 0,
+	    "site.json:7:27: contacts[2].via: unknown contact channel \"cal\"; did you mean "
+	    "\"call\"?");
+	expect_diag(&d, 1,
+	            "site.json:8:42: contacts[3].phone: ignored: only sms and call use a phone");
+}
+
+static void test_upstream_prefix_must_be_publishable(void **state)
+{
+	struct diags d;
+	struct config *c = load(
+	    MINIMAL_HEAD "  \"upstream\": {\"host\": \"militia.example\", \"prefix\": \"/vn/+\"}\n"
+	                 "}\n",
+	    &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	expect_diag(&d, 0,
+	            "site.json:4:53: upstream.prefix: MQTT wildcards ('+', '#') cannot be part of "
+	            "a topic to publish");
+}
+
+static void test_free_accepts_null(void **state)
+{
+	(void)state;
+	config_free(NULL);
+	assert_int_equal(config_zone_index(NULL, "x"), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_full_config_loads_with_defaults_applied),
+	    cmocka_unit_test(test_without_upstream_alerts_go_to_the_local_broker),
+	    cmocka_unit_test(test_every_error_is_reported_in_one_pass_in_file_order),
+	    cmocka_unit_test(test_unknown_key_suggests_the_intended_one),
+	    cmocka_unit_test(test_unknown_zone_reference_suggests_the_closest_zone),
+	    cmocka_unit_test(test_duplicate_id_names_the_line_of_the_first),
+	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
+	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
+	    cmocka_unit_test(test_modbus_is_refused_rather_than_silently_not_polled),
+	    cmocka_unit_test(test_missing_rule_file_is_an_error),
+	    cmocka_unit_test(test_wildcard_rule_pattern_matching_nothing_is_only_a_warning),
+	    cmocka_unit_test(test_overlapping_rule_patterns_load_each_file_once_in_order),
+	    cmocka_unit_test(test_relative_paths_are_relative_to_the_config_file),
+	    cmocka_unit_test(test_unreadable_file_says_why),
+	    cmocka_unit_test(test_file_over_4_mib_is_rejected),
+	    cmocka_unit_test(test_contacts_need_what_their_channel_uses),
+	    cmocka_unit_test(test_upstream_prefix_must_be_publishable),
+	    cmocka_unit_test(test_free_accepts_null),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
