@@ -1525,6 +1525,13 @@ static void report_syntax(struct loader *l, const char *text, const char *at)
 		snip[n] = at[n];
 		n++;
 	}
+	/* Never cut a UTF-8 sequence in half: the message must stay valid
+	 * text for whoever reads it (a terminal, a log, a test harness). */
+	if (at[n] && ((unsigned char)at[n] & 0xC0) == 0x80)
+		while (n > 0 && ((unsigned char)snip[n - 1] & 0xC0) == 0x80)
+			n--;
+	if (n > 0 && at[n] && ((unsigned char)snip[n - 1] & 0xC0) == 0xC0)
+		n--;
 	snip[n] = '\0';
 	{
 		char q[QUOTE_BUF];
@@ -1568,7 +1575,7 @@ static char *absolute_dir(const char *dir)
 	return out;
 }
 
-static struct config *load(const char *text, size_t len, const char *name, const char *dir,
+static struct config *load(int partial, const char *text, size_t len, const char *name, const char *dir,
                            config_diag_fn diag, void *ctx, int *nerrors)
 {
 	struct loader l = {.name = name ? name : "<string>"};
@@ -1617,7 +1624,7 @@ out:
 	diag_flush(&l, diag, ctx);
 	if (nerrors)
 		*nerrors = l.nerrors;
-	if (l.nerrors) {
+	if (l.nerrors && !partial) {
 		config_free(c);
 		c = NULL;
 	}
@@ -1645,7 +1652,8 @@ static char *file_dir(const char *file)
 	return strndup(file, (size_t)(slash - file));
 }
 
-struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors)
+static struct config *load_file(int partial, const char *file, config_diag_fn diag, void *ctx,
+                                int *nerrors)
 {
 	struct config *c = NULL;
 	char *buf = NULL, *dir = NULL, msg[512];
@@ -1695,7 +1703,7 @@ struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int
 		why = strerror(ENOMEM);
 		goto out;
 	}
-	c = load(buf, len, file, dir, diag, ctx, nerrors);
+	c = load(partial, buf, len, file, dir, diag, ctx, nerrors);
 
 out:
 	if (why) {
@@ -1715,7 +1723,17 @@ out:
 struct config *config_load_string(const char *text, const char *name, const char *dir,
                                   config_diag_fn diag, void *ctx, int *nerrors)
 {
-	return load(text, strlen(text), name, dir, diag, ctx, nerrors);
+	return load(0, text, strlen(text), name, dir, diag, ctx, nerrors);
+}
+
+struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors)
+{
+	return load_file(0, file, diag, ctx, nerrors);
+}
+
+struct config *config_load_partial(const char *file, config_diag_fn diag, void *ctx, int *nerrors)
+{
+	return load_file(1, file, diag, ctx, nerrors);
 }
 
 static void free_broker(struct config_broker *b)

@@ -36,8 +36,8 @@ struct config_sensor {
 	char *id;
 	char *name; /* defaults to id */
 	enum sh_kind kind;
-	int zone;          /* index into zones */
-	int supervision_s; /* 0 = not supervised */
+	int zone;                        /* index into zones */
+	int supervision_s;               /* 0 = not supervised */
 	struct config_mqtt_binding mqtt; /* topic NULL when not MQTT */
 };
 
@@ -112,10 +112,16 @@ typedef void (*config_diag_fn)(void *ctx, int severity, const char *msg);
  * error; *nerrors gets the error count when not NULL. */
 struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors);
 
+/* For --check only: like config_load(), but returns whatever could be read
+ * even when there were errors (entries with errors may be missing or hold
+ * -1 indices), so that the rule files can still be checked in the same
+ * pass. NULL only when nothing could be read. Never run a daemon on it. */
+struct config *config_load_partial(const char *file, config_diag_fn diag, void *ctx, int *nerrors);
+
 /* Load from a NUL-terminated string; name is used in messages and dir (NULL:
  * the current directory) for relative paths. */
 struct config *config_load_string(const char *text, const char *name, const char *dir,
-				  config_diag_fn diag, void *ctx, int *nerrors);
+                                  config_diag_fn diag, void *ctx, int *nerrors);
 
 void config_free(struct config *c);
 

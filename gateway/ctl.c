@@ -167,7 +167,7 @@ static void on_accept(void *arg, int fd, short revents)
 }
 
 struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_handler_fn fn,
-		    void *ctx, char *err, size_t errlen)
+                    void *ctx, char *err, size_t errlen)
 {
 	struct ctl *c = calloc(1, sizeof(*c));
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -185,7 +185,7 @@ struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_han
 	c->ctx = ctx;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "control socket path too long (max %zu): %s",
-			 sizeof(sa.sun_path) - 1, path);
+		         sizeof(sa.sun_path) - 1, path);
 		goto fail;
 	}
 	strcpy(sa.sun_path, path);
@@ -205,7 +205,7 @@ struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_han
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(probe);
 			snprintf(err, errlen, "another safehoused is already listening on %s",
-				 path);
+			         path);
 			goto fail;
 		}
 		if (probe >= 0)
@@ -223,7 +223,7 @@ struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_han
 		struct group *g = getgrnam(group);
 		if (!g)
 			log_warn("ctl: group \"%s\" does not exist; socket keeps its default group",
-				 group);
+			         group);
 		else if (chown(path, (uid_t)-1, g->gr_gid) < 0)
 			log_warn("ctl: chown %s: %s", path, strerror(errno));
 	}

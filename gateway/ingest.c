@@ -76,7 +76,7 @@ struct ingest *ingest_new(const struct config *c)
 				/* The config loader refuses shared topics;
 				 * keep the first owner if one slips through. */
 				log_warn("ingest: topic %s is used by more than one sensor",
-					 topics[t]);
+				         topics[t]);
 				continue;
 			}
 			struct route *r = &in->routes[in->nroutes];
@@ -120,7 +120,7 @@ const char *ingest_topic(const struct ingest *in, int i)
 }
 
 int ingest_message(struct ingest *in, const char *topic, const void *payload, size_t len,
-		   int64_t mono_ms, int *sensor, struct sh_point_value *out, int *n)
+                   int64_t mono_ms, int *sensor, struct sh_point_value *out, int *n)
 {
 	enum family_reject why = REJECT_NONE;
 	int r = find(in, topic);
@@ -146,8 +146,8 @@ int ingest_message(struct ingest *in, const char *topic, const void *payload, si
 	if (!rt->last_log || mono_ms - rt->last_log >= LOG_INTERVAL_MS) {
 		rt->last_log = mono_ms;
 		log_warn("ingest: %s: unusable %s payload (%zu bytes): %s; ignored (logged at most "
-			 "once a minute per topic)",
-			 topic, rt->fam->name, len, family_reject_name(why));
+		         "once a minute per topic)",
+		         topic, rt->fam->name, len, family_reject_name(why));
 	}
 	return -1;
 }

@@ -35,10 +35,10 @@ int log_level_from_name(const char *name)
 		const char *name;
 		int level;
 	} levels[] = {{"debug", LOG_DEBUG},
-		      {"info", LOG_INFO},
-		      {"notice", LOG_NOTICE},
-		      {"warning", LOG_WARNING},
-		      {"error", LOG_ERR}};
+	              {"info", LOG_INFO},
+	              {"notice", LOG_NOTICE},
+	              {"warning", LOG_WARNING},
+	              {"error", LOG_ERR}};
 	for (size_t i = 0; name && i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcmp(levels[i].name, name) == 0)
 			return levels[i].level;
@@ -52,16 +52,15 @@ void log_msg(int level, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	if (use_stderr) {
-		static const char *const names[] = {"emerg", "alert", "crit",  "error",
-						    "warning", "notice", "info", "debug"};
+		static const char *const names[] = {"emerg",   "alert",  "crit", "error",
+		                                    "warning", "notice", "info", "debug"};
 		char ts[32];
 		struct timespec now;
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &now);
 		gmtime_r(&now.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s: ", ts, now.tv_nsec / 1000000,
-			names[level & 7]);
+		fprintf(stderr, "%s.%03ld %s: ", ts, now.tv_nsec / 1000000, names[level & 7]);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	} else {

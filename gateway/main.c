@@ -80,7 +80,7 @@ static void diag_print(void *ctx, int severity, const char *msg)
 
 /* Load config and rules together: both must be valid, or neither is used. */
 static int load_all(const char *path, int to_log, struct config **cfg_out,
-		    struct ruleset **rules_out, struct diag_count *d)
+                    struct ruleset **rules_out, struct diag_count *d)
 {
 	struct config *cfg;
 	struct ruleset *rs = NULL;
@@ -94,7 +94,7 @@ static int load_all(const char *path, int to_log, struct config **cfg_out,
 		return -1;
 	site.config = cfg;
 	rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files, &site,
-				 diag_print, d, &nerr, &nwarn);
+	                         diag_print, d, &nerr, &nwarn);
 	if (!rs) {
 		config_free(cfg);
 		return -1;
@@ -125,8 +125,8 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 	cJSON_AddNumberToObject(o, "faults", faults);
 	cJSON_AddItemToObject(o, "disablements", cJSON_CreateArray());
 	cJSON_AddStringToObject(o, "sirens",
-				outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
-							       : "off");
+	                        outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
+	                                                       : "off");
 	registry_counts(dm->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
 	cJSON_AddNumberToObject(s, "total", dm->cfg->nsensors);
@@ -138,7 +138,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 		rej = cJSON_AddObjectToObject(o, "rejected");
 		for (int i = REJECT_NONE + 1; i < REJECT__COUNT; i++)
 			cJSON_AddNumberToObject(rej, family_reject_name((enum family_reject)i),
-						(double)r[i]);
+			                        (double)r[i]);
 		cJSON_AddNumberToObject(o, "accepted", (double)ingest_accepted(dm->ingest));
 		cJSON_AddNumberToObject(o, "outbox_pending", upstream_pending(dm->up));
 		m = cJSON_AddObjectToObject(o, "mqtt");
@@ -146,7 +146,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 		cJSON_AddBoolToObject(m, "upstream", upstream_connected(dm->up));
 		cJSON_AddNumberToObject(o, "rules", rules_count(dm->rules));
 		cJSON_AddNumberToObject(o, "uptime_s",
-					(double)((loop_mono_ms() - dm->started_mono) / 1000));
+		                        (double)((loop_mono_ms() - dm->started_mono) / 1000));
 		cJSON_AddStringToObject(o, "version", SH_VERSION);
 	}
 	return o;
@@ -174,12 +174,13 @@ static void heartbeat(void *arg)
 	int alarms, faults;
 	panel_counts(dm->panel, &alarms, &faults);
 	cJSON_AddNumberToObject(hb, "uptime_s",
-				(double)((loop_mono_ms() - dm->started_mono) / 1000));
+	                        (double)((loop_mono_ms() - dm->started_mono) / 1000));
 	cJSON_AddNumberToObject(hb, "active_alarms", alarms);
 	cJSON_AddNumberToObject(hb, "faults", faults);
 	cJSON_AddNumberToObject(hb, "outbox_pending", upstream_pending(dm->up));
 	upstream_publish_heartbeat(dm->up, hb);
-	dm->hb_timer = loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
+	dm->hb_timer =
+	    loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
 }
 
 /* ---- storage timers ----------------------------------------------------- */
@@ -210,11 +211,11 @@ static void save_sensor(void *arg, int s)
 	for (int p = 0; p < POINT__COUNT && off < sizeof(values) - 64; p++)
 		if (registry_get(dm->reg, s, (enum sh_point)p, &v) == 0)
 			off += (size_t)snprintf(values + off, sizeof(values) - off, "%s\"%s\":%g",
-						off > 1 ? "," : "", sh_point_name((enum sh_point)p),
-						v);
+			                        off > 1 ? "," : "", sh_point_name((enum sh_point)p),
+			                        v);
 	snprintf(values + off, sizeof(values) - off, "}");
 	store_sensor_save(dm->store, dm->cfg->sensors[s].id, registry_last_seen(dm->reg, s),
-			  (int)online, has_batt, batt, values);
+	                  (int)online, has_batt, batt, values);
 }
 
 static void snapshot(void *arg)
@@ -257,7 +258,7 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 	int sensor, n;
 
 	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
-			   &sensor, vals, &n) < 0)
+	                   &sensor, vals, &n) < 0)
 		return;
 	now_wall = loop_wall_ms();
 	registry_seen(dm->reg, sensor, now_wall);
@@ -266,17 +267,17 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 		int had_old;
 		double old;
 		if (!registry_update(dm->reg, sensor, vals[i].point, vals[i].value, now_wall,
-				     &had_old, &old))
+		                     &had_old, &old))
 			continue;
 		rules_eval(dm->rules, sensor, vals[i].point, had_old, old, vals[i].value, now_mono,
-			   &view, collect_action, dm);
+		           &view, collect_action, dm);
 		store_event(dm->store, now_wall, dm->cfg->sensors[sensor].id, "reading",
-			    dm->cfg->sensors[sensor].id, sh_point_name(vals[i].point), 1,
-			    vals[i].value, sh_state_name(vals[i].point, vals[i].value));
+		            dm->cfg->sensors[sensor].id, sh_point_name(vals[i].point), 1,
+		            vals[i].value, sh_state_name(vals[i].point, vals[i].value));
 	}
 	if (dm->actions_dropped) {
 		log_err("rules: %d action(s) dropped in one evaluation (limit %d)",
-			dm->actions_dropped, MAX_ACTIONS);
+		        dm->actions_dropped, MAX_ACTIONS);
 		dm->actions_dropped = 0;
 	}
 	if (dm->nacts)
@@ -337,8 +338,8 @@ static void on_remote_publish(void *ctx, int mid)
 }
 
 static struct mqttc *connect_broker(struct daemon *dm, const char *name,
-				    const struct config_broker *b, int with_will,
-				    const struct mqttc_callbacks *cb)
+                                    const struct config_broker *b, int with_will,
+                                    const struct mqttc_callbacks *cb)
 {
 	char cid[128];
 	struct mqttc_params p = {
@@ -436,8 +437,8 @@ static cJSON *ctl_handle(void *ctx, const cJSON *req)
 		if (by && !cJSON_IsString(by))
 			return ctl_error("reset: \"by\" must be a string", NULL);
 		rc = panel_reset(dm->panel, (int64_t)id->valuedouble,
-				 by ? by->valuestring : "safehousectl", loop_wall_ms(), why,
-				 sizeof(why));
+		                 by ? by->valuestring : "safehousectl", loop_wall_ms(), why,
+		                 sizeof(why));
 		if (rc < 0)
 			return ctl_error("reset refused: %s", why);
 		r = cJSON_CreateObject();
@@ -473,7 +474,7 @@ static void reload(struct daemon *dm)
 	log_notice("reload: reading %s", dm->config_path);
 	if (load_all(dm->config_path, 1, &ncfg, &nrs, &d) < 0) {
 		log_err("reload: %d error(s); the running configuration and rules stay in use",
-			d.errors);
+		        d.errors);
 		return;
 	}
 	nin = ingest_new(ncfg);
@@ -489,7 +490,7 @@ static void reload(struct daemon *dm)
 	    str_differs(dm->cfg->control_socket, ncfg->control_socket) ||
 	    str_differs(dm->cfg->site.id, ncfg->site.id))
 		log_warn("reload: site id, broker, database and control socket changes take "
-			 "effect at the next restart");
+		         "effect at the next restart");
 	/* Swap. From here on nothing can fail. */
 	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
 		mqttc_unsubscribe(dm->local, ingest_topic(dm->ingest, i));
@@ -507,14 +508,14 @@ static void reload(struct daemon *dm)
 	if (mqttc_connected(dm->local))
 		subscribe_all(dm);
 	log_set_level(log_level_from_name(ncfg->log_level) >= 0
-			  ? log_level_from_name(ncfg->log_level)
-			  : LOG_INFO);
+	                  ? log_level_from_name(ncfg->log_level)
+	                  : LOG_INFO);
 	store_event(dm->store, loop_wall_ms(), "daemon", "reload", NULL, NULL, 0, 0,
-		    "configuration and rules reloaded");
+	            "configuration and rules reloaded");
 	schedule_flush(dm);
 	status_changed(dm);
 	log_notice("reload: done: %d sensors, %d rules%s", ncfg->nsensors, rules_count(nrs),
-		   d.warnings ? " (with warnings)" : "");
+	           d.warnings ? " (with warnings)" : "");
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -550,13 +551,44 @@ static int setup_signals(struct daemon *dm)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* --check: every error of the config and of every rule file, in one pass.
+ * The rule files are checked even when the config has errors, against what
+ * of the config could be read, so an installer fixes everything at once. */
+static int check_all(struct daemon *dm, const char *path)
+{
+	struct diag_count d = {0};
+	struct rules_site site;
+	int cerr = 0, rerr = 0, rwarn = 0;
+
+	dm->cfg = config_load_partial(dm->config_path, diag_print, &d, &cerr);
+	if (dm->cfg && dm->cfg->nrule_files > 0) {
+		site.config = dm->cfg;
+		dm->rules =
+		    rules_compile_files((const char *const *)dm->cfg->rule_files,
+		                        dm->cfg->nrule_files, &site, diag_print, &d, &rerr, &rwarn);
+	}
+	if (d.errors == 0 && dm->cfg && dm->rules)
+		printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
+		       "file(s)%s\n",
+		       path, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
+		       dm->cfg->ncontacts, rules_count(dm->rules), dm->cfg->nrule_files,
+		       d.warnings ? ", with warnings" : "");
+	else
+		fprintf(stderr, "%s: %d error(s)\n", path, d.errors ? d.errors : 1);
+	rules_free(dm->rules);
+	config_free(dm->cfg);
+	free(dm->config_path);
+	free(dm);
+	return d.errors == 0 && cerr == 0 ? 0 : 1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: safehoused -c FILE [-f] [--check]\n"
-		   "  -c, --config FILE  site configuration (JSON)\n"
-		   "  -f, --foreground   log to stderr instead of syslog\n"
-		   "      --check        validate the config and every rule file, then exit\n"
-		   "  -V, --version      print the version\n");
+	           "  -c, --config FILE  site configuration (JSON)\n"
+	           "  -f, --foreground   log to stderr instead of syslog\n"
+	           "      --check        validate the config and every rule file, then exit\n"
+	           "  -V, --version      print the version\n");
 }
 
 static int run(struct daemon *dm)
@@ -564,9 +596,9 @@ static int run(struct daemon *dm)
 	char err[512];
 	int rc = 1;
 	struct mqttc_callbacks local_cb = {on_local_connect, on_local_disconnect, on_local_message,
-					   on_local_publish};
+	                                   on_local_publish};
 	struct mqttc_callbacks remote_cb = {on_remote_connect, on_remote_disconnect, NULL,
-					    on_remote_publish};
+	                                    on_remote_publish};
 	struct panel_deps deps;
 
 	dm->loop = loop_new();
@@ -588,8 +620,8 @@ static int run(struct daemon *dm)
 	}
 	/* The will marks the site offline on whichever connection carries
 	 * upstream traffic. */
-	dm->local = connect_broker(dm, "local", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL,
-				   &local_cb);
+	dm->local =
+	    connect_broker(dm, "local", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL, &local_cb);
 	if (dm->cfg->upstream.host)
 		dm->remote = connect_broker(dm, "upstream", &dm->cfg->upstream, 1, &remote_cb);
 	if (!dm->local || (dm->cfg->upstream.host && !dm->remote)) {
@@ -605,25 +637,27 @@ static int run(struct daemon *dm)
 		goto out;
 	}
 	panel_set_changed_cb(dm->panel, status_changed, dm);
-	dm->ctl = ctl_new(dm->loop, dm->cfg->control_socket, dm->cfg->control_group, ctl_handle,
-			  dm, err, sizeof(err));
+	dm->ctl = ctl_new(dm->loop, dm->cfg->control_socket, dm->cfg->control_group, ctl_handle, dm,
+	                  err, sizeof(err));
 	if (!dm->ctl) {
 		log_err("control socket: %s", err);
 		goto out;
 	}
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
-		    "safehoused " SH_VERSION " started");
+	            "safehoused " SH_VERSION " started");
 	store_commit(dm->store);
 	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
-	dm->hb_timer = loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
+	dm->hb_timer =
+	    loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
 	log_notice("safehoused %s: site %s, %d zones, %d sensors, %d outputs, %d rules", SH_VERSION,
-		   dm->cfg->site.id, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
-		   rules_count(dm->rules));
+	           dm->cfg->site.id, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
+	           rules_count(dm->rules));
 	for (int i = 0; i < dm->cfg->ncontacts; i++)
 		if (dm->cfg->contacts[i].via != VIA_UPSTREAM)
 			log_warn("contact %s: %s delivery is not available in this version; its "
-				 "alerts are kept in the outbox until it is",
-				 dm->cfg->contacts[i].id, config_via_name(dm->cfg->contacts[i].via));
+			         "alerts are kept in the outbox until it is",
+			         dm->cfg->contacts[i].id,
+			         config_via_name(dm->cfg->contacts[i].via));
 
 	while (!dm->stop)
 		if (loop_run_once(dm->loop, -1) < 0) {
@@ -636,14 +670,14 @@ out:
 	if (dm->store) {
 		registry_take_dirty(dm->reg, save_sensor, dm);
 		store_event(dm->store, loop_wall_ms(), "daemon", "stop", NULL, NULL, 0, 0,
-			    rc ? "safehoused stopped on an error" : "safehoused stopped");
+		            rc ? "safehoused stopped on an error" : "safehoused stopped");
 	}
 	/* Say goodbye on purpose: a clean stop is not a lost site, but the
 	 * militia must still see that nobody is watching. */
 	if (dm->up && upstream_connected(dm->up)) {
 		const char *w = upstream_will_payload(dm->up);
 		mqttc_publish(dm->remote ? dm->remote : dm->local, upstream_status_topic(dm->up), w,
-			      strlen(w), 1, 1, NULL);
+		              strlen(w), 1, 1, NULL);
 	}
 	mqttc_disconnect(dm->remote);
 	mqttc_disconnect(dm->local);
@@ -664,12 +698,10 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"foreground", no_argument, NULL, 'f'},
-					     {"check", no_argument, NULL, 'k'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
 	int foreground = 0, check = 0, c, rc;
@@ -713,22 +745,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (check) {
-		rc = load_all(dm->config_path, 0, &dm->cfg, &dm->rules, &d);
-		if (rc == 0)
-			printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
-			       "file(s)%s\n",
-			       path, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
-			       dm->cfg->ncontacts, rules_count(dm->rules), dm->cfg->nrule_files,
-			       d.warnings ? ", with warnings" : "");
-		else
-			fprintf(stderr, "%s: %d error(s)\n", path, d.errors);
-		rules_free(dm->rules);
-		config_free(dm->cfg);
-		free(dm->config_path);
-		free(dm);
-		return rc == 0 ? 0 : 1;
-	}
+	if (check)
+		return check_all(dm, path);
 
 	log_init("safehoused", foreground, LOG_INFO);
 	d.to_log = 1;

@@ -19,7 +19,7 @@ struct mqttc {
 	struct mosquitto *mosq;
 	int fd;
 	int connected;
-	int dead; /* connection lost: tear down after the current callback */
+	int dead;    /* connection lost: tear down after the current callback */
 	int closing; /* we asked for the disconnect */
 	int backoff_ms;
 	int retry_timer;
@@ -46,7 +46,7 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	(void)m;
 	if (rc != 0) {
 		log_warn("mqtt %s: connection refused by %s:%d: %s", c->name, c->host, c->port,
-			 mosquitto_connack_string(rc));
+		         mosquitto_connack_string(rc));
 		c->dead = 1;
 		return;
 	}
@@ -63,7 +63,7 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 	(void)m;
 	if (c->connected && !c->closing)
 		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
-			 rc ? mosquitto_strerror(rc) : "closed");
+		         rc ? mosquitto_strerror(rc) : "closed");
 	c->dead = 1;
 }
 
@@ -144,7 +144,7 @@ static void prepare(void *arg)
 	check_dead(c);
 	if (c->mosq && c->fd >= 0)
 		loop_fd_events(c->loop, c->fd,
-			       POLLIN | (mosquitto_want_write(c->mosq) ? POLLOUT : 0));
+		               POLLIN | (mosquitto_want_write(c->mosq) ? POLLOUT : 0));
 }
 
 static void misc_tick(void *arg)
@@ -177,19 +177,19 @@ static void start_connect(void *arg)
 		mosquitto_username_pw_set(c->mosq, c->username, c->password);
 	if (c->tls) {
 		rc = mosquitto_tls_set(c->mosq, c->cafile, c->cafile ? NULL : "/etc/ssl/certs",
-				       NULL, NULL, NULL);
+		                       NULL, NULL, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_err("mqtt %s: TLS setup: %s", c->name, mosquitto_strerror(rc));
 	}
 	if (c->will_topic)
 		mosquitto_will_set(c->mosq, c->will_topic, (int)strlen(c->will_payload),
-				   c->will_payload, 1, true);
+		                   c->will_payload, 1, true);
 	rc = mosquitto_connect_async(c->mosq, c->host, c->port, c->keepalive_s);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_warn("mqtt %s: cannot connect to %s:%d: %s; retrying in %d s", c->name,
-			 c->host, c->port,
-			 rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc),
-			 c->backoff_ms / 1000);
+		log_warn("mqtt %s: cannot connect to %s:%d: %s; retrying in %d s", c->name, c->host,
+		         c->port,
+		         rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc),
+		         c->backoff_ms / 1000);
 		mosquitto_destroy(c->mosq);
 		c->mosq = NULL;
 		schedule_retry(c);
@@ -200,7 +200,7 @@ static void start_connect(void *arg)
 }
 
 struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
-			const struct mqttc_callbacks *cb, void *ctx)
+                        const struct mqttc_callbacks *cb, void *ctx)
 {
 	struct mqttc *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -272,7 +272,7 @@ int mqttc_connected(const struct mqttc *c)
 }
 
 int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_t len, int qos,
-		  int retain, int *mid)
+                  int retain, int *mid)
 {
 	int rc;
 	if (!mqttc_connected(c))

@@ -51,10 +51,10 @@ static void send_one(struct outputs *o, int i, int on)
 	}
 	if (mqttc_publish(o->mqtt, out->mqtt.topic, buf, (size_t)len, 1, 0, NULL) < 0)
 		log_warn("outputs: %s: broker not reachable; command will be sent on reconnect",
-			 out->id);
+		         out->id);
 	else
-		log_info("outputs: %s %s%s%s", out->id, on ? "on" : "off", on && cmd.siren ? " " : "",
-			 on && cmd.siren ? o->pattern : "");
+		log_info("outputs: %s %s%s%s", out->id, on ? "on" : "off",
+		         on && cmd.siren ? " " : "", on && cmd.siren ? o->pattern : "");
 }
 
 static int refresh_interval_ms(const struct outputs *o)

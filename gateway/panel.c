@@ -125,12 +125,12 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 	if (insert)
 		a->id = sa.id;
 	snprintf(detail, sizeof(detail), "alarm %lld %s %s in %s", (long long)a->id,
-		 sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-");
+	         sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-");
 	store_event(p->d.store, wall_ms, "panel", "alarm", or_null(a->sensor), NULL, 0, 0, detail);
 	info = info_of(a);
 	log_notice("panel: alarm %lld %s %s in %s (sensor %s, rule \"%s\")", (long long)a->id,
-		   sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-",
-		   a->sensor[0] ? a->sensor : "-", a->rule);
+	           sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-",
+	           a->sensor[0] ? a->sensor : "-", a->rule);
 	return upstream_queue_alarm(p->d.up, &info, wall_ms);
 }
 
@@ -253,7 +253,7 @@ enum sh_mode panel_mode(const struct panel *p)
 }
 
 static struct alarm *find_active(struct panel *p, enum sh_alarm_class cls, const char *zone,
-				 const char *sensor, const char *rule)
+                                 const char *sensor, const char *rule)
 {
 	for (int i = 0; i < p->n; i++) {
 		struct alarm *a = p->alarms[i];
@@ -288,8 +288,8 @@ struct firing {
 };
 
 /* Raise or join. Returns the alarm, with *is_new when just created. */
-static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act,
-				 struct firing *f, int64_t wall_ms, int *changed)
+static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act, struct firing *f,
+                                 int64_t wall_ms, int *changed)
 {
 	struct alarm *a = find_active(p, act->cls, f->zone, f->sensor, f->rule);
 	struct cause *c;
@@ -335,7 +335,7 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 		copy(a->siren, sizeof(a->siren), f->pattern);
 	if (record(p, a, 1, 1, wall_ms) < 0 || add_active(p, a) < 0) {
 		log_err("panel: could not store alarm %s in %s; the sirens still sound",
-			sh_class_name(a->cls), a->zone);
+		        sh_class_name(a->cls), a->zone);
 		alarm_free(a);
 		return NULL;
 	}
@@ -344,7 +344,7 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 }
 
 static void cause_cleared(struct panel *p, const char *sensor, const char *rule, int64_t wall_ms,
-			  int *changed)
+                          int *changed)
 {
 	for (int i = 0; i < p->n;) {
 		struct alarm *a = p->alarms[i];
@@ -393,8 +393,8 @@ static const char *priority_name(enum rules_priority pr, enum sh_alarm_class cls
 }
 
 static void apply_firing(struct panel *p, const struct rules_action *acts, int n,
-			 const struct ruleset *rs, int64_t wall_ms, int *changed, int *wrote,
-			 int *sirens_dirty)
+                         const struct ruleset *rs, int64_t wall_ms, int *changed, int *wrote,
+                         int *sirens_dirty)
 {
 	const struct config *c = p->d.cfg;
 	const struct rules_action *first = &acts[0];
@@ -473,17 +473,17 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 		for (int k = 0; k < a->ncontacts; k++) {
 			enum sh_alarm_class cls = f.alarm ? f.alarm->cls : ALARM_SUPERVISORY;
 			if (upstream_queue_alert(p->d.up, &info, a->contacts[k],
-						 priority_name(a->priority, cls), wall_ms) == 0)
+			                         priority_name(a->priority, cls), wall_ms) == 0)
 				*wrote = 1;
 			log_notice("panel: alert to %s (%s) for alarm %lld",
-				   c->contacts[a->contacts[k]].id, priority_name(a->priority, cls),
-				   (long long)info.id);
+			           c->contacts[a->contacts[k]].id, priority_name(a->priority, cls),
+			           (long long)info.id);
 		}
 	}
 }
 
-void panel_apply(struct panel *p, const struct rules_action *acts, int n,
-		 const struct ruleset *rs, int64_t wall_ms)
+void panel_apply(struct panel *p, const struct rules_action *acts, int n, const struct ruleset *rs,
+                 int64_t wall_ms)
 {
 	int changed = 0, wrote = 0, sirens_dirty = 0;
 	for (int i = 0; i < n;) {
@@ -508,7 +508,7 @@ void panel_apply(struct panel *p, const struct rules_action *acts, int n,
 }
 
 int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, char *why,
-		size_t whylen)
+                size_t whylen)
 {
 	const struct config *c = p->d.cfg;
 	struct alarm *a = NULL;
@@ -540,14 +540,14 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, ch
 		if (pt != POINT__COUNT && registry_get(p->d.reg, s, pt, &v) == 0) {
 			if (v != 0) {
 				snprintf(why, whylen, "%s still reports %s", cs->sensor,
-					 sh_state_name(pt, v));
+				         sh_state_name(pt, v));
 				return -EBUSY;
 			}
 			continue;
 		}
 		if (cs->active && !cs->restored) {
 			snprintf(why, whylen, "the condition from %s (rule \"%s\") still holds",
-				 cs->sensor, cs->rule);
+			         cs->sensor, cs->rule);
 			return -EBUSY;
 		}
 	}
@@ -565,13 +565,13 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, ch
 		char detail[256];
 		struct upstream_alarm_info info = info_of(a);
 		snprintf(detail, sizeof(detail), "alarm %lld reset by %s", (long long)id,
-			 by ? by : "?");
+		         by ? by : "?");
 		store_event(p->d.store, wall_ms, by ? by : "control", "command", or_null(a->sensor),
-			    NULL, 0, 0, detail);
+		            NULL, 0, 0, detail);
 		upstream_queue_alarm(p->d.up, &info, wall_ms);
 	}
 	log_notice("panel: alarm %lld %s in %s reset by %s", (long long)id, sh_class_name(a->cls),
-		   a->zone, by ? by : "?");
+	           a->zone, by ? by : "?");
 	remove_active(p, idx);
 	update_sirens(p);
 	if (store_commit(p->d.store) == 0)

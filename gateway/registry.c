@@ -62,8 +62,8 @@ int registry_rebind(struct registry *r, const struct config *c)
 	return 0;
 }
 
-int registry_update(struct registry *r, int sensor, enum sh_point p, double value,
-		    int64_t wall_ms, int *had_old, double *old)
+int registry_update(struct registry *r, int sensor, enum sh_point p, double value, int64_t wall_ms,
+                    int *had_old, double *old)
 {
 	struct sensor_state *s;
 	uint32_t bit = 1u << p;

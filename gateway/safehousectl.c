@@ -22,14 +22,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-		   "commands:\n"
-		   "  status               site, mode, active alarms, sensors, links\n"
-		   "  alarms [--all]       active alarms (--all: recent history too)\n"
-		   "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
-		   "options:\n"
-		   "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
-		   ", or $SAFEHOUSE_SOCKET)\n"
-		   "  -j, --json           print the daemon's JSON reply\n");
+	           "commands:\n"
+	           "  status               site, mode, active alarms, sensors, links\n"
+	           "  alarms [--all]       active alarms (--all: recent history too)\n"
+	           "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
+	           "options:\n"
+	           "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
+	           ", or $SAFEHOUSE_SOCKET)\n"
+	           "  -j, --json           print the daemon's JSON reply\n");
 }
 
 /* Send one request line, read one reply line. Returns the parsed reply or
@@ -50,9 +50,9 @@ static cJSON *call(const char *path, cJSON *req)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		fprintf(stderr,
-			"safehousectl: cannot reach safehoused at %s: %s\n"
-			"  (is it running? is -s right? are you in the socket's group?)\n",
-			path, strerror(errno));
+		        "safehousectl: cannot reach safehoused at %s: %s\n"
+		        "  (is it running? is -s right? are you in the socket's group?)\n",
+		        path, strerror(errno));
 		goto out;
 	}
 	text = cJSON_PrintUnformatted(req);
@@ -66,7 +66,7 @@ static cJSON *call(const char *path, cJSON *req)
 		ssize_t n;
 		if (poll(&p, 1, TIMEOUT_MS) <= 0) {
 			fprintf(stderr, "safehousectl: no reply from safehoused within %d s\n",
-				TIMEOUT_MS / 1000);
+			        TIMEOUT_MS / 1000);
 			goto out;
 		}
 		if (len + 4096 + 1 > cap) {
@@ -126,8 +126,8 @@ static void print_alarms(const cJSON *arr)
 	{
 		char zone[128];
 		const cJSON *active = cJSON_GetObjectItem(a, "active");
-		snprintf(zone, sizeof(zone), "%s", *str(a, "zone_name") ? str(a, "zone_name")
-									: str(a, "zone"));
+		snprintf(zone, sizeof(zone), "%s",
+		         *str(a, "zone_name") ? str(a, "zone_name") : str(a, "zone"));
 		printf("  %-6.0f %-11s %-9s %-22s %-16s %s%s\n", num(a, "id"), str(a, "class"),
 		       str(a, "state"), zone, str(a, "sensor"), str(a, "raised_at"),
 		       cJSON_IsFalse(active) ? "  (ended)" : "");
@@ -145,8 +145,7 @@ static void print_status(const cJSON *r)
 	printf("site:     %s (%s)\n", str(r, "site"), str(r, "name"));
 	printf("mode:     %s\n", str(r, "mode"));
 	printf("sirens:   %s\n", str(r, "sirens"));
-	printf("alarms:   %.0f active, %.0f fault(s)\n", num(r, "active_alarms"),
-	       num(r, "faults"));
+	printf("alarms:   %.0f active, %.0f fault(s)\n", num(r, "active_alarms"), num(r, "faults"));
 	print_alarms(cJSON_GetObjectItem(r, "alarms"));
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
@@ -177,12 +176,10 @@ static void print_status(const cJSON *r)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"all", no_argument, NULL, 'a'},
-					     {"by", required_argument, NULL, 'b'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'a'},          {"by", required_argument, NULL, 'b'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *sock = getenv("SAFEHOUSE_SOCKET");
 	const char *by = NULL, *cmd;
 	int json = 0, all = 0, c, rc = 2;
@@ -236,14 +233,15 @@ int main(int argc, char **argv)
 		errno = 0;
 		id = strtoll(argv[optind], &end, 10);
 		if (errno || *end || id < 1) {
-			fprintf(stderr, "safehousectl: reset: \"%s\" is not an alarm id (see "
-					"'safehousectl alarms')\n",
-				argv[optind]);
+			fprintf(stderr,
+			        "safehousectl: reset: \"%s\" is not an alarm id (see "
+			        "'safehousectl alarms')\n",
+			        argv[optind]);
 			goto out;
 		}
 		cJSON_AddNumberToObject(req, "id", (double)id);
-		cJSON_AddStringToObject(req, "by", by ? by : (getenv("USER") ? getenv("USER")
-									  : "safehousectl"));
+		cJSON_AddStringToObject(
+		    req, "by", by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
 	} else {
 		fprintf(stderr, "safehousectl: unknown command \"%s\"\n", cmd);
 		usage(stderr);

@@ -68,29 +68,30 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_EVENT] = "INSERT INTO events(at, at_ms, origin, type, sensor, point, value, detail)"
-		 " VALUES(?,?,?,?,?,?,?,?)",
+                 " VALUES(?,?,?,?,?,?,?,?)",
     [ST_ALARM_INSERT] = "INSERT INTO alarms(class, zone, sensor, rule, message, state, active,"
-			" cause_active, raised_at, raised_ms, updated_at, updated_ms, acked_by,"
-			" reset_by, siren) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " cause_active, raised_at, raised_ms, updated_at, updated_ms, acked_by,"
+                        " reset_by, siren) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_ALARM_UPDATE] = "UPDATE alarms SET state=?, active=?, cause_active=?, updated_at=?,"
-			" updated_ms=?, acked_by=?, reset_by=?, sensor=?, siren=? WHERE id=?",
+                        " updated_ms=?, acked_by=?, reset_by=?, sensor=?, siren=? WHERE id=?",
     [ST_ALARM_ALL] = "SELECT id, class, zone, sensor, rule, message, state, active, cause_active,"
-		     " raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
-		     " ORDER BY id DESC LIMIT ?",
-    [ST_ALARM_ACTIVE] = "SELECT id, class, zone, sensor, rule, message, state, active,"
-			" cause_active, raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
-			" WHERE active=1 ORDER BY id DESC LIMIT ?",
+                     " raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
+                     " ORDER BY id DESC LIMIT ?",
+    [ST_ALARM_ACTIVE] =
+        "SELECT id, class, zone, sensor, rule, message, state, active,"
+        " cause_active, raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
+        " WHERE active=1 ORDER BY id DESC LIMIT ?",
     [ST_OUTBOX_ADD] = "INSERT INTO outbox(seq, channel, contact, alarm, topic, payload, qos,"
-		      " retain, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+                      " retain, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
     [ST_OUTBOX_DELIVERED] = "UPDATE outbox SET delivered_at=? WHERE seq=? AND delivered_at IS NULL",
     [ST_OUTBOX_PENDING] = "SELECT seq, topic, payload, qos, retain FROM outbox"
-			  " WHERE channel=? AND delivered_at IS NULL AND seq>? ORDER BY seq"
-			  " LIMIT ?",
+                          " WHERE channel=? AND delivered_at IS NULL AND seq>? ORDER BY seq"
+                          " LIMIT ?",
     [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE channel=? AND delivered_at IS NULL",
     [ST_SENSOR_SAVE] = "INSERT INTO sensors(id, last_seen, online, battery, last_values)"
-		       " VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
-		       " last_seen=excluded.last_seen, online=excluded.online,"
-		       " battery=excluded.battery, last_values=excluded.last_values",
+                       " VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                       " last_seen=excluded.last_seen, online=excluded.online,"
+                       " battery=excluded.battery, last_values=excluded.last_values",
 };
 
 struct store {
@@ -136,9 +137,9 @@ static int migrate(struct store *s, char *err, size_t errlen)
 	version = sqlite3_column_int(st, 0);
 	if (version > NMIGRATIONS) {
 		snprintf(err, errlen,
-			 "database schema version %d is newer than this daemon knows (%d); "
-			 "refusing to touch it",
-			 version, NMIGRATIONS);
+		         "database schema version %d is newer than this daemon knows (%d); "
+		         "refusing to touch it",
+		         version, NMIGRATIONS);
 		goto out;
 	}
 	for (int v = version; v < NMIGRATIONS; v++) {
@@ -175,7 +176,7 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
 	}
 	/* Another process (sqlite3 CLI, a report) may hold a read lock. */
@@ -183,22 +184,23 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	/* WAL: readers never block the daemon. synchronous=FULL: a commit is
 	 * on the disk when it returns, which is what "committed before it is
 	 * announced" means. A small page cache keeps RSS low on a 1 GB board. */
-	if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;"
-		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;",
-		 err, errlen) < 0)
+	if (exec(s,
+	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;"
+	         "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;",
+	         err, errlen) < 0)
 		goto fail;
 	if (migrate(s, err, errlen) < 0)
 		goto fail;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-				       NULL) != SQLITE_OK) {
+		                       NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "cannot prepare statement %d: %s", i,
-				 sqlite3_errmsg(s->db));
+			         sqlite3_errmsg(s->db));
 			goto fail;
 		}
 	}
 	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(seq),0) FROM outbox", -1, &st, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(err, errlen, "cannot read outbox: %s", sqlite3_errmsg(s->db));
 		goto fail;
@@ -279,8 +281,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
-		const char *sensor, const char *point, int has_value, double value,
-		const char *detail)
+                const char *sensor, const char *point, int has_value, double value,
+                const char *detail)
 {
 	sqlite3_stmt *st = s->st[ST_EVENT];
 	char at[32];
@@ -396,8 +398,8 @@ int64_t store_outbox_next_seq(struct store *s)
 }
 
 int store_outbox_add(struct store *s, int64_t seq, const char *channel, const char *contact,
-		     int64_t alarm, const char *topic, const char *payload, int qos, int retain,
-		     int64_t at_ms)
+                     int64_t alarm, const char *topic, const char *payload, int qos, int retain,
+                     int64_t at_ms)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
 	char at[32];
@@ -434,7 +436,7 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 }
 
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
-				 store_outbox_fn fn, void *ctx)
+                                 store_outbox_fn fn, void *ctx)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_PENDING];
 	int rc, n = 0;
@@ -469,7 +471,7 @@ int store_outbox_pending_count(struct store *s, const char *channel)
 }
 
 int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
-		      int has_battery, double battery, const char *values_json)
+                      int has_battery, double battery, const char *values_json)
 {
 	sqlite3_stmt *st = s->st[ST_SENSOR_SAVE];
 	char at[32];

@@ -37,9 +37,9 @@ struct upstream {
 
 static void make_topic(const struct upstream *up, const char *leaf, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/%s/%s", up->cfg->upstream_prefix ? up->cfg->upstream_prefix
-								 : "safehouse",
-		 up->cfg->site.id, leaf);
+	snprintf(buf, size, "%s/%s/%s",
+	         up->cfg->upstream_prefix ? up->cfg->upstream_prefix : "safehouse",
+	         up->cfg->site.id, leaf);
 }
 
 static void rebuild_will(struct upstream *up)
@@ -140,7 +140,7 @@ static void add_str_or_null(cJSON *o, const char *k, const char *v)
 }
 
 static int queue(struct upstream *up, const char *channel, const char *contact, int64_t alarm,
-		 const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms)
+                 const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms)
 {
 	char topic[SH_TOPIC_MAX];
 	char *payload = cJSON_PrintUnformatted(o);
@@ -149,15 +149,14 @@ static int queue(struct upstream *up, const char *channel, const char *contact, 
 		goto out;
 	make_topic(up, leaf, topic, sizeof(topic));
 	rc = store_outbox_add(up->store, seq, channel, contact, alarm, topic, payload, 1, 0,
-			      wall_ms);
+	                      wall_ms);
 out:
 	free(payload);
 	cJSON_Delete(o);
 	return rc;
 }
 
-int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a,
-			 int64_t wall_ms)
+int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a, int64_t wall_ms)
 {
 	int64_t seq = store_outbox_next_seq(up->store);
 	cJSON *o = cJSON_CreateObject();
@@ -177,7 +176,7 @@ int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *
 }
 
 int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
-			 const char *priority, int64_t wall_ms)
+                         const char *priority, int64_t wall_ms)
 {
 	const struct config *c = up->cfg;
 	const struct config_contact *ct;
@@ -194,11 +193,12 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
 	/* The text a militia member reads on a phone: what, where, which
 	 * house, which device. */
-	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s", sh_class_label_vi(sh_class_from_name(a->cls)),
-		 z >= 0 ? c->zones[z].name : (a->zone ? a->zone : "?"),
-		 c->site.name ? c->site.name : c->site.id, c->site.address ? c->site.address : "",
-		 s >= 0 ? " Thiết bị: " : "", s >= 0 ? c->sensors[s].name : "",
-		 a->message ? ". " : "", a->message ? a->message : "");
+	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s",
+	         sh_class_label_vi(sh_class_from_name(a->cls)),
+	         z >= 0 ? c->zones[z].name : (a->zone ? a->zone : "?"),
+	         c->site.name ? c->site.name : c->site.id, c->site.address ? c->site.address : "",
+	         s >= 0 ? " Thiết bị: " : "", s >= 0 ? c->sensors[s].name : "",
+	         a->message ? ". " : "", a->message ? a->message : "");
 
 	o = cJSON_CreateObject();
 	if (!o)
@@ -226,7 +226,7 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 }
 
 static int send_row(void *arg, int64_t seq, const char *topic, const char *payload, int qos,
-		    int retain)
+                    int retain)
 {
 	struct upstream *up = arg;
 	int mid = 0;
@@ -246,7 +246,7 @@ void upstream_kick(struct upstream *up)
 	while (up->ninflight < INFLIGHT_MAX) {
 		int64_t before = up->last_sent;
 		int n = store_outbox_foreach_pending(up->store, CHANNEL_UPSTREAM, up->last_sent,
-						     INFLIGHT_MAX - up->ninflight, send_row, up);
+		                                     INFLIGHT_MAX - up->ninflight, send_row, up);
 		/* Stop when nothing is left or nothing could be sent: a
 		 * failed publish is retried on the next kick or reconnect. */
 		if (n <= 0 || up->last_sent == before || !mqttc_connected(up->client))
@@ -266,7 +266,7 @@ void upstream_on_connect(struct upstream *up)
 		log_notice("upstream: connected; sending %d queued message(s)", pending);
 	if (up->last_status)
 		mqttc_publish(up->client, up->status_topic, up->last_status,
-			      strlen(up->last_status), 1, 1, NULL);
+		              strlen(up->last_status), 1, 1, NULL);
 	upstream_kick(up);
 }
 
@@ -285,7 +285,7 @@ void upstream_on_publish(struct upstream *up, int mid)
 		 * means the message is sent once more. */
 		store_outbox_delivered(up->store, up->inflight[i].seq, loop_wall_ms());
 		memmove(&up->inflight[i], &up->inflight[i + 1],
-			sizeof(up->inflight[0]) * (size_t)(up->ninflight - i - 1));
+		        sizeof(up->inflight[0]) * (size_t)(up->ninflight - i - 1));
 		up->ninflight--;
 		upstream_kick(up);
 		return;

@@ -5,35 +5,29 @@
 
 #include <string.h>
 
-const char *const sh_kind_names[] = {"smoke",  "heat",  "gas",  "co",
-				     "water",  "door",  "window", "motion",
-				     "panic",  "siren_feedback", "power", "generic",
-				     NULL};
+const char *const sh_kind_names[] = {"smoke", "heat",    "gas",    "co",    "water",
+                                     "door",  "window",  "motion", "panic", "siren_feedback",
+                                     "power", "generic", NULL};
 
 static const char *const point_names[] = {
-    "smoke",       "heat",        "gas",    "co",     "water",
-    "contact",     "motion",      "panic",  "tamper", "battery",
-    "battery_low", "temperature", "online", "test",   "mains",
-    NULL};
+    "smoke",  "heat",    "gas",         "co",          "water",  "contact", "motion", "panic",
+    "tamper", "battery", "battery_low", "temperature", "online", "test",    "mains",  NULL};
 
 const char *const sh_class_names[] = {"fire",   "gas",         "panic", "intrusion",
-				      "tamper", "supervisory", "fault", NULL};
+                                      "tamper", "supervisory", "fault", NULL};
 
 const char *const sh_mode_names[] = {"disarmed", "armed_home", "armed_night", "armed_away", NULL};
 
 static const struct sh_state states[] = {
-    {"detected", POINT__COUNT, 1}, {"clear", POINT__COUNT, 0},
-    {"open", POINT_CONTACT, 1},    {"closed", POINT_CONTACT, 0},
-    {"pressed", POINT_PANIC, 1},   {"tampered", POINT_TAMPER, 1},
-    {"online", POINT_ONLINE, 1},   {"offline", POINT_ONLINE, 0},
-    {"low", POINT_BATTERY_LOW, 1}, {"ok", POINT_BATTERY_LOW, 0},
-    {"mains_lost", POINT_MAINS, 0}, {"mains_ok", POINT_MAINS, 1},
+    {"detected", POINT__COUNT, 1}, {"clear", POINT__COUNT, 0},     {"open", POINT_CONTACT, 1},
+    {"closed", POINT_CONTACT, 0},  {"pressed", POINT_PANIC, 1},    {"tampered", POINT_TAMPER, 1},
+    {"online", POINT_ONLINE, 1},   {"offline", POINT_ONLINE, 0},   {"low", POINT_BATTERY_LOW, 1},
+    {"ok", POINT_BATTERY_LOW, 0},  {"mains_lost", POINT_MAINS, 0}, {"mains_ok", POINT_MAINS, 1},
 };
 
-const char *const sh_state_words[] = {"detected", "clear",   "open",   "closed",
-				      "pressed",  "tampered", "online", "offline",
-				      "low",      "ok",      "mains_lost", "mains_ok",
-				      NULL};
+const char *const sh_state_words[] = {"detected",   "clear",    "open",    "closed", "pressed",
+                                      "tampered",   "online",   "offline", "low",    "ok",
+                                      "mains_lost", "mains_ok", NULL};
 
 static int index_of(const char *const *names, const char *s)
 {
@@ -83,8 +77,8 @@ int sh_class_from_name(const char *s)
 const char *sh_class_label_vi(enum sh_alarm_class c)
 {
 	static const char *const labels[] = {
-	    "BÁO CHÁY",          "RÒ RỈ KHÍ GAS",     "BÁO ĐỘNG KHẨN CẤP (SOS)",
-	    "ĐỘT NHẬP",          "PHÁ HOẠI THIẾT BỊ", "CẢNH BÁO GIÁM SÁT",
+	    "BÁO CHÁY",    "RÒ RỈ KHÍ GAS",     "BÁO ĐỘNG KHẨN CẤP (SOS)",
+	    "ĐỘT NHẬP",    "PHÁ HOẠI THIẾT BỊ", "CẢNH BÁO GIÁM SÁT",
 	    "LỖI THIẾT BỊ"};
 	return (unsigned)c < ALARM__COUNT ? labels[c] : "?";
 }

@@ -22,7 +22,7 @@ static int tasmota_topics(const char *base, char out[][256], int max)
 }
 
 static int tasmota_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-			  int *n, enum family_reject *why)
+                          int *n, enum family_reject *why)
 {
 	*n = 0;
 	if (len > FAMILY_MAX_PAYLOAD) {

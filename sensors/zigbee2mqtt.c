@@ -45,14 +45,44 @@ static const struct field fields[] = {
 
 /* Fields z2m devices send that carry no point we use. Their presence still
  * proves the device is alive, so such a payload is not rejected. */
-static const char *const known_ignored[] = {
-    "linkquality", "voltage", "device_temperature", "power_outage_count", "sensitivity",
-    "smoke_density", "smoke_density_dbm", "last_seen", "update", "update_available",
-    "elapsed", "selftest", "humidity", "pressure", "illuminance", "illuminance_lux",
-    "fault_alarm", "silence", "alarm", "buzzer_manual_mute", "linkage_alarm",
-    "battery_level", "silence_siren", "warning", "reliability", "fault", "max_duration",
-    "state", "power_outage_memory", "vibration", "co2", "vibration", "gas_density",
-    "self_test", "preheat", "mute", "alarm_ringtone", NULL};
+static const char *const known_ignored[] = {"linkquality",
+                                            "voltage",
+                                            "device_temperature",
+                                            "power_outage_count",
+                                            "sensitivity",
+                                            "smoke_density",
+                                            "smoke_density_dbm",
+                                            "last_seen",
+                                            "update",
+                                            "update_available",
+                                            "elapsed",
+                                            "selftest",
+                                            "humidity",
+                                            "pressure",
+                                            "illuminance",
+                                            "illuminance_lux",
+                                            "fault_alarm",
+                                            "silence",
+                                            "alarm",
+                                            "buzzer_manual_mute",
+                                            "linkage_alarm",
+                                            "battery_level",
+                                            "silence_siren",
+                                            "warning",
+                                            "reliability",
+                                            "fault",
+                                            "max_duration",
+                                            "state",
+                                            "power_outage_memory",
+                                            "vibration",
+                                            "co2",
+                                            "vibration",
+                                            "gas_density",
+                                            "self_test",
+                                            "preheat",
+                                            "mute",
+                                            "alarm_ringtone",
+                                            NULL};
 
 /* action values that mean a panic/SOS press (TS0215A_sos: "emergency"). */
 static const char *const panic_actions[] = {"emergency", "sos", "panic", "sos_pressed", NULL};
@@ -98,8 +128,26 @@ static int json_depth_exceeds(const char *p, size_t len, int limit)
 	return 0;
 }
 
+/* Parse exactly one JSON value: cJSON accepts a valid prefix and ignores
+ * what follows ("{...} xyz"), which would let a corrupted frame through. */
+static cJSON *parse_whole(const char *p, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+	if (!root)
+		return NULL;
+	while (end && end < p + len &&
+	       (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (!end || end != p + len) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
 static int decode_availability(const char *p, size_t len, struct sh_point_value *out, int *n,
-			       enum family_reject *why)
+                               enum family_reject *why)
 {
 	char word[16];
 	size_t b = 0, e = len;
@@ -108,14 +156,15 @@ static int decode_availability(const char *p, size_t len, struct sh_point_value 
 
 	while (b < e && (p[b] == ' ' || p[b] == '\t' || p[b] == '\r' || p[b] == '\n'))
 		b++;
-	while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\r' || p[e - 1] == '\n'))
+	while (e > b &&
+	       (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\r' || p[e - 1] == '\n'))
 		e--;
 	if (e - b < sizeof(word) && e > b && p[b] != '{') {
 		memcpy(word, p + b, e - b);
 		word[e - b] = 0;
 	} else {
 		cJSON *st;
-		root = cJSON_ParseWithLength(p, len);
+		root = parse_whole(p, len);
 		if (!root) {
 			*why = REJECT_NOT_JSON;
 			goto out;
@@ -148,7 +197,7 @@ out:
 }
 
 static int z2m_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-		      int *n, enum family_reject *why)
+                      int *n, enum family_reject *why)
 {
 	const char *p = payload;
 	cJSON *root = NULL, *it;
@@ -178,7 +227,7 @@ static int z2m_decode(int which, const void *payload, size_t len, struct sh_poin
 		return -1;
 	}
 
-	root = cJSON_ParseWithLength(p, len);
+	root = parse_whole(p, len);
 	if (!root) {
 		*why = REJECT_NOT_JSON;
 		goto out;
@@ -202,11 +251,12 @@ static int z2m_decode(int which, const void *payload, size_t len, struct sh_poin
 				known++;
 			continue;
 		}
-		known++;
 		/* z2m sends null for values a device has not reported yet
-		 * (e.g. battery_low: null); that says nothing. */
+		 * (e.g. battery_low: null); that says nothing, and a payload of
+		 * nothing but nulls is not a report. */
 		if (cJSON_IsNull(it))
 			continue;
+		known++;
 		if (nv >= FAMILY_MAX_VALUES)
 			break;
 		switch (f->type) {
@@ -275,10 +325,10 @@ static int z2m_encode_output(const struct family_output_cmd *cmd, char *buf, siz
 		len = snprintf(buf, size, "{\"warning\":{\"mode\":\"stop\"}}");
 	else
 		len = snprintf(buf, size,
-			       "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
-			       "\"strobe\":true,\"duration\":%d}}",
-			       cmd->pattern ? cmd->pattern : "fire",
-			       cmd->duration_s > 0 ? cmd->duration_s : 300);
+		               "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
+		               "\"strobe\":true,\"duration\":%d}}",
+		               cmd->pattern ? cmd->pattern : "fire",
+		               cmd->duration_s > 0 ? cmd->duration_s : 300);
 	if (len < 0 || (size_t)len >= size)
 		return -1;
 	return len;
