@@ -22,7 +22,9 @@ struct rules_site {
 	const struct config *config;
 };
 
-/* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text". */
+/* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text" ("FILE: text"
+ * for a file that cannot be read); the text does not say "warning", the
+ * severity does. Messages come sorted by file, then position. */
 typedef void (*rules_diag_fn)(void *ctx, int severity, const char *msg);
 
 struct ruleset;
@@ -32,13 +34,13 @@ struct ruleset;
  * least one error; *nerrors (if not NULL) receives the error count and
  * *nwarnings the warning count. The caller owns the result. */
 struct ruleset *rules_compile_files(const char *const *files, int nfiles,
-				    const struct rules_site *site, rules_diag_fn diag, void *ctx,
-				    int *nerrors, int *nwarnings);
+                                    const struct rules_site *site, rules_diag_fn diag, void *ctx,
+                                    int *nerrors, int *nwarnings);
 
 /* Same, from one in-memory text; name is used in messages. */
 struct ruleset *rules_compile_string(const char *text, const char *name,
-				     const struct rules_site *site, rules_diag_fn diag, void *ctx,
-				     int *nerrors, int *nwarnings);
+                                     const struct rules_site *site, rules_diag_fn diag, void *ctx,
+                                     int *nerrors, int *nwarnings);
 
 void rules_free(struct ruleset *rs);
 
@@ -56,7 +58,9 @@ struct rules_view {
 
 enum rules_action_type {
 	RA_ALARM,     /* raise an alarm of class in zone */
-	RA_CLEARED,   /* the cause of what rule raised for sensor has cleared */
+	RA_CLEARED,   /* the cause of what rule raised for sensor has cleared;
+	               * cls is the class of the rule's first alarm action
+	               * (ALARM__COUNT if it has none) */
 	RA_SIREN_ON,  /* all sirens on with pattern */
 	RA_SIREN_OFF, /* all sirens off */
 	RA_ALERT,     /* alert contacts */
@@ -71,10 +75,10 @@ enum rules_priority { PRIO_DEFAULT, PRIO_LOW, PRIO_NORMAL, PRIO_URGENT };
  * the same rule, sensor and zone. */
 struct rules_action {
 	enum rules_action_type type;
-	int rule;   /* index of the rule that fired */
-	int sensor; /* sensor whose reading fired it */
-	int zone;   /* that sensor's zone */
-	double value; /* the reading's value */
+	int rule;                /* index of the rule that fired */
+	int sensor;              /* sensor whose reading fired it */
+	int zone;                /* that sensor's zone */
+	double value;            /* the reading's value */
 	enum sh_alarm_class cls; /* RA_ALARM (ALARM_FAULT for a `fault`) */
 	const char *message;     /* RA_ALARM: text or NULL */
 	const char *pattern;     /* RA_SIREN_ON: fire, burglar, emergency */
@@ -88,9 +92,24 @@ typedef void (*rules_action_fn)(void *ctx, const struct rules_action *a);
 /* Feed one point change of one sensor. had_old is 0 when the point had no
  * value before (unknown). Calls emit for every action, synchronously, in
  * order. now_ms is the monotonic time in milliseconds. Returns the number of
- * rules that fired. */
+ * rules that fired (an RA_CLEARED is not a firing), or -EINVAL for a sensor
+ * or point out of range. The rule set keeps per-(rule, sensor) state for
+ * thresholds, so it belongs to one thread; emit must not free it. view may
+ * be NULL (then every condition sees unknown values); emit may be NULL. */
 int rules_eval(struct ruleset *rs, int sensor, enum sh_point point, int had_old, double old_value,
-	       double new_value, int64_t now_ms, const struct rules_view *view, rules_action_fn emit,
-	       void *ctx);
+               double new_value, int64_t now_ms, const struct rules_view *view,
+               rules_action_fn emit, void *ctx);
+
+/* Counters since rules_compile, for status pages and tests. */
+struct rules_stats {
+	uint64_t evals;   /* rules_eval calls */
+	uint64_t visited; /* (rule, sensor) entries looked at: only those indexed
+	                   * under the reading's sensor and point */
+	uint64_t fired;   /* rules whose trigger and condition held */
+	uint64_t cleared; /* RA_CLEARED actions emitted */
+};
+
+/* Copy the counters into *st. */
+void rules_get_stats(const struct ruleset *rs, struct rules_stats *st);
 
 #endif
