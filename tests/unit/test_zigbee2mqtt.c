@@ -1,0 +1,228 @@
+/*
+ * test_zigbee2mqtt.c: the zigbee2mqtt payload family, alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sensors/family.h"
+
+static const struct family *z2m(void)
+{
+	const struct family *f = family_find("zigbee2mqtt");
+	assert_non_null(f);
+	return f;
+}
+
+/* Decode and return the number of values, or -1 with *why. */
+static int decode(int which, const char *payload, size_t len, struct sh_point_value *out,
+                  enum family_reject *why)
+{
+	int n = 0;
+	if (z2m()->decode(which, payload, len, out, &n, why) < 0)
+		return -1;
+	return n;
+}
+
+static int find(const struct sh_point_value *v, int n, enum sh_point p, double *value)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i].point == p) {
+			*value = v[i].value;
+			return 1;
+		}
+	return 0;
+}
+
+static void test_smoke_detector_report_gives_smoke_battery_and_tamper(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	const char *p = "{\"smoke\":true,\"battery\":87,\"battery_low\":false,\"tamper\":false,"
+	                "\"linkquality\":120,\"voltage\":2900}";
+	double x;
+	int n = decode(0, p, strlen(p), v, &why);
+	(void)state;
+	assert_int_equal(n, 4);
+	assert_true(find(v, n, POINT_SMOKE, &x) && x == 1);
+	assert_true(find(v, n, POINT_BATTERY, &x) && x == 87);
+	assert_true(find(v, n, POINT_BATTERY_LOW, &x) && x == 0);
+	assert_true(find(v, n, POINT_TAMPER, &x) && x == 0);
+}
+
+static void test_contact_true_means_closed(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	double x;
+	int n;
+	(void)state;
+	n = decode(0, "{\"contact\":true}", 16, v, &why);
+	assert_true(find(v, n, POINT_CONTACT, &x));
+	assert_true(x == 0); /* closed */
+	n = decode(0, "{\"contact\":false}", 17, v, &why);
+	assert_true(find(v, n, POINT_CONTACT, &x));
+	assert_true(x == 1); /* open */
+}
+
+static void test_sos_button_action_emergency_is_a_panic_press(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	double x;
+	int n;
+	(void)state;
+	n = decode(0, "{\"action\":\"emergency\",\"battery\":100}", 36, v, &why);
+	assert_true(find(v, n, POINT_PANIC, &x) && x == 1);
+	n = decode(0, "{\"sos\":true}", 12, v, &why);
+	assert_true(find(v, n, POINT_PANIC, &x) && x == 1);
+	/* other button actions and the release are not presses */
+	n = decode(0, "{\"action\":\"single\"}", 19, v, &why);
+	assert_int_equal(n, 0);
+	n = decode(0, "{\"sos\":false}", 13, v, &why);
+	assert_int_equal(n, 0);
+}
+
+static void test_gas_co_water_motion_temperature_map_to_points(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	const char *p = "{\"gas\":true,\"carbon_monoxide\":false,\"water_leak\":true,"
+	                "\"occupancy\":true,\"temperature\":61.5,\"test\":false}";
+	double x;
+	int n = decode(0, p, strlen(p), v, &why);
+	(void)state;
+	assert_int_equal(n, 6);
+	assert_true(find(v, n, POINT_GAS, &x) && x == 1);
+	assert_true(find(v, n, POINT_CO, &x) && x == 0);
+	assert_true(find(v, n, POINT_WATER, &x) && x == 1);
+	assert_true(find(v, n, POINT_MOTION, &x) && x == 1);
+	assert_true(find(v, n, POINT_TEMPERATURE, &x) && x == 61.5);
+	assert_true(find(v, n, POINT_TEST, &x) && x == 0);
+}
+
+static void test_availability_accepts_json_and_legacy_plain_forms(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	double x;
+	int n;
+	(void)state;
+	n = decode(1, "{\"state\":\"offline\"}", 19, v, &why);
+	assert_true(find(v, n, POINT_ONLINE, &x) && x == 0);
+	n = decode(1, "online", 6, v, &why);
+	assert_true(find(v, n, POINT_ONLINE, &x) && x == 1);
+	n = decode(1, "offline\n", 8, v, &why);
+	assert_true(find(v, n, POINT_ONLINE, &x) && x == 0);
+	assert_int_equal(decode(1, "maybe", 5, v, &why), -1);
+	assert_int_equal(why, REJECT_BAD_VALUE);
+	assert_int_equal(decode(1, "{\"state\":1}", 11, v, &why), -1);
+	assert_int_equal(why, REJECT_BAD_TYPE);
+}
+
+struct bad_case {
+	const char *name;
+	const char *payload;
+	size_t len; /* 0: strlen */
+	enum family_reject why;
+};
+
+static void test_unusable_payloads_are_rejected_with_their_reason(void **state)
+{
+	static const struct bad_case cases[] = {
+	    {"empty", "", 0, REJECT_NOT_JSON},
+	    {"text", "smoke!", 0, REJECT_NOT_JSON},
+	    {"truncated", "{\"smoke\":tr", 0, REJECT_NOT_JSON},
+	    {"trailing garbage", "{\"smoke\":true} xyz", 0, REJECT_NOT_JSON},
+	    {"array", "[true]", 0, REJECT_NOT_OBJECT},
+	    {"number", "42", 0, REJECT_NOT_OBJECT},
+	    {"null", "null", 0, REJECT_NOT_OBJECT},
+	    {"string smoke", "{\"smoke\":\"yes\"}", 0, REJECT_BAD_TYPE},
+	    {"numeric smoke", "{\"smoke\":1}", 0, REJECT_BAD_TYPE},
+	    {"string temperature", "{\"temperature\":\"60\"}", 0, REJECT_BAD_TYPE},
+	    {"battery over 100", "{\"battery\":250}", 0, REJECT_BAD_VALUE},
+	    {"absurd temperature", "{\"temperature\":1e308}", 0, REJECT_BAD_VALUE},
+	    {"unknown fields only", "{\"foo\":1,\"bar\":2}", 0, REJECT_NO_FIELDS},
+	    {"nulls only", "{\"smoke\":null}", 0, REJECT_NO_FIELDS},
+	    {"deep nesting", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, REJECT_TOO_DEEP},
+	    {"embedded NUL", "{\"smoke\":true}\0", 15, REJECT_NOT_JSON},
+	};
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum family_reject why = REJECT_NONE;
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].payload);
+		int n = decode(0, cases[i].payload, len, v, &why);
+		if (n != -1 || why != cases[i].why)
+			fail_msg("%s: got n=%d why=%s, want rejection %s", cases[i].name, n,
+			         family_reject_name(why), family_reject_name(cases[i].why));
+	}
+}
+
+static void test_oversized_payload_is_rejected_before_parsing(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	size_t len = 300 * 1024;
+	char *big = malloc(len);
+	(void)state;
+	assert_non_null(big);
+	memset(big, ' ', len);
+	big[0] = '{';
+	big[len - 1] = '}';
+	assert_int_equal(decode(0, big, len, v, &why), -1);
+	assert_int_equal(why, REJECT_TOO_LARGE);
+	free(big);
+}
+
+static void test_siren_payloads_follow_the_contract(void **state)
+{
+	char buf[256];
+	struct family_output_cmd on = {
+	    .siren = 1, .on = 1, .pattern = "burglar", .duration_s = 120};
+	struct family_output_cmd off = {.siren = 1, .on = 0};
+	struct family_output_cmd relay = {.siren = 0, .on = 1};
+	(void)state;
+	assert_true(z2m()->encode_output(&on, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"warning\":{\"mode\":\"burglar\",\"level\":\"very_high\","
+	                         "\"strobe\":true,\"duration\":120}}");
+	assert_true(z2m()->encode_output(&off, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"warning\":{\"mode\":\"stop\"}}");
+	assert_true(z2m()->encode_output(&relay, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"state\":\"ON\"}");
+}
+
+static void test_tasmota_relay_gets_on_and_off(void **state)
+{
+	const struct family *t = family_find("tasmota");
+	struct family_output_cmd on = {.siren = 1, .on = 1, .pattern = "fire"};
+	struct family_output_cmd off = {.siren = 1, .on = 0};
+	char buf[16];
+	(void)state;
+	assert_non_null(t);
+	assert_int_equal(t->encode_output(&on, buf, sizeof(buf)), 2);
+	assert_string_equal(buf, "ON");
+	assert_int_equal(t->encode_output(&off, buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "OFF");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_smoke_detector_report_gives_smoke_battery_and_tamper),
+	    cmocka_unit_test(test_contact_true_means_closed),
+	    cmocka_unit_test(test_sos_button_action_emergency_is_a_panic_press),
+	    cmocka_unit_test(test_gas_co_water_motion_temperature_map_to_points),
+	    cmocka_unit_test(test_availability_accepts_json_and_legacy_plain_forms),
+	    cmocka_unit_test(test_unusable_payloads_are_rejected_with_their_reason),
+	    cmocka_unit_test(test_oversized_payload_is_rejected_before_parsing),
+	    cmocka_unit_test(test_siren_payloads_follow_the_contract),
+	    cmocka_unit_test(test_tasmota_relay_gets_on_and_off),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
