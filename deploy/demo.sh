@@ -108,20 +108,32 @@ if [[ $ready -ne 1 ]]; then
 	exit 1
 fi
 
+KIT_SUMMARY=$("$PY" - "$CONFIG" <<'EOF'
+import collections, json, sys
+cfg = json.load(open(sys.argv[1], encoding="utf-8"))
+n = collections.Counter(s["kind"] for s in cfg["sensors"])
+words = {"smoke": "smoke detector", "heat": "heat detector", "gas": "gas detector",
+         "co": "CO detector", "door": "door contact", "window": "window contact",
+         "motion": "motion sensor", "panic": "panic button", "water": "water sensor"}
+print(", ".join(f"{v} {words.get(k, k + ' sensor')}{'s' if v > 1 else ''}"
+                for k, v in n.items()))
+EOF
+)
+
 cat <<EOF
 
 What you are about to see:
   * A simulated sensor kit (deploy/sim/kit.py) plays the house's zigbee
-    devices: 8 smoke detectors, a kitchen heat detector (~30 °C) and gas
-    detector, the main door contact and two panic buttons. They report
-    battery, link quality and temperature every second, like real devices.
+    devices: $KIT_SUMMARY.
+    They report battery, link quality and temperature (the kitchen at about
+    30 °C) every second, like real devices; quiet telemetry is not shown.
   * After a few quiet seconds, the smoke detector in room 101 goes off.
   * The gateway (safehoused) applies the model rules (rules/model/): it
     raises a FIRE alarm in Phòng 101, sounds the sirens at once (SIREN ON),
     and sends the commune militia (dân quân) the alarm feed (ALARM RAISED)
-    and a call to act (ALERT -> militia), with the house's address and
-    map position. The owner gets an alert too.
-  * Quiet telemetry is not shown: only what the gateway does.
+    and a call to act (ALERT -> militia) with the house's address and map
+    position. The owner is alerted too. All of this happens inside the
+    house's own gateway: no cloud is involved.
 
 EOF
 

@@ -13,7 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import MOSQUITTO, SAFEHOUSECTL, SAFEHOUSED, Broker, MqttProbe, Site  # noqa: E402
+from helpers import (MOSQUITTO, SAFEHOUSECTL, SAFEHOUSED, Broker, MqttProbe, Site,  # noqa: E402
+                     sanitizer_report)
 
 
 def pytest_configure(config):
@@ -49,11 +50,19 @@ def probe(broker):
 def site(tmp_path, broker, probe):
     s = Site(tmp_path / "site", broker, probe)
     yield s
-    s.close()
+    rc = s.close()
     log = s.log()
     if log:
         print(f"----- safehoused log ({s.logfile}) -----")
         print(log[-20000:])
+    # Every test ends with a clean stop: a crash, a leak found at exit by a
+    # sanitizer build, or a sanitizer report anywhere fails the test.
+    report = sanitizer_report(log)
+    if report:
+        pytest.fail(f"sanitizer report in the daemon log: {report}", pytrace=False)
+    if rc not in (None, 0):
+        pytest.fail(f"safehoused exited with status {rc} on SIGTERM at teardown",
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -517,8 +517,11 @@ class Site:
             return ""
 
     def close(self):
+        """Stop the daemon if it still runs; return its exit status then
+        (None when it had already exited, e.g. a test killed it)."""
         if self.proc is not None and self.proc.poll() is None:
-            stop_process(self.proc)
+            return stop_process(self.proc)
+        return None
 
     # -- control socket --
     def ctl(self, *args, json_out=False, timeout=TIMEOUT):
@@ -598,6 +601,18 @@ class Site:
         self.probe.roundtrip()
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(log):
+    """The first line of a sanitizer report in a daemon log, or None."""
+    for line in log.splitlines():
+        if any(mark in line for mark in SANITIZER_MARKS):
+            return line
+    return None
+
+
 def _matcher(match):
     def pred(m):
         d = m.json()
@@ -623,6 +638,14 @@ def parse_diags(text):
     return out
 
 
+def errors_only(diags):
+    """Drop warnings (the daemon marks them "warning" in the message)."""
+    return [d for d in diags if "warning" not in d["msg"].lower()]
+
+
 def run_check(config_path, timeout=TIMEOUT):
+    # errors="replace": a test asserts on the text, not on its encoding
+    # (test_check checks the encoding where it matters).
     return subprocess.run([SAFEHOUSED, "-c", str(config_path), "--check"], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          text=True, errors="replace", timeout=timeout,
+                          stdin=subprocess.DEVNULL)

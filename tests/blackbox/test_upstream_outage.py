@@ -64,7 +64,6 @@ def test_upstream_outage_alarm_and_alerts_arrive_after_broker_returns(site, tmp_
     finally:
         if receiver is not None:
             receiver.close()
-        site.close()
         upstream.stop()
         print("----- upstream mosquitto log -----")
         print(upstream.log()[-5000:])
