@@ -113,6 +113,19 @@ static double num(const cJSON *o, const char *k)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* Print s left-aligned in width columns. printf's %-22s counts bytes, and
+ * Vietnamese zone names are mostly multi-byte UTF-8. */
+static void pad(const char *s, int width)
+{
+	int cols = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p & 0xC0) != 0x80)
+			cols++;
+	fputs(s, stdout);
+	for (; cols < width; cols++)
+		putchar(' ');
+}
+
 static void print_alarms(const cJSON *arr)
 {
 	const cJSON *a;
@@ -128,9 +141,11 @@ static void print_alarms(const cJSON *arr)
 		const cJSON *active = cJSON_GetObjectItem(a, "active");
 		snprintf(zone, sizeof(zone), "%s",
 		         *str(a, "zone_name") ? str(a, "zone_name") : str(a, "zone"));
-		printf("  %-6.0f %-11s %-9s %-22s %-16s %s%s\n", num(a, "id"), str(a, "class"),
-		       str(a, "state"), zone, str(a, "sensor"), str(a, "raised_at"),
-		       cJSON_IsFalse(active) ? "  (ended)" : "");
+		printf("  %-6.0f %-11s %-9s ", num(a, "id"), str(a, "class"), str(a, "state"));
+		pad(zone, 22);
+		putchar(' ');
+		pad(str(a, "sensor"), 16);
+		printf(" %s%s\n", str(a, "raised_at"), cJSON_IsFalse(active) ? "  (ended)" : "");
 		if (*str(a, "message"))
 			printf("         %s\n", str(a, "message"));
 	}

@@ -193,13 +193,13 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
 	/* The text a militia member reads on a phone: what, where, which
 	 * house, which device. */
-	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s",
+	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s%s%s",
 	         sh_class_label_vi(sh_class_from_name(a->cls)),
 	         z >= 0 ? c->zones[z].name : (a->zone ? a->zone : "?"),
 	         c->site.name ? c->site.name : c->site.id, c->site.address ? c->site.address : "",
 	         s >= 0 ? " Thiết bị: " : "", s >= 0 ? c->sensors[s].name : "",
-	         a->message ? ". " : "", a->message ? a->message : "");
-
+	         a->message ? ". " : "", a->message ? a->message : "",
+	         c->site.phone ? ". ĐT: " : "", c->site.phone ? c->site.phone : "");
 	o = cJSON_CreateObject();
 	if (!o)
 		return -1;
