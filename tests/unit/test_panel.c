@@ -1,0 +1,300 @@
+/*
+ * test_panel.c: the alarm panel with the real rules, registry and store
+ * (a SQLite file in a temp dir) and no broker: outputs and upstream run
+ * with no connection, so what they would send is read back from the
+ * outbox and from outputs_sirens_on().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+#include "gateway/outputs.h"
+#include "gateway/panel.h"
+#include "gateway/registry.h"
+#include "gateway/store.h"
+#include "gateway/upstream.h"
+#include "rules/rules.h"
+
+static const char *const site_json =
+    "{\"site\":{\"id\":\"t\",\"name\":\"Test\",\"address\":\"1 Test St\"},"
+    "\"zones\":[{\"id\":\"room-101\"},{\"id\":\"room-102\"},{\"id\":\"hall\"}],"
+    "\"sensors\":["
+    "{\"id\":\"smoke-101a\",\"kind\":\"smoke\",\"zone\":\"room-101\","
+    "\"mqtt\":{\"topic\":\"z/a\",\"format\":\"zigbee2mqtt\"}},"
+    "{\"id\":\"smoke-101b\",\"kind\":\"smoke\",\"zone\":\"room-101\","
+    "\"mqtt\":{\"topic\":\"z/b\",\"format\":\"zigbee2mqtt\"}},"
+    "{\"id\":\"smoke-102\",\"kind\":\"smoke\",\"zone\":\"room-102\","
+    "\"mqtt\":{\"topic\":\"z/c\",\"format\":\"zigbee2mqtt\"}},"
+    "{\"id\":\"panic-hall\",\"kind\":\"panic\",\"zone\":\"hall\","
+    "\"mqtt\":{\"topic\":\"z/p\",\"format\":\"zigbee2mqtt\"}}],"
+    "\"outputs\":[{\"id\":\"siren\",\"kind\":\"siren\","
+    "\"mqtt\":{\"topic\":\"z/s/set\",\"format\":\"zigbee2mqtt\"}}],"
+    "\"contacts\":[{\"id\":\"militia\",\"via\":\"upstream\"},{\"id\":\"owner\",\"via\":"
+    "\"upstream\"}]}";
+
+static const char *const rules_text =
+    "rule \"smoke\" when smoke becomes detected then alarm fire; siren on fire; "
+    "alert militia owner end\n"
+    "rule \"panic\" when panic becomes pressed then alarm panic; alert militia end\n"
+    "rule \"offline\" when any sensor becomes offline then fault \"sensor offline\" end\n";
+
+struct world {
+	char dir[64], db[128];
+	struct config *cfg;
+	struct ruleset *rs;
+	struct loop *loop;
+	struct store *store;
+	struct registry *reg;
+	struct outputs *out;
+	struct upstream *up;
+	struct panel *panel;
+	struct rules_action acts[64];
+	int nacts;
+};
+
+static void quiet(void *ctx, int severity, const char *msg)
+{
+	(void)ctx;
+	if (severity == 0)
+		fail_msg("unexpected diagnostic: %s", msg);
+}
+
+static void start_panel(struct world *w)
+{
+	char err[256];
+	struct panel_deps d;
+	w->store = store_open(w->db, err, sizeof(err));
+	assert_non_null(w->store);
+	w->reg = registry_new(w->cfg);
+	w->out = outputs_new(w->loop, w->cfg, NULL);
+	w->up = upstream_new(w->loop, w->store, w->cfg);
+	d = (struct panel_deps){w->cfg, w->store, w->out, w->up, w->reg};
+	w->panel = panel_new(&d);
+	assert_non_null(w->panel);
+}
+
+static void stop_panel(struct world *w)
+{
+	panel_free(w->panel);
+	upstream_free(w->up);
+	outputs_free(w->out);
+	registry_free(w->reg);
+	store_close(w->store);
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct rules_site site;
+	int nerr = 0, nwarn = 0;
+	log_init("test_panel", 1, LOG_ERR);
+	strcpy(w->dir, "/tmp/sh-panel-XXXXXX");
+	if (!mkdtemp(w->dir))
+		return -1;
+	snprintf(w->db, sizeof(w->db), "%s/p.db", w->dir);
+	w->cfg = config_load_string(site_json, "site.json", w->dir, quiet, NULL, &nerr);
+	assert_non_null(w->cfg);
+	site.config = w->cfg;
+	w->rs = rules_compile_string(rules_text, "t.rules", &site, quiet, NULL, &nerr, &nwarn);
+	assert_non_null(w->rs);
+	w->loop = loop_new();
+	start_panel(w);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+	char cmd[128];
+	stop_panel(w);
+	loop_free(w->loop);
+	rules_free(w->rs);
+	config_free(w->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", w->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(w);
+	return 0;
+}
+
+static int view_point(void *ctx, int sensor, enum sh_point p, double *v)
+{
+	struct world *w = ctx;
+	return registry_get(w->reg, sensor, p, v);
+}
+
+static enum sh_mode view_mode(void *ctx)
+{
+	struct world *w = ctx;
+	return panel_mode(w->panel);
+}
+
+static void collect(void *ctx, const struct rules_action *a)
+{
+	struct world *w = ctx;
+	w->acts[w->nacts++] = *a;
+}
+
+/* One reading through the same path as the daemon's. */
+static void report(struct world *w, const char *sensor, enum sh_point p, double v)
+{
+	const struct rules_view view = {w, view_point, view_mode};
+	int s = config_sensor_index(w->cfg, sensor), had_old;
+	double old;
+	assert_true(s >= 0);
+	w->nacts = 0;
+	if (registry_update(w->reg, s, p, v, 1000, &had_old, &old))
+		rules_eval(w->rs, s, p, had_old, old, v, 0, &view, collect, w);
+	if (w->nacts)
+		panel_apply(w->panel, w->acts, w->nacts, w->rs, 1000);
+}
+
+static int active_alarms(struct world *w)
+{
+	int a, f;
+	panel_counts(w->panel, &a, &f);
+	return a;
+}
+
+static int active_faults(struct world *w)
+{
+	int a, f;
+	panel_counts(w->panel, &a, &f);
+	return f;
+}
+
+static int64_t first_alarm_id(struct world *w)
+{
+	cJSON *arr = panel_alarms_json(w->panel);
+	int64_t id = -1;
+	if (cJSON_GetArraySize(arr) > 0)
+		id = (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuedouble;
+	cJSON_Delete(arr);
+	return id;
+}
+
+static void test_smoke_raises_one_fire_alarm_sounds_sirens_and_queues_feed_and_alerts(void **state)
+{
+	struct world *w = *state;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_int_equal(active_alarms(w), 1);
+	assert_true(outputs_sirens_on(w->out));
+	assert_string_equal(outputs_siren_pattern(w->out), "fire");
+	/* feed "raised" + alerts to militia and owner, committed, unsent */
+	assert_int_equal(upstream_pending(w->up), 3);
+}
+
+static void test_second_detector_in_the_same_room_joins_the_alarm_without_new_alerts(void **state)
+{
+	struct world *w = *state;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	report(w, "smoke-101b", POINT_SMOKE, 1);
+	assert_int_equal(active_alarms(w), 1);
+	assert_int_equal(upstream_pending(w->up), 3);
+	/* another room is another alarm */
+	report(w, "smoke-102", POINT_SMOKE, 1);
+	assert_int_equal(active_alarms(w), 2);
+	assert_int_equal(upstream_pending(w->up), 6);
+}
+
+static void test_fire_alarm_latches_when_smoke_clears_and_sirens_keep_sounding(void **state)
+{
+	struct world *w = *state;
+	cJSON *arr;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	report(w, "smoke-101a", POINT_SMOKE, 0);
+	assert_int_equal(active_alarms(w), 1);
+	assert_true(outputs_sirens_on(w->out));
+	arr = panel_alarms_json(w->panel);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "state")->valuestring,
+	                    "cleared");
+	cJSON_Delete(arr);
+	assert_int_equal(upstream_pending(w->up), 4); /* + "cleared" */
+}
+
+static void test_reset_is_refused_while_a_detector_still_reports_smoke(void **state)
+{
+	struct world *w = *state;
+	char why[256];
+	int64_t id;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	report(w, "smoke-101b", POINT_SMOKE, 1);
+	report(w, "smoke-101a", POINT_SMOKE, 0);
+	id = first_alarm_id(w);
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 2000, why, sizeof(why)), -EBUSY);
+	assert_non_null(strstr(why, "smoke-101b"));
+	assert_int_equal(active_alarms(w), 1);
+	assert_true(outputs_sirens_on(w->out));
+	report(w, "smoke-101b", POINT_SMOKE, 0);
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, why, sizeof(why)), 0);
+	assert_int_equal(active_alarms(w), 0);
+	assert_false(outputs_sirens_on(w->out));
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, why, sizeof(why)), -ENOENT);
+}
+
+static void test_panic_is_silent_and_alerts_only_the_militia(void **state)
+{
+	struct world *w = *state;
+	report(w, "panic-hall", POINT_PANIC, 1);
+	assert_int_equal(active_alarms(w), 1);
+	assert_false(outputs_sirens_on(w->out));
+	assert_int_equal(upstream_pending(w->up), 2); /* feed + militia */
+	/* a second press joins the same alarm */
+	report(w, "panic-hall", POINT_PANIC, 1);
+	assert_int_equal(upstream_pending(w->up), 2);
+}
+
+static void test_fault_clears_itself_when_the_sensor_comes_back(void **state)
+{
+	struct world *w = *state;
+	report(w, "smoke-102", POINT_ONLINE, 0);
+	assert_int_equal(active_faults(w), 1);
+	assert_false(outputs_sirens_on(w->out));
+	report(w, "smoke-102", POINT_ONLINE, 1);
+	assert_int_equal(active_faults(w), 0);
+	assert_int_equal(upstream_pending(w->up), 2); /* raised + cleared */
+}
+
+static void test_restart_restores_the_alarm_without_raising_it_again(void **state)
+{
+	struct world *w = *state;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_int_equal(upstream_pending(w->up), 3);
+	/* a crash: nothing is shut down cleanly but what was committed */
+	stop_panel(w);
+	start_panel(w);
+	assert_int_equal(active_alarms(w), 1);
+	assert_true(outputs_sirens_on(w->out));
+	/* the detector reports smoke again after the restart (unknown ->
+	 * detected): it joins the restored alarm, nothing new is queued */
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_int_equal(active_alarms(w), 1);
+	assert_int_equal(upstream_pending(w->up), 3);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_smoke_raises_one_fire_alarm_sounds_sirens_and_queues_feed_and_alerts),
+	    T(test_second_detector_in_the_same_room_joins_the_alarm_without_new_alerts),
+	    T(test_fire_alarm_latches_when_smoke_clears_and_sirens_keep_sounding),
+	    T(test_reset_is_refused_while_a_detector_still_reports_smoke),
+	    T(test_panic_is_silent_and_alerts_only_the_militia),
+	    T(test_fault_clears_itself_when_the_sensor_comes_back),
+	    T(test_restart_restores_the_alarm_without_raising_it_again),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

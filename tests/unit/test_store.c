@@ -1,0 +1,202 @@
+/*
+ * test_store.c: the SQLite store on real files in a temp directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/store.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/sh-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static int64_t scalar(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void test_new_database_gets_the_current_schema_in_wal_mode(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct store *s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+	                                 "('events','alarms','outbox','sensors')"),
+	                 4);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		sqlite3_open(f->path, &db);
+		sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+}
+
+static void test_database_from_a_newer_daemon_is_refused_untouched(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(f->path, err, sizeof(err)));
+	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(scalar(f->path, "PRAGMA user_version"), 99);
+}
+
+static void test_uncommitted_events_become_visible_only_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct store *s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(store_event(s, 1700000000000LL + i, "door-main", "reading",
+		                             "door-main", "contact", 1, i & 1, NULL),
+		                 0);
+	assert_int_equal(store_uncommitted(s), 100);
+	/* Another connection (an inspector's report) sees nothing yet. */
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_uncommitted(s), 0);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 100);
+	store_close(s);
+}
+
+static void test_outbox_seq_only_grows_across_restarts(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct store *s = store_open(f->path, err, sizeof(err));
+	int64_t a, b, c;
+	assert_non_null(s);
+	a = store_outbox_next_seq(s);
+	assert_int_equal(store_outbox_add(s, a, "upstream", NULL, 1, "t/alarm", "{}", 1, 0, 1), 0);
+	b = store_outbox_next_seq(s);
+	assert_int_equal(store_outbox_add(s, b, "upstream", NULL, 1, "t/alert", "{}", 1, 0, 1), 0);
+	assert_true(b > a);
+	store_close(s);
+	s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	c = store_outbox_next_seq(s);
+	assert_true(c > b);
+	store_close(s);
+}
+
+static int collect(void *ctx, int64_t seq, const char *topic, const char *payload, int qos,
+                   int retain)
+{
+	int64_t *seen = ctx;
+	(void)topic;
+	(void)payload;
+	(void)qos;
+	(void)retain;
+	seen[seen[0] + 1] = seq;
+	seen[0]++;
+	return 0;
+}
+
+static void test_outbox_keeps_undelivered_messages_in_order_until_acknowledged(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int64_t seen[8] = {0};
+	struct store *s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 3; i++) {
+		int64_t q = store_outbox_next_seq(s);
+		assert_int_equal(store_outbox_add(s, q, "upstream", NULL, 1, "t", "{}", 1, 0, 1),
+		                 0);
+	}
+	assert_int_equal(
+	    store_outbox_add(s, store_outbox_next_seq(s), "sms", "owner", 1, "t", "{}", 1, 0, 1),
+	    0);
+	assert_int_equal(store_outbox_delivered(s, 2, 5), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+
+	/* A power cut later: what was not acknowledged is still there. */
+	s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_outbox_pending_count(s, "upstream"), 2);
+	assert_int_equal(store_outbox_pending_count(s, "sms"), 1);
+	assert_int_equal(store_outbox_foreach_pending(s, "upstream", 0, 10, collect, seen), 2);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2], 3);
+	store_close(s);
+}
+
+static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state)
+{
+	char buf[32];
+	(void)state;
+	store_format_time(1764374645123LL, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-11-29T00:04:05.123Z");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_new_database_gets_the_current_schema_in_wal_mode,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_database_from_a_newer_daemon_is_refused_untouched,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_uncommitted_events_become_visible_only_after_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_seq_only_grows_across_restarts, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_outbox_keeps_undelivered_messages_in_order_until_acknowledged, setup,
+	        teardown),
+	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
