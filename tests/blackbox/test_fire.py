@@ -211,3 +211,56 @@ def test_gas_leak_sounds_emergency_pattern(running_site):
     a = s.wait_alarm(since=m, state="raised")[0]
     assert a["class"] == "gas" and a["zone"] == "kitchen"
     s.wait_siren("emergency", since=m)
+
+
+def test_two_detectors_in_one_zone_give_one_fire_alarm(site):
+    site.config["sensors"].append(
+        {"id": "smoke-101b", "name": "Báo khói phòng 101 (2)", "kind": "smoke",
+         "zone": "room-101", "mqtt": {"topic": "zigbee2mqtt/smoke_101b",
+                                      "format": "zigbee2mqtt"}})
+    site.start()
+    m = site.probe.mark()
+    site.report("smoke-101", SMOKE)
+    site.wait_alarm(since=m, state="raised")
+    site.report("smoke-101b", SMOKE)
+    site.barrier()
+    assert len(site.alarm_msgs(since=m, state="raised")) == 1
+    assert len([a for a in site.alarms() if a["class"] == "fire"]) == 1
+
+
+def test_alarm_message_is_the_rule_text(site):
+    site.rules = {"site.rules": """\
+rule "smoke with a message"
+when smoke becomes detected
+then
+  alarm fire "Phát hiện khói trong phòng"
+  siren on fire
+end
+"""}
+    site.start()
+    m = site.probe.mark()
+    site.report("smoke-102", SMOKE)
+    a = site.wait_alarm(since=m, state="raised")[0]
+    assert a["message"] == "Phát hiện khói trong phòng"
+    assert a["rule"] == "smoke with a message"
+
+
+def test_siren_stops_only_when_the_last_fire_alarm_is_reset(running_site):
+    s = running_site
+    m = s.probe.mark()
+    s.report("smoke-101", SMOKE)
+    a1 = s.wait_alarm(since=m, state="raised", zone="room-101")[0]
+    s.report("smoke-102", SMOKE)
+    a2 = s.wait_alarm(since=m, state="raised", zone="room-102")[0]
+    s.report("smoke-101", CLEAR)
+    s.report("smoke-102", CLEAR)
+    s.wait_alarm(since=m, state="cleared", id=a1["id"])
+    s.wait_alarm(since=m, state="cleared", id=a2["id"])
+    assert s.ctl("reset", a1["id"]).returncode == 0
+    s.wait_alarm(since=m, state="reset", id=a1["id"])
+    s.barrier()
+    stops = [c for c in s.siren_cmds(since=m) if c["warning"]["mode"] == "stop"]
+    assert stops == [], "another fire alarm is still active: the siren must keep sounding"
+    assert s.ctl("reset", a2["id"]).returncode == 0
+    s.wait_alarm(since=m, state="reset", id=a2["id"])
+    s.wait_siren("stop", since=m)

@@ -62,3 +62,14 @@ def test_sensor_going_offline_raises_fault_and_online_clears_it(running_site, fo
                what="the fault to leave the active alarms once the sensor is back")
     s.barrier()
     assert s.siren_cmds(since=m) == [], "a fault must not sound the siren"
+
+
+def test_fault_is_counted_in_retained_status(running_site):
+    s = running_site
+    m = s.probe.mark()
+    s.availability("door-main", {"state": "offline"})
+    s.wait_alarm(since=m, state="raised", **{"class": "fault"})
+    st = s.probe.wait_for(s.topic("status"), since=m,
+                          pred=lambda msg: msg.json().get("faults") == 1,
+                          what="retained status with faults: 1")[0]
+    assert st.json()["online"] is True

@@ -97,3 +97,30 @@ def test_sighup_with_valid_changed_rules_uses_new_rules(site):
     # The old rules still work alongside.
     site.report("smoke-101", {"smoke": True})
     site.wait_alarm(since=m, state="raised", **{"class": "fire"})
+
+
+def test_sighup_with_valid_changed_config_watches_the_new_sensor(site):
+    site.rules = {"site.rules": FIRE_ONLY}
+    site.start()
+    site.config["zones"].append({"id": "room-103", "name": "Phòng 103", "floor": 1})
+    site.config["sensors"].append(
+        {"id": "smoke-103", "name": "Báo khói phòng 103", "kind": "smoke", "zone": "room-103",
+         "mqtt": {"topic": "zigbee2mqtt/smoke_103", "format": "zigbee2mqtt"}})
+    site.write()
+    m = site.probe.mark()
+    site.send_signal(signal.SIGHUP)
+    # Until the reload the topic is not watched; report until it is. One
+    # alarm per (class, zone): the repeats cannot raise a second one.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        site.report("smoke-103", {"smoke": True})
+        site.barrier()
+        got = site.alarm_msgs(since=m, state="raised")
+        if got or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got, "the sensor added by the reload is not watched"
+    assert got[0]["zone"] == "room-103" and got[0]["zone_name"] == "Phòng 103"
+    assert got[0]["sensor"] == "smoke-103"
+    assert len(got) == 1
+    assert site.status()["sensors"]["total"] == 7

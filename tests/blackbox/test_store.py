@@ -159,3 +159,25 @@ def test_safehousectl_exit_codes(running_site, tmp_path):
     r = subprocess.run([SAFEHOUSECTL, "-s", str(tmp_path / "absent.sock"), "status"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2, (r.returncode, r.stderr)
+
+
+def test_heartbeat_is_published_periodically(site):
+    site.config["heartbeat_s"] = 5  # the smallest the config accepts
+    site.start()
+    m = site.probe.mark()
+    beats = site.probe.wait_for(site.topic("heartbeat"), since=m, count=2,
+                                timeout=3 * 5 + 10, what="two heartbeats")
+    for b in beats:
+        assert isinstance(b.json(), dict)
+
+
+def test_upstream_prefix_from_config(site):
+    site.config["upstream"] = {"host": "127.0.0.1", "port": site.broker.port,
+                               "prefix": "pccc"}
+    site.start()
+    m = site.probe.mark()
+    site.report("smoke-101", SMOKE)
+    a = site.wait_alarm(since=m, state="raised")[0]
+    assert site.topic("alarm") == "pccc/test-site/alarm"
+    assert a["class"] == "fire"
+    assert site.probe.select("safehouse/test-site/alarm", m) == []
