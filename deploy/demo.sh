@@ -63,7 +63,6 @@ trap 'exit 130' INT TERM
 # 2. A private broker on a free loopback port.
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 { cat "$ROOT/deploy/mosquitto/local.conf"; echo; echo "listener $PORT 127.0.0.1"; } >"$TMP/mosquitto.conf"
-if [[ $(id -u) -eq 0 ]]; then echo "user root" >>"$TMP/mosquitto.conf"; fi
 "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do

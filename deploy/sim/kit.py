@@ -25,6 +25,7 @@ import argparse
 import json
 import random
 import sys
+import textwrap
 import threading
 import time
 
@@ -187,7 +188,9 @@ def cmd_watch(args):
             out(f"ALERT -> {d.get('to')}",
                 f"priority {d.get('priority')}, {d.get('class')} in {d.get('zone_name')} "
                 f"(alarm #{d.get('alarm')})")
-            out("", f"message: {short(d.get('message'), 100)}")
+            lines = textwrap.wrap(f"message: {d.get('message')}", 76) or [""]
+            for line in lines:
+                out("", line)
             if d.get("to") == "militia":
                 seen["militia"] = True
         elif m.topic == base + "/status" and isinstance(d, dict):

@@ -162,11 +162,11 @@ class Broker:
             "max_queued_messages 10000",
             f"listener {self.port} 127.0.0.1",
         ]
-        if os.geteuid() == 0:
-            # Run as root, mosquitto drops to user "mosquitto", which cannot
-            # write the persistence file in our private temp directory.
-            lines.append("user root")
         if self.persistence:
+            if os.geteuid() == 0:
+                # Run as root, mosquitto drops to user "mosquitto", which
+                # cannot write in our private temp directory.
+                lines.append("user root")
             lines += ["persistence true", f"persistence_location {self.dir}/",
                       "autosave_interval 1"]
         else:

@@ -181,3 +181,18 @@ def test_upstream_prefix_from_config(site):
     assert site.topic("alarm") == "pccc/test-site/alarm"
     assert a["class"] == "fire"
     assert site.probe.select("safehouse/test-site/alarm", m) == []
+
+
+def test_restart_with_retained_smoke_state_raises_no_second_alarm(running_site):
+    s = running_site
+    m = s.probe.mark()
+    # zigbee2mqtt with `retain: true` keeps the detector's last state on the
+    # broker: a restarted gateway reads "smoke": true again at once.
+    s.report("smoke-101", SMOKE, retain=True)
+    raised = s.wait_alarm(since=m, state="raised")[0]
+    assert s.stop() == 0
+    s.start()
+    s.report("panic-hall", {"action": "emergency"})
+    s.wait_alarm(since=m, state="raised", **{"class": "panic"})
+    assert len(s.alarm_msgs(since=m, state="raised", **{"class": "fire"})) == 1
+    assert find_alarm(s.alarms(), id=raised["id"]) is not None
