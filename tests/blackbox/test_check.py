@@ -167,3 +167,20 @@ def test_check_missing_config_file_exits_1(tmp_path):
     r = run_check(tmp_path / "nope.json")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "nope.json" in r.stdout + r.stderr
+
+
+def test_check_refuses_wildcard_sensor_topic_and_duplicate_ids(tmp_path):
+    cfg = base_config(1883)
+    cfg["sensors"][0]["mqtt"]["topic"] = "zigbee2mqtt/+"
+    cfg["sensors"][2]["id"] = "smoke-102"
+    cfg["contacts"].append({"id": "owner", "via": "upstream"})
+    path, text = write_site(tmp_path, cfg)
+    r = run_check(path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    diags = errors_only(parse_diags(out))
+    assert any(d["line"] == line_of(text, '"zigbee2mqtt/+"') and "sensors[0].mqtt.topic" in
+               d["msg"] for d in diags), out
+    assert any("sensors[2].id" in d["msg"] for d in diags), out
+    assert any("contacts[2].id" in d["msg"] for d in diags), out
+    assert len(diags) == 3, out

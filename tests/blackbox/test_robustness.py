@@ -55,3 +55,24 @@ def test_telemetry_burst_then_smoke_still_raises_fire(running_site):
     assert a["zone"] == "room-102"
     s.wait_siren("fire", since=m)
     assert [x for x in s.alarms() if x["class"] == "fire"] != []
+
+
+def test_control_client_that_never_reads_replies_does_not_delay_alarms(running_site):
+    s = running_site
+    hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        hog.connect(s.socket_path)
+        hog.settimeout(TIMEOUT)
+        # A script that fires requests and never reads the replies: they
+        # pile up in the socket buffer until it is full.
+        try:
+            hog.sendall(b'{"cmd":"status"}\n' * 2000)
+        except OSError:
+            pass
+        m = s.probe.mark()
+        s.report("smoke-101", {"smoke": True})
+        s.wait_siren("fire", since=m)
+        s.wait_alarm(since=m, state="raised")
+    finally:
+        hog.close()
+    assert s.alive()
