@@ -264,3 +264,19 @@ def test_siren_stops_only_when_the_last_fire_alarm_is_reset(running_site):
     assert s.ctl("reset", a2["id"]).returncode == 0
     s.wait_alarm(since=m, state="reset", id=a2["id"])
     s.wait_siren("stop", since=m)
+
+
+def test_heat_alarm_clears_only_below_the_clear_threshold(running_site):
+    s = running_site
+    m = s.probe.mark()
+    s.report("heat-kitchen", {"temperature": 30.0})
+    s.report("heat-kitchen", {"temperature": 64.0})
+    raised = s.wait_alarm(since=m, state="raised")[0]
+    for t in (58.0, 55.5, 52.0, 60.0, 51.0):  # "clear below 50": still hot
+        s.report("heat-kitchen", {"temperature": t})
+    s.barrier()
+    assert s.alarm_msgs(since=m, state="cleared") == []
+    s.report("heat-kitchen", {"temperature": 45.0})
+    cleared = s.wait_alarm(since=m, state="cleared")[0]
+    assert cleared["id"] == raised["id"]
+    assert len(s.alarm_msgs(since=m, state="raised")) == 1

@@ -73,3 +73,29 @@ def test_fault_is_counted_in_retained_status(running_site):
                           pred=lambda msg: msg.json().get("faults") == 1,
                           what="retained status with faults: 1")[0]
     assert st.json()["online"] is True
+
+
+def test_sensor_already_offline_at_start_raises_fault(site):
+    site.probe.publish("zigbee2mqtt/smoke_102/availability", {"state": "offline"},
+                       retain=True)
+    site.start(sensors_online=False)
+    a = site.wait_alarm(state="raised", sensor="smoke-102")[0]
+    assert a["class"] == "fault"
+
+
+def test_sensor_silent_longer_than_supervision_raises_fault(site):
+    for s in site.config["sensors"]:
+        if s["id"] == "smoke-102":
+            s["supervision_s"] = 2
+    site.start()
+    m = site.probe.mark()
+    site.report("smoke-102", {"smoke": False, "battery": 90})
+    # Then the detector falls silent (dead battery, out of range). Its
+    # zigbee2mqtt availability still says online: only the gateway's own
+    # supervision can tell.
+    got = site.probe.wait_for(
+        site.topic("alarm"), since=m, timeout=2 + 10,
+        pred=lambda msg: msg.json()["sensor"] == "smoke-102"
+        and msg.json()["class"] in ("fault", "supervisory"),
+        what="a fault or supervisory alarm for the silent smoke-102")
+    assert got[0].json()["state"] == "raised"
