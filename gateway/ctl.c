@@ -21,11 +21,16 @@
 
 #define CTL_MAX_CLIENTS 16
 #define CTL_MAX_LINE 65536
+/* A client that stops reading is cut off once this much is waiting for it,
+ * instead of ever blocking the loop that sounds the sirens. */
+#define CTL_MAX_PENDING (1024 * 1024)
 
 struct client {
 	int fd;
-	char *buf;
-	size_t len;
+	char *in;
+	size_t inlen;
+	char *out;
+	size_t outlen, outcap;
 };
 
 struct ctl {
@@ -41,37 +46,58 @@ static void client_close(struct ctl *c, struct client *cl)
 {
 	loop_fd_del(c->loop, cl->fd);
 	close(cl->fd);
-	free(cl->buf);
+	free(cl->in);
+	free(cl->out);
 	memset(cl, 0, sizeof(*cl));
 	cl->fd = -1;
 }
 
-static void reply(struct client *cl, cJSON *r)
+/* Queue a reply line. Returns -1 when the client must be dropped. */
+static int queue_reply(struct client *cl, cJSON *r)
 {
 	char *text = cJSON_PrintUnformatted(r);
-	size_t len, off = 0;
+	size_t len;
+	int rc = -1;
 	if (!text)
-		return;
+		return -1;
 	len = strlen(text);
-	text[len] = 0;
-	/* Replies are small and the client is waiting for them; a client that
-	 * stops reading gets cut off rather than blocking the loop. */
-	while (off < len) {
-		ssize_t w = send(cl->fd, text + off, len - off, MSG_NOSIGNAL);
+	if (cl->outlen + len + 1 > CTL_MAX_PENDING)
+		goto out;
+	if (cl->outlen + len + 1 > cl->outcap) {
+		size_t nc = cl->outcap ? cl->outcap : 4096;
+		char *nb;
+		while (nc < cl->outlen + len + 1)
+			nc *= 2;
+		nb = realloc(cl->out, nc);
+		if (!nb)
+			goto out;
+		cl->out = nb;
+		cl->outcap = nc;
+	}
+	memcpy(cl->out + cl->outlen, text, len);
+	cl->out[cl->outlen + len] = '\n';
+	cl->outlen += len + 1;
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* Write what the socket takes now. Returns -1 on a dead connection. */
+static int flush_out(struct client *cl)
+{
+	while (cl->outlen > 0) {
+		ssize_t w = send(cl->fd, cl->out, cl->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = {cl->fd, POLLOUT, 0};
-			if (poll(&p, 1, 1000) <= 0)
-				break;
-			continue;
-		}
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
 		if (w <= 0)
-			break;
-		off += (size_t)w;
+			return -1;
+		memmove(cl->out, cl->out + w, cl->outlen - (size_t)w);
+		cl->outlen -= (size_t)w;
 	}
-	send(cl->fd, "\n", 1, MSG_NOSIGNAL);
-	free(text);
+	return 0;
 }
 
 static cJSON *error_reply(const char *msg)
@@ -82,9 +108,10 @@ static cJSON *error_reply(const char *msg)
 	return r;
 }
 
-static void handle_line(struct ctl *c, struct client *cl, const char *line, size_t len)
+static int handle_line(struct ctl *c, struct client *cl, const char *line, size_t len)
 {
 	cJSON *req = cJSON_ParseWithLength(line, len), *r;
+	int rc;
 	if (!req)
 		r = error_reply("request is not valid JSON");
 	else if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd")))
@@ -93,9 +120,35 @@ static void handle_line(struct ctl *c, struct client *cl, const char *line, size
 		r = c->fn(c->ctx, req);
 	if (!r)
 		r = error_reply("internal error");
-	reply(cl, r);
+	rc = queue_reply(cl, r);
 	cJSON_Delete(r);
 	cJSON_Delete(req);
+	return rc;
+}
+
+/* Answer complete lines, one at a time, while the client keeps up: a client
+ * with replies still unread gets no new ones (its requests wait in the
+ * input buffer), so a flood costs the loop nothing. */
+static int process(struct ctl *c, struct client *cl)
+{
+	for (;;) {
+		char *nl;
+		size_t ll;
+		if (cl->outlen > 0 && flush_out(cl) < 0)
+			return -1;
+		if (cl->outlen > 0)
+			break;
+		nl = cl->in ? memchr(cl->in, '\n', cl->inlen) : NULL;
+		if (!nl)
+			break;
+		ll = (size_t)(nl - cl->in);
+		if (ll > 0 && handle_line(c, cl, cl->in, ll) < 0)
+			return -1;
+		memmove(cl->in, nl + 1, cl->inlen - ll - 1);
+		cl->inlen -= ll + 1;
+	}
+	loop_fd_events(c->loop, cl->fd, (short)(cl->outlen ? POLLIN | POLLOUT : POLLIN));
+	return 0;
 }
 
 static void on_client(void *arg, int fd, short revents)
@@ -104,48 +157,45 @@ static void on_client(void *arg, int fd, short revents)
 	struct client *cl = NULL;
 	char tmp[4096];
 	ssize_t n;
-	(void)revents;
 
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (c->clients[i].fd == fd)
 			cl = &c->clients[i];
 	if (!cl)
 		return;
-	n = recv(fd, tmp, sizeof(tmp), 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(c, cl);
-		return;
-	}
-	if (cl->len + (size_t)n > CTL_MAX_LINE) {
-		cJSON *r = error_reply("request line too long");
-		reply(cl, r);
-		cJSON_Delete(r);
-		client_close(c, cl);
-		return;
-	}
-	char *nb = realloc(cl->buf, cl->len + (size_t)n + 1);
-	if (!nb) {
-		client_close(c, cl);
-		return;
-	}
-	cl->buf = nb;
-	memcpy(cl->buf + cl->len, tmp, (size_t)n);
-	cl->len += (size_t)n;
-	for (;;) {
-		char *nl = memchr(cl->buf, '\n', cl->len);
-		size_t ll;
-		if (!nl)
-			break;
-		ll = (size_t)(nl - cl->buf);
-		if (ll > 0)
-			handle_line(c, cl, cl->buf, ll);
-		if (cl->fd < 0)
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		memmove(cl->buf, nl + 1, cl->len - ll - 1);
-		cl->len -= ll + 1;
+		if (n <= 0) {
+			client_close(c, cl);
+			return;
+		}
+		if (cl->inlen + (size_t)n > CTL_MAX_LINE + CTL_MAX_PENDING) {
+			log_warn(
+			    "ctl: a control client sends more than it reads; disconnecting it");
+			client_close(c, cl);
+			return;
+		}
+		char *nb = realloc(cl->in, cl->inlen + (size_t)n + 1);
+		if (!nb) {
+			client_close(c, cl);
+			return;
+		}
+		cl->in = nb;
+		memcpy(cl->in + cl->inlen, tmp, (size_t)n);
+		cl->inlen += (size_t)n;
+		if (cl->inlen > CTL_MAX_LINE && !memchr(cl->in, '\n', cl->inlen)) {
+			cJSON *r = error_reply("request line too long");
+			queue_reply(cl, r);
+			cJSON_Delete(r);
+			flush_out(cl);
+			client_close(c, cl);
+			return;
+		}
 	}
+	if (process(c, cl) < 0)
+		client_close(c, cl);
 }
 
 static void on_accept(void *arg, int fd, short revents)

@@ -52,7 +52,7 @@ struct daemon {
 	int sigfd;
 	int stop;
 	int64_t started_mono;
-	int flush_timer, snapshot_timer, hb_timer, status_timer;
+	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
 	struct rules_action acts[MAX_ACTIONS];
 	int nacts;
 	int actions_dropped;
@@ -249,19 +249,11 @@ static void collect_action(void *ctx, const struct rules_action *a)
 		dm->actions_dropped++;
 }
 
-static void on_local_message(void *ctx, const struct mosquitto_message *m)
+/* Feed point values of one sensor through registry, rules and panel. */
+static void apply_values(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                         const char *origin, int64_t now_mono, int64_t now_wall)
 {
-	struct daemon *dm = ctx;
-	struct sh_point_value vals[FAMILY_MAX_VALUES];
 	const struct rules_view view = {dm, view_point, view_mode};
-	int64_t now_mono = loop_mono_ms(), now_wall;
-	int sensor, n;
-
-	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
-	                   &sensor, vals, &n) < 0)
-		return;
-	now_wall = loop_wall_ms();
-	registry_seen(dm->reg, sensor, now_wall);
 	dm->nacts = 0;
 	for (int i = 0; i < n; i++) {
 		int had_old;
@@ -271,9 +263,9 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 			continue;
 		rules_eval(dm->rules, sensor, vals[i].point, had_old, old, vals[i].value, now_mono,
 		           &view, collect_action, dm);
-		store_event(dm->store, now_wall, dm->cfg->sensors[sensor].id, "reading",
-		            dm->cfg->sensors[sensor].id, sh_point_name(vals[i].point), 1,
-		            vals[i].value, sh_state_name(vals[i].point, vals[i].value));
+		store_event(dm->store, now_wall, origin, "reading", dm->cfg->sensors[sensor].id,
+		            sh_point_name(vals[i].point), 1, vals[i].value,
+		            sh_state_name(vals[i].point, vals[i].value));
 	}
 	if (dm->actions_dropped) {
 		log_err("rules: %d action(s) dropped in one evaluation (limit %d)",
@@ -283,6 +275,56 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 	if (dm->nacts)
 		panel_apply(dm->panel, dm->acts, dm->nacts, dm->rules, now_wall);
 	schedule_flush(dm);
+}
+
+static void on_local_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	struct sh_point_value vals[FAMILY_MAX_VALUES + 1];
+	int64_t now_mono = loop_mono_ms(), now_wall;
+	int sensor, n, has_online = 0;
+	double online;
+
+	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
+	                   &sensor, vals, &n) < 0)
+		return;
+	now_wall = loop_wall_ms();
+	registry_seen(dm->reg, sensor, now_wall);
+	registry_heard(dm->reg, sensor, now_mono);
+	for (int i = 0; i < n; i++)
+		has_online |= vals[i].point == POINT_ONLINE;
+	/* A report from a sensor we hold offline (supervision, or a stale
+	 * availability message) proves it is back. */
+	if (!has_online && registry_get(dm->reg, sensor, POINT_ONLINE, &online) == 0 && online == 0)
+		vals[n++] = (struct sh_point_value){POINT_ONLINE, 1};
+	apply_values(dm, sensor, vals, n, dm->cfg->sensors[sensor].id, now_mono, now_wall);
+}
+
+/* Supervision: a sensor silent past its supervision_s goes offline, which
+ * the rules turn into a fault. Sensors not heard from since the start are
+ * timed from the start: unknown is not offline until the time has passed. */
+static void supervise(void *arg)
+{
+	struct daemon *dm = arg;
+	int64_t now = loop_mono_ms();
+	for (int s = 0; s < dm->cfg->nsensors; s++) {
+		const struct sh_point_value off = {POINT_ONLINE, 0};
+		int64_t since = registry_heard_at(dm->reg, s);
+		int64_t limit = (int64_t)dm->cfg->sensors[s].supervision_s * 1000;
+		double v;
+		if (limit <= 0)
+			continue;
+		if (!since || since < dm->started_mono)
+			since = dm->started_mono;
+		if (now - since < limit)
+			continue;
+		if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0 && v == 0)
+			continue;
+		log_warn("supervision: %s silent for %lld s (limit %d s)", dm->cfg->sensors[s].id,
+		         (long long)((now - since) / 1000), dm->cfg->sensors[s].supervision_s);
+		apply_values(dm, s, &off, 1, "supervision", now, loop_wall_ms());
+	}
+	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 }
 
 /* ---- MQTT connection events --------------------------------------------- */
@@ -647,6 +689,7 @@ static int run(struct daemon *dm)
 	            "safehoused " SH_VERSION " started");
 	store_commit(dm->store);
 	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
+	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 	dm->hb_timer =
 	    loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
 	log_notice("safehoused %s: site %s, %d zones, %d sensors, %d outputs, %d rules", SH_VERSION,

@@ -15,6 +15,7 @@ struct sensor_state {
 	double value[POINT__COUNT];
 	uint32_t known; /* bit per point */
 	int64_t last_seen;
+	int64_t heard_mono;
 	int dirty;
 };
 
@@ -86,6 +87,17 @@ void registry_seen(struct registry *r, int sensor, int64_t wall_ms)
 {
 	if (sensor >= 0 && sensor < r->n)
 		r->s[sensor].last_seen = wall_ms;
+}
+
+void registry_heard(struct registry *r, int sensor, int64_t mono_ms)
+{
+	if (sensor >= 0 && sensor < r->n)
+		r->s[sensor].heard_mono = mono_ms;
+}
+
+int64_t registry_heard_at(const struct registry *r, int sensor)
+{
+	return sensor >= 0 && sensor < r->n ? r->s[sensor].heard_mono : 0;
 }
 
 int registry_get(const struct registry *r, int sensor, enum sh_point p, double *value)

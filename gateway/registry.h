@@ -25,11 +25,17 @@ int registry_rebind(struct registry *r, const struct config *c);
 
 /* Record a value. Returns 1 when the point changed (then *had_old and *old
  * tell what it was), 0 when it is the same as before. */
-int registry_update(struct registry *r, int sensor, enum sh_point p, double value,
-		    int64_t wall_ms, int *had_old, double *old);
+int registry_update(struct registry *r, int sensor, enum sh_point p, double value, int64_t wall_ms,
+                    int *had_old, double *old);
 
 /* A report arrived (even one that changed nothing). */
 void registry_seen(struct registry *r, int sensor, int64_t wall_ms);
+
+/* The monotonic time of the sensor's last report of any kind (0: none since
+ * start). Supervision runs on this, not on the wall clock, so an NTP jump on
+ * a board without an RTC cannot make every sensor look silent. */
+void registry_heard(struct registry *r, int sensor, int64_t mono_ms);
+int64_t registry_heard_at(const struct registry *r, int sensor);
 
 /* 0 and *value when known, -1 when unknown. */
 int registry_get(const struct registry *r, int sensor, enum sh_point p, double *value);
