@@ -1336,6 +1336,59 @@ static void parse_zones(struct loader *l, const cJSON *root)
 	l->zones_broken = 0;
 }
 
+static const cJSON *topic_node(const cJSON *elem)
+{
+	const cJSON *m = cJSON_IsObject(elem) ? cJSON_GetObjectItemCaseSensitive(elem, "mqtt") : NULL;
+	const cJSON *t = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "topic") : NULL;
+	return cJSON_IsString(t) && t->valuestring[0] ? t : NULL;
+}
+
+/* Two devices on one topic is a copy-paste mistake: the second sensor would
+ * never be heard, and a siren on a sensor's topic would be read back as
+ * sensor data. Both are refused, naming the first user of the topic. */
+static void check_topics(struct loader *l, const cJSON *root)
+{
+	static const char *const lists[] = {"sensors", "outputs"};
+	const cJSON *seen[512];
+	const char *seen_list[512];
+	int seen_idx[512], nseen = 0;
+
+	for (int k = 0; k < 2; k++) {
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, lists[k]), *e;
+		int i = 0;
+		if (!cJSON_IsArray(arr))
+			continue;
+		cJSON_ArrayForEach(e, arr)
+		{
+			const cJSON *t = topic_node(e);
+			int dup = -1;
+			if (t) {
+				for (int j = 0; j < nseen && dup < 0; j++)
+					if (strcmp(seen[j]->valuestring, t->valuestring) == 0)
+						dup = j;
+				if (dup >= 0) {
+					const struct pos *p = pos_find(l, seen[dup]);
+					size_t old = path_push_key(l, lists[k]);
+					path_push_index(l, i);
+					path_push_key(l, "mqtt");
+					path_push_key(l, "topic");
+					report(l, 0, t, 0,
+					       "topic \"%s\" is already used by %s[%d] (line %d); "
+					       "each device needs its own topic",
+					       t->valuestring, seen_list[dup], seen_idx[dup],
+					       p ? p->line : 0);
+					path_pop(l, old);
+				} else if (nseen < (int)(sizeof(seen) / sizeof(seen[0]))) {
+					seen[nseen] = t;
+					seen_list[nseen] = lists[k];
+					seen_idx[nseen++] = i;
+				}
+			}
+			i++;
+		}
+	}
+}
+
 static void parse_lists(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
@@ -1348,6 +1401,7 @@ static void parse_lists(struct loader *l, const cJSON *root)
 		c->outputs = parse_list(l, arr, &output_list, &c->noutputs, NULL, NULL);
 	if ((arr = get_arr(l, root, "contacts", OPTIONAL)))
 		c->contacts = parse_list(l, arr, &contact_list, &c->ncontacts, NULL, NULL);
+	check_topics(l, root);
 }
 
 /* ---- rule files ---- */

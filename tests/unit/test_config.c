@@ -350,6 +350,30 @@ static void test_duplicate_id_names_the_line_of_the_first(void **state)
 	            "site.json:8:3: site: key given twice; the first one, at line 2, would win");
 }
 
+static void test_two_devices_on_one_topic_are_refused(void **state)
+{
+	struct diags d;
+	struct config *c = load(MINIMAL_HEAD
+	                        "  \"sensors\": [{\"id\": \"a\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}},\n"
+	                        "               {\"id\": \"b\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}],\n"
+	                        "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\",\n"
+	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}]\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 2);
+	expect_diag(&d, 0,
+	            "site.json:7:35: sensors[1].mqtt.topic: topic \"z/a\" is already used by "
+	            "sensors[0] (line 5); each device needs its own topic");
+	expect_diag(&d, 0,
+	            "site.json:9:35: outputs[0].mqtt.topic: topic \"z/a\" is already used by "
+	            "sensors[0] (line 5); each device needs its own topic");
+}
+
 static void test_invalid_json_reports_where_parsing_stopped(void **state)
 {
 	struct diags d;
@@ -625,6 +649,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_key_suggests_the_intended_one),
 	    cmocka_unit_test(test_unknown_zone_reference_suggests_the_closest_zone),
 	    cmocka_unit_test(test_duplicate_id_names_the_line_of_the_first),
+	    cmocka_unit_test(test_two_devices_on_one_topic_are_refused),
 	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
 	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
 	    cmocka_unit_test(test_modbus_is_refused_rather_than_silently_not_polled),
