@@ -1349,9 +1349,20 @@ static const cJSON *topic_node(const cJSON *elem)
 static void check_topics(struct loader *l, const cJSON *root)
 {
 	static const char *const lists[] = {"sensors", "outputs"};
-	const cJSON *seen[512];
-	const char *seen_list[512];
-	int seen_idx[512], nseen = 0;
+	struct seen {
+		const cJSON *topic;
+		const char *list;
+		int idx;
+	} *seen;
+	int nseen = 0, cap = 0;
+
+	for (int k = 0; k < 2; k++)
+		cap += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, lists[k]));
+	seen = calloc((size_t)(cap ? cap : 1), sizeof(*seen));
+	if (!seen) {
+		l->oom = 1;
+		return;
+	}
 
 	for (int k = 0; k < 2; k++) {
 		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, lists[k]), *e;
@@ -1364,10 +1375,10 @@ static void check_topics(struct loader *l, const cJSON *root)
 			int dup = -1;
 			if (t) {
 				for (int j = 0; j < nseen && dup < 0; j++)
-					if (strcmp(seen[j]->valuestring, t->valuestring) == 0)
+					if (strcmp(seen[j].topic->valuestring, t->valuestring) == 0)
 						dup = j;
 				if (dup >= 0) {
-					const struct pos *p = pos_find(l, seen[dup]);
+					const struct pos *p = pos_find(l, seen[dup].topic);
 					size_t old = path_push_key(l, lists[k]);
 					path_push_index(l, i);
 					path_push_key(l, "mqtt");
@@ -1375,18 +1386,17 @@ static void check_topics(struct loader *l, const cJSON *root)
 					report(l, 0, t, 0,
 					       "topic \"%s\" is already used by %s[%d] (line %d); "
 					       "each device needs its own topic",
-					       t->valuestring, seen_list[dup], seen_idx[dup],
+					       t->valuestring, seen[dup].list, seen[dup].idx,
 					       p ? p->line : 0);
 					path_pop(l, old);
-				} else if (nseen < (int)(sizeof(seen) / sizeof(seen[0]))) {
-					seen[nseen] = t;
-					seen_list[nseen] = lists[k];
-					seen_idx[nseen++] = i;
+				} else if (nseen < cap) {
+					seen[nseen++] = (struct seen){t, lists[k], i};
 				}
 			}
 			i++;
 		}
 	}
+	free(seen);
 }
 
 static void parse_lists(struct loader *l, const cJSON *root)
