@@ -47,13 +47,37 @@ void rules_free(struct ruleset *rs);
 int rules_count(const struct ruleset *rs);
 const char *rules_name(const struct ruleset *rs, int rule);
 
-/* The world as the engine sees it while evaluating conditions. */
+/* What the panel says about alarms, as flags (rules_view.alarm). */
+#define RULES_ALARM_ACTIVE 0x1   /* an active alarm exists (not yet reset) */
+#define RULES_ALARM_ACKED 0x2    /* it has been acknowledged */
+#define RULES_ALARM_SILENCED 0x4 /* its sirens were silenced */
+#define RULES_ALARM_CLEARED 0x8  /* its cause has cleared (latched, awaiting reset) */
+
+/* Alarm transitions the panel reports (rules_eval_alarm). */
+enum rules_alarm_event {
+	RAE_RAISED,
+	RAE_ACKNOWLEDGED,
+	RAE_SILENCED,
+	RAE_CLEARED,
+	RAE_RESET,
+	RAE__COUNT
+};
+
+/* The world as the engine sees it while evaluating conditions. Any
+ * callback may be NULL: then points are unknown, the mode is disarmed, no
+ * alarm is active, and calendar triggers and time windows never match. */
 struct rules_view {
 	void *ctx;
 	/* Current value of a point; return 0 and set *value when known,
 	 * -1 when unknown. */
 	int (*point)(void *ctx, int sensor, enum sh_point p, double *value);
 	enum sh_mode (*mode)(void *ctx);
+	/* RULES_ALARM_* flags of the active alarm of class cls in zone, or of
+	 * any active alarm of that class when zone is -1; 0 when none. */
+	unsigned (*alarm)(void *ctx, enum sh_alarm_class cls, int zone);
+	/* Local wall-clock time in ms since the epoch: UTC plus the site's
+	 * UTC offset (Asia/Ho_Chi_Minh: +7 h). */
+	int64_t (*local_ms)(void *ctx);
 };
 
 enum rules_action_type {
@@ -61,28 +85,39 @@ enum rules_action_type {
 	RA_CLEARED,   /* the cause of what rule raised for sensor has cleared;
 	               * cls is the class of the rule's first alarm action
 	               * (ALARM__COUNT if it has none) */
-	RA_SIREN_ON,  /* all sirens on with pattern */
+	RA_SIREN_ON,  /* all sirens on with pattern [for duration_ms] */
 	RA_SIREN_OFF, /* all sirens off */
 	RA_ALERT,     /* alert contacts */
+	RA_OUTPUT,    /* output on/off [for duration_ms] */
+	RA_NOTIFY,    /* information to contacts: message */
+	RA_SET_MODE,  /* set the panel mode */
 };
 
 enum rules_priority { PRIO_DEFAULT, PRIO_LOW, PRIO_NORMAL, PRIO_URGENT };
 
 #define RULES_MAX_CONTACTS 8
 
-/* One action. Pointers point into the rule set and stay valid until
- * rules_free(). Actions of one rule firing come in source order, and share
- * the same rule, sensor and zone. */
+/* One action. pattern points into the rule set (valid until rules_free());
+ * message is expanded (${sensor} ...) into storage of the rule set that is
+ * valid until the next call into it. Actions of one rule firing come in
+ * source order and share rule, sensor, zone and alarm. A firing that no
+ * sensor caused (a calendar trigger) has sensor and zone -1. */
 struct rules_action {
 	enum rules_action_type type;
 	int rule;                /* index of the rule that fired */
-	int sensor;              /* sensor whose reading fired it */
-	int zone;                /* that sensor's zone */
+	int sensor;              /* sensor whose reading fired it, or -1 */
+	int zone;                /* that sensor's zone (or the alarm's), or -1 */
+	int64_t alarm;           /* the alarm whose transition fired it, or 0 */
 	double value;            /* the reading's value */
 	enum sh_alarm_class cls; /* RA_ALARM (ALARM_FAULT for a `fault`) */
-	const char *message;     /* RA_ALARM: text or NULL */
+	int confirmed;           /* RA_ALARM: `alarm CLASS confirmed` */
+	const char *message;     /* RA_ALARM, RA_NOTIFY: text or NULL */
 	const char *pattern;     /* RA_SIREN_ON: fire, burglar, emergency */
-	int ncontacts;           /* RA_ALERT */
+	int64_t duration_ms;     /* RA_SIREN_ON, RA_OUTPUT: 0 = until told otherwise */
+	int output;              /* RA_OUTPUT: config output index */
+	int on;                  /* RA_OUTPUT: 1 on, 0 off */
+	enum sh_mode mode;       /* RA_SET_MODE */
+	int ncontacts;           /* RA_ALERT, RA_NOTIFY */
 	int contacts[RULES_MAX_CONTACTS];
 	enum rules_priority priority; /* RA_ALERT */
 };
@@ -99,6 +134,32 @@ typedef void (*rules_action_fn)(void *ctx, const struct rules_action *a);
 int rules_eval(struct ruleset *rs, int sensor, enum sh_point point, int had_old, double old_value,
                double new_value, int64_t now_ms, const struct rules_view *view,
                rules_action_fn emit, void *ctx);
+
+/* An alarm transition reported by the panel: fires `when alarm CLASS
+ * becomes EVENT` triggers (zone and sensor are the alarm's; alarm is its
+ * id, passed through into the actions) and re-checks pending `unless`
+ * conditions. Returns the number of rules that fired. */
+int rules_eval_alarm(struct ruleset *rs, enum sh_alarm_class cls, int zone, int sensor,
+                     int64_t alarm, enum rules_alarm_event ev, int64_t now_ms,
+                     const struct rules_view *view, rules_action_fn emit, void *ctx);
+
+/* The panel mode changed: fires `when mode becomes MODE` triggers and
+ * re-checks pending `unless` conditions. */
+int rules_eval_mode(struct ruleset *rs, enum sh_mode old_mode, enum sh_mode new_mode,
+                    int64_t now_ms, const struct rules_view *view, rules_action_fn emit, void *ctx);
+
+/* Do what is due at now_ms (monotonic): delayed actions (`after`), held
+ * states (`for`), and calendar triggers (`every`, on view->local_ms). The
+ * daemon calls it at rules_next_deadline() and at least once a minute, so
+ * that a wall-clock jump is noticed; a jump of more than an hour (or
+ * backwards) re-plans calendar triggers without firing the ones it skipped.
+ * Returns the number of rules that fired. */
+int rules_tick(struct ruleset *rs, int64_t now_ms, const struct rules_view *view,
+               rules_action_fn emit, void *ctx);
+
+/* Monotonic time at which rules_tick has something to do, or INT64_MAX. */
+int64_t rules_next_deadline(const struct ruleset *rs, int64_t now_ms,
+                            const struct rules_view *view);
 
 /* Counters since rules_compile, for status pages and tests. */
 struct rules_stats {
