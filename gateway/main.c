@@ -253,7 +253,7 @@ static void collect_action(void *ctx, const struct rules_action *a)
 static void apply_values(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                          const char *origin, int64_t now_mono, int64_t now_wall)
 {
-	const struct rules_view view = {dm, view_point, view_mode};
+	const struct rules_view view = {.ctx = dm, .point = view_point, .mode = view_mode};
 	dm->nacts = 0;
 	for (int i = 0; i < n; i++) {
 		int had_old;

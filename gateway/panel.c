@@ -444,6 +444,9 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 			p->rule_siren = 0;
 			break;
 		case RA_ALERT:
+		case RA_OUTPUT:
+		case RA_NOTIFY:
+		case RA_SET_MODE:
 			break;
 		}
 	}

@@ -150,7 +150,7 @@ static void collect(void *ctx, const struct rules_action *a)
 /* One reading through the same path as the daemon's. */
 static void report(struct world *w, const char *sensor, enum sh_point p, double v)
 {
-	const struct rules_view view = {w, view_point, view_mode};
+	const struct rules_view view = {.ctx = w, .point = view_point, .mode = view_mode};
 	int s = config_sensor_index(w->cfg, sensor), had_old;
 	double old;
 	assert_true(s >= 0);

@@ -223,7 +223,7 @@ static void assert_ndiags(const struct diags *d, int n)
 static int feed(struct ruleset *rs, int sensor, enum sh_point p, int had_old, double old,
                 double new, struct world *w, struct actions *acts)
 {
-	struct rules_view view = {w, world_point, world_mode};
+	struct rules_view view = {.ctx = w, .point = world_point, .mode = world_mode};
 
 	memset(acts, 0, sizeof(*acts));
 	return rules_eval(rs, sensor, p, had_old, old, new, 0, w ? &view : NULL, on_action, acts);
