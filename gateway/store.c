@@ -44,6 +44,13 @@ static const char *const migrations[] = {
     "CREATE TABLE sensors("
     " id TEXT PRIMARY KEY,"
     " last_seen TEXT, online INTEGER, battery REAL, last_values TEXT);",
+    /* 2: what each outbox row is (alarm feed, alert, notify), so that a
+     * restarted panel knows whom it already alerted; and a small key/value
+     * table for panel state that must survive a restart (the mode). */
+    "ALTER TABLE outbox ADD COLUMN kind TEXT;"
+    "UPDATE outbox SET kind = CASE WHEN contact IS NULL THEN 'alarm' ELSE 'alert' END;"
+    "CREATE INDEX outbox_alarm ON outbox(alarm) WHERE alarm IS NOT NULL;"
+    "CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -61,6 +68,9 @@ enum stmt_id {
 	ST_OUTBOX_PENDING,
 	ST_OUTBOX_COUNT,
 	ST_SENSOR_SAVE,
+	ST_OUTBOX_ALERTED,
+	ST_STATE_GET,
+	ST_STATE_SET,
 	ST__COUNT
 };
 
@@ -82,7 +92,7 @@ static const char *const stmt_sql[ST__COUNT] = {
         " cause_active, raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
         " WHERE active=1 ORDER BY id DESC LIMIT ?",
     [ST_OUTBOX_ADD] = "INSERT INTO outbox(seq, channel, contact, alarm, topic, payload, qos,"
-                      " retain, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+                      " retain, created_at, kind) VALUES(?,?,?,?,?,?,?,?,?,?)",
     [ST_OUTBOX_DELIVERED] = "UPDATE outbox SET delivered_at=? WHERE seq=? AND delivered_at IS NULL",
     [ST_OUTBOX_PENDING] = "SELECT seq, topic, payload, qos, retain FROM outbox"
                           " WHERE channel=? AND delivered_at IS NULL AND seq>? ORDER BY seq"
@@ -92,6 +102,10 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
                        " last_seen=excluded.last_seen, online=excluded.online,"
                        " battery=excluded.battery, last_values=excluded.last_values",
+    [ST_OUTBOX_ALERTED] = "SELECT DISTINCT contact FROM outbox WHERE alarm=? AND kind='alert'",
+    [ST_STATE_GET] = "SELECT value FROM state WHERE key=?",
+    [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
+                     " DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
 };
 
 struct store {
@@ -155,7 +169,7 @@ static int migrate(struct store *s, char *err, size_t errlen)
 		}
 		if (exec(s, "COMMIT", err, errlen) < 0)
 			goto out;
-		if (v > 0 || version > 0)
+		if (version > 0)
 			log_notice("store: database upgraded to schema version %d", v + 1);
 	}
 	rc = 0;
@@ -397,9 +411,9 @@ int64_t store_outbox_next_seq(struct store *s)
 	return s->next_seq++;
 }
 
-int store_outbox_add(struct store *s, int64_t seq, const char *channel, const char *contact,
-                     int64_t alarm, const char *topic, const char *payload, int qos, int retain,
-                     int64_t at_ms)
+int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
+                     const char *contact, int64_t alarm, const char *topic, const char *payload,
+                     int qos, int retain, int64_t at_ms)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
 	char at[32];
@@ -418,6 +432,47 @@ int store_outbox_add(struct store *s, int64_t seq, const char *channel, const ch
 	sqlite3_bind_int(st, 7, qos);
 	sqlite3_bind_int(st, 8, retain);
 	bind_text(st, 9, at);
+	bind_text(st, 10, kind);
+	s->uncommitted++;
+	return step_done(s, st);
+}
+
+int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_ALERTED];
+	int rc;
+	sqlite3_bind_int64(st, 1, alarm);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (col_text(st, 0))
+			fn(ctx, col_text(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_state_get(struct store *s, const char *key, char *buf, size_t size)
+{
+	sqlite3_stmt *st = s->st[ST_STATE_GET];
+	int rc = -1;
+	bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0)) {
+		snprintf(buf, size, "%s", col_text(st, 0));
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)
+{
+	sqlite3_stmt *st = s->st[ST_STATE_SET];
+	char at[32];
+	if (begin(s) < 0)
+		return -1;
+	store_format_time(at_ms, at, sizeof(at));
+	bind_text(st, 1, key);
+	bind_text(st, 2, value);
+	bind_text(st, 3, at);
 	s->uncommitted++;
 	return step_done(s, st);
 }

@@ -21,7 +21,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Open (creating if needed) and migrate the database at path. On failure
  * returns NULL and writes a reason into err. */
@@ -39,8 +39,8 @@ int store_uncommitted(const struct store *s);
 /* Append one event. sensor, point, detail may be NULL; has_value says
  * whether value means anything. */
 int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
-		const char *sensor, const char *point, int has_value, double value,
-		const char *detail);
+                const char *sensor, const char *point, int has_value, double value,
+                const char *detail);
 
 struct store_alarm {
 	int64_t id;
@@ -73,24 +73,34 @@ int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm
  * It is also the message's "seq". */
 int64_t store_outbox_next_seq(struct store *s);
 
-/* Queue a remote message. channel: "upstream", "sms", ... */
-int store_outbox_add(struct store *s, int64_t seq, const char *channel, const char *contact,
-		     int64_t alarm, const char *topic, const char *payload, int qos, int retain,
-		     int64_t at_ms);
+/* Queue a remote message. kind: "alarm" (feed), "alert", "notify";
+ * channel: "upstream", "sms", ... */
+int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
+                     const char *contact, int64_t alarm, const char *topic, const char *payload,
+                     int qos, int retain, int64_t at_ms);
+
+typedef void (*store_contact_fn)(void *ctx, const char *contact);
+/* Visit the contacts an alert for this alarm was ever queued for. */
+int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, void *ctx);
+
+/* Small persistent panel state (e.g. "mode"). get returns 0 and copies the
+ * value, or -1 when the key is not set. set is batched like events. */
+int store_state_get(struct store *s, const char *key, char *buf, size_t size);
+int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms);
 
 int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
 
 typedef int (*store_outbox_fn)(void *ctx, int64_t seq, const char *topic, const char *payload,
-			       int qos, int retain);
+                               int qos, int retain);
 /* Visit undelivered messages of a channel in seq order, seq > after, at
  * most limit. Stops early when fn returns non-zero. */
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
-				 store_outbox_fn fn, void *ctx);
+                                 store_outbox_fn fn, void *ctx);
 int store_outbox_pending_count(struct store *s, const char *channel);
 
 /* Save a sensor's last state (one row per sensor). */
 int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
-		      int has_battery, double battery, const char *values_json);
+                      int has_battery, double battery, const char *values_json);
 
 /* Format a UTC epoch-milliseconds time as RFC 3339 with milliseconds
  * ("2026-11-29T03:04:05.123Z") into buf (at least 32 bytes). */

@@ -139,6 +139,7 @@ static void add_str_or_null(cJSON *o, const char *k, const char *v)
 		cJSON_AddNullToObject(o, k);
 }
 
+/* leaf is both the topic leaf and the outbox row's kind: alarm, alert, notify. */
 static int queue(struct upstream *up, const char *channel, const char *contact, int64_t alarm,
                  const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms)
 {
@@ -148,7 +149,7 @@ static int queue(struct upstream *up, const char *channel, const char *contact, 
 	if (!payload)
 		goto out;
 	make_topic(up, leaf, topic, sizeof(topic));
-	rc = store_outbox_add(up->store, seq, channel, contact, alarm, topic, payload, 1, 0,
+	rc = store_outbox_add(up->store, seq, leaf, channel, contact, alarm, topic, payload, 1, 0,
 	                      wall_ms);
 out:
 	free(payload);

@@ -119,9 +119,11 @@ static void test_outbox_seq_only_grows_across_restarts(void **state)
 	int64_t a, b, c;
 	assert_non_null(s);
 	a = store_outbox_next_seq(s);
-	assert_int_equal(store_outbox_add(s, a, "upstream", NULL, 1, "t/alarm", "{}", 1, 0, 1), 0);
+	assert_int_equal(
+	    store_outbox_add(s, a, "alarm", "upstream", NULL, 1, "t/alarm", "{}", 1, 0, 1), 0);
 	b = store_outbox_next_seq(s);
-	assert_int_equal(store_outbox_add(s, b, "upstream", NULL, 1, "t/alert", "{}", 1, 0, 1), 0);
+	assert_int_equal(
+	    store_outbox_add(s, b, "alert", "upstream", NULL, 1, "t/alert", "{}", 1, 0, 1), 0);
 	assert_true(b > a);
 	store_close(s);
 	s = store_open(f->path, err, sizeof(err));
@@ -153,12 +155,12 @@ static void test_outbox_keeps_undelivered_messages_in_order_until_acknowledged(v
 	assert_non_null(s);
 	for (int i = 0; i < 3; i++) {
 		int64_t q = store_outbox_next_seq(s);
-		assert_int_equal(store_outbox_add(s, q, "upstream", NULL, 1, "t", "{}", 1, 0, 1),
-		                 0);
+		assert_int_equal(
+		    store_outbox_add(s, q, "alarm", "upstream", NULL, 1, "t", "{}", 1, 0, 1), 0);
 	}
-	assert_int_equal(
-	    store_outbox_add(s, store_outbox_next_seq(s), "sms", "owner", 1, "t", "{}", 1, 0, 1),
-	    0);
+	assert_int_equal(store_outbox_add(s, store_outbox_next_seq(s), "alert", "sms", "owner", 1,
+	                                  "t", "{}", 1, 0, 1),
+	                 0);
 	assert_int_equal(store_outbox_delivered(s, 2, 5), 0);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
@@ -171,6 +173,72 @@ static void test_outbox_keeps_undelivered_messages_in_order_until_acknowledged(v
 	assert_int_equal(store_outbox_foreach_pending(s, "upstream", 0, 10, collect, seen), 2);
 	assert_int_equal(seen[1], 1);
 	assert_int_equal(seen[2], 3);
+	store_close(s);
+}
+
+static void note_contact(void *ctx, const char *contact)
+{
+	strcat((char *)ctx, contact);
+	strcat((char *)ctx, ";");
+}
+
+/* A database written by the first release: schema 1, one alarm alerted to
+ * the militia. The upgrade must keep its rows and know whom it alerted. */
+static void test_version_1_database_is_upgraded_in_place_keeping_its_rows(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], seen[64] = "";
+	sqlite3 *db;
+	struct store *s;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(
+	        db,
+	        "CREATE TABLE events(id INTEGER PRIMARY KEY, at TEXT NOT NULL, at_ms INTEGER "
+	        "NOT NULL, origin TEXT NOT NULL, type TEXT NOT NULL, sensor TEXT, point TEXT, "
+	        "value REAL, detail TEXT);"
+	        "CREATE TABLE alarms(id INTEGER PRIMARY KEY AUTOINCREMENT, class TEXT NOT "
+	        "NULL, zone TEXT, sensor TEXT, rule TEXT, message TEXT, state TEXT NOT NULL, "
+	        "active INTEGER NOT NULL, cause_active INTEGER NOT NULL, raised_at TEXT NOT "
+	        "NULL, raised_ms INTEGER NOT NULL, updated_at TEXT NOT NULL, updated_ms "
+	        "INTEGER NOT NULL, acked_by TEXT, reset_by TEXT, siren TEXT);"
+	        "CREATE TABLE outbox(seq INTEGER PRIMARY KEY, channel TEXT NOT NULL, contact "
+	        "TEXT, alarm INTEGER, topic TEXT NOT NULL, payload TEXT NOT NULL, qos INTEGER "
+	        "NOT NULL, retain INTEGER NOT NULL, created_at TEXT NOT NULL, delivered_at "
+	        "TEXT);"
+	        "CREATE TABLE sensors(id TEXT PRIMARY KEY, last_seen TEXT, online INTEGER, "
+	        "battery REAL, last_values TEXT);"
+	        "INSERT INTO outbox VALUES(1,'upstream',NULL,7,'s/t/alarm','{}',1,0,'x',NULL);"
+	        "INSERT INTO outbox VALUES(2,'upstream','militia',7,'s/t/alert','{}',1,0,'x',"
+	        "NULL);"
+	        "PRAGMA user_version=1;",
+	        NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_outbox_pending_count(s, "upstream"), 2);
+	assert_int_equal(store_outbox_alerted(s, 7, note_contact, seen), 0);
+	assert_string_equal(seen, "militia;");
+	assert_int_equal(store_outbox_next_seq(s), 3);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
+static void test_panel_state_survives_a_reopen(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], v[32];
+	struct store *s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_state_get(s, "mode", v, sizeof(v)), -1);
+	assert_int_equal(store_state_set(s, "mode", "armed_night", 1), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	s = store_open(f->path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_state_get(s, "mode", v, sizeof(v)), 0);
+	assert_string_equal(v, "armed_night");
 	store_close(s);
 }
 
@@ -196,6 +264,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_outbox_keeps_undelivered_messages_in_order_until_acknowledged, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_version_1_database_is_upgraded_in_place_keeping_its_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_panel_state_survives_a_reopen, setup, teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
