@@ -282,8 +282,19 @@ run_phase() {
 	done
 	total=$sys1
 	stop_pid "$sp"
-	local drops
+	local drops recv=- rows=-
 	drops=$(($(grep -c 'Outgoing messages are being dropped' "$TMP/mosquitto.log") - drops0))
+	if [ "$sys" = floor ]; then
+		recv=$(field messages "$out.floor")
+	else
+		# What the store took: rows in the events table (a change per
+		# door report, the probe's changes, the siren commands).
+		rows=$(/usr/bin/python3 -c 'import sqlite3, sys
+try:
+    print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events").fetchone()[0])
+except Exception:
+    print("?")' "$TMP/safehouse.db" 2>/dev/null)
+	fi
 
 	if [ "$alive" = 0 ]; then
 		log "$sys died during the $rate msg/s phase; log tail:"
@@ -298,10 +309,10 @@ run_phase() {
 	max=$(field max_us "$f")
 	ROWS+=("$(printf '%8s %9s %-10s %7s %5s %8s %8s %8s' "$rate" "$achieved" "$sys" \
 		"${probes:-0}" "${lost:--}" "${p50:--}" "${p99:--}" "${max:--}")")
-	RES+=("$(printf '%8s %-10s %6s %8s %6s %9s %9s %6s' "$rate" "$sys" \
+	RES+=("$(printf '%8s %-10s %6s %8s %6s %9s %9s %6s %9s %9s' "$rate" "$sys" \
 		"$(pct $((sys1 - sys0)) "$win")" "$(pct $((brk1 - brk0)) "$win")" \
 		"$(pct $((load1 - load0)) "$win")" \
-		"$(ticks_to_s "$total")" "${hwm:-0}" "$drops")")
+		"$(ticks_to_s "$total")" "${hwm:-0}" "$drops" "${recv:--}" "${rows:--}")")
 	P50[$sys,$rate]=${p50:-}
 	P99[$sys,$rate]=${p99:-}
 	LOST[$sys,$rate]=${lost:-}
@@ -335,8 +346,8 @@ printf '%8s %9s %-10s %7s %5s %8s %8s %8s\n' "target/s" "load/s" system probes l
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Resources per phase (a fresh process per phase; cpu% of one core during the probe window)"
-printf '%8s %-10s %6s %8s %6s %9s %9s %6s\n' "target/s" system "cpu%" "broker%" "load%" "cpu s" \
-	"rss kB" drops
+printf '%8s %-10s %6s %8s %6s %9s %9s %6s %9s %9s\n' "target/s" system "cpu%" "broker%" "load%" \
+	"cpu s" "rss kB" drops recv rows
 printf '%s\n' "${RES[@]}"
 echo
 if [ "$DAEMON_RUNS" -gt 0 ]; then
