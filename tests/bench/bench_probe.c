@@ -109,13 +109,17 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 	}
 }
 
-/* Service the connection until until_ns, or until the awaited answer came
- * when stop_on_answer. Returns -1 when the connection is gone. */
-static int pump(struct mosquitto *m, int64_t until_ns, int stop_on_answer)
+enum until { UNTIL_TIME, UNTIL_ANSWER, UNTIL_CONNACK, UNTIL_SUBACK };
+
+/* Service the connection until until_ns, or earlier when the condition is
+ * met. Returns -1 when the connection is gone. */
+static int pump(struct mosquitto *m, int64_t until_ns, enum until cond)
 {
 	for (;;) {
 		int64_t t = now_ns();
-		if (stop || t >= until_ns || (stop_on_answer && waiting < 0))
+		if (stop || t >= until_ns || (cond == UNTIL_ANSWER && waiting < 0) ||
+		    (cond == UNTIL_CONNACK && connected >= 0) ||
+		    (cond == UNTIL_SUBACK && subscribed))
 			return 0;
 		struct pollfd p = {.fd = mosquitto_socket(m), .events = POLLIN};
 		if (p.fd < 0)
@@ -154,7 +158,7 @@ static int64_t probe_once(struct mosquitto *m, const char *topic, int state, int
 	int64_t t0 = now_ns();
 	if (mosquitto_publish(m, NULL, topic, (int)strlen(pl), pl, 0, false) != MOSQ_ERR_SUCCESS)
 		return -1;
-	if (pump(m, t0 + timeout_ns, 1) < 0)
+	if (pump(m, t0 + timeout_ns, UNTIL_ANSWER) < 0)
 		return -1;
 	if (waiting >= 0) {
 		waiting = -1;
@@ -262,19 +266,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int64_t deadline = now_ns() + 5000000000LL;
-	while (connected < 0 && !stop && now_ns() < deadline) {
-		if (pump(m, now_ns() + 100000000LL, 0) < 0)
-			break;
-	}
+	pump(m, deadline, UNTIL_CONNACK);
 	if (connected != 0) {
 		fprintf(stderr, "bench_probe: no CONNACK from %s:%d\n", host, port);
 		return 1;
 	}
 	mosquitto_subscribe(m, NULL, stopic, 1);
-	while (!subscribed && !stop && now_ns() < deadline) {
-		if (pump(m, now_ns() + 100000000LL, 0) < 0)
-			break;
-	}
+	pump(m, deadline, UNTIL_SUBACK);
 	if (!subscribed) {
 		fprintf(stderr, "bench_probe: no SUBACK\n");
 		return 1;
@@ -300,7 +298,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	/* Let a late duplicate of the sync answer land before counting strays. */
-	pump(m, now_ns() + (int64_t)interval_ms * 1000000LL, 0);
+	pump(m, now_ns() + (int64_t)interval_ms * 1000000LL, UNTIL_TIME);
 	stray = 0;
 
 	int cap = count > 0 ? count : 1024, n = 0, probes = 0, lost = 0, err = 0;
@@ -333,7 +331,7 @@ int main(int argc, char **argv)
 			}
 			lat[n++] = r;
 		}
-		if (pump(m, now_ns() + (int64_t)interval_ms * 1000000LL, 0) < 0) {
+		if (pump(m, now_ns() + (int64_t)interval_ms * 1000000LL, UNTIL_TIME) < 0) {
 			err = 1;
 			break;
 		}
