@@ -1,12 +1,14 @@
 /*
- * rules.c: compiling rule files into a rule set, and evaluating readings
- * against it.
+ * rules.c: compiling rule files into a rule set (the engine that runs it
+ * is rules_eval.c).
  *
  * Evaluation is driven by an index built at compile time: each selector is
  * expanded against the site's sensors, and every (rule, sensor) pair is
- * filed under that sensor and the point its trigger watches. A reading then
- * visits only the rules that can react to it, in rule order, and the eval
- * path allocates nothing.
+ * filed under that sensor and the point its trigger watches (a count
+ * trigger under every sensor of its kind). A reading then visits only the
+ * rules that can react to it, in rule order. Triggers that are not
+ * readings (alarm transitions, mode changes, the calendar) get small
+ * indexes of their own.
  */
 #include "rules_int.h"
 
@@ -82,9 +84,72 @@ char *rules_cc_strdup(struct rules_cc *cc, const char *s)
 	return c;
 }
 
-/* A NULL-terminated list of the ids of n config items, for lookups and
- * sh_suggest(). The strings stay the config's. */
-static const char **id_list(const void *items, int n, size_t stride, size_t id_off)
+/* ---- name tables ---- */
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+int rules_names_find(const struct rules_names *t, const char *name)
+{
+	if (!t->cap || !name)
+		return -1;
+	for (uint32_t i = name_hash(name) & (uint32_t)(t->cap - 1);;
+	     i = (i + 1) & (uint32_t)(t->cap - 1)) {
+		if (!t->keys[i])
+			return -1;
+		if (strcmp(t->keys[i], name) == 0)
+			return t->vals[i];
+	}
+}
+
+int rules_names_add(struct rules_names *t, const char *name, int val)
+{
+	uint32_t i;
+
+	/* at most half full, so that probes stay short and always end */
+	if ((t->n + 1) * 2 > t->cap) {
+		struct rules_names g = {.cap = t->cap ? t->cap * 2 : 64};
+		g.keys = calloc((size_t)g.cap, sizeof(*g.keys));
+		g.vals = calloc((size_t)g.cap, sizeof(*g.vals));
+		if (!g.keys || !g.vals) {
+			free(g.keys);
+			free(g.vals);
+			return -ENOMEM;
+		}
+		for (int k = 0; k < t->cap; k++)
+			if (t->keys[k])
+				rules_names_add(&g, t->keys[k], t->vals[k]);
+		free(t->keys);
+		free(t->vals);
+		*t = g;
+	}
+	for (i = name_hash(name) & (uint32_t)(t->cap - 1); t->keys[i];
+	     i = (i + 1) & (uint32_t)(t->cap - 1))
+		if (strcmp(t->keys[i], name) == 0)
+			return 0; /* the first one stays */
+	t->keys[i] = name;
+	t->vals[i] = val;
+	t->n++;
+	return 0;
+}
+
+static void names_free(struct rules_names *t)
+{
+	free(t->keys);
+	free(t->vals);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A NULL-terminated list of the ids of n config items, for sh_suggest(),
+ * and the same ids in a table. The strings stay the config's. */
+static const char **id_list(const void *items, int n, size_t stride, size_t id_off,
+                            struct rules_names *names)
 {
 	const char **ids = calloc((size_t)n + 1, sizeof(*ids));
 
@@ -94,6 +159,10 @@ static const char **id_list(const void *items, int n, size_t stride, size_t id_o
 		const char *id =
 		    *(char *const *)((const char *)items + (size_t)i * stride + id_off);
 		ids[i] = id ? id : "";
+		if (rules_names_add(names, ids[i], i) < 0) {
+			free(ids);
+			return NULL;
+		}
 	}
 	return ids;
 }
@@ -101,18 +170,21 @@ static const char **id_list(const void *items, int n, size_t stride, size_t id_o
 static int cc_init(struct rules_cc *cc, const struct rules_site *site)
 {
 	const struct config *c = site ? site->config : NULL;
-	int ns = c ? c->nsensors : 0, nz = c ? c->nzones : 0, nc = c ? c->ncontacts : 0;
+	int ns = c ? c->nsensors : 0, nz = c ? c->nzones : 0, nc = c ? c->ncontacts : 0,
+	    no = c ? c->noutputs : 0;
 
 	memset(cc, 0, sizeof(*cc));
 	cc->cfg = c;
 	cc->rs = calloc(1, sizeof(*cc->rs));
 	cc->sensor_ids = id_list(c ? c->sensors : NULL, ns, sizeof(struct config_sensor),
-	                         offsetof(struct config_sensor, id));
+	                         offsetof(struct config_sensor, id), &cc->sensor_names);
 	cc->zone_ids = id_list(c ? c->zones : NULL, nz, sizeof(struct config_zone),
-	                       offsetof(struct config_zone, id));
+	                       offsetof(struct config_zone, id), &cc->zone_names);
 	cc->contact_ids = id_list(c ? c->contacts : NULL, nc, sizeof(struct config_contact),
-	                          offsetof(struct config_contact, id));
-	if (!cc->rs || !cc->sensor_ids || !cc->zone_ids || !cc->contact_ids) {
+	                          offsetof(struct config_contact, id), &cc->contact_names);
+	cc->output_ids = id_list(c ? c->outputs : NULL, no, sizeof(struct config_output),
+	                         offsetof(struct config_output, id), &cc->output_names);
+	if (!cc->rs || !cc->sensor_ids || !cc->zone_ids || !cc->contact_ids || !cc->output_ids) {
 		cc->oom = 1;
 		return -ENOMEM;
 	}
@@ -137,6 +209,97 @@ static int cc_add_file(struct rules_cc *cc, const char *name)
 	return rs->nfiles++;
 }
 
+/* ---- selectors ---- */
+
+/* Sensors by kind and by zone, so that expanding a selector costs what it
+ * selects, not the size of the site. */
+struct site_lists {
+	int *all;
+	int *kind_first, *by_kind; /* sensors of kind k: by_kind[kind_first[k] .. [k + 1]) */
+	int *zone_first, *by_zone;
+};
+
+static void lists_free(struct site_lists *l)
+{
+	free(l->all);
+	free(l->kind_first);
+	free(l->by_kind);
+	free(l->zone_first);
+	free(l->by_zone);
+}
+
+/* Counting sort of sensors 0..ns-1 by key (keys outside [0, nkeys) left out). */
+static int bucket(const struct config *cfg, int nkeys, int by_zone, int **first, int **items)
+{
+	int ns = cfg->nsensors, *fill;
+
+	*first = calloc((size_t)nkeys + 1, sizeof(int));
+	*items = calloc((size_t)ns + 1, sizeof(int));
+	fill = calloc((size_t)nkeys + 1, sizeof(int));
+	if (!*first || !*items || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
+	for (int s = 0; s < ns; s++) {
+		int k = by_zone ? cfg->sensors[s].zone : (int)cfg->sensors[s].kind;
+		if (k >= 0 && k < nkeys)
+			(*first)[k + 1]++;
+	}
+	for (int k = 0; k < nkeys; k++)
+		(*first)[k + 1] += (*first)[k];
+	memcpy(fill, *first, sizeof(int) * (size_t)nkeys);
+	for (int s = 0; s < ns; s++) {
+		int k = by_zone ? cfg->sensors[s].zone : (int)cfg->sensors[s].kind;
+		if (k >= 0 && k < nkeys)
+			(*items)[fill[k]++] = s;
+	}
+	free(fill);
+	return 0;
+}
+
+static int lists_init(struct site_lists *l, const struct config *cfg)
+{
+	memset(l, 0, sizeof(*l));
+	l->all = calloc((size_t)cfg->nsensors + 1, sizeof(int));
+	if (!l->all)
+		return -ENOMEM;
+	for (int s = 0; s < cfg->nsensors; s++)
+		l->all[s] = s;
+	if (bucket(cfg, KIND__COUNT, 0, &l->kind_first, &l->by_kind) < 0 ||
+	    bucket(cfg, cfg->nzones, 1, &l->zone_first, &l->by_zone) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The sensors a selector may match: a superset, in index order; check each
+ * with sel_match(). */
+static const int *sel_candidates(const struct site_lists *l, const struct config *cfg,
+                                 const struct rules_sel *sel, int *n)
+{
+	switch (sel->type) {
+	case SEL_KIND:
+		if (sel->kind < 0 || sel->kind >= KIND__COUNT)
+			break;
+		*n = l->kind_first[sel->kind + 1] - l->kind_first[sel->kind];
+		return l->by_kind + l->kind_first[sel->kind];
+	case SEL_SENSOR:
+		if (sel->sensor < 0 || sel->sensor >= cfg->nsensors)
+			break;
+		*n = 1;
+		return l->all + sel->sensor;
+	case SEL_ZONE:
+		if (sel->zone < 0 || sel->zone >= cfg->nzones)
+			break;
+		*n = l->zone_first[sel->zone + 1] - l->zone_first[sel->zone];
+		return l->by_zone + l->zone_first[sel->zone];
+	case SEL_ANY:
+		*n = cfg->nsensors;
+		return l->all;
+	}
+	*n = 0;
+	return l->all;
+}
+
 static int sel_match(const struct config *cfg, const struct rules_sel *sel, int s)
 {
 	const struct config_sensor *cs = &cfg->sensors[s];
@@ -154,12 +317,17 @@ static int sel_match(const struct config *cfg, const struct rules_sel *sel, int 
 	return 0;
 }
 
+static int trig_has_sensors(const struct rules_trigger *t)
+{
+	return t->type != TRIG_EVERY && t->type != TRIG_ALARM && t->type != TRIG_MODE;
+}
+
 /* The point a trigger watches on a sensor of kind k; POINT__COUNT: none. */
 static enum sh_point trig_point(const struct rules_trigger *t, enum sh_kind k)
 {
-	if ((unsigned)k >= KIND__COUNT)
+	if ((unsigned)k >= KIND__COUNT || !trig_has_sensors(t))
 		return POINT__COUNT;
-	if (t->type == TRIG_BECOMES)
+	if (t->type == TRIG_BECOMES || t->type == TRIG_HOLD || t->type == TRIG_COUNT)
 		return t->state->point != POINT__COUNT ? t->state->point : sh_kind_primary_point(k);
 	return t->point != POINT__COUNT ? t->point : sh_kind_numeric_point(k);
 }
@@ -169,31 +337,75 @@ static const char *zone_id(const struct config *cfg, int z)
 	return z >= 0 && z < cfg->nzones && cfg->zones[z].id ? cfg->zones[z].id : "?";
 }
 
+/* ---- checks that need the whole rule set ---- */
+
+/* A count that needs more sensors than a zone (or the site) has. */
+static void check_count(struct rules_cc *cc, const struct rules_rule *rule, int watched,
+                        const int *per_zone)
+{
+	const struct config *cfg = cc->cfg;
+	const struct rules_trigger *t = &rule->trig;
+	const char *kind = sh_kind_name((enum sh_kind)t->sel.kind);
+	int most = 0;
+
+	if (!t->per_zone) {
+		if (watched < t->count)
+			rules_cc_diag(cc, rule->file, t->sel.line, t->sel.col, 1,
+			              "count needs %d %s sensors but the site has %d; rule \"%s\" "
+			              "can never fire",
+			              t->count, kind, watched, rule->name);
+		return;
+	}
+	for (int z = 0; cfg && z < cfg->nzones; z++)
+		most = per_zone[z] > most ? per_zone[z] : most;
+	if (most < t->count)
+		rules_cc_diag(cc, rule->file, t->sel.line, t->sel.col, 1,
+		              "count needs %d %s sensors in one zone but no zone has more than "
+		              "%d; rule \"%s\" can never fire",
+		              t->count, kind, most, rule->name);
+}
+
 /* Warn about rules whose selector matches nothing that can fire them: most
  * often a shipped model rule for a kind this site does not have. */
-static void check_reach(struct rules_cc *cc)
+static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 {
 	static const struct config empty;
 	const struct config *cfg = cc->cfg ? cc->cfg : &empty;
 	struct ruleset *rs = cc->rs;
+	int *per_zone = calloc((size_t)cfg->nzones + 1, sizeof(int));
 
+	if (!per_zone) {
+		cc->oom = 1;
+		return;
+	}
 	for (int r = 0; r < rs->nrules; r++) {
 		const struct rules_rule *rule = &rs->rules[r];
 		const struct rules_sel *sel = &rule->trig.sel;
-		int matched = 0, watched = 0;
+		const int *cand;
+		int matched = 0, watched = 0, n;
 		char why[256];
 
-		if (!rule->trig_ok)
+		if (!rule->trig_ok || !trig_has_sensors(&rule->trig))
 			continue;
-		for (int s = 0; s < cfg->nsensors; s++) {
+		memset(per_zone, 0, sizeof(int) * (size_t)cfg->nzones);
+		cand = sel_candidates(l, cfg, sel, &n);
+		for (int i = 0; i < n; i++) {
+			int s = cand[i], z = cfg->sensors[s].zone;
 			if (!sel_match(cfg, sel, s))
 				continue;
 			matched++;
-			watched += trig_point(&rule->trig, cfg->sensors[s].kind) != POINT__COUNT;
+			if (trig_point(&rule->trig, cfg->sensors[s].kind) == POINT__COUNT)
+				continue;
+			watched++;
+			if (z >= 0 && z < cfg->nzones)
+				per_zone[z]++;
 		}
-		if (watched)
+		if (watched) {
+			if (rule->trig.type == TRIG_COUNT)
+				check_count(cc, rule, watched, per_zone);
 			continue;
-		if (matched && rule->trig.type == TRIG_BECOMES)
+		}
+		if (matched && rule->trig.state)
 			snprintf(why, sizeof(why), "no selected sensor has a \"%s\" state",
 			         rule->trig.state->name);
 		else if (sel->type == SEL_KIND && sel->zone >= 0)
@@ -210,44 +422,207 @@ static void check_reach(struct rules_cc *cc)
 		rules_cc_diag(cc, rule->file, sel->line, sel->col, 1,
 		              "%s; rule \"%s\" can never fire", why, rule->name);
 	}
+	free(per_zone);
 }
 
-static int build_index(struct rules_cc *cc)
+/* `cancel "name"` may name a rule of any file, defined before or after. */
+static void resolve_cancels(struct rules_cc *cc)
 {
-	const struct config *cfg = cc->cfg;
 	struct ruleset *rs = cc->rs;
-	int ns = cfg ? cfg->nsensors : 0, nb = ns * POINT__COUNT, *fill = NULL, rc = -ENOMEM;
+	const char **names = NULL;
+
+	for (int i = 0; i < cc->ncancels; i++) {
+		struct rules_cancel_ref *c = &cc->cancels[i];
+		int target = rules_names_find(&cc->rule_names, c->name);
+		char h[160] = "";
+
+		if (target >= 0) {
+			rs->rules[c->rule].ext[c->action].cancel = target;
+			if (!rs->rules[target].after)
+				rules_cc_diag(cc, c->file, c->line, c->col, 1,
+				              "rule \"%s\" has no delay (\"after\"): cancelling it "
+				              "does nothing",
+				              c->name);
+			continue;
+		}
+		if (!names) {
+			names = calloc((size_t)rs->nrules + 1, sizeof(*names));
+			if (!names) {
+				cc->oom = 1;
+				return;
+			}
+			for (int r = 0; r < rs->nrules; r++)
+				names[r] = rs->rules[r].name;
+		}
+		const char *s = sh_suggest(c->name, names);
+		if (s)
+			snprintf(h, sizeof(h), "; did you mean \"%s\"?", s);
+		rules_cc_diag(cc, c->file, c->line, c->col, 0, "unknown rule \"%s\"%s", c->name, h);
+	}
+	free(names);
+}
+
+/* ---- the index ---- */
+
+static char *dup_or(const char *s, const char *fallback)
+{
+	return strdup(s ? s : fallback ? fallback : "");
+}
+
+/* What messages and zone conditions need of the site, copied: the rule set
+ * must not keep the config. */
+static int copy_site(struct ruleset *rs, const struct config *cfg, const struct site_lists *l)
+{
+	int ns = cfg->nsensors, nz = cfg->nzones;
 
 	rs->nsensors = ns;
+	rs->nzones = nz;
 	rs->sensor_zone = calloc((size_t)ns + 1, sizeof(int));
-	rs->index = calloc((size_t)nb + 1, sizeof(int));
-	fill = calloc((size_t)nb + 1, sizeof(int));
-	if (!rs->sensor_zone || !rs->index || !fill)
-		goto out;
-	for (int s = 0; s < ns; s++)
-		rs->sensor_zone[s] = cfg->sensors[s].zone;
+	rs->sensor_kind = calloc((size_t)ns + 1, 1);
+	rs->sensor_id = calloc((size_t)ns + 1, sizeof(char *));
+	rs->sensor_label = calloc((size_t)ns + 1, sizeof(char *));
+	rs->zone_id = calloc((size_t)nz + 1, sizeof(char *));
+	rs->zone_label = calloc((size_t)nz + 1, sizeof(char *));
+	rs->zone_first = calloc((size_t)nz + 1, sizeof(int));
+	rs->zone_sensors = calloc((size_t)ns + 1, sizeof(int));
+	if (!rs->sensor_zone || !rs->sensor_kind || !rs->sensor_id || !rs->sensor_label ||
+	    !rs->zone_id || !rs->zone_label || !rs->zone_first || !rs->zone_sensors)
+		return -ENOMEM;
+	for (int s = 0; s < ns; s++) {
+		const struct config_sensor *cs = &cfg->sensors[s];
+		rs->sensor_zone[s] = cs->zone;
+		rs->sensor_kind[s] = (unsigned char)cs->kind;
+		rs->sensor_id[s] = dup_or(cs->id, "?");
+		rs->sensor_label[s] = dup_or(cs->name, cs->id);
+		if (!rs->sensor_id[s] || !rs->sensor_label[s])
+			return -ENOMEM;
+	}
+	for (int z = 0; z < nz; z++) {
+		rs->zone_id[z] = dup_or(cfg->zones[z].id, "?");
+		rs->zone_label[z] = dup_or(cfg->zones[z].name, cfg->zones[z].id);
+		if (!rs->zone_id[z] || !rs->zone_label[z])
+			return -ENOMEM;
+	}
+	memcpy(rs->zone_first, l->zone_first, sizeof(int) * ((size_t)nz + 1));
+	memcpy(rs->zone_sensors, l->by_zone, sizeof(int) * (size_t)ns);
+	return 0;
+}
 
-	/* Count per bucket, then fill in rule order: rules outermost, so that
-	 * each bucket lists its rules in source order. */
+/* Rules filed by a small key (alarm class and event, mode): CSR arrays. */
+static int index_by(struct ruleset *rs, enum rules_trig_type type, int nkeys, int **first,
+                    int **items)
+{
+	int *fill;
+
+	*first = calloc((size_t)nkeys + 1, sizeof(int));
+	*items = calloc((size_t)rs->nrules + 1, sizeof(int));
+	fill = calloc((size_t)nkeys + 1, sizeof(int));
+	if (!*first || !*items || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (int r = 0; r < rs->nrules; r++) {
-			const struct rules_rule *rule = &rs->rules[r];
-			if (!rule->trig_ok)
+			const struct rules_trigger *t = &rs->rules[r].trig;
+			int k;
+			if (t->type != type)
 				continue;
-			for (int s = 0; s < ns; s++) {
+			k = type == TRIG_MODE ? (int)t->mode
+			                      : (int)t->cls * RAE__COUNT + (int)t->ev;
+			if (pass == 0)
+				(*first)[k + 1]++;
+			else
+				(*items)[fill[k]++] = r;
+		}
+		if (pass == 0) {
+			for (int k = 0; k < nkeys; k++)
+				(*first)[k + 1] += (*first)[k];
+			memcpy(fill, *first, sizeof(int) * (size_t)nkeys);
+		}
+	}
+	free(fill);
+	return 0;
+}
+
+/* Give one entry its run-time state in the side array of its trigger. */
+static void entry_aux(struct ruleset *rs, struct rules_entry *e, int r, int s, enum sh_point p)
+{
+	struct rules_rule *rule = &rs->rules[r];
+
+	switch (rule->trig.type) {
+	case TRIG_HOLD:
+		e->aux = rs->nholds;
+		rs->holds[rs->nholds++] = (struct rules_hold){.rule = r, .sensor = s, .point = p};
+		break;
+	case TRIG_COUNT:
+		if (rule->nslot++ == 0)
+			rule->slot0 = rs->nslots;
+		e->aux = rs->nslots;
+		rs->slots[rs->nslots++] = (struct rules_slot){
+		    .rule = r,
+		    .sensor = s,
+		    .group = rule->aux + (rule->trig.per_zone ? rs->sensor_zone[s] : 0)};
+		break;
+	case TRIG_RISES:
+		e->aux = rs->nrises;
+		rs->rises[rs->nrises] = (struct rules_rise){.rule = r, .sensor = s};
+		rs->nrises++;
+		break;
+	default:
+		e->aux = -1;
+		break;
+	}
+}
+
+static int build_index(struct rules_cc *cc, const struct site_lists *l)
+{
+	static const struct config empty;
+	const struct config *cfg = cc->cfg ? cc->cfg : &empty;
+	struct ruleset *rs = cc->rs;
+	int ns = cfg->nsensors, nb = ns * POINT__COUNT, *fill = NULL, rc = -ENOMEM;
+	int nholds = 0, nslots = 0, nrises = 0;
+
+	if (copy_site(rs, cfg, l) < 0)
+		goto out;
+	rs->index = calloc((size_t)nb + 1, sizeof(int));
+	fill = calloc((size_t)nb + 1, sizeof(int));
+	if (!rs->index || !fill)
+		goto out;
+
+	/* Count per bucket, then fill in rule order: rules outermost, so that
+	 * each bucket lists its rules in source order, and the side state of
+	 * one rule is contiguous. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int r = 0; r < rs->nrules; r++) {
+			struct rules_rule *rule = &rs->rules[r];
+			const int *cand;
+			int n;
+			if (!rule->trig_ok || !trig_has_sensors(&rule->trig))
+				continue;
+			cand = sel_candidates(l, cfg, &rule->trig.sel, &n);
+			for (int i = 0; i < n; i++) {
+				int s = cand[i], b;
 				enum sh_point p;
-				int b;
 				if (!sel_match(cfg, &rule->trig.sel, s))
 					continue;
 				p = trig_point(&rule->trig, cfg->sensors[s].kind);
 				if (p == POINT__COUNT)
 					continue;
+				/* a count per zone needs the sensor's zone */
+				if (rule->trig.type == TRIG_COUNT && rule->trig.per_zone &&
+				    (cfg->sensors[s].zone < 0 ||
+				     cfg->sensors[s].zone >= cfg->nzones))
+					continue;
 				b = s * POINT__COUNT + (int)p;
 				if (pass == 0) {
 					rs->index[b + 1]++;
+					nholds += rule->trig.type == TRIG_HOLD;
+					nslots += rule->trig.type == TRIG_COUNT;
+					nrises += rule->trig.type == TRIG_RISES;
 				} else {
 					struct rules_entry *e = &rs->entries[fill[b]++];
 					e->rule = r;
+					entry_aux(rs, e, r, s, p);
 				}
 			}
 		}
@@ -256,10 +631,46 @@ static int build_index(struct rules_cc *cc)
 				rs->index[b + 1] += rs->index[b];
 			rs->nentries = rs->index[nb];
 			rs->entries = calloc((size_t)rs->nentries + 1, sizeof(*rs->entries));
-			if (!rs->entries)
+			rs->holds = calloc((size_t)nholds + 1, sizeof(*rs->holds));
+			rs->slots = calloc((size_t)nslots + 1, sizeof(*rs->slots));
+			rs->rises = calloc((size_t)nrises + 1, sizeof(*rs->rises));
+			if (!rs->entries || !rs->holds || !rs->slots || !rs->rises)
 				goto out;
 			memcpy(fill, rs->index, sizeof(int) * (size_t)nb);
+			/* groups of counts: one per zone, or one for the site */
+			for (int r = 0; r < rs->nrules; r++) {
+				struct rules_rule *rule = &rs->rules[r];
+				if (rule->trig.type != TRIG_COUNT)
+					continue;
+				rule->aux = rs->ngroups;
+				rule->naux = rule->trig.per_zone ? cfg->nzones : 1;
+				rs->ngroups += rule->naux;
+			}
+			rs->groups = calloc((size_t)rs->ngroups + 1, sizeof(*rs->groups));
+			if (!rs->groups)
+				goto out;
 		}
+	}
+
+	if (index_by(rs, TRIG_ALARM, ALARM__COUNT * RAE__COUNT, &rs->alarm_index,
+	             &rs->alarm_rules) < 0 ||
+	    index_by(rs, TRIG_MODE, MODE__COUNT, &rs->mode_index, &rs->mode_rules) < 0)
+		goto out;
+	rs->cal_rules = calloc((size_t)rs->nrules + 1, sizeof(int));
+	rs->cal_next = calloc((size_t)rs->nrules + 1, sizeof(int64_t));
+	if (!rs->cal_rules || !rs->cal_next)
+		goto out;
+	for (int r = 0; r < rs->nrules; r++) {
+		struct rules_rule *rule = &rs->rules[r];
+		if (rule->trig.type == TRIG_EVERY) {
+			rule->aux = rs->ncal;
+			rs->cal_rules[rs->ncal++] = r;
+		}
+		/* the class a cleared notice names */
+		rule->clear_cls = ALARM__COUNT;
+		for (int i = 0; i < rule->nactions && rule->clear_cls == ALARM__COUNT; i++)
+			if (rule->actions[i].type == RA_ALARM && rule->ext[i].cancel == -1)
+				rule->clear_cls = rule->actions[i].cls;
 	}
 	rc = 0;
 out:
@@ -282,17 +693,24 @@ static int diag_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Index, then report every diagnostic in file and position order, then hand
- * over the rule set, or free it when there was an error. */
+/* Resolve, check, index, then report every diagnostic in file and position
+ * order, then hand over the rule set, or free it when there was an error. */
 static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *ctx, int *nerrors,
                                  int *nwarnings)
 {
+	static const struct config empty;
 	struct ruleset *rs = cc->rs;
+	struct site_lists lists;
 
+	if (lists_init(&lists, cc->cfg ? cc->cfg : &empty) < 0)
+		cc->oom = 1;
 	if (!cc->oom)
-		check_reach(cc);
+		resolve_cancels(cc);
+	if (!cc->oom)
+		check_reach(cc, &lists);
 	if (!cc->oom && cc->nerrors == 0)
-		build_index(cc);
+		build_index(cc, &lists);
+	lists_free(&lists);
 
 	if (cc->ndiags)
 		qsort(cc->diags, (size_t)cc->ndiags, sizeof(*cc->diags), diag_cmp);
@@ -318,6 +736,15 @@ static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *
 	free(cc->sensor_ids);
 	free(cc->zone_ids);
 	free(cc->contact_ids);
+	free(cc->output_ids);
+	names_free(&cc->sensor_names);
+	names_free(&cc->zone_names);
+	names_free(&cc->contact_names);
+	names_free(&cc->output_names);
+	names_free(&cc->rule_names);
+	for (int i = 0; i < cc->ncancels; i++)
+		free(cc->cancels[i].name);
+	free(cc->cancels);
 	if (nerrors)
 		*nerrors = cc->nerrors;
 	if (nwarnings)
@@ -435,6 +862,7 @@ void rules_free(struct ruleset *rs)
 		free(rs->rules[i].name);
 		free(rs->rules[i].cond);
 		free(rs->rules[i].actions);
+		free(rs->rules[i].ext);
 	}
 	free(rs->rules);
 	for (int i = 0; i < rs->nfiles; i++)
@@ -443,9 +871,35 @@ void rules_free(struct ruleset *rs)
 	for (int i = 0; i < rs->nstrs; i++)
 		free(rs->strs[i]);
 	free(rs->strs);
+	for (int i = 0; rs->sensor_id && i < rs->nsensors; i++) {
+		free(rs->sensor_id[i]);
+		free(rs->sensor_label[i]);
+	}
+	for (int i = 0; rs->zone_id && i < rs->nzones; i++) {
+		free(rs->zone_id[i]);
+		free(rs->zone_label[i]);
+	}
+	free(rs->sensor_id);
+	free(rs->sensor_label);
+	free(rs->zone_id);
+	free(rs->zone_label);
+	free(rs->zone_first);
+	free(rs->zone_sensors);
 	free(rs->sensor_zone);
+	free(rs->sensor_kind);
 	free(rs->index);
 	free(rs->entries);
+	free(rs->alarm_index);
+	free(rs->alarm_rules);
+	free(rs->mode_index);
+	free(rs->mode_rules);
+	free(rs->cal_rules);
+	free(rs->cal_next);
+	free(rs->holds);
+	free(rs->slots);
+	free(rs->groups);
+	free(rs->rises);
+	rules_state_free(rs);
 	free(rs);
 }
 
@@ -465,133 +919,4 @@ void rules_get_stats(const struct ruleset *rs, struct rules_stats *st)
 		*st = rs->stats;
 	else
 		memset(st, 0, sizeof(*st));
-}
-
-/* An unknown point value makes `is STATE` false (and so `is not` true); no
- * view at all is a world where nothing is known. */
-static int cond_eval(const struct rules_rule *r, int n, const struct rules_view *v)
-{
-	const struct rules_cond *c = &r->cond[n];
-	double x;
-
-	switch (c->op) {
-	case COND_AND:
-		return cond_eval(r, c->a, v) && cond_eval(r, c->b, v);
-	case COND_OR:
-		return cond_eval(r, c->a, v) || cond_eval(r, c->b, v);
-	case COND_NOT:
-		return !cond_eval(r, c->a, v);
-	case COND_MODE:
-		return v && v->mode && v->mode(v->ctx) == c->mode;
-	case COND_SENSOR_IS:
-		if (!v || !v->point || v->point(v->ctx, c->sensor, c->point, &x) < 0 || isnan(x))
-			return 0;
-		return (x != 0) == (c->value != 0);
-	}
-	return 0;
-}
-
-static void emit_one(struct ruleset *rs, const struct rules_action *tpl, int rule, int sensor,
-                     double value, rules_action_fn emit, void *ctx)
-{
-	struct rules_action a = *tpl;
-
-	a.rule = rule;
-	a.sensor = sensor;
-	a.zone = rs->sensor_zone[sensor];
-	a.value = value;
-	if (emit)
-		emit(ctx, &a);
-}
-
-/* Threshold triggers are edges with hysteresis: the entry is active from
- * the crossing until the value re-arms; *fire and *clear report the two
- * edges. The edge is taken whether or not the condition then holds, so a
- * condition that becomes true later does not fire on an old crossing. */
-static void eval_threshold(const struct rules_trigger *t, struct rules_entry *e, int had_old,
-                           double old, double new, int *fire, int *clear)
-{
-	int above = t->type == TRIG_ABOVE, active, on, off;
-
-	on = above ? new > t->threshold : new < t->threshold;
-	if (t->has_rearm)
-		off = above ? new < t->rearm : new > t->rearm;
-	else
-		off = !on;
-
-	if (!had_old)
-		active = 0; /* unknown before: a value past the threshold is an edge */
-	else if (!e->seen)
-		/* first reading since compile (a reload): already past the
-		 * threshold is not a new crossing */
-		active = above ? old > t->threshold : old < t->threshold;
-	else
-		active = e->active;
-
-	if (!active && on) {
-		*fire = 1;
-		active = 1;
-	} else if (active && off) {
-		*clear = 1;
-		active = 0;
-	}
-	e->active = (unsigned char)active;
-	e->seen = 1;
-}
-
-int rules_eval(struct ruleset *rs, int sensor, enum sh_point point, int had_old, double old_value,
-               double new_value, int64_t now_ms, const struct rules_view *view,
-               rules_action_fn emit, void *ctx)
-{
-	int fired = 0, b, end;
-
-	(void)now_ms; /* timers (for, after) come with the next language version */
-	if (!rs || sensor < 0 || sensor >= rs->nsensors || (unsigned)point >= POINT__COUNT)
-		return -EINVAL;
-	rs->stats.evals++;
-	/* NaN is no reading at all */
-	if (isnan(new_value))
-		return 0;
-	if (had_old && isnan(old_value))
-		had_old = 0;
-
-	b = sensor * POINT__COUNT + (int)point;
-	end = rs->index[b + 1];
-	for (int k = rs->index[b]; k < end; k++) {
-		struct rules_entry *e = &rs->entries[k];
-		const struct rules_rule *r = &rs->rules[e->rule];
-		int fire = 0, clear = 0;
-
-		rs->stats.visited++;
-		if (r->trig.type == TRIG_BECOMES) {
-			/* boolean points: any non-zero value is the active state */
-			int want = r->trig.state->value != 0, nv = new_value != 0,
-			    ov = old_value != 0;
-			if (nv == want)
-				/* a panic press is an event: every press counts */
-				fire = !had_old || ov != nv || (point == POINT_PANIC && nv);
-			else
-				clear = had_old && ov == want && point != POINT_PANIC;
-		} else {
-			eval_threshold(&r->trig, e, had_old, old_value, new_value, &fire, &clear);
-		}
-
-		if (clear) {
-			struct rules_action a = {.type = RA_CLEARED, .cls = ALARM__COUNT};
-			/* the class of what the rule raises, so that the panel
-			 * can tell a fault (clears itself) from the rest */
-			for (int i = 0; i < r->nactions && a.cls == ALARM__COUNT; i++)
-				if (r->actions[i].type == RA_ALARM)
-					a.cls = r->actions[i].cls;
-			rs->stats.cleared++;
-			emit_one(rs, &a, e->rule, sensor, new_value, emit, ctx);
-		}
-		if (!fire || (r->cond_root >= 0 && !cond_eval(r, r->cond_root, view)))
-			continue;
-		rs->stats.fired++;
-		fired++;
-		for (int i = 0; i < r->nactions; i++)
-			emit_one(rs, &r->actions[i], e->rule, sensor, new_value, emit, ctx);
-	}
-	return fired;
 }

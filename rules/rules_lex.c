@@ -301,6 +301,23 @@ static void lex_number(struct lexer *lx)
 		fp = digits_value(lx->s + fs, frac_len);
 	}
 
+	/* A time of day: H:MM or HH:MM, nothing glued to it. */
+	if (!neg && frac_len == 0 && int_len >= 1 && int_len <= 2 && i + 2 < lx->len &&
+	    lx->s[i] == ':' && is_digit((unsigned char)lx->s[i + 1]) &&
+	    is_digit((unsigned char)lx->s[i + 2]) &&
+	    (i + 3 >= lx->len || !is_ident_char((unsigned char)lx->s[i + 3]))) {
+		int64_t h = digits_value(lx->s + int_start, int_len);
+		int64_t m = digits_value(lx->s + i + 1, 2);
+		if (h > 23 || m > 59)
+			lex_error(lx, start, "invalid time \"%.*s\" (00:00 to 23:59)",
+			          (int)(i + 3 - start), lx->s + start);
+		t = tok_spelled(lx, TOK_TIME, start, i + 3 - start);
+		if (t)
+			t->ms = h > 23 || m > 59 ? 0 : (h * 60 + m) * 60000;
+		lx->i = i + 3;
+		return;
+	}
+
 	/* A duration: whole numbers, each with a unit, no sign. */
 	if (!neg && frac_len == 0 && i < lx->len && is_alpha((unsigned char)lx->s[i])) {
 		size_t j = int_start, k;
@@ -531,6 +548,9 @@ const char *rules_tok_describe(const struct rules_tok *t, char *buf, size_t size
 		break;
 	case TOK_DURATION:
 		snprintf(buf, size, "duration %.*s%s", n, t->text, more);
+		break;
+	case TOK_TIME:
+		snprintf(buf, size, "time %.*s%s", n, t->text, more);
 		break;
 	default:
 		snprintf(buf, size, "\"%.*s%s\"", n, t->text, more);

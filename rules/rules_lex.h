@@ -23,6 +23,7 @@ enum rules_tok_type {
 	TOK_NUMBER,   /* num */
 	TOK_DURATION, /* ms; 30s, 5m, 1h, 2d, 1h30m, 500ms */
 	TOK_OP,       /* > >= < <= = == != (for count ... >= N) */
+	TOK_TIME,     /* ms: time of day since midnight; 08:00, 22:30 */
 };
 
 struct rules_tok {
@@ -32,7 +33,7 @@ struct rules_tok {
 	 * the decoded content of a string, the spelling of anything else. */
 	const char *text;
 	double num;
-	int64_t ms;
+	int64_t ms; /* TOK_DURATION: the duration; TOK_TIME: ms since midnight */
 };
 
 struct rules_toks {

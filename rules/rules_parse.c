@@ -2,6 +2,11 @@
  * rules_parse.c: the parser of the rule language. It resolves names against
  * the site as it goes and appends compiled rules to the rule set.
  *
+ * Version 2 of the language is a superset of version 1: new triggers
+ * (rises, is ... for, offline for, count, every, alarm, mode), conditions
+ * (zone, time, alarm), delays (after/unless) and actions (output, notify,
+ * set mode, cancel, message templates).
+ *
  * Error recovery has two levels, so that one pass reports every error:
  * - a name that does not resolve (unknown kind, state, sensor...) is
  *   reported and parsing goes on, since the syntax around it is intact;
@@ -31,18 +36,30 @@ struct parser {
 	int rule;  /* index of the rule being parsed */
 };
 
-/* Words of the next language version: a clear message instead of "unknown". */
-static const char *const later_words[] = {"for",   "after",  "unless", "count",  "every",
-                                          "rises", "output", "set",    "notify", NULL};
-
 /* Words that structure a rule: never a name, so never "unknown ...". */
-static const char *const structure_words[] = {"rule",  "when",  "if",  "then",     "end",
-                                              "and",   "or",    "not", "is",       "becomes",
-                                              "above", "below", "in",  "priority", NULL};
+static const char *const structure_words[] = {
+    "rule",   "when",    "if",      "then",  "end",   "and",       "or",
+    "not",    "is",      "becomes", "above", "below", "in",        "priority",
+    "for",    "after",   "unless",  "count", "every", "rises",     "per",
+    "within", "between", "at",      "on",    "off",   "confirmed", NULL};
 
-static const char *const action_words[] = {"alarm", "fault", "supervisory", "siren", "alert", NULL};
+static const char *const action_words[] = {"alarm",  "fault",  "supervisory", "siren",  "alert",
+                                           "output", "notify", "set",         "cancel", NULL};
 static const char *const patterns[] = {"fire", "burglar", "emergency", NULL};
 static const char *const priorities[] = {"low", "normal", "urgent", NULL};
+/* In the order of enum rules_alarm_event. */
+static const char *const alarm_events[] = {"raised",  "acknowledged", "silenced",
+                                           "cleared", "reset",        NULL};
+/* What `alarm CLASS is ...` tests, with its RULES_ALARM_* flag. */
+static const char *const alarm_states[] = {"active", "acknowledged", "silenced", "cleared", NULL};
+static const unsigned alarm_state_flags[] = {RULES_ALARM_ACTIVE, RULES_ALARM_ACKED,
+                                             RULES_ALARM_SILENCED, RULES_ALARM_CLEARED};
+/* struct tm's order: 0 is Sunday. */
+static const char *const weekdays[] = {"sunday",   "monday", "tuesday",  "wednesday",
+                                       "thursday", "friday", "saturday", NULL};
+
+const char *const rules_template_names[] = {"sensor",    "sensor_name", "zone",
+                                            "zone_name", "value",       NULL};
 
 static const struct rules_tok *peek(struct parser *p)
 {
@@ -76,8 +93,7 @@ static int in_list(const char *s, const char *const *list)
 
 static int is_reserved(const struct rules_tok *t)
 {
-	return t->type == TOK_IDENT &&
-	       (in_list(t->text, structure_words) >= 0 || in_list(t->text, later_words) >= 0);
+	return t->type == TOK_IDENT && in_list(t->text, structure_words) >= 0;
 }
 
 /* A word where a name is expected; a reserved word there is a syntax
@@ -147,29 +163,13 @@ static void expected(struct parser *p, const struct rules_tok *t, const char *wh
 	error_at(p, t, "expected %s, got %s%s", what, rules_tok_describe(t, desc, sizeof(desc)), h);
 }
 
-/* A word of the next language version: report it and return 1. */
-static int later(struct parser *p, const struct rules_tok *t)
-{
-	if (t->type != TOK_IDENT || in_list(t->text, later_words) < 0)
-		return 0;
-	error_at(p, t, "\"%s\" is not available in version 1 of the rule language", t->text);
-	return 1;
-}
-
-static int find_id(const char **ids, const char *s)
-{
-	for (int i = 0; ids && ids[i]; i++)
-		if (strcmp(ids[i], s) == 0)
-			return i;
-	return -1;
-}
-
-/* Resolve a quoted id of what ("sensor", "zone", "contact"); -1 and an
- * error with a hint when the site has no such id. */
-static int resolve(struct parser *p, const struct rules_tok *t, const char *what, const char **ids)
+/* Resolve a quoted id of what ("sensor", "zone", "contact", "output"); -1
+ * and an error with a hint when the site has no such id. */
+static int resolve(struct parser *p, const struct rules_tok *t, const char *what,
+                   const struct rules_names *names, const char **ids)
 {
 	char h[96] = "";
-	int i = find_id(ids, t->text);
+	int i = rules_names_find(names, t->text);
 
 	if (i < 0)
 		error_at(p, t, "unknown %s \"%s\"%s", what, t->text,
@@ -180,6 +180,166 @@ static int resolve(struct parser *p, const struct rules_tok *t, const char *what
 static const struct config_sensor *sensor_at(struct parser *p, int i)
 {
 	return i >= 0 && p->cc->cfg && i < p->cc->cfg->nsensors ? &p->cc->cfg->sensors[i] : NULL;
+}
+
+/* An id in quotes after "sensor", "zone" or "output"; -1 (after an error)
+ * when the token is not a string, -2 when the id is unknown. */
+static int parse_id(struct parser *p, const char *what, const struct rules_names *names,
+                    const char **ids)
+{
+	const struct rules_tok *t = peek(p);
+	char buf[64];
+	int i;
+
+	if (t->type != TOK_STRING) {
+		char desc[96];
+		if (is_name(t))
+			error_at(p, t, "expected a %s id in quotes, got %s (write %s \"%s\")", what,
+			         rules_tok_describe(t, desc, sizeof(desc)), what, t->text);
+		else {
+			snprintf(buf, sizeof(buf), "a %s id in quotes", what);
+			expected(p, t, buf, NULL);
+		}
+		return -1;
+	}
+	next(p);
+	i = resolve(p, t, what, names, ids);
+	return i < 0 ? -2 : i;
+}
+
+static int parse_sensor_id(struct parser *p)
+{
+	return parse_id(p, "sensor", &p->cc->sensor_names, p->cc->sensor_ids);
+}
+
+static int parse_zone_id(struct parser *p)
+{
+	return parse_id(p, "zone", &p->cc->zone_names, p->cc->zone_ids);
+}
+
+/* A word of list into *out (its index); an error with a hint when it is
+ * some other word. Returns -1 on a syntax error (not a word at all), 0
+ * otherwise, with *out -1 when the word is unknown. */
+static int parse_word(struct parser *p, const char *const *list, const char *what,
+                      const char *examples, int *out)
+{
+	const struct rules_tok *t = peek(p);
+	char h[96] = "", buf[160];
+
+	*out = -1;
+	if (!is_name(t)) {
+		snprintf(buf, sizeof(buf), "%s (%s)", what, examples);
+		expected(p, t, buf, NULL);
+		return -1;
+	}
+	next(p);
+	*out = in_list(t->text, list);
+	if (*out < 0)
+		error_at(p, t, "unknown %s \"%s\"%s", what + (strncmp(what, "an ", 3) == 0 ? 3 : 2),
+		         t->text, hint(t->text, list, h, sizeof(h)));
+	return 0;
+}
+
+static int parse_class(struct parser *p, enum sh_alarm_class *cls)
+{
+	int n;
+
+	if (parse_word(p, sh_class_names, "an alarm class",
+	               "fire, gas, panic, intrusion, tamper, supervisory, fault", &n) < 0)
+		return -1;
+	*cls = n < 0 ? ALARM_FIRE : (enum sh_alarm_class)n;
+	return n < 0 ? -2 : 0;
+}
+
+static int parse_mode(struct parser *p, enum sh_mode *mode)
+{
+	int n;
+
+	if (parse_word(p, sh_mode_names, "a mode", "disarmed, armed_home, armed_night, armed_away",
+	               &n) < 0)
+		return -1;
+	*mode = n < 0 ? MODE_DISARMED : (enum sh_mode)n;
+	return n < 0 ? -2 : 0;
+}
+
+/* A keyword that must come next; an error naming what it follows. */
+static int want_kw(struct parser *p, const char *kw, const char *after)
+{
+	const char *const one[] = {kw, NULL};
+	char what[96];
+
+	if (is_kw(peek(p), kw)) {
+		next(p);
+		return 0;
+	}
+	snprintf(what, sizeof(what), "\"%s\" after %s", kw, after);
+	expected(p, peek(p), what, one);
+	return -1;
+}
+
+/* A DURATION after the word `after`: longer than 0 and at most 31 days.
+ * An out-of-range value is reported and parsing goes on. */
+static int parse_duration(struct parser *p, const char *after, int64_t *ms, int *ok)
+{
+	const struct rules_tok *t = peek(p);
+	char what[96];
+
+	if (t->type != TOK_DURATION) {
+		snprintf(what, sizeof(what), "a duration after \"%s\" (e.g. 30s, 5m, 1h)", after);
+		expected(p, t, what, NULL);
+		return -1;
+	}
+	next(p);
+	*ms = t->ms;
+	if (t->ms == 0) {
+		error_at(p, t, "\"%s %s\": a duration must be longer than 0%s", after, t->text,
+		         strcmp(after, "after") == 0 ? " (leave \"after\" out for no delay)"
+		         : strcmp(after, "for") == 0 ? " (use \"becomes\" for no hold)"
+		                                     : "");
+		*ok = 0;
+	} else if (t->ms > RULES_MAX_MS) {
+		error_at(p, t, "\"%s %s\": a duration is at most 31 days", after, t->text);
+		*ok = 0;
+	}
+	return 0;
+}
+
+/* A whole number in [lo, hi] after the word `after`. */
+static int parse_int(struct parser *p, const char *after, int lo, int hi, int *v, int *ok)
+{
+	const struct rules_tok *t = peek(p);
+	char what[64];
+
+	if (t->type != TOK_NUMBER) {
+		snprintf(what, sizeof(what), "a whole number after \"%s\"", after);
+		expected(p, t, what, NULL);
+		return -1;
+	}
+	next(p);
+	if (t->num != (double)(int64_t)t->num || t->num < lo || t->num > hi) {
+		error_at(p, t, "\"%s %s\": a whole number from %d to %d is needed", after, t->text,
+		         lo, hi);
+		*ok = 0;
+		*v = lo;
+		return 0;
+	}
+	*v = (int)t->num;
+	return 0;
+}
+
+static int parse_time(struct parser *p, const char *after, int64_t *ms)
+{
+	const struct rules_tok *t = peek(p);
+	char what[64];
+
+	if (t->type != TOK_TIME) {
+		snprintf(what, sizeof(what), "a time of day (HH:MM) after \"%s\"", after);
+		expected(p, t, what, NULL);
+		return -1;
+	}
+	next(p);
+	*ms = t->ms;
+	return 0;
 }
 
 /* A state word into *st: NULL after an error when the word is unknown.
@@ -202,28 +362,31 @@ static int parse_state(struct parser *p, const struct sh_state **st)
 	return 0;
 }
 
-/* "sensor" STRING / "zone" STRING after the keyword; -1 (after an error)
- * when the token is not a string, -2 when the id is unknown. */
-static int parse_id(struct parser *p, const char *what, const char **ids)
+/* A kind word; *kind -1 after an error when unknown. extra: more words a
+ * misspelling may have meant. */
+static int parse_kind(struct parser *p, const char *const *extra, int *kind)
 {
+	const char *words[KIND__COUNT + 8];
 	const struct rules_tok *t = peek(p);
-	char buf[64];
-	int i;
+	char h[96] = "";
+	int k = 0;
 
-	if (t->type != TOK_STRING) {
-		char desc[96];
-		if (is_name(t))
-			error_at(p, t, "expected a %s id in quotes, got %s (write %s \"%s\")", what,
-			         rules_tok_describe(t, desc, sizeof(desc)), what, t->text);
-		else {
-			snprintf(buf, sizeof(buf), "a %s id in quotes", what);
-			expected(p, t, buf, NULL);
-		}
+	*kind = -1;
+	if (!is_name(t)) {
+		expected(p, t, "a sensor kind (smoke, heat, gas, door, ...)", NULL);
 		return -1;
 	}
 	next(p);
-	i = resolve(p, t, what, ids);
-	return i < 0 ? -2 : i;
+	*kind = sh_kind_from_name(t->text);
+	if (*kind >= 0)
+		return 0;
+	for (; k < KIND__COUNT; k++)
+		words[k] = sh_kind_names[k];
+	for (int i = 0; extra && extra[i] && k < (int)(sizeof(words) / sizeof(words[0])) - 1; i++)
+		words[k++] = extra[i];
+	words[k] = NULL;
+	error_at(p, t, "unknown kind \"%s\"%s", t->text, hint(t->text, words, h, sizeof(h)));
+	return 0;
 }
 
 /*
@@ -233,23 +396,22 @@ static int parse_id(struct parser *p, const char *what, const char **ids)
  */
 static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 {
-	const char *sel_words[KIND__COUNT + 4];
+	/* a typo may be of a kind or of the other words a trigger starts with */
+	static const char *const others[] = {"sensor", "zone",  "any",  "count",
+	                                     "every",  "alarm", "mode", NULL};
 	const struct rules_tok *t = peek(p);
-	char h[96] = "";
 	int i;
 
 	memset(sel, 0, sizeof(*sel));
 	sel->kind = sel->sensor = sel->zone = -1;
 	sel->line = t->line;
 	sel->col = t->col;
-	if (later(p, t))
-		return -1;
 	if (!is_name(t)) {
 		expected(p, t, "a sensor kind, \"sensor\", \"zone\" or \"any sensor\"", NULL);
 		return -1;
 	}
-	next(p);
-	if (strcmp(t->text, "any") == 0) {
+	if (is_kw(t, "any")) {
+		next(p);
 		sel->type = SEL_ANY;
 		if (!is_kw(peek(p), "sensor")) {
 			expected(p, peek(p), "\"sensor\" after \"any\"", NULL);
@@ -258,9 +420,10 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 		next(p);
 		return 0;
 	}
-	if (strcmp(t->text, "sensor") == 0) {
+	if (is_kw(t, "sensor")) {
+		next(p);
 		sel->type = SEL_SENSOR;
-		i = parse_id(p, "sensor", p->cc->sensor_ids);
+		i = parse_sensor_id(p);
 		if (i == -1)
 			return -1;
 		if (i < 0)
@@ -268,9 +431,10 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 		sel->sensor = i;
 		return 0;
 	}
-	if (strcmp(t->text, "zone") == 0) {
+	if (is_kw(t, "zone")) {
+		next(p);
 		sel->type = SEL_ZONE;
-		i = parse_id(p, "zone", p->cc->zone_ids);
+		i = parse_zone_id(p);
 		if (i == -1)
 			return -1;
 		if (i < 0)
@@ -280,18 +444,8 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 	}
 
 	sel->type = SEL_KIND;
-	sel->kind = sh_kind_from_name(t->text);
+	parse_kind(p, others, &sel->kind);
 	if (sel->kind < 0) {
-		int k;
-		/* a typo may be of a kind or of the other selector words */
-		for (k = 0; k < KIND__COUNT; k++)
-			sel_words[k] = sh_kind_names[k];
-		sel_words[k++] = "sensor";
-		sel_words[k++] = "zone";
-		sel_words[k++] = "any";
-		sel_words[k] = NULL;
-		error_at(p, t, "unknown kind \"%s\"%s", t->text,
-		         hint(t->text, sel_words, h, sizeof(h)));
 		*ok = 0;
 		/* a misspelt `sensor "id"` or `zone "id"`: take the id along */
 		if (peek(p)->type == TOK_STRING)
@@ -304,7 +458,7 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 			return -1;
 		}
 		next(p);
-		i = parse_id(p, "zone", p->cc->zone_ids);
+		i = parse_zone_id(p);
 		if (i == -1)
 			return -1;
 		if (i < 0)
@@ -329,21 +483,194 @@ static int parse_number(struct parser *p, const char *after, double *v)
 	return 0;
 }
 
+/* count KIND STATE in ( zone | site ) within DURATION >= N */
+static int parse_count(struct parser *p, struct rules_trigger *trig, int *ok)
+{
+	static const char *const where[] = {"zone", "site", NULL};
+	const struct rules_tok *t;
+	int kind;
+
+	next(p); /* count */
+	trig->type = TRIG_COUNT;
+	trig->sel.type = SEL_KIND;
+	trig->sel.line = peek(p)->line;
+	trig->sel.col = peek(p)->col;
+	if (parse_kind(p, NULL, &kind) < 0)
+		return -1;
+	trig->sel.kind = kind;
+	if (kind < 0)
+		*ok = 0;
+	if (parse_state(p, &trig->state) < 0)
+		return -1;
+	if (!trig->state)
+		*ok = 0;
+	if (want_kw(p, "in", "the state (count ... in zone or in site)") < 0)
+		return -1;
+	t = peek(p);
+	if (!is_kw(t, "zone") && !is_kw(t, "site")) {
+		expected(p, t, "\"zone\" or \"site\" after \"in\"", where);
+		return -1;
+	}
+	next(p);
+	trig->per_zone = is_kw(t, "zone");
+	if (want_kw(p, "within", t->text[0] == 'z' ? "\"in zone\"" : "\"in site\"") < 0)
+		return -1;
+	if (parse_duration(p, "within", &trig->ms, ok) < 0)
+		return -1;
+	t = peek(p);
+	if (t->type != TOK_OP || strcmp(t->text, ">=") != 0) {
+		expected(p, t, "\">=\" and a number of sensors after the window", NULL);
+		return -1;
+	}
+	next(p);
+	return parse_int(p, ">=", 1, 100000, &trig->count, ok);
+}
+
+/*
+ * every ( "day" | weekday ) "at" TIME | every "month" "on" "day" N "at" TIME
+ */
+static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
+{
+	const char *words[10];
+	const struct rules_tok *t;
+	char h[96] = "";
+	int k = 0;
+
+	next(p); /* every */
+	trig->type = TRIG_EVERY;
+	t = peek(p);
+	if (is_kw(t, "day")) {
+		next(p);
+		trig->every = EVERY_DAY;
+	} else if (is_kw(t, "month")) {
+		next(p);
+		trig->every = EVERY_MONTH;
+		if (want_kw(p, "on", "\"every month\"") < 0 ||
+		    want_kw(p, "day", "\"every month on\"") < 0)
+			return -1;
+		t = peek(p);
+		if (parse_int(p, "day", 1, 31, &trig->mday, ok) < 0)
+			return -1;
+	} else if (t->type == TOK_IDENT && in_list(t->text, weekdays) >= 0) {
+		next(p);
+		trig->every = EVERY_WEEKDAY;
+		trig->wday = in_list(t->text, weekdays);
+	} else {
+		for (; weekdays[k]; k++)
+			words[k] = weekdays[k];
+		words[k++] = "day";
+		words[k++] = "month";
+		words[k] = NULL;
+		if (!is_name(t)) {
+			expected(p, t, "\"day\", a weekday or \"month\" after \"every\"", NULL);
+			return -1;
+		}
+		next(p);
+		error_at(p, t,
+		         "unknown period \"%s\"%s (every day, every monday ... every sunday, "
+		         "every month on day N)",
+		         t->text, hint(t->text, words, h, sizeof(h)));
+		*ok = 0;
+	}
+	if (want_kw(p, "at", "the day") < 0)
+		return -1;
+	return parse_time(p, "at", &trig->tod);
+}
+
+/* alarm CLASS becomes EVENT | mode becomes MODE */
+static int parse_panel_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
+{
+	const struct rules_tok *kw = next(p);
+	int n;
+
+	if (is_kw(kw, "mode")) {
+		trig->type = TRIG_MODE;
+		if (is_kw(peek(p), "is")) {
+			error_at(p, peek(p),
+			         "a trigger is a change: write \"mode becomes MODE\" (\"mode is\" "
+			         "is a condition, after \"if\")");
+			return -1;
+		}
+		if (want_kw(p, "becomes", "\"mode\"") < 0)
+			return -1;
+		n = parse_mode(p, &trig->mode);
+		if (n == -2)
+			*ok = 0;
+		return n == -1 ? -1 : 0;
+	}
+	trig->type = TRIG_ALARM;
+	n = parse_class(p, &trig->cls);
+	if (n == -1)
+		return -1;
+	if (n == -2)
+		*ok = 0;
+	if (is_kw(peek(p), "is")) {
+		error_at(p, peek(p),
+		         "a trigger is a change: write \"alarm %s becomes EVENT\" (\"alarm ... "
+		         "is\" is a condition, after \"if\")",
+		         sh_class_name(trig->cls));
+		return -1;
+	}
+	if (want_kw(p, "becomes", "the alarm class") < 0)
+		return -1;
+	if (parse_word(p, alarm_events, "an alarm event",
+	               "raised, acknowledged, silenced, cleared, reset", &n) < 0)
+		return -1;
+	if (n < 0)
+		*ok = 0;
+	trig->ev = n < 0 ? RAE_RAISED : (enum rules_alarm_event)n;
+	return 0;
+}
+
+/* is STATE for DURATION, or offline for DURATION (the keyword is next). */
+static int parse_hold(struct parser *p, struct rules_trigger *trig, const struct rules_tok *pt,
+                      int *ok)
+{
+	const struct rules_tok *kw = next(p);
+
+	trig->type = TRIG_HOLD;
+	if (pt) {
+		error_at(p, pt, "a point cannot be named before \"%s\": the state names it",
+		         kw->text);
+		*ok = 0;
+	}
+	if (is_kw(kw, "offline")) {
+		trig->state = sh_state_lookup("offline");
+	} else {
+		if (parse_state(p, &trig->state) < 0)
+			return -1;
+		if (!trig->state)
+			*ok = 0;
+	}
+	if (want_kw(p, "for", "the state (is STATE for DURATION)") < 0)
+		return -1;
+	return parse_duration(p, "for", &trig->ms, ok);
+}
+
 /*
  * trigger = selector "becomes" state
  *         | selector [ point ] ( "above" | "below" ) number
  *           [ "clear" ( "below" | "above" ) number ]
+ *         | selector [ point ] "rises" number "per" DURATION
+ *         | selector "is" state "for" DURATION | selector "offline" "for" DURATION
+ *         | "count" ... | "every" ... | "alarm" ... | "mode" ...
  */
 static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 {
-	static const char *const trig_words[] = {"becomes", "above", "below", NULL};
+	static const char *const trig_words[] = {"becomes", "above",   "below", "rises",
+	                                         "is",      "offline", NULL};
 	const struct rules_tok *t = peek(p), *pt = NULL;
 	int pi = -1;
 
 	memset(trig, 0, sizeof(*trig));
 	trig->point = POINT__COUNT;
-	if (later(p, t))
-		return -1;
+	trig->sel.kind = trig->sel.sensor = trig->sel.zone = -1;
+	if (is_kw(t, "count"))
+		return parse_count(p, trig, ok);
+	if (is_kw(t, "every"))
+		return parse_every(p, trig, ok);
+	if (is_kw(t, "alarm") || is_kw(t, "mode"))
+		return parse_panel_trigger(p, trig, ok);
 	if (parse_selector(p, &trig->sel, ok) < 0)
 		return -1;
 
@@ -366,13 +693,23 @@ static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 			return -1;
 		if (!trig->state)
 			*ok = 0;
+		if (is_kw(peek(p), "for")) {
+			error_at(p, peek(p),
+			         "\"becomes\" is the moment of change and cannot last: write "
+			         "\"is %s for DURATION\"",
+			         trig->state ? trig->state->name : "STATE");
+			return -1;
+		}
 		return 0;
 	}
 
-	if (is_kw(t, "above") || is_kw(t, "below")) {
+	if (is_kw(t, "is") || is_kw(t, "offline"))
+		return parse_hold(p, trig, pt, ok);
+
+	if (is_kw(t, "above") || is_kw(t, "below") || is_kw(t, "rises")) {
 		int above = is_kw(t, "above");
 		next(p);
-		trig->type = above ? TRIG_ABOVE : TRIG_BELOW;
+		trig->type = is_kw(t, "rises") ? TRIG_RISES : above ? TRIG_ABOVE : TRIG_BELOW;
 		if (pt && !sh_point_is_numeric((enum sh_point)pi)) {
 			error_at(p, pt,
 			         "point \"%s\" is not numeric (numeric points: temperature, "
@@ -384,6 +721,17 @@ static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 		}
 		if (parse_number(p, t->text, &trig->threshold) < 0)
 			return -1;
+		if (trig->type == TRIG_RISES) {
+			const struct rules_tok *n = &p->t[p->i - 1];
+			if (trig->threshold <= 0) {
+				error_at(p, n, "\"rises %s\": the rise must be more than 0",
+				         n->text);
+				*ok = 0;
+			}
+			if (want_kw(p, "per", "the rise (rises N per DURATION)") < 0)
+				return -1;
+			return parse_duration(p, "per", &trig->ms, ok);
+		}
 		if (is_kw(peek(p), "clear")) {
 			const struct rules_tok *c = next(p), *dir = peek(p);
 			const char *want = above ? "below" : "above";
@@ -409,9 +757,9 @@ static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 		return 0;
 	}
 
-	if (later(p, t))
-		return -1;
-	expected(p, t, pt ? "\"above\" or \"below\"" : "\"becomes\", \"above\" or \"below\"",
+	expected(p, t,
+	         pt ? "\"above\", \"below\" or \"rises\""
+	            : "\"becomes\", \"above\", \"below\", \"rises\", \"is\" or \"offline\"",
 	         trig_words);
 	return -1;
 }
@@ -442,19 +790,145 @@ static int cond_add(struct parser *p, const struct rules_cond *c)
 
 static int parse_or(struct parser *p);
 
+/* "is" [ "not" ] after what; *negate set by "not". */
+static int parse_is(struct parser *p, const char *after, int *negate)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "\"is\" after %s", after);
+	if (!is_kw(peek(p), "is")) {
+		expected(p, peek(p), what, NULL);
+		return -1;
+	}
+	next(p);
+	if (is_kw(peek(p), "not")) {
+		next(p);
+		*negate = 1;
+	}
+	return 0;
+}
+
+/* sensor STRING is [not] STATE, after "sensor" */
+static int parse_cond_sensor(struct parser *p, struct rules_cond *c, int *negate)
+{
+	const struct rules_tok *idt = peek(p), *t;
+	const struct sh_state *st;
+	const struct config_sensor *s;
+	int n = parse_sensor_id(p);
+
+	if (n == -1 || parse_is(p, "the sensor", negate) < 0)
+		return -1;
+	t = peek(p);
+	if (parse_state(p, &st) < 0)
+		return -1;
+	c->op = COND_SENSOR_IS;
+	c->sensor = n;
+	c->point = POINT__COUNT;
+	s = sensor_at(p, n);
+	if (st && s) {
+		c->point = st->point;
+		c->value = st->value;
+		if (c->point == POINT__COUNT)
+			c->point = sh_kind_primary_point(s->kind);
+		if (c->point == POINT__COUNT)
+			error_at(p, t, "sensor \"%s\" is a %s sensor: it has no \"%s\" state",
+			         idt->text, sh_kind_name(s->kind), st->name);
+	}
+	return 0;
+}
+
+/* zone STRING is [not] STATE, after "zone": true when any sensor of the
+ * zone is in the state. */
+static int parse_cond_zone(struct parser *p, struct rules_cond *c, int *negate)
+{
+	const struct config *cfg = p->cc->cfg;
+	const struct rules_tok *idt = peek(p), *t;
+	int n = parse_zone_id(p), members = 0, able = 0;
+
+	if (n == -1 || parse_is(p, "the zone", negate) < 0)
+		return -1;
+	t = peek(p);
+	if (parse_state(p, &c->state) < 0)
+		return -1;
+	c->op = COND_ZONE_IS;
+	c->zone = n;
+	if (!c->state || n < 0 || !cfg)
+		return 0;
+	for (int s = 0; s < cfg->nsensors; s++) {
+		if (cfg->sensors[s].zone != n)
+			continue;
+		members++;
+		able += c->state->point != POINT__COUNT ||
+		        sh_kind_primary_point(cfg->sensors[s].kind) != POINT__COUNT;
+	}
+	if (!members)
+		error_at(p, idt, "zone \"%s\" has no sensors: the condition can never be evaluated",
+		         idt->text);
+	else if (!able)
+		error_at(p, t, "no sensor of zone \"%s\" has a \"%s\" state", idt->text,
+		         c->state->name);
+	return 0;
+}
+
+/* time between TIME and TIME, after "time" */
+static int parse_cond_time(struct parser *p, struct rules_cond *c)
+{
+	const struct rules_tok *from;
+
+	if (want_kw(p, "between", "\"time\"") < 0)
+		return -1;
+	from = peek(p);
+	if (parse_time(p, "between", &c->from) < 0 || want_kw(p, "and", "the first time") < 0 ||
+	    parse_time(p, "and", &c->to) < 0)
+		return -1;
+	c->op = COND_TIME;
+	if (c->from == c->to)
+		warn_at(p, from,
+		        "\"time between %s and %s\" is never true (the end is not part of the "
+		        "window)",
+		        from->text, from->text);
+	return 0;
+}
+
+/* alarm CLASS [ in site ] is [not] STATE, after "alarm" */
+static int parse_cond_alarm(struct parser *p, struct rules_cond *c, int *negate)
+{
+	int n;
+
+	c->op = COND_ALARM;
+	if (parse_class(p, &c->cls) == -1)
+		return -1;
+	if (is_kw(peek(p), "in")) {
+		next(p);
+		if (want_kw(p, "site", "\"in\" (alarm CLASS in site is ...)") < 0)
+			return -1;
+		c->site = 1;
+	}
+	if (parse_is(p, "the alarm class", negate) < 0)
+		return -1;
+	if (parse_word(p, alarm_states, "an alarm state", "active, acknowledged, silenced, cleared",
+	               &n) < 0)
+		return -1;
+	c->flag = n < 0 ? RULES_ALARM_ACTIVE : alarm_state_flags[n];
+	return 0;
+}
+
 /*
  * primary = "(" condition ")" | "mode" "is" [ "not" ] mode
  *         | "sensor" STRING "is" [ "not" ] state
+ *         | "zone" STRING "is" [ "not" ] state
+ *         | "time" "between" TIME "and" TIME
+ *         | "alarm" class [ "in" "site" ] "is" [ "not" ] alarm_state
  * Returns the node index, or -1 on a syntax error. A name that does not
  * resolve still yields a node, so that parsing goes on.
  */
 static int parse_primary(struct parser *p)
 {
-	static const char *const cond_words[] = {"mode", "sensor", "not", NULL};
+	static const char *const cond_words[] = {"mode",  "sensor", "zone", "time",
+	                                         "alarm", "not",    NULL};
 	const struct rules_tok *t = peek(p);
-	struct rules_cond c = {.a = -1, .b = -1, .sensor = -1};
+	struct rules_cond c = {.a = -1, .b = -1, .sensor = -1, .zone = -1};
 	int negate = 0, n;
-	char h[96] = "";
 
 	if (t->type == TOK_LPAREN) {
 		next(p);
@@ -471,65 +945,31 @@ static int parse_primary(struct parser *p)
 
 	if (is_kw(t, "mode")) {
 		next(p);
-		if (!is_kw(peek(p), "is")) {
-			expected(p, peek(p), "\"is\" after \"mode\"", NULL);
+		if (parse_is(p, "\"mode\"", &negate) < 0)
 			return -1;
-		}
-		next(p);
-		if (is_kw(peek(p), "not")) {
-			next(p);
-			negate = 1;
-		}
-		t = peek(p);
-		if (!is_name(t)) {
-			expected(p, t, "a mode (disarmed, armed_home, armed_night, armed_away)",
-			         NULL);
-			return -1;
-		}
-		next(p);
 		c.op = COND_MODE;
-		n = sh_mode_from_name(t->text);
-		if (n < 0)
-			error_at(p, t, "unknown mode \"%s\"%s", t->text,
-			         hint(t->text, sh_mode_names, h, sizeof(h)));
-		c.mode = n < 0 ? MODE_DISARMED : (enum sh_mode)n;
+		if (parse_mode(p, &c.mode) == -1)
+			return -1;
 	} else if (is_kw(t, "sensor")) {
-		const struct rules_tok *idt;
-		const struct sh_state *st;
-		const struct config_sensor *s;
 		next(p);
-		idt = peek(p);
-		n = parse_id(p, "sensor", p->cc->sensor_ids);
-		if (n == -1)
+		if (parse_cond_sensor(p, &c, &negate) < 0)
 			return -1;
-		if (!is_kw(peek(p), "is")) {
-			expected(p, peek(p), "\"is\" after the sensor", NULL);
-			return -1;
-		}
+	} else if (is_kw(t, "zone")) {
 		next(p);
-		if (is_kw(peek(p), "not")) {
-			next(p);
-			negate = 1;
-		}
-		t = peek(p);
-		if (parse_state(p, &st) < 0)
+		if (parse_cond_zone(p, &c, &negate) < 0)
 			return -1;
-		c.op = COND_SENSOR_IS;
-		c.sensor = n;
-		c.point = POINT__COUNT;
-		s = sensor_at(p, n);
-		if (st && s) {
-			c.point = st->point;
-			c.value = st->value;
-			if (c.point == POINT__COUNT)
-				c.point = sh_kind_primary_point(s->kind);
-			if (c.point == POINT__COUNT)
-				error_at(p, t,
-				         "sensor \"%s\" is a %s sensor: it has no \"%s\" state",
-				         idt->text, sh_kind_name(s->kind), st->name);
-		}
+	} else if (is_kw(t, "time")) {
+		next(p);
+		if (parse_cond_time(p, &c) < 0)
+			return -1;
+	} else if (is_kw(t, "alarm")) {
+		next(p);
+		if (parse_cond_alarm(p, &c, &negate) < 0)
+			return -1;
 	} else {
-		expected(p, t, "a condition (\"mode is\", \"sensor ... is\", \"not\" or \"(\")",
+		expected(p, t,
+		         "a condition (\"mode is\", \"sensor ... is\", \"zone ... is\", \"time "
+		         "between\", \"alarm ... is\", \"not\" or \"(\")",
 		         cond_words);
 		return -1;
 	}
@@ -597,42 +1037,90 @@ static int parse_or(struct parser *p)
 	return a;
 }
 
-static int action_add(struct parser *p, const struct rules_action *a)
+static int action_add(struct parser *p, const struct rules_action *a, const struct rules_act_ext *x)
 {
 	struct rules_rule *r = cur_rule(p);
 
 	if (r->nactions == r->actions_cap) {
 		int cap = r->actions_cap ? r->actions_cap * 2 : 4;
 		struct rules_action *v = realloc(r->actions, sizeof(*v) * (size_t)cap);
+		struct rules_act_ext *e;
 		if (!v) {
 			p->cc->oom = 1;
 			return -1;
 		}
 		r->actions = v;
+		e = realloc(r->ext, sizeof(*e) * (size_t)cap);
+		if (!e) {
+			p->cc->oom = 1;
+			return -1;
+		}
+		r->ext = e;
 		r->actions_cap = cap;
 	}
+	r->ext[r->nactions] = *x;
 	r->actions[r->nactions++] = *a;
 	return 0;
 }
 
-/* An optional message string after alarm/fault/supervisory. */
-static int parse_message(struct parser *p, struct rules_action *a)
+/* Check the ${name}s of the message in string token t; 1 when it has any.
+ * Positions count the escapes of the source: every '"' and '\' of the
+ * decoded text was written with a backslash before it. */
+static int check_template(struct parser *p, const struct rules_tok *t)
 {
-	if (peek(p)->type != TOK_STRING)
+	const char *s = t->text, *at = s;
+	int any = 0;
+
+	while ((at = strstr(at, "${")) != NULL) {
+		const char *end = strchr(at + 2, '}');
+		struct rules_tok pos = *t;
+		char name[64], h[96] = "";
+		size_t n;
+		int esc = 0;
+
+		for (const char *q = s; q < at; q++)
+			esc += *q == '"' || *q == '\\';
+		pos.col = t->col + 1 + (int)(at - s) + esc;
+		if (!end) {
+			error_at(p, &pos, "unterminated \"${\" in message (write ${name})");
+			return any;
+		}
+		n = (size_t)(end - at - 2);
+		snprintf(name, sizeof(name), "%.*s", n < sizeof(name) ? (int)n : 63, at + 2);
+		if (in_list(name, rules_template_names) < 0)
+			error_at(
+			    p, &pos,
+			    "unknown \"${%s}\" in message%s (names: sensor, sensor_name, zone, "
+			    "zone_name, value)",
+			    name, hint(name, rules_template_names, h, sizeof(h)));
+		else
+			any = 1;
+		at = end + 1;
+	}
+	return any;
+}
+
+/* An optional message string (a required one when need is set). */
+static int parse_message(struct parser *p, struct rules_action *a, struct rules_act_ext *x)
+{
+	const struct rules_tok *t = peek(p);
+
+	if (t->type != TOK_STRING)
 		return 0;
-	a->message = rules_cc_strdup(p->cc, next(p)->text);
+	next(p);
+	x->templated = check_template(p, t);
+	a->message = rules_cc_strdup(p->cc, t->text);
 	return a->message ? 0 : -1;
 }
 
-/* alert CONTACT... [priority low|normal|urgent] */
-static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rules_action *a)
+/* A list of contacts (ids, bare or quoted) into a->contacts; stops before
+ * a reserved word, or before the last string when a message follows
+ * (notify). Returns how many were named. */
+static int parse_contacts(struct parser *p, struct rules_action *a, int message_last)
 {
 	const struct rules_tok *t;
-	char h[96] = "";
 	int named = 0;
 
-	a->type = RA_ALERT;
-	a->priority = PRIO_DEFAULT;
 	for (;;) {
 		int i, dup = 0;
 		t = peek(p);
@@ -640,9 +1128,13 @@ static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rule
 			break;
 		if (t->type != TOK_IDENT && t->type != TOK_STRING)
 			break;
+		/* notify owner "text": the last string is the message */
+		if (message_last && t->type == TOK_STRING && p->t[p->i + 1].type != TOK_IDENT &&
+		    p->t[p->i + 1].type != TOK_STRING)
+			break;
 		next(p);
 		named++;
-		i = resolve(p, t, "contact", p->cc->contact_ids);
+		i = resolve(p, t, "contact", &p->cc->contact_names, p->cc->contact_ids);
 		if (i < 0)
 			continue;
 		for (int k = 0; k < a->ncontacts; k++)
@@ -652,12 +1144,26 @@ static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rule
 			continue;
 		}
 		if (a->ncontacts == RULES_MAX_CONTACTS) {
-			error_at(p, t, "too many contacts in one alert (at most %d)",
-			         RULES_MAX_CONTACTS);
+			error_at(p, t, "too many contacts in one %s (at most %d)",
+			         a->type == RA_NOTIFY ? "notify" : "alert", RULES_MAX_CONTACTS);
 			continue;
 		}
 		a->contacts[a->ncontacts++] = i;
 	}
+	return named;
+}
+
+/* alert CONTACT... [priority low|normal|urgent] */
+static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rules_action *a)
+{
+	const struct rules_tok *t;
+	char h[96] = "";
+	int named;
+
+	a->type = RA_ALERT;
+	a->priority = PRIO_DEFAULT;
+	named = parse_contacts(p, a, 0);
+	t = peek(p);
 	if (is_kw(t, "priority")) {
 		next(p);
 		t = peek(p);
@@ -687,46 +1193,116 @@ static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rule
 	return 0;
 }
 
+/* notify CONTACT... "text" */
+static int parse_notify(struct parser *p, const struct rules_tok *kw, struct rules_action *a,
+                        struct rules_act_ext *x)
+{
+	int named;
+
+	a->type = RA_NOTIFY;
+	named = parse_contacts(p, a, 1);
+	if (peek(p)->type != TOK_STRING) {
+		expected(p, peek(p), "the message in quotes after the contacts", NULL);
+		return -1;
+	}
+	if (parse_message(p, a, x) < 0)
+		return -1;
+	if (named == 0)
+		error_at(p, kw,
+		         "\"notify\" needs at least one contact, e.g. notify owner \"Kiểm tra "
+		         "bình chữa cháy\"");
+	return 0;
+}
+
+/* [ for DURATION ] after siren on / output on|off */
+static int parse_for(struct parser *p, struct rules_action *a)
+{
+	int ok = 1;
+
+	if (!is_kw(peek(p), "for"))
+		return 0;
+	next(p);
+	return parse_duration(p, "for", &a->duration_ms, &ok);
+}
+
+/* cancel "rule name": resolved when all files have been read, since the
+ * rule may come later. */
+static int parse_cancel(struct parser *p, struct rules_act_ext *x)
+{
+	struct rules_cc *cc = p->cc;
+	const struct rules_tok *t = peek(p);
+	struct rules_cancel_ref *c;
+
+	if (t->type != TOK_STRING) {
+		expected(p, t, "a rule's name in quotes after \"cancel\"", NULL);
+		return -1;
+	}
+	next(p);
+	if (cc->ncancels == cc->cancels_cap) {
+		int cap = cc->cancels_cap ? cc->cancels_cap * 2 : 8;
+		c = realloc(cc->cancels, sizeof(*c) * (size_t)cap);
+		if (!c) {
+			cc->oom = 1;
+			return -1;
+		}
+		cc->cancels = c;
+		cc->cancels_cap = cap;
+	}
+	c = &cc->cancels[cc->ncancels];
+	c->name = strdup(t->text);
+	if (!c->name) {
+		cc->oom = 1;
+		return -1;
+	}
+	c->rule = p->rule;
+	c->action = cur_rule(p)->nactions;
+	c->file = p->file;
+	c->line = t->line;
+	c->col = t->col;
+	cc->ncancels++;
+	x->cancel = -2; /* resolved later */
+	return 0;
+}
+
 /*
- * action = "alarm" class [ STRING ] | "fault" [ STRING ]
- *        | "supervisory" [ STRING ] | "siren" ( "on" [ pattern ] | "off" )
+ * action = "alarm" class [ "confirmed" ] [ STRING ] | "fault" [ STRING ]
+ *        | "supervisory" [ STRING ]
+ *        | "siren" ( "on" [ pattern ] [ "for" DURATION ] | "off" )
  *        | "alert" contact { contact } [ "priority" priority ]
+ *        | "output" STRING ( "on" | "off" ) [ "for" DURATION ]
+ *        | "notify" contact { contact } STRING
+ *        | "set" "mode" mode | "cancel" STRING
  * Returns -1 on a syntax error.
  */
 static int parse_action(struct parser *p)
 {
 	const struct rules_tok *kw = peek(p), *t;
 	struct rules_action a;
+	struct rules_act_ext x = {.cancel = -1};
 	char h[96] = "";
 	int n;
 
 	memset(&a, 0, sizeof(a));
 	a.rule = p->rule;
+	a.output = -1;
 	if (kw->type != TOK_IDENT) {
-		expected(p, kw, "an action (alarm, fault, supervisory, siren, alert)", NULL);
+		expected(p, kw,
+		         "an action (alarm, fault, supervisory, siren, alert, output, notify, "
+		         "set mode, cancel)",
+		         NULL);
 		return -1;
 	}
-	if (later(p, kw))
-		return -1;
 	switch (in_list(kw->text, action_words)) {
 	case 0: /* alarm */
 		next(p);
-		t = peek(p);
-		if (!is_name(t)) {
-			expected(p, t,
-			         "an alarm class (fire, gas, panic, intrusion, tamper, "
-			         "supervisory, fault)",
-			         NULL);
-			return -1;
-		}
-		next(p);
 		a.type = RA_ALARM;
-		n = sh_class_from_name(t->text);
-		if (n < 0)
-			error_at(p, t, "unknown alarm class \"%s\"%s", t->text,
-			         hint(t->text, sh_class_names, h, sizeof(h)));
-		a.cls = n < 0 ? ALARM_FIRE : (enum sh_alarm_class)n;
-		if (parse_message(p, &a) < 0)
+		if (parse_class(p, &a.cls) == -1)
+			return -1;
+		if (is_kw(peek(p), "confirmed")) {
+			next(p);
+			a.confirmed = 1;
+		}
+		if (parse_message(p, &a, &x) < 0)
 			return -1;
 		break;
 	case 1: /* fault */
@@ -734,7 +1310,7 @@ static int parse_action(struct parser *p)
 		next(p);
 		a.type = RA_ALARM;
 		a.cls = strcmp(kw->text, "fault") == 0 ? ALARM_FAULT : ALARM_SUPERVISORY;
-		if (parse_message(p, &a) < 0)
+		if (parse_message(p, &a, &x) < 0)
 			return -1;
 		break;
 	case 3: /* siren */
@@ -754,8 +1330,6 @@ static int parse_action(struct parser *p)
 		a.type = RA_SIREN_ON;
 		a.pattern = patterns[0];
 		t = peek(p);
-		if (later(p, t))
-			return -1;
 		if (is_name(t)) {
 			next(p);
 			n = in_list(t->text, patterns);
@@ -767,23 +1341,62 @@ static int parse_action(struct parser *p)
 			else
 				a.pattern = patterns[n];
 		}
+		if (parse_for(p, &a) < 0)
+			return -1;
 		break;
 	case 4: /* alert */
 		next(p);
 		if (parse_alert(p, kw, &a) < 0)
 			return -1;
 		break;
+	case 5: /* output */
+		next(p);
+		a.type = RA_OUTPUT;
+		n = parse_id(p, "output", &p->cc->output_names, p->cc->output_ids);
+		if (n == -1)
+			return -1;
+		a.output = n < 0 ? -1 : n;
+		t = peek(p);
+		if (!is_kw(t, "on") && !is_kw(t, "off")) {
+			static const char *const onoff[] = {"on", "off", NULL};
+			expected(p, t, "\"on\" or \"off\" after the output", onoff);
+			return -1;
+		}
+		next(p);
+		a.on = is_kw(t, "on");
+		if (parse_for(p, &a) < 0)
+			return -1;
+		break;
+	case 6: /* notify */
+		next(p);
+		if (parse_notify(p, kw, &a, &x) < 0)
+			return -1;
+		break;
+	case 7: /* set mode */
+		next(p);
+		a.type = RA_SET_MODE;
+		if (want_kw(p, "mode", "\"set\"") < 0)
+			return -1;
+		if (parse_mode(p, &a.mode) == -1)
+			return -1;
+		break;
+	case 8: /* cancel */
+		next(p);
+		if (parse_cancel(p, &x) < 0)
+			return -1;
+		break;
 	default: {
 		/* "ned" is more likely a broken "end" than an action */
-		static const char *const words[] = {"alarm", "fault", "supervisory", "siren",
-		                                    "alert", "end",   NULL};
+		static const char *const words[] = {"alarm",  "fault",  "supervisory", "siren",
+		                                    "alert",  "output", "notify",      "set",
+		                                    "cancel", "end",    NULL};
 		next(p);
 		error_at(p, kw, "unknown action \"%s\"%s", kw->text,
 		         hint(kw->text, words, h, sizeof(h)));
 		return -1;
 	}
 	}
-	return action_add(p, &a);
+	return action_add(p, &a, &x);
 }
 
 /* Skip the rest of a broken action: up to its separator or the rule's end. */
@@ -867,12 +1480,22 @@ static int rule_new(struct parser *p, const struct rules_tok *kw, const char *na
 	r->line = kw->line;
 	r->col = kw->col;
 	r->cond_root = -1;
+	r->unless_root = -1;
+	r->aux = -1;
 	p->rule = rs->nrules++;
 	return 0;
 }
 
+/* A condition after "if" or "unless"; the root node, or -1. */
+static int parse_condition(struct parser *p)
+{
+	p->depth = 0;
+	return parse_or(p);
+}
+
 /*
- * rule = "rule" STRING "when" trigger [ "if" condition ] "then" actions "end"
+ * rule = "rule" STRING "when" trigger [ "if" condition ]
+ *        [ "after" DURATION [ "unless" condition ] ] "then" actions "end"
  * Returns -1 when the caller must skip to the next rule.
  */
 static int parse_rule(struct parser *p)
@@ -880,7 +1503,7 @@ static int parse_rule(struct parser *p)
 	const struct rules_tok *kw = next(p), *name = peek(p), *t;
 	struct ruleset *rs = p->cc->rs;
 	struct rules_rule *r;
-	int ok = 1;
+	int ok = 1, first;
 
 	if (name->type != TOK_STRING) {
 		expected(p, name, "the rule's name in quotes after \"rule\"", NULL);
@@ -889,16 +1512,18 @@ static int parse_rule(struct parser *p)
 	next(p);
 	if (name->text[0] == '\0')
 		error_at(p, name, "empty rule name");
-	for (int i = 0; i < rs->nrules; i++) {
-		if (strcmp(rs->rules[i].name, name->text) == 0) {
-			error_at(p, name, "duplicate rule name \"%s\"; first defined at %s:%d:%d",
-			         name->text, rs->files[rs->rules[i].file], rs->rules[i].line,
-			         rs->rules[i].col);
-			break;
-		}
-	}
+	first = rules_names_find(&p->cc->rule_names, name->text);
+	if (first >= 0)
+		error_at(p, name, "duplicate rule name \"%s\"; first defined at %s:%d:%d",
+		         name->text, rs->files[rs->rules[first].file], rs->rules[first].line,
+		         rs->rules[first].col);
 	if (rule_new(p, kw, name->text) < 0)
 		return -1;
+	if (first < 0 &&
+	    rules_names_add(&p->cc->rule_names, rs->rules[p->rule].name, p->rule) < 0) {
+		p->cc->oom = 1;
+		return -1;
+	}
 
 	t = peek(p);
 	if (!is_kw(t, "when")) {
@@ -913,20 +1538,39 @@ static int parse_rule(struct parser *p)
 	r->trig_ok = ok;
 
 	t = peek(p);
-	if (later(p, t))
-		return -1;
 	if (is_kw(t, "if")) {
 		next(p);
-		p->depth = 0;
-		r->cond_root = parse_or(p);
+		r->cond_root = parse_condition(p);
 		if (r->cond_root < 0)
 			return -1;
 		t = peek(p);
-		if (later(p, t))
+	}
+	if (is_kw(t, "after")) {
+		ok = 1;
+		next(p);
+		if (parse_duration(p, "after", &r->after, &ok) < 0)
 			return -1;
+		if (!ok)
+			r->after = 1; /* reported; keeps the rule a delayed one */
+		t = peek(p);
+		if (is_kw(t, "unless")) {
+			next(p);
+			r->unless_root = parse_condition(p);
+			if (r->unless_root < 0)
+				return -1;
+			t = peek(p);
+		}
+	}
+	if (is_kw(t, "if") && r->after) {
+		error_at(p, t, "\"if\" comes before \"after\" (when ... if ... after ... then)");
+		return -1;
+	}
+	if (is_kw(t, "unless")) {
+		error_at(p, t, "\"unless\" belongs to a delay: after DURATION unless CONDITION");
+		return -1;
 	}
 	if (!is_kw(t, "then")) {
-		static const char *const then[] = {"then", "if", NULL};
+		static const char *const then[] = {"then", "if", "after", NULL};
 		if (t->type == TOK_IDENT && in_list(t->text, action_words) >= 0)
 			error_at(p, t, "missing \"then\" before the actions");
 		else

@@ -532,21 +532,21 @@ static void test_syntax_errors_say_what_was_expected(void **state)
 	            "rule \"b\"\nwhen heat above 30s\nthen alarm fire\nend\n"
 	            "rule \"c\"\nwhen heat above 60 clear below 70\nthen alarm fire\nend\n"
 	            "rul \"e\"\n"
-	            "rule \"d\"\nwhen door becomes open\nif mode is armed_away\n"
-	            "after 30s\nthen alarm intrusion\nend\n"
+	            "rule \"d\"\nwhen door becomes open\nafter 30s\n"
+	            "if mode is armed_away\nthen alarm intrusion\nend\n"
 	            "rule \"f\"\nwhen smoke becomes detected\nthen\nend\n",
 	            &d);
 	assert_ndiags(&d, 6);
 	assert_diag(&d, 0,
-	            "t.rules:2:12: expected \"becomes\", \"above\" or \"below\", got "
-	            "\"becomse\"; did you mean \"becomes\"?");
+	            "t.rules:2:12: expected \"becomes\", \"above\", \"below\", \"rises\", "
+	            "\"is\" or \"offline\", got \"becomse\"; did you mean \"becomes\"?");
 	assert_diag(&d, 1, "t.rules:6:17: expected a number after \"above\", got duration 30s");
 	assert_diag(&d, 2,
 	            "t.rules:10:20: \"clear below 70\" is on the wrong side of the "
 	            "threshold 60: the rule would fire and clear at once");
 	assert_diag(&d, 3, "t.rules:13:1: expected \"rule\", got \"rul\"; did you mean \"rule\"?");
 	assert_diag(&d, 4,
-	            "t.rules:17:1: \"after\" is not available in version 1 of the rule language");
+	            "t.rules:17:1: \"if\" comes before \"after\" (when ... if ... after ... then)");
 	assert_diag(&d, 5, "t.rules:22:1: no actions between \"then\" and \"end\"");
 }
 
