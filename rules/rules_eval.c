@@ -800,7 +800,8 @@ static void call_begin(struct call *c)
 	run_due(c);
 }
 
-/* Re-check every pending `unless` in its own context. */
+/* Re-check every pending `unless` in its own context; then drop cancelled
+ * timers from the top of the heap, so that rules_next_deadline() is exact. */
 static void call_end(struct call *c)
 {
 	struct ruleset *rs = c->rs;
@@ -817,6 +818,11 @@ static void call_end(struct call *c)
 		                   .has_value = p->has_value};
 		if (p->live && r->unless_root >= 0 && cond_eval(rs, r, r->unless_root, c->view, &f))
 			pending_cancel(rs, i);
+	}
+	while (rs->nheap && !timer_live(rs, &rs->heap[0])) {
+		heap_pop(rs);
+		if (rs->nstale > 0)
+			rs->nstale--;
 	}
 }
 
@@ -1062,7 +1068,7 @@ int64_t rules_next_deadline(const struct ruleset *rs, int64_t now_ms, const stru
 
 	if (!rs)
 		return INT64_MAX;
-	/* the top may be a cancelled timer: waking early is harmless */
+	/* every call leaves a live timer on top, or none */
 	if (rs->nheap)
 		d = rs->heap[0].at;
 	if (!rs->ncal || !view || !view->local_ms)

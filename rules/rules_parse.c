@@ -193,11 +193,12 @@ static int parse_id(struct parser *p, const char *what, const struct rules_names
 
 	if (t->type != TOK_STRING) {
 		char desc[96];
+		const char *an = strchr("aeiou", what[0]) ? "an" : "a";
 		if (is_name(t))
-			error_at(p, t, "expected a %s id in quotes, got %s (write %s \"%s\")", what,
-			         rules_tok_describe(t, desc, sizeof(desc)), what, t->text);
+			error_at(p, t, "expected %s %s id in quotes, got %s (write %s \"%s\")", an,
+			         what, rules_tok_describe(t, desc, sizeof(desc)), what, t->text);
 		else {
-			snprintf(buf, sizeof(buf), "a %s id in quotes", what);
+			snprintf(buf, sizeof(buf), "%s %s id in quotes", an, what);
 			expected(p, t, buf, NULL);
 		}
 		return -1;

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "gateway/config.h"
 #include "rules/rules.h"
+#include "rules/rules_int.h" /* only to look at the timer heap */
 #include "rules/rules_lex.h"
 
 /* The test site: a boarding house like deploy/examples/nha-tro.json.
@@ -56,6 +58,8 @@ enum {
 
 enum { C_MILITIA, C_OWNER, NCONTACTS };
 
+enum { O_SIREN_HALL, O_VALVE_GAS, NOUTPUTS };
+
 static struct config_zone zones[NZONES] = {
     {.id = "hall", .name = "Sảnh tầng trệt", .floor = 1, .kind = "corridor"},
     {.id = "kitchen", .name = "Bếp chung", .floor = 1, .kind = "kitchen"},
@@ -72,7 +76,7 @@ static struct config_zone zones[NZONES] = {
 };
 
 static struct config_sensor sensors[NSENSORS] = {
-    {.id = "smoke-101", .kind = KIND_SMOKE, .zone = Z_101},
+    {.id = "smoke-101", .name = "Báo khói phòng 101", .kind = KIND_SMOKE, .zone = Z_101},
     {.id = "smoke-102", .kind = KIND_SMOKE, .zone = Z_102},
     {.id = "smoke-103", .kind = KIND_SMOKE, .zone = Z_103},
     {.id = "smoke-104", .kind = KIND_SMOKE, .zone = Z_104},
@@ -92,7 +96,14 @@ static struct config_contact contacts[NCONTACTS] = {
     {.id = "owner", .via = VIA_SMS, .phone = "+84909123456"},
 };
 
+static struct config_output outputs[NOUTPUTS] = {
+    {.id = "siren-hall", .kind = OUTPUT_SIREN, .zone = Z_HALL},
+    {.id = "valve-gas", .kind = OUTPUT_VALVE, .zone = Z_KITCHEN},
+};
+
 static struct config site_config = {
+    .outputs = outputs,
+    .noutputs = NOUTPUTS,
     .zones = zones,
     .nzones = NZONES,
     .sensors = sensors,
@@ -144,11 +155,14 @@ static void on_action(void *ctx, const struct rules_action *a)
 	acts->n++;
 }
 
-/* The world for conditions: a mode and known/unknown point values. */
+/* The world for conditions: a mode, known/unknown point values, the
+ * panel's alarm flags per class and zone, and the local wall clock. */
 struct world {
 	enum sh_mode mode;
 	int known[NSENSORS][POINT__COUNT];
 	double value[NSENSORS][POINT__COUNT];
+	unsigned alarm[ALARM__COUNT][NZONES];
+	int64_t local; /* local ms since the epoch; 0: no clock */
 };
 
 static int world_point(void *ctx, int sensor, enum sh_point p, double *value)
@@ -166,10 +180,45 @@ static enum sh_mode world_mode(void *ctx)
 	return ((struct world *)ctx)->mode;
 }
 
+static unsigned world_alarm(void *ctx, enum sh_alarm_class cls, int zone)
+{
+	struct world *w = ctx;
+	unsigned f = 0;
+
+	if (zone >= 0)
+		return w->alarm[cls][zone];
+	for (int z = 0; z < NZONES; z++)
+		f |= w->alarm[cls][z];
+	return f;
+}
+
+static int64_t world_local(void *ctx)
+{
+	return ((struct world *)ctx)->local;
+}
+
 static void world_set(struct world *w, int sensor, enum sh_point p, double v)
 {
 	w->known[sensor][p] = 1;
 	w->value[sensor][p] = v;
+}
+
+static struct rules_view world_view(struct world *w)
+{
+	return (struct rules_view){.ctx = w,
+	                           .point = world_point,
+	                           .mode = world_mode,
+	                           .alarm = world_alarm,
+	                           .local_ms = w->local ? world_local : NULL};
+}
+
+/* Local ms of a calendar date and time (the site's wall clock). */
+static int64_t local_at(int y, int mon, int d, int h, int min)
+{
+	struct tm tm = {
+	    .tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d, .tm_hour = h, .tm_min = min};
+
+	return (int64_t)timegm(&tm) * 1000;
 }
 
 /* Compile text that must be valid; fails the test with the messages if not. */
@@ -223,11 +272,66 @@ static void assert_ndiags(const struct diags *d, int n)
 static int feed(struct ruleset *rs, int sensor, enum sh_point p, int had_old, double old,
                 double new, struct world *w, struct actions *acts)
 {
-	struct rules_view view = {.ctx = w, .point = world_point, .mode = world_mode};
+	struct rules_view view;
 
 	memset(acts, 0, sizeof(*acts));
+	if (w)
+		view = world_view(w);
 	return rules_eval(rs, sensor, p, had_old, old, new, 0, w ? &view : NULL, on_action, acts);
 }
+
+/* The same on the virtual monotonic clock: at now_ms. The world (which
+ * must not be NULL) learns the new value too. */
+static int feed_at(struct ruleset *rs, int64_t now, int sensor, enum sh_point p, double new,
+                   struct world *w, struct actions *acts)
+{
+	struct rules_view view = world_view(w);
+	int had_old = w->known[sensor][p];
+	double old = w->value[sensor][p];
+
+	memset(acts, 0, sizeof(*acts));
+	world_set(w, sensor, p, new);
+	return rules_eval(rs, sensor, p, had_old, old, new, now, &view, on_action, acts);
+}
+
+static int tick_at(struct ruleset *rs, int64_t now, struct world *w, struct actions *acts)
+{
+	struct rules_view view = world_view(w);
+
+	memset(acts, 0, sizeof(*acts));
+	return rules_tick(rs, now, &view, on_action, acts);
+}
+
+static int alarm_at(struct ruleset *rs, int64_t now, enum sh_alarm_class cls, int zone, int sensor,
+                    int64_t id, enum rules_alarm_event ev, struct world *w, struct actions *acts)
+{
+	struct rules_view view = world_view(w);
+
+	memset(acts, 0, sizeof(*acts));
+	return rules_eval_alarm(rs, cls, zone, sensor, id, ev, now, &view, on_action, acts);
+}
+
+static int mode_at(struct ruleset *rs, int64_t now, enum sh_mode mode, struct world *w,
+                   struct actions *acts)
+{
+	struct rules_view view = world_view(w);
+	enum sh_mode old = w->mode;
+
+	memset(acts, 0, sizeof(*acts));
+	w->mode = mode;
+	return rules_eval_mode(rs, old, mode, now, &view, on_action, acts);
+}
+
+static int64_t deadline(struct ruleset *rs, int64_t now, struct world *w)
+{
+	struct rules_view view = world_view(w);
+
+	return rules_next_deadline(rs, now, &view);
+}
+
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
 
 /* ---- the shipped model ---- */
 
@@ -1005,6 +1109,1111 @@ static void test_empty_text_is_an_empty_rule_set(void **state)
 	rules_free(rs);
 }
 
+/* ---- version 2: rate of rise ---- */
+
+static void test_rises_fires_at_8_per_minute_but_not_at_8_per_3_minutes(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+	int fired = 0;
+
+	(void)state;
+	rs = compile_ok("rule \"fast heat\"\nwhen heat rises 8 per 1m\n"
+	                "then alarm fire \"Nhiệt tăng nhanh: ${value}\"\nend\n",
+	                &d);
+	/* 8 degrees over 3 minutes, reported every 20 s: never 8 in a minute */
+	for (int i = 0; i <= 9; i++)
+		fired += feed_at(rs, i * 20 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE,
+		                 20 + i * 8.0 / 9, &w, &acts);
+	assert_int_equal(fired, 0);
+	rules_free(rs);
+
+	memset(&d, 0, sizeof(d));
+	memset(&w, 0, sizeof(w));
+	rs = compile_ok("rule \"fast heat\"\nwhen heat rises 8 per 1m\n"
+	                "then alarm fire \"Nhiệt tăng nhanh: ${value}\"\nend\n",
+	                &d);
+	assert_int_equal(feed_at(rs, 0, S_HEAT_KITCHEN, POINT_TEMPERATURE, 20, &w, &acts), 0);
+	assert_int_equal(feed_at(rs, 30 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 24, &w, &acts),
+	                 0);
+	/* exactly a minute after the lowest reading: it is still in the window */
+	assert_int_equal(feed_at(rs, 60 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 28, &w, &acts),
+	                 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].sensor, S_HEAT_KITCHEN);
+	assert_int_equal(acts.a[0].zone, Z_KITCHEN);
+	assert_string_equal(acts.a[0].message, "Nhiệt tăng nhanh: 28");
+	/* still rising: one alarm, not one per reading */
+	assert_int_equal(feed_at(rs, 70 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 35, &w, &acts),
+	                 0);
+	assert_int_equal(acts.n, 0);
+	rules_free(rs);
+}
+
+static void test_rises_rearms_when_the_rise_falls_below_half_even_without_readings(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"fast heat\"\nwhen sensor \"heat-kitchen\" temperature rises 8 per "
+	                "1m\nthen supervisory \"heat\"\nend\n",
+	                &d);
+	feed_at(rs, 0, S_HEAT_KITCHEN, POINT_TEMPERATURE, 20, &w, &acts);
+	feed_at(rs, 30 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 24, &w, &acts);
+	assert_int_equal(feed_at(rs, 60 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 28, &w, &acts),
+	                 1);
+	/* the temperature stays at 28 and is not reported again: when 20
+	 * leaves the window the rise is 4, half of 8, still armed... */
+	assert_int_equal(deadline(rs, 60 * SEC, &w), 60 * SEC + 1);
+	assert_int_equal(tick_at(rs, 60 * SEC + 1, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	/* ...when 24 leaves it, the rise is 0: re-armed, with a notice */
+	assert_int_equal(deadline(rs, 60 * SEC + 1, &w), 90 * SEC + 1);
+	assert_int_equal(tick_at(rs, 90 * SEC + 1, &w, &acts), 0);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_CLEARED);
+	assert_int_equal(acts.a[0].cls, ALARM_SUPERVISORY);
+	assert_int_equal(acts.a[0].sensor, S_HEAT_KITCHEN);
+	assert_int_equal(deadline(rs, 90 * SEC + 1, &w), INT64_MAX);
+	/* and a new rise fires again */
+	assert_int_equal(feed_at(rs, 100 * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 37, &w, &acts),
+	                 1);
+	rules_free(rs);
+}
+
+static void test_rises_keeps_the_lowest_reading_when_readings_come_fast(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+	int fired = 0;
+
+	(void)state;
+	rs = compile_ok("rule \"r\"\nwhen heat rises 5 per 1m\nthen fault\nend\n", &d);
+	/* one reading a second, slowly rising: more readings than the
+	 * history holds, and the first one is still the lowest */
+	for (int i = 0; i < 60; i++)
+		fired += feed_at(rs, i * SEC, S_HEAT_KITCHEN, POINT_TEMPERATURE, 20 + i * 0.1, &w,
+		                 &acts);
+	assert_int_equal(fired, 1);
+	rules_free(rs);
+}
+
+/* ---- version 2: states held for a time ---- */
+
+static void test_is_open_for_fires_after_exactly_the_duration(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"door left open\"\nwhen door is open for 5m\n"
+	                "then supervisory \"Cửa mở quá lâu: ${sensor_name}\"\nend\n",
+	                &d);
+	assert_int_equal(deadline(rs, 0, &w), INT64_MAX);
+	assert_int_equal(feed_at(rs, 1 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 0);
+	assert_int_equal(deadline(rs, 1 * SEC, &w), 5 * MIN + 1 * SEC);
+	assert_int_equal(tick_at(rs, 5 * MIN + 1 * SEC - 1, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(tick_at(rs, 5 * MIN + 1 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].sensor, S_DOOR_MAIN);
+	assert_int_equal(acts.a[0].zone, Z_HALL);
+	assert_string_equal(acts.a[0].message, "Cửa mở quá lâu: door-main");
+	/* once */
+	assert_int_equal(tick_at(rs, 20 * MIN, &w, &acts), 0);
+	/* closing clears it */
+	assert_int_equal(feed_at(rs, 21 * MIN, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts), 0);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_CLEARED);
+	assert_int_equal(acts.a[0].cls, ALARM_SUPERVISORY);
+	rules_free(rs);
+}
+
+static void test_is_open_for_does_not_fire_when_the_door_closed_in_time(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"door left open\"\nwhen sensor \"door-main\" is open for 5m\n"
+	                "then supervisory\nend\n",
+	                &d);
+	feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	assert_int_equal(feed_at(rs, 5 * MIN - 1, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts), 0);
+	assert_int_equal(acts.n, 0); /* never fired: nothing to clear */
+	assert_int_equal(tick_at(rs, 5 * MIN, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	/* open again: the hold starts over */
+	feed_at(rs, 6 * MIN, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	assert_int_equal(tick_at(rs, 10 * MIN, &w, &acts), 0);
+	assert_int_equal(tick_at(rs, 11 * MIN, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_a_hold_that_completed_is_not_undone_by_a_late_tick(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"open\"\nwhen door is open for 5m\nthen supervisory\nend\n", &d);
+	feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	/* the door closes 1 ms after the hold completed, before the daemon
+	 * got round to rules_tick: the hold happened, then it cleared */
+	assert_int_equal(feed_at(rs, 5 * MIN + 1, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[1].type, RA_CLEARED);
+	rules_free(rs);
+}
+
+static void test_offline_for_an_hour_is_a_fault_per_sensor(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"silent\"\nwhen any sensor offline for 1h\n"
+	                "then fault \"Mất kết nối: ${sensor}\"\nend\n",
+	                &d);
+	world_set(&w, S_SMOKE_101, POINT_ONLINE, 1);
+	world_set(&w, S_SMOKE_102, POINT_ONLINE, 1);
+	feed_at(rs, 0, S_SMOKE_101, POINT_ONLINE, 0, &w, &acts);
+	feed_at(rs, 10 * MIN, S_SMOKE_102, POINT_ONLINE, 0, &w, &acts);
+	/* smoke-102 comes back before its hour */
+	feed_at(rs, 30 * MIN, S_SMOKE_102, POINT_ONLINE, 1, &w, &acts);
+	assert_int_equal(tick_at(rs, 1 * HOUR, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].cls, ALARM_FAULT);
+	assert_string_equal(acts.a[0].message, "Mất kết nối: smoke-101");
+	assert_int_equal(tick_at(rs, 3 * HOUR, &w, &acts), 0);
+	rules_free(rs);
+}
+
+static void test_a_sensor_already_offline_at_a_reload_still_gets_its_hour(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	/* the registry knew the sensor was offline before these rules existed,
+	 * and an offline sensor sends nothing more */
+	world_set(&w, S_PANIC_STAIRS, POINT_ONLINE, 0);
+	rs = compile_ok("rule \"silent\"\nwhen sensor \"panic-stairs\" is offline for 1h\n"
+	                "then fault\nend\n",
+	                &d);
+	assert_int_equal(tick_at(rs, 5 * MIN, &w, &acts), 0);
+	assert_int_equal(deadline(rs, 5 * MIN, &w), 5 * MIN + 1 * HOUR);
+	assert_int_equal(tick_at(rs, 5 * MIN + 1 * HOUR, &w, &acts), 1);
+	assert_int_equal(acts.a[0].sensor, S_PANIC_STAIRS);
+	rules_free(rs);
+}
+
+/* ---- version 2: counts ---- */
+
+static void test_count_fires_for_two_distinct_detectors_within_2m(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"confirmed fire\"\n"
+	                "when count smoke detected in site within 2m >= 2\n"
+	                "then alarm fire confirmed \"Hai đầu báo khói\"; alert militia\nend\n",
+	                &d);
+	assert_int_equal(feed_at(rs, 0, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(feed_at(rs, 1 * MIN + 59 * SEC, S_SMOKE_204, POINT_SMOKE, 1, &w, &acts),
+	                 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].confirmed, 1);
+	/* the second detector, the one that confirmed, and its zone */
+	assert_int_equal(acts.a[0].sensor, S_SMOKE_204);
+	assert_int_equal(acts.a[0].zone, Z_204);
+	/* a third one is the same confirmed fire: no second firing */
+	assert_int_equal(feed_at(rs, 1 * MIN + 59500, S_SMOKE_102, POINT_SMOKE, 1, &w, &acts), 0);
+	/* until the first one leaves the window (2 minutes after it came):
+	 * the count is below 2 again, and a fourth makes a new crossing */
+	assert_int_equal(tick_at(rs, 2 * MIN, &w, &acts), 0);
+	assert_int_equal(feed_at(rs, 2 * MIN + 1, S_SMOKE_103, POINT_SMOKE, 1, &w, &acts), 0);
+	assert_int_equal(tick_at(rs, 3 * MIN + 59 * SEC, &w, &acts), 0);
+	assert_int_equal(feed_at(rs, 4 * MIN, S_SMOKE_104, POINT_SMOKE, 1, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_count_does_not_fire_for_the_same_detector_twice(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+	int fired = 0;
+
+	(void)state;
+	rs = compile_ok("rule \"confirmed fire\"\n"
+	                "when count smoke detected in site within 2m >= 2\n"
+	                "then alarm fire confirmed\nend\n",
+	                &d);
+	fired += feed_at(rs, 0, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	fired += feed_at(rs, 10 * SEC, S_SMOKE_101, POINT_SMOKE, 0, &w, &acts);
+	fired += feed_at(rs, 20 * SEC, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	fired += feed_at(rs, 30 * SEC, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	assert_int_equal(fired, 0);
+	rules_free(rs);
+}
+
+static void test_count_does_not_fire_for_two_detectors_3m_apart(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"confirmed fire\"\n"
+	                "when count smoke detected in site within 2m >= 2\n"
+	                "then alarm fire confirmed\nend\n",
+	                &d);
+	feed_at(rs, 0, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	assert_int_equal(deadline(rs, 0, &w), 2 * MIN);
+	assert_int_equal(feed_at(rs, 3 * MIN, S_SMOKE_102, POINT_SMOKE, 1, &w, &acts), 0);
+	/* but a third within 2 minutes of the second confirms */
+	assert_int_equal(feed_at(rs, 4 * MIN, S_SMOKE_103, POINT_SMOKE, 1, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_count_rearms_and_clears_when_detectors_clear(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"two\"\nwhen count smoke detected in site within 2m >= 2\n"
+	                "then supervisory\nend\n",
+	                &d);
+	feed_at(rs, 0, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	assert_int_equal(feed_at(rs, 10 * SEC, S_SMOKE_102, POINT_SMOKE, 1, &w, &acts), 1);
+	/* the window ends but both still see smoke: the cause is still there */
+	assert_int_equal(tick_at(rs, 5 * MIN, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	/* one clears: fewer than 2 in smoke, the cause is gone */
+	assert_int_equal(feed_at(rs, 6 * MIN, S_SMOKE_101, POINT_SMOKE, 0, &w, &acts), 0);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_CLEARED);
+	assert_int_equal(acts.a[0].sensor, S_SMOKE_102); /* the firing's sensor */
+	assert_int_equal(acts.a[0].cls, ALARM_SUPERVISORY);
+	/* re-armed: two new entries within the window fire again */
+	feed_at(rs, 7 * MIN, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts);
+	assert_int_equal(feed_at(rs, 8 * MIN, S_SMOKE_103, POINT_SMOKE, 1, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_count_in_zone_counts_each_zone_apart(void **state)
+{
+	struct config_sensor two[] = {
+	    {.id = "smoke-a1", .kind = KIND_SMOKE, .zone = Z_101},
+	    {.id = "smoke-a2", .kind = KIND_SMOKE, .zone = Z_101},
+	    {.id = "smoke-b1", .kind = KIND_SMOKE, .zone = Z_102},
+	};
+	struct config cfg = {.zones = zones, .nzones = NZONES, .sensors = two, .nsensors = 3};
+	struct rules_site s2 = {.config = &cfg};
+	struct diags d = {0};
+	struct actions acts;
+	int nerr = -1;
+	struct ruleset *rs;
+
+	(void)state;
+	rs = rules_compile_string("rule \"zone pair\"\n"
+	                          "when count smoke detected in zone within 2m >= 2\n"
+	                          "then alarm fire\nend\n",
+	                          "t.rules", &s2, on_diag, &d, &nerr, NULL);
+	assert_non_null(rs);
+	assert_int_equal(d.n, 0);
+	memset(&acts, 0, sizeof(acts));
+	/* one in each zone: no zone has two */
+	assert_int_equal(rules_eval(rs, 0, POINT_SMOKE, 1, 0, 1, 0, NULL, on_action, &acts), 0);
+	assert_int_equal(rules_eval(rs, 2, POINT_SMOKE, 1, 0, 1, 1000, NULL, on_action, &acts), 0);
+	/* the second one in room-101 */
+	assert_int_equal(rules_eval(rs, 1, POINT_SMOKE, 1, 0, 1, 2000, NULL, on_action, &acts), 1);
+	assert_int_equal(acts.a[0].zone, Z_101);
+	rules_free(rs);
+
+	/* in the test site no zone has two smoke detectors: a warning */
+	memset(&d, 0, sizeof(d));
+	rs = compile_ok("rule \"zone pair\"\nwhen count smoke detected in zone within 2m >= 2\n"
+	                "then alarm fire\nend\n",
+	                &d);
+	assert_ndiags(&d, 1);
+	assert_int_equal(d.severity[0], 1);
+	assert_diag(&d, 0,
+	            "t.rules:2:12: count needs 2 smoke sensors in one zone but no zone has more "
+	            "than 1; rule \"zone pair\" can never fire");
+	rules_free(rs);
+}
+
+/* ---- version 2: the calendar ---- */
+
+static void test_every_day_at_0800_fires_once_when_local_time_crosses_it(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.local = local_at(2026, 3, 10, 7, 59)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"morning check\"\nwhen every day at 08:00\n"
+	                "then notify owner \"Kiểm tra bình chữa cháy (${zone})\"\nend\n",
+	                &d);
+	assert_int_equal(tick_at(rs, 0, &w, &acts), 0);
+	/* 1 minute of local time to go, from monotonic 0 */
+	assert_int_equal(deadline(rs, 0, &w), 1 * MIN);
+	w.local += 1 * MIN + 30 * SEC;
+	assert_int_equal(tick_at(rs, 90 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_NOTIFY);
+	assert_int_equal(acts.a[0].sensor, -1);
+	assert_int_equal(acts.a[0].zone, -1);
+	assert_int_equal(acts.a[0].ncontacts, 1);
+	assert_int_equal(acts.a[0].contacts[0], C_OWNER);
+	assert_string_equal(acts.a[0].message, "Kiểm tra bình chữa cháy (-)");
+	w.local += 1 * MIN;
+	assert_int_equal(tick_at(rs, 150 * SEC, &w, &acts), 0);
+	/* tomorrow at 08:00 */
+	assert_int_equal(deadline(rs, 150 * SEC, &w),
+	                 150 * SEC + local_at(2026, 3, 11, 8, 0) - w.local);
+	for (int i = 0; i < 24 * 60; i++) {
+		w.local += 1 * MIN;
+		tick_at(rs, 150 * SEC + (i + 1) * MIN, &w, &acts);
+		if (acts.n)
+			break;
+	}
+	assert_int_equal(acts.n, 1);
+	assert_true(w.local >= local_at(2026, 3, 11, 8, 0));
+	assert_true(w.local < local_at(2026, 3, 11, 8, 1));
+	rules_free(rs);
+}
+
+static void test_every_day_does_not_fire_after_a_5h_forward_jump(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.local = local_at(2026, 3, 10, 5, 0)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"r\"\nwhen every day at 08:00\nthen notify owner \"x\"\nend\n", &d);
+	tick_at(rs, 0, &w, &acts);
+	/* NTP sets the clock of a board that booted without one */
+	w.local = local_at(2026, 3, 10, 10, 0);
+	assert_int_equal(tick_at(rs, 1 * MIN, &w, &acts), 0);
+	w.local = local_at(2026, 3, 11, 7, 59);
+	tick_at(rs, 2 * MIN, &w, &acts);
+	/* 21 h 59 min is a jump too: still nothing, and the plan is tomorrow's */
+	assert_int_equal(acts.n, 0);
+	w.local = local_at(2026, 3, 11, 8, 0);
+	assert_int_equal(tick_at(rs, 3 * MIN, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_every_day_does_not_fire_after_a_backward_jump(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.local = local_at(2026, 3, 10, 7, 58)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"r\"\nwhen every day at 08:00\nthen notify owner \"x\"\nend\n", &d);
+	tick_at(rs, 0, &w, &acts);
+	w.local = local_at(2026, 3, 10, 8, 5);
+	assert_int_equal(tick_at(rs, 7 * MIN, &w, &acts), 1);
+	/* the clock was 10 minutes fast and is set back across 08:00: the
+	 * reminder has been sent and is not sent again */
+	w.local = local_at(2026, 3, 10, 7, 55);
+	assert_int_equal(tick_at(rs, 8 * MIN, &w, &acts), 0);
+	w.local = local_at(2026, 3, 10, 8, 1);
+	assert_int_equal(tick_at(rs, 14 * MIN, &w, &acts), 0);
+	/* a big step back (a day) fires nothing at the jump */
+	w.local = local_at(2026, 3, 9, 9, 0);
+	assert_int_equal(tick_at(rs, 15 * MIN, &w, &acts), 0);
+	/* and the calendar goes on from the new time */
+	w.local = local_at(2026, 3, 10, 7, 59);
+	tick_at(rs, 16 * MIN, &w, &acts);
+	w.local = local_at(2026, 3, 10, 8, 0);
+	assert_int_equal(tick_at(rs, 17 * MIN, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_every_weekday_fires_on_that_day_only(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	/* 2026-03-08 is a Sunday */
+	struct world w = {.local = local_at(2026, 3, 8, 23, 0)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"weekly test\"\nwhen every monday at 09:30\n"
+	                "then notify owner \"Thử còi hằng tuần\"\nend\n",
+	                &d);
+	tick_at(rs, 0, &w, &acts);
+	assert_int_equal(deadline(rs, 0, &w), local_at(2026, 3, 9, 9, 30) - w.local);
+	w.local = local_at(2026, 3, 9, 9, 29);
+	tick_at(rs, 1, &w, &acts);
+	assert_int_equal(acts.n, 0);
+	w.local = local_at(2026, 3, 9, 9, 30);
+	assert_int_equal(tick_at(rs, 2, &w, &acts), 1);
+	/* next: a week later */
+	assert_int_equal(deadline(rs, 2, &w), 2 + 7 * 24 * HOUR);
+	rules_free(rs);
+}
+
+static void test_every_month_on_day_31_fires_on_the_last_day_of_february(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.local = local_at(2026, 2, 27, 12, 0)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"monthly\"\nwhen every month on day 31 at 08:00\n"
+	                "then notify owner \"Báo cáo tháng\"\nend\n",
+	                &d);
+	tick_at(rs, 0, &w, &acts);
+	assert_int_equal(deadline(rs, 0, &w), local_at(2026, 2, 28, 8, 0) - w.local);
+	w.local = local_at(2026, 2, 28, 7, 59);
+	tick_at(rs, 1, &w, &acts);
+	w.local = local_at(2026, 2, 28, 8, 0);
+	assert_int_equal(tick_at(rs, 2, &w, &acts), 1);
+	/* then March 31st */
+	assert_int_equal(deadline(rs, 2, &w), 2 + local_at(2026, 3, 31, 8, 0) - w.local);
+	rules_free(rs);
+
+	/* a leap year: the 29th */
+	memset(&d, 0, sizeof(d));
+	w.local = local_at(2028, 2, 1, 0, 0);
+	rs = compile_ok("rule \"monthly\"\nwhen every month on day 31 at 08:00\n"
+	                "then notify owner \"x\"\nend\n",
+	                &d);
+	assert_int_equal(deadline(rs, 0, &w), local_at(2028, 2, 29, 8, 0) - w.local);
+	rules_free(rs);
+}
+
+static void test_calendar_needs_a_clock(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0}; /* no local_ms */
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"r\"\nwhen every day at 08:00\nthen notify owner \"x\"\nend\n", &d);
+	assert_int_equal(tick_at(rs, 0, &w, &acts), 0);
+	assert_int_equal(deadline(rs, 0, &w), INT64_MAX);
+	assert_int_equal(rules_tick(rs, 0, NULL, NULL, NULL), 0);
+	rules_free(rs);
+}
+
+/* ---- version 2: alarm and mode triggers, delays ---- */
+
+static const char militia_rule[] =
+    "rule \"nobody acknowledged the fire within 60 s: call the militia\"\n"
+    "when alarm fire becomes raised\n"
+    "after 60s unless alarm fire is acknowledged\n"
+    "then alert militia priority urgent\n"
+    "end\n";
+
+static void test_unacknowledged_fire_calls_the_militia_with_the_alarm_id(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok(militia_rule, &d);
+	w.alarm[ALARM_FIRE][Z_101] = RULES_ALARM_ACTIVE;
+	assert_int_equal(alarm_at(rs, 0, ALARM_FIRE, Z_101, S_SMOKE_101, 42, RAE_RAISED, &w, &acts),
+	                 1);
+	assert_int_equal(acts.n, 0); /* waiting */
+	assert_int_equal(deadline(rs, 0, &w), 60 * SEC);
+	assert_int_equal(tick_at(rs, 60 * SEC - 1, &w, &acts), 0);
+	assert_int_equal(tick_at(rs, 60 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].type, RA_ALERT);
+	assert_int_equal(acts.a[0].alarm, 42);
+	assert_int_equal(acts.a[0].zone, Z_101);
+	assert_int_equal(acts.a[0].sensor, S_SMOKE_101);
+	assert_int_equal(acts.a[0].priority, PRIO_URGENT);
+	assert_int_equal(acts.a[0].contacts[0], C_MILITIA);
+	/* other transitions of the fire do not fire it */
+	assert_int_equal(
+	    alarm_at(rs, 70 * SEC, ALARM_FIRE, Z_101, S_SMOKE_101, 42, RAE_SILENCED, &w, &acts), 0);
+	assert_int_equal(
+	    alarm_at(rs, 70 * SEC, ALARM_GAS, Z_101, S_SMOKE_101, 43, RAE_RAISED, &w, &acts), 0);
+	rules_free(rs);
+}
+
+static void test_acknowledging_the_fire_cancels_the_militia_call(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok(militia_rule, &d);
+	w.alarm[ALARM_FIRE][Z_101] = RULES_ALARM_ACTIVE;
+	alarm_at(rs, 0, ALARM_FIRE, Z_101, S_SMOKE_101, 42, RAE_RAISED, &w, &acts);
+	/* a fire in another zone waits on its own */
+	w.alarm[ALARM_FIRE][Z_204] = RULES_ALARM_ACTIVE;
+	alarm_at(rs, 10 * SEC, ALARM_FIRE, Z_204, S_SMOKE_204, 44, RAE_RAISED, &w, &acts);
+	w.alarm[ALARM_FIRE][Z_101] |= RULES_ALARM_ACKED;
+	assert_int_equal(
+	    alarm_at(rs, 30 * SEC, ALARM_FIRE, Z_101, S_SMOKE_101, 42, RAE_ACKNOWLEDGED, &w, &acts),
+	    0);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(tick_at(rs, 60 * SEC, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(tick_at(rs, 70 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.a[0].alarm, 44);
+	assert_int_equal(deadline(rs, 70 * SEC, &w), INT64_MAX);
+	rules_free(rs);
+}
+
+static const char entry_delay_rule[] = "rule \"entry delay\"\n"
+                                       "when door becomes open\n"
+                                       "if mode is armed_away or mode is armed_night\n"
+                                       "after 30s unless mode is disarmed\n"
+                                       "then alarm intrusion \"Đột nhập: ${sensor}\"\n"
+                                       "  siren on burglar for 3m\n"
+                                       "end\n";
+
+static void test_entry_delay_is_cancelled_by_disarming(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_AWAY};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok(entry_delay_rule, &d);
+	assert_int_equal(feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 1);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(mode_at(rs, 20 * SEC, MODE_DISARMED, &w, &acts), 0);
+	assert_int_equal(tick_at(rs, 30 * SEC, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	rules_free(rs);
+}
+
+static void test_entry_delay_raises_the_alarm_when_nobody_disarms(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_NIGHT};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok(entry_delay_rule, &d);
+	feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	/* arming another way is no disarming */
+	mode_at(rs, 10 * SEC, MODE_ARMED_AWAY, &w, &acts);
+	assert_int_equal(tick_at(rs, 30 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].cls, ALARM_INTRUSION);
+	assert_string_equal(acts.a[0].message, "Đột nhập: door-main");
+	assert_int_equal(acts.a[0].sensor, S_DOOR_MAIN);
+	assert_int_equal(acts.a[0].alarm, 0);
+	assert_int_equal(acts.a[1].type, RA_SIREN_ON);
+	assert_string_equal(acts.a[1].pattern, "burglar");
+	assert_int_equal(acts.a[1].duration_ms, 3 * MIN);
+	/* disarmed: the `if` stops it at the door */
+	w.mode = MODE_DISARMED;
+	assert_int_equal(feed_at(rs, 40 * SEC, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts), 0);
+	assert_int_equal(feed_at(rs, 50 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 0);
+	rules_free(rs);
+}
+
+static void test_a_second_firing_while_waiting_does_not_schedule_twice(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_AWAY};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok(entry_delay_rule, &d);
+	feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	feed_at(rs, 5 * SEC, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts);
+	assert_int_equal(acts.n, 0); /* no cleared notice before the alarm */
+	feed_at(rs, 10 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	assert_int_equal(tick_at(rs, 30 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(tick_at(rs, 40 * SEC, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	rules_free(rs);
+}
+
+static void test_a_cause_that_cleared_while_waiting_clears_after_the_alarm(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"gas\"\nwhen gas becomes detected\nafter 10s\n"
+	                "then fault \"gas\"\nend\n",
+	                &d);
+	feed_at(rs, 0, S_GAS_KITCHEN, POINT_GAS, 1, &w, &acts);
+	feed_at(rs, 5 * SEC, S_GAS_KITCHEN, POINT_GAS, 0, &w, &acts);
+	assert_int_equal(acts.n, 0);
+	/* the panel sees the fault, then its cause clear: a fault that
+	 * clears itself, not one stuck forever */
+	assert_int_equal(tick_at(rs, 10 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[1].type, RA_CLEARED);
+	assert_int_equal(acts.a[1].cls, ALARM_FAULT);
+	assert_int_equal(acts.a[1].sensor, S_GAS_KITCHEN);
+	rules_free(rs);
+}
+
+static void test_unless_is_rechecked_after_a_reading(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"gas verified\"\nwhen gas becomes detected\n"
+	                "after 20s unless sensor \"gas-kitchen\" is clear\n"
+	                "then alarm gas; output \"valve-gas\" off\nend\n",
+	                &d);
+	feed_at(rs, 0, S_GAS_KITCHEN, POINT_GAS, 1, &w, &acts);
+	/* a short puff: gone within the verification window */
+	assert_int_equal(feed_at(rs, 5 * SEC, S_GAS_KITCHEN, POINT_GAS, 0, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(tick_at(rs, 20 * SEC, &w, &acts), 0);
+	assert_int_equal(acts.n, 0); /* no alarm, and no cleared notice either */
+	/* a real leak stays */
+	feed_at(rs, 30 * SEC, S_GAS_KITCHEN, POINT_GAS, 1, &w, &acts);
+	assert_int_equal(tick_at(rs, 50 * SEC, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[1].type, RA_OUTPUT);
+	assert_int_equal(acts.a[1].output, O_VALVE_GAS);
+	assert_int_equal(acts.a[1].on, 0);
+	rules_free(rs);
+}
+
+static void test_cancel_stops_another_rules_delay(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_AWAY};
+	struct ruleset *rs;
+
+	(void)state;
+	/* the cancelling rule comes first: names resolve at the end */
+	rs = compile_ok("rule \"code entered\"\nwhen mode becomes armed_home\n"
+	                "then cancel \"entry delay\"\nend\n"
+	                "rule \"entry delay\"\n"
+	                "when door becomes open\nafter 30s\nthen alarm intrusion\nend\n",
+	                &d);
+	feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+	assert_int_equal(mode_at(rs, 10 * SEC, MODE_ARMED_HOME, &w, &acts), 1);
+	assert_int_equal(acts.n, 0); /* cancel is done inside, never emitted */
+	assert_int_equal(tick_at(rs, 30 * SEC, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	rules_free(rs);
+}
+
+static void test_mode_and_alarm_triggers(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"armed\"\nwhen mode becomes armed_away\n"
+	                "then notify owner militia \"Đã bật báo động\"; output \"siren-hall\" on "
+	                "for 2s\nend\n"
+	                "rule \"reset\"\nwhen alarm fire becomes reset\nthen siren off; set mode "
+	                "disarmed\nend\n",
+	                &d);
+	assert_int_equal(mode_at(rs, 0, MODE_ARMED_AWAY, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_NOTIFY);
+	assert_int_equal(acts.a[0].ncontacts, 2);
+	assert_int_equal(acts.a[0].contacts[0], C_OWNER);
+	assert_string_equal(acts.a[0].message, "Đã bật báo động");
+	assert_int_equal(acts.a[0].sensor, -1);
+	assert_int_equal(acts.a[1].type, RA_OUTPUT);
+	assert_int_equal(acts.a[1].output, O_SIREN_HALL);
+	assert_int_equal(acts.a[1].on, 1);
+	assert_int_equal(acts.a[1].duration_ms, 2 * SEC);
+	/* the same mode again is no change */
+	assert_int_equal(mode_at(rs, 1, MODE_ARMED_AWAY, &w, &acts), 0);
+	assert_int_equal(alarm_at(rs, 2, ALARM_FIRE, Z_HALL, -1, 7, RAE_RESET, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_SIREN_OFF);
+	assert_int_equal(acts.a[0].alarm, 7);
+	assert_int_equal(acts.a[0].zone, Z_HALL);
+	assert_int_equal(acts.a[1].type, RA_SET_MODE);
+	assert_int_equal(acts.a[1].mode, MODE_DISARMED);
+	assert_int_equal(acts.a[1].alarm, 7);
+	assert_int_equal(alarm_at(rs, 2, ALARM__COUNT, Z_HALL, -1, 7, RAE_RESET, &w, &acts),
+	                 -EINVAL);
+	assert_int_equal(alarm_at(rs, 2, ALARM_FIRE, NZONES, -1, 7, RAE_RESET, &w, &acts), -EINVAL);
+	rules_free(rs);
+}
+
+/* ---- version 2: conditions ---- */
+
+static void test_time_between_wraps_past_midnight(void **state)
+{
+	static const struct {
+		int h, m, fires;
+	} at[] = {{22, 0, 1}, {23, 30, 1}, {0, 0, 1},  {5, 59, 1},
+	          {6, 0, 0},  {12, 0, 0},  {21, 59, 0}};
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"night door\"\nwhen door becomes open\n"
+	                "if time between 22:00 and 06:00\nthen alarm intrusion\nend\n",
+	                &d);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		w.local = local_at(2026, 3, 10, at[i].h, at[i].m);
+		world_set(&w, S_DOOR_MAIN, POINT_CONTACT, 0);
+		assert_int_equal(feed_at(rs, 0, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts),
+		                 at[i].fires);
+	}
+	rules_free(rs);
+}
+
+static void test_zone_condition_is_any_sensor_of_the_zone(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"hot with gas\"\nwhen heat above 50\n"
+	                "if zone \"kitchen\" is detected\nthen alarm fire\nend\n"
+	                "rule \"hot without\"\nwhen heat above 50\n"
+	                "if zone \"kitchen\" is not detected\nthen alarm gas\nend\n",
+	                &d);
+	world_set(&w, S_HEAT_KITCHEN, POINT_HEAT, 0);
+	world_set(&w, S_GAS_KITCHEN, POINT_GAS, 0);
+	assert_int_equal(feed(rs, S_HEAT_KITCHEN, POINT_TEMPERATURE, 0, 0, 60, &w, &acts), 1);
+	assert_int_equal(acts.a[0].cls, ALARM_GAS);
+	world_set(&w, S_GAS_KITCHEN, POINT_GAS, 1);
+	assert_int_equal(feed(rs, S_HEAT_KITCHEN, POINT_TEMPERATURE, 0, 0, 60, &w, &acts), 1);
+	assert_int_equal(acts.a[0].cls, ALARM_FIRE);
+	rules_free(rs);
+}
+
+static void test_alarm_condition_looks_at_the_firings_zone_or_the_site(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"here\"\nwhen smoke becomes detected\n"
+	                "if alarm fire is active and alarm fire is not acknowledged\n"
+	                "then alert owner\nend\n"
+	                "rule \"anywhere\"\nwhen smoke becomes detected\n"
+	                "if alarm fire in site is active\nthen alert militia\nend\n",
+	                &d);
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 0, 0, 1, &w, &acts), 0);
+	w.alarm[ALARM_FIRE][Z_102] = RULES_ALARM_ACTIVE;
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 0, 0, 1, &w, &acts), 1);
+	assert_string_equal(rules_name(rs, acts.a[0].rule), "anywhere");
+	w.alarm[ALARM_FIRE][Z_101] = RULES_ALARM_ACTIVE;
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 0, 0, 1, &w, &acts), 2);
+	w.alarm[ALARM_FIRE][Z_101] |= RULES_ALARM_ACKED;
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 0, 0, 1, &w, &acts), 1);
+	/* a firing without a zone (the calendar) asks about every zone */
+	rules_free(rs);
+	memset(&d, 0, sizeof(d));
+	rs = compile_ok("rule \"daily\"\nwhen every day at 08:00\n"
+	                "if alarm fire is silenced\nthen notify owner \"còi đang tắt\"\nend\n",
+	                &d);
+	w.local = local_at(2026, 3, 10, 7, 59);
+	tick_at(rs, 0, &w, &acts);
+	w.alarm[ALARM_FIRE][Z_204] = RULES_ALARM_ACTIVE | RULES_ALARM_SILENCED;
+	w.local += 1 * MIN;
+	assert_int_equal(tick_at(rs, 1 * MIN, &w, &acts), 1);
+	rules_free(rs);
+}
+
+/* ---- version 2: actions and messages ---- */
+
+static void test_actions_carry_their_fields(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"all\"\nwhen sensor \"panic-hall\" becomes pressed\nthen\n"
+	                "  alarm panic confirmed\n"
+	                "  siren on emergency for 1h30m\n"
+	                "  siren on\n"
+	                "  output \"valve-gas\" off for 10s\n"
+	                "  set mode armed_night\n"
+	                "  notify \"owner\" \"Có người nhấn nút\"\n"
+	                "end\n",
+	                &d);
+	assert_int_equal(feed_at(rs, 0, S_PANIC_HALL, POINT_PANIC, 1, &w, &acts), 1);
+	assert_int_equal(acts.n, 6);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].confirmed, 1);
+	assert_null(acts.a[0].message);
+	assert_int_equal(acts.a[1].duration_ms, 90 * MIN);
+	assert_int_equal(acts.a[2].duration_ms, 0);
+	assert_string_equal(acts.a[2].pattern, "fire");
+	assert_int_equal(acts.a[3].type, RA_OUTPUT);
+	assert_int_equal(acts.a[3].output, O_VALVE_GAS);
+	assert_int_equal(acts.a[3].on, 0);
+	assert_int_equal(acts.a[3].duration_ms, 10 * SEC);
+	assert_int_equal(acts.a[4].type, RA_SET_MODE);
+	assert_int_equal(acts.a[4].mode, MODE_ARMED_NIGHT);
+	assert_int_equal(acts.a[5].type, RA_NOTIFY);
+	assert_int_equal(acts.a[5].contacts[0], C_OWNER);
+	assert_string_equal(acts.a[5].message, "Có người nhấn nút");
+	for (int i = 0; i < acts.n; i++) {
+		assert_int_equal(acts.a[i].sensor, S_PANIC_HALL);
+		assert_int_equal(acts.a[i].zone, Z_HALL);
+	}
+	rules_free(rs);
+}
+
+static void test_messages_expand_sensor_zone_and_value(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"smoke\"\nwhen smoke becomes detected\n"
+	                "then alarm fire \"Khói: ${sensor_name} (${sensor}) ở ${zone_name}, "
+	                "${zone}: ${value}\"\n"
+	                "  fault \"\\\"${zone}\\\" $5 ${value}${value}\"\n"
+	                "end\n"
+	                "rule \"hot\"\nwhen heat above 57\n"
+	                "then supervisory \"Nhiệt độ ${value} °C ở ${zone_name}\"\nend\n",
+	                &d);
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 0, 0, 1, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	/* both messages of one call stay valid until the next call */
+	assert_string_equal(acts.a[0].message,
+	                    "Khói: Báo khói phòng 101 (smoke-101) ở Phòng 101, room-101: detected");
+	assert_string_equal(acts.a[1].message, "\"room-101\" $5 detecteddetected");
+	assert_int_equal(feed(rs, S_HEAT_KITCHEN, POINT_TEMPERATURE, 0, 0, 58.5, &w, &acts), 1);
+	assert_string_equal(acts.a[0].message, "Nhiệt độ 58.5 °C ở Bếp chung");
+	/* the sensor's id stands in for a missing name */
+	assert_int_equal(feed(rs, S_SMOKE_204, POINT_SMOKE, 0, 0, 1, &w, &acts), 1);
+	assert_string_equal(acts.a[0].message,
+	                    "Khói: smoke-204 (smoke-204) ở Phòng 204, room-204: detected");
+	rules_free(rs);
+}
+
+/* ---- version 2: errors and warnings ---- */
+
+static void test_v2_trigger_errors_have_positions_and_hints(void **state)
+{
+	struct diags d = {0};
+
+	(void)state;
+	compile_bad("rule \"a\" when door is open for 0s then fault end\n"
+	            "rule \"b\" when heat rises 8 per 40d then fault end\n"
+	            "rule \"c\" when count smoke detected in site within 2m > 2 then fault end\n"
+	            "rule \"d\" when every month on day 32 at 08:00 then fault end\n"
+	            "rule \"e\" when every monady at 25:00 then fault end\n"
+	            "rule \"f\" when alarm fier becomes rased then fault end\n"
+	            "rule \"g\" when mode becomes armed_awya then fault end\n"
+	            "rule \"h\" when door becomes open for 5m then fault end\n"
+	            "rule \"i\" when count smok detected in hall within 2m >= 2 then fault end\n"
+	            "rule \"j\" when mode is disarmed then fault end\n",
+	            &d);
+	assert_ndiags(&d, 13);
+	assert_diag(&d, 0,
+	            "t.rules:1:32: \"for 0s\": a duration must be longer than 0 (use "
+	            "\"becomes\" for no hold)");
+	assert_diag(&d, 1, "t.rules:2:32: \"per 40d\": a duration is at most 31 days");
+	assert_diag(&d, 2,
+	            "t.rules:3:54: expected \">=\" and a number of sensors after the window, got "
+	            "\">\"");
+	assert_diag(&d, 3, "t.rules:4:34: \"day 32\": a whole number from 1 to 31 is needed");
+	assert_diag(&d, 4,
+	            "t.rules:5:21: unknown period \"monady\"; did you mean \"monday\"? (every "
+	            "day, every monday ... every sunday, every month on day N)");
+	assert_diag(&d, 5, "t.rules:5:31: invalid time \"25:00\" (00:00 to 23:59)");
+	assert_diag(&d, 6, "t.rules:6:21: unknown alarm class \"fier\"; did you mean \"fire\"?");
+	assert_diag(&d, 7, "t.rules:6:34: unknown alarm event \"rased\"; did you mean \"raised\"?");
+	assert_diag(&d, 8,
+	            "t.rules:7:28: unknown mode \"armed_awya\"; did you mean \"armed_away\"?");
+	assert_diag(&d, 9,
+	            "t.rules:8:33: \"becomes\" is the moment of change and cannot last: write "
+	            "\"is open for DURATION\"");
+	assert_diag(&d, 10, "t.rules:9:21: unknown kind \"smok\"; did you mean \"smoke\"?");
+	assert_diag(&d, 11,
+	            "t.rules:9:38: expected \"zone\" or \"site\" after \"in\", got \"hall\"");
+	assert_diag(&d, 12,
+	            "t.rules:10:20: a trigger is a change: write \"mode becomes MODE\" (\"mode "
+	            "is\" is a condition, after \"if\")");
+}
+
+static void test_v2_condition_delay_and_action_errors(void **state)
+{
+	struct diags d = {0};
+
+	(void)state;
+	compile_bad("rule \"a\"\nwhen door becomes open\n"
+	            "if time between 22:00 or alarm fier is acknowlegded\n"
+	            "then fault\nend\n"
+	            "rule \"b\"\nwhen door becomes open\nafter 0s\nthen fault\nend\n"
+	            "rule \"c\"\nwhen door becomes open\nunless mode is disarmed\nthen fault\nend\n"
+	            "rule \"d\"\nwhen door becomes open\nthen\n"
+	            "  output \"siren-hal\" on\n"
+	            "  output siren-hall on\n"
+	            "  set mode disarmd\n"
+	            "  notify owner\n"
+	            "  cancel \"entry dealy\"\n"
+	            "  alarm fire \"${zonee} \\\\ ${sensor\"\n"
+	            "end\n"
+	            "rule \"entry delay\" when door becomes open after 30s then fault end\n"
+	            "rule \"e\" when door becomes open if zone \"parking\" is open "
+	            "and alarm fire is actve then fault end\n",
+	            &d);
+	assert_ndiags(&d, 12);
+	/* a syntax error skips the rest of the rule: "fier" is not reached */
+	assert_diag(&d, 0, "t.rules:3:23: expected \"and\" after the first time, got \"or\"");
+	assert_diag(&d, 1,
+	            "t.rules:8:7: \"after 0s\": a duration must be longer than 0 (leave "
+	            "\"after\" out for no delay)");
+	assert_diag(&d, 2,
+	            "t.rules:13:1: \"unless\" belongs to a delay: after DURATION unless "
+	            "CONDITION");
+	assert_diag(&d, 3,
+	            "t.rules:19:10: unknown output \"siren-hal\"; did you mean \"siren-hall\"?");
+	assert_diag(&d, 4,
+	            "t.rules:20:10: expected an output id in quotes, got \"siren-hall\" (write "
+	            "output \"siren-hall\")");
+	assert_diag(&d, 5, "t.rules:21:12: unknown mode \"disarmd\"; did you mean \"disarmed\"?");
+	assert_diag(&d, 6,
+	            "t.rules:22:15: expected the message in quotes after the contacts, got end "
+	            "of line");
+	assert_diag(&d, 7,
+	            "t.rules:23:10: unknown rule \"entry dealy\"; did you mean \"entry delay\"?");
+	assert_diag(&d, 8,
+	            "t.rules:24:15: unknown \"${zonee}\" in message; did you mean \"zone\"? "
+	            "(names: sensor, sensor_name, zone, zone_name, value)");
+	assert_diag(&d, 9, "t.rules:24:27: unterminated \"${\" in message (write ${name})");
+	assert_diag(&d, 10,
+	            "t.rules:27:41: zone \"parking\" has no sensors: the condition can never be "
+	            "evaluated");
+	assert_diag(&d, 11,
+	            "t.rules:27:77: unknown alarm state \"actve\"; did you mean \"active\"?");
+}
+
+static void test_warnings_for_rules_that_can_never_fire(void **state)
+{
+	struct diags d = {0};
+	int nerr = -1, nwarn = -1;
+	struct ruleset *rs;
+
+	(void)state;
+	rs = rules_compile_string(
+	    "rule \"nine\"\nwhen count smoke detected in site within 2m >= 9\nthen alarm "
+	    "fire\nend\n"
+	    "rule \"co\"\nwhen count co detected in site within 2m >= 2\nthen alarm gas\nend\n"
+	    "rule \"never\"\nwhen door becomes open\nif time between 08:00 and 08:00\n"
+	    "then alarm intrusion\nend\n"
+	    "rule \"c\"\nwhen mode becomes disarmed\nthen cancel \"nine\"\nend\n"
+	    "rule \"ok\"\nwhen count smoke detected in site within 2m >= 8\nthen alarm fire\nend\n"
+	    "rule \"last day\"\nwhen every month on day 31 at 08:00\nthen notify owner "
+	    "\"x\"\nend\n",
+	    "t.rules", &site, on_diag, &d, &nerr, &nwarn);
+	assert_non_null(rs);
+	assert_int_equal(nerr, 0);
+	assert_int_equal(nwarn, 4);
+	assert_diag(&d, 0,
+	            "t.rules:2:12: count needs 9 smoke sensors but the site has 8; rule "
+	            "\"nine\" can never fire");
+	assert_diag(&d, 1, "t.rules:6:12: the site has no co sensor; rule \"co\" can never fire");
+	assert_diag(&d, 2,
+	            "t.rules:11:17: \"time between 08:00 and 08:00\" is never true (the end is "
+	            "not part of the window)");
+	assert_diag(&d, 3,
+	            "t.rules:16:13: rule \"nine\" has no delay (\"after\"): cancelling it does "
+	            "nothing");
+	for (int i = 0; i < d.n; i++)
+		assert_int_equal(d.severity[i], 1);
+	rules_free(rs);
+}
+
+static void test_heap_stays_small_when_delays_are_cancelled_all_day(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_AWAY};
+	struct ruleset *rs;
+	int fired = 0;
+
+	(void)state;
+	rs =
+	    compile_ok("rule \"open long\"\nwhen door is open for 1h\nthen supervisory\nend\n", &d);
+	/* a door opened and closed every 10 s for a day: each opening sets a
+	 * timer an hour ahead, each closing cancels it */
+	for (int i = 0; i < 8640; i++) {
+		fired += feed_at(rs, i * 10 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts);
+		fired +=
+		    feed_at(rs, i * 10 * SEC + 5 * SEC, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts);
+	}
+	assert_int_equal(fired, 0);
+	/* cancelled timers are dropped, not kept for an hour each */
+	assert_true(rs->nheap < 200);
+	assert_int_equal(deadline(rs, 0, &w), INT64_MAX);
+	rules_free(rs);
+}
+
 /* ---- rules/README.md: every ```rules block compiles, every ```rules-error
  * block fails ---- */
 
@@ -1138,6 +2347,44 @@ int main(void)
 	    cmocka_unit_test(test_contacts_may_be_quoted_and_are_limited),
 	    cmocka_unit_test(test_eval_rejects_bad_arguments),
 	    cmocka_unit_test(test_empty_text_is_an_empty_rule_set),
+	    cmocka_unit_test(test_rises_fires_at_8_per_minute_but_not_at_8_per_3_minutes),
+	    cmocka_unit_test(
+	        test_rises_rearms_when_the_rise_falls_below_half_even_without_readings),
+	    cmocka_unit_test(test_rises_keeps_the_lowest_reading_when_readings_come_fast),
+	    cmocka_unit_test(test_is_open_for_fires_after_exactly_the_duration),
+	    cmocka_unit_test(test_is_open_for_does_not_fire_when_the_door_closed_in_time),
+	    cmocka_unit_test(test_a_hold_that_completed_is_not_undone_by_a_late_tick),
+	    cmocka_unit_test(test_offline_for_an_hour_is_a_fault_per_sensor),
+	    cmocka_unit_test(test_a_sensor_already_offline_at_a_reload_still_gets_its_hour),
+	    cmocka_unit_test(test_count_fires_for_two_distinct_detectors_within_2m),
+	    cmocka_unit_test(test_count_does_not_fire_for_the_same_detector_twice),
+	    cmocka_unit_test(test_count_does_not_fire_for_two_detectors_3m_apart),
+	    cmocka_unit_test(test_count_rearms_and_clears_when_detectors_clear),
+	    cmocka_unit_test(test_count_in_zone_counts_each_zone_apart),
+	    cmocka_unit_test(test_every_day_at_0800_fires_once_when_local_time_crosses_it),
+	    cmocka_unit_test(test_every_day_does_not_fire_after_a_5h_forward_jump),
+	    cmocka_unit_test(test_every_day_does_not_fire_after_a_backward_jump),
+	    cmocka_unit_test(test_every_weekday_fires_on_that_day_only),
+	    cmocka_unit_test(test_every_month_on_day_31_fires_on_the_last_day_of_february),
+	    cmocka_unit_test(test_calendar_needs_a_clock),
+	    cmocka_unit_test(test_unacknowledged_fire_calls_the_militia_with_the_alarm_id),
+	    cmocka_unit_test(test_acknowledging_the_fire_cancels_the_militia_call),
+	    cmocka_unit_test(test_entry_delay_is_cancelled_by_disarming),
+	    cmocka_unit_test(test_entry_delay_raises_the_alarm_when_nobody_disarms),
+	    cmocka_unit_test(test_a_second_firing_while_waiting_does_not_schedule_twice),
+	    cmocka_unit_test(test_a_cause_that_cleared_while_waiting_clears_after_the_alarm),
+	    cmocka_unit_test(test_unless_is_rechecked_after_a_reading),
+	    cmocka_unit_test(test_cancel_stops_another_rules_delay),
+	    cmocka_unit_test(test_mode_and_alarm_triggers),
+	    cmocka_unit_test(test_time_between_wraps_past_midnight),
+	    cmocka_unit_test(test_zone_condition_is_any_sensor_of_the_zone),
+	    cmocka_unit_test(test_alarm_condition_looks_at_the_firings_zone_or_the_site),
+	    cmocka_unit_test(test_actions_carry_their_fields),
+	    cmocka_unit_test(test_messages_expand_sensor_zone_and_value),
+	    cmocka_unit_test(test_v2_trigger_errors_have_positions_and_hints),
+	    cmocka_unit_test(test_v2_condition_delay_and_action_errors),
+	    cmocka_unit_test(test_warnings_for_rules_that_can_never_fire),
+	    cmocka_unit_test(test_heap_stays_small_when_delays_are_cancelled_all_day),
 	    cmocka_unit_test(test_every_readme_example_behaves_as_documented),
 	};
 
