@@ -77,12 +77,10 @@ static char *msgs_alloc(struct ruleset *rs, size_t n)
 	return k->data + k->used - n;
 }
 
-/* Append s to dst (when not NULL) at *len; *len always grows, so that a
- * first pass with dst NULL measures. */
-static void put(char *dst, size_t *len, const char *s)
+/* Append n bytes of s to dst (when not NULL) at *len; *len always grows,
+ * so that a first pass with dst NULL measures. */
+static void put(char *dst, size_t *len, const char *s, size_t n)
 {
-	size_t n = strlen(s);
-
 	if (dst)
 		memcpy(dst + *len, s, n);
 	*len += n;
@@ -119,35 +117,37 @@ static const char *template_value(const struct ruleset *rs, const struct firing 
 	return ""; /* the compiler let no other name through */
 }
 
+/* Write the expansion of tpl for f into out (NULL: only measure); returns
+ * its length. The compiler made sure that every "${" has its "}". */
+static size_t expand_into(const struct ruleset *rs, const char *tpl, const struct firing *f,
+                          char *out)
+{
+	const char *s = tpl, *at, *end;
+	size_t len = 0;
+	char num[64];
+
+	while ((at = strstr(s, "${")) != NULL && (end = strchr(at + 2, '}')) != NULL) {
+		const char *v =
+		    template_value(rs, f, at + 2, (size_t)(end - at - 2), num, sizeof(num));
+		put(out, &len, s, (size_t)(at - s));
+		put(out, &len, v, strlen(v));
+		s = end + 1;
+	}
+	put(out, &len, s, strlen(s));
+	return len;
+}
+
 /* Expand the compiled template tpl for firing f. Falls back to the
  * template itself when out of memory: a message with ${...} in it is
  * better than no alarm text. */
 static const char *expand(struct ruleset *rs, const char *tpl, const struct firing *f)
 {
-	char *out = NULL, num[64], lit[2] = {0, 0};
-	size_t len;
+	size_t len = expand_into(rs, tpl, f, NULL);
+	char *out = msgs_alloc(rs, len + 1);
 
-	for (int pass = 0; pass < 2; pass++) {
-		const char *s = tpl;
-		len = 0;
-		while (*s) {
-			const char *end;
-			if (s[0] == '$' && s[1] == '{' && (end = strchr(s + 2, '}')) != NULL) {
-				put(out, &len,
-				    template_value(rs, f, s + 2, (size_t)(end - s - 2), num,
-				                   sizeof(num)));
-				s = end + 1;
-				continue;
-			}
-			lit[0] = *s++;
-			put(out, &len, lit);
-		}
-		if (pass == 0) {
-			out = msgs_alloc(rs, len + 1);
-			if (!out)
-				return tpl;
-		}
-	}
+	if (!out)
+		return tpl;
+	expand_into(rs, tpl, f, out);
 	out[len] = '\0';
 	return out;
 }
