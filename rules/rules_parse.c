@@ -1129,9 +1129,10 @@ static int parse_contacts(struct parser *p, struct rules_action *a, int message_
 			break;
 		if (t->type != TOK_IDENT && t->type != TOK_STRING)
 			break;
-		/* notify owner "text": the last string is the message */
-		if (message_last && t->type == TOK_STRING && p->t[p->i + 1].type != TOK_IDENT &&
-		    p->t[p->i + 1].type != TOK_STRING)
+		/* notify owner "text": the last string is the message, the one
+		 * that no other contact follows (`end` is no contact) */
+		if (message_last && t->type == TOK_STRING && p->t[p->i + 1].type != TOK_STRING &&
+		    (p->t[p->i + 1].type != TOK_IDENT || is_reserved(&p->t[p->i + 1])))
 			break;
 		next(p);
 		named++;

@@ -709,10 +709,12 @@ static void test_lexer_reads_durations_numbers_and_ids(void **state)
 	    {TOK_LPAREN, "(", 0, 0},
 	    {TOK_STRING, "Mất \"kết\" nối", 0, 0},
 	    {TOK_RPAREN, ")", 0, 0},
+	    {TOK_TIME, "08:00", 0, 8 * 3600000},
+	    {TOK_TIME, "7:05", 0, (7 * 60 + 5) * 60000},
 	    {TOK_EOF, "", 0, 0},
 	};
 	static const char text[] = "30s 5m 1h30m 2d 500ms -3.25 57 # comment\n\n"
-	                           "room-101 _x>=;(\"Mất \\\"kết\\\" nối\")";
+	                           "room-101 _x>=;(\"Mất \\\"kết\\\" nối\") 08:00 7:05";
 	struct rules_toks toks;
 
 	(void)state;
@@ -2020,6 +2022,15 @@ static void test_actions_carry_their_fields(void **state)
 		assert_int_equal(acts.a[i].sensor, S_PANIC_HALL);
 		assert_int_equal(acts.a[i].zone, Z_HALL);
 	}
+	rules_free(rs);
+
+	/* on one line, "end" right after the message */
+	memset(&d, 0, sizeof(d));
+	rs =
+	    compile_ok("rule \"n\" when mode becomes armed_home then notify owner \"x\" end\n", &d);
+	assert_int_equal(mode_at(rs, 0, MODE_ARMED_HOME, &w, &acts), 1);
+	assert_int_equal(acts.a[0].ncontacts, 1);
+	assert_string_equal(acts.a[0].message, "x");
 	rules_free(rs);
 }
 
