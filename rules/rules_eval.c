@@ -920,12 +920,6 @@ static void run_calendar(struct call *c)
 
 /* ---- the API ---- */
 
-int rules_state_init(struct ruleset *rs)
-{
-	(void)rs; /* everything run-time grows on first use */
-	return 0;
-}
-
 void rules_state_free(struct ruleset *rs)
 {
 	struct rules_chunk *k = rs->msgs, *n;

@@ -335,8 +335,7 @@ extern const char *const rules_template_names[];
  * strictly after local. */
 int64_t rules_cal_next(const struct rules_trigger *t, int64_t local);
 
-/* Run-time state for a freshly compiled rule set; -ENOMEM. */
-int rules_state_init(struct ruleset *rs);
+/* Free what the engine allocated as it ran (timers, delays, messages). */
 void rules_state_free(struct ruleset *rs);
 
 #endif

@@ -235,6 +235,7 @@ static int parse_word(struct parser *p, const char *const *list, const char *wha
 	}
 	next(p);
 	*out = in_list(t->text, list);
+	/* what is "a mode", "an alarm class": "unknown" replaces the article */
 	if (*out < 0)
 		error_at(p, t, "unknown %s \"%s\"%s", what + (strncmp(what, "an ", 3) == 0 ? 3 : 2),
 		         t->text, hint(t->text, list, h, sizeof(h)));
@@ -549,7 +550,6 @@ static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
 		if (want_kw(p, "on", "\"every month\"") < 0 ||
 		    want_kw(p, "day", "\"every month on\"") < 0)
 			return -1;
-		t = peek(p);
 		if (parse_int(p, "day", 1, 31, &trig->mday, ok) < 0)
 			return -1;
 	} else if (t->type == TOK_IDENT && in_list(t->text, weekdays) >= 0) {
