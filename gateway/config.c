@@ -1338,7 +1338,8 @@ static void parse_zones(struct loader *l, const cJSON *root)
 
 static const cJSON *topic_node(const cJSON *elem)
 {
-	const cJSON *m = cJSON_IsObject(elem) ? cJSON_GetObjectItemCaseSensitive(elem, "mqtt") : NULL;
+	const cJSON *m =
+	    cJSON_IsObject(elem) ? cJSON_GetObjectItemCaseSensitive(elem, "mqtt") : NULL;
 	const cJSON *t = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "topic") : NULL;
 	return cJSON_IsString(t) && t->valuestring[0] ? t : NULL;
 }
@@ -1353,7 +1354,7 @@ static void check_topics(struct loader *l, const cJSON *root)
 		const cJSON *topic;
 		const char *list;
 		int idx;
-	} *seen;
+	} * seen;
 	int nseen = 0, cap = 0;
 
 	for (int k = 0; k < 2; k++)
@@ -1639,8 +1640,8 @@ static char *absolute_dir(const char *dir)
 	return out;
 }
 
-static struct config *load(int partial, const char *text, size_t len, const char *name, const char *dir,
-                           config_diag_fn diag, void *ctx, int *nerrors)
+static struct config *load(int partial, const char *text, size_t len, const char *name,
+                           const char *dir, config_diag_fn diag, void *ctx, int *nerrors)
 {
 	struct loader l = {.name = name ? name : "<string>"};
 	cJSON *root = NULL;

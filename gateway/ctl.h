@@ -20,7 +20,7 @@ typedef struct cJSON *(*ctl_handler_fn)(void *ctx, const struct cJSON *req);
 /* Listen on path. Refuses to take over a socket another daemon still
  * answers on. On failure returns NULL with a reason in err. */
 struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_handler_fn fn,
-		    void *ctx, char *err, size_t errlen);
+                    void *ctx, char *err, size_t errlen);
 /* Close every connection and remove the socket file. */
 void ctl_free(struct ctl *c);
 

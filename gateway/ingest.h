@@ -29,7 +29,7 @@ const char *ingest_topic(const struct ingest *in, int i);
  * Otherwise returns -1; the reason has been counted and (rate-limited)
  * logged. out must hold FAMILY_MAX_VALUES. */
 int ingest_message(struct ingest *in, const char *topic, const void *payload, size_t len,
-		   int64_t mono_ms, int *sensor, struct sh_point_value *out, int *n);
+                   int64_t mono_ms, int *sensor, struct sh_point_value *out, int *n);
 
 /* Rejection counters, indexed by enum family_reject. */
 const uint64_t *ingest_rejects(const struct ingest *in);

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../rules/rules.h"
 #include "config.h"
 #include "ctl.h"
+#include "engine.h"
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
@@ -28,13 +30,13 @@
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
+#include "scenario.h"
 #include "store.h"
 #include "upstream.h"
 
 #define SH_VERSION "0.1.0"
 #define FLUSH_INTERVAL_MS 250
 #define SENSOR_SNAPSHOT_MS 10000
-#define MAX_ACTIONS 512
 
 struct daemon {
 	char *config_path;
@@ -53,9 +55,10 @@ struct daemon {
 	int stop;
 	int64_t started_mono;
 	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
-	struct rules_action acts[MAX_ACTIONS];
-	int nacts;
-	int actions_dropped;
+	struct engine *engine;
+	int tick_timer;
+	int64_t tick_due;
+	char ack_topic[SH_TOPIC_MAX];
 };
 
 /* ---- diagnostics -------------------------------------------------------- */
@@ -228,102 +231,60 @@ static void snapshot(void *arg)
 
 /* ---- the reading path --------------------------------------------------- */
 
-static int view_point(void *ctx, int sensor, enum sh_point p, double *value)
+/* Run the rules' and the panel's timed work when it is due, and at least
+ * once a minute so that calendar rules notice a wall-clock jump. */
+static void tick(void *arg);
+
+static void schedule_tick(struct daemon *dm)
 {
-	struct daemon *dm = ctx;
-	return registry_get(dm->reg, sensor, p, value);
+	int64_t now = loop_mono_ms();
+	int64_t due = engine_next_deadline(dm->engine, now, loop_wall_ms());
+	if (due > now + 60000)
+		due = now + 60000;
+	if (dm->tick_timer && dm->tick_due <= due)
+		return;
+	loop_timer_cancel(dm->loop, dm->tick_timer);
+	dm->tick_due = due;
+	dm->tick_timer = loop_timer_add(dm->loop, due - now, tick, dm);
 }
 
-static enum sh_mode view_mode(void *ctx)
+static void tick(void *arg)
 {
-	struct daemon *dm = ctx;
-	return panel_mode(dm->panel);
-}
-
-static void collect_action(void *ctx, const struct rules_action *a)
-{
-	struct daemon *dm = ctx;
-	if (dm->nacts < MAX_ACTIONS)
-		dm->acts[dm->nacts++] = *a;
-	else
-		dm->actions_dropped++;
-}
-
-/* Feed point values of one sensor through registry, rules and panel. */
-static void apply_values(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
-                         const char *origin, int64_t now_mono, int64_t now_wall)
-{
-	const struct rules_view view = {.ctx = dm, .point = view_point, .mode = view_mode};
-	dm->nacts = 0;
-	for (int i = 0; i < n; i++) {
-		int had_old;
-		double old;
-		if (!registry_update(dm->reg, sensor, vals[i].point, vals[i].value, now_wall,
-		                     &had_old, &old))
-			continue;
-		rules_eval(dm->rules, sensor, vals[i].point, had_old, old, vals[i].value, now_mono,
-		           &view, collect_action, dm);
-		store_event(dm->store, now_wall, origin, "reading", dm->cfg->sensors[sensor].id,
-		            sh_point_name(vals[i].point), 1, vals[i].value,
-		            sh_state_name(vals[i].point, vals[i].value));
-	}
-	if (dm->actions_dropped) {
-		log_err("rules: %d action(s) dropped in one evaluation (limit %d)",
-		        dm->actions_dropped, MAX_ACTIONS);
-		dm->actions_dropped = 0;
-	}
-	if (dm->nacts)
-		panel_apply(dm->panel, dm->acts, dm->nacts, dm->rules, now_wall);
+	struct daemon *dm = arg;
+	dm->tick_timer = 0;
+	engine_tick(dm->engine, loop_mono_ms(), loop_wall_ms());
 	schedule_flush(dm);
+	schedule_tick(dm);
 }
+
+static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
 
 static void on_local_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct daemon *dm = ctx;
-	struct sh_point_value vals[FAMILY_MAX_VALUES + 1];
+	struct sh_point_value vals[FAMILY_MAX_VALUES];
 	int64_t now_mono = loop_mono_ms(), now_wall;
-	int sensor, n, has_online = 0;
-	double online;
+	int sensor, n;
 
+	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0) {
+		on_ack_message(dm, m);
+		return;
+	}
 	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
 	                   &sensor, vals, &n) < 0)
 		return;
 	now_wall = loop_wall_ms();
-	registry_seen(dm->reg, sensor, now_wall);
-	registry_heard(dm->reg, sensor, now_mono);
-	for (int i = 0; i < n; i++)
-		has_online |= vals[i].point == POINT_ONLINE;
-	/* A report from a sensor we hold offline (supervision, or a stale
-	 * availability message) proves it is back. */
-	if (!has_online && registry_get(dm->reg, sensor, POINT_ONLINE, &online) == 0 && online == 0)
-		vals[n++] = (struct sh_point_value){POINT_ONLINE, 1};
-	apply_values(dm, sensor, vals, n, dm->cfg->sensors[sensor].id, now_mono, now_wall);
+	engine_report(dm->engine, sensor, vals, n, dm->cfg->sensors[sensor].id, now_mono, now_wall);
+	schedule_flush(dm);
+	schedule_tick(dm);
 }
 
-/* Supervision: a sensor silent past its supervision_s goes offline, which
- * the rules turn into a fault. Sensors not heard from since the start are
- * timed from the start: unknown is not offline until the time has passed. */
 static void supervise(void *arg)
 {
 	struct daemon *dm = arg;
-	int64_t now = loop_mono_ms();
-	for (int s = 0; s < dm->cfg->nsensors; s++) {
-		const struct sh_point_value off = {POINT_ONLINE, 0};
-		int64_t since = registry_heard_at(dm->reg, s);
-		int64_t limit = (int64_t)dm->cfg->sensors[s].supervision_s * 1000;
-		double v;
-		if (limit <= 0)
-			continue;
-		if (!since || since < dm->started_mono)
-			since = dm->started_mono;
-		if (now - since < limit)
-			continue;
-		if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0 && v == 0)
-			continue;
-		log_warn("supervision: %s silent for %lld s (limit %d s)", dm->cfg->sensors[s].id,
-		         (long long)((now - since) / 1000), dm->cfg->sensors[s].supervision_s);
-		apply_values(dm, s, &off, 1, "supervision", now, loop_wall_ms());
-	}
+	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
+	schedule_flush(dm);
+	schedule_tick(dm);
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 }
 
@@ -341,6 +302,7 @@ static void on_local_connect(void *ctx)
 	subscribe_all(dm);
 	outputs_resync(dm->outputs);
 	if (!dm->remote) {
+		mqttc_subscribe(dm->local, dm->ack_topic);
 		upstream_on_connect(dm->up);
 		status_changed(dm);
 	}
@@ -360,9 +322,17 @@ static void on_local_publish(void *ctx, int mid)
 		upstream_on_publish(dm->up, mid);
 }
 
+static void on_remote_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	if (strcmp(m->topic, dm->ack_topic) == 0)
+		on_ack_message(dm, m);
+}
+
 static void on_remote_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
+	mqttc_subscribe(dm->remote, dm->ack_topic);
 	upstream_on_connect(dm->up);
 	status_changed(dm);
 }
@@ -448,18 +418,61 @@ static void add_alarm_row(void *ctx, const struct store_alarm *a)
 	cJSON_AddItemToArray(l->arr, o);
 }
 
+/* After a command changed the panel: let the rules hear about it, then
+ * write and schedule what follows. */
+static void after_command(struct daemon *dm)
+{
+	engine_settle(dm->engine, loop_mono_ms(), loop_wall_ms());
+	schedule_flush(dm);
+	schedule_tick(dm);
+}
+
+static cJSON *ctl_ok(void)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	return r;
+}
+
+/* "id": a positive integer, or absent when optional. */
+static int get_alarm_id(const cJSON *req, int optional, int64_t *id)
+{
+	const cJSON *v = cJSON_GetObjectItem(req, "id");
+	if (!v && optional) {
+		*id = 0;
+		return 0;
+	}
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 9e15 ||
+	    v->valuedouble != (double)(int64_t)v->valuedouble)
+		return -1;
+	*id = (int64_t)v->valuedouble;
+	return 0;
+}
+
+static const char *get_by(const cJSON *req, int *bad)
+{
+	const cJSON *by = cJSON_GetObjectItem(req, "by");
+	*bad = by && (!cJSON_IsString(by) || !by->valuestring[0] || strlen(by->valuestring) > 63);
+	return cJSON_IsString(by) && !*bad ? by->valuestring : "safehousectl";
+}
+
 static cJSON *ctl_handle(void *ctx, const cJSON *req)
 {
 	struct daemon *dm = ctx;
 	const char *cmd = cJSON_GetObjectItem(req, "cmd")->valuestring;
+	char why[256];
+	int64_t id;
+	int bad, rc;
+	const char *by = get_by(req, &bad);
 	cJSON *r;
 
+	if (bad)
+		return ctl_error("\"by\" must be a name of 1 to 63 characters", NULL);
 	if (strcmp(cmd, "status") == 0)
 		return build_status(dm, 1);
 	if (strcmp(cmd, "alarms") == 0) {
 		const cJSON *all = cJSON_GetObjectItem(req, "all");
-		r = cJSON_CreateObject();
-		cJSON_AddBoolToObject(r, "ok", 1);
+		r = ctl_ok();
 		if (cJSON_IsTrue(all)) {
 			struct alarm_list l = {cJSON_AddArrayToObject(r, "alarms"), dm->cfg};
 			store_alarm_foreach(dm->store, 0, 200, add_alarm_row, &l);
@@ -469,27 +482,64 @@ static cJSON *ctl_handle(void *ctx, const cJSON *req)
 		return r;
 	}
 	if (strcmp(cmd, "reset") == 0) {
-		const cJSON *id = cJSON_GetObjectItem(req, "id");
-		const cJSON *by = cJSON_GetObjectItem(req, "by");
-		char why[256];
-		int rc;
-		if (!cJSON_IsNumber(id) || id->valuedouble < 1 ||
-		    id->valuedouble != (double)(int64_t)id->valuedouble)
+		if (get_alarm_id(req, 0, &id) < 0)
 			return ctl_error("reset: \"id\" must be a positive alarm number", NULL);
-		if (by && !cJSON_IsString(by))
-			return ctl_error("reset: \"by\" must be a string", NULL);
-		rc = panel_reset(dm->panel, (int64_t)id->valuedouble,
-		                 by ? by->valuestring : "safehousectl", loop_wall_ms(), why,
+		rc = panel_reset(dm->panel, id, by, loop_mono_ms(), loop_wall_ms(), why,
 		                 sizeof(why));
+		after_command(dm);
 		if (rc < 0)
 			return ctl_error("reset refused: %s", why);
-		r = cJSON_CreateObject();
-		cJSON_AddBoolToObject(r, "ok", 1);
-		cJSON_AddNumberToObject(r, "id", id->valuedouble);
+		r = ctl_ok();
+		cJSON_AddNumberToObject(r, "id", (double)id);
 		cJSON_AddStringToObject(r, "state", "reset");
 		return r;
 	}
-	return ctl_error("unknown command \"%s\" (known: status, alarms, reset)", cmd);
+	if (strcmp(cmd, "ack") == 0) {
+		if (get_alarm_id(req, 1, &id) < 0)
+			return ctl_error("ack: \"id\" must be a positive alarm number", NULL);
+		rc = panel_ack(dm->panel, id, by, loop_mono_ms(), loop_wall_ms(), why, sizeof(why));
+		after_command(dm);
+		if (rc < 0)
+			return ctl_error("ack refused: %s", why);
+		r = ctl_ok();
+		cJSON_AddNumberToObject(r, "acknowledged", rc);
+		return r;
+	}
+	if (strcmp(cmd, "silence") == 0) {
+		rc = panel_silence(dm->panel, by, loop_mono_ms(), loop_wall_ms());
+		after_command(dm);
+		r = ctl_ok();
+		cJSON_AddNumberToObject(r, "silenced", rc);
+		return r;
+	}
+	return ctl_error("unknown command \"%s\" (known: status, alarms, ack, silence, reset)",
+	                 cmd);
+}
+
+/* The militia acknowledges on PREFIX/SITE/ack: {"alarm": ID, "by": "who"}.
+ * Anything else there is logged and changes nothing. */
+static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m)
+{
+	cJSON *j = m->payloadlen > 0 && m->payloadlen < 4096
+	               ? cJSON_ParseWithLength(m->payload, (size_t)m->payloadlen)
+	               : NULL;
+	const cJSON *al = j ? cJSON_GetObjectItem(j, "alarm") : NULL;
+	const cJSON *by = j ? cJSON_GetObjectItem(j, "by") : NULL;
+	char why[256], who[80];
+	if (!cJSON_IsNumber(al) || al->valuedouble < 1 ||
+	    al->valuedouble != (double)(int64_t)al->valuedouble ||
+	    (by && (!cJSON_IsString(by) || strlen(by->valuestring) > 63))) {
+		log_warn("upstream: %s: expected {\"alarm\": ID, \"by\": \"name\"}; ignored",
+		         m->topic);
+		goto out;
+	}
+	snprintf(who, sizeof(who), "militia:%s", cJSON_IsString(by) ? by->valuestring : "?");
+	if (panel_ack(dm->panel, (int64_t)al->valuedouble, who, loop_mono_ms(), loop_wall_ms(), why,
+	              sizeof(why)) < 0)
+		log_notice("upstream: ack from %s not applied: %s", who, why);
+	after_command(dm);
+out:
+	cJSON_Delete(j);
 }
 
 /* ---- reload ------------------------------------------------------------- */
@@ -543,6 +593,7 @@ static void reload(struct daemon *dm)
 	outputs_rebind(dm->outputs, ncfg);
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
+	engine_rebind(dm->engine, ncfg, nrs);
 	rules_free(dm->rules);
 	dm->rules = nrs;
 	config_free(dm->cfg);
@@ -593,6 +644,42 @@ static int setup_signals(struct daemon *dm)
 
 /* ---- main --------------------------------------------------------------- */
 
+static void set_timezone(const struct config *c);
+
+/* --test: scenarios on a virtual clock against the config's own rules. */
+static int test_all(struct daemon *dm, const char *path, const char *const *files, int nfiles)
+{
+	struct diag_count d;
+	int failed;
+	if (load_all(dm->config_path, 0, &dm->cfg, &dm->rules, &d) < 0) {
+		fprintf(stderr, "%s: %d error(s); fix them first (--check)\n", path, d.errors);
+		free(dm->config_path);
+		free(dm);
+		return 1;
+	}
+	log_init("safehoused", 1, LOG_ERR);
+	set_timezone(dm->cfg);
+	failed = scenario_run_files(dm->cfg, files, nfiles, stdout, stderr);
+	rules_free(dm->rules);
+	config_free(dm->cfg);
+	free(dm->config_path);
+	free(dm);
+	return failed ? 1 : 0;
+}
+
+/* Calendar rules run in the site's time zone; stored times stay UTC. */
+static void set_timezone(const struct config *c)
+{
+	char path[256];
+	const char *tz = c->site.timezone ? c->site.timezone : "Asia/Ho_Chi_Minh";
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	if (access(path, R_OK) != 0)
+		log_warn("time zone %s: %s not found (install tzdata); calendar rules use UTC", tz,
+		         path);
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
 /* --check: every error of the config and of every rule file, in one pass.
  * The rule files are checked even when the config has errors, against what
  * of the config could be read, so an installer fixes everything at once. */
@@ -627,9 +714,12 @@ static int check_all(struct daemon *dm, const char *path)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: safehoused -c FILE [-f] [--check]\n"
+	           "       safehoused -c FILE --test SCENARIO...\n"
 	           "  -c, --config FILE  site configuration (JSON)\n"
 	           "  -f, --foreground   log to stderr instead of syslog\n"
 	           "      --check        validate the config and every rule file, then exit\n"
+	           "      --test         run scenario files against the config's rules on a\n"
+	           "                     virtual clock; exit 1 if any scenario fails\n"
 	           "  -V, --version      print the version\n");
 }
 
@@ -639,8 +729,8 @@ static int run(struct daemon *dm)
 	int rc = 1;
 	struct mqttc_callbacks local_cb = {on_local_connect, on_local_disconnect, on_local_message,
 	                                   on_local_publish};
-	struct mqttc_callbacks remote_cb = {on_remote_connect, on_remote_disconnect, NULL,
-	                                    on_remote_publish};
+	struct mqttc_callbacks remote_cb = {on_remote_connect, on_remote_disconnect,
+	                                    on_remote_message, on_remote_publish};
 	struct panel_deps deps;
 
 	dm->loop = loop_new();
@@ -656,6 +746,8 @@ static int run(struct daemon *dm)
 	dm->reg = registry_new(dm->cfg);
 	dm->ingest = ingest_new(dm->cfg);
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);
+	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
+	         dm->cfg->site.id);
 	if (!dm->reg || !dm->ingest || !dm->up) {
 		log_err("out of memory");
 		goto out;
@@ -673,8 +765,11 @@ static int run(struct daemon *dm)
 	upstream_set_client(dm->up, dm->remote ? dm->remote : dm->local);
 	dm->outputs = outputs_new(dm->loop, dm->cfg, dm->local);
 	deps = (struct panel_deps){dm->cfg, dm->store, dm->outputs, dm->up, dm->reg};
-	dm->panel = dm->outputs ? panel_new(&deps) : NULL;
-	if (!dm->outputs || !dm->panel) {
+	dm->panel = dm->outputs ? panel_new(&deps, loop_mono_ms()) : NULL;
+	dm->engine = dm->panel ? engine_new(dm->cfg, dm->rules, dm->reg, dm->panel, dm->store,
+	                                    dm->started_mono)
+	                       : NULL;
+	if (!dm->outputs || !dm->panel || !dm->engine) {
 		log_err("cannot start the panel");
 		goto out;
 	}
@@ -725,6 +820,7 @@ out:
 	mqttc_disconnect(dm->remote);
 	mqttc_disconnect(dm->local);
 	ctl_free(dm->ctl);
+	engine_free(dm->engine);
 	panel_free(dm->panel);
 	outputs_free(dm->outputs);
 	mqttc_free(dm->remote);
@@ -741,13 +837,16 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
-	    {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"foreground", no_argument, NULL, 'f'},
+	                                     {"check", no_argument, NULL, 'k'},
+	                                     {"test", no_argument, NULL, 't'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
-	int foreground = 0, check = 0, c, rc;
+	int foreground = 0, check = 0, test = 0, c, rc;
 	const char *path = NULL;
 
 	while ((c = getopt_long(argc, argv, "c:fVh", opts, NULL)) != -1) {
@@ -761,6 +860,9 @@ int main(int argc, char **argv)
 		case 'k':
 			check = 1;
 			break;
+		case 't':
+			test = 1;
+			break;
 		case 'V':
 			printf("safehoused %s\n", SH_VERSION);
 			return 0;
@@ -772,7 +874,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || optind != argc) {
+	if (!path || (optind != argc && !test) || (test && optind == argc)) {
 		usage(stderr);
 		return 2;
 	}
@@ -790,6 +892,8 @@ int main(int argc, char **argv)
 
 	if (check)
 		return check_all(dm, path);
+	if (test)
+		return test_all(dm, path, (const char *const *)&argv[optind], argc - optind);
 
 	log_init("safehoused", foreground, LOG_INFO);
 	d.to_log = 1;
@@ -801,6 +905,7 @@ int main(int argc, char **argv)
 	}
 	if (log_level_from_name(dm->cfg->log_level) >= 0)
 		log_set_level(log_level_from_name(dm->cfg->log_level));
+	set_timezone(dm->cfg);
 	rc = run(dm);
 	rules_free(dm->rules);
 	config_free(dm->cfg);

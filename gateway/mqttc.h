@@ -44,7 +44,7 @@ struct mqttc_callbacks {
 
 /* Copies params. Starts connecting at once. Returns NULL on error. */
 struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
-			const struct mqttc_callbacks *cb, void *ctx);
+                        const struct mqttc_callbacks *cb, void *ctx);
 void mqttc_free(struct mqttc *c);
 
 int mqttc_connected(const struct mqttc *c);
@@ -53,7 +53,7 @@ int mqttc_connected(const struct mqttc *c);
  * Returns 0, or -1 when not connected or on error. The packet is written to
  * the socket before this returns whenever the socket accepts it. */
 int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_t len, int qos,
-		  int retain, int *mid);
+                  int retain, int *mid);
 
 /* Subscribe (QoS 1). Only valid while connected: call from on_connect. */
 int mqttc_subscribe(struct mqttc *c, const char *topic);

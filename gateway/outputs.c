@@ -159,6 +159,15 @@ void outputs_set(struct outputs *o, int output, int on)
 	send_one(o, output, on);
 }
 
+int outputs_state(const struct outputs *o, int output)
+{
+	if (output < 0 || output >= o->cfg->noutputs)
+		return 0;
+	if (is_siren(&o->cfg->outputs[output]))
+		return o->sirens_on;
+	return output < o->nrelay ? o->relay_on[output] : 0;
+}
+
 void outputs_resync(struct outputs *o)
 {
 	for (int i = 0; i < o->cfg->noutputs; i++) {

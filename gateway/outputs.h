@@ -27,6 +27,9 @@ const char *outputs_siren_pattern(const struct outputs *o);
 /* Drive one output (relay, valve) by config index. */
 void outputs_set(struct outputs *o, int output, int on);
 
+/* Wanted state of one output (sirens: the siren state). */
+int outputs_state(const struct outputs *o, int output);
+
 /* Send every output's wanted state again (after a reconnect). */
 void outputs_resync(struct outputs *o);
 

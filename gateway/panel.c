@@ -1,5 +1,6 @@
 /*
- * panel.c: alarm lifecycle, siren arbitration and alert dispatch.
+ * panel.c: alarm lifecycle, siren arbitration, alert and notification
+ * dispatch, mode.
  */
 #include "panel.h"
 
@@ -9,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "log.h"
 #include "outputs.h"
 #include "registry.h"
@@ -17,6 +17,9 @@
 #include "upstream.h"
 
 #define MAX_CAUSES 16
+#define MAX_ALERTED 16
+#define MAX_EVENTS 64
+#define MAX_TIMERS 32
 
 struct cause {
 	char sensor[SH_ID_MAX];
@@ -33,11 +36,24 @@ struct alarm {
 	char rule[128];
 	char *message;
 	char state[16];
-	char siren[16]; /* pattern it sounds; "" when silent */
+	char siren[16];      /* pattern it sounds; "" when silent */
+	int64_t siren_until; /* monotonic; 0: until reset or silence */
+	int acked, silenced, confirmed;
 	int64_t raised_ms, updated_ms;
 	char acked_by[64];
 	struct cause causes[MAX_CAUSES];
 	int ncauses;
+	char alerted[MAX_ALERTED][SH_ID_MAX]; /* contacts already alerted */
+	int nalerted;
+};
+
+enum timer_kind { T_RULE_SIREN_END, T_ALARM_SIREN_END, T_OUTPUT };
+
+struct ptimer {
+	int64_t due;
+	enum timer_kind kind;
+	int output; /* T_OUTPUT: config index */
+	int on;     /* T_OUTPUT: state to set when due */
 };
 
 struct panel {
@@ -46,7 +62,13 @@ struct panel {
 	int n, cap;
 	enum sh_mode mode;
 	int rule_siren; /* a rule turned the sirens on without an alarm */
+	int64_t rule_siren_until;
 	char rule_pattern[16];
+	int64_t now; /* monotonic time of the call being served */
+	struct ptimer timers[MAX_TIMERS];
+	int ntimers;
+	struct panel_event events[MAX_EVENTS];
+	int nevents, events_lost;
 	void (*changed)(void *);
 	void *changed_ctx;
 };
@@ -74,6 +96,38 @@ static const char *or_null(const char *s)
 	return s && *s ? s : NULL;
 }
 
+static void push_event(struct panel *p, const struct panel_event *ev)
+{
+	if (p->nevents >= MAX_EVENTS) {
+		p->events_lost++;
+		return;
+	}
+	p->events[p->nevents++] = *ev;
+}
+
+static void alarm_event(struct panel *p, const struct alarm *a, enum rules_alarm_event ev)
+{
+	struct panel_event e = {.cls = a->cls, .alarm = a->id, .ev = ev};
+	copy(e.zone, sizeof(e.zone), a->zone);
+	copy(e.sensor, sizeof(e.sensor), a->sensor);
+	push_event(p, &e);
+}
+
+int panel_take_event(struct panel *p, struct panel_event *ev)
+{
+	if (p->events_lost) {
+		log_err("panel: %d rule event(s) dropped (more than %d at once)", p->events_lost,
+		        MAX_EVENTS);
+		p->events_lost = 0;
+	}
+	if (!p->nevents)
+		return 0;
+	*ev = p->events[0];
+	memmove(&p->events[0], &p->events[1], sizeof(p->events[0]) * (size_t)(p->nevents - 1));
+	p->nevents--;
+	return 1;
+}
+
 static void to_store(const struct alarm *a, struct store_alarm *sa, int active)
 {
 	*sa = (struct store_alarm){
@@ -89,7 +143,7 @@ static void to_store(const struct alarm *a, struct store_alarm *sa, int active)
 	    .raised_ms = a->raised_ms,
 	    .updated_ms = a->updated_ms,
 	    .acked_by = or_null(a->acked_by),
-	    .siren = or_null(a->siren),
+	    .siren = a->silenced ? NULL : or_null(a->siren),
 	};
 	for (int i = 0; i < a->ncauses; i++)
 		if (a->causes[i].active)
@@ -109,8 +163,10 @@ static struct upstream_alarm_info info_of(const struct alarm *a)
 	};
 }
 
-/* Record a transition: store row, event, feed message. Not committed. */
-static int record(struct panel *p, struct alarm *a, int insert, int active, int64_t wall_ms)
+/* Record a transition: store row, event, feed message, rule event. Not
+ * committed. */
+static int record(struct panel *p, struct alarm *a, int insert, int active, int64_t wall_ms,
+                  const char *by, enum rules_alarm_event ev)
 {
 	struct store_alarm sa;
 	struct upstream_alarm_info info;
@@ -119,18 +175,23 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 
 	a->updated_ms = wall_ms;
 	to_store(a, &sa, active);
+	if (ev == RAE_RESET)
+		sa.reset_by = by;
 	rc = insert ? store_alarm_insert(p->d.store, &sa) : store_alarm_update(p->d.store, &sa);
 	if (rc < 0)
 		return -1;
 	if (insert)
 		a->id = sa.id;
-	snprintf(detail, sizeof(detail), "alarm %lld %s %s in %s", (long long)a->id,
-	         sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-");
-	store_event(p->d.store, wall_ms, "panel", "alarm", or_null(a->sensor), NULL, 0, 0, detail);
-	info = info_of(a);
-	log_notice("panel: alarm %lld %s %s in %s (sensor %s, rule \"%s\")", (long long)a->id,
+	snprintf(detail, sizeof(detail), "alarm %lld %s %s in %s%s%s", (long long)a->id,
+	         sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-", by ? " by " : "",
+	         by ? by : "");
+	store_event(p->d.store, wall_ms, by ? by : "panel", by ? "command" : "alarm",
+	            or_null(a->sensor), NULL, 0, 0, detail);
+	log_notice("panel: alarm %lld %s %s in %s (sensor %s, rule \"%s\")%s%s", (long long)a->id,
 	           sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-",
-	           a->sensor[0] ? a->sensor : "-", a->rule);
+	           a->sensor[0] ? a->sensor : "-", a->rule, by ? " by " : "", by ? by : "");
+	alarm_event(p, a, ev);
+	info = info_of(a);
 	return upstream_queue_alarm(p->d.up, &info, wall_ms);
 }
 
@@ -155,24 +216,83 @@ static void remove_active(struct panel *p, int i)
 	p->n--;
 }
 
-/* What the sirens should do now: the highest-priority sounding alarm that
- * nobody silenced wins the pattern. */
+static int sounding(const struct panel *p, const struct alarm *a)
+{
+	return a->siren[0] && !a->silenced && (!a->siren_until || p->now < a->siren_until);
+}
+
+/* What the sirens should do now: the highest-priority sounding alarm wins
+ * the pattern; a rule's own siren comes after every alarm. */
 static void update_sirens(struct panel *p)
 {
 	const struct alarm *best = NULL;
 	for (int i = 0; i < p->n; i++) {
 		const struct alarm *a = p->alarms[i];
-		if (!a->siren[0] || strcmp(a->state, "silenced") == 0)
+		if (!sounding(p, a))
 			continue;
 		if (!best || sh_class_priority(a->cls) < sh_class_priority(best->cls))
 			best = a;
 	}
+	if (p->rule_siren && p->rule_siren_until && p->now >= p->rule_siren_until)
+		p->rule_siren = 0;
 	if (best)
 		outputs_sirens(p->d.outputs, 1, best->siren);
 	else if (p->rule_siren)
 		outputs_sirens(p->d.outputs, 1, p->rule_pattern);
 	else
 		outputs_sirens(p->d.outputs, 0, NULL);
+}
+
+static void add_timer(struct panel *p, int64_t due, enum timer_kind kind, int output, int on)
+{
+	if (p->ntimers >= MAX_TIMERS) {
+		log_err("panel: too many timed outputs; %s stays as it is",
+		        kind == T_OUTPUT ? "an output" : "a siren");
+		return;
+	}
+	p->timers[p->ntimers++] = (struct ptimer){due, kind, output, on};
+}
+
+int64_t panel_next_deadline(const struct panel *p)
+{
+	int64_t best = INT64_MAX;
+	for (int i = 0; i < p->ntimers; i++)
+		if (p->timers[i].due < best)
+			best = p->timers[i].due;
+	return best;
+}
+
+void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms)
+{
+	int sirens = 0;
+	(void)wall_ms;
+	p->now = mono_ms;
+	for (int i = 0; i < p->ntimers;) {
+		struct ptimer t = p->timers[i];
+		if (t.due > mono_ms) {
+			i++;
+			continue;
+		}
+		p->timers[i] = p->timers[--p->ntimers];
+		if (t.kind == T_OUTPUT)
+			outputs_set(p->d.outputs, t.output, t.on);
+		else
+			sirens = 1;
+	}
+	if (sirens)
+		update_sirens(p);
+}
+
+struct restore_ctx {
+	struct panel *p;
+	struct alarm *a;
+};
+
+static void restore_alerted(void *ctx, const char *contact)
+{
+	struct alarm *a = ctx;
+	if (a->nalerted < MAX_ALERTED)
+		copy(a->alerted[a->nalerted++], SH_ID_MAX, contact);
 }
 
 static void load_cb(void *ctx, const struct store_alarm *sa)
@@ -193,6 +313,8 @@ static void load_cb(void *ctx, const struct store_alarm *sa)
 	copy(a->state, sizeof(a->state), sa->state);
 	copy(a->siren, sizeof(a->siren), sa->siren);
 	copy(a->acked_by, sizeof(a->acked_by), sa->acked_by);
+	a->acked = sa->acked_by != NULL;
+	a->silenced = strcmp(a->state, "silenced") == 0;
 	a->raised_ms = sa->raised_ms;
 	a->updated_ms = sa->updated_ms;
 	if (sa->sensor) {
@@ -206,22 +328,32 @@ static void load_cb(void *ctx, const struct store_alarm *sa)
 		alarm_free(a);
 }
 
-struct panel *panel_new(const struct panel_deps *d)
+struct panel *panel_new(const struct panel_deps *d, int64_t mono_ms)
 {
 	struct panel *p = calloc(1, sizeof(*p));
+	char mode[32];
 	if (!p)
 		return NULL;
 	p->d = *d;
+	p->now = mono_ms;
 	p->mode = MODE_DISARMED;
+	if (store_state_get(p->d.store, "mode", mode, sizeof(mode)) == 0 &&
+	    sh_mode_from_name(mode) >= 0)
+		p->mode = (enum sh_mode)sh_mode_from_name(mode);
 	/* Restore before anything can act: an alarm that was active before a
 	 * crash or power cut is still active, is not raised a second time,
-	 * and sounds again unless someone had silenced it. */
+	 * does not alert the same people twice, and sounds again unless
+	 * someone had silenced it. */
 	if (store_alarm_foreach(p->d.store, 1, 0, load_cb, p) < 0) {
 		panel_free(p);
 		return NULL;
 	}
+	for (int i = 0; i < p->n; i++)
+		store_outbox_alerted(p->d.store, p->alarms[i]->id, restore_alerted, p->alarms[i]);
 	if (p->n)
 		log_notice("panel: restored %d active alarm(s) from the store", p->n);
+	if (p->mode != MODE_DISARMED)
+		log_notice("panel: mode %s restored", sh_mode_name(p->mode));
 	update_sirens(p);
 	return p;
 }
@@ -239,6 +371,13 @@ void panel_free(struct panel *p)
 void panel_rebind(struct panel *p, const struct config *c)
 {
 	p->d.cfg = c;
+	/* Output indices may have moved: timed outputs are dropped rather
+	 * than switched by a stale index. */
+	for (int i = 0; i < p->ntimers;)
+		if (p->timers[i].kind == T_OUTPUT)
+			p->timers[i] = p->timers[--p->ntimers];
+		else
+			i++;
 }
 
 void panel_set_changed_cb(struct panel *p, void (*fn)(void *ctx), void *ctx)
@@ -247,9 +386,52 @@ void panel_set_changed_cb(struct panel *p, void (*fn)(void *ctx), void *ctx)
 	p->changed_ctx = ctx;
 }
 
+static void changed(struct panel *p)
+{
+	if (p->changed)
+		p->changed(p->changed_ctx);
+}
+
 enum sh_mode panel_mode(const struct panel *p)
 {
 	return p->mode;
+}
+
+unsigned panel_alarm_flags(const struct panel *p, enum sh_alarm_class cls, const char *zone)
+{
+	unsigned f = 0;
+	for (int i = 0; i < p->n; i++) {
+		const struct alarm *a = p->alarms[i];
+		if (a->cls != cls || (zone && strcmp(a->zone, zone) != 0))
+			continue;
+		f |= RULES_ALARM_ACTIVE;
+		if (a->acked)
+			f |= RULES_ALARM_ACKED;
+		if (a->silenced)
+			f |= RULES_ALARM_SILENCED;
+		if (strcmp(a->state, "cleared") == 0)
+			f |= RULES_ALARM_CLEARED;
+	}
+	return f;
+}
+
+int64_t panel_find_alarm(const struct panel *p, enum sh_alarm_class cls, const char *zone)
+{
+	for (int i = 0; i < p->n; i++)
+		if (p->alarms[i]->cls == cls && (!zone || strcmp(p->alarms[i]->zone, zone) == 0))
+			return p->alarms[i]->id;
+	return 0;
+}
+
+static struct alarm *find_by_id(struct panel *p, int64_t id, int *idx)
+{
+	for (int i = 0; i < p->n; i++)
+		if (p->alarms[i]->id == id) {
+			if (idx)
+				*idx = i;
+			return p->alarms[i];
+		}
+	return NULL;
 }
 
 static struct alarm *find_active(struct panel *p, enum sh_alarm_class cls, const char *zone,
@@ -282,21 +464,21 @@ struct firing {
 	const char *rule;
 	const char *sensor;
 	const char *zone;
-	struct alarm *alarm; /* the alarm this firing raised or joined */
-	int is_new;
+	struct alarm *alarm; /* the alarm this firing raised, joined or came from */
 	const char *pattern; /* siren on in this firing */
+	int64_t siren_ms;    /* its duration, 0 = until reset */
 };
 
-/* Raise or join. Returns the alarm, with *is_new when just created. */
+/* Raise or join. */
 static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act, struct firing *f,
-                                 int64_t wall_ms, int *changed)
+                                 int64_t wall_ms, int *chg)
 {
 	struct alarm *a = find_active(p, act->cls, f->zone, f->sensor, f->rule);
 	struct cause *c;
 
 	if (a) {
-		c = find_cause(a, f->sensor, f->rule);
-		if (!c && a->ncauses < MAX_CAUSES) {
+		c = f->sensor[0] ? find_cause(a, f->sensor, f->rule) : NULL;
+		if (!c && f->sensor[0] && a->ncauses < MAX_CAUSES) {
 			c = &a->causes[a->ncauses++];
 			copy(c->sensor, sizeof(c->sensor), f->sensor);
 			copy(c->rule, sizeof(c->rule), f->rule);
@@ -305,12 +487,18 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 			c->active = 1;
 			c->restored = 0;
 		}
+		if (act->confirmed && !a->confirmed) {
+			a->confirmed = 1;
+			log_notice("panel: alarm %lld confirmed by %s (rule \"%s\")",
+			           (long long)a->id, f->sensor[0] ? f->sensor : "-", f->rule);
+		}
 		/* Its cause is back: a latched alarm that was "cleared" is a
 		 * live alarm again, and the feed must say so. */
 		if (strcmp(a->state, "cleared") == 0) {
-			copy(a->state, sizeof(a->state), "raised");
-			record(p, a, 0, 1, wall_ms);
-			*changed = 1;
+			copy(a->state, sizeof(a->state),
+			     a->silenced ? "silenced" : (a->acked ? "acknowledged" : "raised"));
+			record(p, a, 0, 1, wall_ms, NULL, RAE_RAISED);
+			*chg = 1;
 		}
 		return a;
 	}
@@ -318,33 +506,39 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 	if (!a)
 		return NULL;
 	a->cls = act->cls;
+	a->confirmed = act->confirmed;
 	copy(a->zone, sizeof(a->zone), f->zone);
 	copy(a->sensor, sizeof(a->sensor), f->sensor);
 	copy(a->rule, sizeof(a->rule), f->rule);
-	if (act->message)
-		a->message = strdup(act->message);
-	else
-		a->message = strdup(sh_class_label_vi(act->cls));
+	a->message = strdup(act->message ? act->message : sh_class_label_vi(act->cls));
 	copy(a->state, sizeof(a->state), "raised");
 	a->raised_ms = wall_ms;
-	copy(a->causes[0].sensor, sizeof(a->causes[0].sensor), f->sensor);
-	copy(a->causes[0].rule, sizeof(a->causes[0].rule), f->rule);
-	a->causes[0].active = 1;
-	a->ncauses = 1;
-	if (f->pattern)
+	/* Stored with the alarm, so that a restart sounds it again. */
+	if (f->pattern) {
 		copy(a->siren, sizeof(a->siren), f->pattern);
-	if (record(p, a, 1, 1, wall_ms) < 0 || add_active(p, a) < 0) {
+		if (f->siren_ms > 0)
+			a->siren_until = p->now + f->siren_ms;
+	}
+	if (f->sensor[0]) {
+		copy(a->causes[0].sensor, sizeof(a->causes[0].sensor), f->sensor);
+		copy(a->causes[0].rule, sizeof(a->causes[0].rule), f->rule);
+		a->causes[0].active = 1;
+		a->ncauses = 1;
+	}
+	if (record(p, a, 1, 1, wall_ms, NULL, RAE_RAISED) < 0 || add_active(p, a) < 0) {
 		log_err("panel: could not store alarm %s in %s; the sirens still sound",
 		        sh_class_name(a->cls), a->zone);
 		alarm_free(a);
 		return NULL;
 	}
-	*changed = 1;
+	if (a->siren_until)
+		add_timer(p, a->siren_until, T_ALARM_SIREN_END, -1, 0);
+	*chg = 1;
 	return a;
 }
 
 static void cause_cleared(struct panel *p, const char *sensor, const char *rule, int64_t wall_ms,
-                          int *changed)
+                          int *chg)
 {
 	for (int i = 0; i < p->n;) {
 		struct alarm *a = p->alarms[i];
@@ -366,14 +560,14 @@ static void cause_cleared(struct panel *p, const char *sensor, const char *rule,
 			continue;
 		}
 		copy(a->state, sizeof(a->state), "cleared");
-		*changed = 1;
+		*chg = 1;
 		if (is_self_clearing(a->cls)) {
-			record(p, a, 0, 0, wall_ms);
+			record(p, a, 0, 0, wall_ms, NULL, RAE_CLEARED);
 			remove_active(p, i);
 			continue;
 		}
 		/* Latched: stays active, sirens keep sounding, until reset. */
-		record(p, a, 0, 1, wall_ms);
+		record(p, a, 0, 1, wall_ms, NULL, RAE_CLEARED);
 		i++;
 	}
 }
@@ -392,136 +586,274 @@ static const char *priority_name(enum rules_priority pr, enum sh_alarm_class cls
 	}
 }
 
+static int already_alerted(struct alarm *a, const char *contact)
+{
+	for (int i = 0; i < a->nalerted; i++)
+		if (strcmp(a->alerted[i], contact) == 0)
+			return 1;
+	if (a->nalerted < MAX_ALERTED)
+		copy(a->alerted[a->nalerted++], SH_ID_MAX, contact);
+	return 0;
+}
+
+static void do_alert(struct panel *p, const struct rules_action *act, struct firing *f,
+                     int64_t wall_ms, int *wrote)
+{
+	const struct config *c = p->d.cfg;
+	struct upstream_alarm_info info;
+	struct alarm tmp;
+	enum sh_alarm_class cls = ALARM_SUPERVISORY;
+
+	if (f->alarm) {
+		info = info_of(f->alarm);
+		cls = f->alarm->cls;
+	} else if (act->alarm > 0) {
+		/* Fired by an alarm's transition, maybe after a delay: the
+		 * alarm may have been reset meanwhile. */
+		log_info("panel: alarm %lld is no longer active; rule \"%s\" alerts nobody",
+		         (long long)act->alarm, f->rule);
+		return;
+	} else {
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.cls = ALARM_SUPERVISORY;
+		copy(tmp.zone, sizeof(tmp.zone), f->zone);
+		copy(tmp.sensor, sizeof(tmp.sensor), f->sensor);
+		copy(tmp.rule, sizeof(tmp.rule), f->rule);
+		copy(tmp.state, sizeof(tmp.state), "raised");
+		info = info_of(&tmp);
+	}
+	for (int k = 0; k < act->ncontacts; k++) {
+		const char *who = c->contacts[act->contacts[k]].id;
+		const char *prio = priority_name(act->priority, cls);
+		/* Once per alarm and contact, however many rules ask: a
+		 * detector that keeps reporting must not page the militia
+		 * twenty times. */
+		if (f->alarm && already_alerted(f->alarm, who))
+			continue;
+		if (upstream_queue_alert(p->d.up, &info, act->contacts[k], prio, wall_ms) == 0)
+			*wrote = 1;
+		log_notice("panel: alert to %s (%s) for alarm %lld", who, prio, (long long)info.id);
+	}
+}
+
+static void do_notify(struct panel *p, const struct rules_action *act, struct firing *f,
+                      int64_t wall_ms, int *wrote)
+{
+	for (int k = 0; k < act->ncontacts; k++) {
+		if (upstream_queue_notify(p->d.up, act->contacts[k], act->message, or_null(f->zone),
+		                          wall_ms) == 0)
+			*wrote = 1;
+		log_notice("panel: notify %s: %s", p->d.cfg->contacts[act->contacts[k]].id,
+		           act->message ? act->message : "");
+	}
+}
+
+static void do_output(struct panel *p, const struct rules_action *act)
+{
+	if (act->output < 0 || act->output >= p->d.cfg->noutputs)
+		return;
+	outputs_set(p->d.outputs, act->output, act->on);
+	for (int i = 0; i < p->ntimers;)
+		if (p->timers[i].kind == T_OUTPUT && p->timers[i].output == act->output)
+			p->timers[i] = p->timers[--p->ntimers];
+		else
+			i++;
+	if (act->duration_ms > 0)
+		add_timer(p, p->now + act->duration_ms, T_OUTPUT, act->output, !act->on);
+}
+
+static int has_alarm_action(const struct rules_action *acts, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (acts[i].type == RA_ALARM)
+			return 1;
+	return 0;
+}
+
 static void apply_firing(struct panel *p, const struct rules_action *acts, int n,
-                         const struct ruleset *rs, int64_t wall_ms, int *changed, int *wrote,
-                         int *sirens_dirty)
+                         const struct ruleset *rs, int64_t wall_ms, int *chg, int *wrote)
 {
 	const struct config *c = p->d.cfg;
 	const struct rules_action *first = &acts[0];
 	struct firing f = {
 	    .rule = rules_name(rs, first->rule),
-	    .sensor = first->sensor >= 0 ? c->sensors[first->sensor].id : "",
-	    .zone = first->zone >= 0 ? c->zones[first->zone].id : "",
+	    .sensor = first->sensor >= 0 && first->sensor < c->nsensors
+	                  ? c->sensors[first->sensor].id
+	                  : "",
+	    .zone = first->zone >= 0 && first->zone < c->nzones ? c->zones[first->zone].id : "",
+	    .alarm = first->alarm > 0 ? find_by_id(p, first->alarm, NULL) : NULL,
 	};
 
 	/* 1. Sirens first: never behind the disk. */
 	for (int i = 0; i < n; i++) {
 		if (acts[i].type == RA_SIREN_ON) {
 			f.pattern = acts[i].pattern ? acts[i].pattern : "fire";
+			f.siren_ms = acts[i].duration_ms;
 			outputs_sirens(p->d.outputs, 1, f.pattern);
 		}
 	}
 
-	/* 2. Alarm state. */
+	/* 2. Alarm state, outputs, mode. */
 	for (int i = 0; i < n; i++) {
 		const struct rules_action *a = &acts[i];
 		switch (a->type) {
 		case RA_ALARM: {
-			int before = p->n;
-			struct alarm *al = raise_alarm(p, a, &f, wall_ms, changed);
-			if (al) {
-				f.is_new = p->n > before;
-				f.alarm = al;
-				*wrote = 1;
-				/* A sounding rule joining a silent alarm makes
-				 * it a sounding one. */
-				if (f.pattern && !al->siren[0])
-					copy(al->siren, sizeof(al->siren), f.pattern);
+			struct alarm *al = raise_alarm(p, a, &f, wall_ms, chg);
+			if (!al)
+				break;
+			f.alarm = al;
+			*wrote = 1;
+			/* A sounding rule joining a silent alarm makes it a
+			 * sounding one; a new cause after a silence does not
+			 * undo the silence (same zone), a new alarm does. */
+			if (f.pattern && !al->siren[0]) {
+				struct store_alarm sa;
+				copy(al->siren, sizeof(al->siren), f.pattern);
+				to_store(al, &sa, 1);
+				store_alarm_update(p->d.store, &sa);
 			}
 			break;
 		}
 		case RA_CLEARED:
-			cause_cleared(p, f.sensor, f.rule, wall_ms, changed);
+			cause_cleared(p, f.sensor, f.rule, wall_ms, chg);
 			*wrote = 1;
 			break;
 		case RA_SIREN_ON:
-			if (!f.alarm) {
-				p->rule_siren = 1;
-				copy(p->rule_pattern, sizeof(p->rule_pattern), f.pattern);
+			/* The alarm this firing raises sounds (see RA_ALARM). A
+			 * firing that came from an alarm's transition (a delay
+			 * after "raised") makes that alarm sound. Otherwise it
+			 * is a rule's own siren, off by `siren off`. */
+			if (has_alarm_action(acts, n))
+				break;
+			if (f.alarm) {
+				if (!f.alarm->siren[0])
+					copy(f.alarm->siren, sizeof(f.alarm->siren), f.pattern);
+				break;
 			}
+			p->rule_siren = 1;
+			copy(p->rule_pattern, sizeof(p->rule_pattern), f.pattern);
+			p->rule_siren_until = a->duration_ms > 0 ? p->now + a->duration_ms : 0;
+			if (a->duration_ms > 0)
+				add_timer(p, p->rule_siren_until, T_RULE_SIREN_END, -1, 0);
 			break;
 		case RA_SIREN_OFF:
 			p->rule_siren = 0;
 			break;
-		case RA_ALERT:
 		case RA_OUTPUT:
-		case RA_NOTIFY:
+			do_output(p, a);
+			break;
 		case RA_SET_MODE:
+			panel_set_mode(p, a->mode, f.rule, wall_ms);
+			*wrote = 1;
+			break;
+		case RA_ALERT:
+		case RA_NOTIFY:
 			break;
 		}
 	}
-	*sirens_dirty = 1;
 
-	/* 3. Alerts, only for an alarm this firing newly raised: a detector
-	 * that keeps reporting must not page the militia twenty times. */
+	/* 3. Alerts and notifications, into the outbox. */
 	for (int i = 0; i < n; i++) {
-		const struct rules_action *a = &acts[i];
-		struct upstream_alarm_info info;
-		struct alarm tmp;
-		if (a->type != RA_ALERT)
-			continue;
-		if (f.alarm && !f.is_new)
-			continue;
-		if (f.alarm) {
-			info = info_of(f.alarm);
-		} else {
-			memset(&tmp, 0, sizeof(tmp));
-			tmp.cls = ALARM_SUPERVISORY;
-			copy(tmp.zone, sizeof(tmp.zone), f.zone);
-			copy(tmp.sensor, sizeof(tmp.sensor), f.sensor);
-			copy(tmp.rule, sizeof(tmp.rule), f.rule);
-			copy(tmp.state, sizeof(tmp.state), "raised");
-			info = info_of(&tmp);
-		}
-		for (int k = 0; k < a->ncontacts; k++) {
-			enum sh_alarm_class cls = f.alarm ? f.alarm->cls : ALARM_SUPERVISORY;
-			if (upstream_queue_alert(p->d.up, &info, a->contacts[k],
-			                         priority_name(a->priority, cls), wall_ms) == 0)
-				*wrote = 1;
-			log_notice("panel: alert to %s (%s) for alarm %lld",
-			           c->contacts[a->contacts[k]].id, priority_name(a->priority, cls),
-			           (long long)info.id);
-		}
+		if (acts[i].type == RA_ALERT)
+			do_alert(p, &acts[i], &f, wall_ms, wrote);
+		else if (acts[i].type == RA_NOTIFY)
+			do_notify(p, &acts[i], &f, wall_ms, wrote);
 	}
+}
+
+/* Durable before announced. If the commit fails the rows stay unpublished
+ * and the log says so; the sirens already sound. */
+static void commit_and_send(struct panel *p)
+{
+	if (store_commit(p->d.store) < 0)
+		log_err("panel: alarm not committed to the store; upstream delayed");
+	else
+		upstream_kick(p->d.up);
 }
 
 void panel_apply(struct panel *p, const struct rules_action *acts, int n, const struct ruleset *rs,
-                 int64_t wall_ms)
+                 int64_t mono_ms, int64_t wall_ms)
 {
-	int changed = 0, wrote = 0, sirens_dirty = 0;
+	int chg = 0, wrote = 0;
+	p->now = mono_ms;
 	for (int i = 0; i < n;) {
 		int j = i + 1;
-		while (j < n && acts[j].rule == acts[i].rule && acts[j].sensor == acts[i].sensor)
+		while (j < n && acts[j].rule == acts[i].rule && acts[j].sensor == acts[i].sensor &&
+		       acts[j].alarm == acts[i].alarm)
 			j++;
-		apply_firing(p, &acts[i], j - i, rs, wall_ms, &changed, &wrote, &sirens_dirty);
+		apply_firing(p, &acts[i], j - i, rs, wall_ms, &chg, &wrote);
 		i = j;
 	}
-	if (sirens_dirty)
-		update_sirens(p);
-	if (wrote) {
-		/* Durable before announced. If the commit fails the rows stay
-		 * unpublished, and the log says so; the sirens already sound. */
-		if (store_commit(p->d.store) < 0)
-			log_err("panel: alarm not committed to the store; upstream delayed");
-		else
-			upstream_kick(p->d.up);
-	}
-	if (changed && p->changed)
-		p->changed(p->changed_ctx);
+	update_sirens(p);
+	if (wrote)
+		commit_and_send(p);
+	if (chg)
+		changed(p);
 }
 
-int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, char *why,
-                size_t whylen)
+int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
+              char *why, size_t whylen)
+{
+	int n = 0;
+	p->now = mono_ms;
+	for (int i = 0; i < p->n; i++) {
+		struct alarm *a = p->alarms[i];
+		if ((id && a->id != id) || a->acked)
+			continue;
+		a->acked = 1;
+		copy(a->acked_by, sizeof(a->acked_by), by ? by : "?");
+		/* A silenced or cleared alarm keeps its later state; the ack
+		 * is still recorded and published. */
+		if (strcmp(a->state, "raised") == 0)
+			copy(a->state, sizeof(a->state), "acknowledged");
+		record(p, a, 0, 1, wall_ms, by ? by : "?", RAE_ACKNOWLEDGED);
+		n++;
+	}
+	if (!n) {
+		if (id && find_by_id(p, id, NULL))
+			snprintf(why, whylen, "alarm %lld is already acknowledged", (long long)id);
+		else if (id)
+			snprintf(why, whylen, "no active alarm %lld", (long long)id);
+		else
+			snprintf(why, whylen, "no unacknowledged alarm");
+		return -ENOENT;
+	}
+	commit_and_send(p);
+	changed(p);
+	return n;
+}
+
+int panel_silence(struct panel *p, const char *by, int64_t mono_ms, int64_t wall_ms)
+{
+	int n = 0;
+	p->now = mono_ms;
+	for (int i = 0; i < p->n; i++) {
+		struct alarm *a = p->alarms[i];
+		if (!sounding(p, a))
+			continue;
+		a->silenced = 1;
+		if (strcmp(a->state, "cleared") != 0)
+			copy(a->state, sizeof(a->state), "silenced");
+		record(p, a, 0, 1, wall_ms, by ? by : "?", RAE_SILENCED);
+		n++;
+	}
+	p->rule_siren = 0;
+	update_sirens(p);
+	if (n) {
+		commit_and_send(p);
+		changed(p);
+	}
+	return n;
+}
+
+int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
+                char *why, size_t whylen)
 {
 	const struct config *c = p->d.cfg;
-	struct alarm *a = NULL;
 	int idx = -1;
+	struct alarm *a = find_by_id(p, id, &idx);
 
-	for (int i = 0; i < p->n; i++)
-		if (p->alarms[i]->id == id) {
-			a = p->alarms[i];
-			idx = i;
-		}
+	p->now = mono_ms;
 	if (!a) {
 		snprintf(why, whylen, "no active alarm %lld", (long long)id);
 		return -ENOENT;
@@ -557,30 +889,28 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, ch
 	copy(a->state, sizeof(a->state), "reset");
 	for (int i = 0; i < a->ncauses; i++)
 		a->causes[i].active = 0;
-	{
-		struct store_alarm sa;
-		a->updated_ms = wall_ms;
-		to_store(a, &sa, 0);
-		sa.reset_by = by;
-		store_alarm_update(p->d.store, &sa);
-	}
-	{
-		char detail[256];
-		struct upstream_alarm_info info = info_of(a);
-		snprintf(detail, sizeof(detail), "alarm %lld reset by %s", (long long)id,
-		         by ? by : "?");
-		store_event(p->d.store, wall_ms, by ? by : "control", "command", or_null(a->sensor),
-		            NULL, 0, 0, detail);
-		upstream_queue_alarm(p->d.up, &info, wall_ms);
-	}
-	log_notice("panel: alarm %lld %s in %s reset by %s", (long long)id, sh_class_name(a->cls),
-	           a->zone, by ? by : "?");
+	record(p, a, 0, 0, wall_ms, by ? by : "?", RAE_RESET);
 	remove_active(p, idx);
 	update_sirens(p);
-	if (store_commit(p->d.store) == 0)
-		upstream_kick(p->d.up);
-	if (p->changed)
-		p->changed(p->changed_ctx);
+	commit_and_send(p);
+	changed(p);
+	return 0;
+}
+
+int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms)
+{
+	struct panel_event e = {.is_mode = 1, .old_mode = p->mode, .new_mode = mode};
+	char detail[128];
+	if (mode == p->mode)
+		return 0;
+	snprintf(detail, sizeof(detail), "mode %s -> %s by %s", sh_mode_name(p->mode),
+	         sh_mode_name(mode), by ? by : "?");
+	log_notice("panel: %s", detail);
+	store_event(p->d.store, wall_ms, by ? by : "panel", "mode", NULL, NULL, 0, 0, detail);
+	store_state_set(p->d.store, "mode", sh_mode_name(mode), wall_ms);
+	p->mode = mode;
+	push_event(p, &e);
+	changed(p);
 	return 0;
 }
 
@@ -622,7 +952,10 @@ cJSON *panel_alarms_json(const struct panel *p)
 		cJSON_AddStringToObject(o, "raised_at", at);
 		store_format_time(a->updated_ms, at, sizeof(at));
 		cJSON_AddStringToObject(o, "updated_at", at);
-		cJSON_AddBoolToObject(o, "sounding", a->siren[0] && strcmp(a->state, "silenced"));
+		cJSON_AddBoolToObject(o, "sounding", sounding(p, a));
+		cJSON_AddBoolToObject(o, "confirmed", a->confirmed);
+		if (a->acked)
+			cJSON_AddStringToObject(o, "acknowledged_by", a->acked_by);
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(sorted);

@@ -1,18 +1,28 @@
 /*
  * panel.h: the alarm panel: the only place where an alarm changes state.
  *
- * Rules ask for alarms, sirens and alerts; the panel decides. One active
- * alarm exists per (class, zone) (per (class, sensor, rule) for faults and
- * supervisory signals), so a detector that keeps reporting smoke, or a
- * second detector in the same room, never raises a second alarm or a second
- * alert. Fire and the other alarm classes latch: when their cause clears
- * they become "cleared" but stay active, and the sirens keep sounding, until
- * a person resets them. Faults and supervisory signals end by themselves.
+ * Rules ask for alarms, sirens, outputs, alerts and notifications; the
+ * panel decides. One active alarm exists per (class, zone) (per (class,
+ * sensor, rule) for faults and supervisory signals), so a detector that
+ * keeps reporting smoke, or a second detector in the same room, never
+ * raises a second alarm. A contact is alerted at most once per alarm, however
+ * many rules ask. Fire and the other alarm classes latch: when their cause
+ * clears they become "cleared" but stay active, and the sirens keep
+ * sounding, until a person resets them. Faults and supervisory signals end
+ * by themselves.
+ *
+ * Lifecycle: raised -> acknowledged -> silenced -> cleared -> reset.
+ * Acknowledge records who; silence stops the sirens, but a new alarm in
+ * another zone sounds them again.
  *
  * Ordering, which is the point of this module:
  *   1. sirens are commanded first: the local siren never waits for the disk;
  *   2. the alarm row, its event and its outbox rows are committed (fsync);
  *   3. only then is anything published upstream.
+ *
+ * The panel has no clock of its own: callers pass monotonic and wall time,
+ * and call panel_tick() at panel_next_deadline(), so that the scenario
+ * runner can drive it on a virtual clock.
  */
 #ifndef SH_PANEL_H
 #define SH_PANEL_H
@@ -22,8 +32,8 @@
 
 #include "../rules/rules.h"
 #include "../sensors/point.h"
+#include "config.h"
 
-struct config;
 struct outputs;
 struct panel;
 struct registry;
@@ -39,29 +49,65 @@ struct panel_deps {
 	struct registry *reg;
 };
 
-/* Restores active alarms from the store and works out the sirens. Returns
- * NULL on allocation or store failure. */
-struct panel *panel_new(const struct panel_deps *d);
+/* Restores active alarms, whom they alerted, and the mode from the store,
+ * and works out the sirens. Returns NULL on allocation or store failure. */
+struct panel *panel_new(const struct panel_deps *d, int64_t mono_ms);
 void panel_free(struct panel *p);
 void panel_rebind(struct panel *p, const struct config *c);
 
-/* Apply the actions of one rules_eval() call, in order. rs names rules. */
-void panel_apply(struct panel *p, const struct rules_action *acts, int n,
-		 const struct ruleset *rs, int64_t wall_ms);
+/* Apply the actions of one evaluation, in order. rs names rules. */
+void panel_apply(struct panel *p, const struct rules_action *acts, int n, const struct ruleset *rs,
+                 int64_t mono_ms, int64_t wall_ms);
 
+/* Commands. why gets the reason of a refusal. by is who did it. */
+/* Acknowledge one alarm (id > 0) or every active one (id 0). Returns the
+ * number acknowledged, or -ENOENT. */
+int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
+              char *why, size_t whylen);
+/* Silence the sirens of every active alarm. Returns how many. */
+int panel_silence(struct panel *p, const char *by, int64_t mono_ms, int64_t wall_ms);
 /* Reset an alarm. Returns 0, -ENOENT (no such active alarm) or -EBUSY (a
  * detector of it still reports; why says which). */
-int panel_reset(struct panel *p, int64_t id, const char *by, int64_t wall_ms, char *why,
-		size_t whylen);
+int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
+                char *why, size_t whylen);
+/* Change the mode (persisted). Returns 0. */
+int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms);
 
 enum sh_mode panel_mode(const struct panel *p);
+
+/* RULES_ALARM_* flags of the active alarm of cls in zone (NULL: any zone,
+ * flags of all such alarms or-ed). */
+unsigned panel_alarm_flags(const struct panel *p, enum sh_alarm_class cls, const char *zone);
+
+/* The id of the active alarm of cls in zone (NULL: the first of that class
+ * anywhere), or 0. */
+int64_t panel_find_alarm(const struct panel *p, enum sh_alarm_class cls, const char *zone);
+
+/* Timed work (sirens or outputs "for DURATION"). */
+int64_t panel_next_deadline(const struct panel *p);
+void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms);
+
+/* What the rules must hear about: alarm transitions and mode changes, in
+ * order. The caller drains them after every call that changes the panel
+ * and feeds them to rules_eval_alarm() / rules_eval_mode(). */
+struct panel_event {
+	int is_mode;
+	enum sh_alarm_class cls;
+	char zone[SH_ID_MAX];
+	char sensor[SH_ID_MAX];
+	int64_t alarm;
+	enum rules_alarm_event ev;
+	enum sh_mode old_mode, new_mode;
+};
+/* Returns 1 and fills ev when there is one, 0 otherwise. */
+int panel_take_event(struct panel *p, struct panel_event *ev);
 
 /* Active alarms, highest priority first, as a JSON array (caller frees). */
 struct cJSON *panel_alarms_json(const struct panel *p);
 /* Count of active alarms; faults counts faults and supervisory ones. */
 void panel_counts(const struct panel *p, int *alarms, int *faults);
 
-/* Called whenever the set of active alarms changed (for the status). */
+/* Called whenever the set of active alarms or the mode changed. */
 void panel_set_changed_cb(struct panel *p, void (*fn)(void *ctx), void *ctx);
 
 #endif

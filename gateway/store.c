@@ -71,6 +71,7 @@ enum stmt_id {
 	ST_OUTBOX_ALERTED,
 	ST_STATE_GET,
 	ST_STATE_SET,
+	ST_OUTBOX_ALL,
 	ST__COUNT
 };
 
@@ -104,6 +105,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " battery=excluded.battery, last_values=excluded.last_values",
     [ST_OUTBOX_ALERTED] = "SELECT DISTINCT contact FROM outbox WHERE alarm=? AND kind='alert'",
     [ST_STATE_GET] = "SELECT value FROM state WHERE key=?",
+    [ST_OUTBOX_ALL] = "SELECT seq, kind, contact, payload FROM outbox WHERE seq>? ORDER BY seq",
     [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
                      " DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
 };
@@ -445,6 +447,18 @@ int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, vo
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (col_text(st, 0))
 			fn(ctx, col_text(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_outbox_foreach(struct store *s, int64_t after, store_row_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_ALL];
+	int rc;
+	sqlite3_bind_int64(st, 1, after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
+		   col_text(st, 3));
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }

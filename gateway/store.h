@@ -79,6 +79,12 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
                      const char *contact, int64_t alarm, const char *topic, const char *payload,
                      int qos, int retain, int64_t at_ms);
 
+typedef void (*store_row_fn)(void *ctx, int64_t seq, const char *kind, const char *contact,
+                             const char *payload);
+/* Visit every outbox row (delivered or not, any channel) with seq > after,
+ * in seq order. For reports and the scenario runner. */
+int store_outbox_foreach(struct store *s, int64_t after, store_row_fn fn, void *ctx);
+
 typedef void (*store_contact_fn)(void *ctx, const char *contact);
 /* Visit the contacts an alert for this alarm was ever queued for. */
 int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, void *ctx);

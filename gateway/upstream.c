@@ -226,6 +226,33 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	return queue(up, config_via_name(ct->via), ct->id, a->id, "alert", o, seq, wall_ms);
 }
 
+int upstream_queue_notify(struct upstream *up, int contact, const char *text, const char *zone,
+                          int64_t wall_ms)
+{
+	const struct config *c = up->cfg;
+	const struct config_contact *ct;
+	int64_t seq;
+	cJSON *o;
+
+	if (contact < 0 || contact >= c->ncontacts)
+		return -1;
+	ct = &c->contacts[contact];
+	seq = store_outbox_next_seq(up->store);
+	o = cJSON_CreateObject();
+	if (!o)
+		return -1;
+	cJSON_AddStringToObject(o, "site", c->site.id);
+	cJSON_AddNumberToObject(o, "id", (double)seq);
+	cJSON_AddNumberToObject(o, "seq", (double)seq);
+	cJSON_AddStringToObject(o, "to", ct->id);
+	add_zone(up, o, zone);
+	add_str_or_null(o, "message", text);
+	add_place(up, o, wall_ms);
+	if (ct->via != VIA_UPSTREAM && ct->phone)
+		cJSON_AddStringToObject(o, "phone", ct->phone);
+	return queue(up, config_via_name(ct->via), ct->id, 0, "notify", o, seq, wall_ms);
+}
+
 static int send_row(void *arg, int64_t seq, const char *topic, const char *payload, int qos,
                     int retain)
 {

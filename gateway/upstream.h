@@ -45,14 +45,18 @@ const char *upstream_status_topic(const struct upstream *up);
 const char *upstream_will_payload(const struct upstream *up);
 
 /* Queue one alarm-feed message (uncommitted). Returns 0 or -1. */
-int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a,
-			 int64_t wall_ms);
+int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a, int64_t wall_ms);
 
 /* Queue one alert to one contact (config index). priority: low, normal,
  * urgent. Contacts reached by sms/call/webhook are queued in their own
  * outbox channel until those channels exist. */
 int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
-			 const char *priority, int64_t wall_ms);
+                         const char *priority, int64_t wall_ms);
+
+/* Queue an information message (a reminder, not an alarm) to one contact,
+ * on PREFIX/SITE/notify for upstream contacts. zone may be NULL. */
+int upstream_queue_notify(struct upstream *up, int contact, const char *text, const char *zone,
+                          int64_t wall_ms);
 
 /* Publish what is committed and not yet sent. */
 void upstream_kick(struct upstream *up);

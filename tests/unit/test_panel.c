@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "gateway/config.h"
+#include "gateway/engine.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/outputs.h"
@@ -59,8 +60,7 @@ struct world {
 	struct outputs *out;
 	struct upstream *up;
 	struct panel *panel;
-	struct rules_action acts[64];
-	int nacts;
+	struct engine *engine;
 };
 
 static void quiet(void *ctx, int severity, const char *msg)
@@ -80,12 +80,15 @@ static void start_panel(struct world *w)
 	w->out = outputs_new(w->loop, w->cfg, NULL);
 	w->up = upstream_new(w->loop, w->store, w->cfg);
 	d = (struct panel_deps){w->cfg, w->store, w->out, w->up, w->reg};
-	w->panel = panel_new(&d);
+	w->panel = panel_new(&d, 0);
 	assert_non_null(w->panel);
+	w->engine = engine_new(w->cfg, w->rs, w->reg, w->panel, w->store, 0);
+	assert_non_null(w->engine);
 }
 
 static void stop_panel(struct world *w)
 {
+	engine_free(w->engine);
 	panel_free(w->panel);
 	upstream_free(w->up);
 	outputs_free(w->out);
@@ -129,36 +132,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int view_point(void *ctx, int sensor, enum sh_point p, double *v)
-{
-	struct world *w = ctx;
-	return registry_get(w->reg, sensor, p, v);
-}
-
-static enum sh_mode view_mode(void *ctx)
-{
-	struct world *w = ctx;
-	return panel_mode(w->panel);
-}
-
-static void collect(void *ctx, const struct rules_action *a)
-{
-	struct world *w = ctx;
-	w->acts[w->nacts++] = *a;
-}
-
 /* One reading through the same path as the daemon's. */
 static void report(struct world *w, const char *sensor, enum sh_point p, double v)
 {
-	const struct rules_view view = {.ctx = w, .point = view_point, .mode = view_mode};
-	int s = config_sensor_index(w->cfg, sensor), had_old;
-	double old;
+	const struct sh_point_value val = {p, v};
+	int s = config_sensor_index(w->cfg, sensor);
 	assert_true(s >= 0);
-	w->nacts = 0;
-	if (registry_update(w->reg, s, p, v, 1000, &had_old, &old))
-		rules_eval(w->rs, s, p, had_old, old, v, 0, &view, collect, w);
-	if (w->nacts)
-		panel_apply(w->panel, w->acts, w->nacts, w->rs, 1000);
+	engine_report(w->engine, s, &val, 1, "test", 1000, 1764374645000LL);
 }
 
 static int active_alarms(struct world *w)
@@ -233,15 +213,15 @@ static void test_reset_is_refused_while_a_detector_still_reports_smoke(void **st
 	report(w, "smoke-101b", POINT_SMOKE, 1);
 	report(w, "smoke-101a", POINT_SMOKE, 0);
 	id = first_alarm_id(w);
-	assert_int_equal(panel_reset(w->panel, id, "Lan", 2000, why, sizeof(why)), -EBUSY);
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 2000, 2000, why, sizeof(why)), -EBUSY);
 	assert_non_null(strstr(why, "smoke-101b"));
 	assert_int_equal(active_alarms(w), 1);
 	assert_true(outputs_sirens_on(w->out));
 	report(w, "smoke-101b", POINT_SMOKE, 0);
-	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, why, sizeof(why)), 0);
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, 3000, why, sizeof(why)), 0);
 	assert_int_equal(active_alarms(w), 0);
 	assert_false(outputs_sirens_on(w->out));
-	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, why, sizeof(why)), -ENOENT);
+	assert_int_equal(panel_reset(w->panel, id, "Lan", 3000, 3000, why, sizeof(why)), -ENOENT);
 }
 
 static void test_panic_is_silent_and_alerts_only_the_militia(void **state)

@@ -1,0 +1,259 @@
+/*
+ * engine.c: registry -> rules -> panel, and back.
+ */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "panel.h"
+#include "registry.h"
+#include "store.h"
+
+#define MAX_ACTIONS 512
+#define ARENA_SIZE 32768
+/* Panel transitions fed back to the rules per call. A rule set whose rules
+ * keep answering each other's transitions must not spin the loop. */
+#define MAX_SETTLE_ROUNDS 256
+
+struct engine {
+	const struct config *cfg;
+	struct ruleset *rs;
+	struct registry *reg;
+	struct panel *panel;
+	struct store *store;
+	int64_t start_mono;
+	int64_t now_wall;
+	struct rules_action acts[MAX_ACTIONS];
+	int nacts, dropped;
+	/* Action messages live in the rule set only until its next call;
+	 * one evaluation batch may span several calls, so they are copied. */
+	char arena[ARENA_SIZE];
+	size_t arena_used;
+};
+
+int64_t engine_local_ms(int64_t wall_ms)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	if (!localtime_r(&t, &tm))
+		return wall_ms;
+	return wall_ms + (int64_t)tm.tm_gmtoff * 1000;
+}
+
+static int view_point(void *ctx, int sensor, enum sh_point p, double *value)
+{
+	struct engine *e = ctx;
+	return registry_get(e->reg, sensor, p, value);
+}
+
+static enum sh_mode view_mode(void *ctx)
+{
+	struct engine *e = ctx;
+	return panel_mode(e->panel);
+}
+
+static unsigned view_alarm(void *ctx, enum sh_alarm_class cls, int zone)
+{
+	struct engine *e = ctx;
+	return panel_alarm_flags(
+	    e->panel, cls, zone >= 0 && zone < e->cfg->nzones ? e->cfg->zones[zone].id : NULL);
+}
+
+static int64_t view_local(void *ctx)
+{
+	struct engine *e = ctx;
+	return engine_local_ms(e->now_wall);
+}
+
+static struct rules_view view_of(struct engine *e)
+{
+	return (struct rules_view){.ctx = e,
+	                           .point = view_point,
+	                           .mode = view_mode,
+	                           .alarm = view_alarm,
+	                           .local_ms = view_local};
+}
+
+static void collect(void *ctx, const struct rules_action *a)
+{
+	struct engine *e = ctx;
+	struct rules_action *dst;
+	if (e->nacts >= MAX_ACTIONS) {
+		e->dropped++;
+		return;
+	}
+	dst = &e->acts[e->nacts++];
+	*dst = *a;
+	if (a->message) {
+		size_t len = strlen(a->message) + 1;
+		if (e->arena_used + len <= sizeof(e->arena)) {
+			memcpy(e->arena + e->arena_used, a->message, len);
+			dst->message = e->arena + e->arena_used;
+			e->arena_used += len;
+		} else {
+			dst->message = NULL; /* the panel falls back to the class label */
+		}
+	}
+}
+
+static void begin(struct engine *e, int64_t wall_ms)
+{
+	e->now_wall = wall_ms;
+	e->nacts = 0;
+	e->arena_used = 0;
+}
+
+static void apply(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	if (e->dropped) {
+		log_err("rules: %d action(s) dropped in one evaluation (limit %d)", e->dropped,
+		        MAX_ACTIONS);
+		e->dropped = 0;
+	}
+	if (e->nacts)
+		panel_apply(e->panel, e->acts, e->nacts, e->rs, mono_ms, wall_ms);
+	e->nacts = 0;
+	e->arena_used = 0;
+}
+
+struct engine *engine_new(const struct config *cfg, struct ruleset *rs, struct registry *reg,
+                          struct panel *panel, struct store *store, int64_t start_mono)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->cfg = cfg;
+	e->rs = rs;
+	e->reg = reg;
+	e->panel = panel;
+	e->store = store;
+	e->start_mono = start_mono;
+	return e;
+}
+
+void engine_free(struct engine *e)
+{
+	free(e);
+}
+
+void engine_rebind(struct engine *e, const struct config *cfg, struct ruleset *rs)
+{
+	e->cfg = cfg;
+	e->rs = rs;
+}
+
+void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	struct rules_view view = view_of(e);
+	struct panel_event ev;
+	int rounds = 0;
+
+	while (panel_take_event(e->panel, &ev)) {
+		if (++rounds > MAX_SETTLE_ROUNDS) {
+			int lost = 1;
+			while (panel_take_event(e->panel, &ev))
+				lost++;
+			log_err("rules: alarm transitions keep triggering each other; %d ignored "
+			        "after %d rounds",
+			        lost, MAX_SETTLE_ROUNDS);
+			break;
+		}
+		begin(e, wall_ms);
+		if (ev.is_mode)
+			rules_eval_mode(e->rs, ev.old_mode, ev.new_mode, mono_ms, &view, collect,
+			                e);
+		else
+			rules_eval_alarm(e->rs, ev.cls, config_zone_index(e->cfg, ev.zone),
+			                 config_sensor_index(e->cfg, ev.sensor), ev.alarm, ev.ev,
+			                 mono_ms, &view, collect, e);
+		apply(e, mono_ms, wall_ms);
+	}
+}
+
+static void values(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
+                   const char *origin, int64_t mono_ms, int64_t wall_ms)
+{
+	struct rules_view view = view_of(e);
+	begin(e, wall_ms);
+	for (int i = 0; i < n; i++) {
+		int had_old;
+		double old;
+		if (!registry_update(e->reg, sensor, vals[i].point, vals[i].value, wall_ms,
+		                     &had_old, &old))
+			continue;
+		rules_eval(e->rs, sensor, vals[i].point, had_old, old, vals[i].value, mono_ms,
+		           &view, collect, e);
+		store_event(e->store, wall_ms, origin, "reading", e->cfg->sensors[sensor].id,
+		            sh_point_name(vals[i].point), 1, vals[i].value,
+		            sh_state_name(vals[i].point, vals[i].value));
+	}
+	apply(e, mono_ms, wall_ms);
+	engine_settle(e, mono_ms, wall_ms);
+}
+
+void engine_report(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
+                   const char *origin, int64_t mono_ms, int64_t wall_ms)
+{
+	struct sh_point_value all[24];
+	int has_online = 0;
+	double online;
+
+	if (sensor < 0 || sensor >= e->cfg->nsensors || n < 0 || n > 23)
+		return;
+	registry_seen(e->reg, sensor, wall_ms);
+	registry_heard(e->reg, sensor, mono_ms);
+	memcpy(all, vals, sizeof(all[0]) * (size_t)n);
+	for (int i = 0; i < n; i++)
+		has_online |= vals[i].point == POINT_ONLINE;
+	/* A report from a sensor we hold offline (supervision, or a stale
+	 * availability message) proves it is back. */
+	if (!has_online && registry_get(e->reg, sensor, POINT_ONLINE, &online) == 0 && online == 0)
+		all[n++] = (struct sh_point_value){POINT_ONLINE, 1};
+	values(e, sensor, all, n, origin, mono_ms, wall_ms);
+}
+
+void engine_supervise(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	for (int s = 0; s < e->cfg->nsensors; s++) {
+		const struct sh_point_value off = {POINT_ONLINE, 0};
+		int64_t since = registry_heard_at(e->reg, s);
+		int64_t limit = (int64_t)e->cfg->sensors[s].supervision_s * 1000;
+		double v;
+		if (limit <= 0)
+			continue;
+		if (!since || since < e->start_mono)
+			since = e->start_mono;
+		if (mono_ms - since < limit)
+			continue;
+		if (registry_get(e->reg, s, POINT_ONLINE, &v) == 0 && v == 0)
+			continue;
+		log_warn("supervision: %s silent for %lld s (limit %d s)", e->cfg->sensors[s].id,
+		         (long long)((mono_ms - since) / 1000), e->cfg->sensors[s].supervision_s);
+		values(e, s, &off, 1, "supervision", mono_ms, wall_ms);
+	}
+}
+
+int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	struct rules_view view;
+	int64_t a, b;
+	e->now_wall = wall_ms;
+	view = view_of(e);
+	a = rules_next_deadline(e->rs, mono_ms, &view);
+	b = panel_next_deadline(e->panel);
+	return a < b ? a : b;
+}
+
+void engine_tick(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	struct rules_view view = view_of(e);
+	panel_tick(e->panel, mono_ms, wall_ms);
+	begin(e, wall_ms);
+	rules_tick(e->rs, mono_ms, &view, collect, e);
+	apply(e, mono_ms, wall_ms);
+	engine_settle(e, mono_ms, wall_ms);
+}
