@@ -25,6 +25,8 @@ static void usage(FILE *f)
 	           "commands:\n"
 	           "  status               site, mode, active alarms, sensors, links\n"
 	           "  alarms [--all]       active alarms (--all: recent history too)\n"
+	           "  ack [ID] [--by NAME] acknowledge an alarm (no ID: every active one)\n"
+	           "  silence [--by NAME]  silence the sirens (a new alarm sounds them again)\n"
 	           "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
 	           "options:\n"
 	           "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
@@ -240,18 +242,29 @@ int main(int argc, char **argv)
 			goto bad_args;
 		if (all)
 			cJSON_AddBoolToObject(req, "all", 1);
-	} else if (strcmp(cmd, "reset") == 0) {
+	} else if (strcmp(cmd, "silence") == 0) {
+		if (optind != argc)
+			goto bad_args;
+		cJSON_AddStringToObject(req, "by", by ? by : (getenv("USER") ? getenv("USER")
+									  : "safehousectl"));
+	} else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "ack") == 0) {
 		char *end;
 		long long id;
+		int is_ack = strcmp(cmd, "ack") == 0;
+		if (is_ack && optind == argc) {
+			cJSON_AddStringToObject(req, "by", by ? by : (getenv("USER") ? getenv("USER")
+										  : "safehousectl"));
+			goto send;
+		}
 		if (optind != argc - 1)
 			goto bad_args;
 		errno = 0;
 		id = strtoll(argv[optind], &end, 10);
 		if (errno || *end || id < 1) {
 			fprintf(stderr,
-			        "safehousectl: reset: \"%s\" is not an alarm id (see "
+			        "safehousectl: %s: \"%s\" is not an alarm id (see "
 			        "'safehousectl alarms')\n",
-			        argv[optind]);
+			        cmd, argv[optind]);
 			goto out;
 		}
 		cJSON_AddNumberToObject(req, "id", (double)id);
@@ -263,6 +276,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+send:
 	reply = call(sock, req);
 	if (!reply)
 		goto out;
@@ -285,6 +299,10 @@ int main(int argc, char **argv)
 		print_alarms(cJSON_GetObjectItem(reply, "alarms"));
 	else if (strcmp(cmd, "reset") == 0)
 		printf("alarm %.0f reset\n", num(reply, "id"));
+	else if (strcmp(cmd, "ack") == 0)
+		printf("%.0f alarm(s) acknowledged\n", num(reply, "acknowledged"));
+	else if (strcmp(cmd, "silence") == 0)
+		printf("%.0f alarm(s) silenced\n", num(reply, "silenced"));
 	goto out;
 bad_args:
 	fprintf(stderr, "safehousectl: %s: wrong arguments\n", cmd);
