@@ -169,6 +169,8 @@ static void start_connect(void *arg)
 		return;
 	}
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* A siren command must not wait for Nagle behind the previous one. */
+	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_callback_set(c->mosq, on_connect_cb);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
 	mosquitto_message_callback_set(c->mosq, on_message_cb);

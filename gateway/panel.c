@@ -714,10 +714,18 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 			}
 			break;
 		}
-		case RA_CLEARED:
+		case RA_CLEARED: {
+			/* Only an alarm that changed is worth a commit: a rule
+			 * with no alarm (a siren rule) clears every time its
+			 * sensor leaves the state. */
+			int before = *chg;
+			*chg = 0;
 			cause_cleared(p, f.sensor, f.rule, wall_ms, chg);
-			*wrote = 1;
+			if (*chg)
+				*wrote = 1;
+			*chg |= before;
 			break;
+		}
 		case RA_SIREN_ON:
 			/* The alarm this firing raises sounds (see RA_ALARM). A
 			 * firing that came from an alarm's transition (a delay
