@@ -43,7 +43,12 @@ struct alarm {
 	char acked_by[64];
 	struct cause causes[MAX_CAUSES];
 	int ncauses;
-	char alerted[MAX_ALERTED][SH_ID_MAX]; /* contacts already alerted */
+	struct alerted {
+		char contact[SH_ID_MAX];
+		int64_t repeat_ms; /* `alert ... every`: again while active */
+		int64_t next;      /* monotonic time of the next repeat */
+		char priority[8];
+	} alerted[MAX_ALERTED]; /* contacts already alerted */
 	int nalerted;
 };
 
@@ -259,13 +264,47 @@ int64_t panel_next_deadline(const struct panel *p)
 	for (int i = 0; i < p->ntimers; i++)
 		if (p->timers[i].due < best)
 			best = p->timers[i].due;
+	for (int i = 0; i < p->n; i++)
+		for (int k = 0; k < p->alarms[i]->nalerted; k++)
+			if (p->alarms[i]->alerted[k].repeat_ms &&
+			    p->alarms[i]->alerted[k].next < best)
+				best = p->alarms[i]->alerted[k].next;
 	return best;
 }
+
+/* Alerts with `every`: a fault that lasts is reported again (NFPA 72: a
+ * trouble re-sounds at least every 24 h; low battery every 4 h). */
+static int repeat_alerts(struct panel *p, int64_t wall_ms)
+{
+	int wrote = 0;
+	for (int i = 0; i < p->n; i++) {
+		struct alarm *a = p->alarms[i];
+		for (int k = 0; k < a->nalerted; k++) {
+			struct alerted *e = &a->alerted[k];
+			struct upstream_alarm_info info;
+			int c;
+			if (!e->repeat_ms || e->next > p->now)
+				continue;
+			while (e->next <= p->now)
+				e->next += e->repeat_ms;
+			c = config_contact_index(p->d.cfg, e->contact);
+			if (c < 0)
+				continue;
+			info = info_of(a);
+			if (upstream_queue_alert(p->d.up, &info, c, e->priority, wall_ms) == 0)
+				wrote = 1;
+			log_notice("panel: alert to %s repeated for alarm %lld (%s)", e->contact,
+			           (long long)a->id, a->message ? a->message : "");
+		}
+	}
+	return wrote;
+}
+
+static void commit_and_send(struct panel *p);
 
 void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms)
 {
 	int sirens = 0;
-	(void)wall_ms;
 	p->now = mono_ms;
 	for (int i = 0; i < p->ntimers;) {
 		struct ptimer t = p->timers[i];
@@ -281,6 +320,8 @@ void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms)
 	}
 	if (sirens)
 		update_sirens(p);
+	if (repeat_alerts(p, wall_ms))
+		commit_and_send(p);
 }
 
 struct restore_ctx {
@@ -291,8 +332,10 @@ struct restore_ctx {
 static void restore_alerted(void *ctx, const char *contact)
 {
 	struct alarm *a = ctx;
+	/* Repeats are not restored: the next firing of the rule re-arms
+	 * them; a restored alarm is not alerted twice meanwhile. */
 	if (a->nalerted < MAX_ALERTED)
-		copy(a->alerted[a->nalerted++], SH_ID_MAX, contact);
+		copy(a->alerted[a->nalerted++].contact, SH_ID_MAX, contact);
 }
 
 static void load_cb(void *ctx, const struct store_alarm *sa)
@@ -586,14 +629,20 @@ static const char *priority_name(enum rules_priority pr, enum sh_alarm_class cls
 	}
 }
 
-static int already_alerted(struct alarm *a, const char *contact)
+/* The alert record of contact for alarm a; *is_new when just added. NULL
+ * when the table is full (then the alert goes out, unrecorded). */
+static struct alerted *alerted_entry(struct alarm *a, const char *contact, int *is_new)
 {
+	*is_new = 0;
 	for (int i = 0; i < a->nalerted; i++)
-		if (strcmp(a->alerted[i], contact) == 0)
-			return 1;
-	if (a->nalerted < MAX_ALERTED)
-		copy(a->alerted[a->nalerted++], SH_ID_MAX, contact);
-	return 0;
+		if (strcmp(a->alerted[i].contact, contact) == 0)
+			return &a->alerted[i];
+	*is_new = 1;
+	if (a->nalerted >= MAX_ALERTED)
+		return NULL;
+	memset(&a->alerted[a->nalerted], 0, sizeof(a->alerted[0]));
+	copy(a->alerted[a->nalerted].contact, SH_ID_MAX, contact);
+	return &a->alerted[a->nalerted++];
 }
 
 static void do_alert(struct panel *p, const struct rules_action *act, struct firing *f,
@@ -627,9 +676,18 @@ static void do_alert(struct panel *p, const struct rules_action *act, struct fir
 		const char *prio = priority_name(act->priority, cls);
 		/* Once per alarm and contact, however many rules ask: a
 		 * detector that keeps reporting must not page the militia
-		 * twenty times. */
-		if (f->alarm && already_alerted(f->alarm, who))
-			continue;
+		 * twenty times. `every` repeats it on a schedule instead. */
+		if (f->alarm) {
+			int is_new;
+			struct alerted *e = alerted_entry(f->alarm, who, &is_new);
+			if (e && act->repeat_ms > 0 && !e->repeat_ms) {
+				e->repeat_ms = act->repeat_ms;
+				e->next = p->now + act->repeat_ms;
+				copy(e->priority, sizeof(e->priority), prio);
+			}
+			if (!is_new)
+				continue;
+		}
 		if (upstream_queue_alert(p->d.up, &info, act->contacts[k], prio, wall_ms) == 0)
 			*wrote = 1;
 		log_notice("panel: alert to %s (%s) for alarm %lld", who, prio, (long long)info.id);

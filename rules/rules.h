@@ -120,6 +120,7 @@ struct rules_action {
 	int ncontacts;           /* RA_ALERT, RA_NOTIFY */
 	int contacts[RULES_MAX_CONTACTS];
 	enum rules_priority priority; /* RA_ALERT */
+	int64_t repeat_ms; /* RA_ALERT `every DURATION`: again while the alarm lasts; 0 once */
 };
 
 typedef void (*rules_action_fn)(void *ctx, const struct rules_action *a);

@@ -192,7 +192,11 @@ static int cond_eval(const struct ruleset *rs, const struct rules_rule *r, int n
 	case COND_NOT:
 		return !cond_eval(rs, r, c->a, v, f);
 	case COND_MODE:
-		return (v && v->mode ? v->mode(v->ctx) : MODE_DISARMED) == c->mode;
+		/* "for": an exit delay. A mode that has not changed since the
+		 * rules were loaded (a restart while armed) counts as held. */
+		if ((v && v->mode ? v->mode(v->ctx) : MODE_DISARMED) != c->mode)
+			return 0;
+		return !c->ms || !rs->mode_changed || rs->now - rs->mode_since >= c->ms;
 	case COND_SENSOR_IS:
 		return point_is(v, c->sensor, c->point, c->value);
 	case COND_ZONE_IS:
@@ -795,6 +799,7 @@ static void prime(struct call *c)
 
 static void call_begin(struct call *c)
 {
+	c->rs->now = c->now;
 	msgs_reset(c->rs);
 	prime(c);
 	run_due(c);
@@ -876,6 +881,18 @@ int64_t rules_cal_next(const struct rules_trigger *t, int64_t local)
 				return cand;
 		}
 		return INT64_MAX; /* not reached: next month's is always later */
+	case EVERY_YEAR:
+		if (!gmtime_r(&secs, &tm))
+			return INT64_MAX;
+		for (int k = 0; k < 2; k++) {
+			int64_t y = (int64_t)tm.tm_year + 1900 + k;
+			int d = t->mday < days_in_month(y, t->month) ? t->mday
+			                                             : days_in_month(y, t->month);
+			cand = days_from_civil(y, t->month, d) * DAY_MS + t->tod;
+			if (cand > local)
+				return cand;
+		}
+		return INT64_MAX; /* not reached: next year's is always later */
 	}
 	return INT64_MAX;
 }
@@ -1032,6 +1049,10 @@ int rules_eval_mode(struct ruleset *rs, enum sh_mode old_mode, enum sh_mode new_
 
 	if (!rs || (unsigned)old_mode >= MODE__COUNT || (unsigned)new_mode >= MODE__COUNT)
 		return -EINVAL;
+	if (old_mode != new_mode) {
+		rs->mode_since = now_ms;
+		rs->mode_changed = 1;
+	}
 	call_begin(&c);
 	for (int k = rs->mode_index[new_mode];
 	     old_mode != new_mode && k < rs->mode_index[new_mode + 1]; k++) {

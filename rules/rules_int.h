@@ -49,7 +49,7 @@ enum rules_trig_type {
 	TRIG_MODE,    /* the panel mode changed */
 };
 
-enum rules_every { EVERY_DAY, EVERY_WEEKDAY, EVERY_MONTH };
+enum rules_every { EVERY_DAY, EVERY_WEEKDAY, EVERY_MONTH, EVERY_YEAR };
 
 struct rules_trigger {
 	enum rules_trig_type type;
@@ -72,6 +72,7 @@ struct rules_trigger {
 	enum rules_every every;
 	int wday;    /* 0 = Sunday, as struct tm */
 	int mday;    /* 1..31; a shorter month uses its last day */
+	int month;   /* EVERY_YEAR: 1..12 */
 	int64_t tod; /* ms since local midnight */
 	/* ALARM */
 	enum sh_alarm_class cls;
@@ -96,6 +97,7 @@ struct rules_cond {
 	enum rules_cond_op op;
 	int a, b; /* children: AND, OR (a, b), NOT (a) */
 	enum sh_mode mode;
+	int64_t ms; /* MODE: held at least this long ("mode is X for 60s"); 0 any */
 	int sensor;
 	enum sh_point point;
 	double value;
@@ -247,6 +249,9 @@ struct ruleset {
 	int *cal_rules;
 	int64_t *cal_next; /* planned occurrence, local ms, per calendar rule */
 	int ncal;
+	int64_t now;        /* monotonic time of the call being served */
+	int64_t mode_since; /* when the mode last changed (rules_eval_mode) */
+	int mode_changed;   /* 0: unchanged since compile: held "forever" */
 	int64_t last_local; /* local time of the last rules_tick */
 	int has_last_local;
 

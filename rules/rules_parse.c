@@ -57,6 +57,9 @@ static const unsigned alarm_state_flags[] = {RULES_ALARM_ACTIVE, RULES_ALARM_ACK
 /* struct tm's order: 0 is Sunday. */
 static const char *const weekdays[] = {"sunday",   "monday", "tuesday",  "wednesday",
                                        "thursday", "friday", "saturday", NULL};
+static const char *const months[] = {"january",  "february", "march",  "april",     "may",
+                                     "june",     "july",     "august", "september", "october",
+                                     "november", "december", NULL};
 
 const char *const rules_template_names[] = {"sensor",    "sensor_name", "zone",
                                             "zone_name", "value",       NULL};
@@ -552,6 +555,30 @@ static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
 			return -1;
 		if (parse_int(p, "day", 1, 31, &trig->mday, ok) < 0)
 			return -1;
+	} else if (is_kw(t, "year")) {
+		/* every year on march 15 at 09:00: the yearly inspection */
+		const struct rules_tok *m;
+		next(p);
+		trig->every = EVERY_YEAR;
+		if (want_kw(p, "on", "\"every year\"") < 0)
+			return -1;
+		m = peek(p);
+		if (!is_name(m) || in_list(m->text, months) < 0) {
+			if (is_name(m)) {
+				next(p);
+				error_at(p, m, "unknown month \"%s\"%s", m->text,
+				         hint(m->text, months, h, sizeof(h)));
+				*ok = 0;
+			} else {
+				expected(p, m, "a month name (january ... december)", NULL);
+				return -1;
+			}
+		} else {
+			next(p);
+			trig->month = in_list(m->text, months) + 1;
+		}
+		if (parse_int(p, "day", 1, 31, &trig->mday, ok) < 0)
+			return -1;
 	} else if (t->type == TOK_IDENT && in_list(t->text, weekdays) >= 0) {
 		next(p);
 		trig->every = EVERY_WEEKDAY;
@@ -561,6 +588,7 @@ static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
 			words[k] = weekdays[k];
 		words[k++] = "day";
 		words[k++] = "month";
+		words[k++] = "year";
 		words[k] = NULL;
 		if (!is_name(t)) {
 			expected(p, t, "\"day\", a weekday or \"month\" after \"every\"", NULL);
@@ -569,7 +597,7 @@ static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
 		next(p);
 		error_at(p, t,
 		         "unknown period \"%s\"%s (every day, every monday ... every sunday, "
-		         "every month on day N)",
+		         "every month on day N, every year on MONTH N)",
 		         t->text, hint(t->text, words, h, sizeof(h)));
 		*ok = 0;
 	}
@@ -951,6 +979,12 @@ static int parse_primary(struct parser *p)
 		c.op = COND_MODE;
 		if (parse_mode(p, &c.mode) == -1)
 			return -1;
+		if (is_kw(peek(p), "for")) {
+			int ok = 1;
+			next(p);
+			if (parse_duration(p, "for", &c.ms, &ok) < 0)
+				return -1;
+		}
 	} else if (is_kw(t, "sensor")) {
 		next(p);
 		if (parse_cond_sensor(p, &c, &negate) < 0)
@@ -1188,6 +1222,12 @@ static int parse_alert(struct parser *p, const struct rules_tok *kw, struct rule
 			error_at(p, t, "unknown priority \"%s\"%s", t->text,
 			         hint(t->text, priorities, h, sizeof(h)));
 		}
+	}
+	if (is_kw(peek(p), "every")) {
+		int ok = 1;
+		next(p);
+		if (parse_duration(p, "every", &a->repeat_ms, &ok) < 0)
+			return -1;
 	}
 	/* an unknown contact has had its error already */
 	if (named == 0)

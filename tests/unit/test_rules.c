@@ -1625,6 +1625,91 @@ static void test_every_month_on_day_31_fires_on_the_last_day_of_february(void **
 	rules_free(rs);
 }
 
+static void test_every_year_fires_once_a_year_on_its_date(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.local = local_at(2026, 3, 14, 12, 0)};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"yearly inspection\"\nwhen every year on march 15 at 09:00\n"
+	                "then notify owner \"Kiểm tra PCCC định kỳ hằng năm\"\nend\n",
+	                &d);
+	tick_at(rs, 0, &w, &acts);
+	assert_int_equal(deadline(rs, 0, &w), local_at(2026, 3, 15, 9, 0) - w.local);
+	w.local = local_at(2026, 3, 15, 8, 59);
+	tick_at(rs, 1, &w, &acts);
+	w.local = local_at(2026, 3, 15, 9, 0);
+	assert_int_equal(tick_at(rs, 1, &w, &acts), 1);
+	assert_int_equal(acts.a[0].type, RA_NOTIFY);
+	/* and next on March 15th 2027 */
+	assert_int_equal(deadline(rs, 1, &w), 1 + local_at(2027, 3, 15, 9, 0) - w.local);
+	rules_free(rs);
+	memset(&d, 0, sizeof(d));
+	compile_bad(
+	    "rule \"r\"\nwhen every year on marhc 15 at 09:00\nthen notify owner \"x\"\nend\n", &d);
+	assert_diag(&d, 0, "t.rules:2:20: unknown month \"marhc\"; did you mean \"march\"?");
+}
+
+static void test_mode_held_for_a_duration_is_an_exit_delay(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_DISARMED};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"door while armed\"\nwhen door becomes open\n"
+	                "if mode is armed_away for 60s\nthen alarm intrusion\nend\n",
+	                &d);
+	mode_at(rs, 0, MODE_ARMED_AWAY, &w, &acts);
+	/* leaving through the front door within the exit delay */
+	assert_int_equal(feed_at(rs, 20 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 0);
+	assert_int_equal(feed_at(rs, 25 * SEC, S_DOOR_MAIN, POINT_CONTACT, 0, &w, &acts), 0);
+	/* after it, the same door is an intrusion */
+	assert_int_equal(feed_at(rs, 61 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 1);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[0].cls, ALARM_INTRUSION);
+	rules_free(rs);
+}
+
+static void test_a_mode_unchanged_since_loading_counts_as_held(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {.mode = MODE_ARMED_AWAY}; /* restored after a restart */
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"door while armed\"\nwhen door becomes open\n"
+	                "if mode is armed_away for 60s\nthen alarm intrusion\nend\n",
+	                &d);
+	assert_int_equal(feed_at(rs, 1 * SEC, S_DOOR_MAIN, POINT_CONTACT, 1, &w, &acts), 1);
+	rules_free(rs);
+}
+
+static void test_alert_every_carries_the_repeat_interval(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"low battery\"\nwhen any sensor becomes low\n"
+	                "then fault \"Pin yếu\"; alert owner every 4h\nend\n",
+	                &d);
+	assert_int_equal(feed_at(rs, 0, S_SMOKE_101, POINT_BATTERY_LOW, 1, &w, &acts), 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[1].type, RA_ALERT);
+	assert_true(acts.a[1].repeat_ms == 4 * HOUR);
+	rules_free(rs);
+	memset(&d, 0, sizeof(d));
+	compile_bad("rule \"r\"\nwhen any sensor becomes low\nthen alert owner every 0s\nend\n",
+	            &d);
+}
+
 static void test_calendar_needs_a_clock(void **state)
 {
 	struct diags d = {0};
@@ -2094,7 +2179,8 @@ static void test_v2_trigger_errors_have_positions_and_hints(void **state)
 	assert_diag(&d, 3, "t.rules:4:34: \"day 32\": a whole number from 1 to 31 is needed");
 	assert_diag(&d, 4,
 	            "t.rules:5:21: unknown period \"monady\"; did you mean \"monday\"? (every "
-	            "day, every monday ... every sunday, every month on day N)");
+	            "day, every monday ... every sunday, every month on day N, every year on MONTH "
+	            "N)");
 	assert_diag(&d, 5, "t.rules:5:31: invalid time \"25:00\" (00:00 to 23:59)");
 	assert_diag(&d, 6, "t.rules:6:21: unknown alarm class \"fier\"; did you mean \"fire\"?");
 	assert_diag(&d, 7, "t.rules:6:34: unknown alarm event \"rased\"; did you mean \"raised\"?");
@@ -2377,6 +2463,10 @@ int main(void)
 	    cmocka_unit_test(test_every_day_does_not_fire_after_a_backward_jump),
 	    cmocka_unit_test(test_every_weekday_fires_on_that_day_only),
 	    cmocka_unit_test(test_every_month_on_day_31_fires_on_the_last_day_of_february),
+	    cmocka_unit_test(test_every_year_fires_once_a_year_on_its_date),
+	    cmocka_unit_test(test_mode_held_for_a_duration_is_an_exit_delay),
+	    cmocka_unit_test(test_a_mode_unchanged_since_loading_counts_as_held),
+	    cmocka_unit_test(test_alert_every_carries_the_repeat_interval),
 	    cmocka_unit_test(test_calendar_needs_a_clock),
 	    cmocka_unit_test(test_unacknowledged_fire_calls_the_militia_with_the_alarm_id),
 	    cmocka_unit_test(test_acknowledging_the_fire_cancels_the_militia_call),
