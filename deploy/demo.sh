@@ -127,12 +127,17 @@ What you are about to see:
     They report battery, link quality and temperature (the kitchen at about
     30 °C) every second, like real devices; quiet telemetry is not shown.
   * After a few quiet seconds, the smoke detector in room 101 goes off.
-  * The gateway (safehoused) applies the model rules (rules/model/): it
+    The gateway (safehoused) applies the model rules (rules/model/): it
     raises a FIRE alarm in Phòng 101, sounds the sirens at once (SIREN ON),
-    and sends the commune militia (dân quân) the alarm feed (ALARM RAISED)
-    and a call to act (ALERT -> militia) with the house's address and map
-    position. The owner is alerted too. All of this happens inside the
-    house's own gateway: no cloud is involved.
+    publishes the alarm feed (ALARM RAISED) and calls the owner
+    (ALERT -> owner). One detector alone may be cooking smoke, so the
+    militia is called only when it is confirmed, or after 60 s if nobody
+    acknowledges (positive alarm sequence).
+  * 3 s later the detector in room 102 goes off too: a second detector
+    confirms the fire, and the commune militia (dân quân) gets the call to
+    act (ALERT -> militia) with the house's address and map position.
+    All of this happens inside the house's own gateway: no cloud is
+    involved.
 
 EOF
 
@@ -142,7 +147,8 @@ say "Live: what the gateway does"
 WPID=$!
 PIDS+=($WPID)
 for _ in $(seq 100); do [[ -e $TMP/watch.ready ]] && break; sleep 0.1; done
-"$PY" "$KIT" run -c "$CONFIG" --port "$PORT" --seconds 9 --trigger smoke-101 --trigger-after 4 &
+"$PY" "$KIT" run -c "$CONFIG" --port "$PORT" --seconds 11 --trigger smoke-101 --trigger smoke-102 \
+	--trigger-after 4 --trigger-gap 3 &
 PIDS+=($!)
 
 set +e

@@ -62,6 +62,7 @@ struct expect {
 	char state[16], priority[8], pattern[16];
 	enum sh_mode mode;
 	char *text;
+	int count; /* "N times": exactly N by T; 0: at least one */
 };
 
 struct scenario {
@@ -454,7 +455,10 @@ static int parse_what(struct parser *ps, struct expect *ex)
 		if (!next(ps) || (ex->contact = contact_id(ps, ps->tok)) < 0)
 			return -1;
 		for (const char *save = ps->p; next(ps); save = ps->p) {
-			if (is(ps, "priority") && ex->what == W_ALERT) {
+			if (is(ps, "in")) {
+				if (!next(ps) || (ex->zone = zone_id(ps, ps->tok)) < 0)
+					return -1;
+			} else if (is(ps, "priority") && ex->what == W_ALERT) {
 				static const char *const prios[] = {"low", "normal", "urgent"};
 				if (!next(ps) || lookup(ps, "priority", prios, 3, ps->tok) < 0)
 					return -1;
@@ -518,10 +522,13 @@ static int parse_what(struct parser *ps, struct expect *ex)
 	return 0;
 }
 
+static int is_state(enum what w);
+
 static int parse_expect(struct parser *ps, struct scenario *sc)
 {
 	struct expect ex = {.line = ps->line};
 	struct expect *ne;
+	int more;
 	if (!next(ps)) {
 		perr(ps, ps->tokcol, "\"expect\" needs \"at TIME ...\" or \"no ...\"");
 		return -1;
@@ -547,7 +554,21 @@ static int parse_expect(struct parser *ps, struct scenario *sc)
 		     "\"expect no mode\" is not supported; use \"expect at T mode\"");
 		goto fail;
 	}
-	if (next(ps)) {
+	more = next(ps);
+	if (more && ex.form == E_AT && isdigit((unsigned char)ps->tok[0])) {
+		char *end;
+		long n = strtol(ps->tok, &end, 10);
+		int col = ps->tokcol;
+		if (*end || n < 1 || n > 100000 || !next(ps) ||
+		    (!is(ps, "times") && !is(ps, "time")) || is_state(ex.what)) {
+			perr(ps, col,
+			     "expected \"N times\" (N from 1) after an alarm, alert or notify");
+			goto fail;
+		}
+		ex.count = (int)n;
+		more = next(ps);
+	}
+	if (more) {
 		if (ex.form == E_NEVER && is(ps, "before")) {
 			ex.form = E_NO_BEFORE;
 			if (need_duration(ps, &ex.t, "\"before\"") < 0)
@@ -561,6 +582,7 @@ static int parse_expect(struct parser *ps, struct scenario *sc)
 			goto fail;
 		}
 	}
+
 	ne = realloc(sc->ex, sizeof(*ne) * (size_t)(sc->nex + 1));
 	if (!ne)
 		goto fail;
@@ -933,6 +955,7 @@ static int matches(const struct run *r, const struct expect *ex, const struct ha
 	case W_ALERT:
 	case W_NOTIFY:
 		return strcmp(h->contact, r->cfg->contacts[ex->contact].id) == 0 &&
+		       (ex->zone < 0 || strcmp(h->zone, r->cfg->zones[ex->zone].id) == 0) &&
 		       (!ex->priority[0] || strcmp(h->priority, ex->priority) == 0) &&
 		       (!ex->text || (h->message && strstr(h->message, ex->text)));
 	case W_SIRENS:
@@ -997,8 +1020,9 @@ static void seen_list(const struct run *r, enum what w, char *buf, size_t size)
 		case W_ALERT:
 		case W_NOTIFY:
 			off +=
-			    (size_t)snprintf(buf + off, size - off, "%s%s%s%s at %s", n ? ", " : "",
-			                     h->contact, h->priority[0] ? " " : "", h->priority, t);
+			    (size_t)snprintf(buf + off, size - off, "%s%s in %s%s%s at %s",
+			                     n ? ", " : "", h->contact, h->zone[0] ? h->zone : "-",
+			                     h->priority[0] ? " " : "", h->priority, t);
 			break;
 		case W_SIRENS:
 			off +=
@@ -1047,6 +1071,18 @@ static void check(struct run *r, const struct expect *ex, int64_t end)
 			seen_list(r, ex->what, seen, sizeof(seen));
 			fail(r, "line %d: expected at %s: %s; changes seen: %s", ex->line, t, what,
 			     seen);
+		}
+		return;
+	}
+	if (ex->form == E_AT && ex->count) {
+		int n = 0;
+		for (int i = 0; i < r->nh; i++)
+			if (matches(r, ex, &r->h[i]) && r->h[i].t <= ex->t)
+				n++;
+		if (n != ex->count) {
+			seen_list(r, ex->what, seen, sizeof(seen));
+			fail(r, "line %d: expected by %s: %s %d time(s), got %d; seen: %s",
+			     ex->line, t, what, ex->count, n, seen);
 		}
 		return;
 	}

@@ -40,6 +40,12 @@ run_pass() {
 		failed+=("$name: demo config check")
 	fi
 
+	echo "=== $name: the model's scenarios (virtual clock, demo house) ==="
+	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" \
+		--test "$ROOT"/rules/model/tests/*.scenario; then
+		failed+=("$name: model scenarios")
+	fi
+
 	echo "=== $name: black-box tests (pytest, real mosquitto and SQLite) ==="
 	set +e
 	SAFEHOUSED="$ROOT/$dir/safehoused" SAFEHOUSECTL="$ROOT/$dir/safehousectl" \

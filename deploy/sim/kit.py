@@ -3,7 +3,7 @@
 that shows what the gateway does about it.
 
     kit.py run   -c CONFIG [--host H] [--port P] [--seconds 8] [--interval 1]
-                 [--trigger smoke-101 --trigger-after 4]
+                 [--trigger smoke-101 [--trigger smoke-102] --trigger-after 4]
     kit.py watch -c CONFIG [--host H] [--port P] [--timeout 25]
 
 `run` publishes, for every zigbee2mqtt sensor of the site config, the
@@ -110,21 +110,27 @@ def cmd_run(args):
         print("kit: no zigbee2mqtt sensors in the config", file=sys.stderr)
         return 1
     by_id = {d.s["id"]: d for d in devices}
-    if args.trigger and args.trigger not in by_id:
-        print(f"kit: unknown sensor {args.trigger!r}", file=sys.stderr)
-        return 1
+    triggers = args.trigger or []
+    for t in triggers:
+        if t not in by_id:
+            print(f"kit: unknown sensor {t!r}", file=sys.stderr)
+            return 1
     c = connect(args.host, args.port, f"sim-kit-{rng.randint(0, 1 << 30):x}")
     try:
         for d in devices:
             c.publish(d.s["mqtt"]["topic"] + "/availability",
                       json.dumps({"state": "online"}), qos=1, retain=True)
         start = time.monotonic()
-        triggered = False
+        fired = 0
         while time.monotonic() - start < args.seconds:
-            if args.trigger and not triggered and time.monotonic() - start >= args.trigger_after:
-                d = by_id[args.trigger]
+            # The triggers go off one after the other, trigger_gap apart:
+            # a second detector confirming the first is what calls the
+            # militia at once in the model (positive alarm sequence).
+            while (fired < len(triggers) and time.monotonic() - start
+                   >= args.trigger_after + fired * args.trigger_gap):
+                d = by_id[triggers[fired]]
                 d.alarm = True
-                triggered = True
+                fired += 1
                 print(f"kit: {d.s['id']} ({d.s.get('name', d.s['id'])}) now detects "
                       f"{d.kind}", flush=True)
                 info = c.publish(d.s["mqtt"]["topic"], json.dumps(d.payload()), qos=1)
@@ -246,8 +252,11 @@ def main():
     r = sub.choices["run"]
     r.add_argument("--seconds", type=float, default=8)
     r.add_argument("--interval", type=float, default=1.0)
-    r.add_argument("--trigger", help="sensor id to trigger, e.g. smoke-101")
+    r.add_argument("--trigger", action="append",
+                   help="sensor id to trigger, e.g. smoke-101 (repeatable)")
     r.add_argument("--trigger-after", type=float, default=4)
+    r.add_argument("--trigger-gap", type=float, default=3,
+                   help="seconds between one trigger and the next")
     r.add_argument("--seed", type=int, default=None)
     w = sub.choices["watch"]
     w.add_argument("--timeout", type=float, default=25)
