@@ -594,6 +594,9 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
+	/* The new rule set has no waiting delays: tell it what is active. */
+	panel_replay(dm->panel);
+	after_command(dm);
 	rules_free(dm->rules);
 	dm->rules = nrs;
 	config_free(dm->cfg);
@@ -774,6 +777,9 @@ static int run(struct daemon *dm)
 		goto out;
 	}
 	panel_set_changed_cb(dm->panel, status_changed, dm);
+	/* Alarms restored from the store: their escalation delays start again. */
+	panel_replay(dm->panel);
+	engine_settle(dm->engine, loop_mono_ms(), loop_wall_ms());
 	dm->ctl = ctl_new(dm->loop, dm->cfg->control_socket, dm->cfg->control_group, ctl_handle, dm,
 	                  err, sizeof(err));
 	if (!dm->ctl) {

@@ -118,6 +118,20 @@ static void alarm_event(struct panel *p, const struct alarm *a, enum rules_alarm
 	push_event(p, &e);
 }
 
+void panel_replay(struct panel *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		const struct alarm *a = p->alarms[i];
+		alarm_event(p, a, RAE_RAISED);
+		if (a->acked)
+			alarm_event(p, a, RAE_ACKNOWLEDGED);
+		if (a->silenced)
+			alarm_event(p, a, RAE_SILENCED);
+		if (strcmp(a->state, "cleared") == 0)
+			alarm_event(p, a, RAE_CLEARED);
+	}
+}
+
 int panel_take_event(struct panel *p, struct panel_event *ev)
 {
 	if (p->events_lost) {

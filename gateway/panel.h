@@ -99,6 +99,12 @@ struct panel_event {
 	enum rules_alarm_event ev;
 	enum sh_mode old_mode, new_mode;
 };
+/* Queue a "raised" (and "acknowledged", "silenced" as they apply) event for
+ * every active alarm, for a rule set that has not seen them: after a
+ * restart or a reload, the rules' waiting delays (call the militia if
+ * nobody acknowledges within 60 s) start again instead of being lost. */
+void panel_replay(struct panel *p);
+
 /* Returns 1 and fills ev when there is one, 0 otherwise. */
 int panel_take_event(struct panel *p, struct panel_event *ev);
 

@@ -245,15 +245,16 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "silence") == 0) {
 		if (optind != argc)
 			goto bad_args;
-		cJSON_AddStringToObject(req, "by", by ? by : (getenv("USER") ? getenv("USER")
-									  : "safehousectl"));
+		cJSON_AddStringToObject(
+		    req, "by", by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
 	} else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "ack") == 0) {
 		char *end;
 		long long id;
 		int is_ack = strcmp(cmd, "ack") == 0;
 		if (is_ack && optind == argc) {
-			cJSON_AddStringToObject(req, "by", by ? by : (getenv("USER") ? getenv("USER")
-										  : "safehousectl"));
+			cJSON_AddStringToObject(
+			    req, "by",
+			    by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
 			goto send;
 		}
 		if (optind != argc - 1)

@@ -1167,7 +1167,8 @@ static int run_one(const struct config *cfg, struct scenario *sc, struct run *r)
 		engine_settle(r->engine, mono(r), wall(r));
 		r->mode = sc->mode0; /* the initial mode is not a change */
 	}
-	qsort(sc->steps, (size_t)sc->nsteps, sizeof(sc->steps[0]), cmp_step);
+	if (sc->nsteps)
+		qsort(sc->steps, (size_t)sc->nsteps, sizeof(sc->steps[0]), cmp_step);
 	for (int k = 0; k < sc->nsteps; k++)
 		if (sc->steps[k].t > end)
 			end = sc->steps[k].t;

@@ -536,7 +536,7 @@ static int parse_count(struct parser *p, struct rules_trigger *trig, int *ok)
  */
 static int parse_every(struct parser *p, struct rules_trigger *trig, int *ok)
 {
-	const char *words[10];
+	const char *words[12];
 	const struct rules_tok *t;
 	char h[96] = "";
 	int k = 0;

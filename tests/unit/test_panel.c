@@ -41,14 +41,16 @@ static const char *const site_json =
     "\"mqtt\":{\"topic\":\"z/p\",\"format\":\"zigbee2mqtt\"}}],"
     "\"outputs\":[{\"id\":\"siren\",\"kind\":\"siren\","
     "\"mqtt\":{\"topic\":\"z/s/set\",\"format\":\"zigbee2mqtt\"}}],"
-    "\"contacts\":[{\"id\":\"militia\",\"via\":\"upstream\"},{\"id\":\"owner\",\"via\":"
-    "\"upstream\"}]}";
+    "\"contacts\":[{\"id\":\"militia\",\"via\":\"upstream\"},"
+    "{\"id\":\"owner\",\"via\":\"upstream\"},{\"id\":\"chief\",\"via\":\"upstream\"}]}";
 
 static const char *const rules_text =
     "rule \"smoke\" when smoke becomes detected then alarm fire; siren on fire; "
     "alert militia owner end\n"
     "rule \"panic\" when panic becomes pressed then alarm panic; alert militia end\n"
-    "rule \"offline\" when any sensor becomes offline then fault \"sensor offline\" end\n";
+    "rule \"offline\" when any sensor becomes offline then fault \"sensor offline\" end\n"
+    "rule \"unacked\" when alarm fire becomes raised after 60s unless alarm fire is acknowledged "
+    "then alert chief end\n";
 
 struct world {
 	char dir[64], db[128];
@@ -74,6 +76,11 @@ static void start_panel(struct world *w)
 {
 	char err[256];
 	struct panel_deps d;
+	struct rules_site site = {w->cfg};
+	int nerr = 0, nwarn = 0;
+	/* A restarted daemon compiles its rules again: no delay survives. */
+	w->rs = rules_compile_string(rules_text, "t.rules", &site, quiet, NULL, &nerr, &nwarn);
+	assert_non_null(w->rs);
 	w->store = store_open(w->db, err, sizeof(err));
 	assert_non_null(w->store);
 	w->reg = registry_new(w->cfg);
@@ -88,6 +95,8 @@ static void start_panel(struct world *w)
 
 static void stop_panel(struct world *w)
 {
+	rules_free(w->rs);
+	w->rs = NULL;
 	engine_free(w->engine);
 	panel_free(w->panel);
 	upstream_free(w->up);
@@ -99,8 +108,7 @@ static void stop_panel(struct world *w)
 static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
-	struct rules_site site;
-	int nerr = 0, nwarn = 0;
+	int nerr = 0;
 	log_init("test_panel", 1, LOG_ERR);
 	strcpy(w->dir, "/tmp/sh-panel-XXXXXX");
 	if (!mkdtemp(w->dir))
@@ -108,9 +116,6 @@ static int setup(void **state)
 	snprintf(w->db, sizeof(w->db), "%s/p.db", w->dir);
 	w->cfg = config_load_string(site_json, "site.json", w->dir, quiet, NULL, &nerr);
 	assert_non_null(w->cfg);
-	site.config = w->cfg;
-	w->rs = rules_compile_string(rules_text, "t.rules", &site, quiet, NULL, &nerr, &nwarn);
-	assert_non_null(w->rs);
 	w->loop = loop_new();
 	start_panel(w);
 	*state = w;
@@ -123,7 +128,6 @@ static int teardown(void **state)
 	char cmd[128];
 	stop_panel(w);
 	loop_free(w->loop);
-	rules_free(w->rs);
 	config_free(w->cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", w->dir);
 	if (system(cmd) != 0)
@@ -264,6 +268,36 @@ static void test_restart_restores_the_alarm_without_raising_it_again(void **stat
 	assert_int_equal(upstream_pending(w->up), 3);
 }
 
+static void test_restart_restarts_the_escalation_delay_of_a_restored_alarm(void **state)
+{
+	struct world *w = *state;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_int_equal(upstream_pending(w->up), 3);
+	/* a crash 10 s later, before the 60 s escalation */
+	stop_panel(w);
+	start_panel(w);
+	panel_replay(w->panel);
+	engine_settle(w->engine, 11000, 1764374655000LL);
+	engine_tick(w->engine, 70000, 1764374714000LL);
+	assert_int_equal(upstream_pending(w->up), 3); /* not yet: 60 s from the restart */
+	engine_tick(w->engine, 71000, 1764374715000LL);
+	assert_int_equal(upstream_pending(w->up), 4); /* the chief is called */
+}
+
+static void test_acknowledged_alarm_is_not_escalated_after_a_restart(void **state)
+{
+	struct world *w = *state;
+	char why[128];
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_true(panel_ack(w->panel, 0, "Lan", 5000, 1764374650000LL, why, sizeof(why)) > 0);
+	stop_panel(w);
+	start_panel(w);
+	panel_replay(w->panel);
+	engine_settle(w->engine, 11000, 1764374655000LL);
+	engine_tick(w->engine, 200000, 1764374900000LL);
+	assert_int_equal(upstream_pending(w->up), 4); /* raised, 2 alerts, acknowledged */
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -275,6 +309,8 @@ int main(void)
 	    T(test_panic_is_silent_and_alerts_only_the_militia),
 	    T(test_fault_clears_itself_when_the_sensor_comes_back),
 	    T(test_restart_restores_the_alarm_without_raising_it_again),
+	    T(test_restart_restarts_the_escalation_delay_of_a_restored_alarm),
+	    T(test_acknowledged_alarm_is_not_escalated_after_a_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
