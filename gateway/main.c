@@ -195,6 +195,15 @@ static void flush(void *arg)
 	store_commit(dm->store);
 }
 
+/* The store's writer finished commits: announce what they made durable. */
+static void on_store(void *arg, int fd, short revents)
+{
+	struct daemon *dm = arg;
+	(void)fd;
+	(void)revents;
+	store_dispatch(dm->store);
+}
+
 static void schedule_flush(struct daemon *dm)
 {
 	if (!dm->flush_timer && store_uncommitted(dm->store))
@@ -741,11 +750,12 @@ static int run(struct daemon *dm)
 		log_err("cannot set up the event loop: %s", strerror(errno));
 		goto out;
 	}
-	dm->store = store_open(dm->cfg->database, err, sizeof(err));
+	dm->store = store_open(dm->cfg->database, STORE_THREADED, err, sizeof(err));
 	if (!dm->store) {
 		log_err("store: %s", err);
 		goto out;
 	}
+	loop_fd_add(dm->loop, store_fd(dm->store), POLLIN, on_store, dm);
 	dm->reg = registry_new(dm->cfg);
 	dm->ingest = ingest_new(dm->cfg);
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);

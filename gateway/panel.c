@@ -843,12 +843,22 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 
 /* Durable before announced. If the commit fails the rows stay unpublished
  * and the log says so; the sirens already sound. */
-static void commit_and_send(struct panel *p)
+static void committed(void *ctx, int rc)
 {
-	if (store_commit(p->d.store) < 0)
-		log_err("panel: alarm not committed to the store; upstream delayed");
+	struct panel *p = ctx;
+	if (rc < 0)
+		log_err("panel: alarm not committed to the store; upstream delayed until the next "
+		        "commit");
 	else
 		upstream_kick(p->d.up);
+}
+
+static void commit_and_send(struct panel *p)
+{
+	/* The store's writer thread does the fsync; the loop goes on sounding
+	 * sirens meanwhile, and upstream hears of it once it is on disk. */
+	if (store_commit_then(p->d.store, committed, p) < 0)
+		log_err("panel: cannot queue the commit; upstream delayed");
 }
 
 void panel_apply(struct panel *p, const struct rules_action *acts, int n, const struct ruleset *rs,

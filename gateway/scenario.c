@@ -1143,7 +1143,7 @@ static int run_one(const struct config *cfg, struct scenario *sc, struct run *r)
 	r->start_wall = sc->start_wall;
 	r->rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files, &site,
 	                            quiet_diag, NULL, NULL, NULL);
-	r->store = store_open(":memory:", err, sizeof(err));
+	r->store = store_open(":memory:", 0, err, sizeof(err));
 	r->loop = loop_new();
 	r->out_state = calloc((size_t)(cfg->noutputs ? cfg->noutputs : 1), sizeof(int));
 	if (!r->rs || !r->store || !r->loop || !r->out_state) {

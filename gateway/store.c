@@ -3,7 +3,11 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +86,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                  " VALUES(?,?,?,?,?,?,?,?)",
     [ST_ALARM_INSERT] = "INSERT INTO alarms(class, zone, sensor, rule, message, state, active,"
                         " cause_active, raised_at, raised_ms, updated_at, updated_ms, acked_by,"
-                        " reset_by, siren) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " reset_by, siren, id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_ALARM_UPDATE] = "UPDATE alarms SET state=?, active=?, cause_active=?, updated_at=?,"
                         " updated_ms=?, acked_by=?, reset_by=?, sensor=?, siren=? WHERE id=?",
     [ST_ALARM_ALL] = "SELECT id, class, zone, sensor, rule, message, state, active, cause_active,"
@@ -110,13 +114,64 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
 };
 
+/* A write queued for the writer thread; strings are owned copies. */
+enum op_type {
+	OP_EVENT,
+	OP_ALARM_INSERT,
+	OP_ALARM_UPDATE,
+	OP_OUTBOX_ADD,
+	OP_OUTBOX_DELIVERED,
+	OP_SENSOR_SAVE,
+	OP_STATE_SET,
+	OP_BARRIER, /* commit everything before it, then report */
+};
+
+#define OP_STRS 9
+
+struct op {
+	struct op *next;
+	enum op_type type;
+	int64_t i[4];
+	int n[4];
+	double d;
+	char *str[OP_STRS];
+	struct store_alarm a;
+	store_done_fn fn;
+	void *ctx;
+	int rc;
+	int wait; /* store_commit() waits for this barrier */
+};
+
 struct store {
-	sqlite3 *db;
+	sqlite3 *db;  /* writes: the writer thread's (the caller's when inline) */
+	sqlite3 *rdb; /* reads, on the caller's thread; == db when inline */
 	sqlite3_stmt *st[ST__COUNT];
+	sqlite3_stmt *rst[ST__COUNT];
 	int in_txn;
 	int uncommitted;
+	int64_t txn_start; /* monotonic ms of the first write of the batch */
 	int64_t next_seq;
+	int64_t next_alarm;
+
+	/* Threaded mode. The queue and the done list are guarded by mu. */
+	int threaded;
+	int sync_init;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* work for the writer, or stop */
+	pthread_cond_t done_cv; /* a waited-for barrier completed */
+	struct op *head, *tail;
+	struct op *done_head, *done_tail;
+	int stop;
+	int efd;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void store_format_time(int64_t ms, char *buf, size_t size)
 {
@@ -180,15 +235,44 @@ out:
 	return rc;
 }
 
-struct store *store_open(const char *path, char *err, size_t errlen)
+static void *writer(void *arg);
+static int w_commit(struct store *s);
+
+static int prepare_all(sqlite3 *db, sqlite3_stmt **st, char *err, size_t errlen)
+{
+	for (int i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i],
+		                       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot prepare statement %d: %s", i,
+			         sqlite3_errmsg(db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int64_t max_of(struct store *s, const char *sql, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		snprintf(err, errlen, "cannot read the store: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return v;
+}
+
+struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
-	sqlite3_stmt *st = NULL;
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->efd = -1;
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
@@ -197,7 +281,7 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	}
 	/* Another process (sqlite3 CLI, a report) may hold a read lock. */
 	sqlite3_busy_timeout(s->db, 2000);
-	/* WAL: readers never block the daemon. synchronous=FULL: a commit is
+	/* WAL: readers never block the writer. synchronous=FULL: a commit is
 	 * on the disk when it returns, which is what "committed before it is
 	 * announced" means. A small page cache keeps RSS low on a 1 GB board. */
 	if (exec(s,
@@ -207,38 +291,93 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	if (migrate(s, err, errlen) < 0)
 		goto fail;
-	for (int i = 0; i < ST__COUNT; i++) {
-		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-		                       NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "cannot prepare statement %d: %s", i,
-			         sqlite3_errmsg(s->db));
-			goto fail;
-		}
-	}
-	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(seq),0) FROM outbox", -1, &st, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errlen, "cannot read outbox: %s", sqlite3_errmsg(s->db));
+	if (prepare_all(s->db, s->st, err, errlen) < 0)
+		goto fail;
+	if ((s->next_seq = max_of(s, "SELECT coalesce(max(seq),0) FROM outbox", err, errlen)) < 0 ||
+	    (s->next_alarm = max_of(s, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) < 0)
+		goto fail;
+	s->next_seq++;
+	s->next_alarm++;
+	s->rdb = s->db;
+	memcpy(s->rst, s->st, sizeof(s->st));
+	if (!(flags & STORE_THREADED))
+		return s;
+
+	/* Threaded: the writer thread owns s->db from here on; the caller
+	 * reads through a connection of its own (WAL lets both run). */
+	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s for reading: %s", path,
+		         s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
 		goto fail;
 	}
-	s->next_seq = sqlite3_column_int64(st, 0) + 1;
-	sqlite3_finalize(st);
+	sqlite3_busy_timeout(s->rdb, 2000);
+	sqlite3_exec(s->rdb, "PRAGMA cache_size=-256", NULL, NULL, NULL);
+	memset(s->rst, 0, sizeof(s->rst));
+	if (prepare_all(s->rdb, s->rst, err, errlen) < 0)
+		goto fail;
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	s->sync_init = 1;
+	if (pthread_create(&s->thread, NULL, writer, s) != 0) {
+		snprintf(err, errlen, "cannot start the store's writer thread");
+		goto fail;
+	}
+	s->threaded = 1;
 	return s;
 fail:
-	sqlite3_finalize(st);
 	store_close(s);
 	return NULL;
+}
+
+static void op_free(struct op *o)
+{
+	for (int i = 0; i < OP_STRS; i++)
+		free(o->str[i]);
+	free(o);
 }
 
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	store_commit(s);
+	if (s->threaded) {
+		/* The writer drains the queue and commits before it stops. */
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+		/* Nobody is left to call back: the daemon is going away. */
+		while (s->done_head) {
+			struct op *o = s->done_head;
+			s->done_head = o->next;
+			op_free(o);
+		}
+	} else {
+		w_commit(s);
+	}
+	if (s->sync_init) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+		pthread_cond_destroy(&s->done_cv);
+	}
+	if (s->rdb && s->rdb != s->db) {
+		for (int i = 0; i < ST__COUNT; i++)
+			sqlite3_finalize(s->rst[i]);
+		sqlite3_close(s->rdb);
+	}
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(s->db));
+	if (s->efd >= 0)
+		close(s->efd);
 	free(s);
 }
 
@@ -262,10 +401,11 @@ static int begin(struct store *s)
 	if (step_done(s, s->st[ST_BEGIN]) < 0)
 		return -1;
 	s->in_txn = 1;
+	s->txn_start = mono_ms();
 	return 0;
 }
 
-int store_commit(struct store *s)
+static int w_commit(struct store *s)
 {
 	if (!s || !s->in_txn)
 		return 0;
@@ -285,7 +425,8 @@ int store_commit(struct store *s)
 
 int store_uncommitted(const struct store *s)
 {
-	return s ? s->uncommitted : 0;
+	/* Threaded: the writer commits batches by itself. */
+	return s && !s->threaded ? s->uncommitted : 0;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -296,9 +437,9 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
-                const char *sensor, const char *point, int has_value, double value,
-                const char *detail)
+static int w_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
+                   const char *sensor, const char *point, int has_value, double value,
+                   const char *detail)
 {
 	sqlite3_stmt *st = s->st[ST_EVENT];
 	char at[32];
@@ -320,7 +461,7 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
 	return step_done(s, st);
 }
 
-int store_alarm_insert(struct store *s, struct store_alarm *a)
+static int w_alarm_insert(struct store *s, const struct store_alarm *a)
 {
 	sqlite3_stmt *st = s->st[ST_ALARM_INSERT];
 	char raised[32], updated[32];
@@ -343,14 +484,12 @@ int store_alarm_insert(struct store *s, struct store_alarm *a)
 	bind_text(st, 13, a->acked_by);
 	bind_text(st, 14, a->reset_by);
 	bind_text(st, 15, a->siren);
+	sqlite3_bind_int64(st, 16, a->id);
 	s->uncommitted++;
-	if (step_done(s, st) < 0)
-		return -1;
-	a->id = sqlite3_last_insert_rowid(s->db);
-	return 0;
+	return step_done(s, st);
 }
 
-int store_alarm_update(struct store *s, const struct store_alarm *a)
+static int w_alarm_update(struct store *s, const struct store_alarm *a)
 {
 	sqlite3_stmt *st = s->st[ST_ALARM_UPDATE];
 	char updated[32];
@@ -378,7 +517,7 @@ static const char *col_text(sqlite3_stmt *st, int i)
 
 int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = s->st[active_only ? ST_ALARM_ACTIVE : ST_ALARM_ALL];
+	sqlite3_stmt *st = s->rst[active_only ? ST_ALARM_ACTIVE : ST_ALARM_ALL];
 	int rc;
 	sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -402,7 +541,7 @@ int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		log_err("store: alarms: %s", sqlite3_errmsg(s->db));
+		log_err("store: alarms: %s", sqlite3_errmsg(s->rdb));
 		return -1;
 	}
 	return 0;
@@ -413,9 +552,352 @@ int64_t store_outbox_next_seq(struct store *s)
 	return s->next_seq++;
 }
 
+/* ---- the write path: inline, or queued for the writer thread ------------- */
+
+static char *dup_or_null(const char *v)
+{
+	return v ? strdup(v) : NULL;
+}
+
+static int w_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
+                   const char *sensor, const char *point, int has_value, double value,
+                   const char *detail);
+static int w_alarm_insert(struct store *s, const struct store_alarm *a);
+static int w_alarm_update(struct store *s, const struct store_alarm *a);
+static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
+                        const char *contact, int64_t alarm, const char *topic, const char *payload,
+                        int qos, int retain, int64_t at_ms);
+static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
+static int w_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                         int has_battery, double battery, const char *values_json);
+static int w_state_set(struct store *s, const char *key, const char *value, int64_t at_ms);
+
+/* Execute one op on the writer connection. */
+static int run_op(struct store *s, struct op *o)
+{
+	switch (o->type) {
+	case OP_EVENT:
+		return w_event(s, o->i[0], o->str[0], o->str[1], o->str[2], o->str[3], o->n[0],
+		               o->d, o->str[4]);
+	case OP_ALARM_INSERT:
+		return w_alarm_insert(s, &o->a);
+	case OP_ALARM_UPDATE:
+		return w_alarm_update(s, &o->a);
+	case OP_OUTBOX_ADD:
+		return w_outbox_add(s, o->i[0], o->str[0], o->str[1], o->str[2], o->i[1], o->str[3],
+		                    o->str[4], o->n[0], o->n[1], o->i[2]);
+	case OP_OUTBOX_DELIVERED:
+		return w_outbox_delivered(s, o->i[0], o->i[1]);
+	case OP_SENSOR_SAVE:
+		return w_sensor_save(s, o->str[0], o->i[0], o->n[0], o->n[1], o->d, o->str[1]);
+	case OP_STATE_SET:
+		return w_state_set(s, o->str[0], o->str[1], o->i[0]);
+	case OP_BARRIER:
+		return w_commit(s);
+	}
+	return -1;
+}
+
+static void enqueue_locked(struct store *s, struct op *o)
+{
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->cv);
+}
+
+/* Hand an op to the writer (threaded), or run it now. Takes ownership. */
+static int submit(struct store *s, struct op *o)
+{
+	int rc;
+	if (!o)
+		return -1;
+	if (!s->threaded) {
+		rc = run_op(s, o);
+		if (o->type == OP_BARRIER && o->fn)
+			o->fn(o->ctx, rc);
+		op_free(o);
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, o);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static struct op *op_new(enum op_type t)
+{
+	struct op *o = calloc(1, sizeof(*o));
+	if (o)
+		o->type = t;
+	return o;
+}
+
+/* Copy the alarm's strings into the op, so it outlives the caller's. */
+static struct op *alarm_op(enum op_type t, const struct store_alarm *a)
+{
+	struct op *o = op_new(t);
+	if (!o)
+		return NULL;
+	o->a = *a;
+	o->a.cls = o->str[0] = dup_or_null(a->cls);
+	o->a.zone = o->str[1] = dup_or_null(a->zone);
+	o->a.sensor = o->str[2] = dup_or_null(a->sensor);
+	o->a.rule = o->str[3] = dup_or_null(a->rule);
+	o->a.message = o->str[4] = dup_or_null(a->message);
+	o->a.state = o->str[5] = dup_or_null(a->state);
+	o->a.acked_by = o->str[6] = dup_or_null(a->acked_by);
+	o->a.reset_by = o->str[7] = dup_or_null(a->reset_by);
+	o->a.siren = o->str[8] = dup_or_null(a->siren);
+	return o;
+}
+
+int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
+                const char *sensor, const char *point, int has_value, double value,
+                const char *detail)
+{
+	struct op *o;
+	if (!s->threaded)
+		return w_event(s, at_ms, origin, type, sensor, point, has_value, value, detail);
+	if (!(o = op_new(OP_EVENT)))
+		return -1;
+	o->i[0] = at_ms;
+	o->str[0] = dup_or_null(origin);
+	o->str[1] = dup_or_null(type);
+	o->str[2] = dup_or_null(sensor);
+	o->str[3] = dup_or_null(point);
+	o->str[4] = dup_or_null(detail);
+	o->n[0] = has_value;
+	o->d = value;
+	return submit(s, o);
+}
+
+int store_alarm_insert(struct store *s, struct store_alarm *a)
+{
+	/* Ids are given here, not by SQLite, so that the caller has one at
+	 * once while the row is still on its way to the disk. */
+	a->id = s->next_alarm++;
+	if (!s->threaded)
+		return w_alarm_insert(s, a);
+	return submit(s, alarm_op(OP_ALARM_INSERT, a));
+}
+
+int store_alarm_update(struct store *s, const struct store_alarm *a)
+{
+	if (!s->threaded)
+		return w_alarm_update(s, a);
+	return submit(s, alarm_op(OP_ALARM_UPDATE, a));
+}
+
 int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
                      const char *contact, int64_t alarm, const char *topic, const char *payload,
                      int qos, int retain, int64_t at_ms)
+{
+	struct op *o;
+	if (!s->threaded)
+		return w_outbox_add(s, seq, kind, channel, contact, alarm, topic, payload, qos,
+		                    retain, at_ms);
+	if (!(o = op_new(OP_OUTBOX_ADD)))
+		return -1;
+	o->i[0] = seq;
+	o->i[1] = alarm;
+	o->i[2] = at_ms;
+	o->n[0] = qos;
+	o->n[1] = retain;
+	o->str[0] = dup_or_null(kind);
+	o->str[1] = dup_or_null(channel);
+	o->str[2] = dup_or_null(contact);
+	o->str[3] = dup_or_null(topic);
+	o->str[4] = dup_or_null(payload);
+	return submit(s, o);
+}
+
+int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
+{
+	struct op *o;
+	if (!s->threaded)
+		return w_outbox_delivered(s, seq, at_ms);
+	if (!(o = op_new(OP_OUTBOX_DELIVERED)))
+		return -1;
+	o->i[0] = seq;
+	o->i[1] = at_ms;
+	return submit(s, o);
+}
+
+int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                      int has_battery, double battery, const char *values_json)
+{
+	struct op *o;
+	if (!s->threaded)
+		return w_sensor_save(s, id, last_seen_ms, online, has_battery, battery,
+		                     values_json);
+	if (!(o = op_new(OP_SENSOR_SAVE)))
+		return -1;
+	o->str[0] = dup_or_null(id);
+	o->str[1] = dup_or_null(values_json);
+	o->i[0] = last_seen_ms;
+	o->n[0] = online;
+	o->n[1] = has_battery;
+	o->d = battery;
+	return submit(s, o);
+}
+
+int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)
+{
+	struct op *o;
+	if (!s->threaded)
+		return w_state_set(s, key, value, at_ms);
+	if (!(o = op_new(OP_STATE_SET)))
+		return -1;
+	o->str[0] = dup_or_null(key);
+	o->str[1] = dup_or_null(value);
+	o->i[0] = at_ms;
+	return submit(s, o);
+}
+
+int store_commit_then(struct store *s, store_done_fn fn, void *ctx)
+{
+	struct op *o = op_new(OP_BARRIER);
+	if (!o)
+		return -1;
+	o->fn = fn;
+	o->ctx = ctx;
+	return submit(s, o);
+}
+
+int store_commit(struct store *s)
+{
+	struct op *o;
+	int rc;
+	if (!s)
+		return 0;
+	if (!s->threaded)
+		return w_commit(s);
+	/* Wait for the writer: for a clean stop only, never on the loop's
+	 * normal path. */
+	if (!(o = op_new(OP_BARRIER)))
+		return -1;
+	o->wait = 1;
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, o);
+	while (o->wait == 1)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	rc = o->rc;
+	pthread_mutex_unlock(&s->mu);
+	op_free(o);
+	return rc;
+}
+
+int store_fd(const struct store *s)
+{
+	return s && s->threaded ? s->efd : -1;
+}
+
+void store_dispatch(struct store *s)
+{
+	uint64_t n;
+	struct op *list, *o;
+	if (!s || !s->threaded)
+		return;
+	if (read(s->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("store: eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&s->mu);
+	list = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while ((o = list)) {
+		list = o->next;
+		if (o->fn)
+			o->fn(o->ctx, o->rc);
+		op_free(o);
+	}
+}
+
+#define BATCH_MS 250
+
+/* Wait for work, or until the open batch is due for its commit. */
+static void wait_for_work(struct store *s)
+{
+	while (!s->head && !s->stop) {
+		struct timespec ts;
+		int64_t due, now;
+		if (!s->in_txn) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		due = s->txn_start + BATCH_MS;
+		now = mono_ms();
+		if (now >= due)
+			return;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (due - now) / 1000;
+		ts.tv_nsec += ((due - now) % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+}
+
+/* The writer thread: runs ops in order inside one transaction, commits at a
+ * barrier at once and otherwise every BATCH_MS, so that telemetry costs a
+ * few fsyncs a second however busy the house is, and an alarm costs one
+ * fsync that nobody on the event loop waits for. */
+static void *writer(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct op *list, *o;
+		int stop;
+		wait_for_work(s);
+		list = s->head;
+		s->head = s->tail = NULL;
+		stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+
+		while ((o = list)) {
+			list = o->next;
+			o->next = NULL;
+			o->rc = run_op(s, o);
+			if (o->type != OP_BARRIER) {
+				op_free(o);
+				continue;
+			}
+			pthread_mutex_lock(&s->mu);
+			if (o->wait) {
+				o->wait = 2;
+				pthread_cond_broadcast(&s->done_cv);
+			} else {
+				uint64_t one = 1;
+				if (s->done_tail)
+					s->done_tail->next = o;
+				else
+					s->done_head = o;
+				s->done_tail = o;
+				/* Fails only when the counter is full, which means
+				 * the loop has plenty to look at already. */
+				if (write(s->efd, &one, sizeof(one)) < 0)
+					one = 0;
+			}
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (s->in_txn && (stop || mono_ms() - s->txn_start >= BATCH_MS))
+			w_commit(s);
+		pthread_mutex_lock(&s->mu);
+		if (stop && !s->head)
+			break;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
+                        const char *contact, int64_t alarm, const char *topic, const char *payload,
+                        int qos, int retain, int64_t at_ms)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
 	char at[32];
@@ -441,7 +923,7 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 
 int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = s->st[ST_OUTBOX_ALERTED];
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_ALERTED];
 	int rc;
 	sqlite3_bind_int64(st, 1, alarm);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -453,7 +935,7 @@ int store_outbox_alerted(struct store *s, int64_t alarm, store_contact_fn fn, vo
 
 int store_outbox_foreach(struct store *s, int64_t after, store_row_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = s->st[ST_OUTBOX_ALL];
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_ALL];
 	int rc;
 	sqlite3_bind_int64(st, 1, after);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -465,7 +947,7 @@ int store_outbox_foreach(struct store *s, int64_t after, store_row_fn fn, void *
 
 int store_state_get(struct store *s, const char *key, char *buf, size_t size)
 {
-	sqlite3_stmt *st = s->st[ST_STATE_GET];
+	sqlite3_stmt *st = s->rst[ST_STATE_GET];
 	int rc = -1;
 	bind_text(st, 1, key);
 	if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0)) {
@@ -477,7 +959,7 @@ int store_state_get(struct store *s, const char *key, char *buf, size_t size)
 	return rc;
 }
 
-int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)
+static int w_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)
 {
 	sqlite3_stmt *st = s->st[ST_STATE_SET];
 	char at[32];
@@ -491,7 +973,7 @@ int store_state_set(struct store *s, const char *key, const char *value, int64_t
 	return step_done(s, st);
 }
 
-int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
+static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_DELIVERED];
 	char at[32];
@@ -507,7 +989,7 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
                                  store_outbox_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = s->st[ST_OUTBOX_PENDING];
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_PENDING];
 	int rc, n = 0;
 	bind_text(st, 1, channel);
 	sqlite3_bind_int64(st, 2, after);
@@ -521,7 +1003,7 @@ int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t a
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		log_err("store: outbox: %s", sqlite3_errmsg(s->db));
+		log_err("store: outbox: %s", sqlite3_errmsg(s->rdb));
 		return -1;
 	}
 	return n;
@@ -529,7 +1011,7 @@ int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t a
 
 int store_outbox_pending_count(struct store *s, const char *channel)
 {
-	sqlite3_stmt *st = s->st[ST_OUTBOX_COUNT];
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_COUNT];
 	int n = -1;
 	bind_text(st, 1, channel);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -539,8 +1021,8 @@ int store_outbox_pending_count(struct store *s, const char *channel)
 	return n;
 }
 
-int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
-                      int has_battery, double battery, const char *values_json)
+static int w_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                         int has_battery, double battery, const char *values_json)
 {
 	sqlite3_stmt *st = s->st[ST_SENSOR_SAVE];
 	char at[32];

@@ -23,17 +23,36 @@ struct store;
 /* The schema version this build writes. */
 #define STORE_SCHEMA_VERSION 2
 
+/* STORE_THREADED: every write goes to a writer thread with its own
+ * connection, so that no fsync ever runs on the caller's thread (the event
+ * loop that sounds the sirens); reads use a second connection. Without it
+ * everything runs inline (tests, the scenario runner). */
+#define STORE_THREADED 1
+
 /* Open (creating if needed) and migrate the database at path. On failure
  * returns NULL and writes a reason into err. */
-struct store *store_open(const char *path, char *err, size_t errlen);
+struct store *store_open(const char *path, int flags, char *err, size_t errlen);
 
-/* Commit what is pending and close. Accepts NULL. */
+/* Commit what is pending and close. Accepts NULL. Pending store_commit_then
+ * callbacks are dropped, not called. */
 void store_close(struct store *s);
 
-/* Make every write so far durable. Returns 0 or -1 (logged). */
+/* Make every write so far durable, and wait for it. Returns 0 or -1. It
+ * blocks: for a clean stop and for inline use. */
 int store_commit(struct store *s);
 
-/* Number of writes not yet committed. */
+typedef void (*store_done_fn)(void *ctx, int rc);
+/* Make every write so far durable, then call fn(ctx, rc) on the caller's
+ * thread (from store_dispatch; at once when inline). rc is 0 or -1. */
+int store_commit_then(struct store *s, store_done_fn fn, void *ctx);
+
+/* Threaded: an fd that becomes readable when commits have completed; call
+ * store_dispatch() then. -1 when inline. */
+int store_fd(const struct store *s);
+void store_dispatch(struct store *s);
+
+/* Writes not yet committed (inline mode; 0 when threaded: the writer
+ * commits its batches by itself). */
 int store_uncommitted(const struct store *s);
 
 /* Append one event. sensor, point, detail may be NULL; has_value says
@@ -59,7 +78,7 @@ struct store_alarm {
 	const char *siren; /* siren pattern it sounds, NULL when silent */
 };
 
-/* Insert a new alarm; sets a->id. */
+/* Insert a new alarm; sets a->id (given by the store, known at once). */
 int store_alarm_insert(struct store *s, struct store_alarm *a);
 /* Update state, active, cause_active, updated_ms, acked_by, reset_by,
  * sensor and siren. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ static void test_new_database_gets_the_current_schema_in_wal_mode(void **state)
 {
 	struct fixture *f = *state;
 	char err[256];
-	struct store *s = store_open(f->path, err, sizeof(err));
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	store_close(s);
 	assert_int_equal(scalar(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
@@ -87,7 +88,7 @@ static void test_database_from_a_newer_daemon_is_refused_untouched(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_null(store_open(f->path, err, sizeof(err)));
+	assert_null(store_open(f->path, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "newer"));
 	assert_int_equal(scalar(f->path, "PRAGMA user_version"), 99);
 }
@@ -96,7 +97,7 @@ static void test_uncommitted_events_become_visible_only_after_commit(void **stat
 {
 	struct fixture *f = *state;
 	char err[256];
-	struct store *s = store_open(f->path, err, sizeof(err));
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(store_event(s, 1700000000000LL + i, "door-main", "reading",
@@ -115,7 +116,7 @@ static void test_outbox_seq_only_grows_across_restarts(void **state)
 {
 	struct fixture *f = *state;
 	char err[256];
-	struct store *s = store_open(f->path, err, sizeof(err));
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
 	int64_t a, b, c;
 	assert_non_null(s);
 	a = store_outbox_next_seq(s);
@@ -126,7 +127,7 @@ static void test_outbox_seq_only_grows_across_restarts(void **state)
 	    store_outbox_add(s, b, "alert", "upstream", NULL, 1, "t/alert", "{}", 1, 0, 1), 0);
 	assert_true(b > a);
 	store_close(s);
-	s = store_open(f->path, err, sizeof(err));
+	s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	c = store_outbox_next_seq(s);
 	assert_true(c > b);
@@ -151,7 +152,7 @@ static void test_outbox_keeps_undelivered_messages_in_order_until_acknowledged(v
 	struct fixture *f = *state;
 	char err[256];
 	int64_t seen[8] = {0};
-	struct store *s = store_open(f->path, err, sizeof(err));
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	for (int i = 0; i < 3; i++) {
 		int64_t q = store_outbox_next_seq(s);
@@ -166,7 +167,7 @@ static void test_outbox_keeps_undelivered_messages_in_order_until_acknowledged(v
 	store_close(s);
 
 	/* A power cut later: what was not acknowledged is still there. */
-	s = store_open(f->path, err, sizeof(err));
+	s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(store_outbox_pending_count(s, "upstream"), 2);
 	assert_int_equal(store_outbox_pending_count(s, "sms"), 1);
@@ -215,7 +216,7 @@ static void test_version_1_database_is_upgraded_in_place_keeping_its_rows(void *
 	        NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	s = store_open(f->path, err, sizeof(err));
+	s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(store_outbox_pending_count(s, "upstream"), 2);
 	assert_int_equal(store_outbox_alerted(s, 7, note_contact, seen), 0);
@@ -229,17 +230,63 @@ static void test_panel_state_survives_a_reopen(void **state)
 {
 	struct fixture *f = *state;
 	char err[256], v[32];
-	struct store *s = store_open(f->path, err, sizeof(err));
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(store_state_get(s, "mode", v, sizeof(v)), -1);
 	assert_int_equal(store_state_set(s, "mode", "armed_night", 1), 0);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
-	s = store_open(f->path, err, sizeof(err));
+	s = store_open(f->path, 0, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(store_state_get(s, "mode", v, sizeof(v)), 0);
 	assert_string_equal(v, "armed_night");
 	store_close(s);
+}
+
+static void on_committed(void *ctx, int rc)
+{
+	int *flag = ctx;
+	*flag = rc == 0 ? 1 : -1;
+}
+
+/* Threaded: the caller never waits for the disk; the commit is reported
+ * through the fd, and only then are the rows there for readers. */
+static void test_threaded_commit_is_reported_through_the_fd_once_durable(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int done = 0;
+	struct pollfd pfd;
+	struct store_alarm a = {.cls = "fire",
+	                        .zone = "room-101",
+	                        .state = "raised",
+	                        .active = 1,
+	                        .raised_ms = 1,
+	                        .updated_ms = 1};
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	assert_true(store_fd(s) >= 0);
+	assert_int_equal(store_alarm_insert(s, &a), 0);
+	assert_int_equal(a.id, 1); /* known at once, before the disk has it */
+	assert_int_equal(store_outbox_add(s, store_outbox_next_seq(s), "alarm", "upstream", NULL,
+	                                  a.id, "t/alarm", "{}", 1, 0, 1),
+	                 0);
+	assert_int_equal(store_commit_then(s, on_committed, &done), 0);
+	pfd = (struct pollfd){store_fd(s), POLLIN, 0};
+	while (!done) {
+		assert_true(poll(&pfd, 1, 10000) == 1);
+		store_dispatch(s);
+	}
+	assert_int_equal(done, 1);
+	assert_int_equal(store_outbox_pending_count(s, "upstream"), 1);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms"), 1);
+	/* a burst of events is committed by the writer on its own */
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(store_event(s, i, "door-main", "reading", "door-main", "contact",
+		                             1, i & 1, NULL),
+		                 0);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 1000);
 }
 
 static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state)
@@ -267,6 +314,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_version_1_database_is_upgraded_in_place_keeping_its_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_panel_state_survives_a_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_threaded_commit_is_reported_through_the_fd_once_durable, setup, teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
