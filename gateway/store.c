@@ -161,6 +161,8 @@ struct store {
 	pthread_cond_t cv;      /* work for the writer, or stop */
 	pthread_cond_t done_cv; /* a waited-for barrier completed */
 	struct op *head, *tail;
+	int qlen, urgent;
+	int64_t first_enq; /* when the oldest queued op arrived */
 	struct op *done_head, *done_tail;
 	int stop;
 	int efd;
@@ -234,6 +236,8 @@ out:
 	sqlite3_finalize(st);
 	return rc;
 }
+
+#define BATCH_MS 250
 
 static void *writer(void *arg);
 static int w_commit(struct store *s);
@@ -598,14 +602,24 @@ static int run_op(struct store *s, struct op *o)
 	return -1;
 }
 
+/* Telemetry does not wake the writer: it collects for BATCH_MS and is
+ * written in one go. A barrier (an alarm waiting to be announced), a stop,
+ * or a long queue wakes it at once. */
+#define QUEUE_WAKE 1024
+
 static void enqueue_locked(struct store *s, struct op *o)
 {
+	if (!s->head)
+		s->first_enq = mono_ms();
 	if (s->tail)
 		s->tail->next = o;
 	else
 		s->head = o;
 	s->tail = o;
-	pthread_cond_signal(&s->cv);
+	if (o->type == OP_BARRIER || ++s->qlen >= QUEUE_WAKE) {
+		s->urgent = 1;
+		pthread_cond_signal(&s->cv);
+	}
 }
 
 /* Hand an op to the writer (threaded), or run it now. Takes ownership. */
@@ -815,22 +829,26 @@ void store_dispatch(struct store *s)
 	}
 }
 
-#define BATCH_MS 250
-
-/* Wait for work, or until the open batch is due for its commit. */
+/* Wait until something is urgent, or the oldest queued write (or the open
+ * transaction) is BATCH_MS old. */
 static void wait_for_work(struct store *s)
 {
-	while (!s->head && !s->stop) {
+	for (;;) {
 		struct timespec ts;
-		int64_t due, now;
-		if (!s->in_txn) {
+		int64_t due = INT64_MAX, now;
+		if (s->stop || s->urgent)
+			return;
+		if (s->head)
+			due = s->first_enq + BATCH_MS;
+		if (s->in_txn && s->txn_start + BATCH_MS < due)
+			due = s->txn_start + BATCH_MS;
+		now = mono_ms();
+		if (due <= now)
+			return;
+		if (due == INT64_MAX) {
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
 		}
-		due = s->txn_start + BATCH_MS;
-		now = mono_ms();
-		if (now >= due)
-			return;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += (due - now) / 1000;
 		ts.tv_nsec += ((due - now) % 1000) * 1000000;
@@ -856,6 +874,8 @@ static void *writer(void *arg)
 		wait_for_work(s);
 		list = s->head;
 		s->head = s->tail = NULL;
+		s->qlen = 0;
+		s->urgent = 0;
 		stop = s->stop;
 		pthread_mutex_unlock(&s->mu);
 
