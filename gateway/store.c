@@ -609,8 +609,12 @@ static int run_op(struct store *s, struct op *o)
 
 static void enqueue_locked(struct store *s, struct op *o)
 {
-	if (!s->head)
+	if (!s->head) {
+		/* The first of a batch: the writer may be asleep with nothing
+		 * to time; it sets its timer from this one. */
 		s->first_enq = mono_ms();
+		pthread_cond_signal(&s->cv);
+	}
 	if (s->tail)
 		s->tail->next = o;
 	else

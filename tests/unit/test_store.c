@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/store.h"
@@ -289,6 +290,31 @@ static void test_threaded_commit_is_reported_through_the_fd_once_durable(void **
 	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 1000);
 }
 
+/* A lone write (a delivery mark) is committed by the writer's own batch
+ * timer, without any barrier to wake it. */
+static void test_threaded_lone_write_is_committed_without_a_barrier(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	int pending = -1;
+	assert_non_null(s);
+	assert_int_equal(store_outbox_add(s, store_outbox_next_seq(s), "alarm", "upstream", NULL, 1,
+	                                  "t/alarm", "{}", 1, 0, 1),
+	                 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_outbox_pending_count(s, "upstream"), 1);
+	assert_int_equal(store_outbox_delivered(s, 1, 2), 0);
+	/* wait for the condition, up to 10 s: a noisy machine is no failure */
+	for (int i = 0; i < 1000 && pending != 0; i++) {
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+		pending = store_outbox_pending_count(s, "upstream");
+	}
+	assert_int_equal(pending, 0);
+	store_close(s);
+}
+
 static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state)
 {
 	char buf[32];
@@ -316,6 +342,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_panel_state_survives_a_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_threaded_commit_is_reported_through_the_fd_once_durable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threaded_lone_write_is_committed_without_a_barrier,
+	                                    setup, teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
