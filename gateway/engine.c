@@ -195,6 +195,29 @@ static void values(struct engine *e, int sensor, const struct sh_point_value *va
 	engine_settle(e, mono_ms, wall_ms);
 }
 
+/* During a walk test a detector's activation is a test: recorded, shown,
+ * and kept from the rules, so nobody is alerted. */
+static void walk_test(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
+                      int64_t mono_ms, int64_t wall_ms)
+{
+	enum sh_point primary = sh_kind_primary_point(e->cfg->sensors[sensor].kind);
+	for (int i = 0; i < n; i++) {
+		int had_old;
+		double old;
+		if (!registry_update(e->reg, sensor, vals[i].point, vals[i].value, wall_ms,
+		                     &had_old, &old))
+			continue;
+		store_event(e->store, wall_ms, "walk test", "test", e->cfg->sensors[sensor].id,
+		            sh_point_name(vals[i].point), 1, vals[i].value,
+		            sh_state_name(vals[i].point, vals[i].value));
+		if (vals[i].value != 0 &&
+		    (vals[i].point == primary || vals[i].point == POINT_TEST ||
+		     vals[i].point == POINT_TAMPER))
+			panel_test_activation(e->panel, sensor, vals[i].point, vals[i].value,
+			                      mono_ms, wall_ms);
+	}
+}
+
 void engine_report(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
@@ -206,6 +229,13 @@ void engine_report(struct engine *e, int sensor, const struct sh_point_value *va
 		return;
 	registry_seen(e->reg, sensor, wall_ms);
 	registry_heard(e->reg, sensor, mono_ms);
+	/* Out of service: heard (it is alive), but nothing it says counts. */
+	if (panel_sensor_disabled(e->panel, sensor))
+		return;
+	if (panel_test_covers(e->panel, sensor)) {
+		walk_test(e, sensor, vals, n, mono_ms, wall_ms);
+		return;
+	}
 	memcpy(all, vals, sizeof(all[0]) * (size_t)n);
 	for (int i = 0; i < n; i++)
 		has_online |= vals[i].point == POINT_ONLINE;
@@ -223,7 +253,7 @@ void engine_supervise(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 		int64_t since = registry_heard_at(e->reg, s);
 		int64_t limit = (int64_t)e->cfg->sensors[s].supervision_s * 1000;
 		double v;
-		if (limit <= 0)
+		if (limit <= 0 || panel_sensor_disabled(e->panel, s))
 			continue;
 		if (!since || since < e->start_mono)
 			since = e->start_mono;
@@ -244,7 +274,7 @@ int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 	e->now_wall = wall_ms;
 	view = view_of(e);
 	a = rules_next_deadline(e->rs, mono_ms, &view);
-	b = panel_next_deadline(e->panel);
+	b = panel_next_deadline(e->panel, mono_ms, wall_ms);
 	return a < b ? a : b;
 }
 

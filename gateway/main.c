@@ -126,7 +126,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 	cJSON_AddItemToObject(o, "alarms", panel_alarms_json(dm->panel));
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
-	cJSON_AddItemToObject(o, "disablements", cJSON_CreateArray());
+	panel_service_json(dm->panel, o);
 	cJSON_AddStringToObject(o, "sirens",
 	                        outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
 	                                                       : "off");
@@ -465,6 +465,103 @@ static const char *get_by(const cJSON *req, int *bad)
 	return cJSON_IsString(by) && !*bad ? by->valuestring : "safehousectl";
 }
 
+/* sensors [--zone Z]: what the registry knows of each sensor. */
+static cJSON *sensors_reply(struct daemon *dm, const cJSON *zone)
+{
+	const struct config *c = dm->cfg;
+	cJSON *r, *arr;
+	int zf = -1;
+	if (zone) {
+		if (!cJSON_IsString(zone) || (zf = config_zone_index(c, zone->valuestring)) < 0)
+			return ctl_error("sensors: unknown zone \"%s\"",
+			                 cJSON_IsString(zone) ? zone->valuestring : "?");
+	}
+	r = ctl_ok();
+	arr = cJSON_AddArrayToObject(r, "sensors");
+	for (int s = 0; s < c->nsensors; s++) {
+		const struct config_sensor *cs = &c->sensors[s];
+		enum sh_point pp = sh_kind_primary_point(cs->kind);
+		cJSON *o, *vals;
+		double v;
+		int64_t seen = registry_last_seen(dm->reg, s);
+		char at[32];
+		if (zf >= 0 && cs->zone != zf)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", cs->id);
+		cJSON_AddStringToObject(o, "name", cs->name);
+		cJSON_AddStringToObject(o, "kind", sh_kind_name(cs->kind));
+		cJSON_AddStringToObject(o, "zone", c->zones[cs->zone].id);
+		cJSON_AddStringToObject(o, "zone_name", c->zones[cs->zone].name);
+		if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0)
+			cJSON_AddStringToObject(o, "link", v ? "online" : "offline");
+		else
+			cJSON_AddStringToObject(o, "link", seen ? "online" : "unknown");
+		if (pp != POINT__COUNT && registry_get(dm->reg, s, pp, &v) == 0)
+			cJSON_AddStringToObject(o, "state", sh_state_name(pp, v));
+		else
+			cJSON_AddStringToObject(o, "state", "unknown");
+		if (seen) {
+			store_format_time(seen, at, sizeof(at));
+			cJSON_AddStringToObject(o, "last_seen", at);
+		} else {
+			cJSON_AddNullToObject(o, "last_seen");
+		}
+		if (registry_get(dm->reg, s, POINT_BATTERY, &v) == 0)
+			cJSON_AddNumberToObject(o, "battery", v);
+		cJSON_AddBoolToObject(o, "disabled", panel_sensor_disabled(dm->panel, s));
+		vals = cJSON_AddObjectToObject(o, "values");
+		for (int p = 0; p < POINT__COUNT; p++)
+			if (registry_get(dm->reg, s, (enum sh_point)p, &v) == 0)
+				cJSON_AddNumberToObject(vals, sh_point_name((enum sh_point)p), v);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return r;
+}
+
+static void add_event_row(void *ctx, const char *at, const char *origin, const char *type,
+                          const char *sensor, const char *point, int has_value, double value,
+                          const char *detail)
+{
+	cJSON *arr = ctx, *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "at", at ? at : "");
+	cJSON_AddStringToObject(o, "origin", origin ? origin : "");
+	cJSON_AddStringToObject(o, "type", type ? type : "");
+	if (sensor)
+		cJSON_AddStringToObject(o, "sensor", sensor);
+	if (point)
+		cJSON_AddStringToObject(o, "point", point);
+	if (has_value)
+		cJSON_AddNumberToObject(o, "value", value);
+	if (detail)
+		cJSON_AddStringToObject(o, "detail", detail);
+	cJSON_AddItemToArray(arr, o);
+}
+
+/* events [--since]: "since_ms" (UTC epoch ms), "limit" (1..5000). */
+static cJSON *events_reply(struct daemon *dm, const cJSON *req)
+{
+	const cJSON *since = cJSON_GetObjectItem(req, "since_ms");
+	const cJSON *limit = cJSON_GetObjectItem(req, "limit");
+	int64_t from = loop_wall_ms() - 3600 * 1000;
+	int n = 200;
+	cJSON *r;
+	if (since) {
+		if (!cJSON_IsNumber(since) || since->valuedouble < 0)
+			return ctl_error("events: \"since_ms\" must be a time in ms", NULL);
+		from = (int64_t)since->valuedouble;
+	}
+	if (limit) {
+		if (!cJSON_IsNumber(limit) || limit->valuedouble < 1 || limit->valuedouble > 5000)
+			return ctl_error("events: \"limit\" must be 1 to 5000", NULL);
+		n = (int)limit->valuedouble;
+	}
+	r = ctl_ok();
+	store_events_foreach(dm->store, from, n, add_event_row,
+	                     cJSON_AddArrayToObject(r, "events"));
+	return r;
+}
+
 static cJSON *ctl_handle(void *ctx, const cJSON *req)
 {
 	struct daemon *dm = ctx;
@@ -521,7 +618,83 @@ static cJSON *ctl_handle(void *ctx, const cJSON *req)
 		cJSON_AddNumberToObject(r, "silenced", rc);
 		return r;
 	}
-	return ctl_error("unknown command \"%s\" (known: status, alarms, ack, silence, reset)",
+	if (strcmp(cmd, "arm") == 0 || strcmp(cmd, "disarm") == 0) {
+		const cJSON *mode = cJSON_GetObjectItem(req, "mode");
+		char name[32];
+		int m = MODE_DISARMED;
+		if (strcmp(cmd, "arm") == 0) {
+			if (!cJSON_IsString(mode) || strlen(mode->valuestring) > 20)
+				return ctl_error("arm: \"mode\" must be home, night or away", NULL);
+			snprintf(name, sizeof(name), "armed_%s", mode->valuestring);
+			m = sh_mode_from_name(name);
+			if (m < 0 || m == MODE_DISARMED)
+				return ctl_error("arm: unknown mode \"%s\" (home, night or away)",
+				                 mode->valuestring);
+		}
+		rc = panel_arm(dm->panel, (enum sh_mode)m,
+		               cJSON_IsTrue(cJSON_GetObjectItem(req, "force")), by, loop_wall_ms(),
+		               why, sizeof(why));
+		after_command(dm);
+		if (rc < 0)
+			return ctl_error("arming refused: %s", why);
+		r = ctl_ok();
+		cJSON_AddStringToObject(r, "mode", sh_mode_name(panel_mode(dm->panel)));
+		return r;
+	}
+	if (strcmp(cmd, "disable") == 0 || strcmp(cmd, "enable") == 0) {
+		const cJSON *target = cJSON_GetObjectItem(req, "target");
+		if (!cJSON_IsString(target) || !target->valuestring[0] ||
+		    strlen(target->valuestring) >= SH_ID_MAX)
+			return ctl_error("%s: \"target\" must be a sensor or zone id", cmd);
+		if (strcmp(cmd, "disable") == 0) {
+			const cJSON *f = cJSON_GetObjectItem(req, "for_s");
+			const cJSON *reason = cJSON_GetObjectItem(req, "reason");
+			if (!cJSON_IsNumber(f) || f->valuedouble < 1 || f->valuedouble > 7 * 86400)
+				return ctl_error("disable: \"for_s\" must be 1 s to 7 days", NULL);
+			if (!cJSON_IsString(reason) || !reason->valuestring[0] ||
+			    strlen(reason->valuestring) > 120)
+				return ctl_error("disable: a \"reason\" (1 to 120 characters) is "
+				                 "required",
+				                 NULL);
+			rc = panel_disable(dm->panel, target->valuestring,
+			                   (int64_t)f->valuedouble * 1000, reason->valuestring, by,
+			                   loop_wall_ms(), why, sizeof(why));
+		} else {
+			rc = panel_enable(dm->panel, target->valuestring, by, loop_wall_ms(), why,
+			                  sizeof(why));
+		}
+		after_command(dm);
+		if (rc < 0)
+			return ctl_error("%s", why);
+		return ctl_ok();
+	}
+	if (strcmp(cmd, "test") == 0) {
+		const cJSON *action = cJSON_GetObjectItem(req, "action");
+		const cJSON *zone = cJSON_GetObjectItem(req, "zone");
+		if (cJSON_IsString(action) && strcmp(action->valuestring, "start") == 0) {
+			if (zone &&
+			    (!cJSON_IsString(zone) || strlen(zone->valuestring) >= SH_ID_MAX))
+				return ctl_error("test: \"zone\" must be a zone id", NULL);
+			rc = panel_test_start(dm->panel, zone ? zone->valuestring : NULL,
+			                      cJSON_IsTrue(cJSON_GetObjectItem(req, "sirens")), by,
+			                      loop_mono_ms(), loop_wall_ms(), why, sizeof(why));
+		} else if (cJSON_IsString(action) && strcmp(action->valuestring, "stop") == 0) {
+			rc = panel_test_stop(dm->panel, by, loop_wall_ms());
+			snprintf(why, sizeof(why), "no walk test is running");
+		} else {
+			return ctl_error("test: \"action\" must be start or stop", NULL);
+		}
+		after_command(dm);
+		if (rc < 0)
+			return ctl_error("test: %s", why);
+		return ctl_ok();
+	}
+	if (strcmp(cmd, "sensors") == 0)
+		return sensors_reply(dm, cJSON_GetObjectItem(req, "zone"));
+	if (strcmp(cmd, "events") == 0)
+		return events_reply(dm, req);
+	return ctl_error("unknown command \"%s\" (known: status, sensors, alarms, events, ack, "
+	                 "silence, reset, arm, disarm, disable, enable, test)",
 	                 cmd);
 }
 

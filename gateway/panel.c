@@ -16,6 +16,8 @@
 #include "store.h"
 #include "upstream.h"
 
+#include "loop.h"
+
 #define MAX_CAUSES 16
 #define MAX_ALERTED 16
 #define MAX_EVENTS 64
@@ -61,8 +63,34 @@ struct ptimer {
 	int on;     /* T_OUTPUT: state to set when due */
 };
 
+#define MAX_DISABLED 64
+#define MAX_BYPASS 32
+#define MAX_DISABLE_MS (7LL * 24 * 3600 * 1000)
+#define TEST_MS (3600LL * 1000)
+#define TEST_SIREN_MS 3000
+
+struct disable {
+	char target[SH_ID_MAX];
+	int is_zone;
+	char reason[128];
+	char by[64];
+	int64_t until_wall;
+};
+
 struct panel {
 	struct panel_deps d;
+	struct disable dis[MAX_DISABLED];
+	int ndis;
+	char bypass[MAX_BYPASS][SH_ID_MAX]; /* forced arming: until disarm */
+	int nbypass;
+	struct {
+		int active;
+		char zone[SH_ID_MAX]; /* "" = the whole site */
+		int sirens;
+		int64_t until_mono, until_wall;
+		char by[64];
+		int count;
+	} test;
 	struct alarm **alarms; /* active only */
 	int n, cap;
 	enum sh_mode mode;
@@ -272,9 +300,17 @@ static void add_timer(struct panel *p, int64_t due, enum timer_kind kind, int ou
 	p->timers[p->ntimers++] = (struct ptimer){due, kind, output, on};
 }
 
-int64_t panel_next_deadline(const struct panel *p)
+int64_t panel_next_deadline(const struct panel *p, int64_t mono_ms, int64_t wall_ms)
 {
 	int64_t best = INT64_MAX;
+	/* Disablements expire on the wall clock, the walk test on ours. */
+	for (int i = 0; i < p->ndis; i++) {
+		int64_t due = mono_ms + (p->dis[i].until_wall - wall_ms);
+		if (due < best)
+			best = due < mono_ms ? mono_ms : due;
+	}
+	if (p->test.active && p->test.until_mono < best)
+		best = p->test.until_mono;
 	for (int i = 0; i < p->ntimers; i++)
 		if (p->timers[i].due < best)
 			best = p->timers[i].due;
@@ -315,6 +351,7 @@ static int repeat_alerts(struct panel *p, int64_t wall_ms)
 }
 
 static void commit_and_send(struct panel *p);
+static void service_tick(struct panel *p, int64_t wall_ms);
 
 void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms)
 {
@@ -336,6 +373,7 @@ void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms)
 		update_sirens(p);
 	if (repeat_alerts(p, wall_ms))
 		commit_and_send(p);
+	service_tick(p, wall_ms);
 }
 
 struct restore_ctx {
@@ -385,6 +423,52 @@ static void load_cb(void *ctx, const struct store_alarm *sa)
 		alarm_free(a);
 }
 
+static void restore_disable(void *ctx, const char *target, const char *kind, const char *reason,
+                            const char *by, int64_t until_ms)
+{
+	struct panel *p = ctx;
+	struct disable *d;
+	if (p->ndis >= MAX_DISABLED || !target)
+		return;
+	d = &p->dis[p->ndis++];
+	memset(d, 0, sizeof(*d));
+	copy(d->target, sizeof(d->target), target);
+	d->is_zone = kind && strcmp(kind, "zone") == 0;
+	copy(d->reason, sizeof(d->reason), reason);
+	copy(d->by, sizeof(d->by), by);
+	d->until_wall = until_ms;
+}
+
+/* Disablements, the forced-arming bypass and a walk test in progress
+ * survive a restart like the alarms do. */
+static void restore_service_state(struct panel *p, int64_t mono_ms)
+{
+	char buf[1024], *save = NULL, *tok;
+	store_disable_foreach_active(p->d.store, restore_disable, p);
+	if (store_state_get(p->d.store, "bypass", buf, sizeof(buf)) == 0)
+		for (tok = strtok_r(buf, ",", &save); tok && p->nbypass < MAX_BYPASS;
+		     tok = strtok_r(NULL, ",", &save))
+			copy(p->bypass[p->nbypass++], SH_ID_MAX, tok);
+	if (store_state_get(p->d.store, "test", buf, sizeof(buf)) == 0 && buf[0]) {
+		/* zone|sirens|until_wall|by */
+		char *zone = strtok_r(buf, "|", &save), *sir = strtok_r(NULL, "|", &save);
+		char *until = strtok_r(NULL, "|", &save), *by = strtok_r(NULL, "|", &save);
+		int64_t left = until ? strtoll(until, NULL, 10) - loop_wall_ms() : 0;
+		if (zone && sir && until && left > 0) {
+			p->test.active = 1;
+			copy(p->test.zone, sizeof(p->test.zone), strcmp(zone, "-") ? zone : "");
+			p->test.sirens = atoi(sir);
+			p->test.until_wall = strtoll(until, NULL, 10);
+			p->test.until_mono = mono_ms + (left > TEST_MS ? TEST_MS : left);
+			copy(p->test.by, sizeof(p->test.by), by);
+		}
+	}
+	if (p->ndis)
+		log_notice("panel: %d disablement(s) restored", p->ndis);
+	if (p->test.active)
+		log_notice("panel: walk test in progress, restored");
+}
+
 struct panel *panel_new(const struct panel_deps *d, int64_t mono_ms)
 {
 	struct panel *p = calloc(1, sizeof(*p));
@@ -411,6 +495,7 @@ struct panel *panel_new(const struct panel_deps *d, int64_t mono_ms)
 		log_notice("panel: restored %d active alarm(s) from the store", p->n);
 	if (p->mode != MODE_DISARMED)
 		log_notice("panel: mode %s restored", sh_mode_name(p->mode));
+	restore_service_state(p, mono_ms);
 	update_sirens(p);
 	return p;
 }
@@ -1002,6 +1087,320 @@ int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t w
 	push_event(p, &e);
 	changed(p);
 	return 0;
+}
+
+/* ---- disablement, bypass, walk test, arming ------------------------------ */
+
+static int sensor_zone_is(const struct panel *p, int sensor, const char *zone)
+{
+	const struct config *c = p->d.cfg;
+	int z = c->sensors[sensor].zone;
+	return z >= 0 && z < c->nzones && strcmp(c->zones[z].id, zone) == 0;
+}
+
+static struct disable *find_disable(struct panel *p, const char *target)
+{
+	for (int i = 0; i < p->ndis; i++)
+		if (strcmp(p->dis[i].target, target) == 0)
+			return &p->dis[i];
+	return NULL;
+}
+
+int panel_sensor_disabled(const struct panel *p, int sensor)
+{
+	const char *id;
+	if (sensor < 0 || sensor >= p->d.cfg->nsensors)
+		return 0;
+	id = p->d.cfg->sensors[sensor].id;
+	for (int i = 0; i < p->ndis; i++) {
+		const struct disable *d = &p->dis[i];
+		if (d->is_zone ? sensor_zone_is(p, sensor, d->target) : strcmp(d->target, id) == 0)
+			return 1;
+	}
+	for (int i = 0; i < p->nbypass; i++)
+		if (strcmp(p->bypass[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+int panel_disable(struct panel *p, const char *target, int64_t for_ms, const char *reason,
+                  const char *by, int64_t wall_ms, char *why, size_t whylen)
+{
+	const struct config *c = p->d.cfg;
+	int is_zone = config_zone_index(c, target) >= 0;
+	struct disable *d;
+	char detail[256];
+
+	if (!is_zone && config_sensor_index(c, target) < 0) {
+		snprintf(why, whylen, "\"%s\" is neither a sensor nor a zone of this site", target);
+		return -ENOENT;
+	}
+	if (for_ms <= 0 || for_ms > MAX_DISABLE_MS) {
+		snprintf(why, whylen, "a disablement lasts more than 0 and at most 7 days");
+		return -EINVAL;
+	}
+	if (!reason || !*reason) {
+		snprintf(why, whylen, "a disablement needs a reason");
+		return -EINVAL;
+	}
+	if ((d = find_disable(p, target))) {
+		store_disable_end(p->d.store, target, by, wall_ms); /* replaced below */
+	} else {
+		if (p->ndis >= MAX_DISABLED) {
+			snprintf(why, whylen, "too many disablements (%d); enable some first",
+			         MAX_DISABLED);
+			return -ENOSPC;
+		}
+		d = &p->dis[p->ndis++];
+	}
+	memset(d, 0, sizeof(*d));
+	copy(d->target, sizeof(d->target), target);
+	d->is_zone = is_zone;
+	copy(d->reason, sizeof(d->reason), reason);
+	copy(d->by, sizeof(d->by), by);
+	d->until_wall = wall_ms + for_ms;
+	store_disable_add(p->d.store, target, is_zone ? "zone" : "sensor", reason, by, wall_ms,
+	                  d->until_wall);
+	snprintf(detail, sizeof(detail), "%s %s disabled for %lld min by %s: %s",
+	         is_zone ? "zone" : "sensor", target, (long long)(for_ms / 60000), by ? by : "?",
+	         reason);
+	store_event(p->d.store, wall_ms, by ? by : "?", "command", is_zone ? NULL : target, NULL, 0,
+	            0, detail);
+	log_notice("panel: %s", detail);
+	commit_and_send(p);
+	changed(p);
+	return 0;
+}
+
+static void end_disable(struct panel *p, int i, const char *by, int64_t wall_ms)
+{
+	char detail[160];
+	snprintf(detail, sizeof(detail), "%s %s enabled again by %s",
+	         p->dis[i].is_zone ? "zone" : "sensor", p->dis[i].target, by);
+	store_disable_end(p->d.store, p->dis[i].target, by, wall_ms);
+	store_event(p->d.store, wall_ms, by, "command", p->dis[i].is_zone ? NULL : p->dis[i].target,
+	            NULL, 0, 0, detail);
+	log_notice("panel: %s", detail);
+	p->dis[i] = p->dis[--p->ndis];
+}
+
+int panel_enable(struct panel *p, const char *target, const char *by, int64_t wall_ms, char *why,
+                 size_t whylen)
+{
+	for (int i = 0; i < p->ndis; i++) {
+		if (strcmp(p->dis[i].target, target) != 0)
+			continue;
+		end_disable(p, i, by ? by : "?", wall_ms);
+		commit_and_send(p);
+		changed(p);
+		return 0;
+	}
+	snprintf(why, whylen, "\"%s\" is not disabled", target);
+	return -ENOENT;
+}
+
+/* Expired disablements end by themselves; a walk test ends after its hour. */
+static void service_tick(struct panel *p, int64_t wall_ms)
+{
+	int chg = 0;
+	for (int i = 0; i < p->ndis;) {
+		if (p->dis[i].until_wall <= wall_ms) {
+			end_disable(p, i, "expiry", wall_ms);
+			chg = 1;
+		} else {
+			i++;
+		}
+	}
+	if (p->test.active && p->now >= p->test.until_mono) {
+		panel_test_stop(p, "expiry", wall_ms);
+		chg = 0; /* panel_test_stop did it */
+	}
+	if (chg) {
+		commit_and_send(p);
+		changed(p);
+	}
+}
+
+int panel_test_start(struct panel *p, const char *zone, int sirens, const char *by, int64_t mono_ms,
+                     int64_t wall_ms, char *why, size_t whylen)
+{
+	char buf[256];
+	if (p->test.active) {
+		snprintf(why, whylen, "a walk test is already running (started by %s)", p->test.by);
+		return -EBUSY;
+	}
+	if (zone && config_zone_index(p->d.cfg, zone) < 0) {
+		snprintf(why, whylen, "unknown zone \"%s\"", zone);
+		return -ENOENT;
+	}
+	p->now = mono_ms;
+	memset(&p->test, 0, sizeof(p->test));
+	p->test.active = 1;
+	copy(p->test.zone, sizeof(p->test.zone), zone);
+	p->test.sirens = sirens;
+	p->test.until_mono = mono_ms + TEST_MS;
+	p->test.until_wall = wall_ms + TEST_MS;
+	copy(p->test.by, sizeof(p->test.by), by ? by : "?");
+	snprintf(buf, sizeof(buf), "%s|%d|%lld|%s", zone ? zone : "-", sirens,
+	         (long long)p->test.until_wall, p->test.by);
+	store_state_set(p->d.store, "test", buf, wall_ms);
+	snprintf(buf, sizeof(buf), "walk test started in %s by %s%s",
+	         zone ? zone : "the whole site", p->test.by, sirens ? " (with sirens)" : "");
+	store_event(p->d.store, wall_ms, p->test.by, "command", NULL, NULL, 0, 0, buf);
+	log_notice("panel: %s", buf);
+	commit_and_send(p);
+	changed(p);
+	return 0;
+}
+
+int panel_test_stop(struct panel *p, const char *by, int64_t wall_ms)
+{
+	char buf[160];
+	if (!p->test.active)
+		return -ENOENT;
+	snprintf(buf, sizeof(buf), "walk test ended by %s: %d activation(s) recorded",
+	         by ? by : "?", p->test.count);
+	p->test.active = 0;
+	store_state_set(p->d.store, "test", "", wall_ms);
+	store_event(p->d.store, wall_ms, by ? by : "?", "command", NULL, NULL, 0, 0, buf);
+	log_notice("panel: %s", buf);
+	commit_and_send(p);
+	changed(p);
+	return 0;
+}
+
+int panel_test_covers(const struct panel *p, int sensor)
+{
+	if (!p->test.active || sensor < 0 || sensor >= p->d.cfg->nsensors)
+		return 0;
+	return !p->test.zone[0] || sensor_zone_is(p, sensor, p->test.zone);
+}
+
+void panel_test_activation(struct panel *p, int sensor, enum sh_point point, double value,
+                           int64_t mono_ms, int64_t wall_ms)
+{
+	const struct config *c = p->d.cfg;
+	int z = c->sensors[sensor].zone;
+	p->now = mono_ms;
+	p->test.count++;
+	store_test_add(p->d.store, wall_ms, c->sensors[sensor].id, z >= 0 ? c->zones[z].id : NULL,
+	               sh_point_name(point), value, p->test.by);
+	log_notice("panel: walk test: %s %s", c->sensors[sensor].id, sh_state_name(point, value));
+	/* A short chirp tells the tester the detector was heard; only when
+	 * asked for, so that a test at night wakes nobody. */
+	if (p->test.sirens) {
+		p->rule_siren = 1;
+		copy(p->rule_pattern, sizeof(p->rule_pattern), "fire");
+		p->rule_siren_until = mono_ms + TEST_SIREN_MS;
+		add_timer(p, p->rule_siren_until, T_RULE_SIREN_END, -1, 0);
+		update_sirens(p);
+	}
+}
+
+/* Open doors and windows that arming would leave open, as "id (name), ...". */
+static int open_openings(const struct panel *p, char *buf, size_t size)
+{
+	const struct config *c = p->d.cfg;
+	size_t off = 0;
+	int n = 0;
+	buf[0] = 0;
+	for (int s = 0; s < c->nsensors; s++) {
+		double v;
+		if (c->sensors[s].kind != KIND_DOOR && c->sensors[s].kind != KIND_WINDOW)
+			continue;
+		if (panel_sensor_disabled(p, s))
+			continue;
+		if (registry_get(p->d.reg, s, POINT_CONTACT, &v) != 0 || v == 0)
+			continue;
+		if (off < size)
+			off += (size_t)snprintf(buf + off, size - off, "%s%s (%s)", n ? ", " : "",
+			                        c->sensors[s].id, c->sensors[s].name);
+		n++;
+	}
+	return n;
+}
+
+int panel_arm(struct panel *p, enum sh_mode mode, int force, const char *by, int64_t wall_ms,
+              char *why, size_t whylen)
+{
+	const struct config *c = p->d.cfg;
+	char open[768], detail[1024];
+	if (mode == MODE_DISARMED) {
+		if (p->nbypass) {
+			p->nbypass = 0;
+			store_state_set(p->d.store, "bypass", "", wall_ms);
+		}
+		panel_set_mode(p, mode, by, wall_ms);
+		commit_and_send(p);
+		return 0;
+	}
+	if (open_openings(p, open, sizeof(open)) > 0) {
+		char list[1024];
+		size_t off = 0;
+		if (!force) {
+			snprintf(why, whylen,
+			         "open: %s; close them, or arm with --force to bypass them "
+			         "until disarm",
+			         open);
+			return -EBUSY;
+		}
+		/* Forced: what is open is left out until disarm, and the log
+		 * says who did it and what was left out. */
+		for (int s = 0; s < c->nsensors && p->nbypass < MAX_BYPASS; s++) {
+			double v;
+			if ((c->sensors[s].kind != KIND_DOOR &&
+			     c->sensors[s].kind != KIND_WINDOW) ||
+			    panel_sensor_disabled(p, s) ||
+			    registry_get(p->d.reg, s, POINT_CONTACT, &v) != 0 || v == 0)
+				continue;
+			copy(p->bypass[p->nbypass++], SH_ID_MAX, c->sensors[s].id);
+		}
+		for (int i = 0; i < p->nbypass && off < sizeof(list); i++)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+			                        i ? "," : "", p->bypass[i]);
+		store_state_set(p->d.store, "bypass", list, wall_ms);
+		snprintf(detail, sizeof(detail), "forced arming (%s) by %s bypasses %s",
+		         sh_mode_name(mode), by ? by : "?", open);
+		store_event(p->d.store, wall_ms, by ? by : "?", "command", NULL, NULL, 0, 0,
+		            detail);
+		log_warn("panel: %s", detail);
+	}
+	panel_set_mode(p, mode, by, wall_ms);
+	commit_and_send(p);
+	return 0;
+}
+
+void panel_service_json(const struct panel *p, cJSON *o)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "disablements");
+	char at[32];
+	for (int i = 0; i < p->ndis; i++) {
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "target", p->dis[i].target);
+		cJSON_AddStringToObject(d, "kind", p->dis[i].is_zone ? "zone" : "sensor");
+		cJSON_AddStringToObject(d, "reason", p->dis[i].reason);
+		cJSON_AddStringToObject(d, "by", p->dis[i].by);
+		store_format_time(p->dis[i].until_wall, at, sizeof(at));
+		cJSON_AddStringToObject(d, "until", at);
+		cJSON_AddItemToArray(arr, d);
+	}
+	arr = cJSON_AddArrayToObject(o, "bypassed");
+	for (int i = 0; i < p->nbypass; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(p->bypass[i]));
+	if (p->test.active) {
+		cJSON *t = cJSON_AddObjectToObject(o, "test");
+		if (p->test.zone[0])
+			cJSON_AddStringToObject(t, "zone", p->test.zone);
+		else
+			cJSON_AddNullToObject(t, "zone");
+		cJSON_AddBoolToObject(t, "sirens", p->test.sirens);
+		cJSON_AddStringToObject(t, "by", p->test.by);
+		cJSON_AddNumberToObject(t, "activations", p->test.count);
+		store_format_time(p->test.until_wall, at, sizeof(at));
+		cJSON_AddStringToObject(t, "until", at);
+	} else {
+		cJSON_AddNullToObject(o, "test");
+	}
 }
 
 static int cmp_alarm(const void *x, const void *y)

@@ -75,6 +75,37 @@ int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t w
 
 enum sh_mode panel_mode(const struct panel *p);
 
+/* Arm (home, night, away) or disarm. Arming is refused while a door or
+ * window is open (why lists them) unless force, which bypasses them until
+ * disarm, logged. The exit delay is the rules' ("mode is X for 60s").
+ * Returns 0 or -EBUSY. */
+int panel_arm(struct panel *p, enum sh_mode mode, int force, const char *by, int64_t wall_ms,
+              char *why, size_t whylen);
+
+/* Take a sensor or a zone (target: its id) out of service for for_ms (at
+ * most 7 days), with a reason; a disabled sensor never triggers. Returns 0,
+ * -ENOENT (no such id), -EINVAL. enable ends it (-ENOENT if not disabled);
+ * it also ends by itself at its expiry. */
+int panel_disable(struct panel *p, const char *target, int64_t for_ms, const char *reason,
+                  const char *by, int64_t wall_ms, char *why, size_t whylen);
+int panel_enable(struct panel *p, const char *target, const char *by, int64_t wall_ms, char *why,
+                 size_t whylen);
+/* Disabled (itself or its zone) or bypassed by a forced arming. */
+int panel_sensor_disabled(const struct panel *p, int sensor);
+
+/* Walk test of one zone (NULL: the whole site) for at most an hour: what
+ * the covered detectors report is recorded as tests and alerts nobody; the
+ * sirens chirp only when asked. -EBUSY when one runs, -ENOENT bad zone. */
+int panel_test_start(struct panel *p, const char *zone, int sirens, const char *by, int64_t mono_ms,
+                     int64_t wall_ms, char *why, size_t whylen);
+int panel_test_stop(struct panel *p, const char *by, int64_t wall_ms);
+int panel_test_covers(const struct panel *p, int sensor);
+void panel_test_activation(struct panel *p, int sensor, enum sh_point point, double value,
+                           int64_t mono_ms, int64_t wall_ms);
+
+/* Adds "disablements", "bypassed" and "test" to a status object. */
+void panel_service_json(const struct panel *p, struct cJSON *o);
+
 /* RULES_ALARM_* flags of the active alarm of cls in zone (NULL: any zone,
  * flags of all such alarms or-ed). */
 unsigned panel_alarm_flags(const struct panel *p, enum sh_alarm_class cls, const char *zone);
@@ -84,7 +115,7 @@ unsigned panel_alarm_flags(const struct panel *p, enum sh_alarm_class cls, const
 int64_t panel_find_alarm(const struct panel *p, enum sh_alarm_class cls, const char *zone);
 
 /* Timed work (sirens or outputs "for DURATION"). */
-int64_t panel_next_deadline(const struct panel *p);
+int64_t panel_next_deadline(const struct panel *p, int64_t mono_ms, int64_t wall_ms);
 void panel_tick(struct panel *p, int64_t mono_ms, int64_t wall_ms);
 
 /* What the rules must hear about: alarm transitions and mode changes, in

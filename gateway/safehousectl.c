@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_SOCKET "/run/safehouse/control.sock"
@@ -28,6 +29,15 @@ static void usage(FILE *f)
 	           "  ack [ID] [--by NAME] acknowledge an alarm (no ID: every active one)\n"
 	           "  silence [--by NAME]  silence the sirens (a new alarm sounds them again)\n"
 	           "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
+	           "  sensors [--zone Z]   every sensor: link, state, battery, last seen\n"
+	           "  events [--since 1h|DATE] [--limit N]  the event log, newest first\n"
+	           "  arm home|night|away [--force]  arm (refused with doors or windows open,\n"
+	           "                       unless --force bypasses them until disarm)\n"
+	           "  disarm\n"
+	           "  disable TARGET --for 2h --reason TEXT  take a sensor or zone out of\n"
+	           "                       service (at most 7 days)\n"
+	           "  enable TARGET\n"
+	           "  test start [ZONE] [--sirens] | test stop  walk test (1 hour at most)\n"
 	           "options:\n"
 	           "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
 	           ", or $SAFEHOUSE_SOCKET)\n"
@@ -164,6 +174,22 @@ static void print_status(const cJSON *r)
 	printf("sirens:   %s\n", str(r, "sirens"));
 	printf("alarms:   %.0f active, %.0f fault(s)\n", num(r, "active_alarms"), num(r, "faults"));
 	print_alarms(cJSON_GetObjectItem(r, "alarms"));
+	{
+		const cJSON *d, *t = cJSON_GetObjectItem(r, "test");
+		cJSON_ArrayForEach(d, cJSON_GetObjectItem(r, "disablements"))
+		{
+			printf("disabled: %s %s until %s by %s: %s\n", str(d, "kind"),
+			       str(d, "target"), str(d, "until"), str(d, "by"), str(d, "reason"));
+		}
+		cJSON_ArrayForEach(d, cJSON_GetObjectItem(r, "bypassed"))
+		{
+			printf("bypassed: %s (until disarm)\n", d->valuestring);
+		}
+		if (cJSON_IsObject(t))
+			printf("test:     walk test in %s by %s until %s, %.0f activation(s)\n",
+			       *str(t, "zone") ? str(t, "zone") : "the whole site", str(t, "by"),
+			       str(t, "until"), num(t, "activations"));
+	}
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
 	printf("links:    local broker %s, upstream %s, %.0f message(s) waiting in the outbox\n",
@@ -191,15 +217,121 @@ static void print_status(const cJSON *r)
 	       num(r, "uptime_s"), str(r, "version"));
 }
 
+static void add_by(cJSON *req, const char *by)
+{
+	cJSON_AddStringToObject(req, "by",
+	                        by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
+}
+
+/* 90s, 30m, 2h, 1d, 1h30m into seconds. */
+static int parse_duration(const char *s, int64_t *secs)
+{
+	int64_t total = 0;
+	if (!*s)
+		return -1;
+	while (*s) {
+		char *end;
+		long long v;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno || end == s || v < 0 || v > 1000000)
+			return -1;
+		switch (*end) {
+		case 's':
+			total += v;
+			break;
+		case 'm':
+			total += v * 60;
+			break;
+		case 'h':
+			total += v * 3600;
+			break;
+		case 'd':
+			total += v * 86400;
+			break;
+		default:
+			return -1;
+		}
+		s = end + 1;
+	}
+	*secs = total;
+	return 0;
+}
+
+/* A duration back from now, or a local date [time], into UTC epoch ms. */
+static int parse_since(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	int64_t secs;
+	const char *end;
+	if (parse_duration(s, &secs) == 0) {
+		*ms = ((int64_t)time(NULL) - secs) * 1000;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%d %H:%M", &tm);
+	if (!end || *end) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (!end || *end)
+		return -1;
+	tm.tm_isdst = -1;
+	*ms = (int64_t)mktime(&tm) * 1000;
+	return 0;
+}
+
+static void print_sensors(const cJSON *arr)
+{
+	const cJSON *o;
+	printf("  %-16s %-8s ", "SENSOR", "KIND");
+	pad("ZONE", 20);
+	printf(" %-8s %-10s %-8s %s\n", "LINK", "STATE", "BATTERY", "LAST SEEN");
+	cJSON_ArrayForEach(o, arr)
+	{
+		char batt[16] = "-";
+		const cJSON *b = cJSON_GetObjectItem(o, "battery");
+		if (cJSON_IsNumber(b))
+			snprintf(batt, sizeof(batt), "%.0f%%", b->valuedouble);
+		printf("  %-16s %-8s ", str(o, "id"), str(o, "kind"));
+		pad(str(o, "zone_name"), 20);
+		printf(" %-8s %-10s %-8s %s%s\n", str(o, "link"), str(o, "state"), batt,
+		       *str(o, "last_seen") ? str(o, "last_seen") : "never",
+		       cJSON_IsTrue(cJSON_GetObjectItem(o, "disabled")) ? "  DISABLED" : "");
+	}
+}
+
+static void print_events(const cJSON *arr)
+{
+	const cJSON *o;
+	if (!cJSON_GetArraySize(arr))
+		printf("  (no events)\n");
+	cJSON_ArrayForEach(o, arr)
+	{
+		printf("  %s  %-8s %-16s %s%s%s\n", str(o, "at"), str(o, "type"), str(o, "sensor"),
+		       *str(o, "detail") ? str(o, "detail") : str(o, "point"),
+		       *str(o, "origin") ? "  <- " : "", str(o, "origin"));
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	    {"all", no_argument, NULL, 'a'},          {"by", required_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"all", no_argument, NULL, 'a'},
+	                                     {"by", required_argument, NULL, 'b'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"for", required_argument, NULL, 'F'},
+	                                     {"reason", required_argument, NULL, 'R'},
+	                                     {"sirens", no_argument, NULL, 'S'},
+	                                     {"zone", required_argument, NULL, 'z'},
+	                                     {"since", required_argument, NULL, 'i'},
+	                                     {"limit", required_argument, NULL, 'l'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *sock = getenv("SAFEHOUSE_SOCKET");
-	const char *by = NULL, *cmd;
-	int json = 0, all = 0, c, rc = 2;
+	const char *by = NULL, *cmd, *for_s = NULL, *reason = NULL, *zone = NULL, *since = NULL;
+	const char *limit = NULL;
+	int json = 0, all = 0, force = 0, sirens = 0, c, rc = 2;
 	cJSON *req = NULL, *reply = NULL;
 
 	if (!sock || !*sock)
@@ -218,6 +350,27 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			by = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'F':
+			for_s = optarg;
+			break;
+		case 'R':
+			reason = optarg;
+			break;
+		case 'S':
+			sirens = 1;
+			break;
+		case 'z':
+			zone = optarg;
+			break;
+		case 'i':
+			since = optarg;
+			break;
+		case 'l':
+			limit = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -271,6 +424,76 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(req, "id", (double)id);
 		cJSON_AddStringToObject(
 		    req, "by", by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
+	} else if (strcmp(cmd, "sensors") == 0) {
+		if (optind != argc)
+			goto bad_args;
+		if (zone)
+			cJSON_AddStringToObject(req, "zone", zone);
+	} else if (strcmp(cmd, "events") == 0) {
+		int64_t from;
+		if (optind != argc)
+			goto bad_args;
+		if (since) {
+			if (parse_since(since, &from) < 0) {
+				fprintf(stderr,
+				        "safehousectl: events: --since takes a duration (1h, "
+				        "30m, 2d) or a local date (2026-11-29 or \"2026-11-29 "
+				        "08:00\"), not \"%s\"\n",
+				        since);
+				goto out;
+			}
+			cJSON_AddNumberToObject(req, "since_ms", (double)from);
+		}
+		if (limit)
+			cJSON_AddNumberToObject(req, "limit", atoi(limit));
+	} else if (strcmp(cmd, "arm") == 0) {
+		if (optind != argc - 1)
+			goto bad_args;
+		cJSON_AddStringToObject(req, "mode", argv[optind]);
+		if (force)
+			cJSON_AddBoolToObject(req, "force", 1);
+		add_by(req, by);
+	} else if (strcmp(cmd, "disarm") == 0) {
+		if (optind != argc)
+			goto bad_args;
+		add_by(req, by);
+	} else if (strcmp(cmd, "disable") == 0) {
+		int64_t secs;
+		if (optind != argc - 1 || !for_s || !reason) {
+			fprintf(stderr,
+			        "safehousectl: disable needs TARGET --for DURATION --reason "
+			        "TEXT, e.g. disable smoke-101 --for 2h --reason \"thay pin\"\n");
+			goto out;
+		}
+		if (parse_duration(for_s, &secs) < 0) {
+			fprintf(stderr,
+			        "safehousectl: disable: --for takes a duration like 30m, 2h, "
+			        "1d (at most 7d), not \"%s\"\n",
+			        for_s);
+			goto out;
+		}
+		cJSON_AddStringToObject(req, "target", argv[optind]);
+		cJSON_AddNumberToObject(req, "for_s", (double)secs);
+		cJSON_AddStringToObject(req, "reason", reason);
+		add_by(req, by);
+	} else if (strcmp(cmd, "enable") == 0) {
+		if (optind != argc - 1)
+			goto bad_args;
+		cJSON_AddStringToObject(req, "target", argv[optind]);
+		add_by(req, by);
+	} else if (strcmp(cmd, "test") == 0) {
+		if (optind < argc && strcmp(argv[optind], "start") == 0 && argc - optind <= 2) {
+			cJSON_AddStringToObject(req, "action", "start");
+			if (argc - optind == 2)
+				cJSON_AddStringToObject(req, "zone", argv[optind + 1]);
+			if (sirens)
+				cJSON_AddBoolToObject(req, "sirens", 1);
+		} else if (optind == argc - 1 && strcmp(argv[optind], "stop") == 0) {
+			cJSON_AddStringToObject(req, "action", "stop");
+		} else {
+			goto bad_args;
+		}
+		add_by(req, by);
 	} else {
 		fprintf(stderr, "safehousectl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
@@ -300,6 +523,21 @@ send:
 		print_alarms(cJSON_GetObjectItem(reply, "alarms"));
 	else if (strcmp(cmd, "reset") == 0)
 		printf("alarm %.0f reset\n", num(reply, "id"));
+	else if (strcmp(cmd, "sensors") == 0)
+		print_sensors(cJSON_GetObjectItem(reply, "sensors"));
+	else if (strcmp(cmd, "events") == 0)
+		print_events(cJSON_GetObjectItem(reply, "events"));
+	else if (strcmp(cmd, "arm") == 0 || strcmp(cmd, "disarm") == 0)
+		printf("mode: %s\n", str(reply, "mode"));
+	else if (strcmp(cmd, "disable") == 0)
+		printf("%s disabled for %s\n", argv[optind], for_s);
+	else if (strcmp(cmd, "enable") == 0)
+		printf("%s enabled\n", argv[optind]);
+	else if (strcmp(cmd, "test") == 0)
+		printf("walk test %s\n", strcmp(argv[optind], "start") == 0
+		                             ? "started (ends by itself "
+		                               "after 1 hour)"
+		                             : "stopped");
 	else if (strcmp(cmd, "ack") == 0)
 		printf("%.0f alarm(s) acknowledged\n", num(reply, "acknowledged"));
 	else if (strcmp(cmd, "silence") == 0)

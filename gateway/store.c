@@ -55,6 +55,18 @@ static const char *const migrations[] = {
     "UPDATE outbox SET kind = CASE WHEN contact IS NULL THEN 'alarm' ELSE 'alert' END;"
     "CREATE INDEX outbox_alarm ON outbox(alarm) WHERE alarm IS NOT NULL;"
     "CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    /* 3: disablements (who took what out of service, why, until when) and
+     * walk-test activations, for the panel and for inspections. */
+    "CREATE TABLE disablements("
+    " id INTEGER PRIMARY KEY,"
+    " target TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, by TEXT,"
+    " from_at TEXT NOT NULL, until_at TEXT NOT NULL, until_ms INTEGER NOT NULL,"
+    " ended_at TEXT, ended_by TEXT);"
+    "CREATE INDEX disablements_active ON disablements(target) WHERE ended_at IS NULL;"
+    "CREATE TABLE tests("
+    " id INTEGER PRIMARY KEY,"
+    " at TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+    " sensor TEXT NOT NULL, zone TEXT, point TEXT, value REAL, started_by TEXT);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -76,6 +88,11 @@ enum stmt_id {
 	ST_STATE_GET,
 	ST_STATE_SET,
 	ST_OUTBOX_ALL,
+	ST_DISABLE_ADD,
+	ST_DISABLE_END,
+	ST_DISABLE_ACTIVE,
+	ST_TEST_ADD,
+	ST_EVENTS_SINCE,
 	ST__COUNT
 };
 
@@ -110,6 +127,16 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_OUTBOX_ALERTED] = "SELECT DISTINCT contact FROM outbox WHERE alarm=? AND kind='alert'",
     [ST_STATE_GET] = "SELECT value FROM state WHERE key=?",
     [ST_OUTBOX_ALL] = "SELECT seq, kind, contact, payload FROM outbox WHERE seq>? ORDER BY seq",
+    [ST_DISABLE_ADD] = "INSERT INTO disablements(target, kind, reason, by, from_at, until_at,"
+                       " until_ms) VALUES(?,?,?,?,?,?,?)",
+    [ST_DISABLE_END] = "UPDATE disablements SET ended_at=?, ended_by=? WHERE target=? AND"
+                       " ended_at IS NULL",
+    [ST_DISABLE_ACTIVE] = "SELECT target, kind, reason, by, until_ms FROM disablements"
+                          " WHERE ended_at IS NULL ORDER BY id",
+    [ST_EVENTS_SINCE] = "SELECT at, origin, type, sensor, point, value, detail FROM events"
+                        " WHERE at_ms >= ? ORDER BY id DESC LIMIT ?",
+    [ST_TEST_ADD] = "INSERT INTO tests(at, at_ms, sensor, zone, point, value, started_by)"
+                    " VALUES(?,?,?,?,?,?,?)",
     [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
                      " DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
 };
@@ -123,6 +150,9 @@ enum op_type {
 	OP_OUTBOX_DELIVERED,
 	OP_SENSOR_SAVE,
 	OP_STATE_SET,
+	OP_DISABLE_ADD,
+	OP_DISABLE_END,
+	OP_TEST_ADD,
 	OP_BARRIER, /* commit everything before it, then report */
 };
 
@@ -575,6 +605,7 @@ static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
 static int w_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
                          int has_battery, double battery, const char *values_json);
 static int w_state_set(struct store *s, const char *key, const char *value, int64_t at_ms);
+static int w_generic(struct store *s, const struct op *o);
 
 /* Execute one op on the writer connection. */
 static int run_op(struct store *s, struct op *o)
@@ -596,6 +627,10 @@ static int run_op(struct store *s, struct op *o)
 		return w_sensor_save(s, o->str[0], o->i[0], o->n[0], o->n[1], o->d, o->str[1]);
 	case OP_STATE_SET:
 		return w_state_set(s, o->str[0], o->str[1], o->i[0]);
+	case OP_DISABLE_ADD:
+	case OP_DISABLE_END:
+	case OP_TEST_ADD:
+		return w_generic(s, o);
 	case OP_BARRIER:
 		return w_commit(s);
 	}
@@ -773,6 +808,112 @@ int store_state_set(struct store *s, const char *key, const char *value, int64_t
 	o->str[1] = dup_or_null(value);
 	o->i[0] = at_ms;
 	return submit(s, o);
+}
+
+/* Disablements and tests: rows with a few strings, an int and times. */
+static int w_generic(struct store *s, const struct op *o)
+{
+	sqlite3_stmt *st;
+	char a[32], b[32];
+	if (begin(s) < 0)
+		return -1;
+	store_format_time(o->i[0], a, sizeof(a));
+	switch (o->type) {
+	case OP_DISABLE_ADD:
+		st = s->st[ST_DISABLE_ADD];
+		store_format_time(o->i[1], b, sizeof(b));
+		bind_text(st, 1, o->str[0]);
+		bind_text(st, 2, o->str[1]);
+		bind_text(st, 3, o->str[2]);
+		bind_text(st, 4, o->str[3]);
+		bind_text(st, 5, a);
+		bind_text(st, 6, b);
+		sqlite3_bind_int64(st, 7, o->i[1]);
+		break;
+	case OP_DISABLE_END:
+		st = s->st[ST_DISABLE_END];
+		bind_text(st, 1, a);
+		bind_text(st, 2, o->str[1]);
+		bind_text(st, 3, o->str[0]);
+		break;
+	case OP_TEST_ADD:
+		st = s->st[ST_TEST_ADD];
+		bind_text(st, 1, a);
+		sqlite3_bind_int64(st, 2, o->i[0]);
+		bind_text(st, 3, o->str[0]);
+		bind_text(st, 4, o->str[1]);
+		bind_text(st, 5, o->str[2]);
+		sqlite3_bind_double(st, 6, o->d);
+		bind_text(st, 7, o->str[3]);
+		break;
+	default:
+		return -1;
+	}
+	s->uncommitted++;
+	return step_done(s, st);
+}
+
+static int generic(struct store *s, enum op_type t, int64_t t0, int64_t t1, double d,
+                   const char *s0, const char *s1, const char *s2, const char *s3)
+{
+	struct op *o = op_new(t);
+	int rc;
+	if (!o)
+		return -1;
+	o->i[0] = t0;
+	o->i[1] = t1;
+	o->d = d;
+	o->str[0] = dup_or_null(s0);
+	o->str[1] = dup_or_null(s1);
+	o->str[2] = dup_or_null(s2);
+	o->str[3] = dup_or_null(s3);
+	if (s->threaded)
+		return submit(s, o);
+	rc = w_generic(s, o);
+	op_free(o);
+	return rc;
+}
+
+int store_disable_add(struct store *s, const char *target, const char *kind, const char *reason,
+                      const char *by, int64_t from_ms, int64_t until_ms)
+{
+	return generic(s, OP_DISABLE_ADD, from_ms, until_ms, 0, target, kind, reason, by);
+}
+
+int store_disable_end(struct store *s, const char *target, const char *by, int64_t at_ms)
+{
+	return generic(s, OP_DISABLE_END, at_ms, 0, 0, target, by, NULL, NULL);
+}
+
+int store_test_add(struct store *s, int64_t at_ms, const char *sensor, const char *zone,
+                   const char *point, double value, const char *started_by)
+{
+	return generic(s, OP_TEST_ADD, at_ms, 0, value, sensor, zone, point, started_by);
+}
+
+int store_events_foreach(struct store *s, int64_t since_ms, int limit, store_event_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_EVENTS_SINCE];
+	int rc;
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
+		   col_text(st, 4), sqlite3_column_type(st, 5) != SQLITE_NULL,
+		   sqlite3_column_double(st, 5), col_text(st, 6));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_disable_foreach_active(struct store *s, store_disable_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_DISABLE_ACTIVE];
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
+		   sqlite3_column_int64(st, 4));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_commit_then(struct store *s, store_done_fn fn, void *ctx)

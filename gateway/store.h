@@ -21,7 +21,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* STORE_THREADED: every write goes to a writer thread with its own
  * connection, so that no fsync ever runs on the caller's thread (the event
@@ -126,6 +126,26 @@ int store_outbox_pending_count(struct store *s, const char *channel);
 /* Save a sensor's last state (one row per sensor). */
 int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
                       int has_battery, double battery, const char *values_json);
+
+/* Disablements: a sensor or zone out of service (kind "sensor" or "zone")
+ * until until_ms (wall clock), and the end of one (expired or enabled). */
+int store_disable_add(struct store *s, const char *target, const char *kind, const char *reason,
+                      const char *by, int64_t from_ms, int64_t until_ms);
+int store_disable_end(struct store *s, const char *target, const char *by, int64_t at_ms);
+typedef void (*store_disable_fn)(void *ctx, const char *target, const char *kind,
+                                 const char *reason, const char *by, int64_t until_ms);
+int store_disable_foreach_active(struct store *s, store_disable_fn fn, void *ctx);
+
+typedef void (*store_event_fn)(void *ctx, const char *at, const char *origin, const char *type,
+                               const char *sensor, const char *point, int has_value, double value,
+                               const char *detail);
+/* Events at or after since_ms (wall), newest first, at most limit. */
+int store_events_foreach(struct store *s, int64_t since_ms, int limit, store_event_fn fn,
+                         void *ctx);
+
+/* One detector activation during a walk test. */
+int store_test_add(struct store *s, int64_t at_ms, const char *sensor, const char *zone,
+                   const char *point, double value, const char *started_by);
 
 /* Format a UTC epoch-milliseconds time as RFC 3339 with milliseconds
  * ("2026-11-29T03:04:05.123Z") into buf (at least 32 bytes). */
