@@ -33,6 +33,7 @@
 #include "scenario.h"
 #include "store.h"
 #include "upstream.h"
+#include "users.h"
 
 #define SH_VERSION "0.1.0"
 #define FLUSH_INTERVAL_MS 250
@@ -59,6 +60,8 @@ struct daemon {
 	int tick_timer;
 	int64_t tick_due;
 	char ack_topic[SH_TOPIC_MAX];
+	char command_topic[SH_TOPIC_MAX];
+	struct users *users;
 };
 
 /* ---- diagnostics -------------------------------------------------------- */
@@ -267,6 +270,7 @@ static void tick(void *arg)
 }
 
 static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
+static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
 
 static void on_local_message(void *ctx, const struct mosquitto_message *m)
 {
@@ -277,6 +281,10 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 
 	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0) {
 		on_ack_message(dm, m);
+		return;
+	}
+	if (!dm->remote && strcmp(m->topic, dm->command_topic) == 0) {
+		on_command_message(dm, m);
 		return;
 	}
 	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
@@ -312,6 +320,7 @@ static void on_local_connect(void *ctx)
 	outputs_resync(dm->outputs);
 	if (!dm->remote) {
 		mqttc_subscribe(dm->local, dm->ack_topic);
+		mqttc_subscribe(dm->local, dm->command_topic);
 		upstream_on_connect(dm->up);
 		status_changed(dm);
 	}
@@ -336,12 +345,15 @@ static void on_remote_message(void *ctx, const struct mosquitto_message *m)
 	struct daemon *dm = ctx;
 	if (strcmp(m->topic, dm->ack_topic) == 0)
 		on_ack_message(dm, m);
+	else if (strcmp(m->topic, dm->command_topic) == 0)
+		on_command_message(dm, m);
 }
 
 static void on_remote_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	mqttc_subscribe(dm->remote, dm->ack_topic);
+	mqttc_subscribe(dm->remote, dm->command_topic);
 	upstream_on_connect(dm->up);
 	status_changed(dm);
 }
@@ -465,6 +477,42 @@ static const char *get_by(const cJSON *req, int *bad)
 	return cJSON_IsString(by) && !*bad ? by->valuestring : "safehousectl";
 }
 
+/* users list|add|del|passwd. */
+static cJSON *users_command(struct daemon *dm, const cJSON *req, const char *by)
+{
+	const cJSON *action = cJSON_GetObjectItem(req, "action");
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(req, "name"));
+	const char *role = cJSON_GetStringValue(cJSON_GetObjectItem(req, "role"));
+	const char *pin = cJSON_GetStringValue(cJSON_GetObjectItem(req, "pin"));
+	const char *duress = cJSON_GetStringValue(cJSON_GetObjectItem(req, "duress_pin"));
+	char why[256], msg[160];
+	int rc;
+	cJSON *r;
+	if (!cJSON_IsString(action))
+		return ctl_error("users: \"action\" must be list, add, del or passwd", NULL);
+	if (strcmp(action->valuestring, "list") == 0) {
+		r = ctl_ok();
+		cJSON_AddItemToObject(r, "users", users_json(dm->users));
+		return r;
+	}
+	if (strcmp(action->valuestring, "add") == 0)
+		rc =
+		    users_add(dm->users, name, role, pin, duress, loop_wall_ms(), why, sizeof(why));
+	else if (strcmp(action->valuestring, "del") == 0)
+		rc = users_del(dm->users, name, loop_wall_ms(), why, sizeof(why));
+	else if (strcmp(action->valuestring, "passwd") == 0)
+		rc = users_passwd(dm->users, name, pin, duress, loop_wall_ms(), why, sizeof(why));
+	else
+		return ctl_error("users: unknown action \"%s\" (list, add, del, passwd)",
+		                 action->valuestring);
+	if (rc < 0)
+		return ctl_error("users: %s", why);
+	snprintf(msg, sizeof(msg), "user %s: %s by %s", name, action->valuestring, by);
+	store_event(dm->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
+	log_notice("%s", msg);
+	return ctl_ok();
+}
+
 /* sensors [--zone Z]: what the registry knows of each sensor. */
 static cJSON *sensors_reply(struct daemon *dm, const cJSON *zone)
 {
@@ -562,18 +610,17 @@ static cJSON *events_reply(struct daemon *dm, const cJSON *req)
 	return r;
 }
 
-static cJSON *ctl_handle(void *ctx, const cJSON *req)
+/* Run one command (from the control socket or MQTT) as user "by". */
+static cJSON *run_command(struct daemon *dm, const cJSON *req, const char *by)
 {
-	struct daemon *dm = ctx;
 	const char *cmd = cJSON_GetObjectItem(req, "cmd")->valuestring;
 	char why[256];
 	int64_t id;
-	int bad, rc;
-	const char *by = get_by(req, &bad);
+	int rc;
 	cJSON *r;
 
-	if (bad)
-		return ctl_error("\"by\" must be a name of 1 to 63 characters", NULL);
+	if (strcmp(cmd, "users") == 0)
+		return users_command(dm, req, by);
 	if (strcmp(cmd, "status") == 0)
 		return build_status(dm, 1);
 	if (strcmp(cmd, "alarms") == 0) {
@@ -694,8 +741,100 @@ static cJSON *ctl_handle(void *ctx, const cJSON *req)
 	if (strcmp(cmd, "events") == 0)
 		return events_reply(dm, req);
 	return ctl_error("unknown command \"%s\" (known: status, sensors, alarms, events, ack, "
-	                 "silence, reset, arm, disarm, disable, enable, test)",
+	                 "silence, reset, arm, disarm, disable, enable, test, users)",
 	                 cmd);
+}
+
+static int is_read_only(const char *cmd)
+{
+	return strcmp(cmd, "status") == 0 || strcmp(cmd, "alarms") == 0 ||
+	       strcmp(cmd, "sensors") == 0 || strcmp(cmd, "events") == 0;
+}
+
+/* A command with a code: the code names the actor. Wrong codes count
+ * towards the lock-out (a tamper alarm); a duress code does what was asked
+ * and raises a silent panic alarm that calls the militia. require_code:
+ * MQTT always, the control socket never (its file mode decides who may
+ * talk to it), but a code given there is checked all the same. */
+static cJSON *coded_command(struct daemon *dm, const cJSON *req, int require_code)
+{
+	const char *cmd = cJSON_GetObjectItem(req, "cmd")->valuestring;
+	const cJSON *code = cJSON_GetObjectItem(req, "code");
+	const char *user = NULL;
+	char why[256], who[80], msg[320];
+	int bad, duress = 0, lock = 0, rc;
+	const char *by = get_by(req, &bad);
+	cJSON *r;
+
+	if (bad)
+		return ctl_error("\"by\" must be a name of 1 to 63 characters", NULL);
+	if (code && !cJSON_IsString(code))
+		return ctl_error("\"code\" must be a string of digits", NULL);
+	if (!code && require_code && !is_read_only(cmd))
+		return ctl_error("%s: a user code is required", cmd);
+	if (require_code && strcmp(cmd, "users") == 0)
+		return ctl_error("users are managed on the gateway itself, with safehousectl",
+		                 NULL);
+	if (code) {
+		rc = users_check(dm->users, code->valuestring, loop_mono_ms(), &user, &duress,
+		                 &lock, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "%s refused: %s", cmd, why);
+			store_event(dm->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0,
+			            msg);
+			log_warn("command: %s (claimed by %s)", msg, by);
+			if (lock) {
+				panel_raise(dm->panel, ALARM_TAMPER,
+				            "Khóa nhập mã sau 5 lần nhập sai", loop_mono_ms(),
+				            loop_wall_ms());
+				after_command(dm);
+			}
+			return ctl_error("%s", msg);
+		}
+		snprintf(who, sizeof(who), "%s", user);
+		by = who;
+	}
+	r = run_command(dm, req, by);
+	if (duress) {
+		/* Nothing in the reply or the log line the person at the keypad
+		 * sees tells it apart from a normal command. */
+		panel_raise(dm->panel, ALARM_PANIC, "Mã cưỡng ép (duress): cần hỗ trợ khẩn cấp",
+		            loop_mono_ms(), loop_wall_ms());
+		after_command(dm);
+	}
+	return r;
+}
+
+static cJSON *ctl_handle(void *ctx, const cJSON *req)
+{
+	return coded_command(ctx, req, 0);
+}
+
+/* PREFIX/SITE/command: the same commands, a code required for any change;
+ * the reply goes to PREFIX/SITE/command/result with the request's "id". */
+static void on_command_message(struct daemon *dm, const struct mosquitto_message *m)
+{
+	cJSON *req = m->payloadlen > 0 && m->payloadlen < 8192
+	                 ? cJSON_ParseWithLength(m->payload, (size_t)m->payloadlen)
+	                 : NULL;
+	cJSON *r, *rid;
+	char topic[SH_TOPIC_MAX + 16];
+	char *text;
+	if (!req || !cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd")))
+		r = ctl_error("a command is a JSON object with a string \"cmd\"", NULL);
+	else
+		r = coded_command(dm, req, 1);
+	rid = req ? cJSON_GetObjectItem(req, "id") : NULL;
+	if (rid && (cJSON_IsString(rid) || cJSON_IsNumber(rid)))
+		cJSON_AddItemToObject(r, "request", cJSON_Duplicate(rid, 0));
+	snprintf(topic, sizeof(topic), "%s/result", dm->command_topic);
+	text = cJSON_PrintUnformatted(r);
+	if (text)
+		mqttc_publish(dm->remote ? dm->remote : dm->local, topic, text, strlen(text), 1, 0,
+		              NULL);
+	free(text);
+	cJSON_Delete(r);
+	cJSON_Delete(req);
 }
 
 /* The militia acknowledges on PREFIX/SITE/ack: {"alarm": ID, "by": "who"}.
@@ -934,6 +1073,13 @@ static int run(struct daemon *dm)
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
+	snprintf(dm->command_topic, sizeof(dm->command_topic), "%s/%s/command",
+	         dm->cfg->upstream_prefix, dm->cfg->site.id);
+	dm->users = users_new(dm->store);
+	if (!dm->users) {
+		log_err("users: cannot start (libsodium)");
+		goto out;
+	}
 	if (!dm->reg || !dm->ingest || !dm->up) {
 		log_err("out of memory");
 		goto out;
@@ -1016,6 +1162,7 @@ out:
 	mqttc_free(dm->local);
 	upstream_free(dm->up);
 	ingest_free(dm->ingest);
+	users_free(dm->users);
 	registry_free(dm->reg);
 	store_close(dm->store);
 	if (dm->sigfd > 0)

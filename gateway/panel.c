@@ -1072,6 +1072,23 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, in
 	return 0;
 }
 
+int64_t panel_raise(struct panel *p, enum sh_alarm_class cls, const char *why_msg, int64_t mono_ms,
+                    int64_t wall_ms)
+{
+	struct rules_action act = {.type = RA_ALARM, .cls = cls, .message = why_msg};
+	struct firing f = {.rule = "panel", .sensor = "", .zone = ""};
+	struct alarm *a;
+	int chg = 0;
+	p->now = mono_ms;
+	a = raise_alarm(p, &act, &f, wall_ms, &chg);
+	if (!a)
+		return -1;
+	commit_and_send(p);
+	if (chg)
+		changed(p);
+	return a->id;
+}
+
 int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms)
 {
 	struct panel_event e = {.is_mode = 1, .old_mode = p->mode, .new_mode = mode};

@@ -70,6 +70,12 @@ int panel_silence(struct panel *p, const char *by, int64_t mono_ms, int64_t wall
  * detector of it still reports; why says which). */
 int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
                 char *why, size_t whylen);
+/* An alarm the panel raises itself, not a rule: a lock-out of code entry
+ * (tamper), a duress code (panic, silent). No detector stands behind it, so
+ * nothing blocks its reset. Returns the alarm id, or -1. */
+int64_t panel_raise(struct panel *p, enum sh_alarm_class cls, const char *why_msg, int64_t mono_ms,
+		    int64_t wall_ms);
+
 /* Change the mode (persisted). Returns 0. */
 int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms);
 

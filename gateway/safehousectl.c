@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 	           "                       service (at most 7 days)\n"
 	           "  enable TARGET\n"
 	           "  test start [ZONE] [--sirens] | test stop  walk test (1 hour at most)\n"
+	           "  users [list] | users add NAME --role owner|tenant|installer [--pin-stdin]\n"
+	           "                       [--duress] | users del NAME | users passwd NAME\n"
+	           "state-changing commands take --code PIN (the code names who did it) and\n"
+	           "--by NAME\n"
 	           "options:\n"
 	           "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
 	           ", or $SAFEHOUSE_SOCKET)\n"
@@ -217,6 +222,30 @@ static void print_status(const cJSON *r)
 	       num(r, "uptime_s"), str(r, "version"));
 }
 
+/* A PIN from the terminal without echo, or a line of stdin. */
+static int read_pin(int from_stdin, const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int tty = !from_stdin && isatty(STDIN_FILENO);
+	size_t n;
+	if (tty) {
+		fputs(prompt, stderr);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	if (!fgets(buf, (int)size, stdin))
+		buf[0] = 0;
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strcspn(buf, "\r\n");
+	buf[n] = 0;
+	return n ? 0 : -1;
+}
+
 static void add_by(cJSON *req, const char *by)
 {
 	cJSON_AddStringToObject(req, "by",
@@ -327,11 +356,15 @@ int main(int argc, char **argv)
 	                                     {"since", required_argument, NULL, 'i'},
 	                                     {"limit", required_argument, NULL, 'l'},
 	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"code", required_argument, NULL, 'c'},
+	                                     {"role", required_argument, NULL, 'r'},
+	                                     {"pin-stdin", no_argument, NULL, 'P'},
+	                                     {"duress", no_argument, NULL, 'D'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *sock = getenv("SAFEHOUSE_SOCKET");
 	const char *by = NULL, *cmd, *for_s = NULL, *reason = NULL, *zone = NULL, *since = NULL;
-	const char *limit = NULL;
-	int json = 0, all = 0, force = 0, sirens = 0, c, rc = 2;
+	const char *limit = NULL, *code = NULL, *role = NULL;
+	int json = 0, all = 0, force = 0, sirens = 0, pin_stdin = 0, duress = 0, c, rc = 2;
 	cJSON *req = NULL, *reply = NULL;
 
 	if (!sock || !*sock)
@@ -371,6 +404,18 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			limit = optarg;
+			break;
+		case 'c':
+			code = optarg;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'P':
+			pin_stdin = 1;
+			break;
+		case 'D':
+			duress = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -494,11 +539,50 @@ int main(int argc, char **argv)
 			goto bad_args;
 		}
 		add_by(req, by);
+	} else if (strcmp(cmd, "users") == 0) {
+		const char *action = optind < argc ? argv[optind] : "list";
+		char pin[32], dpin[32];
+		cJSON_AddStringToObject(req, "action", action);
+		if (strcmp(action, "list") == 0) {
+			if (argc - optind > 1)
+				goto bad_args;
+		} else if (strcmp(action, "del") == 0) {
+			if (argc - optind != 2)
+				goto bad_args;
+			cJSON_AddStringToObject(req, "name", argv[optind + 1]);
+		} else if (strcmp(action, "add") == 0 || strcmp(action, "passwd") == 0) {
+			if (argc - optind != 2 || (strcmp(action, "add") == 0 && !role)) {
+				fprintf(
+				    stderr,
+				    "safehousectl: users add NAME --role owner|tenant|installer "
+				    "[--pin-stdin] [--duress]; users passwd NAME ...\n");
+				goto out;
+			}
+			cJSON_AddStringToObject(req, "name", argv[optind + 1]);
+			if (role)
+				cJSON_AddStringToObject(req, "role", role);
+			if (read_pin(pin_stdin, "PIN (4 to 8 digits): ", pin, sizeof(pin)) < 0 ||
+			    (duress &&
+			     read_pin(pin_stdin, "duress PIN: ", dpin, sizeof(dpin)) < 0)) {
+				fprintf(stderr, "safehousectl: no PIN given\n");
+				goto out;
+			}
+			cJSON_AddStringToObject(req, "pin", pin);
+			if (duress)
+				cJSON_AddStringToObject(req, "duress_pin", dpin);
+			memset(pin, 0, sizeof(pin));
+			memset(dpin, 0, sizeof(dpin));
+		} else {
+			goto bad_args;
+		}
+		add_by(req, by);
 	} else {
 		fprintf(stderr, "safehousectl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		goto out;
 	}
+	if (code)
+		cJSON_AddStringToObject(req, "code", code);
 
 send:
 	reply = call(sock, req);
@@ -523,7 +607,18 @@ send:
 		print_alarms(cJSON_GetObjectItem(reply, "alarms"));
 	else if (strcmp(cmd, "reset") == 0)
 		printf("alarm %.0f reset\n", num(reply, "id"));
-	else if (strcmp(cmd, "sensors") == 0)
+	else if (strcmp(cmd, "users") == 0) {
+		const cJSON *u;
+		cJSON_ArrayForEach(u, cJSON_GetObjectItem(reply, "users"))
+		{
+			printf("  %-24s %-10s%s\n", str(u, "name"), str(u, "role"),
+			       cJSON_IsTrue(cJSON_GetObjectItem(u, "duress"))
+			           ? "  (duress code set)"
+			           : "");
+		}
+		if (!cJSON_GetObjectItem(reply, "users"))
+			printf("done\n");
+	} else if (strcmp(cmd, "sensors") == 0)
 		print_sensors(cJSON_GetObjectItem(reply, "sensors"));
 	else if (strcmp(cmd, "events") == 0)
 		print_events(cJSON_GetObjectItem(reply, "events"));

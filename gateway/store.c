@@ -67,6 +67,12 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY,"
     " at TEXT NOT NULL, at_ms INTEGER NOT NULL,"
     " sensor TEXT NOT NULL, zone TEXT, point TEXT, value REAL, started_by TEXT);",
+    /* 4: the people who may use the panel, with salted hashes of their
+     * codes (libsodium crypto_pwhash), never the codes themselves. */
+    "CREATE TABLE users("
+    " name TEXT PRIMARY KEY, role TEXT NOT NULL,"
+    " pin_hash TEXT NOT NULL, duress_hash TEXT,"
+    " updated_at TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -93,6 +99,9 @@ enum stmt_id {
 	ST_DISABLE_ACTIVE,
 	ST_TEST_ADD,
 	ST_EVENTS_SINCE,
+	ST_USER_PUT,
+	ST_USER_DEL,
+	ST_USERS_ALL,
 	ST__COUNT
 };
 
@@ -135,6 +144,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                           " WHERE ended_at IS NULL ORDER BY id",
     [ST_EVENTS_SINCE] = "SELECT at, origin, type, sensor, point, value, detail FROM events"
                         " WHERE at_ms >= ? ORDER BY id DESC LIMIT ?",
+    [ST_USER_PUT] = "INSERT INTO users(name, role, pin_hash, duress_hash, updated_at)"
+                    " VALUES(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET role=excluded.role,"
+                    " pin_hash=excluded.pin_hash, duress_hash=excluded.duress_hash,"
+                    " updated_at=excluded.updated_at",
+    [ST_USER_DEL] = "DELETE FROM users WHERE name=?",
+    [ST_USERS_ALL] = "SELECT name, role, pin_hash, duress_hash FROM users ORDER BY name",
     [ST_TEST_ADD] = "INSERT INTO tests(at, at_ms, sensor, zone, point, value, started_by)"
                     " VALUES(?,?,?,?,?,?,?)",
     [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
@@ -153,6 +168,8 @@ enum op_type {
 	OP_DISABLE_ADD,
 	OP_DISABLE_END,
 	OP_TEST_ADD,
+	OP_USER_PUT,
+	OP_USER_DEL,
 	OP_BARRIER, /* commit everything before it, then report */
 };
 
@@ -630,6 +647,8 @@ static int run_op(struct store *s, struct op *o)
 	case OP_DISABLE_ADD:
 	case OP_DISABLE_END:
 	case OP_TEST_ADD:
+	case OP_USER_PUT:
+	case OP_USER_DEL:
 		return w_generic(s, o);
 	case OP_BARRIER:
 		return w_commit(s);
@@ -846,6 +865,18 @@ static int w_generic(struct store *s, const struct op *o)
 		sqlite3_bind_double(st, 6, o->d);
 		bind_text(st, 7, o->str[3]);
 		break;
+	case OP_USER_PUT:
+		st = s->st[ST_USER_PUT];
+		bind_text(st, 1, o->str[0]);
+		bind_text(st, 2, o->str[1]);
+		bind_text(st, 3, o->str[2]);
+		bind_text(st, 4, o->str[3]);
+		bind_text(st, 5, a);
+		break;
+	case OP_USER_DEL:
+		st = s->st[ST_USER_DEL];
+		bind_text(st, 1, o->str[0]);
+		break;
 	default:
 		return -1;
 	}
@@ -883,6 +914,27 @@ int store_disable_add(struct store *s, const char *target, const char *kind, con
 int store_disable_end(struct store *s, const char *target, const char *by, int64_t at_ms)
 {
 	return generic(s, OP_DISABLE_END, at_ms, 0, 0, target, by, NULL, NULL);
+}
+
+int store_user_put(struct store *s, const char *name, const char *role, const char *pin_hash,
+                   const char *duress_hash, int64_t at_ms)
+{
+	return generic(s, OP_USER_PUT, at_ms, 0, 0, name, role, pin_hash, duress_hash);
+}
+
+int store_user_del(struct store *s, const char *name, int64_t at_ms)
+{
+	return generic(s, OP_USER_DEL, at_ms, 0, 0, name, NULL, NULL, NULL);
+}
+
+int store_users_foreach(struct store *s, store_user_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_USERS_ALL];
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_test_add(struct store *s, int64_t at_ms, const char *sensor, const char *zone,

@@ -21,7 +21,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* STORE_THREADED: every write goes to a writer thread with its own
  * connection, so that no fsync ever runs on the caller's thread (the event
@@ -142,6 +142,14 @@ typedef void (*store_event_fn)(void *ctx, const char *at, const char *origin, co
 /* Events at or after since_ms (wall), newest first, at most limit. */
 int store_events_foreach(struct store *s, int64_t since_ms, int limit, store_event_fn fn,
                          void *ctx);
+
+/* Users: name, role and the salted hashes of their codes. */
+int store_user_put(struct store *s, const char *name, const char *role, const char *pin_hash,
+		   const char *duress_hash, int64_t at_ms);
+int store_user_del(struct store *s, const char *name, int64_t at_ms);
+typedef void (*store_user_fn)(void *ctx, const char *name, const char *role, const char *pin_hash,
+			      const char *duress_hash);
+int store_users_foreach(struct store *s, store_user_fn fn, void *ctx);
 
 /* One detector activation during a walk test. */
 int store_test_add(struct store *s, int64_t at_ms, const char *sensor, const char *zone,
