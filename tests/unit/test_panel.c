@@ -81,7 +81,7 @@ static void start_panel(struct world *w)
 	/* A restarted daemon compiles its rules again: no delay survives. */
 	w->rs = rules_compile_string(rules_text, "t.rules", &site, quiet, NULL, &nerr, &nwarn);
 	assert_non_null(w->rs);
-	w->store = store_open(w->db, err, sizeof(err));
+	w->store = store_open(w->db, 0, err, sizeof(err));
 	assert_non_null(w->store);
 	w->reg = registry_new(w->cfg);
 	w->out = outputs_new(w->loop, w->cfg, NULL);
