@@ -67,9 +67,9 @@ static const char *const site_keys[] = {"id", "name", "address", "phone", "timez
 static const char *const geo_keys[] = {"lat", "lon", NULL};
 static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
                                         "client_id", "keepalive_s", NULL};
-static const char *const upstream_keys[] = {"host",     "port",      "prefix",      "username",
-                                            "password", "client_id", "keepalive_s", "tls",
-                                            "cafile",   NULL};
+static const char *const upstream_keys[] = {"host",     "port",         "prefix",      "username",
+                                            "password", "client_id",    "keepalive_s", "tls",
+                                            "cafile",   "down_fault_s", NULL};
 static const char *const zone_keys[] = {"id", "name", "floor", "kind", NULL};
 static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "supervision_s",
                                           "power", "mqtt", "modbus", NULL};
@@ -979,6 +979,11 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	free(def_client);
 	b->keepalive_s = 30;
 	get_int(l, obj, "keepalive_s", OPTIONAL, 5, 3600, "seconds", &b->keepalive_s);
+	/* An upstream link down this long is a fault (EN 54-2: faults within
+	 * 100 s; a link may blink, so 5 minutes by default). */
+	b->down_fault_s = 300;
+	if (upstream)
+		get_int(l, obj, "down_fault_s", OPTIONAL, 1, 86400, "seconds", &b->down_fault_s);
 }
 
 static void parse_prefix(struct loader *l, const cJSON *up)
@@ -1150,10 +1155,19 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	get_enum(l, e, "kind", REQUIRED, sh_kind_names, "sensor kind", &kind);
 	s->kind = (enum sh_kind)kind;
 	zone_ref(l, e, REQUIRED, &s->zone);
+	/* Gas and CO detectors, mains monitors and siren feedback are wired
+	 * to the mains; the rest of a zigbee kit runs on batteries. */
+	power = (s->kind == KIND_GAS || s->kind == KIND_CO || s->kind == KIND_POWER ||
+	         s->kind == KIND_SIREN_FEEDBACK)
+	            ? 1
+	            : 0;
+	get_enum(l, e, "power", OPTIONAL, power_names, "power source", &power);
+	s->power_mains = power == 1;
+	/* Supervision by default: 2 h for a battery device, 10 min for a
+	 * mains one (a battery device sleeps; a mains one can answer). */
+	s->supervision_s = s->power_mains ? 600 : 7200;
 	get_int(l, e, "supervision_s", OPTIONAL, 0, INT_MAX, "seconds (0: not supervised)",
 	        &s->supervision_s);
-	/* Accepted for the battery report to come; nothing uses it yet. */
-	get_enum(l, e, "power", OPTIONAL, power_names, "power source", &power);
 	parse_source(l, e, "a sensor is read over MQTT", &s->mqtt);
 }
 

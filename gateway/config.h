@@ -37,7 +37,8 @@ struct config_sensor {
 	char *name; /* defaults to id */
 	enum sh_kind kind;
 	int zone;                        /* index into zones */
-	int supervision_s;               /* 0 = not supervised */
+	int supervision_s;               /* 0 = not supervised; default 7200 battery, 600 mains */
+	int power_mains;                 /* "power": "mains" (the default for gas, co, power) */
 	struct config_mqtt_binding mqtt; /* topic NULL when not MQTT */
 };
 
@@ -67,8 +68,9 @@ struct config_broker {
 	char *password;
 	char *client_id;
 	int keepalive_s;
-	int tls;      /* use the system CA store; the port then defaults to 8883 */
-	char *cafile; /* absolute; implies tls */
+	int tls;          /* use the system CA store; the port then defaults to 8883 */
+	int down_fault_s; /* upstream: down this long is a fault (default 300) */
+	char *cafile;     /* absolute; implies tls */
 };
 
 struct config {

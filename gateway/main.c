@@ -59,6 +59,8 @@ struct daemon {
 	struct engine *engine;
 	int tick_timer;
 	int64_t tick_due;
+	int64_t up_down_since;
+	int link_fault;
 	char ack_topic[SH_TOPIC_MAX];
 	char command_topic[SH_TOPIC_MAX];
 	struct users *users;
@@ -296,9 +298,41 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 	schedule_tick(dm);
 }
 
+static void after_command(struct daemon *dm);
+
+/* The upstream link down longer than down_fault_s is a fault; it is shown
+ * locally at once and reaches the militia through the outbox when the link
+ * is back. */
+static void supervise_upstream(struct daemon *dm, int64_t now)
+{
+	int64_t limit =
+	    (int64_t)(dm->cfg->upstream.host ? dm->cfg->upstream.down_fault_s : 300) * 1000;
+	if (upstream_connected(dm->up)) {
+		dm->up_down_since = 0;
+		if (dm->link_fault) {
+			dm->link_fault = 0;
+			panel_system_fault(dm->panel, "upstream link", 0, NULL, now,
+			                   loop_wall_ms());
+			after_command(dm);
+		}
+		return;
+	}
+	if (!dm->up_down_since)
+		dm->up_down_since = now;
+	if (!dm->link_fault && now - dm->up_down_since >= limit) {
+		dm->link_fault = 1;
+		log_warn("upstream: link down for %lld s; raising a fault",
+		         (long long)((now - dm->up_down_since) / 1000));
+		panel_system_fault(dm->panel, "upstream link", 1,
+		                   "Mất kết nối tới trung tâm (dân quân)", now, loop_wall_ms());
+		after_command(dm);
+	}
+}
+
 static void supervise(void *arg)
 {
 	struct daemon *dm = arg;
+	supervise_upstream(dm, loop_mono_ms());
 	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
 	schedule_flush(dm);
 	schedule_tick(dm);

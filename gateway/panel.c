@@ -1089,6 +1089,25 @@ int64_t panel_raise(struct panel *p, enum sh_alarm_class cls, const char *why_ms
 	return a->id;
 }
 
+void panel_system_fault(struct panel *p, const char *key, int active, const char *msg,
+                        int64_t mono_ms, int64_t wall_ms)
+{
+	/* A pseudo-sensor "-gateway" is the fault's cause, so that the usual
+	 * cause-cleared path ends it. */
+	struct rules_action act = {.type = RA_ALARM, .cls = ALARM_FAULT, .message = msg};
+	struct firing f = {.rule = key, .sensor = "-gateway", .zone = ""};
+	int chg = 0;
+	p->now = mono_ms;
+	if (active)
+		raise_alarm(p, &act, &f, wall_ms, &chg);
+	else
+		cause_cleared(p, "-gateway", key, wall_ms, &chg);
+	if (chg) {
+		commit_and_send(p);
+		changed(p);
+	}
+}
+
 int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms)
 {
 	struct panel_event e = {.is_mode = 1, .old_mode = p->mode, .new_mode = mode};

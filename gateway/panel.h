@@ -74,7 +74,12 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, in
  * (tamper), a duress code (panic, silent). No detector stands behind it, so
  * nothing blocks its reset. Returns the alarm id, or -1. */
 int64_t panel_raise(struct panel *p, enum sh_alarm_class cls, const char *why_msg, int64_t mono_ms,
-		    int64_t wall_ms);
+                    int64_t wall_ms);
+
+/* A fault of the gateway itself (key names it, e.g. "upstream link"):
+ * raised when active, cleared (and ended) when not. */
+void panel_system_fault(struct panel *p, const char *key, int active, const char *msg,
+                        int64_t mono_ms, int64_t wall_ms);
 
 /* Change the mode (persisted). Returns 0. */
 int panel_set_mode(struct panel *p, enum sh_mode mode, const char *by, int64_t wall_ms);

@@ -145,10 +145,10 @@ int store_events_foreach(struct store *s, int64_t since_ms, int limit, store_eve
 
 /* Users: name, role and the salted hashes of their codes. */
 int store_user_put(struct store *s, const char *name, const char *role, const char *pin_hash,
-		   const char *duress_hash, int64_t at_ms);
+                   const char *duress_hash, int64_t at_ms);
 int store_user_del(struct store *s, const char *name, int64_t at_ms);
 typedef void (*store_user_fn)(void *ctx, const char *name, const char *role, const char *pin_hash,
-			      const char *duress_hash);
+                              const char *duress_hash);
 int store_users_foreach(struct store *s, store_user_fn fn, void *ctx);
 
 /* One detector activation during a walk test. */

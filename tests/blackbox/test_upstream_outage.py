@@ -121,3 +121,21 @@ def test_upstream_outage_outbox_survives_a_gateway_restart(site, upstream):
 
     upstream.start()
     check_delivered_once(site, receive(upstream))
+
+
+def test_upstream_link_down_past_its_limit_is_a_fault_cleared_when_back(site, upstream):
+    upstream.stop()
+    use_upstream(site, upstream)
+    site.config["upstream"]["down_fault_s"] = 2
+    site.start(upstream_local=False)
+    wait_until(lambda: site.status()["faults"] == 1, what="the upstream link fault")
+    fault = [a for a in site.alarms() if a["class"] == "fault"][0]
+    assert "trung tâm" in fault["message"]
+    upstream.start()
+    wait_until(lambda: site.status()["faults"] == 0, timeout=60,
+               what="the fault to clear once the link is back")
+    rx = receive(upstream)
+    # the militia learns of the outage afterwards, through the outbox
+    rx.wait_for("safehouse/test-site/alarm", timeout=60,
+                pred=lambda m: m.json()["class"] == "fault" and m.json()["state"] == "raised",
+                what="the link fault in the alarm feed")

@@ -188,7 +188,9 @@ static void test_full_config_loads_with_defaults_applied(void **state)
 	assert_string_equal(c->sensors[0].mqtt.topic, "zigbee2mqtt/smoke_101");
 	assert_string_equal(c->sensors[0].mqtt.format, "zigbee2mqtt");
 	assert_int_equal(c->sensors[1].zone, 1);
-	assert_int_equal(c->sensors[1].supervision_s, 0);
+	/* a gas detector is a mains device: supervised every 10 min by default */
+	assert_int_equal(c->sensors[1].supervision_s, 600);
+	assert_true(c->sensors[1].power_mains);
 
 	assert_int_equal(c->noutputs, 1);
 	assert_int_equal(c->outputs[0].kind, OUTPUT_SIREN);
@@ -353,15 +355,16 @@ static void test_duplicate_id_names_the_line_of_the_first(void **state)
 static void test_two_devices_on_one_topic_are_refused(void **state)
 {
 	struct diags d;
-	struct config *c = load(MINIMAL_HEAD
-	                        "  \"sensors\": [{\"id\": \"a\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
-	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}},\n"
-	                        "               {\"id\": \"b\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
-	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}],\n"
-	                        "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\",\n"
-	                        "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}]\n"
-	                        "}\n",
-	                        &d);
+	struct config *c =
+	    load(MINIMAL_HEAD
+	         "  \"sensors\": [{\"id\": \"a\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	         "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}},\n"
+	         "               {\"id\": \"b\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	         "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}],\n"
+	         "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\",\n"
+	         "                \"mqtt\": {\"topic\": \"z/a\", \"format\": \"zigbee2mqtt\"}}]\n"
+	         "}\n",
+	         &d);
 
 	(void)state;
 	assert_null(c);
