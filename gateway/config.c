@@ -59,10 +59,11 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {
-    "site",    "database", "control_socket", "control_group", "log_level",
-    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",
-    "sensors", "outputs",  "contacts",       "rules",         NULL};
+static const char *const top_keys[] = {"site",      "database", "control_socket", "control_group",
+                                       "log_level", "mqtt",     "upstream",       "heartbeat_s",
+                                       "zones",     "buses",    "sensors",        "outputs",
+                                       "contacts",  "rules",    "homeassistant",  NULL};
+static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
 static const char *const geo_keys[] = {"lat", "lon", NULL};
 static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
@@ -1056,6 +1057,19 @@ static void parse_top(struct loader *l, const cJSON *root)
 	c->heartbeat_s = 60;
 	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
 
+	/* Home Assistant discovery, on the local broker: on unless switched
+	 * off, so that the gateway shows up in Home Assistant by itself. */
+	c->hass_enabled = 1;
+	v = get_obj(l, root, "homeassistant", OPTIONAL, NULL);
+	old = path_push_key(l, "homeassistant");
+	if (v) {
+		check_keys(l, v, hass_keys);
+		get_bool(l, v, "enabled", &c->hass_enabled);
+	}
+	get_str(l, v ? v : &(cJSON){.type = cJSON_Object}, "prefix", OPTIONAL, "homeassistant",
+	        &c->hass_prefix);
+	path_pop(l, old);
+
 	v = member(root, "buses");
 	if (v) {
 		old = path_push_key(l, "buses");
@@ -1842,6 +1856,7 @@ void config_free(struct config *c)
 	free_broker(&c->mqtt);
 	free_broker(&c->upstream);
 	free(c->upstream_prefix);
+	free(c->hass_prefix);
 	for (int i = 0; i < c->nzones; i++) {
 		free(c->zones[i].id);
 		free(c->zones[i].name);

@@ -92,6 +92,8 @@ struct config {
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
+	int hass_enabled;  /* "homeassistant": {"enabled"} (default 1) */
+	char *hass_prefix; /* discovery prefix (default "homeassistant") */
 
 	struct config_zone *zones;
 	int nzones;

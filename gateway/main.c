@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "engine.h"
+#include "hass.h"
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
@@ -59,6 +60,10 @@ struct daemon {
 	struct engine *engine;
 	int tick_timer;
 	int64_t tick_due;
+	/* Home Assistant: what was last published, to publish changes only. */
+	signed char *hass_state, *hass_link; /* -1 unknown */
+	char hass_panel[16];
+	char hass_cmd_topic[SH_TOPIC_MAX];
 	int64_t up_down_since;
 	int link_fault;
 	char ack_topic[SH_TOPIC_MAX];
@@ -160,11 +165,14 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 	return o;
 }
 
+static void hass_sync_panel(struct daemon *dm, int force);
+
 static void publish_status(void *arg)
 {
 	struct daemon *dm = arg;
 	dm->status_timer = 0;
 	upstream_publish_status(dm->up, build_status(dm, 0));
+	hass_sync_panel(dm, 0);
 }
 
 /* Coalesce: a burst of alarm changes gives one status message. */
@@ -243,6 +251,85 @@ static void snapshot(void *arg)
 	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
 }
 
+/* ---- Home Assistant ------------------------------------------------------ */
+
+static void hass_pub(void *ctx, const char *topic, const char *payload)
+{
+	struct daemon *dm = ctx;
+	mqttc_publish(dm->local, topic, payload, strlen(payload), 1, 1, NULL);
+}
+
+/* Publish a sensor's HA state and availability when they changed. */
+static void hass_sync_sensor(struct daemon *dm, int s, int force)
+{
+	char t[SH_TOPIC_MAX + 64];
+	enum sh_point pp;
+	double v;
+	signed char state = -1, link = -1;
+	if (!dm->cfg->hass_enabled || !dm->hass_state || s < 0 || s >= dm->cfg->nsensors)
+		return;
+	pp = sh_kind_primary_point(dm->cfg->sensors[s].kind);
+	if (pp != POINT__COUNT && registry_get(dm->reg, s, pp, &v) == 0)
+		state = v != 0;
+	if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0)
+		link = v != 0;
+	else if (registry_last_seen(dm->reg, s))
+		link = 1;
+	if (state >= 0 && (force || state != dm->hass_state[s])) {
+		hass_sensor_topic(dm->cfg, s, "state", t, sizeof(t));
+		mqttc_publish(dm->local, t, state ? "ON" : "OFF", state ? 2 : 3, 0, 1, NULL);
+	}
+	if (link >= 0 && (force || link != dm->hass_link[s])) {
+		hass_sensor_topic(dm->cfg, s, "availability", t, sizeof(t));
+		mqttc_publish(dm->local, t, link ? "online" : "offline", link ? 6 : 7, 0, 1, NULL);
+	}
+	dm->hass_state[s] = state;
+	dm->hass_link[s] = link;
+}
+
+static void hass_sync_panel(struct daemon *dm, int force)
+{
+	char t[SH_TOPIC_MAX];
+	const char *st = hass_panel_state(panel_mode(dm->panel), panel_triggered(dm->panel));
+	if (!dm->cfg->hass_enabled || (!force && strcmp(st, dm->hass_panel) == 0))
+		return;
+	snprintf(dm->hass_panel, sizeof(dm->hass_panel), "%s", st);
+	hass_panel_state_topic(dm->cfg, t, sizeof(t));
+	mqttc_publish(dm->local, t, st, strlen(st), 1, 1, NULL);
+}
+
+/* (Re)size the caches for the config in use. */
+static int hass_rebind(struct daemon *dm)
+{
+	int n = dm->cfg->nsensors ? dm->cfg->nsensors : 1;
+	signed char *a = malloc((size_t)n), *b = malloc((size_t)n);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return -1;
+	}
+	memset(a, -1, (size_t)n);
+	memset(b, -1, (size_t)n);
+	free(dm->hass_state);
+	free(dm->hass_link);
+	dm->hass_state = a;
+	dm->hass_link = b;
+	dm->hass_panel[0] = 0;
+	hass_panel_command_topic(dm->cfg, dm->hass_cmd_topic, sizeof(dm->hass_cmd_topic));
+	return 0;
+}
+
+static void hass_announce(struct daemon *dm)
+{
+	if (!dm->cfg->hass_enabled || !mqttc_connected(dm->local))
+		return;
+	hass_discovery(dm->cfg, SH_VERSION, hass_pub, dm);
+	mqttc_subscribe(dm->local, dm->hass_cmd_topic);
+	hass_sync_panel(dm, 1);
+	for (int s = 0; s < dm->cfg->nsensors; s++)
+		hass_sync_sensor(dm, s, 1);
+}
+
 /* ---- the reading path --------------------------------------------------- */
 
 /* Run the rules' and the panel's timed work when it is due, and at least
@@ -273,6 +360,7 @@ static void tick(void *arg)
 
 static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
+static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m);
 
 static void on_local_message(void *ctx, const struct mosquitto_message *m)
 {
@@ -289,11 +377,16 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 		on_command_message(dm, m);
 		return;
 	}
+	if (dm->cfg->hass_enabled && strcmp(m->topic, dm->hass_cmd_topic) == 0) {
+		on_hass_command(dm, m);
+		return;
+	}
 	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
 	                   &sensor, vals, &n) < 0)
 		return;
 	now_wall = loop_wall_ms();
 	engine_report(dm->engine, sensor, vals, n, dm->cfg->sensors[sensor].id, now_mono, now_wall);
+	hass_sync_sensor(dm, sensor, 0);
 	schedule_flush(dm);
 	schedule_tick(dm);
 }
@@ -334,6 +427,8 @@ static void supervise(void *arg)
 	struct daemon *dm = arg;
 	supervise_upstream(dm, loop_mono_ms());
 	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
+	for (int s = 0; s < dm->cfg->nsensors; s++)
+		hass_sync_sensor(dm, s, 0);
 	schedule_flush(dm);
 	schedule_tick(dm);
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
@@ -352,6 +447,7 @@ static void on_local_connect(void *ctx)
 	struct daemon *dm = ctx;
 	subscribe_all(dm);
 	outputs_resync(dm->outputs);
+	hass_announce(dm);
 	if (!dm->remote) {
 		mqttc_subscribe(dm->local, dm->ack_topic);
 		mqttc_subscribe(dm->local, dm->command_topic);
@@ -844,6 +940,31 @@ static cJSON *ctl_handle(void *ctx, const cJSON *req)
 	return coded_command(ctx, req, 0);
 }
 
+static cJSON *coded_command(struct daemon *dm, const cJSON *req, int require_code);
+
+/* Home Assistant's panel: {"action":"ARM_AWAY","code":"1234"}; the code is
+ * checked here like any other. */
+static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m)
+{
+	const char *why = NULL;
+	cJSON *req =
+	    hass_command(m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0), &why);
+	cJSON *r;
+	if (!req) {
+		log_warn("homeassistant: %s: %s; ignored", m->topic, why);
+		return;
+	}
+	r = coded_command(dm, req, 1);
+	if (!cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")))
+		log_notice("homeassistant: %s",
+		           cJSON_GetStringValue(cJSON_GetObjectItem(r, "error")));
+	/* Home Assistant shows the state it reads back: republish it even when
+	 * the command was refused. */
+	hass_sync_panel(dm, 1);
+	cJSON_Delete(r);
+	cJSON_Delete(req);
+}
+
 /* PREFIX/SITE/command: the same commands, a code required for any change;
  * the reply goes to PREFIX/SITE/command/result with the request's "id". */
 static void on_command_message(struct daemon *dm, const struct mosquitto_message *m)
@@ -949,6 +1070,8 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
+	if (hass_rebind(dm) == 0)
+		hass_announce(dm);
 	/* The new rule set has no waiting delays: tell it what is active. */
 	panel_replay(dm->panel);
 	after_command(dm);
@@ -1129,6 +1252,10 @@ static int run(struct daemon *dm)
 		goto out;
 	}
 	upstream_set_client(dm->up, dm->remote ? dm->remote : dm->local);
+	if (hass_rebind(dm) < 0) {
+		log_err("out of memory");
+		goto out;
+	}
 	dm->outputs = outputs_new(dm->loop, dm->cfg, dm->local);
 	deps = (struct panel_deps){dm->cfg, dm->store, dm->outputs, dm->up, dm->reg};
 	dm->panel = dm->outputs ? panel_new(&deps, loop_mono_ms()) : NULL;
@@ -1197,6 +1324,8 @@ out:
 	upstream_free(dm->up);
 	ingest_free(dm->ingest);
 	users_free(dm->users);
+	free(dm->hass_state);
+	free(dm->hass_link);
 	registry_free(dm->reg);
 	store_close(dm->store);
 	if (dm->sigfd > 0)

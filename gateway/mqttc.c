@@ -21,6 +21,7 @@ struct mqttc {
 	int connected;
 	int dead;    /* connection lost: tear down after the current callback */
 	int closing; /* we asked for the disconnect */
+	int in_cb;   /* inside a libmosquitto callback: it holds its locks */
 	int backoff_ms;
 	int retry_timer;
 	int misc_timer;
@@ -53,8 +54,10 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	log_notice("mqtt %s: connected to %s:%d", c->name, c->host, c->port);
 	c->connected = 1;
 	c->backoff_ms = BACKOFF_MIN_MS;
+	c->in_cb++;
 	if (c->cb.on_connect)
 		c->cb.on_connect(c->ctx);
+	c->in_cb--;
 }
 
 static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
@@ -71,16 +74,20 @@ static void on_message_cb(struct mosquitto *m, void *arg, const struct mosquitto
 {
 	struct mqttc *c = arg;
 	(void)m;
+	c->in_cb++;
 	if (c->cb.on_message)
 		c->cb.on_message(c->ctx, msg);
+	c->in_cb--;
 }
 
 static void on_publish_cb(struct mosquitto *m, void *arg, int mid)
 {
 	struct mqttc *c = arg;
 	(void)m;
+	c->in_cb++;
 	if (c->cb.on_publish)
 		c->cb.on_publish(c->ctx, mid);
+	c->in_cb--;
 }
 
 static void teardown(struct mqttc *c)
@@ -286,10 +293,11 @@ int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_
 			c->dead = 1;
 		return -1;
 	}
-	/* Outside a libmosquitto callback the packet is already written;
-	 * inside one it is queued, so push it out now: a siren command must
-	 * not wait for the next poll round. */
-	if (mosquitto_want_write(c->mosq))
+	/* Outside a libmosquitto callback the packet is already written.
+	 * Inside one, libmosquitto holds its callback lock, and writing a QoS 0
+	 * packet would call on_publish and deadlock on it; on_fd writes the
+	 * queue as soon as the callback returns, before the next poll. */
+	if (!c->in_cb && mosquitto_want_write(c->mosq))
 		mosquitto_loop_write(c->mosq, 1);
 	return 0;
 }

@@ -1487,6 +1487,16 @@ cJSON *panel_alarms_json(const struct panel *p)
 	return arr;
 }
 
+int panel_triggered(const struct panel *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		const struct alarm *a = p->alarms[i];
+		if (sounding(p, a) || (a->cls == ALARM_INTRUSION && !a->silenced))
+			return 1;
+	}
+	return 0;
+}
+
 void panel_counts(const struct panel *p, int *alarms, int *faults)
 {
 	*alarms = *faults = 0;

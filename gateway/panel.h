@@ -152,6 +152,11 @@ int panel_take_event(struct panel *p, struct panel_event *ev);
 
 /* Active alarms, highest priority first, as a JSON array (caller frees). */
 struct cJSON *panel_alarms_json(const struct panel *p);
+/* An alarm is going on that a home-automation panel should show as
+ * "triggered": a sounding one, or an intrusion. A silent panic is not (it
+ * must not show on a panel an intruder may see). */
+int panel_triggered(const struct panel *p);
+
 /* Count of active alarms; faults counts faults and supervisory ones. */
 void panel_counts(const struct panel *p, int *alarms, int *faults);
 

@@ -295,7 +295,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	expect_diag(&d, 0,
 	            "site.json:5:3: extra: unknown key; expected one of site, database, "
 	            "control_socket, control_group, log_level, mqtt, upstream, heartbeat_s, zones, "
-	            "buses, sensors, outputs, contacts, rules");
+	            "buses, sensors, outputs, contacts, rules, homeassistant");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)

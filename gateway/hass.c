@@ -1,0 +1,207 @@
+/*
+ * hass.c: Home Assistant MQTT discovery payloads and the panel commands.
+ */
+#include "hass.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+const char *hass_device_class(enum sh_kind k)
+{
+	switch (k) {
+	case KIND_SMOKE:
+		return "smoke";
+	case KIND_HEAT:
+		return "heat";
+	case KIND_GAS:
+		return "gas";
+	case KIND_CO:
+		return "carbon_monoxide";
+	case KIND_WATER:
+		return "moisture";
+	case KIND_DOOR:
+		return "door";
+	case KIND_WINDOW:
+		return "window";
+	case KIND_MOTION:
+		return "motion";
+	case KIND_PANIC:
+		return "safety";
+	case KIND_POWER:
+		return "power";
+	case KIND_SIREN_FEEDBACK:
+		return "sound";
+	default:
+		return NULL;
+	}
+}
+
+static void topic(const struct config *c, const char *rest, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s/%s", c->upstream_prefix, c->site.id, rest);
+}
+
+void hass_panel_state_topic(const struct config *c, char *buf, size_t size)
+{
+	topic(c, "panel/state", buf, size);
+}
+
+void hass_panel_command_topic(const struct config *c, char *buf, size_t size)
+{
+	topic(c, "panel/set", buf, size);
+}
+
+void hass_sensor_topic(const struct config *c, int sensor, const char *leaf, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s/sensor/%s/%s", c->upstream_prefix, c->site.id,
+	         c->sensors[sensor].id, leaf);
+}
+
+const char *hass_panel_state(enum sh_mode mode, int triggered)
+{
+	if (triggered)
+		return "triggered";
+	return sh_mode_name(mode); /* disarmed, armed_home, ... are HA's words */
+}
+
+static cJSON *device(const struct config *c, const char *version)
+{
+	cJSON *d = cJSON_CreateObject(), *ids = cJSON_AddArrayToObject(d, "identifiers");
+	char id[96];
+	snprintf(id, sizeof(id), "safehouse_%s", c->site.id);
+	cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+	cJSON_AddStringToObject(d, "name", c->site.name ? c->site.name : c->site.id);
+	cJSON_AddStringToObject(d, "manufacturer", "safehouse");
+	cJSON_AddStringToObject(d, "model", "safehoused gateway");
+	cJSON_AddStringToObject(d, "sw_version", version);
+	return d;
+}
+
+/* Site availability: the retained status the daemon keeps (its last will
+ * says offline). */
+static void add_site_availability(const struct config *c, cJSON *avail)
+{
+	cJSON *a = cJSON_CreateObject();
+	char t[256];
+	topic(c, "status", t, sizeof(t));
+	cJSON_AddStringToObject(a, "topic", t);
+	cJSON_AddStringToObject(a, "value_template",
+	                        "{{ 'online' if value_json.online else 'offline' }}");
+	cJSON_AddStringToObject(a, "payload_available", "online");
+	cJSON_AddStringToObject(a, "payload_not_available", "offline");
+	cJSON_AddItemToArray(avail, a);
+}
+
+static void emit_json(hass_emit_fn emit, void *ctx, const char *t, cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+	if (text)
+		emit(ctx, t, text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+void hass_discovery(const struct config *c, const char *version, hass_emit_fn emit, void *ctx)
+{
+	char t[320], st[256], uid[160];
+	cJSON *o, *feat, *avail;
+
+	/* The panel. */
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", c->site.name ? c->site.name : c->site.id);
+	snprintf(uid, sizeof(uid), "safehouse_%s_panel", c->site.id);
+	cJSON_AddStringToObject(o, "unique_id", uid);
+	hass_panel_state_topic(c, st, sizeof(st));
+	cJSON_AddStringToObject(o, "state_topic", st);
+	hass_panel_command_topic(c, st, sizeof(st));
+	cJSON_AddStringToObject(o, "command_topic", st);
+	cJSON_AddStringToObject(o, "command_template",
+	                        "{\"action\":\"{{ action }}\",\"code\":\"{{ code }}\"}");
+	/* The gateway checks the code; Home Assistant only asks for it. */
+	cJSON_AddStringToObject(o, "code", "REMOTE_CODE");
+	cJSON_AddBoolToObject(o, "code_arm_required", 1);
+	cJSON_AddBoolToObject(o, "code_disarm_required", 1);
+	cJSON_AddBoolToObject(o, "code_trigger_required", 1);
+	feat = cJSON_AddArrayToObject(o, "supported_features");
+	cJSON_AddItemToArray(feat, cJSON_CreateString("arm_home"));
+	cJSON_AddItemToArray(feat, cJSON_CreateString("arm_away"));
+	cJSON_AddItemToArray(feat, cJSON_CreateString("arm_night"));
+	avail = cJSON_AddArrayToObject(o, "availability");
+	add_site_availability(c, avail);
+	cJSON_AddItemToObject(o, "device", device(c, version));
+	snprintf(t, sizeof(t), "%s/alarm_control_panel/%s/panel/config", c->hass_prefix,
+	         c->site.id);
+	emit_json(emit, ctx, t, o);
+
+	/* One binary sensor per sensor. */
+	for (int s = 0; s < c->nsensors; s++) {
+		const struct config_sensor *cs = &c->sensors[s];
+		const char *dc = hass_device_class(cs->kind);
+		cJSON *a;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", cs->name);
+		snprintf(uid, sizeof(uid), "safehouse_%s_%s", c->site.id, cs->id);
+		cJSON_AddStringToObject(o, "unique_id", uid);
+		hass_sensor_topic(c, s, "state", st, sizeof(st));
+		cJSON_AddStringToObject(o, "state_topic", st);
+		cJSON_AddStringToObject(o, "payload_on", "ON");
+		cJSON_AddStringToObject(o, "payload_off", "OFF");
+		if (dc)
+			cJSON_AddStringToObject(o, "device_class", dc);
+		avail = cJSON_AddArrayToObject(o, "availability");
+		a = cJSON_CreateObject();
+		hass_sensor_topic(c, s, "availability", st, sizeof(st));
+		cJSON_AddStringToObject(a, "topic", st);
+		cJSON_AddStringToObject(a, "payload_available", "online");
+		cJSON_AddStringToObject(a, "payload_not_available", "offline");
+		cJSON_AddItemToArray(avail, a);
+		add_site_availability(c, avail);
+		cJSON_AddStringToObject(o, "availability_mode", "all");
+		cJSON_AddItemToObject(o, "device", device(c, version));
+		snprintf(t, sizeof(t), "%s/binary_sensor/%s/%s/config", c->hass_prefix, c->site.id,
+		         cs->id);
+		emit_json(emit, ctx, t, o);
+	}
+}
+
+cJSON *hass_command(const char *payload, size_t len, const char **why)
+{
+	static const struct {
+		const char *action, *cmd, *mode;
+	} map[] = {
+	    {"ARM_AWAY", "arm", "away"},
+	    {"ARM_HOME", "arm", "home"},
+	    {"ARM_NIGHT", "arm", "night"},
+	    {"DISARM", "disarm", NULL},
+	};
+	cJSON *in = len < 4096 ? cJSON_ParseWithLength(payload, len) : NULL, *out = NULL;
+	const char *action, *code;
+	*why = "expected {\"action\": \"ARM_AWAY|ARM_HOME|ARM_NIGHT|DISARM\", \"code\": \"...\"}";
+	if (!in || !cJSON_IsObject(in))
+		goto done;
+	action = cJSON_GetStringValue(cJSON_GetObjectItem(in, "action"));
+	code = cJSON_GetStringValue(cJSON_GetObjectItem(in, "code"));
+	if (!action)
+		goto done;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(map[i].action, action) != 0)
+			continue;
+		out = cJSON_CreateObject();
+		cJSON_AddStringToObject(out, "cmd", map[i].cmd);
+		if (map[i].mode)
+			cJSON_AddStringToObject(out, "mode", map[i].mode);
+		if (code && *code)
+			cJSON_AddStringToObject(out, "code", code);
+		cJSON_AddStringToObject(out, "by", "homeassistant");
+		break;
+	}
+	if (!out)
+		*why = "unsupported action (ARM_AWAY, ARM_HOME, ARM_NIGHT, DISARM)";
+done:
+	cJSON_Delete(in);
+	return out;
+}
