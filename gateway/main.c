@@ -1070,17 +1070,17 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
-	if (hass_rebind(dm) == 0)
-		hass_announce(dm);
-	/* The new rule set has no waiting delays: tell it what is active. */
-	panel_replay(dm->panel);
-	after_command(dm);
 	rules_free(dm->rules);
 	dm->rules = nrs;
 	config_free(dm->cfg);
 	dm->cfg = ncfg;
 	if (mqttc_connected(dm->local))
 		subscribe_all(dm);
+	if (hass_rebind(dm) == 0)
+		hass_announce(dm);
+	/* The new rule set has no waiting delays: tell it what is active. */
+	panel_replay(dm->panel);
+	after_command(dm);
 	log_set_level(log_level_from_name(ncfg->log_level) >= 0
 	                  ? log_level_from_name(ncfg->log_level)
 	                  : LOG_INFO);

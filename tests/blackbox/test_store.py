@@ -196,3 +196,25 @@ def test_restart_with_retained_smoke_state_raises_no_second_alarm(running_site):
     s.wait_alarm(since=m, state="raised", **{"class": "panic"})
     assert len(s.alarm_msgs(since=m, state="raised", **{"class": "fire"})) == 1
     assert find_alarm(s.alarms(), id=raised["id"]) is not None
+
+
+def test_sigkill_during_a_fire_then_restart_keeps_the_alarm_and_sounds_again(running_site):
+    s = running_site
+    m = s.probe.mark()
+    s.report("smoke-101", SMOKE)
+    raised = s.wait_alarm(since=m, state="raised")[0]
+    s.wait_siren("fire", since=m)
+    wait_until(lambda: s.status()["outbox_pending"] == 0,
+               what="outbox_pending 0 (broker acknowledged everything)")
+    s.send_signal(signal.SIGKILL)  # a power cut, as far as the daemon knows
+    s.wait_exit()
+    m2 = s.probe.mark()
+    s.start()
+    # the sirens come back on by themselves, and the alarm is still active
+    s.wait_siren("fire", since=m2)
+    active = [a for a in s.alarms() if a["id"] == raised["id"]]
+    assert active and active[0]["class"] == "fire"
+    # and nobody upstream hears of a second fire
+    s.report("panic-hall", {"action": "emergency"})
+    s.wait_alarm(since=m2, state="raised", **{"class": "panic"})
+    assert s.alarm_msgs(since=m2, state="raised", id=raised["id"]) == []
