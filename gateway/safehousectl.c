@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../sensors/point.h"
+
 #define DEFAULT_SOCKET "/run/safehouse/control.sock"
 #define REPLY_MAX (4 * 1024 * 1024)
 #define TIMEOUT_MS 10000
@@ -252,38 +254,13 @@ static void add_by(cJSON *req, const char *by)
 	                        by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
 }
 
-/* 90s, 30m, 2h, 1d, 1h30m into seconds. */
+/* 90s, 30m, 2h, 1d, 1h30m into whole seconds. */
 static int parse_duration(const char *s, int64_t *secs)
 {
-	int64_t total = 0;
-	if (!*s)
+	int64_t ms;
+	if (sh_parse_duration(s, &ms) < 0 || ms % 1000)
 		return -1;
-	while (*s) {
-		char *end;
-		long long v;
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno || end == s || v < 0 || v > 1000000)
-			return -1;
-		switch (*end) {
-		case 's':
-			total += v;
-			break;
-		case 'm':
-			total += v * 60;
-			break;
-		case 'h':
-			total += v * 3600;
-			break;
-		case 'd':
-			total += v * 86400;
-			break;
-		default:
-			return -1;
-		}
-		s = end + 1;
-	}
-	*secs = total;
+	*secs = ms / 1000;
 	return 0;
 }
 

@@ -169,52 +169,9 @@ static int is(const struct parser *ps, const char *w)
 	return strcmp(ps->tok, w) == 0;
 }
 
-/* 90s, 2m, 1h30m, 500ms, 0s, 2d. */
-static int parse_duration(const char *s, int64_t *ms)
-{
-	int64_t total = 0;
-	if (!*s)
-		return -1;
-	while (*s) {
-		char *end;
-		long long v;
-		int64_t unit;
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno || end == s)
-			return -1;
-		s = end;
-		if (strncmp(s, "ms", 2) == 0) {
-			unit = 1;
-			s += 2;
-		} else if (*s == 's') {
-			unit = 1000;
-			s++;
-		} else if (*s == 'm') {
-			unit = 60000;
-			s++;
-		} else if (*s == 'h') {
-			unit = 3600000;
-			s++;
-		} else if (*s == 'd') {
-			unit = 86400000;
-			s++;
-		} else {
-			return -1;
-		}
-		if (v > 366LL * 86400000 / unit)
-			return -1;
-		total += v * unit;
-	}
-	*ms = total;
-	return 0;
-}
-
 static int need_duration(struct parser *ps, int64_t *ms, const char *what)
 {
-	if (!next(ps) || parse_duration(ps->tok, ms) < 0) {
+	if (!next(ps) || sh_parse_duration(ps->tok, ms) < 0) {
 		perr(ps, ps->tokcol,
 		     "expected a duration for %s (like 0s, 90s, 2m, 1h30m), found \"%s\"", what,
 		     ps->tok);

@@ -11,6 +11,7 @@
 #define SH_POINT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum sh_kind {
 	KIND_SMOKE,
@@ -30,13 +31,13 @@ enum sh_kind {
 
 enum sh_point {
 	POINT_SMOKE,
-	POINT_HEAT,        /* boolean heat alarm of a heat detector */
+	POINT_HEAT, /* boolean heat alarm of a heat detector */
 	POINT_GAS,
 	POINT_CO,
 	POINT_WATER,
-	POINT_CONTACT,     /* 1 = open, 0 = closed (z2m's contact is inverted) */
+	POINT_CONTACT, /* 1 = open, 0 = closed (z2m's contact is inverted) */
 	POINT_MOTION,
-	POINT_PANIC,       /* 1 = pressed; an event, every press counts */
+	POINT_PANIC, /* 1 = pressed; an event, every press counts */
 	POINT_TAMPER,
 	POINT_BATTERY,     /* percent, numeric */
 	POINT_BATTERY_LOW, /* 1 = low */
@@ -98,6 +99,10 @@ enum sh_point sh_kind_numeric_point(enum sh_kind k);
 const struct sh_state *sh_state_lookup(const char *name);
 /* Human name of a point value, e.g. (POINT_CONTACT, 1) -> "open". */
 const char *sh_state_name(enum sh_point p, double value);
+
+/* A duration: 500ms, 90s, 2m, 1h30m, 2d (up to 366 days) into ms. Returns
+ * 0, or -1 when it is not one. Shared by everything a person types. */
+int sh_parse_duration(const char *s, int64_t *ms);
 
 /* The closest name in a NULL-terminated list within edit distance 2, or NULL;
  * used for "did you mean" hints. */
