@@ -110,3 +110,23 @@ def test_a_code_on_the_control_socket_is_checked_too(running_site):
     r = s.ctl("arm", "home", "--code", "2468")
     assert r.returncode == 0, r.stderr
     assert s.status()["mode"] == "armed_home"
+
+
+def test_malformed_mqtt_commands_get_an_error_and_change_nothing(running_site):
+    s = running_site
+    add_user(s, "Lan", "owner", "2468")
+    for bad in (b"", b"not json", b"[]", b'{"cmd": 5}', b'{"mode": "away"}',
+                b'{"cmd": "arm", "mode": "holiday", "code": "2468"}',
+                b'{"cmd": "arm", "mode": "away", "code": 2468}',
+                b'{"cmd": "selfdestruct", "code": "2468"}', b"\xff\xfe\x00"):
+        m = s.probe.mark()
+        s.probe.publish(s.topic("command"), bad)
+        r = s.probe.wait_for(s.topic("command") + "/result", since=m,
+                             what=f"a result for {bad!r}")[0].json()
+        assert r["ok"] is False and r["error"], bad
+    assert s.status()["mode"] == "disarmed"
+    # Home Assistant's command topic: garbage is logged and ignored
+    for bad in (b"ARM_AWAY", b'{"action": "SELF_DESTRUCT", "code": "2468"}', b"{}"):
+        s.probe.publish("safehouse/test-site/panel/set", bad)
+    s.barrier()
+    assert s.alive() and s.status()["mode"] == "disarmed"
