@@ -680,7 +680,9 @@ static void enqueue_locked(struct store *s, struct op *o)
 	}
 }
 
-/* Hand an op to the writer (threaded), or run it now. Takes ownership. */
+/* Hand an op to the writer (threaded), or run it now (inline): one path for
+ * both, so that the tests and the scenario runner exercise the same code as
+ * the daemon. Takes ownership. */
 static int submit(struct store *s, struct op *o)
 {
 	int rc;
@@ -731,8 +733,6 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
                 const char *detail)
 {
 	struct op *o;
-	if (!s->threaded)
-		return w_event(s, at_ms, origin, type, sensor, point, has_value, value, detail);
 	if (!(o = op_new(OP_EVENT)))
 		return -1;
 	o->i[0] = at_ms;
@@ -751,15 +751,11 @@ int store_alarm_insert(struct store *s, struct store_alarm *a)
 	/* Ids are given here, not by SQLite, so that the caller has one at
 	 * once while the row is still on its way to the disk. */
 	a->id = s->next_alarm++;
-	if (!s->threaded)
-		return w_alarm_insert(s, a);
 	return submit(s, alarm_op(OP_ALARM_INSERT, a));
 }
 
 int store_alarm_update(struct store *s, const struct store_alarm *a)
 {
-	if (!s->threaded)
-		return w_alarm_update(s, a);
 	return submit(s, alarm_op(OP_ALARM_UPDATE, a));
 }
 
@@ -768,9 +764,6 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
                      int qos, int retain, int64_t at_ms)
 {
 	struct op *o;
-	if (!s->threaded)
-		return w_outbox_add(s, seq, kind, channel, contact, alarm, topic, payload, qos,
-		                    retain, at_ms);
 	if (!(o = op_new(OP_OUTBOX_ADD)))
 		return -1;
 	o->i[0] = seq;
@@ -789,8 +782,6 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 {
 	struct op *o;
-	if (!s->threaded)
-		return w_outbox_delivered(s, seq, at_ms);
 	if (!(o = op_new(OP_OUTBOX_DELIVERED)))
 		return -1;
 	o->i[0] = seq;
@@ -802,9 +793,6 @@ int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int
                       int has_battery, double battery, const char *values_json)
 {
 	struct op *o;
-	if (!s->threaded)
-		return w_sensor_save(s, id, last_seen_ms, online, has_battery, battery,
-		                     values_json);
 	if (!(o = op_new(OP_SENSOR_SAVE)))
 		return -1;
 	o->str[0] = dup_or_null(id);
@@ -819,8 +807,6 @@ int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int
 int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)
 {
 	struct op *o;
-	if (!s->threaded)
-		return w_state_set(s, key, value, at_ms);
 	if (!(o = op_new(OP_STATE_SET)))
 		return -1;
 	o->str[0] = dup_or_null(key);
@@ -888,7 +874,6 @@ static int generic(struct store *s, enum op_type t, int64_t t0, int64_t t1, doub
                    const char *s0, const char *s1, const char *s2, const char *s3)
 {
 	struct op *o = op_new(t);
-	int rc;
 	if (!o)
 		return -1;
 	o->i[0] = t0;
@@ -898,11 +883,7 @@ static int generic(struct store *s, enum op_type t, int64_t t0, int64_t t1, doub
 	o->str[1] = dup_or_null(s1);
 	o->str[2] = dup_or_null(s2);
 	o->str[3] = dup_or_null(s3);
-	if (s->threaded)
-		return submit(s, o);
-	rc = w_generic(s, o);
-	op_free(o);
-	return rc;
+	return submit(s, o);
 }
 
 int store_disable_add(struct store *s, const char *target, const char *kind, const char *reason,
