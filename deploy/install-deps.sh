@@ -7,7 +7,7 @@ set -eu
 PACKAGES="gcc make cmake pkg-config
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
 mosquitto mosquitto-clients sqlite3 socat tzdata
-python3 python3-pytest python3-paho-mqtt python3-pymodbus"
+python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial-asyncio"
 
 missing=""
 for p in $PACKAGES; do

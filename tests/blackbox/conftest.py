@@ -15,6 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import (MOSQUITTO, SAFEHOUSECTL, SAFEHOUSED, Broker, MqttProbe, Site,  # noqa: E402
                      sanitizer_report)
+# Modbus simulators (TCP, RTU on a socat pty pair): make_modbus_sim,
+# modbus_tcp, pty_pair, modbus_rtu.
+from modbus_helpers import make_modbus_sim, modbus_rtu, modbus_tcp, pty_pair  # noqa: E402,F401
 
 
 def pytest_configure(config):
