@@ -206,7 +206,7 @@ def rtu_bus(bus_id, device, parity="N", baud=9600, **extra):
 
 # Short timeouts and polls keep the suite fast; a missing device is noticed
 # after timeout_ms * (retries + 1).
-FAST_BUS = {"poll_ms": 100, "timeout_ms": 200, "retries": 1}
+FAST_BUS = {"poll_ms": 100, "timeout_ms": 300, "retries": 1}
 
 
 def use_modbus(site, buses, sensors, outputs=None, rules=None, **top):

