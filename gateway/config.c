@@ -43,7 +43,7 @@
 #define JPATH_MAX 512 /* a JSON path in a message */
 #define QUOTE_MAX 64  /* bytes of a user's value quoted in a message */
 #define QUOTE_BUF (QUOTE_MAX * 4 + 16)
-#define KEYS_MAX 16 /* members of the longest key list below */
+#define KEYS_MAX 32 /* members of the longest key list below */
 
 /* Families append suffixes such as "/availability" to a device topic and
  * write the result into SH_TOPIC_MAX buffers; keep room for them. */
@@ -59,10 +59,10 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {"site",      "database", "control_socket", "control_group",
-                                       "log_level", "mqtt",     "upstream",       "heartbeat_s",
-                                       "zones",     "buses",    "sensors",        "outputs",
-                                       "contacts",  "rules",    "homeassistant",  NULL};
+static const char *const top_keys[] = {
+    "site",     "database",    "control_socket", "control_group", "log_level", "mqtt",
+    "upstream", "heartbeat_s", "zones",          "buses",         "sensors",   "outputs",
+    "contacts", "rules",       "homeassistant",  "profiles_dir",  NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
 static const char *const geo_keys[] = {"lat", "lon", NULL};
@@ -85,8 +85,6 @@ static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs"
 static const char *const power_names[] = {"battery", "mains", NULL};
 static const char *const output_kind_names[] = {"siren", "strobe", "relay", "valve", NULL};
 static const char *const via_names[] = {"upstream", "sms", "call", "webhook", NULL};
-
-static const char modbus_refusal[] = "Modbus is not supported by this version yet";
 
 struct pos {
 	const cJSON *node;
@@ -563,6 +561,10 @@ static void check_keys(struct loader *l, const cJSON *obj, const char *const *ke
 
 	for (const cJSON *m = obj->child; m; m = m->next) {
 		int k = index_of(keys, m->string);
+		/* A key list longer than the table is a programming error; never
+		 * write past it. */
+		if (k >= KEYS_MAX)
+			k = -1;
 		size_t old = path_push_key(l, m->string);
 
 		if (k < 0) {
@@ -881,22 +883,30 @@ static void parse_binding(struct loader *l, const cJSON *b, struct config_mqtt_b
 	path_pop(l, old);
 }
 
-/* The mqtt binding of a sensor or output, and the refused modbus one. */
+static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct config_modbus *mb);
+
+/* The binding of a sensor or output: MQTT or Modbus, one of them. */
 static void parse_source(struct loader *l, const cJSON *obj, const char *what,
-                         struct config_mqtt_binding *out)
+                         struct config_mqtt_binding *out, struct config_modbus *mb, int is_output)
 {
 	const cJSON *modbus = member(obj, "modbus");
 	const cJSON *b;
 	size_t old;
 
+	mb->bus = -1;
 	if (modbus) {
-		/* Part of the contract, not implemented: refusing beats a
-		 * smoke detector that is silently never polled. */
-		old = path_push_key(l, "modbus");
-		report(l, 0, modbus, 1, "%s", modbus_refusal);
-		path_pop(l, old);
-		if (!member(obj, "mqtt"))
+		if (member(obj, "mqtt")) {
+			report(l, 0, modbus, 1, "give \"mqtt\" or \"modbus\", not both");
 			return;
+		}
+		if (!cJSON_IsObject(modbus)) {
+			bad_type(l, modbus, "modbus", "an object");
+			return;
+		}
+		old = path_push_key(l, "modbus");
+		parse_modbus(l, modbus, is_output, mb);
+		path_pop(l, old);
+		return;
 	}
 	b = get_obj(l, obj, "mqtt", REQUIRED, what);
 	if (!b)
@@ -1069,13 +1079,6 @@ static void parse_top(struct loader *l, const cJSON *root)
 	get_str(l, v ? v : &(cJSON){.type = cJSON_Object}, "prefix", OPTIONAL, "homeassistant",
 	        &c->hass_prefix);
 	path_pop(l, old);
-
-	v = member(root, "buses");
-	if (v) {
-		old = path_push_key(l, "buses");
-		report(l, 0, v, 1, "%s", modbus_refusal);
-		path_pop(l, old);
-	}
 }
 
 static int idref_cmp(const void *a, const void *b)
@@ -1158,6 +1161,256 @@ static void zone_ref(struct loader *l, const cJSON *obj, int required, int *out)
 	path_pop(l, old);
 }
 
+/* ---- Modbus ---- */
+
+static const char *const bus_keys[] = {"id",         "type",    "host",      "port",      "device",
+                                       "baud",       "parity",  "data_bits", "stop_bits", "rs485",
+                                       "timeout_ms", "retries", "poll_ms",   NULL};
+static const char *const modbus_keys[] = {
+    "bus",   "unit",    "discrete_input", "coil",    "input_register", "holding_register",
+    "bit",   "type",    "word_order",     "scale",   "offset",         "invert",
+    "point", "poll_ms", "timeout_ms",     "retries", "profile",        "channel",
+    NULL};
+static const char *const bus_type_names[] = {"tcp", "rtu", NULL};
+static const char *const mb_table_names[] = {"discrete_input", "coil", "input_register",
+                                             "holding_register", NULL};
+static const char *const mb_type_names[] = {"bool", "u16", "s16", "u32", "s32", "f32", NULL};
+static const char *const word_orders[] = {"big", "little", NULL};
+static const char *const parities[] = {"N", "E", "O", NULL};
+static const char *const numeric_points[] = {"temperature", "battery", NULL};
+
+static void parse_bus(struct loader *l, const cJSON *e, void *elem)
+{
+	struct config_bus *b = elem;
+	int type = 0, par = 0;
+	static const long bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+
+	check_keys(l, e, bus_keys);
+	get_id(l, e, NULL, &b->id);
+	get_enum(l, e, "type", REQUIRED, bus_type_names, "bus type", &type);
+	b->type = (enum bus_type)type;
+	b->port = 502;
+	b->baud = 9600;
+	b->data_bits = 8;
+	b->stop_bits = 1;
+	b->timeout_ms = 500;
+	b->retries = 2;
+	b->poll_ms = 500;
+	if (b->type == BUS_TCP) {
+		get_str(l, e, "host", REQUIRED, NULL, &b->host);
+		get_int(l, e, "port", OPTIONAL, 1, 65535, NULL, &b->port);
+	} else {
+		get_path(l, e, "device", NULL, &b->device);
+		if (!b->device)
+			missing(l, e, "device", "an RTU bus needs its serial device");
+		if (get_int(l, e, "baud", OPTIONAL, 1200, 115200, "baud", &b->baud) == 0) {
+			int ok = 0;
+			for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+				ok |= bauds[i] == b->baud;
+			if (!ok) {
+				size_t old = path_push_key(l, "baud");
+				report(l, 0, member(e, "baud"), 0,
+				       "%d is not a serial speed (1200 ... 115200)", b->baud);
+				path_pop(l, old);
+			}
+		}
+		get_enum(l, e, "parity", OPTIONAL, parities, "parity", &par);
+		b->parity = parities[par][0];
+		get_int(l, e, "data_bits", OPTIONAL, 7, 8, NULL, &b->data_bits);
+		get_int(l, e, "stop_bits", OPTIONAL, 1, 2, NULL, &b->stop_bits);
+		get_bool(l, e, "rs485", &b->rs485);
+	}
+	get_int(l, e, "timeout_ms", OPTIONAL, 10, 60000, "ms", &b->timeout_ms);
+	get_int(l, e, "retries", OPTIONAL, 0, 10, NULL, &b->retries);
+	get_int(l, e, "poll_ms", OPTIONAL, 20, 3600000, "ms", &b->poll_ms);
+}
+
+/* A profile's channel (or output) object: the point a profile names. */
+static cJSON *profile_point(struct loader *l, const cJSON *m, int is_output, cJSON **doc)
+{
+	const char *name;
+	char path[4096], key[16];
+	const cJSON *ch = member(m, "channel");
+	cJSON *p = NULL;
+	size_t old;
+	FILE *f;
+
+	*doc = NULL;
+	if (str_member(l, m, "profile", REQUIRED, &name) <= 0)
+		return NULL;
+	old = path_push_key(l, "profile");
+	if (!is_word(name)) {
+		report(l, 0, member(m, "profile"), 0, "a profile name is letters, digits, - and _");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s.json", l->c->profiles_dir, name);
+	f = fopen(path, "r");
+	if (!f) {
+		report(l, 0, member(m, "profile"), 0, "cannot read profile %s: %s", path,
+		       strerror(errno));
+		goto out;
+	}
+	{
+		char *buf = malloc(1 << 20);
+		size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+		if (buf) {
+			buf[n] = 0;
+			*doc = cJSON_Parse(buf);
+		}
+		free(buf);
+	}
+	fclose(f);
+	if (!*doc) {
+		report(l, 0, member(m, "profile"), 0, "profile %s is not valid JSON", path);
+		goto out;
+	}
+	path_pop(l, old);
+	old = path_push_key(l, "channel");
+	if (!cJSON_IsNumber(ch) || ch->valuedouble < 1 || ch->valuedouble > 1000 ||
+	    ch->valuedouble != floor(ch->valuedouble)) {
+		report(l, 0, ch ? ch : m, 0, "a profile needs a \"channel\" number");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%d", (int)ch->valuedouble);
+	p = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(*doc, is_output ? "outputs" : "channels"), key);
+	if (!cJSON_IsObject(p)) {
+		report(l, 0, ch, 0, "profile %s has no %s %s", name,
+		       is_output ? "output" : "channel", key);
+		p = NULL;
+	}
+out:
+	path_pop(l, old);
+	return p;
+}
+
+/* A number from the local object, else from the profile's point. */
+static const cJSON *pick(const cJSON *m, const cJSON *prof, const char *key)
+{
+	const cJSON *v = member(m, key);
+	return v ? v : (prof ? cJSON_GetObjectItemCaseSensitive(prof, key) : NULL);
+}
+
+static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct config_modbus *mb)
+{
+	struct config *c = l->c;
+	const cJSON *tabv = NULL, *prof = NULL, *src;
+	cJSON *doc = NULL, merged = {.type = cJSON_Object};
+	const char *bus;
+	int ntables = 0, typ = -1, wo = 0, pt = 0, table = -1;
+	size_t old;
+
+	mb->bus = -1;
+	mb->bit = -1;
+	mb->scale = 1;
+	mb->point = POINT_TEMPERATURE;
+	check_keys(l, m, modbus_keys);
+	if (member(m, "profile"))
+		prof = profile_point(l, m, is_output, &doc);
+	/* Keys given locally win over the profile's. */
+	(void)merged;
+	if (str_member(l, m, "bus", REQUIRED, &bus) > 0) {
+		mb->bus = config_bus_index(c, bus);
+		if (mb->bus < 0) {
+			char q[QUOTE_BUF];
+			old = path_push_key(l, "bus");
+			report(l, 0, member(m, "bus"), 0, "unknown bus %s%s", quote(q, bus),
+			       c->nbuses ? "" : "; the config has no \"buses\"");
+			path_pop(l, old);
+		}
+	}
+	get_int(l, m, "unit", REQUIRED, 0, 255, NULL, &mb->unit);
+	for (int t = 0; mb_table_names[t]; t++) {
+		const cJSON *v = pick(m, prof, mb_table_names[t]);
+		if (v) {
+			ntables++;
+			tabv = v;
+			table = t;
+		}
+	}
+	if (ntables != 1) {
+		report(l, 0, m, 0,
+		       ntables ? "give one table: discrete_input, coil, input_register or "
+		                 "holding_register"
+		               : "missing the table and address: discrete_input, coil, "
+		                 "input_register or holding_register, or a profile and channel");
+		goto out;
+	}
+	mb->table = (enum mb_table)table;
+	src = member(m, mb_table_names[table]) ? m : prof;
+	get_int(l, src, mb_table_names[table], REQUIRED, 0, 65535, NULL, &mb->address);
+	if (is_output && mb->table != MB_COIL) {
+		report(l, 0, tabv, 0, "an output is a coil");
+		goto out;
+	}
+	if (pick(m, prof, "bit")) {
+		src = member(m, "bit") ? m : prof;
+		if (mb->table == MB_DISCRETE || mb->table == MB_COIL)
+			report(l, 0, pick(m, prof, "bit"), 0, "\"bit\" picks a bit of a register");
+		else
+			get_int(l, src, "bit", REQUIRED, 0, 15, NULL, &mb->bit);
+	}
+	if (pick(m, prof, "type"))
+		get_enum(l, member(m, "type") ? m : prof, "type", REQUIRED, mb_type_names,
+		         "value type", &typ);
+	if (typ < 0)
+		typ = (mb->table == MB_DISCRETE || mb->table == MB_COIL || mb->bit >= 0) ? MBT_BOOL
+		                                                                         : MBT_U16;
+	mb->type = (enum mb_type)typ;
+	if ((mb->table == MB_DISCRETE || mb->table == MB_COIL || mb->bit >= 0) &&
+	    mb->type != MBT_BOOL)
+		report(l, 0, pick(m, prof, "type"), 0, "a bit is a bool");
+	if (pick(m, prof, "word_order"))
+		get_enum(l, member(m, "word_order") ? m : prof, "word_order", REQUIRED, word_orders,
+		         "word order", &wo);
+	mb->word_little = wo == 1;
+	if (pick(m, prof, "scale"))
+		get_double(l, member(m, "scale") ? m : prof, "scale", REQUIRED, -1e9, 1e9,
+		           &mb->scale);
+	if (pick(m, prof, "offset"))
+		get_double(l, member(m, "offset") ? m : prof, "offset", REQUIRED, -1e9, 1e9,
+		           &mb->offset);
+	if (pick(m, prof, "invert"))
+		get_bool(l, member(m, "invert") ? m : prof, "invert", &mb->invert);
+	if (member(m, "point")) {
+		get_enum(l, m, "point", REQUIRED, numeric_points, "point", &pt);
+		mb->point = pt ? POINT_BATTERY : POINT_TEMPERATURE;
+	}
+	if (mb->bus >= 0) {
+		const struct config_bus *b = &c->buses[mb->bus];
+		mb->poll_ms = b->poll_ms;
+		mb->timeout_ms = b->timeout_ms;
+		mb->retries = b->retries;
+	}
+	get_int(l, m, "poll_ms", OPTIONAL, 20, 3600000, "ms", &mb->poll_ms);
+	get_int(l, m, "timeout_ms", OPTIONAL, 10, 60000, "ms", &mb->timeout_ms);
+	get_int(l, m, "retries", OPTIONAL, 0, 10, NULL, &mb->retries);
+out:
+	cJSON_Delete(doc);
+}
+
+/* Profiles: "profiles_dir", else profiles/ beside the config, else
+ * ../profiles (the source tree's deploy/), else the installed ones. */
+static void parse_profiles_dir(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	static const char *const tries[] = {"profiles", "../profiles", NULL};
+	struct stat st;
+	if (member(root, "profiles_dir")) {
+		get_path(l, root, "profiles_dir", NULL, &c->profiles_dir);
+		return;
+	}
+	for (int i = 0; tries[i]; i++) {
+		char *p = join_path(l, l->dir, tries[i]);
+		if (p && stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			c->profiles_dir = p;
+			return;
+		}
+		free(p);
+	}
+	c->profiles_dir = sdup(l, "/usr/share/safehouse/profiles");
+}
+
 static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 {
 	struct config_sensor *s = elem;
@@ -1182,7 +1435,13 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	s->supervision_s = s->power_mains ? 600 : 7200;
 	get_int(l, e, "supervision_s", OPTIONAL, 0, INT_MAX, "seconds (0: not supervised)",
 	        &s->supervision_s);
-	parse_source(l, e, "a sensor is read over MQTT", &s->mqtt);
+	parse_source(l, e, "a sensor is read over MQTT or Modbus", &s->mqtt, &s->modbus, 0);
+	/* A wired device is a mains device unless the config says not. */
+	if (s->modbus.bus >= 0 && !member(e, "power")) {
+		s->power_mains = 1;
+		if (!member(e, "supervision_s"))
+			s->supervision_s = 600;
+	}
 }
 
 static void parse_output(struct loader *l, const cJSON *e, void *elem)
@@ -1197,7 +1456,7 @@ static void parse_output(struct loader *l, const cJSON *e, void *elem)
 	zone_ref(l, e, OPTIONAL, &o->zone);
 	o->duration_s = 300;
 	get_int(l, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
-	parse_source(l, e, "an output is driven over MQTT", &o->mqtt);
+	parse_source(l, e, "an output is driven over MQTT or Modbus", &o->mqtt, &o->modbus, 1);
 }
 
 static int phone_ok(const char *s)
@@ -1282,6 +1541,8 @@ static const struct list_kind output_list = {"outputs", sizeof(struct config_out
                                              offsetof(struct config_output, id), parse_output};
 static const struct list_kind contact_list = {"contacts", sizeof(struct config_contact),
                                               offsetof(struct config_contact, id), parse_contact};
+static const struct list_kind bus_list = {"buses", sizeof(struct config_bus),
+                                          offsetof(struct config_bus, id), parse_bus};
 
 /* Parse every element of arr into a new array of *n elements (NULL when
  * empty), then check the ids. The sorted ids go to *refs when it is not
@@ -1434,6 +1695,9 @@ static void parse_lists(struct loader *l, const cJSON *root)
 	const cJSON *arr;
 
 	parse_zones(l, root);
+	parse_profiles_dir(l, root);
+	if ((arr = get_arr(l, root, "buses", OPTIONAL)))
+		c->buses = parse_list(l, arr, &bus_list, &c->nbuses, NULL, NULL);
 	if ((arr = get_arr(l, root, "sensors", OPTIONAL)))
 		c->sensors = parse_list(l, arr, &sensor_list, &c->nsensors, NULL, NULL);
 	if ((arr = get_arr(l, root, "outputs", OPTIONAL)))
@@ -1857,6 +2121,13 @@ void config_free(struct config *c)
 	free_broker(&c->upstream);
 	free(c->upstream_prefix);
 	free(c->hass_prefix);
+	free(c->profiles_dir);
+	for (int i = 0; i < c->nbuses; i++) {
+		free(c->buses[i].id);
+		free(c->buses[i].host);
+		free(c->buses[i].device);
+	}
+	free(c->buses);
 	for (int i = 0; i < c->nzones; i++) {
 		free(c->zones[i].id);
 		free(c->zones[i].name);
@@ -1910,6 +2181,14 @@ int config_output_index(const struct config *c, const char *id)
 {
 	for (int i = 0; c && id && i < c->noutputs; i++)
 		if (strcmp(c->outputs[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+int config_bus_index(const struct config *c, const char *id)
+{
+	for (int i = 0; c && id && i < c->nbuses; i++)
+		if (strcmp(c->buses[i].id, id) == 0)
 			return i;
 	return -1;
 }

@@ -32,6 +32,38 @@ struct config_mqtt_binding {
 	char *format; /* family name: "zigbee2mqtt", ... */
 };
 
+/* Modbus: one point of one device on a bus. */
+enum mb_table { MB_DISCRETE, MB_COIL, MB_INPUT_REG, MB_HOLDING_REG };
+enum mb_type { MBT_BOOL, MBT_U16, MBT_S16, MBT_U32, MBT_S32, MBT_F32 };
+
+struct config_modbus {
+	int bus; /* index into buses; -1: not a Modbus point */
+	int unit;
+	enum mb_table table;
+	int address;
+	int bit; /* -1: the whole value */
+	enum mb_type type;
+	int word_little; /* 32-bit: the first register is the low word */
+	double scale, offset;
+	int invert;
+	enum sh_point point; /* numeric values: temperature (default) or battery */
+	int poll_ms, timeout_ms, retries;
+};
+
+enum bus_type { BUS_TCP, BUS_RTU };
+
+struct config_bus {
+	char *id;
+	enum bus_type type;
+	char *host; /* tcp */
+	int port;
+	char *device; /* rtu */
+	int baud, data_bits, stop_bits;
+	char parity; /* 'N', 'E', 'O' */
+	int rs485;
+	int timeout_ms, retries, poll_ms; /* defaults for its devices */
+};
+
 struct config_sensor {
 	char *id;
 	char *name; /* defaults to id */
@@ -40,6 +72,7 @@ struct config_sensor {
 	int supervision_s;               /* 0 = not supervised; default 7200 battery, 600 mains */
 	int power_mains;                 /* "power": "mains" (the default for gas, co, power) */
 	struct config_mqtt_binding mqtt; /* topic NULL when not MQTT */
+	struct config_modbus modbus;     /* bus -1 when not Modbus */
 };
 
 enum output_kind { OUTPUT_SIREN, OUTPUT_STROBE, OUTPUT_RELAY, OUTPUT_VALVE };
@@ -49,7 +82,8 @@ struct config_output {
 	enum output_kind kind;
 	int zone; /* -1 when not tied to a zone */
 	struct config_mqtt_binding mqtt;
-	int duration_s; /* siren on-time per command; refreshed while on */
+	struct config_modbus modbus; /* a coil; bus -1 when not Modbus */
+	int duration_s;              /* siren on-time per command; refreshed while on */
 };
 
 enum contact_via { VIA_UPSTREAM, VIA_SMS, VIA_CALL, VIA_WEBHOOK };
@@ -95,6 +129,10 @@ struct config {
 	int hass_enabled;  /* "homeassistant": {"enabled"} (default 1) */
 	char *hass_prefix; /* discovery prefix (default "homeassistant") */
 
+	struct config_bus *buses;
+	int nbuses;
+	char *profiles_dir; /* Modbus device profiles (absolute) */
+
 	struct config_zone *zones;
 	int nzones;
 	struct config_sensor *sensors;
@@ -134,6 +172,7 @@ int config_zone_index(const struct config *c, const char *id);
 int config_sensor_index(const struct config *c, const char *id);
 int config_output_index(const struct config *c, const char *id);
 int config_contact_index(const struct config *c, const char *id);
+int config_bus_index(const struct config *c, const char *id);
 
 const char *config_output_kind_name(enum output_kind k);
 const char *config_via_name(enum contact_via v);

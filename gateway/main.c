@@ -27,6 +27,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
+#include "modbus.h"
 #include "mqttc.h"
 #include "outputs.h"
 #include "panel.h"
@@ -64,6 +65,7 @@ struct daemon {
 	signed char *hass_state, *hass_link; /* -1 unknown */
 	char hass_panel[16];
 	char hass_cmd_topic[SH_TOPIC_MAX];
+	struct buses *buses;
 	int64_t up_down_since;
 	int link_fault;
 	char ack_topic[SH_TOPIC_MAX];
@@ -158,6 +160,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 		cJSON_AddBoolToObject(m, "local", mqttc_connected(dm->local));
 		cJSON_AddBoolToObject(m, "upstream", upstream_connected(dm->up));
 		cJSON_AddNumberToObject(o, "rules", rules_count(dm->rules));
+		cJSON_AddItemToObject(o, "modbus", buses_status(dm->buses));
 		cJSON_AddNumberToObject(o, "uptime_s",
 		                        (double)((loop_mono_ms() - dm->started_mono) / 1000));
 		cJSON_AddStringToObject(o, "version", SH_VERSION);
@@ -434,6 +437,71 @@ static void supervise(void *arg)
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 }
 
+/* ---- Modbus -------------------------------------------------------------- */
+
+static int write_coil(void *ctx, int output, int on)
+{
+	struct daemon *dm = ctx;
+	return buses_write(dm->buses, output, on);
+}
+
+/* Readings, device faults and coil results from the bus workers. */
+static void on_buses(void *arg, int fd, short revents)
+{
+	struct daemon *dm = arg;
+	struct mb_event ev;
+	char key[96];
+	(void)fd;
+	(void)revents;
+	while (buses_take(dm->buses, &ev)) {
+		int64_t mono = loop_mono_ms(), wall = loop_wall_ms();
+		switch (ev.type) {
+		case MBE_READING: {
+			const struct sh_point_value v = {ev.point, ev.value};
+			if (ev.sensor < 0 || ev.sensor >= dm->cfg->nsensors)
+				break;
+			engine_report(dm->engine, ev.sensor, &v, 1, "modbus", mono, wall);
+			hass_sync_sensor(dm, ev.sensor, 0);
+			break;
+		}
+		case MBE_DEVICE:
+			snprintf(key, sizeof(key), "modbus %s/%d", dm->cfg->buses[ev.bus].id,
+			         ev.unit);
+			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
+			break;
+		case MBE_WRITE:
+			snprintf(key, sizeof(key), "output %s", dm->cfg->outputs[ev.output].id);
+			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
+			break;
+		}
+	}
+	schedule_flush(dm);
+	after_command(dm);
+}
+
+static int start_buses(struct daemon *dm)
+{
+	char err[256];
+	if (!dm->cfg->nbuses)
+		return 0;
+	dm->buses = buses_start(dm->cfg, err, sizeof(err));
+	if (!dm->buses) {
+		log_err("modbus: %s", err);
+		return -1;
+	}
+	loop_fd_add(dm->loop, buses_fd(dm->buses), POLLIN, on_buses, dm);
+	return 0;
+}
+
+static void stop_buses(struct daemon *dm)
+{
+	if (!dm->buses)
+		return;
+	loop_fd_del(dm->loop, buses_fd(dm->buses));
+	buses_stop(dm->buses);
+	dm->buses = NULL;
+}
+
 /* ---- MQTT connection events --------------------------------------------- */
 
 static void subscribe_all(struct daemon *dm)
@@ -556,7 +624,7 @@ static void add_alarm_row(void *ctx, const struct store_alarm *a)
 	cJSON_AddBoolToObject(o, "active", a->active);
 	cJSON_AddStringToObject(o, "zone", a->zone ? a->zone : "");
 	cJSON_AddStringToObject(o, "zone_name", z >= 0 ? l->cfg->zones[z].name : "");
-	cJSON_AddStringToObject(o, "sensor", a->sensor ? a->sensor : "");
+	cJSON_AddStringToObject(o, "sensor", a->sensor && a->sensor[0] != '-' ? a->sensor : "");
 	cJSON_AddStringToObject(o, "rule", a->rule ? a->rule : "");
 	if (a->message)
 		cJSON_AddStringToObject(o, "message", a->message);
@@ -1059,7 +1127,9 @@ static void reload(struct daemon *dm)
 	    str_differs(dm->cfg->site.id, ncfg->site.id))
 		log_warn("reload: site id, broker, database and control socket changes take "
 		         "effect at the next restart");
-	/* Swap. From here on nothing can fail. */
+	/* Swap. From here on nothing can fail. The bus workers read the old
+	 * config: stop them first, start them again on the new one. */
+	stop_buses(dm);
 	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
 		mqttc_unsubscribe(dm->local, ingest_topic(dm->ingest, i));
 	ingest_take_counters(nin, dm->ingest);
@@ -1076,6 +1146,8 @@ static void reload(struct daemon *dm)
 	dm->cfg = ncfg;
 	if (mqttc_connected(dm->local))
 		subscribe_all(dm);
+	if (start_buses(dm) < 0)
+		log_err("reload: the Modbus buses could not start again; see above");
 	if (hass_rebind(dm) == 0)
 		hass_announce(dm);
 	/* The new rule set has no waiting delays: tell it what is active. */
@@ -1267,6 +1339,9 @@ static int run(struct daemon *dm)
 		goto out;
 	}
 	panel_set_changed_cb(dm->panel, status_changed, dm);
+	outputs_set_coil_writer(dm->outputs, write_coil, dm);
+	if (start_buses(dm) < 0)
+		goto out;
 	/* Alarms restored from the store: their escalation delays start again. */
 	panel_replay(dm->panel);
 	engine_settle(dm->engine, loop_mono_ms(), loop_wall_ms());
@@ -1313,6 +1388,7 @@ out:
 		mqttc_publish(dm->remote ? dm->remote : dm->local, upstream_status_topic(dm->up), w,
 		              strlen(w), 1, 1, NULL);
 	}
+	stop_buses(dm);
 	mqttc_disconnect(dm->remote);
 	mqttc_disconnect(dm->local);
 	ctl_free(dm->ctl);

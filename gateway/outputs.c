@@ -23,7 +23,15 @@ struct outputs {
 	int *relay_on; /* wanted state per output (non-siren) */
 	int nrelay;
 	int refresh_timer;
+	int (*coil)(void *ctx, int output, int on);
+	void *coil_ctx;
 };
+
+void outputs_set_coil_writer(struct outputs *o, int (*fn)(void *ctx, int output, int on), void *ctx)
+{
+	o->coil = fn;
+	o->coil_ctx = ctx;
+}
 
 static int is_siren(const struct config_output *out)
 {
@@ -42,6 +50,13 @@ static void send_one(struct outputs *o, int i, int on)
 	};
 	char buf[256];
 	int len;
+	if (out->modbus.bus >= 0) {
+		if (!o->coil || o->coil(o->coil_ctx, i, on) < 0)
+			log_err("outputs: %s: cannot queue the coil write", out->id);
+		else
+			log_info("outputs: %s %s (Modbus coil)", out->id, on ? "on" : "off");
+		return;
+	}
 	if (!fam || !out->mqtt.topic)
 		return;
 	len = fam->encode_output(&cmd, buf, sizeof(buf));

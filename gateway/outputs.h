@@ -27,6 +27,11 @@ const char *outputs_siren_pattern(const struct outputs *o);
 /* Drive one output (relay, valve) by config index. */
 void outputs_set(struct outputs *o, int output, int on);
 
+/* Outputs on a Modbus coil are written by this callback (the bus worker's
+ * queue); MQTT ones are published here. */
+void outputs_set_coil_writer(struct outputs *o, int (*fn)(void *ctx, int output, int on),
+                             void *ctx);
+
 /* Wanted state of one output (sirens: the siren state). */
 int outputs_state(const struct outputs *o, int output);
 

@@ -197,6 +197,13 @@ static void to_store(const struct alarm *a, struct store_alarm *sa, int active)
 			sa->cause_active = 1;
 }
 
+/* The gateway's own faults have a pseudo-sensor ("-gateway") for their
+ * cause; nobody outside should see it. */
+static const char *visible_sensor(const struct alarm *a)
+{
+	return a->sensor[0] == '-' ? NULL : or_null(a->sensor);
+}
+
 static struct upstream_alarm_info info_of(const struct alarm *a)
 {
 	return (struct upstream_alarm_info){
@@ -204,7 +211,7 @@ static struct upstream_alarm_info info_of(const struct alarm *a)
 	    .cls = sh_class_name(a->cls),
 	    .state = a->state,
 	    .zone = or_null(a->zone),
-	    .sensor = or_null(a->sensor),
+	    .sensor = visible_sensor(a),
 	    .rule = or_null(a->rule),
 	    .message = a->message,
 	};
@@ -1469,7 +1476,7 @@ cJSON *panel_alarms_json(const struct panel *p)
 		cJSON_AddStringToObject(o, "state", a->state);
 		cJSON_AddStringToObject(o, "zone", a->zone);
 		cJSON_AddStringToObject(o, "zone_name", z >= 0 ? c->zones[z].name : a->zone);
-		cJSON_AddStringToObject(o, "sensor", a->sensor);
+		cJSON_AddStringToObject(o, "sensor", visible_sensor(a) ? a->sensor : "");
 		cJSON_AddStringToObject(o, "rule", a->rule);
 		if (a->message)
 			cJSON_AddStringToObject(o, "message", a->message);

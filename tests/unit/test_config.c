@@ -295,7 +295,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	expect_diag(&d, 0,
 	            "site.json:5:3: extra: unknown key; expected one of site, database, "
 	            "control_socket, control_group, log_level, mqtt, upstream, heartbeat_s, zones, "
-	            "buses, sensors, outputs, contacts, rules, homeassistant");
+	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -430,29 +430,82 @@ static void test_wrong_types_say_what_was_expected(void **state)
 	assert_int_equal(d.errors, 7);
 }
 
-static void test_modbus_is_refused_rather_than_silently_not_polled(void **state)
+static void test_modbus_points_load_with_their_bus_defaults(void **state)
 {
 	struct diags d;
 	struct config *c = load(
-	    MINIMAL_HEAD "  \"buses\": [{\"id\": \"rtu0\", \"type\": \"rtu\"}],\n"
-	                 "  \"sensors\": [{\"id\": \"door-main\", \"kind\": \"door\", \"zone\": "
-	                 "\"room-101\",\n"
-	                 "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 1}}],\n"
-	                 "  \"outputs\": [{\"id\": \"siren-yard\", \"kind\": \"siren\",\n"
-	                 "               \"modbus\": {\"bus\": \"rtu0\", \"coil\": 0}}]\n"
-	                 "}\n",
+	    MINIMAL_HEAD
+	    "  \"buses\": [{\"id\": \"rtu0\", \"type\": \"rtu\", \"device\": \"/dev/ttyUSB0\",\n"
+	    "              \"baud\": 19200, \"parity\": \"E\", \"poll_ms\": 250},\n"
+	    "             {\"id\": \"panel\", \"type\": \"tcp\", \"host\": \"10.0.0.5\"}],\n"
+	    "  \"sensors\": [{\"id\": \"door-main\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 1, \"discrete_input\": 3,\n"
+	    "                          \"invert\": true}},\n"
+	    "              {\"id\": \"heat-1\", \"kind\": \"heat\", \"zone\": \"room-101\",\n"
+	    "               \"modbus\": {\"bus\": \"panel\", \"unit\": 2, \"input_register\": 10,\n"
+	    "                          \"type\": \"f32\", \"word_order\": \"little\"}}],\n"
+	    "  \"outputs\": [{\"id\": \"siren-yard\", \"kind\": \"siren\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 2, \"coil\": 0}}]\n"
+	    "}\n",
+	    &d);
+
+	(void)state;
+	if (!c)
+		for (int i = 0; i < d.n; i++)
+			fprintf(stderr, "%s\n", d.msg[i]);
+	assert_non_null(c);
+	assert_int_equal(c->nbuses, 2);
+	assert_int_equal(c->buses[0].type, BUS_RTU);
+	assert_int_equal(c->buses[0].baud, 19200);
+	assert_int_equal(c->buses[0].parity, 'E');
+	assert_int_equal(c->buses[1].port, 502);
+	assert_int_equal(c->sensors[0].modbus.bus, 0);
+	assert_int_equal(c->sensors[0].modbus.table, MB_DISCRETE);
+	assert_int_equal(c->sensors[0].modbus.address, 3);
+	assert_int_equal(c->sensors[0].modbus.type, MBT_BOOL);
+	assert_true(c->sensors[0].modbus.invert);
+	assert_int_equal(c->sensors[0].modbus.poll_ms, 250); /* from its bus */
+	assert_true(c->sensors[0].power_mains);              /* wired */
+	assert_int_equal(c->sensors[0].supervision_s, 600);
+	assert_null(c->sensors[0].mqtt.topic);
+	assert_int_equal(c->sensors[1].modbus.type, MBT_F32);
+	assert_true(c->sensors[1].modbus.word_little);
+	assert_int_equal(c->outputs[0].modbus.table, MB_COIL);
+	config_free(c);
+}
+
+static void test_bad_modbus_points_are_each_reported(void **state)
+{
+	struct diags d;
+	struct config *c = load(
+	    MINIMAL_HEAD
+	    "  \"buses\": [{\"id\": \"rtu0\", \"type\": \"rtu\"}],\n"
+	    "  \"sensors\": [{\"id\": \"a\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu1\", \"unit\": 1, \"coil\": 0}},\n"
+	    "              {\"id\": \"b\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 1}},\n"
+	    "              {\"id\": \"c\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 1, \"holding_register\": 4,\n"
+	    "                          \"bit\": 16}}],\n"
+	    "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\",\n"
+	    "               \"modbus\": {\"bus\": \"rtu0\", \"unit\": 2, \"input_register\": 0}}]\n"
+	    "}\n",
 	    &d);
 
 	(void)state;
 	assert_null(c);
-	assert_int_equal(d.errors, 3);
-	expect_diag(&d, 0, "site.json:4:3: buses: Modbus is not supported by this version yet");
-	expect_diag(
-	    &d, 0,
-	    "site.json:6:16: sensors[0].modbus: Modbus is not supported by this version yet");
-	expect_diag(
-	    &d, 0,
-	    "site.json:8:16: outputs[0].modbus: Modbus is not supported by this version yet");
+	assert_int_equal(d.errors, 5);
+	expect_diag(&d, 0,
+	            "site.json:4:13: buses[0]: missing required key \"device\": an RTU bus needs "
+	            "its serial device");
+	expect_diag(&d, 0, "site.json:6:34: sensors[0].modbus.bus: unknown bus \"rtu1\"");
+	expect_diag(&d, 0,
+	            "site.json:8:26: sensors[1].modbus: missing the table and address: "
+	            "discrete_input, coil, input_register or holding_register, or a profile and "
+	            "channel");
+	expect_diag(&d, 0,
+	            "site.json:11:34: sensors[2].modbus.bit: 16 is out of range: must be 0 to 15");
+	expect_diag(&d, 0, "site.json:13:71: outputs[0].modbus: an output is a coil");
 }
 
 static void test_missing_rule_file_is_an_error(void **state)
@@ -655,7 +708,8 @@ int main(void)
 	    cmocka_unit_test(test_two_devices_on_one_topic_are_refused),
 	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
 	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
-	    cmocka_unit_test(test_modbus_is_refused_rather_than_silently_not_polled),
+	    cmocka_unit_test(test_modbus_points_load_with_their_bus_defaults),
+	    cmocka_unit_test(test_bad_modbus_points_are_each_reported),
 	    cmocka_unit_test(test_missing_rule_file_is_an_error),
 	    cmocka_unit_test(test_wildcard_rule_pattern_matching_nothing_is_only_a_warning),
 	    cmocka_unit_test(test_overlapping_rule_patterns_load_each_file_once_in_order),

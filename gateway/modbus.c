@@ -1,0 +1,628 @@
+/*
+ * modbus.c: bus worker threads over libmodbus.
+ */
+#include "modbus.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <modbus/modbus.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define BACKOFF_MAX_MS 30000
+#define KEEPALIVE_MS 10000 /* unchanged values are still reported: supervision */
+#define MAX_BITS 2000
+#define MAX_REGS 125
+
+struct mb_point {
+	int sensor;
+	struct config_modbus m;
+	int has_last;
+	double last;
+	int64_t last_sent;
+};
+
+/* Contiguous points of one table of one device, read in one request. */
+struct range {
+	enum mb_table table;
+	int start, count;
+	int first, npoints; /* into the device's points, sorted by table and address */
+};
+
+struct device {
+	int unit;
+	int poll_ms, timeout_ms, retries;
+	int64_t next_poll;
+	int fails, faulted, backoff_ms;
+	uint64_t ok, errors, timeouts, exceptions;
+	struct mb_point *points;
+	int npoints;
+	struct range *ranges;
+	int nranges;
+};
+
+struct write_req {
+	int output, unit, coil, on;
+};
+
+struct bus {
+	struct buses *owner;
+	const struct config_bus *cfg;
+	int index;
+	modbus_t *ctx;
+	int connected;
+	pthread_t thread;
+	struct device *dev;
+	int ndev;
+	struct write_req *writes;
+	int nwrites, capwrites;
+};
+
+struct buses {
+	struct bus *bus;
+	int nbus;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	struct mb_event *ev;
+	int nev, capev, headev;
+	int efd;
+	const struct config *cfg;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- to the loop --------------------------------------------------------- */
+
+static void push(struct buses *b, const struct mb_event *e)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&b->mu);
+	if (b->nev == b->capev) {
+		int nc = b->capev ? b->capev * 2 : 64;
+		struct mb_event *n = malloc(sizeof(*n) * (size_t)nc);
+		if (!n) {
+			pthread_mutex_unlock(&b->mu);
+			return;
+		}
+		for (int i = 0; i < b->nev; i++)
+			n[i] = b->ev[(b->headev + i) % b->capev];
+		free(b->ev);
+		b->ev = n;
+		b->capev = nc;
+		b->headev = 0;
+	}
+	b->ev[(b->headev + b->nev) % b->capev] = *e;
+	b->nev++;
+	pthread_mutex_unlock(&b->mu);
+	if (write(b->efd, &one, sizeof(one)) < 0)
+		one = 0; /* the counter is full: the loop has work already */
+}
+
+int buses_take(struct buses *b, struct mb_event *ev)
+{
+	int got = 0;
+	uint64_t n;
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&b->mu);
+	if (b->nev) {
+		*ev = b->ev[b->headev];
+		b->headev = (b->headev + 1) % b->capev;
+		b->nev--;
+		got = 1;
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (!got && read(b->efd, &n, sizeof(n)) < 0)
+		n = 0;
+	return got;
+}
+
+int buses_fd(const struct buses *b)
+{
+	return b ? b->efd : -1;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static uint32_t word32(const uint16_t *r, int little)
+{
+	return little ? ((uint32_t)r[1] << 16) | r[0] : ((uint32_t)r[0] << 16) | r[1];
+}
+
+/* The value of one point from a range's raw data. Returns 0, or -1 when the
+ * value is not usable (a NaN float). */
+static int decode(const struct mb_point *p, const uint8_t *bits, const uint16_t *regs, int off,
+                  double *out)
+{
+	const struct config_modbus *m = &p->m;
+	double v;
+	if (m->table == MB_DISCRETE || m->table == MB_COIL) {
+		v = bits[off] != 0;
+	} else if (m->bit >= 0) {
+		v = (regs[off] >> m->bit) & 1;
+	} else {
+		switch (m->type) {
+		case MBT_U16:
+			v = regs[off];
+			break;
+		case MBT_S16:
+			v = (int16_t)regs[off];
+			break;
+		case MBT_U32:
+			v = word32(regs + off, m->word_little);
+			break;
+		case MBT_S32:
+			v = (int32_t)word32(regs + off, m->word_little);
+			break;
+		case MBT_F32: {
+			uint32_t w = word32(regs + off, m->word_little);
+			float f;
+			memcpy(&f, &w, sizeof(f));
+			v = f;
+			break;
+		}
+		default:
+			v = regs[off] != 0;
+		}
+	}
+	if (!isfinite(v))
+		return -1;
+	if (m->type == MBT_BOOL) {
+		if (m->invert)
+			v = !v;
+	} else {
+		v = v * m->scale + m->offset;
+	}
+	*out = v;
+	return 0;
+}
+
+static int width(const struct config_modbus *m)
+{
+	if (m->table == MB_DISCRETE || m->table == MB_COIL || m->bit >= 0)
+		return 1;
+	return m->type == MBT_U32 || m->type == MBT_S32 || m->type == MBT_F32 ? 2 : 1;
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+static int ensure_connected(struct bus *bus)
+{
+	if (bus->connected)
+		return 0;
+	if (modbus_connect(bus->ctx) < 0)
+		return -1;
+	bus->connected = 1;
+	return 0;
+}
+
+static void drop_connection(struct bus *bus)
+{
+	if (bus->connected)
+		modbus_close(bus->ctx);
+	bus->connected = 0;
+}
+
+/* errno after a failed call: a timeout, an exception reply, a bad reply. */
+static int is_exception(int e)
+{
+	return e >= EMBXILFUN && e <= EMBXGTAR;
+}
+
+static int read_range(struct bus *bus, const struct range *r, uint8_t *bits, uint16_t *regs)
+{
+	switch (r->table) {
+	case MB_DISCRETE:
+		return modbus_read_input_bits(bus->ctx, r->start, r->count, bits);
+	case MB_COIL:
+		return modbus_read_bits(bus->ctx, r->start, r->count, bits);
+	case MB_INPUT_REG:
+		return modbus_read_input_registers(bus->ctx, r->start, r->count, regs);
+	case MB_HOLDING_REG:
+		return modbus_read_registers(bus->ctx, r->start, r->count, regs);
+	}
+	return -1;
+}
+
+static void device_event(struct bus *bus, struct device *d, int ok, const char *why)
+{
+	struct mb_event e = {.type = MBE_DEVICE, .bus = bus->index, .unit = d->unit, .ok = ok};
+	snprintf(e.msg, sizeof(e.msg), "Lỗi Modbus (bus fault): bus %s, unit %d%s%s", bus->cfg->id,
+	         d->unit, why ? ": " : "", why ? why : "");
+	push(bus->owner, &e);
+}
+
+static void poll_device(struct bus *bus, struct device *d, int64_t now)
+{
+	uint8_t bits[MAX_BITS];
+	uint16_t regs[MAX_REGS + 1];
+	int answered = 0, failed = 0;
+	const char *why = NULL;
+
+	modbus_set_slave(bus->ctx, d->unit);
+	modbus_set_response_timeout(bus->ctx, (uint32_t)(d->timeout_ms / 1000),
+	                            (uint32_t)(d->timeout_ms % 1000) * 1000);
+	for (int i = 0; i < d->nranges; i++) {
+		const struct range *r = &d->ranges[i];
+		int rc = -1, e = 0;
+		for (int a = 0; a <= d->retries; a++) {
+			if (ensure_connected(bus) < 0) {
+				e = errno;
+				break;
+			}
+			rc = read_range(bus, r, bits, regs);
+			if (rc >= 0)
+				break;
+			e = errno;
+			if (is_exception(e))
+				break; /* the device answered: asking again changes nothing */
+			if (e == ETIMEDOUT)
+				d->timeouts++;
+			else
+				d->errors++;
+			/* A TCP peer that hung up, or a desynchronised RTU line. */
+			if (e != ETIMEDOUT && bus->cfg->type == BUS_TCP)
+				drop_connection(bus);
+			if (bus->cfg->type == BUS_RTU)
+				modbus_flush(bus->ctx);
+		}
+		if (rc >= 0) {
+			answered = 1;
+			d->ok++;
+			for (int k = r->first; k < r->first + r->npoints; k++) {
+				struct mb_point *p = &d->points[k];
+				double v;
+				if (decode(p, bits, regs, p->m.address - r->start, &v) < 0)
+					continue;
+				/* Changes at once; the same value now and then, as a
+				 * sign of life for supervision. */
+				if (p->has_last && v == p->last &&
+				    now - p->last_sent < KEEPALIVE_MS)
+					continue;
+				p->has_last = 1;
+				p->last = v;
+				p->last_sent = now;
+				struct mb_event ev = {
+				    .type = MBE_READING, .sensor = p->sensor, .value = v};
+				ev.point = p->m.type == MBT_BOOL
+				               ? sh_kind_primary_point(
+				                     bus->owner->cfg->sensors[p->sensor].kind)
+				               : p->m.point;
+				push(bus->owner, &ev);
+			}
+		} else if (is_exception(e)) {
+			answered = 1;
+			d->exceptions++;
+			log_warn("modbus %s unit %d: %s reading %d..%d: %s", bus->cfg->id, d->unit,
+			         "exception", r->start, r->start + r->count - 1,
+			         modbus_strerror(e));
+		} else {
+			failed = 1;
+			why = e == ETIMEDOUT ? "no answer" : modbus_strerror(e);
+		}
+	}
+	if (answered && !failed) {
+		if (d->faulted)
+			device_event(bus, d, 1, NULL);
+		d->faulted = 0;
+		d->fails = 0;
+		d->backoff_ms = d->poll_ms;
+		d->next_poll = now + d->poll_ms;
+		return;
+	}
+	if (!failed) {
+		d->next_poll = now + d->poll_ms;
+		return;
+	}
+	d->fails++;
+	if (!d->faulted) {
+		d->faulted = 1;
+		log_warn("modbus %s unit %d: %s", bus->cfg->id, d->unit, why);
+		device_event(bus, d, 0, why);
+	}
+	/* Back off, so that a dead device does not eat the bus time of the
+	 * live ones. */
+	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : d->poll_ms;
+	if (d->backoff_ms > BACKOFF_MAX_MS)
+		d->backoff_ms = BACKOFF_MAX_MS;
+	d->next_poll = now + d->backoff_ms;
+}
+
+static void do_write(struct bus *bus, const struct write_req *w)
+{
+	struct mb_event e = {
+	    .type = MBE_WRITE, .output = w->output, .bus = bus->index, .unit = w->unit};
+	uint8_t back = 0;
+	int ok = 0;
+	modbus_set_slave(bus->ctx, w->unit);
+	/* Written, then read back: a relay that did not switch is a siren
+	 * that does not sound. */
+	for (int a = 0; a < 3 && !ok; a++) {
+		if (ensure_connected(bus) < 0)
+			continue;
+		if (modbus_write_bit(bus->ctx, w->coil, w->on) < 0 ||
+		    modbus_read_bits(bus->ctx, w->coil, 1, &back) < 0) {
+			if (bus->cfg->type == BUS_TCP && errno != ETIMEDOUT)
+				drop_connection(bus);
+			continue;
+		}
+		ok = (back != 0) == (w->on != 0);
+	}
+	e.ok = ok;
+	snprintf(e.msg, sizeof(e.msg), "siren output failed: coil %d of unit %d on bus %s", w->coil,
+	         w->unit, bus->cfg->id);
+	push(bus->owner, &e);
+}
+
+static void *worker(void *arg)
+{
+	struct bus *bus = arg;
+	struct buses *b = bus->owner;
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		int64_t now, next = INT64_MAX;
+		struct write_req *w = NULL;
+		int nw = 0;
+		if (bus->nwrites) {
+			w = bus->writes;
+			nw = bus->nwrites;
+			bus->writes = NULL;
+			bus->nwrites = bus->capwrites = 0;
+		}
+		pthread_mutex_unlock(&b->mu);
+		for (int i = 0; i < nw; i++)
+			do_write(bus, &w[i]);
+		free(w);
+		now = mono_ms();
+		for (int i = 0; i < bus->ndev; i++)
+			if (bus->dev[i].npoints && bus->dev[i].next_poll <= now)
+				poll_device(bus, &bus->dev[i], now);
+		now = mono_ms();
+		for (int i = 0; i < bus->ndev; i++)
+			if (bus->dev[i].npoints && bus->dev[i].next_poll < next)
+				next = bus->dev[i].next_poll;
+		pthread_mutex_lock(&b->mu);
+		if (b->stop || bus->nwrites)
+			continue;
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&b->cv, &b->mu);
+		} else if (next > now) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (next - now) / 1000;
+			ts.tv_nsec += ((next - now) % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	drop_connection(bus);
+	return NULL;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static struct device *device_of(struct bus *bus, int unit)
+{
+	for (int i = 0; i < bus->ndev; i++)
+		if (bus->dev[i].unit == unit)
+			return &bus->dev[i];
+	struct device *n = realloc(bus->dev, sizeof(*n) * (size_t)(bus->ndev + 1));
+	if (!n)
+		return NULL;
+	bus->dev = n;
+	memset(&bus->dev[bus->ndev], 0, sizeof(bus->dev[0]));
+	bus->dev[bus->ndev].unit = unit;
+	bus->dev[bus->ndev].poll_ms = bus->cfg->poll_ms;
+	bus->dev[bus->ndev].timeout_ms = bus->cfg->timeout_ms;
+	bus->dev[bus->ndev].retries = bus->cfg->retries;
+	return &bus->dev[bus->ndev++];
+}
+
+static int cmp_point(const void *x, const void *y)
+{
+	const struct mb_point *a = x, *b = y;
+	if (a->m.table != b->m.table)
+		return (int)a->m.table - (int)b->m.table;
+	return a->m.address - b->m.address;
+}
+
+/* Group a device's points into as few requests as the protocol allows. */
+static int build_ranges(struct device *d)
+{
+	qsort(d->points, (size_t)d->npoints, sizeof(d->points[0]), cmp_point);
+	for (int i = 0; i < d->npoints; i++) {
+		const struct config_modbus *m = &d->points[i].m;
+		int max = m->table == MB_DISCRETE || m->table == MB_COIL ? MAX_BITS : MAX_REGS;
+		int end = m->address + width(m);
+		struct range *r = d->nranges ? &d->ranges[d->nranges - 1] : NULL;
+		if (r && r->table == m->table && end - r->start <= max) {
+			if (end > r->start + r->count)
+				r->count = end - r->start;
+			r->npoints++;
+			continue;
+		}
+		r = realloc(d->ranges, sizeof(*r) * (size_t)(d->nranges + 1));
+		if (!r)
+			return -1;
+		d->ranges = r;
+		d->ranges[d->nranges++] = (struct range){m->table, m->address, width(m), i, 1};
+	}
+	return 0;
+}
+
+struct buses *buses_start(const struct config *c, char *err, size_t errlen)
+{
+	struct buses *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->cfg = c;
+	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	b->bus = calloc((size_t)(c->nbuses ? c->nbuses : 1), sizeof(*b->bus));
+	if (b->efd < 0 || !b->bus) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	b->nbus = c->nbuses;
+	for (int i = 0; i < c->nbuses; i++) {
+		struct bus *bus = &b->bus[i];
+		const struct config_bus *cb = &c->buses[i];
+		bus->owner = b;
+		bus->cfg = cb;
+		bus->index = i;
+		bus->ctx = cb->type == BUS_TCP ? modbus_new_tcp(cb->host, cb->port)
+		                               : modbus_new_rtu(cb->device, cb->baud, cb->parity,
+		                                                cb->data_bits, cb->stop_bits);
+		if (!bus->ctx) {
+			snprintf(err, errlen, "bus %s: %s", cb->id, modbus_strerror(errno));
+			goto fail;
+		}
+		if (cb->type == BUS_RTU && cb->rs485 &&
+		    modbus_rtu_set_serial_mode(bus->ctx, MODBUS_RTU_RS485) < 0)
+			log_warn("modbus %s: this port has no RS-485 mode: %s", cb->id,
+			         modbus_strerror(errno));
+	}
+	for (int s = 0; s < c->nsensors; s++) {
+		const struct config_modbus *m = &c->sensors[s].modbus;
+		struct device *d;
+		struct mb_point *np;
+		if (m->bus < 0)
+			continue;
+		d = device_of(&b->bus[m->bus], m->unit);
+		if (!d)
+			goto oom;
+		np = realloc(d->points, sizeof(*np) * (size_t)(d->npoints + 1));
+		if (!np)
+			goto oom;
+		d->points = np;
+		d->points[d->npoints++] = (struct mb_point){.sensor = s, .m = *m};
+		/* The fastest point of a device sets its pace. */
+		if (m->poll_ms < d->poll_ms)
+			d->poll_ms = m->poll_ms;
+		d->timeout_ms = m->timeout_ms;
+		d->retries = m->retries;
+	}
+	for (int i = 0; i < b->nbus; i++)
+		for (int k = 0; k < b->bus[i].ndev; k++)
+			if (build_ranges(&b->bus[i].dev[k]) < 0)
+				goto oom;
+	for (int i = 0; i < b->nbus; i++) {
+		if (pthread_create(&b->bus[i].thread, NULL, worker, &b->bus[i]) != 0) {
+			snprintf(err, errlen, "cannot start the worker of bus %s", c->buses[i].id);
+			b->nbus = i; /* only those are running */
+			goto fail;
+		}
+	}
+	return b;
+oom:
+	snprintf(err, errlen, "out of memory");
+	b->nbus = 0; /* no thread started yet */
+fail:
+	buses_stop(b);
+	return NULL;
+}
+
+void buses_stop(struct buses *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->stop = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	for (int i = 0; i < b->nbus; i++)
+		pthread_join(b->bus[i].thread, NULL);
+	for (int i = 0; b->bus && i < b->cfg->nbuses; i++) {
+		struct bus *bus = &b->bus[i];
+		if (bus->ctx)
+			modbus_free(bus->ctx);
+		for (int k = 0; k < bus->ndev; k++) {
+			free(bus->dev[k].points);
+			free(bus->dev[k].ranges);
+		}
+		free(bus->dev);
+		free(bus->writes);
+	}
+	free(b->bus);
+	free(b->ev);
+	if (b->efd >= 0)
+		close(b->efd);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
+
+int buses_write(struct buses *b, int output, int on)
+{
+	const struct config_modbus *m;
+	struct bus *bus;
+	if (!b || output < 0 || output >= b->cfg->noutputs)
+		return -1;
+	m = &b->cfg->outputs[output].modbus;
+	if (m->bus < 0 || m->bus >= b->nbus)
+		return -1;
+	bus = &b->bus[m->bus];
+	pthread_mutex_lock(&b->mu);
+	if (bus->nwrites == bus->capwrites) {
+		int nc = bus->capwrites ? bus->capwrites * 2 : 8;
+		struct write_req *n = realloc(bus->writes, sizeof(*n) * (size_t)nc);
+		if (!n) {
+			pthread_mutex_unlock(&b->mu);
+			return -1;
+		}
+		bus->writes = n;
+		bus->capwrites = nc;
+	}
+	bus->writes[bus->nwrites++] = (struct write_req){output, m->unit, m->address, on};
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+cJSON *buses_status(struct buses *b)
+{
+	cJSON *arr = cJSON_CreateArray();
+	if (!b)
+		return arr;
+	/* Counters are written by the workers; a torn read of one is a number
+	 * off by one on a status page, never a wrong decision. */
+	pthread_mutex_lock(&b->mu);
+	for (int i = 0; i < b->nbus; i++)
+		for (int k = 0; k < b->bus[i].ndev; k++) {
+			const struct device *d = &b->bus[i].dev[k];
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "bus", b->bus[i].cfg->id);
+			cJSON_AddNumberToObject(o, "unit", d->unit);
+			cJSON_AddStringToObject(o, "state", d->faulted ? "fault" : "ok");
+			cJSON_AddNumberToObject(o, "ok", (double)d->ok);
+			cJSON_AddNumberToObject(o, "errors", (double)d->errors);
+			cJSON_AddNumberToObject(o, "timeouts", (double)d->timeouts);
+			cJSON_AddNumberToObject(o, "exceptions", (double)d->exceptions);
+			cJSON_AddItemToArray(arr, o);
+		}
+	pthread_mutex_unlock(&b->mu);
+	return arr;
+}
