@@ -27,6 +27,8 @@
 
 struct client {
 	int fd;
+	uint32_t gen; /* which connection this slot holds, for deferred replies */
+	int waiting;  /* a deferred reply is owed */
 	char *in;
 	size_t inlen;
 	char *out;
@@ -40,7 +42,12 @@ struct ctl {
 	ctl_handler_fn fn;
 	void *ctx;
 	struct client clients[CTL_MAX_CLIENTS];
+	struct client *current; /* the client whose request is being handled */
+	uint32_t next_gen;
 };
+
+static cJSON deferred_marker;
+cJSON *const CTL_DEFERRED = &deferred_marker;
 
 static void client_close(struct ctl *c, struct client *cl)
 {
@@ -116,8 +123,15 @@ static int handle_line(struct ctl *c, struct client *cl, const char *line, size_
 		r = error_reply("request is not valid JSON");
 	else if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd")))
 		r = error_reply("request must be a JSON object with a string \"cmd\"");
-	else
+	else {
+		c->current = cl;
 		r = c->fn(c->ctx, req);
+		c->current = NULL;
+	}
+	if (r == CTL_DEFERRED) {
+		cJSON_Delete(req);
+		return 0;
+	}
 	if (!r)
 		r = error_reply("internal error");
 	rc = queue_reply(cl, r);
@@ -136,7 +150,7 @@ static int process(struct ctl *c, struct client *cl)
 		size_t ll;
 		if (cl->outlen > 0 && flush_out(cl) < 0)
 			return -1;
-		if (cl->outlen > 0)
+		if (cl->outlen > 0 || cl->waiting)
 			break;
 		nl = cl->in ? memchr(cl->in, '\n', cl->inlen) : NULL;
 		if (!nl)
@@ -208,12 +222,38 @@ static void on_accept(void *arg, int fd, short revents)
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		if (c->clients[i].fd < 0) {
 			c->clients[i].fd = cfd;
+			c->clients[i].gen = ++c->next_gen;
 			loop_fd_add(c->loop, cfd, POLLIN, on_client, c);
 			return;
 		}
 	}
 	log_warn("ctl: too many control connections; refusing one");
 	close(cfd);
+}
+
+uint64_t ctl_defer(struct ctl *c)
+{
+	struct client *cl = c->current;
+	if (!cl)
+		return 0;
+	cl->waiting = 1;
+	return ((uint64_t)(cl - c->clients) << 32) | cl->gen;
+}
+
+void ctl_reply(struct ctl *c, uint64_t token, cJSON *r)
+{
+	int slot = (int)(token >> 32);
+	struct client *cl;
+	if (!c || slot < 0 || slot >= CTL_MAX_CLIENTS)
+		goto out;
+	cl = &c->clients[slot];
+	if (cl->fd < 0 || cl->gen != (uint32_t)token || !cl->waiting)
+		goto out;
+	cl->waiting = 0;
+	if (queue_reply(cl, r) < 0 || process(c, cl) < 0)
+		client_close(c, cl);
+out:
+	cJSON_Delete(r);
 }
 
 struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_handler_fn fn,

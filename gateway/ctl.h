@@ -9,6 +9,7 @@
 #define SH_CTL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct loop;
 struct ctl;
@@ -16,6 +17,15 @@ struct cJSON;
 
 /* Handle one parsed request; return the reply object (ctl frees it). */
 typedef struct cJSON *(*ctl_handler_fn)(void *ctx, const struct cJSON *req);
+
+/* A handler that cannot answer at once (it asked a bus worker) calls
+ * ctl_defer() for a token and returns CTL_DEFERRED; the reply comes later
+ * through ctl_reply(). The client gets nothing else meanwhile. */
+extern struct cJSON *const CTL_DEFERRED;
+uint64_t ctl_defer(struct ctl *c);
+/* Send a deferred reply (takes ownership of r). A client that went away is
+ * simply not answered. */
+void ctl_reply(struct ctl *c, uint64_t token, struct cJSON *r);
 
 /* Listen on path. Refuses to take over a socket another daemon still
  * answers on. On failure returns NULL with a reason in err. */

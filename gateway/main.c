@@ -439,6 +439,8 @@ static void supervise(void *arg)
 
 /* ---- Modbus -------------------------------------------------------------- */
 
+static cJSON *ctl_error(const char *fmt, const char *arg);
+
 static int write_coil(void *ctx, int output, int on)
 {
 	struct daemon *dm = ctx;
@@ -473,6 +475,12 @@ static void on_buses(void *arg, int fd, short revents)
 			snprintf(key, sizeof(key), "output %s", dm->cfg->outputs[ev.output].id);
 			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
 			break;
+		case MBE_TOOL: {
+			cJSON *r = ev.text ? cJSON_Parse(ev.text) : NULL;
+			free(ev.text);
+			ctl_reply(dm->ctl, ev.token, r ? r : ctl_error("modbus: no answer", NULL));
+			break;
+		}
 		}
 	}
 	schedule_flush(dm);
@@ -675,6 +683,55 @@ static const char *get_by(const cJSON *req, int *bad)
 	return cJSON_IsString(by) && !*bad ? by->valuestring : "safehousectl";
 }
 
+/* modbus scan BUS [from to] | modbus read BUS UNIT TABLE ADDRESS [COUNT]:
+ * done by the bus's worker; the reply comes when it has the answer. */
+static cJSON *modbus_command(struct daemon *dm, const cJSON *req)
+{
+	const char *action = cJSON_GetStringValue(cJSON_GetObjectItem(req, "action"));
+	const char *bus = cJSON_GetStringValue(cJSON_GetObjectItem(req, "bus"));
+	const cJSON *n;
+	char why[160];
+	int v[5] = {1, 247, 0, 0, 1}, rc;
+	static const char *const keys[] = {"from", "to", "unit", "address", "count"};
+	uint64_t token;
+	if (!action || !bus)
+		return ctl_error("modbus: \"action\" (scan, read) and \"bus\" are needed", NULL);
+	for (int i = 0; i < 5; i++) {
+		n = cJSON_GetObjectItem(req, keys[i]);
+		if (n && (!cJSON_IsNumber(n) || n->valuedouble != (int)n->valuedouble))
+			return ctl_error("modbus: \"%s\" must be a whole number", keys[i]);
+		if (n)
+			v[i] = (int)n->valuedouble;
+	}
+	token = ctl_defer(dm->ctl);
+	if (strcmp(action, "scan") == 0) {
+		rc = buses_scan(dm->buses, bus, v[0], v[1], token, why, sizeof(why));
+	} else if (strcmp(action, "read") == 0) {
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(req, "table"));
+		static const char *const tables[] = {"discrete_input", "coil", "input_register",
+		                                     "holding_register"};
+		int t = -1;
+		for (int i = 0; table && i < 4; i++)
+			if (strcmp(tables[i], table) == 0)
+				t = i;
+		if (t < 0) {
+			snprintf(why, sizeof(why),
+			         "table is discrete_input, coil, input_register or "
+			         "holding_register");
+			rc = -1;
+		} else {
+			rc = buses_read(dm->buses, bus, v[2], t, v[3], v[4], token, why,
+			                sizeof(why));
+		}
+	} else {
+		snprintf(why, sizeof(why), "unknown action \"%s\" (scan, read)", action);
+		rc = -1;
+	}
+	if (rc < 0)
+		ctl_reply(dm->ctl, token, ctl_error("modbus: %s", why));
+	return CTL_DEFERRED;
+}
+
 /* users list|add|del|passwd. */
 static cJSON *users_command(struct daemon *dm, const cJSON *req, const char *by)
 {
@@ -819,6 +876,8 @@ static cJSON *run_command(struct daemon *dm, const cJSON *req, const char *by)
 
 	if (strcmp(cmd, "users") == 0)
 		return users_command(dm, req, by);
+	if (strcmp(cmd, "modbus") == 0)
+		return modbus_command(dm, req);
 	if (strcmp(cmd, "status") == 0)
 		return build_status(dm, 1);
 	if (strcmp(cmd, "alarms") == 0) {
@@ -946,7 +1005,8 @@ static cJSON *run_command(struct daemon *dm, const cJSON *req, const char *by)
 static int is_read_only(const char *cmd)
 {
 	return strcmp(cmd, "status") == 0 || strcmp(cmd, "alarms") == 0 ||
-	       strcmp(cmd, "sensors") == 0 || strcmp(cmd, "events") == 0;
+	       strcmp(cmd, "modbus") == 0 || strcmp(cmd, "sensors") == 0 ||
+	       strcmp(cmd, "events") == 0;
 }
 
 /* A command with a code: the code names the actor. Wrong codes count

@@ -55,6 +55,13 @@ struct write_req {
 	int output, unit, coil, on;
 };
 
+struct tool_req {
+	int scan; /* 1 scan from..to, 0 read */
+	int from, to;
+	int unit, table, address, count;
+	uint64_t token;
+};
+
 struct bus {
 	struct buses *owner;
 	const struct config_bus *cfg;
@@ -66,6 +73,8 @@ struct bus {
 	int ndev;
 	struct write_req *writes;
 	int nwrites, capwrites;
+	struct tool_req *tools;
+	int ntools, captools;
 };
 
 struct buses {
@@ -370,6 +379,71 @@ static void do_write(struct bus *bus, const struct write_req *w)
 	push(bus->owner, &e);
 }
 
+static void tool_answer(struct bus *bus, uint64_t token, cJSON *o)
+{
+	struct mb_event e = {.type = MBE_TOOL, .token = token, .bus = bus->index};
+	e.text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	push(bus->owner, &e);
+}
+
+static void do_tool(struct bus *bus, const struct tool_req *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	uint8_t bits[MAX_BITS];
+	uint16_t regs[MAX_REGS];
+	if (ensure_connected(bus) < 0) {
+		cJSON_AddBoolToObject(o, "ok", 0);
+		cJSON_AddStringToObject(o, "error", modbus_strerror(errno));
+		tool_answer(bus, t->token, o);
+		return;
+	}
+	if (t->scan) {
+		cJSON *arr;
+		cJSON_AddBoolToObject(o, "ok", 1);
+		arr = cJSON_AddArrayToObject(o, "units");
+		/* A short timeout: most units are absent. An exception reply is
+		 * an answer: somebody is there. */
+		modbus_set_response_timeout(bus->ctx, 0, 100000);
+		for (int u = t->from; u <= t->to; u++) {
+			int rc;
+			modbus_set_slave(bus->ctx, u);
+			rc = modbus_read_registers(bus->ctx, 0, 1, regs);
+			if (rc >= 0 || is_exception(errno))
+				cJSON_AddItemToArray(arr, cJSON_CreateNumber(u));
+			else if (bus->cfg->type == BUS_RTU)
+				modbus_flush(bus->ctx);
+			else if (errno != ETIMEDOUT) {
+				drop_connection(bus);
+				ensure_connected(bus);
+			}
+		}
+	} else {
+		struct range r = {(enum mb_table)t->table, t->address, t->count, 0, 0};
+		int rc;
+		modbus_set_slave(bus->ctx, t->unit);
+		modbus_set_response_timeout(bus->ctx, (uint32_t)(bus->cfg->timeout_ms / 1000),
+		                            (uint32_t)(bus->cfg->timeout_ms % 1000) * 1000);
+		rc = read_range(bus, &r, bits, regs);
+		if (rc < 0) {
+			cJSON_AddBoolToObject(o, "ok", 0);
+			cJSON_AddStringToObject(
+			    o, "error", errno == ETIMEDOUT ? "no answer" : modbus_strerror(errno));
+		} else {
+			cJSON *arr;
+			cJSON_AddBoolToObject(o, "ok", 1);
+			arr = cJSON_AddArrayToObject(o, "values");
+			for (int i = 0; i < rc; i++)
+				cJSON_AddItemToArray(
+				    arr,
+				    cJSON_CreateNumber(r.table == MB_DISCRETE || r.table == MB_COIL
+				                           ? bits[i]
+				                           : regs[i]));
+		}
+	}
+	tool_answer(bus, t->token, o);
+}
+
 static void *worker(void *arg)
 {
 	struct bus *bus = arg;
@@ -379,16 +453,27 @@ static void *worker(void *arg)
 		int64_t now, next = INT64_MAX;
 		struct write_req *w = NULL;
 		int nw = 0;
+		struct tool_req *t = NULL;
+		int nt = 0;
 		if (bus->nwrites) {
 			w = bus->writes;
 			nw = bus->nwrites;
 			bus->writes = NULL;
 			bus->nwrites = bus->capwrites = 0;
 		}
+		if (bus->ntools) {
+			t = bus->tools;
+			nt = bus->ntools;
+			bus->tools = NULL;
+			bus->ntools = bus->captools = 0;
+		}
 		pthread_mutex_unlock(&b->mu);
 		for (int i = 0; i < nw; i++)
 			do_write(bus, &w[i]);
 		free(w);
+		for (int i = 0; i < nt; i++)
+			do_tool(bus, &t[i]);
+		free(t);
 		now = mono_ms();
 		for (int i = 0; i < bus->ndev; i++)
 			if (bus->dev[i].npoints && bus->dev[i].next_poll <= now)
@@ -398,7 +483,7 @@ static void *worker(void *arg)
 			if (bus->dev[i].npoints && bus->dev[i].next_poll < next)
 				next = bus->dev[i].next_poll;
 		pthread_mutex_lock(&b->mu);
-		if (b->stop || bus->nwrites)
+		if (b->stop || bus->nwrites || bus->ntools)
 			continue;
 		if (next == INT64_MAX) {
 			pthread_cond_wait(&b->cv, &b->mu);
@@ -565,8 +650,11 @@ void buses_stop(struct buses *b)
 		}
 		free(bus->dev);
 		free(bus->writes);
+		free(bus->tools);
 	}
 	free(b->bus);
+	for (int i = 0; i < b->nev; i++)
+		free(b->ev[(b->headev + i) % b->capev].text);
 	free(b->ev);
 	if (b->efd >= 0)
 		close(b->efd);
@@ -600,6 +688,68 @@ int buses_write(struct buses *b, int output, int on)
 	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	return 0;
+}
+
+static int queue_tool(struct buses *b, const char *bus_id, const struct tool_req *t, char *why,
+                      size_t whylen)
+{
+	struct bus *bus = NULL;
+	for (int i = 0; i < b->nbus; i++)
+		if (strcmp(b->bus[i].cfg->id, bus_id) == 0)
+			bus = &b->bus[i];
+	if (!bus) {
+		snprintf(why, whylen, "no bus \"%s\" in the config", bus_id);
+		return -1;
+	}
+	pthread_mutex_lock(&b->mu);
+	if (bus->ntools == bus->captools) {
+		int nc = bus->captools ? bus->captools * 2 : 4;
+		struct tool_req *n = realloc(bus->tools, sizeof(*n) * (size_t)nc);
+		if (!n) {
+			pthread_mutex_unlock(&b->mu);
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		bus->tools = n;
+		bus->captools = nc;
+	}
+	bus->tools[bus->ntools++] = *t;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+int buses_scan(struct buses *b, const char *bus, int from, int to, uint64_t token, char *why,
+               size_t whylen)
+{
+	struct tool_req t = {.scan = 1, .from = from, .to = to, .token = token};
+	if (!b) {
+		snprintf(why, whylen, "the config has no Modbus bus");
+		return -1;
+	}
+	if (from < 0 || to > 255 || from > to) {
+		snprintf(why, whylen, "units are 0 to 255, first to last");
+		return -1;
+	}
+	return queue_tool(b, bus, &t, why, whylen);
+}
+
+int buses_read(struct buses *b, const char *bus, int unit, int table, int address, int count,
+               uint64_t token, char *why, size_t whylen)
+{
+	struct tool_req t = {
+	    .unit = unit, .table = table, .address = address, .count = count, .token = token};
+	int max = table == MB_DISCRETE || table == MB_COIL ? MAX_BITS : MAX_REGS;
+	if (!b) {
+		snprintf(why, whylen, "the config has no Modbus bus");
+		return -1;
+	}
+	if (unit < 0 || unit > 255 || table < 0 || table > MB_HOLDING_REG || address < 0 ||
+	    address > 65535 || count < 1 || count > max || address + count > 65536) {
+		snprintf(why, whylen, "unit 0-255, address 0-65535, count 1-%d", max);
+		return -1;
+	}
+	return queue_tool(b, bus, &t, why, whylen);
 }
 
 cJSON *buses_status(struct buses *b)

@@ -15,6 +15,7 @@
 #define SH_MODBUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../sensors/point.h"
 
@@ -26,6 +27,7 @@ enum mb_event_type {
 	MBE_READING, /* sensor, point, value */
 	MBE_DEVICE,  /* bus, unit: ok 0 stopped answering, 1 answers again */
 	MBE_WRITE,   /* output: ok 0 the coil write failed, 1 it succeeded */
+	MBE_TOOL,    /* token: the JSON answer (text, owned by the event) */
 };
 
 struct mb_event {
@@ -36,6 +38,8 @@ struct mb_event {
 	int bus, unit, output;
 	int ok;
 	char msg[160];
+	uint64_t token;
+	char *text; /* MBE_TOOL: free() it */
 };
 
 /* Start a worker for every bus with points or outputs. The config must
@@ -50,6 +54,15 @@ int buses_take(struct buses *b, struct mb_event *ev);
 
 /* Queue a coil write for a Modbus output (config index). */
 int buses_write(struct buses *b, int output, int on);
+
+/* Installer tools, run by the bus's own worker between polls so that they
+ * never fight it for the serial line. The answer comes back as an MBE_TOOL
+ * event carrying token: {"ok":true,"units":[...]} or {"ok":true,"values":
+ * [...]} or {"ok":false,"error":"..."}. Returns 0, or -1 with why. */
+int buses_scan(struct buses *b, const char *bus, int from, int to, uint64_t token, char *why,
+               size_t whylen);
+int buses_read(struct buses *b, const char *bus, int unit, int table, int address, int count,
+               uint64_t token, char *why, size_t whylen);
 
 /* [{"bus","unit","state","ok","errors","timeouts","exceptions"}]; caller
  * frees. */

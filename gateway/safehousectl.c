@@ -23,32 +23,38 @@
 #define REPLY_MAX (4 * 1024 * 1024)
 #define TIMEOUT_MS 10000
 
+/* How long to wait for a reply; the Modbus scan takes longer. */
+static int timeout_ms = TIMEOUT_MS;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-	           "commands:\n"
-	           "  status               site, mode, active alarms, sensors, links\n"
-	           "  alarms [--all]       active alarms (--all: recent history too)\n"
-	           "  ack [ID] [--by NAME] acknowledge an alarm (no ID: every active one)\n"
-	           "  silence [--by NAME]  silence the sirens (a new alarm sounds them again)\n"
-	           "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
-	           "  sensors [--zone Z]   every sensor: link, state, battery, last seen\n"
-	           "  events [--since 1h|DATE] [--limit N]  the event log, newest first\n"
-	           "  arm home|night|away [--force]  arm (refused with doors or windows open,\n"
-	           "                       unless --force bypasses them until disarm)\n"
-	           "  disarm\n"
-	           "  disable TARGET --for 2h --reason TEXT  take a sensor or zone out of\n"
-	           "                       service (at most 7 days)\n"
-	           "  enable TARGET\n"
-	           "  test start [ZONE] [--sirens] | test stop  walk test (1 hour at most)\n"
-	           "  users [list] | users add NAME --role owner|tenant|installer [--pin-stdin]\n"
-	           "                       [--duress] | users del NAME | users passwd NAME\n"
-	           "state-changing commands take --code PIN (the code names who did it) and\n"
-	           "--by NAME\n"
-	           "options:\n"
-	           "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
-	           ", or $SAFEHOUSE_SOCKET)\n"
-	           "  -j, --json           print the daemon's JSON reply\n");
+	fprintf(f,
+	        "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	        "commands:\n"
+	        "  status               site, mode, active alarms, sensors, links\n"
+	        "  alarms [--all]       active alarms (--all: recent history too)\n"
+	        "  ack [ID] [--by NAME] acknowledge an alarm (no ID: every active one)\n"
+	        "  silence [--by NAME]  silence the sirens (a new alarm sounds them again)\n"
+	        "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
+	        "  sensors [--zone Z]   every sensor: link, state, battery, last seen\n"
+	        "  events [--since 1h|DATE] [--limit N]  the event log, newest first\n"
+	        "  arm home|night|away [--force]  arm (refused with doors or windows open,\n"
+	        "                       unless --force bypasses them until disarm)\n"
+	        "  disarm\n"
+	        "  disable TARGET --for 2h --reason TEXT  take a sensor or zone out of\n"
+	        "                       service (at most 7 days)\n"
+	        "  enable TARGET\n"
+	        "  test start [ZONE] [--sirens] | test stop  walk test (1 hour at most)\n"
+	        "  modbus scan BUS [--units 1-247] | modbus read BUS UNIT TABLE ADDRESS [COUNT]\n"
+	        "                       installer tools, run by the daemon's own bus worker\n"
+	        "  users [list] | users add NAME --role owner|tenant|installer [--pin-stdin]\n"
+	        "                       [--duress] | users del NAME | users passwd NAME\n"
+	        "state-changing commands take --code PIN (the code names who did it) and\n"
+	        "--by NAME\n"
+	        "options:\n"
+	        "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
+	        ", or $SAFEHOUSE_SOCKET)\n"
+	        "  -j, --json           print the daemon's JSON reply\n");
 }
 
 /* Send one request line, read one reply line. Returns the parsed reply or
@@ -83,9 +89,9 @@ static cJSON *call(const char *path, cJSON *req)
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
 		ssize_t n;
-		if (poll(&p, 1, TIMEOUT_MS) <= 0) {
+		if (poll(&p, 1, timeout_ms) <= 0) {
 			fprintf(stderr, "safehousectl: no reply from safehoused within %d s\n",
-			        TIMEOUT_MS / 1000);
+			        timeout_ms / 1000);
 			goto out;
 		}
 		if (len + 4096 + 1 > cap) {
@@ -321,26 +327,19 @@ static void print_events(const cJSON *arr)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {"all", no_argument, NULL, 'a'},
-	                                     {"by", required_argument, NULL, 'b'},
-	                                     {"force", no_argument, NULL, 'f'},
-	                                     {"for", required_argument, NULL, 'F'},
-	                                     {"reason", required_argument, NULL, 'R'},
-	                                     {"sirens", no_argument, NULL, 'S'},
-	                                     {"zone", required_argument, NULL, 'z'},
-	                                     {"since", required_argument, NULL, 'i'},
-	                                     {"limit", required_argument, NULL, 'l'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {"code", required_argument, NULL, 'c'},
-	                                     {"role", required_argument, NULL, 'r'},
-	                                     {"pin-stdin", no_argument, NULL, 'P'},
-	                                     {"duress", no_argument, NULL, 'D'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'a'},          {"by", required_argument, NULL, 'b'},
+	    {"force", no_argument, NULL, 'f'},        {"for", required_argument, NULL, 'F'},
+	    {"reason", required_argument, NULL, 'R'}, {"sirens", no_argument, NULL, 'S'},
+	    {"zone", required_argument, NULL, 'z'},   {"since", required_argument, NULL, 'i'},
+	    {"limit", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+	    {"code", required_argument, NULL, 'c'},   {"role", required_argument, NULL, 'r'},
+	    {"pin-stdin", no_argument, NULL, 'P'},    {"duress", no_argument, NULL, 'D'},
+	    {"units", required_argument, NULL, 'U'},  {NULL, 0, NULL, 0}};
 	const char *sock = getenv("SAFEHOUSE_SOCKET");
 	const char *by = NULL, *cmd, *for_s = NULL, *reason = NULL, *zone = NULL, *since = NULL;
-	const char *limit = NULL, *code = NULL, *role = NULL;
+	const char *limit = NULL, *code = NULL, *role = NULL, *units = NULL;
 	int json = 0, all = 0, force = 0, sirens = 0, pin_stdin = 0, duress = 0, c, rc = 2;
 	cJSON *req = NULL, *reply = NULL;
 
@@ -393,6 +392,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			duress = 1;
+			break;
+		case 'U':
+			units = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -516,6 +518,28 @@ int main(int argc, char **argv)
 			goto bad_args;
 		}
 		add_by(req, by);
+	} else if (strcmp(cmd, "modbus") == 0) {
+		int n = argc - optind;
+		if (n >= 2 && strcmp(argv[optind], "scan") == 0 && n == 2) {
+			int from = 1, to = 247;
+			cJSON_AddStringToObject(req, "action", "scan");
+			cJSON_AddStringToObject(req, "bus", argv[optind + 1]);
+			if (units && sscanf(units, "%d-%d", &from, &to) != 2 &&
+			    sscanf(units, "%d", &from) == 1)
+				to = from;
+			cJSON_AddNumberToObject(req, "from", from);
+			cJSON_AddNumberToObject(req, "to", to);
+		} else if (n >= 5 && n <= 6 && strcmp(argv[optind], "read") == 0) {
+			cJSON_AddStringToObject(req, "action", "read");
+			cJSON_AddStringToObject(req, "bus", argv[optind + 1]);
+			cJSON_AddNumberToObject(req, "unit", atoi(argv[optind + 2]));
+			cJSON_AddStringToObject(req, "table", argv[optind + 3]);
+			cJSON_AddNumberToObject(req, "address", atoi(argv[optind + 4]));
+			cJSON_AddNumberToObject(req, "count", n == 6 ? atoi(argv[optind + 5]) : 1);
+		} else {
+			goto bad_args;
+		}
+		timeout_ms = 600000; /* a scan of 247 units takes a while */
 	} else if (strcmp(cmd, "users") == 0) {
 		const char *action = optind < argc ? argv[optind] : "list";
 		char pin[32], dpin[32];
@@ -584,7 +608,23 @@ send:
 		print_alarms(cJSON_GetObjectItem(reply, "alarms"));
 	else if (strcmp(cmd, "reset") == 0)
 		printf("alarm %.0f reset\n", num(reply, "id"));
-	else if (strcmp(cmd, "users") == 0) {
+	else if (strcmp(cmd, "modbus") == 0) {
+		const cJSON *x, *arr = cJSON_GetObjectItem(reply, "units");
+		if (arr) {
+			printf("units that answer on %s:", argv[optind + 1]);
+			cJSON_ArrayForEach(x, arr)
+			{
+				printf(" %.0f", x->valuedouble);
+			}
+			printf("%s\n", cJSON_GetArraySize(arr) ? "" : " none");
+		} else {
+			cJSON_ArrayForEach(x, cJSON_GetObjectItem(reply, "values"))
+			{
+				printf("%.0f ", x->valuedouble);
+			}
+			printf("\n");
+		}
+	} else if (strcmp(cmd, "users") == 0) {
 		const cJSON *u;
 		cJSON_ArrayForEach(u, cJSON_GetObjectItem(reply, "users"))
 		{
