@@ -43,6 +43,7 @@ struct ctl {
 	void *ctx;
 	struct client clients[CTL_MAX_CLIENTS];
 	struct client *current; /* the client whose request is being handled */
+	int failed;             /* a reply queued inside the handler did not fit */
 	uint32_t next_gen;
 };
 
@@ -130,7 +131,9 @@ static int handle_line(struct ctl *c, struct client *cl, const char *line, size_
 	}
 	if (r == CTL_DEFERRED) {
 		cJSON_Delete(req);
-		return 0;
+		rc = c->failed ? -1 : 0;
+		c->failed = 0;
+		return rc;
 	}
 	if (!r)
 		r = error_reply("internal error");
@@ -250,6 +253,14 @@ void ctl_reply(struct ctl *c, uint64_t token, cJSON *r)
 	if (cl->fd < 0 || cl->gen != (uint32_t)token || !cl->waiting)
 		goto out;
 	cl->waiting = 0;
+	/* Answered inside the handler that deferred it (a request refused
+	 * before it reached a worker): the line is still in the input buffer
+	 * and process() is up the stack, so only queue; process() goes on. */
+	if (c->current == cl) {
+		if (queue_reply(cl, r) < 0)
+			c->failed = 1;
+		goto out;
+	}
 	if (queue_reply(cl, r) < 0 || process(c, cl) < 0)
 		client_close(c, cl);
 out:
