@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define BACKOFF_MAX_MS 30000
+#define MB_RETRY_MAX 32    /* failed coil writes kept per bus for retry */
 #define KEEPALIVE_MS 10000 /* unchanged values are still reported: supervision */
 #define MAX_BITS 2000
 #define MAX_REGS 125
@@ -75,6 +76,11 @@ struct bus {
 	int nwrites, capwrites;
 	struct tool_req *tools;
 	int ntools, captools;
+	/* Worker-only: coil writes that failed, tried again with backoff until
+	 * they succeed or a newer write for the same output replaces them. */
+	struct write_req retry[MB_RETRY_MAX];
+	int nretry;
+	int64_t retry_at, retry_delay_ms;
 };
 
 struct buses {
@@ -353,7 +359,7 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 	d->next_poll = now + d->backoff_ms;
 }
 
-static void do_write(struct bus *bus, const struct write_req *w)
+static int do_write(struct bus *bus, const struct write_req *w)
 {
 	struct mb_event e = {
 	    .type = MBE_WRITE, .output = w->output, .bus = bus->index, .unit = w->unit};
@@ -377,6 +383,47 @@ static void do_write(struct bus *bus, const struct write_req *w)
 	snprintf(e.msg, sizeof(e.msg), "siren output failed: coil %d of unit %d on bus %s", w->coil,
 	         w->unit, bus->cfg->id);
 	push(bus->owner, &e);
+	return ok ? 0 : -1;
+}
+
+/* A newer write for an output makes an older failed one moot. */
+static void retry_forget(struct bus *bus, int output)
+{
+	for (int i = 0; i < bus->nretry; i++)
+		if (bus->retry[i].output == output)
+			bus->retry[i--] = bus->retry[--bus->nretry];
+}
+
+static void retry_keep(struct bus *bus, const struct write_req *w, int64_t now)
+{
+	retry_forget(bus, w->output);
+	if (bus->nretry == MB_RETRY_MAX)
+		return; /* more outputs than a bus can carry; the fault stays raised */
+	bus->retry[bus->nretry++] = *w;
+	if (bus->nretry == 1) {
+		bus->retry_delay_ms = 1000;
+		bus->retry_at = now + bus->retry_delay_ms;
+	}
+}
+
+/* The failed writes again, backing off to BACKOFF_MAX_MS: the siren must
+ * come on as soon as the relay answers again, without flooding a bus that
+ * is down. */
+static void retry_writes(struct bus *bus, int64_t now)
+{
+	struct write_req again[MB_RETRY_MAX];
+	int n = bus->nretry;
+	if (!n || now < bus->retry_at)
+		return;
+	memcpy(again, bus->retry, sizeof(again[0]) * (size_t)n);
+	bus->nretry = 0;
+	for (int i = 0; i < n; i++)
+		if (do_write(bus, &again[i]) < 0 && bus->nretry < MB_RETRY_MAX)
+			bus->retry[bus->nretry++] = again[i];
+	bus->retry_delay_ms *= 2;
+	if (bus->retry_delay_ms > BACKOFF_MAX_MS)
+		bus->retry_delay_ms = BACKOFF_MAX_MS;
+	bus->retry_at = mono_ms() + bus->retry_delay_ms;
 }
 
 static void tool_answer(struct bus *bus, uint64_t token, cJSON *o)
@@ -468,9 +515,13 @@ static void *worker(void *arg)
 			bus->ntools = bus->captools = 0;
 		}
 		pthread_mutex_unlock(&b->mu);
-		for (int i = 0; i < nw; i++)
-			do_write(bus, &w[i]);
+		for (int i = 0; i < nw; i++) {
+			retry_forget(bus, w[i].output);
+			if (do_write(bus, &w[i]) < 0)
+				retry_keep(bus, &w[i], mono_ms());
+		}
 		free(w);
+		retry_writes(bus, mono_ms());
 		for (int i = 0; i < nt; i++)
 			do_tool(bus, &t[i]);
 		free(t);
@@ -482,6 +533,8 @@ static void *worker(void *arg)
 		for (int i = 0; i < bus->ndev; i++)
 			if (bus->dev[i].npoints && bus->dev[i].next_poll < next)
 				next = bus->dev[i].next_poll;
+		if (bus->nretry && bus->retry_at < next)
+			next = bus->retry_at;
 		pthread_mutex_lock(&b->mu);
 		if (b->stop || bus->nwrites || bus->ntools)
 			continue;

@@ -159,6 +159,41 @@ def test_siren_relay_on_rtu_coil_switches_on_with_the_fire_and_off_at_reset(modb
     wait_until(lambda: sim.coil(2, 0) == 0, what="siren coil rtu0/2/0 switched off")
 
 
+def test_siren_relay_that_does_not_answer_raises_siren_output_failed_and_is_retried(
+        modbus_tcp, site):
+    sim = modbus_tcp
+    use_modbus(site, [tcp_bus("tcp0", sim.port)], [
+        sensor("smoke-wired", "smoke", "room-101", bus="tcp0", unit=1, discrete_input=0),
+    ], outputs=[
+        {"id": "siren-yard", "kind": "siren", "zone": "hall",
+         "modbus": {"bus": "tcp0", "unit": 2, "coil": 0}},
+    ], rules=SMOKE_RULE)
+    start_modbus_site(site)
+    settle(site, sim)
+    sim.drop(2)
+
+    m = site.probe.mark()
+    sim.set("di", 1, 0, 1)
+    site.wait_alarm(since=m, state="raised", **{"class": "fire"})
+    failed = site.probe.wait_for(
+        site.topic("alarm"), since=m,
+        pred=lambda msg: (msg.json().get("state") == "raised"
+                          and msg.json().get("class") == "fault"
+                          and "siren output failed" in (msg.json().get("message") or "")),
+        what="a raised 'siren output failed' fault")[0].json()
+    assert "tcp0" in failed["message"] and "unit 2" in failed["message"], failed
+
+    # The relay answers again: the write is retried without a new command,
+    # the siren comes on and the fault clears.
+    sim.restore(2)
+    wait_until(lambda: sim.coil(2, 0) == 1, what="the retried write switching the siren on")
+    site.probe.wait_for(
+        site.topic("alarm"), since=m,
+        pred=lambda msg: msg.json().get("state") == "cleared" and msg.json().get("id") == failed["id"],
+        what="the 'siren output failed' fault cleared")
+    assert site.alive()
+
+
 # --------------------------------------------------------------------------
 # devices that stop answering
 
