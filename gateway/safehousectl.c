@@ -226,6 +226,13 @@ static void print_status(const cJSON *r)
 		printf(")");
 	}
 	printf("\n");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "modbus"))
+	{
+		printf("modbus:   %s unit %.0f %s: %.0f read(s), %.0f timeout(s), %.0f "
+		       "exception(s), %.0f bad reply(ies)\n",
+		       str(it, "bus"), num(it, "unit"), str(it, "state"), num(it, "ok"),
+		       num(it, "timeouts"), num(it, "exceptions"), num(it, "errors"));
+	}
 	printf("rules:    %.0f loaded; up %.0f s; safehoused %s\n", num(r, "rules"),
 	       num(r, "uptime_s"), str(r, "version"));
 }
