@@ -273,10 +273,14 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 	modbus_set_slave(bus->ctx, d->unit);
 	modbus_set_response_timeout(bus->ctx, (uint32_t)(d->timeout_ms / 1000),
 	                            (uint32_t)(d->timeout_ms % 1000) * 1000);
-	for (int i = 0; i < d->nranges; i++) {
+	/* A device already in fault is only probed: one try of its first
+	 * range, so that a dead unit costs the bus one timeout per backoff
+	 * period instead of timeout x tries x ranges every time. */
+	int tries = d->faulted ? 1 : d->retries + 1;
+	for (int i = 0; i < d->nranges && !failed; i++) {
 		const struct range *r = &d->ranges[i];
 		int rc = -1, e = 0;
-		for (int a = 0; a <= d->retries; a++) {
+		for (int a = 0; a < tries; a++) {
 			if (ensure_connected(bus) < 0) {
 				e = errno;
 				break;
@@ -352,11 +356,12 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 		device_event(bus, d, 0, why);
 	}
 	/* Back off, so that a dead device does not eat the bus time of the
-	 * live ones. */
+	 * live ones; counted from the end of the failed poll, which took the
+	 * timeouts, not from its start. */
 	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : d->poll_ms;
 	if (d->backoff_ms > BACKOFF_MAX_MS)
 		d->backoff_ms = BACKOFF_MAX_MS;
-	d->next_poll = now + d->backoff_ms;
+	d->next_poll = mono_ms() + d->backoff_ms;
 }
 
 static int do_write(struct bus *bus, const struct write_req *w)
@@ -491,6 +496,15 @@ static void do_tool(struct bus *bus, const struct tool_req *t)
 	tool_answer(bus, t->token, o);
 }
 
+static int writes_pending(struct bus *bus)
+{
+	int n;
+	pthread_mutex_lock(&bus->owner->mu);
+	n = bus->nwrites;
+	pthread_mutex_unlock(&bus->owner->mu);
+	return n > 0;
+}
+
 static void *worker(void *arg)
 {
 	struct bus *bus = arg;
@@ -526,9 +540,14 @@ static void *worker(void *arg)
 			do_tool(bus, &t[i]);
 		free(t);
 		now = mono_ms();
-		for (int i = 0; i < bus->ndev; i++)
+		for (int i = 0; i < bus->ndev; i++) {
 			if (bus->dev[i].npoints && bus->dev[i].next_poll <= now)
 				poll_device(bus, &bus->dev[i], now);
+			/* A siren write waits for one request at most, not for a
+			 * round of polls (which may hold a timeout). */
+			if (writes_pending(bus))
+				break;
+		}
 		now = mono_ms();
 		for (int i = 0; i < bus->ndev; i++)
 			if (bus->dev[i].npoints && bus->dev[i].next_poll < next)
