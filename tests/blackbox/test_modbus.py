@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from helpers import (ROOT, base_config, errors_only, find_alarm, parse_diags, run_check,
+from helpers import (ROOT, TIMEOUT, base_config, errors_only, find_alarm, parse_diags, run_check,
                      wait_until)
 from modbus_helpers import (f32_registers, modbus_status, rtu_bus, start_modbus_site, tcp_bus,
                             use_modbus, wait_device)
@@ -37,10 +37,10 @@ def is_modbus_fault(alarm, bus, unit):
             and re.search(rf"(?<!\d){unit}(?!\d)", msg) is not None)
 
 
-def wait_modbus_fault(site, bus, unit, state, since=0):
+def wait_modbus_fault(site, bus, unit, state, since=0, timeout=TIMEOUT):
     what = f"a {state!r} fault alarm naming Modbus {bus} unit {unit}"
     return site.probe.wait_for(
-        site.topic("alarm"), since=since,
+        site.topic("alarm"), since=since, timeout=timeout,
         pred=lambda m: m.json().get("state") == state and is_modbus_fault(m.json(), bus, unit),
         what=what)[0].json()
 
@@ -239,6 +239,30 @@ def test_device_that_stops_answering_raises_fault_that_clears_when_it_is_back(
     # Readings flow again.
     sim.set("di", 1, 0, 1)
     site.wait_alarm(since=m, state="raised", sensor="smoke-wired", **{"class": "fire"})
+
+
+def test_siren_write_is_not_held_behind_a_dead_device_with_long_timeouts(modbus_tcp, site):
+    # Unit 3 is not there: each request to it waits 3 s, 4 tries, 2 requests
+    # per poll. A bus that waited all that out before writing the siren coil
+    # would hold the siren for 24 s; a device in fault is only probed once.
+    sim = modbus_tcp
+    slow = {"timeout_ms": 3000, "retries": 3}
+    use_modbus(site, [tcp_bus("tcp0", sim.port)], [
+        sensor("smoke-wired", "smoke", "room-101", bus="tcp0", unit=1, discrete_input=0),
+        sensor("smoke-gone", "smoke", "room-102", bus="tcp0", unit=3, discrete_input=0, **slow),
+        sensor("heat-gone", "heat", "room-102", bus="tcp0", unit=3, input_register=0, **slow),
+    ], outputs=[
+        {"id": "siren-yard", "kind": "siren", "zone": "hall",
+         "modbus": {"bus": "tcp0", "unit": 2, "coil": 0}},
+    ], rules=SMOKE_RULE)
+    m = site.probe.mark()
+    start_modbus_site(site, absent=[("tcp0", 3)])
+    # Its first poll takes all its tries (12 s): that is what retries are.
+    wait_modbus_fault(site, "tcp0", 3, "raised", since=m, timeout=12 + 2 * TIMEOUT)
+
+    sim.set("di", 1, 0, 1)
+    site.wait_alarm(since=m, state="raised", **{"class": "fire"})
+    wait_until(lambda: sim.coil(2, 0) == 1, what="the siren coil written beside a dead device")
 
 
 def test_second_device_timing_out_on_rtu_bus_does_not_stop_polling_the_first(modbus_rtu, site):
