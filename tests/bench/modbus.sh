@@ -46,59 +46,8 @@ PIDS=()
 FAILED=0
 START=$(date +%s)
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-
-# Stop one process we started: TERM, wait for it to go, then KILL.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$FAILED" = 1 ]; then
-		log "raw outputs and logs kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Wait until a command succeeds, polling every 50 ms, at most $1 seconds.
-wait_for() {
-	local limit=$1 i
-	shift
-	for ((i = 0; i < limit * 20; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-cpu_ticks() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-	s=${s##*) }
-	# shellcheck disable=SC2086
-	set -- $s
-	echo $((${12} + ${13}))
-}
-pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? 100 * t / hz / s : 0)}'; }
-
-# field NAME FILE: the value of NAME=VALUE on the last line that has it
-field() { grep -o "$1=[^ ]*" "$2" 2>/dev/null | tail -n 1 | cut -d= -f2; }
+# shellcheck source=tests/bench/lib.sh
+. "$ROOT/tests/bench/lib.sh"
 
 # ---------------------------------------------------------------- build --
 
