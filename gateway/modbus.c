@@ -291,10 +291,18 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 			e = errno;
 			if (is_exception(e))
 				break; /* the device answered: asking again changes nothing */
-			if (e == ETIMEDOUT)
+			if (e == ETIMEDOUT) {
 				d->timeouts++;
-			else
-				d->errors++;
+			} else {
+				/* A bad reply (CRC, length, unit id): logged the
+				 * first time and every 100th, counted always. */
+				if (++d->errors % 100 == 1)
+					log_warn("modbus %s unit %d: bad reply reading %d..%d: "
+					         "%s (%llu so far)",
+					         bus->cfg->id, d->unit, r->start,
+					         r->start + r->count - 1, modbus_strerror(e),
+					         (unsigned long long)d->errors);
+			}
 			/* A TCP peer that hung up, or a desynchronised RTU line. */
 			if (e != ETIMEDOUT && bus->cfg->type == BUS_TCP)
 				drop_connection(bus);
