@@ -2160,46 +2160,30 @@ void config_free(struct config *c)
 }
 
 /* Lookups are linear: a house has tens of devices, and the daemon builds
- * its own maps for the hot paths. */
-int config_zone_index(const struct config *c, const char *id)
+ * its own maps for the hot paths. One walk over any element array, like
+ * the loader's table of sections (id_off). */
+static int index_by_id(const void *arr, int n, size_t size, size_t id_off, const char *id)
 {
-	for (int i = 0; c && id && i < c->nzones; i++)
-		if (strcmp(c->zones[i].id, id) == 0)
+	for (int i = 0; arr && id && i < n; i++) {
+		const char *const *eid =
+		    (const void *)((const char *)arr + (size_t)i * size + id_off);
+		if (strcmp(*eid, id) == 0)
 			return i;
+	}
 	return -1;
 }
 
-int config_sensor_index(const struct config *c, const char *id)
-{
-	for (int i = 0; c && id && i < c->nsensors; i++)
-		if (strcmp(c->sensors[i].id, id) == 0)
-			return i;
-	return -1;
-}
+#define CONFIG_INDEX(fn, type, arr, n)                                                             \
+	int fn(const struct config *c, const char *id)                                             \
+	{                                                                                          \
+		return c ? index_by_id(c->arr, c->n, sizeof(type), offsetof(type, id), id) : -1;   \
+	}
 
-int config_output_index(const struct config *c, const char *id)
-{
-	for (int i = 0; c && id && i < c->noutputs; i++)
-		if (strcmp(c->outputs[i].id, id) == 0)
-			return i;
-	return -1;
-}
-
-int config_bus_index(const struct config *c, const char *id)
-{
-	for (int i = 0; c && id && i < c->nbuses; i++)
-		if (strcmp(c->buses[i].id, id) == 0)
-			return i;
-	return -1;
-}
-
-int config_contact_index(const struct config *c, const char *id)
-{
-	for (int i = 0; c && id && i < c->ncontacts; i++)
-		if (strcmp(c->contacts[i].id, id) == 0)
-			return i;
-	return -1;
-}
+CONFIG_INDEX(config_zone_index, struct config_zone, zones, nzones)
+CONFIG_INDEX(config_sensor_index, struct config_sensor, sensors, nsensors)
+CONFIG_INDEX(config_output_index, struct config_output, outputs, noutputs)
+CONFIG_INDEX(config_bus_index, struct config_bus, buses, nbuses)
+CONFIG_INDEX(config_contact_index, struct config_contact, contacts, ncontacts)
 
 const char *config_output_kind_name(enum output_kind k)
 {

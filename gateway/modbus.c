@@ -774,6 +774,10 @@ static int queue_tool(struct buses *b, const char *bus_id, const struct tool_req
                       size_t whylen)
 {
 	struct bus *bus = NULL;
+	if (!b) {
+		snprintf(why, whylen, "the config has no Modbus bus");
+		return -1;
+	}
 	for (int i = 0; i < b->nbus; i++)
 		if (strcmp(b->bus[i].cfg->id, bus_id) == 0)
 			bus = &b->bus[i];
@@ -803,10 +807,6 @@ int buses_scan(struct buses *b, const char *bus, int from, int to, uint64_t toke
                size_t whylen)
 {
 	struct tool_req t = {.scan = 1, .from = from, .to = to, .token = token};
-	if (!b) {
-		snprintf(why, whylen, "the config has no Modbus bus");
-		return -1;
-	}
 	if (from < 0 || to > 255 || from > to) {
 		snprintf(why, whylen, "units are 0 to 255, first to last");
 		return -1;
@@ -820,10 +820,6 @@ int buses_read(struct buses *b, const char *bus, int unit, int table, int addres
 	struct tool_req t = {
 	    .unit = unit, .table = table, .address = address, .count = count, .token = token};
 	int max = table == MB_DISCRETE || table == MB_COIL ? MAX_BITS : MAX_REGS;
-	if (!b) {
-		snprintf(why, whylen, "the config has no Modbus bus");
-		return -1;
-	}
 	if (unit < 0 || unit > 255 || table < 0 || table > MB_HOLDING_REG || address < 0 ||
 	    address > 65535 || count < 1 || count > max || address + count > 65536) {
 		snprintf(why, whylen, "unit 0-255, address 0-65535, count 1-%d", max);

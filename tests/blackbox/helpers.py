@@ -28,6 +28,16 @@ MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 # only to stop waiting for something that is not going to happen.
 TIMEOUT = float(os.environ.get("SAFEHOUSE_TEST_TIMEOUT", "10"))
 
+
+def read_log(path):
+    """A process's log so far ("" before it wrote one), undecodable bytes
+    replaced: for failure messages."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 SITE_ID = "test-site"
 PREFIX = "safehouse"
 ADDRESS = "Số 7, hẻm 3, đường N5, ấp 3, xã Minh Sơn"
@@ -204,10 +214,7 @@ class Broker:
         return rc
 
     def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
 
 # --------------------------------------------------------------------------
@@ -511,10 +518,7 @@ class Site:
         return self.proc.wait(timeout=timeout)
 
     def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
     def close(self):
         """Stop the daemon if it still runs; return its exit status then

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TIMEOUT, run_check, stop_process, wait_until
+from helpers import TIMEOUT, read_log, run_check, stop_process, wait_until
 
 HERE = Path(__file__).resolve().parent
 SIM = HERE / "modbus_sim.py"
@@ -131,10 +131,7 @@ class ModbusSim:
         return rc
 
     def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
 
 class PtyPair:
@@ -172,10 +169,7 @@ class PtyPair:
         return rc
 
     def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
 
 # --------------------------------------------------------------------------
