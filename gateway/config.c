@@ -1328,6 +1328,10 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 			table = t;
 		}
 	}
+	/* A profile that could not be used has said why; "missing the table"
+	 * on top of that would send the installer the wrong way. */
+	if (ntables == 0 && member(m, "profile") && !prof)
+		goto out;
 	if (ntables != 1) {
 		report(l, 0, m, 0,
 		       ntables ? "give one table: discrete_input, coil, input_register or "

@@ -56,6 +56,18 @@ static void expect_diag(const struct diags *d, int severity, const char *msg)
 	fail_msg("expected [%d] %s", severity, msg);
 }
 
+/* The same for a message that goes on with something of the machine's
+ * (a temp path). */
+static void expect_diag_prefix(const struct diags *d, int severity, const char *prefix)
+{
+	for (int i = 0; i < d->n; i++)
+		if (d->sev[i] == severity && strncmp(d->msg[i], prefix, strlen(prefix)) == 0)
+			return;
+	for (int i = 0; i < d->n; i++)
+		print_message("  got [%d] %s\n", d->sev[i], d->msg[i]);
+	fail_msg("expected [%d] %s...", severity, prefix);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -474,6 +486,55 @@ static void test_modbus_points_load_with_their_bus_defaults(void **state)
 	config_free(c);
 }
 
+/* A profile that is missing, broken or lacks the channel is an error at the
+ * sensor that names it; the other sensors still load their points. */
+static void test_bad_profiles_are_each_reported_at_the_sensor(void **state)
+{
+	struct diags d;
+	struct config *c;
+
+	(void)state;
+	assert_int_equal(mkdir(tmp_path("profiles"), 0755), 0);
+	write_file(tmp_path("profiles/broken.json"), "{\"channels\": {\"1\": \n");
+	write_file(tmp_path("profiles/io.json"),
+	           "{\"name\": \"io\", \"channels\": {\"1\": {\"discrete_input\": 0}}}\n");
+	c = load(MINIMAL_HEAD
+	         "  \"profiles_dir\": \"profiles\",\n"
+	         "  \"buses\": [{\"id\": \"t\", \"type\": \"tcp\", \"host\": \"10.0.0.5\"}],\n"
+	         "  \"sensors\": [\n"
+	         "    {\"id\": \"a\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	         "     \"modbus\": {\"bus\": \"t\", \"unit\": 1, \"profile\": \"nosuch\", "
+	         "\"channel\": 1}},\n"
+	         "    {\"id\": \"b\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	         "     \"modbus\": {\"bus\": \"t\", \"unit\": 1, \"profile\": \"broken\", "
+	         "\"channel\": 1}},\n"
+	         "    {\"id\": \"c\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	         "     \"modbus\": {\"bus\": \"t\", \"unit\": 1, \"profile\": \"io\", \"channel\": "
+	         "9}},\n"
+	         "    {\"id\": \"d\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	         "     \"modbus\": {\"bus\": \"t\", \"unit\": 1, \"profile\": \"../io\", "
+	         "\"channel\": 1}},\n"
+	         "    {\"id\": \"e\", \"kind\": \"door\", \"zone\": \"room-101\",\n"
+	         "     \"modbus\": {\"bus\": \"t\", \"unit\": 1, \"profile\": \"io\", \"channel\": "
+	         "1}}]\n"
+	         "}\n",
+	         &d);
+	unlink(tmp_path("profiles/broken.json"));
+	unlink(tmp_path("profiles/io.json"));
+	rmdir(tmp_path("profiles"));
+	assert_null(c);
+	expect_diag_prefix(&d, 0,
+	                   "site.json:8:51: sensors[0].modbus.profile: cannot read profile ");
+	expect_diag_prefix(&d, 0, "site.json:10:51: sensors[1].modbus.profile: profile ");
+	expect_diag(&d, 0,
+	            "site.json:12:68: sensors[2].modbus.channel: profile io has no channel 9");
+	expect_diag(
+	    &d, 0,
+	    "site.json:14:51: sensors[3].modbus.profile: a profile name is letters, digits, - "
+	    "and _");
+	assert_int_equal(d.errors, 4);
+}
+
 static void test_bad_modbus_points_are_each_reported(void **state)
 {
 	struct diags d;
@@ -718,6 +779,7 @@ int main(void)
 	    cmocka_unit_test(test_file_over_4_mib_is_rejected),
 	    cmocka_unit_test(test_contacts_need_what_their_channel_uses),
 	    cmocka_unit_test(test_upstream_prefix_must_be_publishable),
+	    cmocka_unit_test(test_bad_profiles_are_each_reported_at_the_sensor),
 	    cmocka_unit_test(test_free_accepts_null),
 	};
 
