@@ -1295,7 +1295,7 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 {
 	struct config *c = l->c;
 	const cJSON *tabv = NULL, *prof = NULL, *src;
-	cJSON *doc = NULL, merged = {.type = cJSON_Object};
+	cJSON *doc = NULL;
 	const char *bus;
 	int ntables = 0, typ = -1, wo = 0, pt = 0, table = -1;
 	size_t old;
@@ -1307,8 +1307,6 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 	check_keys(l, m, modbus_keys);
 	if (member(m, "profile"))
 		prof = profile_point(l, m, is_output, &doc);
-	/* Keys given locally win over the profile's. */
-	(void)merged;
 	if (str_member(l, m, "bus", REQUIRED, &bus) > 0) {
 		mb->bus = config_bus_index(c, bus);
 		if (mb->bus < 0) {

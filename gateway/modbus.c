@@ -44,7 +44,7 @@ struct device {
 	int unit;
 	int poll_ms, timeout_ms, retries;
 	int64_t next_poll;
-	int fails, faulted, backoff_ms;
+	int faulted, backoff_ms;
 	uint64_t ok, errors, timeouts, exceptions;
 	struct mb_point *points;
 	int npoints;
@@ -185,13 +185,12 @@ static int decode(const struct mb_point *p, const uint8_t *bits, const uint16_t 
 		case MBT_S32:
 			v = (int32_t)word32(regs + off, m->word_little);
 			break;
-		case MBT_F32: {
-			uint32_t w = word32(regs + off, m->word_little);
-			float f;
-			memcpy(&f, &w, sizeof(f));
-			v = f;
+		case MBT_F32:
+			/* ABCD is the Modbus norm; CDAB (low word first) is the
+			 * "little" word order of many meters. */
+			v = m->word_little ? modbus_get_float_cdab(regs + off)
+			                   : modbus_get_float_abcd(regs + off);
 			break;
-		}
 		default:
 			v = regs[off] != 0;
 		}
@@ -348,7 +347,6 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 		if (d->faulted)
 			device_event(bus, d, 1, NULL);
 		d->faulted = 0;
-		d->fails = 0;
 		d->backoff_ms = d->poll_ms;
 		d->next_poll = now + d->poll_ms;
 		return;
@@ -357,7 +355,6 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 		d->next_poll = now + d->poll_ms;
 		return;
 	}
-	d->fails++;
 	if (!d->faulted) {
 		d->faulted = 1;
 		log_warn("modbus %s unit %d: %s", bus->cfg->id, d->unit, why);
