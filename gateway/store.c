@@ -213,7 +213,50 @@ struct store {
 	struct op *done_head, *done_tail;
 	int stop;
 	int efd;
+
+	/* Writer side: the writer thread's (the caller's when inline). */
+	struct op *txn_head, *txn_tail;   /* applied in the open transaction */
+	struct op *back_head, *back_tail; /* not on disk: waiting for the disk */
+	int64_t nback;
+	int failing;
+	int64_t retry_at, retry_ms;
+	char werr[160]; /* SQLite's reason for the last failed step */
+	int w_notify;   /* health changed: wake the loop */
+
+	/* Shared between the writer and the loop (under mu when threaded). */
+	struct store_health health;
+	int health_dirty;
+	int64_t durable_seq; /* highest outbox seq known to be on disk */
+
+	/* Loop side: outbox rows not yet known to be on disk, so that they can
+	 * be sent from memory when the disk refuses them. */
+	struct memrow *mem_head, *mem_tail;
+	store_health_fn health_fn;
+	void *health_ctx;
 };
+
+/* An outbox row as queued, kept on the loop's side until it is durable. */
+struct memrow {
+	struct memrow *next;
+	int64_t seq;
+	char *channel, *topic, *payload;
+	int qos, retain;
+	int sendable;  /* its commit failed: send it from memory */
+	int delivered; /* the broker has it */
+};
+
+/* A storage failure (the disk, not the row, is the problem): the write is
+ * kept and tried again. Any other failure drops that one row, logged. */
+#define STORE_ESTORAGE (-2)
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 5000
+/* While the disk refuses writes, telemetry beyond this many held writes is
+ * dropped (counted) to bound memory; alarms, outbox rows and panel state
+ * are always kept. */
+#define BACKLOG_SHED 50000
+/* Inline mode (tests, the scenario runner) commits by itself past this many
+ * writes, so that a long run does not hold every write in memory. */
+#define INLINE_TXN_MAX 4096
 
 static int64_t mono_ms(void)
 {
@@ -330,6 +373,17 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
 	}
+	/* SQLite quietly opens a write-protected file (mode 0444, chattr +i,
+	 * a read-only mount) read-only: the daemon would look healthy and
+	 * never record or send anything. Refuse it here, loudly. */
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		snprintf(err, errlen,
+		         "cannot write %s: the file, its directory or its filesystem is read-only "
+		         "(file mode, chattr +i or a read-only mount); safehoused must write it: "
+		         "give it to the daemon's user (chown safehouse %s; chmod 600 %s)",
+		         path, path, path);
+		goto fail;
+	}
 	/* Another process (sqlite3 CLI, a report) may hold a read lock. */
 	sqlite3_busy_timeout(s->db, 2000);
 	/* WAL: readers never block the writer. synchronous=FULL: a commit is
@@ -386,6 +440,10 @@ fail:
 	return NULL;
 }
 
+static void w_durable(struct store *s, struct op *list);
+static void w_retry(struct store *s);
+static int run_op(struct store *s, struct op *o);
+
 static void op_free(struct op *o)
 {
 	for (int i = 0; i < OP_STRS; i++)
@@ -411,7 +469,23 @@ void store_close(struct store *s)
 			op_free(o);
 		}
 	} else {
+		if (s->failing)
+			w_retry(s);
 		w_commit(s);
+	}
+	if (s->nback > 0)
+		log_err("store: stopping with %lld write(s) the disk never took (%s); they are "
+		        "lost",
+		        (long long)s->nback, s->werr);
+	w_durable(s, s->back_head);
+	w_durable(s, s->txn_head);
+	while (s->mem_head) {
+		struct memrow *m = s->mem_head;
+		s->mem_head = m->next;
+		free(m->channel);
+		free(m->topic);
+		free(m->payload);
+		free(m);
 	}
 	if (s->sync_init) {
 		pthread_mutex_destroy(&s->mu);
@@ -432,15 +506,42 @@ void store_close(struct store *s)
 	free(s);
 }
 
+static int is_storage_error(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_NOMEM:
+	case SQLITE_PROTOCOL:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_PERM:
+		return 1;
+	}
+	return 0;
+}
+
+/* Returns 0, -1 for a row SQLite refused (logged; the row is dropped), or
+ * STORE_ESTORAGE when the disk or the database refused the write. */
 static int step_done(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		log_err("store: %s", sqlite3_errmsg(s->db));
+		int ext = sqlite3_extended_errcode(s->db);
+		snprintf(s->werr, sizeof(s->werr), "%s", sqlite3_errmsg(s->db));
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (is_storage_error(ext))
+			return STORE_ESTORAGE;
+		log_err("store: %s; that row is dropped", s->werr);
 		return -1;
 	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return 0;
 }
 
@@ -449,29 +550,183 @@ static int begin(struct store *s)
 {
 	if (s->in_txn)
 		return 0;
+	/* BEGIN itself fails only for the store's reasons (busy, disk). */
 	if (step_done(s, s->st[ST_BEGIN]) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	s->in_txn = 1;
 	s->txn_start = mono_ms();
 	return 0;
 }
 
+static void lock(struct store *s)
+{
+	if (s->threaded)
+		pthread_mutex_lock(&s->mu);
+}
+
+static void unlock(struct store *s)
+{
+	if (s->threaded)
+		pthread_mutex_unlock(&s->mu);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void op_free(struct op *o);
+
+static void w_rollback(struct store *s)
+{
+	/* SQLite may already have rolled back by itself (SQLITE_FULL, IOERR). */
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_txn = 0;
+	s->uncommitted = 0;
+}
+
+/* Telemetry is what may be shed while the disk refuses writes: a reading
+ * event or a sensor snapshot. Everything else is an alarm, an outbox row or
+ * a person's action, and is never dropped. */
+static int op_is_telemetry(const struct op *o)
+{
+	return o->type == OP_SENSOR_SAVE ||
+	       (o->type == OP_EVENT && o->str[1] && strcmp(o->str[1], "reading") == 0);
+}
+
+static void back_add(struct store *s, struct op *o)
+{
+	if (s->nback >= BACKLOG_SHED && op_is_telemetry(o)) {
+		op_free(o);
+		lock(s);
+		s->health.shed++;
+		unlock(s);
+		return;
+	}
+	o->next = NULL;
+	if (s->back_tail)
+		s->back_tail->next = o;
+	else
+		s->back_head = o;
+	s->back_tail = o;
+	s->nback++;
+}
+
+static void set_health(struct store *s, int failing)
+{
+	lock(s);
+	if (failing && !s->health.failing) {
+		s->health.since_ms = wall_ms();
+		s->health.failures++;
+	}
+	s->health.failing = failing;
+	snprintf(s->health.error, sizeof(s->health.error), "%s", failing ? s->werr : "");
+	s->health.held = s->nback;
+	s->health_dirty = 1;
+	unlock(s);
+	s->w_notify = 1;
+}
+
+/* The disk refused a write: roll back, and keep every write of the
+ * transaction (and o, the one that failed) in order, to be written again
+ * when the disk takes them. Nothing is lost and no seq is skipped; until
+ * then the loop sends alarms from memory. */
+static void w_fail(struct store *s, struct op *o)
+{
+	struct op *t = s->txn_head;
+	w_rollback(s);
+	s->txn_head = s->txn_tail = NULL;
+	while (t) {
+		struct op *next = t->next;
+		back_add(s, t);
+		t = next;
+	}
+	if (o)
+		back_add(s, o);
+	if (!s->failing) {
+		s->failing = 1;
+		s->retry_ms = RETRY_MIN_MS;
+		log_err("store: cannot write the database: %s; %lld write(s) kept in memory, "
+		        "alarms are sent from memory, retrying every few seconds",
+		        s->werr, (long long)s->nback);
+		set_health(s, 1);
+	}
+	s->retry_at = mono_ms() + s->retry_ms;
+}
+
+/* A transaction is on the disk: its writes are done with. */
+static void w_durable(struct store *s, struct op *list)
+{
+	int64_t seq = 0;
+	while (list) {
+		struct op *next = list->next;
+		if (list->type == OP_OUTBOX_ADD && list->i[0] > seq)
+			seq = list->i[0];
+		op_free(list);
+		list = next;
+	}
+	if (seq) {
+		lock(s);
+		if (seq > s->durable_seq)
+			s->durable_seq = seq;
+		unlock(s);
+	}
+}
+
+/* Commit the open transaction. Returns 0 when everything written so far is
+ * on the disk, -1 when it is not (the writes are kept in the backlog). */
 static int w_commit(struct store *s)
 {
-	if (!s || !s->in_txn)
-		return 0;
+	struct op *list;
+	if (!s->in_txn)
+		return s->failing ? -1 : 0;
 	if (step_done(s, s->st[ST_COMMIT]) < 0) {
-		/* A failed COMMIT (disk full, I/O error) leaves the
-		 * transaction open; roll back so the next batch can start and
-		 * the failure is visible in the log rather than silent. */
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		s->in_txn = 0;
-		s->uncommitted = 0;
+		w_fail(s, NULL);
 		return -1;
 	}
 	s->in_txn = 0;
 	s->uncommitted = 0;
+	list = s->txn_head;
+	s->txn_head = s->txn_tail = NULL;
+	w_durable(s, list);
 	return 0;
+}
+
+/* Try to write the backlog in one transaction. */
+static void w_retry(struct store *s)
+{
+	struct op *o;
+
+	if (begin(s) < 0)
+		goto failed;
+	for (o = s->back_head; o; o = o->next)
+		if (run_op(s, o) == STORE_ESTORAGE)
+			goto failed;
+	if (step_done(s, s->st[ST_COMMIT]) < 0)
+		goto failed;
+	s->in_txn = 0;
+	s->uncommitted = 0;
+	log_notice("store: writing again; %lld held write(s) are on the disk", (long long)s->nback);
+	/* Rows SQLite refused on their own (-1) were logged and go with the
+	 * rest. */
+	o = s->back_head;
+	s->back_head = s->back_tail = NULL;
+	s->nback = 0;
+	s->failing = 0;
+	w_durable(s, o);
+	set_health(s, 0);
+	return;
+failed:
+	w_rollback(s);
+	s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
+	s->retry_at = mono_ms() + s->retry_ms;
+	lock(s);
+	snprintf(s->health.error, sizeof(s->health.error), "%s", s->werr);
+	s->health.held = s->nback;
+	unlock(s);
 }
 
 int store_uncommitted(const struct store *s)
@@ -495,7 +750,7 @@ static int w_event(struct store *s, int64_t at_ms, const char *origin, const cha
 	sqlite3_stmt *st = s->st[ST_EVENT];
 	char at[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(at_ms, at, sizeof(at));
 	bind_text(st, 1, at);
 	sqlite3_bind_int64(st, 2, at_ms);
@@ -517,7 +772,7 @@ static int w_alarm_insert(struct store *s, const struct store_alarm *a)
 	sqlite3_stmt *st = s->st[ST_ALARM_INSERT];
 	char raised[32], updated[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(a->raised_ms, raised, sizeof(raised));
 	store_format_time(a->updated_ms, updated, sizeof(updated));
 	bind_text(st, 1, a->cls);
@@ -545,7 +800,7 @@ static int w_alarm_update(struct store *s, const struct store_alarm *a)
 	sqlite3_stmt *st = s->st[ST_ALARM_UPDATE];
 	char updated[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(a->updated_ms, updated, sizeof(updated));
 	bind_text(st, 1, a->state);
 	sqlite3_bind_int(st, 2, a->active);
@@ -651,7 +906,7 @@ static int run_op(struct store *s, struct op *o)
 	case OP_USER_DEL:
 		return w_generic(s, o);
 	case OP_BARRIER:
-		return w_commit(s);
+		break; /* w_apply commits at a barrier */
 	}
 	return -1;
 }
@@ -680,20 +935,87 @@ static void enqueue_locked(struct store *s, struct op *o)
 	}
 }
 
+static void loop_sync(struct store *s, int barrier_failed);
+
+/* A barrier is done: hand it back to the loop (threaded), or call it now. */
+static void deliver(struct store *s, struct op *o)
+{
+	uint64_t one = 1;
+	if (!s->threaded) {
+		loop_sync(s, o->rc < 0);
+		if (o->fn)
+			o->fn(o->ctx, o->rc);
+		op_free(o);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (o->wait) {
+		o->wait = 2;
+		pthread_cond_broadcast(&s->done_cv);
+	} else {
+		if (s->done_tail)
+			s->done_tail->next = o;
+		else
+			s->done_head = o;
+		s->done_tail = o;
+		/* Fails only when the counter is full, which means the loop has
+		 * plenty to look at already. */
+		if (write(s->efd, &one, sizeof(one)) < 0)
+			one = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Run one op on the writer connection: a write joins the open transaction
+ * (kept until the commit, so that a failed commit loses nothing), a barrier
+ * commits. While the disk refuses writes, writes go straight to the
+ * backlog. */
+static void w_apply(struct store *s, struct op *o)
+{
+	int rc;
+	o->next = NULL;
+	if (o->type == OP_BARRIER) {
+		o->rc = w_commit(s);
+		deliver(s, o);
+		return;
+	}
+	if (s->failing) {
+		back_add(s, o);
+		return;
+	}
+	rc = run_op(s, o);
+	if (rc == STORE_ESTORAGE) {
+		w_fail(s, o);
+		return;
+	}
+	if (rc < 0) {
+		op_free(o);
+		return;
+	}
+	if (s->txn_tail)
+		s->txn_tail->next = o;
+	else
+		s->txn_head = o;
+	s->txn_tail = o;
+}
+
 /* Hand an op to the writer (threaded), or run it now (inline): one path for
  * both, so that the tests and the scenario runner exercise the same code as
  * the daemon. Takes ownership. */
 static int submit(struct store *s, struct op *o)
 {
-	int rc;
 	if (!o)
 		return -1;
 	if (!s->threaded) {
-		rc = run_op(s, o);
-		if (o->type == OP_BARRIER && o->fn)
-			o->fn(o->ctx, rc);
-		op_free(o);
-		return rc;
+		int barrier = o->type == OP_BARRIER;
+		if (s->failing && mono_ms() >= s->retry_at)
+			w_retry(s);
+		w_apply(s, o);
+		if (!barrier && s->uncommitted >= INLINE_TXN_MAX)
+			w_commit(s);
+		if (s->health_dirty)
+			loop_sync(s, 0);
+		return 0;
 	}
 	pthread_mutex_lock(&s->mu);
 	enqueue_locked(s, o);
@@ -764,6 +1086,7 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
                      int qos, int retain, int64_t at_ms)
 {
 	struct op *o;
+	struct memrow *m;
 	if (!(o = op_new(OP_OUTBOX_ADD)))
 		return -1;
 	o->i[0] = seq;
@@ -776,12 +1099,89 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 	o->str[2] = dup_or_null(contact);
 	o->str[3] = dup_or_null(topic);
 	o->str[4] = dup_or_null(payload);
+	/* A copy stays with the loop until the row is on the disk, so that a
+	 * disk that refuses it cannot keep the message from being sent. */
+	m = calloc(1, sizeof(*m));
+	if (m && channel && topic && payload) {
+		m->seq = seq;
+		m->qos = qos;
+		m->retain = retain;
+		m->channel = strdup(channel);
+		m->topic = strdup(topic);
+		m->payload = strdup(payload);
+		lock(s);
+		m->sendable = s->health.failing;
+		unlock(s);
+		if (m->channel && m->topic && m->payload) {
+			if (s->mem_tail)
+				s->mem_tail->next = m;
+			else
+				s->mem_head = m;
+			s->mem_tail = m;
+			m = NULL;
+		}
+	}
+	if (m) {
+		free(m->channel);
+		free(m->topic);
+		free(m->payload);
+		free(m);
+		log_err("store: out of memory keeping outbox row %lld; it is sent once on the disk",
+		        (long long)seq);
+	}
 	return submit(s, o);
+}
+
+/* The loop learns what the writer did: rows now on the disk are dropped
+ * from memory; if the disk refused writes, every row still in memory may
+ * be sent from there. Loop thread only. */
+static void loop_sync(struct store *s, int barrier_failed)
+{
+	int64_t durable;
+	int failing, dirty;
+	struct memrow *m;
+
+	lock(s);
+	durable = s->durable_seq;
+	failing = s->health.failing;
+	dirty = s->health_dirty;
+	s->health_dirty = 0;
+	unlock(s);
+	while ((m = s->mem_head) && m->seq <= durable) {
+		s->mem_head = m->next;
+		if (!s->mem_head)
+			s->mem_tail = NULL;
+		free(m->channel);
+		free(m->topic);
+		free(m->payload);
+		free(m);
+	}
+	if (failing || barrier_failed)
+		for (m = s->mem_head; m; m = m->next)
+			m->sendable = 1;
+	if (dirty && s->health_fn)
+		s->health_fn(s->health_ctx);
+}
+
+void store_health(struct store *s, struct store_health *h)
+{
+	lock(s);
+	*h = s->health;
+	unlock(s);
+}
+
+void store_set_health_cb(struct store *s, store_health_fn fn, void *ctx)
+{
+	s->health_fn = fn;
+	s->health_ctx = ctx;
 }
 
 int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 {
 	struct op *o;
+	for (struct memrow *m = s->mem_head; m; m = m->next)
+		if (m->seq == seq)
+			m->delivered = 1;
 	if (!(o = op_new(OP_OUTBOX_DELIVERED)))
 		return -1;
 	o->i[0] = seq;
@@ -821,7 +1221,7 @@ static int w_generic(struct store *s, const struct op *o)
 	sqlite3_stmt *st;
 	char a[32], b[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(o->i[0], a, sizeof(a));
 	switch (o->type) {
 	case OP_DISABLE_ADD:
@@ -965,8 +1365,13 @@ int store_commit(struct store *s)
 	int rc;
 	if (!s)
 		return 0;
-	if (!s->threaded)
-		return w_commit(s);
+	if (!s->threaded) {
+		if (s->failing && mono_ms() >= s->retry_at)
+			w_retry(s);
+		rc = w_commit(s);
+		loop_sync(s, rc < 0);
+		return rc;
+	}
 	/* Wait for the writer: for a clean stop only, never on the loop's
 	 * normal path. */
 	if (!(o = op_new(OP_BARRIER)))
@@ -991,6 +1396,7 @@ void store_dispatch(struct store *s)
 {
 	uint64_t n;
 	struct op *list, *o;
+	int failed = 0;
 	if (!s || !s->threaded)
 		return;
 	if (read(s->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
@@ -999,6 +1405,12 @@ void store_dispatch(struct store *s)
 	list = s->done_head;
 	s->done_head = s->done_tail = NULL;
 	pthread_mutex_unlock(&s->mu);
+	for (o = list; o; o = o->next)
+		if (o->rc < 0)
+			failed = 1;
+	/* Before the callbacks: they send what is durable, or what must now
+	 * go from memory. */
+	loop_sync(s, failed);
 	while ((o = list)) {
 		list = o->next;
 		if (o->fn)
@@ -1020,6 +1432,8 @@ static void wait_for_work(struct store *s)
 			due = s->first_enq + BATCH_MS;
 		if (s->in_txn && s->txn_start + BATCH_MS < due)
 			due = s->txn_start + BATCH_MS;
+		if (s->failing && s->retry_at < due)
+			due = s->retry_at;
 		now = mono_ms();
 		if (due <= now)
 			return;
@@ -1059,32 +1473,20 @@ static void *writer(void *arg)
 
 		while ((o = list)) {
 			list = o->next;
-			o->next = NULL;
-			o->rc = run_op(s, o);
-			if (o->type != OP_BARRIER) {
-				op_free(o);
-				continue;
-			}
-			pthread_mutex_lock(&s->mu);
-			if (o->wait) {
-				o->wait = 2;
-				pthread_cond_broadcast(&s->done_cv);
-			} else {
-				uint64_t one = 1;
-				if (s->done_tail)
-					s->done_tail->next = o;
-				else
-					s->done_head = o;
-				s->done_tail = o;
-				/* Fails only when the counter is full, which means
-				 * the loop has plenty to look at already. */
-				if (write(s->efd, &one, sizeof(one)) < 0)
-					one = 0;
-			}
-			pthread_mutex_unlock(&s->mu);
+			w_apply(s, o);
 		}
+		if (s->failing && (stop || mono_ms() >= s->retry_at))
+			w_retry(s);
 		if (s->in_txn && (stop || mono_ms() - s->txn_start >= BATCH_MS))
 			w_commit(s);
+		if (s->w_notify) {
+			/* The store started or stopped failing: the loop
+			 * raises or clears the fault. */
+			uint64_t one = 1;
+			s->w_notify = 0;
+			if (write(s->efd, &one, sizeof(one)) < 0)
+				one = 0;
+		}
 		pthread_mutex_lock(&s->mu);
 		if (stop && !s->head)
 			break;
@@ -1100,7 +1502,7 @@ static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const ch
 	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
 	char at[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(at_ms, at, sizeof(at));
 	sqlite3_bind_int64(st, 1, seq);
 	bind_text(st, 2, channel);
@@ -1162,7 +1564,7 @@ static int w_state_set(struct store *s, const char *key, const char *value, int6
 	sqlite3_stmt *st = s->st[ST_STATE_SET];
 	char at[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(at_ms, at, sizeof(at));
 	bind_text(st, 1, key);
 	bind_text(st, 2, value);
@@ -1176,7 +1578,7 @@ static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 	sqlite3_stmt *st = s->st[ST_OUTBOX_DELIVERED];
 	char at[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	store_format_time(at_ms, at, sizeof(at));
 	bind_text(st, 1, at);
 	sqlite3_bind_int64(st, 2, seq);
@@ -1184,19 +1586,54 @@ static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 	return step_done(s, st);
 }
 
+/* A row sent from memory says so: the militia has it, but a power cut now
+ * would lose the gateway's own record of it. */
+static char *mark_not_durable(const char *payload)
+{
+	size_t len = strlen(payload);
+	static const char flag[] = ",\"durable\":false}";
+	char *p;
+	if (len < 2 || payload[len - 1] != '}' || !(p = malloc(len + sizeof(flag))))
+		return NULL;
+	memcpy(p, payload, len - 1);
+	memcpy(p + len - 1, flag, sizeof(flag));
+	return p;
+}
+
+static int mem_pending(const struct memrow *m, const char *channel, int64_t after)
+{
+	return m->sendable && !m->delivered && m->seq > after && strcmp(m->channel, channel) == 0;
+}
+
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
                                  store_outbox_fn fn, void *ctx)
 {
 	sqlite3_stmt *st = s->rst[ST_OUTBOX_PENDING];
-	int rc, n = 0;
+	struct memrow *m = s->mem_head;
+	int rc, n = 0, stop = 0;
 	bind_text(st, 1, channel);
 	sqlite3_bind_int64(st, 2, after);
 	sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		n++;
-		if (fn(ctx, sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
-		       sqlite3_column_int(st, 3), sqlite3_column_int(st, 4)))
+	rc = sqlite3_step(st);
+	/* Merge, in seq order, the rows on the disk with those the disk
+	 * refused (kept in memory); a row in both is sent once. */
+	while (!stop && (limit <= 0 || n < limit)) {
+		int64_t dseq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+		while (m && (!mem_pending(m, channel, after) || m->seq == dseq))
+			m = m->next;
+		if (m && m->seq < dseq) {
+			char *p = mark_not_durable(m->payload);
+			stop = fn(ctx, m->seq, m->topic, p ? p : m->payload, m->qos, m->retain);
+			free(p);
+			m = m->next;
+		} else if (rc == SQLITE_ROW) {
+			stop = fn(ctx, dseq, col_text(st, 1), col_text(st, 2),
+			          sqlite3_column_int(st, 3), sqlite3_column_int(st, 4));
+			rc = sqlite3_step(st);
+		} else {
 			break;
+		}
+		n++;
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -1210,12 +1647,19 @@ int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t a
 int store_outbox_pending_count(struct store *s, const char *channel)
 {
 	sqlite3_stmt *st = s->rst[ST_OUTBOX_COUNT];
+	int64_t durable;
 	int n = -1;
 	bind_text(st, 1, channel);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	lock(s);
+	durable = s->durable_seq;
+	unlock(s);
+	for (struct memrow *m = s->mem_head; m && n >= 0; m = m->next)
+		if (m->seq > durable && mem_pending(m, channel, 0))
+			n++;
 	return n;
 }
 
@@ -1225,7 +1669,7 @@ static int w_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, 
 	sqlite3_stmt *st = s->st[ST_SENSOR_SAVE];
 	char at[32];
 	if (begin(s) < 0)
-		return -1;
+		return STORE_ESTORAGE;
 	bind_text(st, 1, id);
 	if (last_seen_ms > 0) {
 		store_format_time(last_seen_ms, at, sizeof(at));

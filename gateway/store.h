@@ -43,13 +43,36 @@ int store_commit(struct store *s);
 
 typedef void (*store_done_fn)(void *ctx, int rc);
 /* Make every write so far durable, then call fn(ctx, rc) on the caller's
- * thread (from store_dispatch; at once when inline). rc is 0 or -1. */
+ * thread (from store_dispatch; at once when inline). rc is 0, or -1 when
+ * the disk refused them (they are kept and written later; see
+ * store_health). */
 int store_commit_then(struct store *s, store_done_fn fn, void *ctx);
 
 /* Threaded: an fd that becomes readable when commits have completed; call
  * store_dispatch() then. -1 when inline. */
 int store_fd(const struct store *s);
 void store_dispatch(struct store *s);
+
+/* Whether the store can write. When the disk refuses writes (full, I/O
+ * error, read-only remount), nothing is lost: every write is kept in memory
+ * in order and written when the disk takes writes again (retried every 1 to
+ * 5 s); telemetry past 50,000 held writes is dropped and counted. Outbox
+ * rows the disk refused are sent from memory, with "durable":false added to
+ * their payload. */
+struct store_health {
+	int failing;      /* 1 while writes fail */
+	char error[160];  /* SQLite's reason, e.g. "database or disk is full" */
+	int64_t since_ms; /* wall clock of the start of the current failure */
+	int64_t held;     /* writes kept in memory, waiting for the disk */
+	int64_t shed;     /* telemetry writes dropped to bound that memory */
+	int64_t failures; /* times the store went from writing to failing */
+};
+void store_health(struct store *s, struct store_health *h);
+
+/* fn(ctx) is called on the caller's thread (from store_dispatch, or inline
+ * from the write that changed it) when the store starts or stops failing. */
+typedef void (*store_health_fn)(void *ctx);
+void store_set_health_cb(struct store *s, store_health_fn fn, void *ctx);
 
 /* Writes not yet committed (inline mode; 0 when threaded: the writer
  * commits its batches by itself). */
@@ -118,7 +141,9 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
 typedef int (*store_outbox_fn)(void *ctx, int64_t seq, const char *topic, const char *payload,
                                int qos, int retain);
 /* Visit undelivered messages of a channel in seq order, seq > after, at
- * most limit. Stops early when fn returns non-zero. */
+ * most limit: those on the disk, and those the disk refused (kept in
+ * memory, their payload marked "durable":false). Stops early when fn
+ * returns non-zero. */
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
                                  store_outbox_fn fn, void *ctx);
 int store_outbox_pending_count(struct store *s, const char *channel);
