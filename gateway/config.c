@@ -60,9 +60,9 @@
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {
-    "site",     "database",    "control_socket", "control_group", "log_level", "mqtt",
-    "upstream", "heartbeat_s", "zones",          "buses",         "sensors",   "outputs",
-    "contacts", "rules",       "homeassistant",  "profiles_dir",  NULL};
+    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
+    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
+    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
 static const char *const geo_keys[] = {"lat", "lon", NULL};
@@ -1046,6 +1046,11 @@ static void parse_top(struct loader *l, const cJSON *root)
 		path_pop(l, old);
 	}
 	get_str(l, root, "control_group", OPTIONAL, NULL, &c->control_group);
+	/* Long enough for a person at a terminal, short enough that a script
+	 * leaking connections frees them; 1 s still lets safehousectl, which
+	 * sends its request at once, work. */
+	c->control_idle_s = 60;
+	get_int(l, root, "control_idle_s", OPTIONAL, 1, 3600, "seconds", &c->control_idle_s);
 	get_enum(l, root, "log_level", OPTIONAL, log_levels, "log level", &level);
 	c->log_level = sdup(l, log_levels[level]);
 

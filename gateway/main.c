@@ -1201,6 +1201,7 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
+	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
 	rules_free(dm->rules);
 	dm->rules = nrs;
 	config_free(dm->cfg);
@@ -1412,6 +1413,7 @@ static int run(struct daemon *dm)
 		log_err("control socket: %s", err);
 		goto out;
 	}
+	ctl_set_idle_timeout(dm->ctl, dm->cfg->control_idle_s);
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
 	            "safehoused " SH_VERSION " started");
 	store_commit(dm->store);
