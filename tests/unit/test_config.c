@@ -175,6 +175,7 @@ static void test_full_config_loads_with_defaults_applied(void **state)
 	assert_null(c->control_group);
 	assert_string_equal(c->log_level, "info");
 	assert_int_equal(c->heartbeat_s, 60);
+	assert_int_equal(c->control_idle_s, 60);
 
 	assert_string_equal(c->mqtt.host, "127.0.0.1");
 	assert_int_equal(c->mqtt.port, 1883);
@@ -306,7 +307,8 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	expect_diag(&d, 0, "site.json:4:3: heartbeat: unknown key; did you mean \"heartbeat_s\"?");
 	expect_diag(&d, 0,
 	            "site.json:5:3: extra: unknown key; expected one of site, database, "
-	            "control_socket, control_group, log_level, mqtt, upstream, heartbeat_s, zones, "
+	            "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
+	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir");
 }
 
