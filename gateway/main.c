@@ -1474,7 +1474,8 @@ out:
 }
 
 /* One daemon per database, decided before anything is opened or connected:
- * returns the lock's descriptor (held until exit), or -1 after saying why. */
+ * returns the lock's descriptor (held until exit), or negative after saying
+ * why. */
 static int lock_database(const char *database)
 {
 	char *path = NULL, err[512];
@@ -1486,13 +1487,15 @@ static int lock_database(const char *database)
 		return -1;
 	}
 	fd = pidlock_take(path, &holder, err, sizeof(err));
-	if (fd < 0 && holder > 0)
+	if (fd == -EAGAIN && holder > 0)
 		log_err("another safehoused (pid %ld) is already running with database %s; not "
 		        "starting",
 		        (long)holder, database);
+	else if (fd == -EAGAIN)
+		log_err("another safehoused is already running with database %s (%s); not starting",
+		        database, err);
 	else if (fd < 0)
-		log_err("%s; not starting (is another safehoused running with database %s?)", err,
-		        database);
+		log_err("%s; not starting", err);
 	free(path);
 	return fd;
 }

@@ -32,25 +32,29 @@ static pid_t read_holder(int fd)
 int pidlock_take(const char *path, pid_t *holder, char *err, size_t errlen)
 {
 	char buf[32];
-	int fd, len;
+	int fd, len, rc;
 
 	*holder = 0;
 	/* No O_TRUNC: the file may be another daemon's, with its pid in it. */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0) {
+		rc = -errno;
 		snprintf(err, errlen, "cannot open lock file %s: %s", path, strerror(errno));
-		return -1;
+		return rc;
 	}
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EWOULDBLOCK) {
+			rc = -EAGAIN;
 			*holder = read_holder(fd);
-			snprintf(err, errlen, "lock file %s is held", path);
-		} else
+			snprintf(err, errlen, "lock file %s is held by another process", path);
+		} else {
+			rc = -errno;
 			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+		}
 		close(fd);
-		return -1;
+		return rc;
 	}
 	/* Ours now: the pid is for the message of the next one who tries. */
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());

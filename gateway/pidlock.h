@@ -18,9 +18,10 @@
 
 /* Lock path (created mode 0640 if missing) and write our pid into it.
  * Returns the descriptor that holds the lock: keep it open for the life of
- * the process, close it (or exit) to release. Returns -1 with a reason in
- * err on failure; when another process holds the lock, *holder is its pid
- * as written in the file (0 when it cannot be read) and -1 is returned. */
+ * the process, close it (or exit) to release. Returns -EAGAIN when another
+ * process holds the lock, with its pid in *holder (0 when the file does not
+ * say yet); any other negative errno when the file cannot be opened or
+ * locked, with a reason in err. */
 int pidlock_take(const char *path, pid_t *holder, char *err, size_t errlen);
 
 #endif

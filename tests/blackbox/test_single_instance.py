@@ -100,3 +100,12 @@ def test_daemon_starts_again_after_the_first_was_killed(site):
     site.start()
     assert site.proc.pid != first
 
+
+
+def test_database_directory_missing_says_so_and_does_not_start(site):
+    site.config["database"] = "no-such-dir/safehouse.db"
+    site.start(wait=False)
+    assert site.wait_exit() == 1
+    db = os.path.realpath(site.dir) + "/no-such-dir/safehouse.db"
+    assert (f"cannot open lock file {db}.lock: No such file or directory; not starting"
+            in site.log()), site.log()
