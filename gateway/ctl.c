@@ -23,7 +23,8 @@
  * and an idle client is closed to make room for a new one anyway. */
 #define CTL_MAX_CLIENTS 128
 #define CTL_IDLE_DEFAULT_MS 60000
-/* Evictions are logged at most this often: a flood must not flood syslog. */
+/* Evictions and refusals are logged at most this often: a flood of
+ * connections must not flood syslog. */
 #define CTL_EVICT_LOG_MS 60000
 #define CTL_MAX_LINE 65536
 /* A client that stops reading is cut off once this much is waiting for it,
@@ -57,7 +58,7 @@ struct ctl {
 	int nclients;
 	int64_t idle_ms;
 	int sweep_timer;
-	int64_t evict_logged_ms;
+	int64_t evict_logged_ms, refuse_logged_ms, accept_logged_ms;
 	unsigned evicted; /* since the last eviction message */
 };
 
@@ -244,6 +245,17 @@ static int client_idle_since(const struct client *cl, int64_t *since)
 
 static void sweep(void *arg);
 
+/* Whether a message logged at *last may be logged again now. */
+static int log_due(int64_t *last)
+{
+	int64_t now = loop_mono_ms();
+
+	if (*last && now - *last < CTL_EVICT_LOG_MS)
+		return 0;
+	*last = now;
+	return 1;
+}
+
 static void arm_sweep(struct ctl *c)
 {
 	int64_t every = c->idle_ms / 4;
@@ -285,7 +297,7 @@ static void sweep(void *arg)
 static struct client *take_slot(struct ctl *c)
 {
 	struct client *victim = NULL;
-	int64_t oldest = 0, since, now;
+	int64_t oldest = 0, since;
 
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (c->clients[i].fd < 0)
@@ -299,12 +311,10 @@ static struct client *take_slot(struct ctl *c)
 		return NULL;
 	client_close(c, victim);
 	c->evicted++;
-	now = loop_mono_ms();
-	if (!c->evict_logged_ms || now - c->evict_logged_ms >= CTL_EVICT_LOG_MS) {
+	if (log_due(&c->evict_logged_ms)) {
 		log_warn("ctl: all %d control connections in use; closed the longest idle one "
-		         "(%u in all since the last message): is a script leaking connections?",
+		         "(%u since the last such message): is a script leaking connections?",
 		         CTL_MAX_CLIENTS, c->evicted);
-		c->evict_logged_ms = now;
 		c->evicted = 0;
 	}
 	return victim;
@@ -333,7 +343,8 @@ static void on_accept(void *arg, int fd, short revents)
 		if (cfd < 0 && errno == EINTR)
 			continue;
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+			    log_due(&c->accept_logged_ms))
 				log_warn("ctl: accept: %s", strerror(errno));
 			if (errno == ECONNABORTED)
 				continue;
@@ -341,8 +352,9 @@ static void on_accept(void *arg, int fd, short revents)
 		}
 		cl = take_slot(c);
 		if (!cl) {
-			log_warn(
-			    "ctl: every control connection is waiting for a reply; refusing one");
+			if (log_due(&c->refuse_logged_ms))
+				log_warn("ctl: every control connection is waiting for a reply; "
+				         "refusing new ones");
 			refuse(cfd);
 			continue;
 		}

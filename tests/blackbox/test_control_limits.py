@@ -7,6 +7,7 @@ import socket
 import time
 
 from helpers import base_config, parse_diags, run_check, wait_until
+from modbus_helpers import start_modbus_site, tcp_bus, use_modbus
 from test_check import write_site
 
 SMOKE = {"smoke": True, "battery": 95}
@@ -110,3 +111,17 @@ def test_check_refuses_control_idle_s_out_of_range(tmp_path):
     assert r.returncode == 1
     assert any(d["msg"].startswith("control_idle_s: 0 is out of range")
                for d in parse_diags(r.stderr)), r.stderr
+
+
+def test_client_waiting_for_a_modbus_scan_is_not_idle(make_modbus_sim, site):
+    # 39 silent units at the scan's 100 ms each: the scan takes several times
+    # the 1 s idle timeout, and its client must still get the answer.
+    sim = make_modbus_sim(units=(1,), tcp_port=0)
+    use_modbus(site, [tcp_bus("tcp0", sim.port)],
+               [{"id": "door-wired", "name": "door-wired", "kind": "door", "zone": "room-101",
+                 "modbus": {"bus": "tcp0", "unit": 1, "discrete_input": 0}}],
+               control_idle_s=1)
+    start_modbus_site(site)
+    r = site.ctl("modbus", "scan", "tcp0", "--units", "1-40")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "units that answer on tcp0: 1"
