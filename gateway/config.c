@@ -60,9 +60,9 @@
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {
-    "site",     "database",    "control_socket", "control_group", "log_level", "mqtt",
-    "upstream", "heartbeat_s", "zones",          "buses",         "sensors",   "outputs",
-    "contacts", "rules",       "homeassistant",  "profiles_dir",  NULL};
+    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
+    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
+    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
 static const char *const geo_keys[] = {"lat", "lon", NULL};
@@ -109,6 +109,7 @@ struct idref {
 struct loader {
 	const char *name; /* the file, as the user named it */
 	const char *dir;  /* absolute, for relative paths */
+	int mode;         /* the file's permission bits; -1: not a file (a string) */
 	int nerrors;
 	int oom;
 
@@ -1045,6 +1046,11 @@ static void parse_top(struct loader *l, const cJSON *root)
 		path_pop(l, old);
 	}
 	get_str(l, root, "control_group", OPTIONAL, NULL, &c->control_group);
+	/* Long enough for a person at a terminal, short enough that a script
+	 * leaking connections frees them; 1 s still lets safehousectl, which
+	 * sends its request at once, work. */
+	c->control_idle_s = 60;
+	get_int(l, root, "control_idle_s", OPTIONAL, 1, 3600, "seconds", &c->control_idle_s);
 	get_enum(l, root, "log_level", OPTIONAL, log_levels, "log level", &level);
 	c->log_level = sdup(l, log_levels[level]);
 
@@ -1898,6 +1904,51 @@ static void report_syntax(struct loader *l, const char *text, const char *at)
 	}
 }
 
+/* Keys whose value is a secret, as dotted paths from the top: a new secret
+ * key (a webhook token, a PIN) is one line here. */
+static const char *const secret_keys[] = {"mqtt.password", "upstream.password", NULL};
+
+/* The member at a dotted path, or NULL. */
+static const cJSON *member_path(const cJSON *root, const char *dotted)
+{
+	char key[64];
+	const char *p = dotted;
+
+	while (root && *p) {
+		size_t n = strcspn(p, ".");
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		root = cJSON_IsObject(root) ? member(root, key) : NULL;
+		p += n + (p[n] == '.');
+	}
+	return root;
+}
+
+/* A file holding a password must be for the daemon's eyes only: anyone on
+ * the board who can read it can silence the site from upstream. Reported
+ * at every secret, so the installer sees which keys made it matter. */
+static void check_secrets_mode(struct loader *l, const cJSON *root)
+{
+	if (l->mode < 0 || !(l->mode & 077))
+		return;
+	for (int i = 0; secret_keys[i]; i++) {
+		const cJSON *v = member_path(root, secret_keys[i]);
+		size_t old;
+
+		if (!v)
+			continue;
+		old = l->pathlen;
+		path_append(l, "%s%s", old ? "." : "", secret_keys[i]);
+		report(l, 0, v, 1,
+		       "this file holds a password but is %s by group or others (mode %04o); "
+		       "run: chmod 600 %s (owned by the user the daemon runs as)",
+		       l->mode & 044 ? "readable" : "writable", l->mode & 07777, l->name);
+		path_pop(l, old);
+	}
+}
+
 static void validate(struct loader *l, const cJSON *root)
 {
 	if (!cJSON_IsObject(root)) {
@@ -1910,6 +1961,7 @@ static void validate(struct loader *l, const cJSON *root)
 	parse_top(l, root);
 	parse_lists(l, root);
 	parse_rules(l, root);
+	check_secrets_mode(l, root);
 }
 
 /* An absolute, lexical directory: the daemon changes to / when it
@@ -1935,9 +1987,9 @@ static char *absolute_dir(const char *dir)
 }
 
 static struct config *load(int partial, const char *text, size_t len, const char *name,
-                           const char *dir, config_diag_fn diag, void *ctx, int *nerrors)
+                           const char *dir, int mode, config_diag_fn diag, void *ctx, int *nerrors)
 {
-	struct loader l = {.name = name ? name : "<string>"};
+	struct loader l = {.name = name ? name : "<string>", .mode = mode};
 	cJSON *root = NULL;
 	const char *end = NULL, *nul;
 	char *adir = NULL;
@@ -2018,13 +2070,18 @@ static struct config *load_file(int partial, const char *file, config_diag_fn di
 	char *buf = NULL, *dir = NULL, msg[512];
 	size_t len = 0, cap = 0;
 	const char *why = NULL;
-	int fd = -1;
+	int fd = -1, mode = -1;
+	struct stat st;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		why = strerror(errno);
 		goto out;
 	}
+	/* The mode of what was opened (a symlink's target), for the secrets
+	 * check; a pipe or a device is not a file anyone else reads later. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		mode = (int)(st.st_mode & 07777);
 	/* Read to EOF rather than trusting st_size: the file may be a pipe
 	 * or change while it is read. Stop one byte past the limit. */
 	for (;;) {
@@ -2062,7 +2119,7 @@ static struct config *load_file(int partial, const char *file, config_diag_fn di
 		why = strerror(ENOMEM);
 		goto out;
 	}
-	c = load(partial, buf, len, file, dir, diag, ctx, nerrors);
+	c = load(partial, buf, len, file, dir, mode, diag, ctx, nerrors);
 
 out:
 	if (why) {
@@ -2082,7 +2139,7 @@ out:
 struct config *config_load_string(const char *text, const char *name, const char *dir,
                                   config_diag_fn diag, void *ctx, int *nerrors)
 {
-	return load(0, text, strlen(text), name, dir, diag, ctx, nerrors);
+	return load(0, text, strlen(text), name, dir, -1, diag, ctx, nerrors);
 }
 
 struct config *config_load(const char *file, config_diag_fn diag, void *ctx, int *nerrors)

@@ -120,6 +120,7 @@ struct config {
 	char *database;
 	char *control_socket;
 	char *control_group; /* NULL: the daemon's own group */
+	int control_idle_s;  /* an idle control client is closed after this */
 	char *log_level;     /* debug, info, notice, warning, error */
 
 	struct config_broker mqtt;

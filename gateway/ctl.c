@@ -19,7 +19,13 @@
 #include "log.h"
 #include "loop.h"
 
-#define CTL_MAX_CLIENTS 16
+/* Generous: a leaking script must not lock the panel's own commands out,
+ * and an idle client is closed to make room for a new one anyway. */
+#define CTL_MAX_CLIENTS 128
+#define CTL_IDLE_DEFAULT_MS 60000
+/* Evictions and refusals are logged at most this often: a flood of
+ * connections must not flood syslog. */
+#define CTL_EVICT_LOG_MS 60000
 #define CTL_MAX_LINE 65536
 /* A client that stops reading is cut off once this much is waiting for it,
  * instead of ever blocking the loop that sounds the sirens. */
@@ -29,6 +35,10 @@ struct client {
 	int fd;
 	uint32_t gen; /* which connection this slot holds, for deferred replies */
 	int waiting;  /* a deferred reply is owed */
+	/* When it connected or last completed a request (or was answered):
+	 * bytes without a newline do not count, so a client trickling half a
+	 * line (slowloris) is as idle as a silent one. */
+	int64_t active_ms;
 	char *in;
 	size_t inlen;
 	char *out;
@@ -45,6 +55,11 @@ struct ctl {
 	struct client *current; /* the client whose request is being handled */
 	int failed;             /* a reply queued inside the handler did not fit */
 	uint32_t next_gen;
+	int nclients;
+	int64_t idle_ms;
+	int sweep_timer;
+	int64_t evict_logged_ms, refuse_logged_ms, accept_logged_ms;
+	unsigned evicted; /* since the last eviction message */
 };
 
 static cJSON deferred_marker;
@@ -58,6 +73,7 @@ static void client_close(struct ctl *c, struct client *cl)
 	free(cl->out);
 	memset(cl, 0, sizeof(*cl));
 	cl->fd = -1;
+	c->nclients--;
 }
 
 /* Queue a reply line. Returns -1 when the client must be dropped. */
@@ -161,6 +177,7 @@ static int process(struct ctl *c, struct client *cl)
 		ll = (size_t)(nl - cl->in);
 		if (ll > 0 && handle_line(c, cl, cl->in, ll) < 0)
 			return -1;
+		cl->active_ms = loop_mono_ms();
 		memmove(cl->in, nl + 1, cl->inlen - ll - 1);
 		cl->inlen -= ll + 1;
 	}
@@ -215,23 +232,150 @@ static void on_client(void *arg, int fd, short revents)
 		client_close(c, cl);
 }
 
+/* An idle client is one that owes nothing and is owed nothing: a client
+ * waiting for a deferred reply (a Modbus scan) is busy however long it
+ * waits. */
+static int client_idle_since(const struct client *cl, int64_t *since)
+{
+	if (cl->fd < 0 || cl->waiting)
+		return 0;
+	*since = cl->active_ms;
+	return 1;
+}
+
+static void sweep(void *arg);
+
+/* Whether a message logged at *last may be logged again now. */
+static int log_due(int64_t *last)
+{
+	int64_t now = loop_mono_ms();
+
+	if (*last && now - *last < CTL_EVICT_LOG_MS)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+static void arm_sweep(struct ctl *c)
+{
+	int64_t every = c->idle_ms / 4;
+
+	if (c->sweep_timer > 0 || c->nclients == 0)
+		return;
+	/* A quarter of the timeout: an idle client goes within 125% of it. */
+	if (every < 250)
+		every = 250;
+	if (every > 5000)
+		every = 5000;
+	c->sweep_timer = loop_timer_add(c->loop, every, sweep, c);
+	if (c->sweep_timer < 0)
+		c->sweep_timer = 0;
+}
+
+static void sweep(void *arg)
+{
+	struct ctl *c = arg;
+	int64_t now = loop_mono_ms(), since;
+	int closed = 0;
+
+	c->sweep_timer = 0;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		if (client_idle_since(cl, &since) && now - since >= c->idle_ms) {
+			client_close(c, cl);
+			closed++;
+		}
+	}
+	if (closed)
+		log_debug("ctl: closed %d idle control connection(s)", closed);
+	arm_sweep(c);
+}
+
+/* A free slot, or the one of the longest idle client, closed to make room:
+ * a new client is never refused because of idle ones. NULL when every
+ * client is waiting for a reply. */
+static struct client *take_slot(struct ctl *c)
+{
+	struct client *victim = NULL;
+	int64_t oldest = 0, since;
+
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd < 0)
+			return &c->clients[i];
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (client_idle_since(&c->clients[i], &since) && (!victim || since < oldest)) {
+			victim = &c->clients[i];
+			oldest = since;
+		}
+	if (!victim)
+		return NULL;
+	client_close(c, victim);
+	c->evicted++;
+	if (log_due(&c->evict_logged_ms)) {
+		log_warn("ctl: all %d control connections in use; closed the longest idle one "
+		         "(%u since the last such message): is a script leaking connections?",
+		         CTL_MAX_CLIENTS, c->evicted);
+		c->evicted = 0;
+	}
+	return victim;
+}
+
+static void refuse(int fd)
+{
+	static const char line[] = "{\"ok\":false,\"error\":\"too many control connections, "
+	                           "all waiting for a reply; try again\"}\n";
+	/* A fresh socket's buffer is empty: the line fits, or nothing does. */
+	if (send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("ctl: refusing a control connection: %s", strerror(errno));
+	close(fd);
+}
+
 static void on_accept(void *arg, int fd, short revents)
 {
 	struct ctl *c = arg;
-	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	(void)revents;
-	if (cfd < 0)
-		return;
-	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
-		if (c->clients[i].fd < 0) {
-			c->clients[i].fd = cfd;
-			c->clients[i].gen = ++c->next_gen;
-			loop_fd_add(c->loop, cfd, POLLIN, on_client, c);
-			return;
+
+	/* Take every pending connection: one per wakeup lets a burst fill the
+	 * backlog and block the clients behind it. */
+	for (;;) {
+		struct client *cl;
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0 && errno == EINTR)
+			continue;
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+			    log_due(&c->accept_logged_ms))
+				log_warn("ctl: accept: %s", strerror(errno));
+			if (errno == ECONNABORTED)
+				continue;
+			break;
 		}
+		cl = take_slot(c);
+		if (!cl) {
+			if (log_due(&c->refuse_logged_ms))
+				log_warn("ctl: every control connection is waiting for a reply; "
+				         "refusing new ones");
+			refuse(cfd);
+			continue;
+		}
+		cl->fd = cfd;
+		cl->gen = ++c->next_gen;
+		cl->active_ms = loop_mono_ms();
+		c->nclients++;
+		loop_fd_add(c->loop, cfd, POLLIN, on_client, c);
 	}
-	log_warn("ctl: too many control connections; refusing one");
-	close(cfd);
+	arm_sweep(c);
+}
+
+void ctl_set_idle_timeout(struct ctl *c, int seconds)
+{
+	if (!c || seconds <= 0)
+		return;
+	c->idle_ms = (int64_t)seconds * 1000;
+	/* The sweep's period follows the timeout. */
+	loop_timer_cancel(c->loop, c->sweep_timer);
+	c->sweep_timer = 0;
+	arm_sweep(c);
 }
 
 uint64_t ctl_defer(struct ctl *c)
@@ -253,6 +397,7 @@ void ctl_reply(struct ctl *c, uint64_t token, cJSON *r)
 	if (cl->fd < 0 || cl->gen != (uint32_t)token || !cl->waiting)
 		goto out;
 	cl->waiting = 0;
+	cl->active_ms = loop_mono_ms();
 	/* Answered inside the handler that deferred it (a request refused
 	 * before it reached a worker): the line is still in the input buffer
 	 * and process() is up the stack, so only queue; process() goes on. */
@@ -282,6 +427,7 @@ struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_han
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;
 	c->loop = l;
+	c->idle_ms = CTL_IDLE_DEFAULT_MS;
 	c->fn = fn;
 	c->ctx = ctx;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -328,7 +474,7 @@ struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_han
 		else if (chown(path, (uid_t)-1, g->gr_gid) < 0)
 			log_warn("ctl: chown %s: %s", path, strerror(errno));
 	}
-	if (listen(c->fd, 8) < 0) {
+	if (listen(c->fd, SOMAXCONN) < 0) {
 		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -346,6 +492,7 @@ void ctl_free(struct ctl *c)
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (c->clients[i].fd >= 0)
 			client_close(c, &c->clients[i]);
+	loop_timer_cancel(c->loop, c->sweep_timer);
 	if (c->fd >= 0) {
 		loop_fd_del(c->loop, c->fd);
 		close(c->fd);

@@ -31,6 +31,12 @@ void ctl_reply(struct ctl *c, uint64_t token, struct cJSON *r);
  * answers on. On failure returns NULL with a reason in err. */
 struct ctl *ctl_new(struct loop *l, const char *path, const char *group, ctl_handler_fn fn,
                     void *ctx, char *err, size_t errlen);
+/* Close a client that has neither completed a request nor been answered
+ * for this long (default 60 s); a client waiting for a deferred reply is
+ * never idle. With every slot taken, a new client closes the longest idle
+ * one; it is refused only when every slot is waiting for a reply. */
+void ctl_set_idle_timeout(struct ctl *c, int seconds);
+
 /* Close every connection and remove the socket file. */
 void ctl_free(struct ctl *c);
 

@@ -31,6 +31,7 @@
 #include "mqttc.h"
 #include "outputs.h"
 #include "panel.h"
+#include "pidlock.h"
 #include "registry.h"
 #include "scenario.h"
 #include "store.h"
@@ -1200,6 +1201,7 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
+	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
 	rules_free(dm->rules);
 	dm->rules = nrs;
 	config_free(dm->cfg);
@@ -1411,6 +1413,7 @@ static int run(struct daemon *dm)
 		log_err("control socket: %s", err);
 		goto out;
 	}
+	ctl_set_idle_timeout(dm->ctl, dm->cfg->control_idle_s);
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
 	            "safehoused " SH_VERSION " started");
 	store_commit(dm->store);
@@ -1470,6 +1473,33 @@ out:
 	return rc;
 }
 
+/* One daemon per database, decided before anything is opened or connected:
+ * returns the lock's descriptor (held until exit), or negative after saying
+ * why. */
+static int lock_database(const char *database)
+{
+	char *path = NULL, err[512];
+	pid_t holder = 0;
+	int fd;
+
+	if (asprintf(&path, "%s.lock", database) < 0) {
+		log_err("out of memory");
+		return -1;
+	}
+	fd = pidlock_take(path, &holder, err, sizeof(err));
+	if (fd == -EAGAIN && holder > 0)
+		log_err("another safehoused (pid %ld) is already running with database %s; not "
+		        "starting",
+		        (long)holder, database);
+	else if (fd == -EAGAIN)
+		log_err("another safehoused is already running with database %s (%s); not starting",
+		        database, err);
+	else if (fd < 0)
+		log_err("%s; not starting", err);
+	free(path);
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -1481,7 +1511,7 @@ int main(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
-	int foreground = 0, check = 0, test = 0, c, rc;
+	int foreground = 0, check = 0, test = 0, c, rc = 1, lockfd;
 	const char *path = NULL;
 
 	while ((c = getopt_long(argc, argv, "c:fVh", opts, NULL)) != -1) {
@@ -1541,7 +1571,11 @@ int main(int argc, char **argv)
 	if (log_level_from_name(dm->cfg->log_level) >= 0)
 		log_set_level(log_level_from_name(dm->cfg->log_level));
 	set_timezone(dm->cfg);
-	rc = run(dm);
+	lockfd = lock_database(dm->cfg->database);
+	if (lockfd >= 0) {
+		rc = run(dm);
+		close(lockfd);
+	}
 	rules_free(dm->rules);
 	config_free(dm->cfg);
 	free(dm->config_path);

@@ -175,6 +175,7 @@ static void test_full_config_loads_with_defaults_applied(void **state)
 	assert_null(c->control_group);
 	assert_string_equal(c->log_level, "info");
 	assert_int_equal(c->heartbeat_s, 60);
+	assert_int_equal(c->control_idle_s, 60);
 
 	assert_string_equal(c->mqtt.host, "127.0.0.1");
 	assert_int_equal(c->mqtt.port, 1883);
@@ -306,7 +307,8 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	expect_diag(&d, 0, "site.json:4:3: heartbeat: unknown key; did you mean \"heartbeat_s\"?");
 	expect_diag(&d, 0,
 	            "site.json:5:3: extra: unknown key; expected one of site, database, "
-	            "control_socket, control_group, log_level, mqtt, upstream, heartbeat_s, zones, "
+	            "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
+	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir");
 }
 
@@ -750,6 +752,85 @@ static void test_upstream_prefix_must_be_publishable(void **state)
 	            "a topic to publish");
 }
 
+/* A config with passwords in it, written to a file with the given mode. */
+static struct config *load_with_mode(const char *text, mode_t mode, struct diags *d)
+{
+	int nerrors = -1;
+	struct config *c;
+
+	write_file(tmp_path("site.json"), text);
+	assert_int_equal(chmod(tmp_path("site.json"), mode), 0);
+	memset(d, 0, sizeof(*d));
+	c = config_load(tmp_path("site.json"), capture, d, &nerrors);
+	assert_int_equal(nerrors, d->errors);
+	return c;
+}
+
+static const char secrets_config[] =
+    MINIMAL_HEAD "  \"mqtt\": {\"username\": \"sh\", \"password\": \"secret\"},\n"
+                 "  \"upstream\": {\"host\": \"h\", \"username\": \"sh\", \"password\": \"x\"}\n"
+                 "}\n";
+
+static void test_passwords_in_a_file_others_can_read_are_refused(void **state)
+{
+	struct diags d;
+	char want[2 * PATH_MAX];
+	struct config *c = load_with_mode(secrets_config, 0644, &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 2);
+	snprintf(want, sizeof(want),
+	         "%s:4:30: mqtt.password: this file holds a password but is readable by group "
+	         "or others (mode 0644); run: chmod 600 %s (owned by the user the daemon runs "
+	         "as)",
+	         tmp_path("site.json"), tmp_path("site.json"));
+	expect_diag(&d, 0, want);
+	snprintf(want, sizeof(want), "%s:5:47: upstream.password: this file holds a password",
+	         tmp_path("site.json"));
+	expect_diag_prefix(&d, 0, want);
+
+	/* Group-readable is refused too: the daemon's group is not its user. */
+	c = load_with_mode(secrets_config, 0640, &d);
+	assert_null(c);
+	assert_int_equal(d.errors, 2);
+	/* Writable only, by anyone else, is no better: they can swap the broker. */
+	c = load_with_mode(secrets_config, 0602, &d);
+	assert_null(c);
+	snprintf(want, sizeof(want),
+	         "%s:4:30: mqtt.password: this file holds a password but is writable by group "
+	         "or others (mode 0602)",
+	         tmp_path("site.json"));
+	expect_diag_prefix(&d, 0, want);
+}
+
+static void test_passwords_in_a_private_file_load(void **state)
+{
+	struct diags d;
+	struct config *c = load_with_mode(secrets_config, 0600, &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	assert_string_equal(c->upstream.password, "x");
+	config_free(c);
+	c = load_with_mode(secrets_config, 0400, &d);
+	assert_non_null(c);
+	config_free(c);
+}
+
+static void test_a_file_without_passwords_may_be_world_readable(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load_with_mode(MINIMAL_HEAD "  \"mqtt\": {\"username\": \"sh\"}\n}\n", 0644, &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	config_free(c);
+}
+
 static void test_free_accepts_null(void **state)
 {
 	(void)state;
@@ -780,6 +861,9 @@ int main(void)
 	    cmocka_unit_test(test_contacts_need_what_their_channel_uses),
 	    cmocka_unit_test(test_upstream_prefix_must_be_publishable),
 	    cmocka_unit_test(test_bad_profiles_are_each_reported_at_the_sensor),
+	    cmocka_unit_test(test_passwords_in_a_file_others_can_read_are_refused),
+	    cmocka_unit_test(test_passwords_in_a_private_file_load),
+	    cmocka_unit_test(test_a_file_without_passwords_may_be_world_readable),
 	    cmocka_unit_test(test_free_accepts_null),
 	};
 
