@@ -4,7 +4,7 @@
 # when everything is already there.
 set -eu
 
-PACKAGES="gcc make cmake pkg-config
+PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
 mosquitto mosquitto-clients sqlite3 socat tzdata
 python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial-asyncio"

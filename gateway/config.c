@@ -281,7 +281,8 @@ static void scan_init(struct scan *s, const char *text)
 	s->line = 1;
 	s->col = 1;
 	/* cJSON skips a UTF-8 byte order mark; editors do not show one. */
-	if (memcmp(text, "\xef\xbb\xbf", 3) == 0)
+	/* strncmp, not memcmp: the text may be shorter than the mark. */
+	if (strncmp(text, "\xef\xbb\xbf", 3) == 0)
 		s->p += 3;
 }
 

@@ -132,14 +132,28 @@ static cJSON *error_reply(const char *msg)
 	return r;
 }
 
+cJSON *ctl_parse_request(const char *line, size_t len, const char **err)
+{
+	cJSON *req = cJSON_ParseWithLength(line, len);
+	if (!req) {
+		*err = "request is not valid JSON";
+		return NULL;
+	}
+	if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd"))) {
+		cJSON_Delete(req);
+		*err = "request must be a JSON object with a string \"cmd\"";
+		return NULL;
+	}
+	return req;
+}
+
 static int handle_line(struct ctl *c, struct client *cl, const char *line, size_t len)
 {
-	cJSON *req = cJSON_ParseWithLength(line, len), *r;
+	const char *err = NULL;
+	cJSON *req = ctl_parse_request(line, len, &err), *r;
 	int rc;
 	if (!req)
-		r = error_reply("request is not valid JSON");
-	else if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd")))
-		r = error_reply("request must be a JSON object with a string \"cmd\"");
+		r = error_reply(err);
 	else {
 		c->current = cl;
 		r = c->fn(c->ctx, req);

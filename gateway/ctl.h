@@ -40,4 +40,10 @@ void ctl_set_idle_timeout(struct ctl *c, int seconds);
 /* Close every connection and remove the socket file. */
 void ctl_free(struct ctl *c);
 
+/* Parse one request line (without its newline): a JSON object with a
+ * string "cmd". Returns the request (the caller frees it with cJSON_Delete)
+ * or NULL with *err set to the message the client gets (static). Needs no
+ * socket, so the fuzz target calls it directly. */
+struct cJSON *ctl_parse_request(const char *line, size_t len, const char **err);
+
 #endif

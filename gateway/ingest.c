@@ -26,6 +26,7 @@ struct ingest {
 	size_t nslots;
 	uint64_t rejects[REJECT__COUNT];
 	uint64_t accepted;
+	uint64_t bad_fields;
 	int64_t unknown_last_log;
 };
 
@@ -119,10 +120,20 @@ const char *ingest_topic(const struct ingest *in, int i)
 	return i >= 0 && i < in->nroutes ? in->routes[i].topic : NULL;
 }
 
+/* One log line a minute per topic, whatever went wrong on it. */
+static int may_log(struct route *rt, int64_t mono_ms)
+{
+	if (rt->last_log && mono_ms - rt->last_log < LOG_INTERVAL_MS)
+		return 0;
+	rt->last_log = mono_ms;
+	return 1;
+}
+
 int ingest_message(struct ingest *in, const char *topic, const void *payload, size_t len,
                    int64_t mono_ms, int *sensor, struct sh_point_value *out, int *n)
 {
 	enum family_reject why = REJECT_NONE;
+	struct family_drops drops = {0};
 	int r = find(in, topic);
 	struct route *rt;
 
@@ -135,19 +146,34 @@ int ingest_message(struct ingest *in, const char *topic, const void *payload, si
 		return -1;
 	}
 	rt = &in->routes[r];
-	if (rt->fam->decode(rt->which, payload, len, out, n, &why) == 0) {
+	if (rt->fam->decode(rt->which, payload, len, out, n, &why, &drops) == 0) {
 		*sensor = rt->sensor;
 		in->accepted++;
+		if (drops.count > 0) {
+			in->bad_fields += (uint64_t)drops.count;
+			if (may_log(rt, mono_ms))
+				log_warn("ingest: %s: field %s: %s (%s); field dropped, the rest "
+				         "used%s (logged at most once a minute per topic)",
+				         topic, drops.field, drops.reason, drops.value,
+				         drops.count > 1 ? ", with other bad fields" : "");
+		}
 		return 0;
 	}
 	if ((unsigned)why >= REJECT__COUNT || why == REJECT_NONE)
 		why = REJECT_BAD_VALUE;
 	in->rejects[why]++;
-	if (!rt->last_log || mono_ms - rt->last_log >= LOG_INTERVAL_MS) {
-		rt->last_log = mono_ms;
-		log_warn("ingest: %s: unusable %s payload (%zu bytes): %s; ignored (logged at most "
-		         "once a minute per topic)",
-		         topic, rt->fam->name, len, family_reject_name(why));
+	if (may_log(rt, mono_ms)) {
+		if (drops.count > 0)
+			log_warn("ingest: %s: unusable %s payload (%zu bytes): %s: field %s: %s "
+			         "(%s), and nothing else usable; ignored (logged at most once a "
+			         "minute per topic)",
+			         topic, rt->fam->name, len, family_reject_name(why), drops.field,
+			         drops.reason, drops.value);
+		else
+			log_warn(
+			    "ingest: %s: unusable %s payload (%zu bytes): %s; ignored (logged at "
+			    "most once a minute per topic)",
+			    topic, rt->fam->name, len, family_reject_name(why));
 	}
 	return -1;
 }
@@ -162,10 +188,16 @@ uint64_t ingest_accepted(const struct ingest *in)
 	return in->accepted;
 }
 
+uint64_t ingest_bad_fields(const struct ingest *in)
+{
+	return in->bad_fields;
+}
+
 void ingest_take_counters(struct ingest *in, const struct ingest *old)
 {
 	if (!old)
 		return;
 	memcpy(in->rejects, old->rejects, sizeof(in->rejects));
 	in->accepted = old->accepted;
+	in->bad_fields = old->bad_fields;
 }

@@ -156,6 +156,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 			cJSON_AddNumberToObject(rej, family_reject_name((enum family_reject)i),
 			                        (double)r[i]);
 		cJSON_AddNumberToObject(o, "accepted", (double)ingest_accepted(dm->ingest));
+		cJSON_AddNumberToObject(o, "bad_fields", (double)ingest_bad_fields(dm->ingest));
 		cJSON_AddNumberToObject(o, "outbox_pending", upstream_pending(dm->up));
 		m = cJSON_AddObjectToObject(o, "mqtt");
 		cJSON_AddBoolToObject(m, "local", mqttc_connected(dm->local));

@@ -213,7 +213,10 @@ static void print_status(const cJSON *r)
 	{
 		bad += it->valuedouble;
 	}
-	printf("payloads: %.0f used, %.0f unusable", num(r, "accepted"), bad);
+	printf("payloads: %.0f used", num(r, "accepted"));
+	if (num(r, "bad_fields") > 0)
+		printf(" (%.0f bad field(s) dropped, the rest used)", num(r, "bad_fields"));
+	printf(", %.0f unusable", bad);
 	if (bad) {
 		const char *sep = " (";
 		cJSON_ArrayForEach(it, rej)

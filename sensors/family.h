@@ -14,7 +14,9 @@
 #include "point.h"
 
 #define FAMILY_MAX_TOPICS 4
-#define FAMILY_MAX_VALUES 16
+/* A decoder gives at most one value per point for one message (the last one
+ * in the message wins, as in JSON.parse), so no cap can hide a field. */
+#define FAMILY_MAX_VALUES POINT__COUNT
 
 /* Why a payload was not used; counted per reason by the daemon. */
 enum family_reject {
@@ -31,6 +33,18 @@ enum family_reject {
 };
 
 const char *family_reject_name(enum family_reject r);
+
+/* The fields a decoder dropped from one message: a field we know (battery,
+ * smoke, ...) with a value of the wrong type or out of range is dropped
+ * alone and the rest of the message is used. Filled by decode(); owned by
+ * the caller. Only the first dropped field is described, for the log. */
+struct family_drops {
+	int count;              /* known fields dropped from this message */
+	const char *field;      /* the first one's name (static), NULL if none */
+	const char *reason;     /* static text: "out of range", "not a boolean" */
+	enum family_reject why; /* REJECT_BAD_TYPE or REJECT_BAD_VALUE */
+	char value[40];         /* its value as sent, shortened, for the log */
+};
 
 /* An output command, as the panel asks for it. */
 struct family_output_cmd {
@@ -49,10 +63,15 @@ struct family {
 	int (*topics)(const char *base, char out[][256], int max);
 
 	/* Decode one message that arrived on topic number `which` of topics().
-	 * Fills out[] (at most FAMILY_MAX_VALUES) and sets *n. Returns 0, or a
-	 * negative error with *why set to the reason (nothing is filled). */
+	 * Field by field: every good field is used, a bad one is dropped
+	 * alone and described in *drops (may be NULL), unknown keys are
+	 * skipped whatever they hold. Fills out[] (at most FAMILY_MAX_VALUES,
+	 * one per point) and sets *n; returns 0. The whole message is refused
+	 * (negative return, *why set, nothing filled) only when it is too
+	 * large, not JSON, not an object, or has no usable field; then *drops
+	 * describes the bad fields that left nothing usable, if any. */
 	int (*decode)(int which, const void *payload, size_t len, struct sh_point_value *out,
-		      int *n, enum family_reject *why);
+	              int *n, enum family_reject *why, struct family_drops *drops);
 
 	/* Encode an output command into buf (NUL-terminated). The command is
 	 * published on the output's configured topic. Returns the payload
@@ -67,8 +86,10 @@ const struct family *family_find(const char *name);
 extern const char *const family_names[];
 
 /* The largest payload any family accepts; larger ones are rejected before
- * parsing so that a 300 kB message costs nothing. */
-#define FAMILY_MAX_PAYLOAD 16384
+ * parsing so that a 300 kB message costs nothing. Generous: it only
+ * protects memory, and a z2m device with a big "update" object or long
+ * strings must not lose its smoke field to it. */
+#define FAMILY_MAX_PAYLOAD 65536
 
 extern const struct family family_zigbee2mqtt;
 extern const struct family family_tasmota;

@@ -22,9 +22,13 @@ static int tasmota_topics(const char *base, char out[][256], int max)
 }
 
 static int tasmota_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-                          int *n, enum family_reject *why)
+                          int *n, enum family_reject *why, struct family_drops *drops)
 {
 	*n = 0;
+	/* LWT is a plain word, no fields to drop. JSON telemetry, when it
+	 * comes, follows zigbee2mqtt's field-by-field rule. */
+	if (drops)
+		memset(drops, 0, sizeof(*drops));
 	if (len > FAMILY_MAX_PAYLOAD) {
 		*why = REJECT_TOO_LARGE;
 		return -1;

@@ -12,10 +12,19 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-/* z2m payloads are flat objects; a little nesting is allowed for composite
- * exposes (e.g. "update":{...}), anything deeper is not from a sensor. */
-#define Z2M_MAX_DEPTH 4
+/* cJSON stops at CJSON_NESTING_LIMIT (1000) itself, which protects the
+ * stack; the scan below only gives such a message its own reason. Anything
+ * shallower is parsed, so a deep "update" object (z2m publishes one for every
+ * OTA-capable device) under a key we do not read costs the message nothing. */
+#define Z2M_MAX_DEPTH CJSON_NESTING_LIMIT
+
+/* zigbee-herdsman-converters src/converters/fromZigbee.ts, converter
+ * `battery`: battery = batteryPercentageRemaining / 2 for any raw value
+ * below 255, so a ZCL-compliant device reports up to 127 (and fractions such
+ * as 100.5). Above 100 means full: the reading is kept, clamped to 100. */
+#define Z2M_BATTERY_MAX 127
 
 enum field_type { F_BOOL, F_NUMBER, F_ACTION };
 
@@ -37,7 +46,7 @@ static const struct field fields[] = {
     {"sos", F_BOOL, POINT_PANIC, 0, 0},
     {"action", F_ACTION, POINT_PANIC, 0, 0},
     {"tamper", F_BOOL, POINT_TAMPER, 0, 0},
-    {"battery", F_NUMBER, POINT_BATTERY, 0, 100},
+    {"battery", F_NUMBER, POINT_BATTERY, 0, Z2M_BATTERY_MAX},
     {"battery_low", F_BOOL, POINT_BATTERY_LOW, 0, 0},
     {"temperature", F_NUMBER, POINT_TEMPERATURE, -60, 250},
     {"test", F_BOOL, POINT_TEST, 0, 0},
@@ -196,16 +205,142 @@ out:
 	return rc;
 }
 
+/* Record a dropped field; only the first is described. */
+static void drop(struct family_drops *d, const char *field, enum family_reject why,
+                 const char *reason, const cJSON *it)
+{
+	if (d->count++ > 0)
+		return;
+	d->field = field;
+	d->why = why;
+	d->reason = reason;
+	if (cJSON_IsNumber(it))
+		snprintf(d->value, sizeof(d->value), "%.15g", it->valuedouble);
+	else if (cJSON_IsString(it))
+		snprintf(d->value, sizeof(d->value), "\"%.30s%s\"", it->valuestring,
+		         strlen(it->valuestring) > 30 ? "..." : "");
+	else if (cJSON_IsBool(it))
+		snprintf(d->value, sizeof(d->value), "%s", cJSON_IsTrue(it) ? "true" : "false");
+	else if (cJSON_IsArray(it))
+		snprintf(d->value, sizeof(d->value), "an array");
+	else if (cJSON_IsObject(it))
+		snprintf(d->value, sizeof(d->value), "an object");
+	else
+		snprintf(d->value, sizeof(d->value), "?");
+	/* It goes into the log: no control characters from a device. */
+	for (char *c = d->value; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
+/* A boolean as z2m devices and people send it: true/false, "ON"/"OFF",
+ * "true"/"false" (any case), 1/0. Returns 0 or 1, or -1 if it is none. */
+static int as_bool(const cJSON *it)
+{
+	if (cJSON_IsBool(it))
+		return cJSON_IsTrue(it);
+	if (cJSON_IsNumber(it))
+		return it->valuedouble == 1 ? 1 : it->valuedouble == 0 ? 0 : -1;
+	if (cJSON_IsString(it)) {
+		const char *v = it->valuestring;
+		if (strcasecmp(v, "true") == 0 || strcasecmp(v, "on") == 0)
+			return 1;
+		if (strcasecmp(v, "false") == 0 || strcasecmp(v, "off") == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* The values of one message, one per point: a point named twice keeps the
+ * last value, as JSON.parse (and so zigbee2mqtt) does. */
+struct values {
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	int at[POINT__COUNT]; /* index into v, or -1 */
+	int n;
+};
+
+static void put(struct values *vs, enum sh_point p, double value)
+{
+	if (vs->at[p] < 0) {
+		vs->at[p] = vs->n++;
+		vs->v[vs->at[p]].point = p;
+	}
+	vs->v[vs->at[p]].value = value;
+}
+
+static const struct field *find_field(const char *name)
+{
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+/* One known field. Returns 1 if it is good (even when it yields no value,
+ * like a release or a button click), 0 if it was dropped. */
+static int decode_field(const struct field *f, const cJSON *it, struct values *vs,
+                        struct family_drops *d)
+{
+	double x;
+	int b;
+
+	switch (f->type) {
+	case F_BOOL:
+		b = as_bool(it);
+		if (b < 0) {
+			drop(d, f->name, REJECT_BAD_TYPE, "not a boolean", it);
+			return 0;
+		}
+		/* contact: true means closed; our point is 1 = open. */
+		if (f->point == POINT_CONTACT)
+			b = !b;
+		/* sos:false is the end of a press, not an event. */
+		if (f->point == POINT_PANIC && b == 0)
+			return 1;
+		put(vs, f->point, b);
+		return 1;
+	case F_NUMBER:
+		if (!cJSON_IsNumber(it)) {
+			drop(d, f->name, REJECT_BAD_TYPE, "not a number", it);
+			return 0;
+		}
+		x = it->valuedouble;
+		if (!isfinite(x) || x < f->min || x > f->max) {
+			drop(d, f->name, REJECT_BAD_VALUE, "out of range", it);
+			return 0;
+		}
+		if (f->point == POINT_BATTERY && x > 100)
+			x = 100;
+		put(vs, f->point, x);
+		return 1;
+	case F_ACTION:
+		if (!cJSON_IsString(it)) {
+			drop(d, f->name, REJECT_BAD_TYPE, "not a string", it);
+			return 0;
+		}
+		/* Other actions (button clicks, keypad arming) are not panic
+		 * presses and are ignored here. */
+		if (in_list(it->valuestring, panic_actions))
+			put(vs, POINT_PANIC, 1);
+		return 1;
+	}
+	return 0;
+}
+
 static int z2m_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-                      int *n, enum family_reject *why)
+                      int *n, enum family_reject *why, struct family_drops *drops)
 {
 	const char *p = payload;
 	cJSON *root = NULL, *it;
-	struct sh_point_value vals[FAMILY_MAX_VALUES];
-	int nv = 0, known = 0, rc = -1;
+	struct values vs = {.n = 0};
+	struct family_drops local;
+	int usable = 0, rc = -1;
 
 	*n = 0;
 	*why = REJECT_NONE;
+	if (!drops)
+		drops = &local;
+	memset(drops, 0, sizeof(*drops));
 	if (len > FAMILY_MAX_PAYLOAD) {
 		*why = REJECT_TOO_LARGE;
 		return -1;
@@ -236,19 +371,18 @@ static int z2m_decode(int which, const void *payload, size_t len, struct sh_poin
 		*why = REJECT_NOT_OBJECT;
 		goto out;
 	}
+	for (int i = 0; i < POINT__COUNT; i++)
+		vs.at[i] = -1;
 	cJSON_ArrayForEach(it, root)
 	{
-		const struct field *f = NULL;
-		if (!it->string) {
-			*why = REJECT_NOT_OBJECT;
-			goto out;
-		}
-		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-			if (strcmp(fields[i].name, it->string) == 0)
-				f = &fields[i];
+		const struct field *f;
+		if (!it->string)
+			continue;
+		f = find_field(it->string);
 		if (!f) {
+			/* Unknown keys are skipped with whatever they hold. */
 			if (in_list(it->string, known_ignored))
-				known++;
+				usable++;
 			continue;
 		}
 		/* z2m sends null for values a device has not reported yet
@@ -256,60 +390,14 @@ static int z2m_decode(int which, const void *payload, size_t len, struct sh_poin
 		 * nothing but nulls is not a report. */
 		if (cJSON_IsNull(it))
 			continue;
-		known++;
-		if (nv >= FAMILY_MAX_VALUES)
-			break;
-		switch (f->type) {
-		case F_BOOL:
-			if (!cJSON_IsBool(it)) {
-				*why = REJECT_BAD_TYPE;
-				goto out;
-			}
-			vals[nv].point = f->point;
-			vals[nv].value = cJSON_IsTrue(it) ? 1 : 0;
-			/* contact: true means closed; our point is 1 = open. */
-			if (f->point == POINT_CONTACT)
-				vals[nv].value = !vals[nv].value;
-			/* sos:false is the end of a press, not an event. */
-			if (f->point == POINT_PANIC && vals[nv].value == 0)
-				continue;
-			nv++;
-			break;
-		case F_NUMBER:
-			if (!cJSON_IsNumber(it)) {
-				*why = REJECT_BAD_TYPE;
-				goto out;
-			}
-			if (!isfinite(it->valuedouble) || it->valuedouble < f->min ||
-			    it->valuedouble > f->max) {
-				*why = REJECT_BAD_VALUE;
-				goto out;
-			}
-			vals[nv].point = f->point;
-			vals[nv].value = it->valuedouble;
-			nv++;
-			break;
-		case F_ACTION:
-			if (!cJSON_IsString(it)) {
-				*why = REJECT_BAD_TYPE;
-				goto out;
-			}
-			/* Other actions (button clicks, keypad arming) are not
-			 * panic presses and are ignored here. */
-			if (in_list(it->valuestring, panic_actions)) {
-				vals[nv].point = POINT_PANIC;
-				vals[nv].value = 1;
-				nv++;
-			}
-			break;
-		}
+		usable += decode_field(f, it, &vs, drops);
 	}
-	if (!known) {
-		*why = REJECT_NO_FIELDS;
+	if (!usable) {
+		*why = drops->count ? drops->why : REJECT_NO_FIELDS;
 		goto out;
 	}
-	memcpy(out, vals, sizeof(vals[0]) * (size_t)nv);
-	*n = nv;
+	memcpy(out, vs.v, sizeof(vs.v[0]) * (size_t)vs.n);
+	*n = vs.n;
 	rc = 0;
 out:
 	cJSON_Delete(root);

@@ -28,13 +28,16 @@ MALFORMED = [
     ("json_null", SMOKE, b"null", True),
     ("json_true", SMOKE, b"true", True),
     ("smoke_as_string", SMOKE, b'{"smoke": "yes"}', True),
-    ("smoke_as_string_true", SMOKE, b'{"smoke": "true"}', True),
+    # "true"/"ON"/1 are booleans (test_odd_fields.py); these are not.
+    ("smoke_as_number_2", SMOKE, b'{"smoke": 2}', True),
+    ("smoke_as_string_1", SMOKE, b'{"smoke": "1"}', True),
     ("smoke_as_array", SMOKE, b'{"smoke": [true]}', True),
     ("smoke_as_object", SMOKE, b'{"smoke": {"value": true}}', True),
     # zigbee2mqtt itself sends null for a value it does not know yet.
     ("smoke_as_null", SMOKE, b'{"smoke": null}', False),
     ("deep_arrays_1000", SMOKE, b"[" * 1000 + b"]" * 1000, True),
     ("deep_objects_1000", SMOKE, b'{"smoke":' * 1000 + b"true" + b"}" * 1000, True),
+    ("oversized_70k", SMOKE, b'{"smoke": true, "pad": "' + b"x" * 70_000 + b'"}', True),
     ("oversized_300k", SMOKE, b'{"smoke": true, "pad": "' + b"x" * 300_000 + b'"}', True),
     ("leading_nul_bytes", SMOKE, b'\x00\x00{"smoke": true}', True),
     ("nul_inside_key", SMOKE, b'{"smo\x00ke": true}', True),

@@ -391,6 +391,24 @@ static void test_two_devices_on_one_topic_are_refused(void **state)
 	            "sensors[0] (line 5); each device needs its own topic");
 }
 
+/* Found by fuzz_config: the byte order mark check read 3 bytes of a text
+ * that can be shorter (an empty file). The texts are heap copies of their
+ * exact size so that the ASan build catches a read past them. */
+static void test_empty_or_tiny_file_is_one_clear_error(void **state)
+{
+	static const char *const texts[] = {"", "{", "\xef", "\xef\xbb"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct diags d;
+		char *t = strdup(texts[i]);
+		assert_non_null(t);
+		assert_null(load(t, &d));
+		assert_int_equal(d.errors, 1);
+		assert_true(strncmp(d.msg[0], "site.json:", 10) == 0);
+		free(t);
+	}
+}
+
 static void test_invalid_json_reports_where_parsing_stopped(void **state)
 {
 	struct diags d;
@@ -848,6 +866,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_zone_reference_suggests_the_closest_zone),
 	    cmocka_unit_test(test_duplicate_id_names_the_line_of_the_first),
 	    cmocka_unit_test(test_two_devices_on_one_topic_are_refused),
+	    cmocka_unit_test(test_empty_or_tiny_file_is_one_clear_error),
 	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
 	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
 	    cmocka_unit_test(test_modbus_points_load_with_their_bus_defaults),

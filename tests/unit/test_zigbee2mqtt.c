@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,18 @@ static int decode(int which, const char *payload, size_t len, struct sh_point_va
                   enum family_reject *why)
 {
 	int n = 0;
-	if (z2m()->decode(which, payload, len, out, &n, why) < 0)
+	if (z2m()->decode(which, payload, len, out, &n, why, NULL) < 0)
+		return -1;
+	return n;
+}
+
+/* The same, with the report of dropped fields. */
+static int decode_drops(const char *payload, size_t len, struct sh_point_value *out,
+                        struct family_drops *drops)
+{
+	enum family_reject why;
+	int n = 0;
+	if (z2m()->decode(0, payload, len, out, &n, &why, drops) < 0)
 		return -1;
 	return n;
 }
@@ -142,14 +154,17 @@ static void test_unusable_payloads_are_rejected_with_their_reason(void **state)
 	    {"array", "[true]", 0, REJECT_NOT_OBJECT},
 	    {"number", "42", 0, REJECT_NOT_OBJECT},
 	    {"null", "null", 0, REJECT_NOT_OBJECT},
+	    /* A message whose only known fields are bad has nothing usable. */
 	    {"string smoke", "{\"smoke\":\"yes\"}", 0, REJECT_BAD_TYPE},
-	    {"numeric smoke", "{\"smoke\":1}", 0, REJECT_BAD_TYPE},
+	    {"numeric smoke 2", "{\"smoke\":2}", 0, REJECT_BAD_TYPE},
 	    {"string temperature", "{\"temperature\":\"60\"}", 0, REJECT_BAD_TYPE},
-	    {"battery over 100", "{\"battery\":250}", 0, REJECT_BAD_VALUE},
+	    {"battery over 127", "{\"battery\":250}", 0, REJECT_BAD_VALUE},
 	    {"absurd temperature", "{\"temperature\":1e308}", 0, REJECT_BAD_VALUE},
+	    {"bad battery and bad smoke", "{\"battery\":-5,\"smoke\":\"x\"}", 0, REJECT_BAD_VALUE},
 	    {"unknown fields only", "{\"foo\":1,\"bar\":2}", 0, REJECT_NO_FIELDS},
+	    {"unknown deep object only", "{\"foo\":{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}}", 0,
+	     REJECT_NO_FIELDS},
 	    {"nulls only", "{\"smoke\":null}", 0, REJECT_NO_FIELDS},
-	    {"deep nesting", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, REJECT_TOO_DEEP},
 	    {"embedded NUL", "{\"smoke\":true}\0", 15, REJECT_NOT_JSON},
 	};
 	struct sh_point_value v[FAMILY_MAX_VALUES];
@@ -178,6 +193,162 @@ static void test_oversized_payload_is_rejected_before_parsing(void **state)
 	assert_int_equal(decode(0, big, len, v, &why), -1);
 	assert_int_equal(why, REJECT_TOO_LARGE);
 	free(big);
+}
+
+/* A message that carries smoke:true plus one odd field: the smoke and every
+ * other good field must be used; a bad field is dropped alone and named. */
+struct odd_case {
+	const char *odd;     /* one more "key":value, inserted between good fields */
+	const char *field;   /* the field that must be reported dropped, or NULL */
+	enum sh_point point; /* with field NULL: the point the odd field sets */
+	double value;        /* ... and its value */
+};
+
+static void test_one_odd_field_never_throws_away_smoke(void **state)
+{
+	static const struct odd_case cases[] = {
+	    /* zigbee-herdsman-converters src/converters/fromZigbee.ts, converter
+	     * `battery`: batteryPercentageRemaining / 2 for raw values below
+	     * 255, so a compliant device can report up to 127, and fractions:
+	     * kept, clamped to 100 (full). */
+	    {"\"battery\":127", NULL, POINT_BATTERY, 100},
+	    {"\"battery\":100.5", NULL, POINT_BATTERY, 100},
+	    {"\"battery\":0", NULL, POINT_BATTERY, 0},
+	    {"\"battery\":128", "battery", 0, 0},
+	    {"\"battery\":-5", "battery", 0, 0},
+	    {"\"battery\":\"90\"", "battery", 0, 0},
+	    {"\"battery\":[90]", "battery", 0, 0},
+	    {"\"temperature\":300", "temperature", 0, 0},
+	    {"\"temperature\":1e308", "temperature", 0, 0},
+	    {"\"temperature\":{\"value\":20}", "temperature", 0, 0},
+	    /* Booleans: true/false, "ON"/"OFF", "true"/"false" (any case), 1/0. */
+	    {"\"tamper\":\"false\"", NULL, POINT_TAMPER, 0},
+	    {"\"tamper\":\"TRUE\"", NULL, POINT_TAMPER, 1},
+	    {"\"tamper\":\"ON\"", NULL, POINT_TAMPER, 1},
+	    {"\"tamper\":\"off\"", NULL, POINT_TAMPER, 0},
+	    {"\"tamper\":1", NULL, POINT_TAMPER, 1},
+	    {"\"tamper\":0", NULL, POINT_TAMPER, 0},
+	    {"\"battery_low\":\"false\"", NULL, POINT_BATTERY_LOW, 0},
+	    {"\"tamper\":\"1\"", "tamper", 0, 0},
+	    {"\"tamper\":2", "tamper", 0, 0},
+	    {"\"battery_low\":\"maybe\"", "battery_low", 0, 0},
+	    {"\"action\":7", "action", 0, 0},
+	    {"\"action\":\"single\"", NULL, POINT__COUNT, 0},
+	    {"\"sos\":\"yes\"", "sos", 0, 0},
+	    /* z2m publishes an "update" object for every OTA-capable device;
+	     * unknown keys are skipped whatever they hold. */
+	    {"\"update\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":"
+	     "{\"state\":\"idle\"}}}}}}}}}}",
+	     NULL, POINT__COUNT, 0},
+	    {"\"firmware\":[[[[[[[[[[[[1]]]]]]]]]]]]", NULL, POINT__COUNT, 0},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct odd_case *c = &cases[i];
+		struct sh_point_value v[FAMILY_MAX_VALUES];
+		struct family_drops d;
+		char p[512];
+		double x;
+		int n;
+		snprintf(p, sizeof(p),
+		         "{\"smoke\":true,%s,\"linkquality\":90,\"temperature\":24.5}", c->odd);
+		n = decode_drops(p, strlen(p), v, &d);
+		if (n < 0 || !find(v, n, POINT_SMOKE, &x) || x != 1)
+			fail_msg("%s: smoke:true lost (n=%d)", p, n);
+		/* temperature:24.5 is the other good field; with an odd
+		 * temperature the later good one is the last and wins. */
+		if (!find(v, n, POINT_TEMPERATURE, &x) || x != 24.5)
+			fail_msg("%s: temperature 24.5 lost", p);
+		if (c->field) {
+			if (d.count != 1 || !d.field || strcmp(d.field, c->field) != 0 ||
+			    !d.reason || !d.value[0])
+				fail_msg("%s: want %s reported dropped, got count=%d field=%s", p,
+				         c->field, d.count, d.field ? d.field : "(none)");
+		} else {
+			if (d.count != 0)
+				fail_msg("%s: nothing should be dropped, got %s: %s", p, d.field,
+				         d.reason);
+			if (c->point != POINT__COUNT &&
+			    (!find(v, n, c->point, &x) || x != c->value))
+				fail_msg("%s: want %s = %g", p, sh_point_name(c->point), c->value);
+		}
+	}
+}
+
+static void test_dropped_field_report_says_why_and_what(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	struct family_drops d;
+	const char *p = "{\"battery\":300,\"smoke\":true,\"tamper\":\"nope\"}";
+	(void)state;
+	assert_true(decode_drops(p, strlen(p), v, &d) >= 1);
+	assert_int_equal(d.count, 2);
+	assert_string_equal(d.field, "battery"); /* the first one */
+	assert_string_equal(d.reason, "out of range");
+	assert_string_equal(d.value, "300");
+	assert_int_equal(d.why, REJECT_BAD_VALUE);
+}
+
+static void test_large_payload_under_64k_keeps_its_smoke(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	struct family_drops d;
+	size_t pad = 17 * 1024;
+	char *p = malloc(pad + 64);
+	double x;
+	int n;
+	(void)state;
+	assert_non_null(p);
+	strcpy(p, "{\"update\":{\"release_notes\":\"");
+	memset(p + strlen(p), 'x', pad);
+	strcpy(p + strlen("{\"update\":{\"release_notes\":\"") + pad, "\"},\"smoke\":true}");
+	n = decode_drops(p, strlen(p), v, &d);
+	assert_true(strlen(p) > 17 * 1024);
+	assert_true(n >= 1 && find(v, n, POINT_SMOKE, &x) && x == 1);
+	free(p);
+}
+
+static void test_repeated_known_fields_cannot_hide_smoke(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	struct family_drops d;
+	char p[1024] = "{";
+	double x;
+	int n;
+	(void)state;
+	/* 20 known fields, then smoke: the old 16-value cap dropped the smoke
+	 * silently and still counted the message as accepted. */
+	for (int i = 0; i < 20; i++)
+		snprintf(p + strlen(p), sizeof(p) - strlen(p), "\"battery\":%d,", 50 + i);
+	strcat(p, "\"tamper\":false,\"contact\":true,\"smoke\":true}");
+	n = decode_drops(p, strlen(p), v, &d);
+	assert_true(n >= 1 && n <= FAMILY_MAX_VALUES);
+	assert_true(find(v, n, POINT_SMOKE, &x) && x == 1);
+	assert_true(find(v, n, POINT_BATTERY, &x) && x == 69); /* the last wins */
+	assert_int_equal(d.count, 0);
+	/* every point at most once */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			assert_true(v[i].point != v[j].point);
+}
+
+static void test_nesting_past_cjson_limit_is_refused_as_too_deep(void **state)
+{
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	enum family_reject why;
+	size_t depth = 1100, len = 0;
+	char *p = malloc(depth * 2 + 64);
+	(void)state;
+	assert_non_null(p);
+	len += (size_t)sprintf(p, "{\"smoke\":true,\"a\":");
+	for (size_t i = 0; i < depth; i++)
+		p[len++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		p[len++] = ']';
+	p[len++] = '}';
+	assert_int_equal(decode(0, p, len, v, &why), -1);
+	assert_int_equal(why, REJECT_TOO_DEEP);
+	free(p);
 }
 
 static void test_siren_payloads_follow_the_contract(void **state)
@@ -221,6 +392,11 @@ int main(void)
 	    cmocka_unit_test(test_availability_accepts_json_and_legacy_plain_forms),
 	    cmocka_unit_test(test_unusable_payloads_are_rejected_with_their_reason),
 	    cmocka_unit_test(test_oversized_payload_is_rejected_before_parsing),
+	    cmocka_unit_test(test_one_odd_field_never_throws_away_smoke),
+	    cmocka_unit_test(test_dropped_field_report_says_why_and_what),
+	    cmocka_unit_test(test_large_payload_under_64k_keeps_its_smoke),
+	    cmocka_unit_test(test_repeated_known_fields_cannot_hide_smoke),
+	    cmocka_unit_test(test_nesting_past_cjson_limit_is_refused_as_too_deep),
 	    cmocka_unit_test(test_siren_payloads_follow_the_contract),
 	    cmocka_unit_test(test_tasmota_relay_gets_on_and_off),
 	};
