@@ -64,6 +64,18 @@ if [ $QUICK -eq 0 ]; then
 	run_pass sanitizer build-asan -DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON
 fi
 
+# The fuzz targets (clang libFuzzer, ASan + UBSan), a short run each:
+# decoders, rule parser, config loader, scenario parser, control requests.
+# FUZZ_SECONDS=0 skips them; tests/fuzz/run.sh 600 is the one-hour run.
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+if [ "$FUZZ_SECONDS" != 0 ] && [ $QUICK -eq 0 ]; then
+	echo
+	echo "=== fuzz targets, ${FUZZ_SECONDS} s each ==="
+	if ! "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS"; then
+		failed+=("fuzz targets")
+	fi
+fi
+
 echo
 if [ ${#failed[@]} -ne 0 ]; then
 	echo "FAILED:"
