@@ -110,6 +110,7 @@ struct loader {
 	const char *name; /* the file, as the user named it */
 	const char *dir;  /* absolute, for relative paths */
 	int mode;         /* the file's permission bits; -1: not a file (a string) */
+	int partial;      /* --check: also check what the daemon will need to write */
 	int nerrors;
 	int oom;
 
@@ -1027,6 +1028,35 @@ static void parse_prefix(struct loader *l, const cJSON *up)
 	path_pop(l, old);
 }
 
+/* --check: the daemon refuses a database it cannot write (SQLite would open
+ * it read-only and the gateway would record and send nothing), so say it
+ * now. access() sees the file mode, chattr +i (EPERM) and a read-only mount
+ * (EROFS); SQLite also needs the directory for its -wal and -shm files. */
+static void check_database_writable(struct loader *l, const cJSON *root, const char *db)
+{
+	const cJSON *v = member(root, "database");
+	char dir[PATH_MAX];
+	const char *slash = strrchr(db, '/');
+	size_t old;
+
+	if (strcmp(db, ":memory:") == 0)
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db) + (slash == db) : 1,
+	         slash ? db : ".");
+	old = path_push_key(l, "database");
+	if (access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0)
+		report(l, 0, v ? v : root, 0,
+		       "cannot write %s: %s; safehoused refuses to start on it (give it to the "
+		       "daemon's user: chown safehouse %s; chmod 600 %s; or fix the mount)",
+		       db, strerror(errno), db, db);
+	else if (access(dir, W_OK | X_OK) != 0)
+		report(l, 0, v ? v : root, 0,
+		       "cannot write in %s: %s; SQLite creates the database and its -wal and "
+		       "-shm files there (install -d -o safehouse %s)",
+		       dir, strerror(errno), dir);
+	path_pop(l, old);
+}
+
 static void parse_top(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
@@ -1035,6 +1065,8 @@ static void parse_top(struct loader *l, const cJSON *root)
 	int level = index_of(log_levels, DEFAULT_LOG_LEVEL);
 
 	get_path(l, root, "database", DEFAULT_DATABASE, &c->database);
+	if (l->partial && c->database)
+		check_database_writable(l, root, c->database);
 	get_path(l, root, "control_socket", DEFAULT_SOCKET, &c->control_socket);
 	if (c->control_socket &&
 	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -1990,7 +2022,7 @@ static char *absolute_dir(const char *dir)
 static struct config *load(int partial, const char *text, size_t len, const char *name,
                            const char *dir, int mode, config_diag_fn diag, void *ctx, int *nerrors)
 {
-	struct loader l = {.name = name ? name : "<string>", .mode = mode};
+	struct loader l = {.name = name ? name : "<string>", .mode = mode, .partial = partial};
 	cJSON *root = NULL;
 	const char *end = NULL, *nul;
 	char *adir = NULL;

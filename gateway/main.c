@@ -69,6 +69,7 @@ struct daemon {
 	struct buses *buses;
 	int64_t up_down_since;
 	int link_fault;
+	int store_fault;
 	char ack_topic[SH_TOPIC_MAX];
 	char command_topic[SH_TOPIC_MAX];
 	struct users *users;
@@ -122,6 +123,25 @@ static int load_all(const char *path, int to_log, struct config **cfg_out,
 
 /* ---- status ------------------------------------------------------------- */
 
+/* "store": whether the database takes writes; when it does not, why, since
+ * when, and how much is held in memory for it. */
+static void add_store_health(struct daemon *dm, cJSON *o)
+{
+	struct store_health h;
+	cJSON *st = cJSON_AddObjectToObject(o, "store");
+	char at[32];
+	store_health(dm->store, &h);
+	cJSON_AddBoolToObject(st, "ok", !h.failing);
+	if (h.failing) {
+		store_format_time(h.since_ms, at, sizeof(at));
+		cJSON_AddStringToObject(st, "error", h.error);
+		cJSON_AddStringToObject(st, "since", at);
+	}
+	cJSON_AddNumberToObject(st, "held", (double)h.held);
+	cJSON_AddNumberToObject(st, "shed", (double)h.shed);
+	cJSON_AddNumberToObject(st, "failures", (double)h.failures);
+}
+
 static cJSON *build_status(struct daemon *dm, int for_ctl)
 {
 	cJSON *o = cJSON_CreateObject(), *s, *rej;
@@ -143,6 +163,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 	cJSON_AddStringToObject(o, "sirens",
 	                        outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
 	                                                       : "off");
+	add_store_health(dm, o);
 	registry_counts(dm->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
 	cJSON_AddNumberToObject(s, "total", dm->cfg->nsensors);
@@ -220,6 +241,29 @@ static void on_store(void *arg, int fd, short revents)
 	(void)fd;
 	(void)revents;
 	store_dispatch(dm->store);
+}
+
+static void after_command(struct daemon *dm);
+
+/* The store started or stopped taking writes. A store that cannot write is
+ * a fault at once: in status, upstream (from memory), Home Assistant and,
+ * through the model's rules, to the owner. */
+static void on_store_health(void *arg)
+{
+	struct daemon *dm = arg;
+	struct store_health h;
+	char msg[256];
+	store_health(dm->store, &h);
+	if (h.failing != dm->store_fault && dm->panel) {
+		dm->store_fault = h.failing;
+		snprintf(msg, sizeof(msg),
+		         "Lỗi lưu trữ: không ghi được dữ liệu (%s); báo động vẫn được gửi đi",
+		         h.error);
+		panel_system_fault(dm->panel, "store", h.failing, msg, loop_mono_ms(),
+		                   loop_wall_ms());
+		after_command(dm);
+	}
+	status_changed(dm);
 }
 
 static void schedule_flush(struct daemon *dm)
@@ -395,8 +439,6 @@ static void on_local_message(void *ctx, const struct mosquitto_message *m)
 	schedule_flush(dm);
 	schedule_tick(dm);
 }
-
-static void after_command(struct daemon *dm);
 
 /* The upstream link down longer than down_fault_s is a fault; it is shown
  * locally at once and reaches the militia through the outbox when the link
@@ -1360,6 +1402,7 @@ static int run(struct daemon *dm)
 		goto out;
 	}
 	loop_fd_add(dm->loop, store_fd(dm->store), POLLIN, on_store, dm);
+	store_set_health_cb(dm->store, on_store_health, dm);
 	dm->reg = registry_new(dm->cfg);
 	dm->ingest = ingest_new(dm->cfg);
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);

@@ -933,16 +933,17 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 	}
 }
 
-/* Durable before announced. If the commit fails the rows stay unpublished
- * and the log says so; the sirens already sound. */
+/* Durable before announced. If the disk refused the commit, the store keeps
+ * the rows in memory (written when the disk takes them) and hands them to
+ * upstream from there, marked as not durable: a full disk must never keep
+ * the militia from hearing of a fire. */
 static void committed(void *ctx, int rc)
 {
 	struct panel *p = ctx;
 	if (rc < 0)
-		log_err("panel: alarm not committed to the store; upstream delayed until the next "
-		        "commit");
-	else
-		upstream_kick(p->d.up);
+		log_warn("panel: alarm change not on the disk (the store cannot write); sending it "
+		         "from memory");
+	upstream_kick(p->d.up);
 }
 
 static void commit_and_send(struct panel *p)

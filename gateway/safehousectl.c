@@ -203,6 +203,14 @@ static void print_status(const cJSON *r)
 			       *str(t, "zone") ? str(t, "zone") : "the whole site", str(t, "by"),
 			       str(t, "until"), num(t, "activations"));
 	}
+	{
+		const cJSON *st = cJSON_GetObjectItem(r, "store");
+		if (cJSON_IsObject(st) && !cJSON_IsTrue(cJSON_GetObjectItem(st, "ok")))
+			printf("store:    CANNOT WRITE since %s: %s; %.0f write(s) held in memory, "
+			       "%.0f telemetry row(s) dropped; alarms are sent from memory\n",
+			       str(st, "since"), str(st, "error"), num(st, "held"),
+			       num(st, "shed"));
+	}
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
 	printf("links:    local broker %s, upstream %s, %.0f message(s) waiting in the outbox\n",
