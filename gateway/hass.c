@@ -55,6 +55,11 @@ void hass_panel_command_topic(const struct config *c, char *buf, size_t size)
 	topic(c, "panel/set", buf, size);
 }
 
+void hass_gateway_state_topic(const struct config *c, char *buf, size_t size)
+{
+	topic(c, "gateway/state", buf, size);
+}
+
 void hass_sensor_topic(const struct config *c, int sensor, const char *leaf, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/%s/sensor/%s/%s", c->upstream_prefix, c->site.id,
@@ -134,6 +139,28 @@ void hass_discovery(const struct config *c, const char *version, hass_emit_fn em
 	add_site_availability(c, avail);
 	cJSON_AddItemToObject(o, "device", device(c, version));
 	snprintf(t, sizeof(t), "%s/alarm_control_panel/%s/panel/config", c->hass_prefix,
+	         c->site.id);
+	emit_json(emit, ctx, t, o);
+
+	/* The gateway's own health: a problem sensor, on while any fault is
+	 * active (a store that cannot write, a lost link, a silent device),
+	 * with the details as attributes. */
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", "Lỗi hệ thống (gateway fault)");
+	snprintf(uid, sizeof(uid), "safehouse_%s_gateway_fault", c->site.id);
+	cJSON_AddStringToObject(o, "unique_id", uid);
+	hass_gateway_state_topic(c, st, sizeof(st));
+	cJSON_AddStringToObject(o, "state_topic", st);
+	cJSON_AddStringToObject(o, "json_attributes_topic", st);
+	cJSON_AddStringToObject(o, "value_template", "{{ value_json.fault }}");
+	cJSON_AddStringToObject(o, "payload_on", "ON");
+	cJSON_AddStringToObject(o, "payload_off", "OFF");
+	cJSON_AddStringToObject(o, "device_class", "problem");
+	cJSON_AddStringToObject(o, "entity_category", "diagnostic");
+	avail = cJSON_AddArrayToObject(o, "availability");
+	add_site_availability(c, avail);
+	cJSON_AddItemToObject(o, "device", device(c, version));
+	snprintf(t, sizeof(t), "%s/binary_sensor/%s/gateway_fault/config", c->hass_prefix,
 	         c->site.id);
 	emit_json(emit, ctx, t, o);
 

@@ -35,6 +35,8 @@ const char *hass_device_class(enum sh_kind k);
 /* State topics. */
 void hass_panel_state_topic(const struct config *c, char *buf, size_t size);
 void hass_panel_command_topic(const struct config *c, char *buf, size_t size);
+/* Retained JSON {"fault":"ON"|"OFF","faults":N,"store":"ok"|REASON}. */
+void hass_gateway_state_topic(const struct config *c, char *buf, size_t size);
 void hass_sensor_topic(const struct config *c, int sensor, const char *leaf, char *buf,
                        size_t size);
 

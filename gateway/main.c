@@ -65,6 +65,7 @@ struct daemon {
 	/* Home Assistant: what was last published, to publish changes only. */
 	signed char *hass_state, *hass_link; /* -1 unknown */
 	char hass_panel[16];
+	char hass_gateway[256];
 	char hass_cmd_topic[SH_TOPIC_MAX];
 	struct buses *buses;
 	int64_t up_down_since;
@@ -192,6 +193,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 }
 
 static void hass_sync_panel(struct daemon *dm, int force);
+static void hass_sync_gateway(struct daemon *dm, int force);
 
 static void publish_status(void *arg)
 {
@@ -199,6 +201,7 @@ static void publish_status(void *arg)
 	dm->status_timer = 0;
 	upstream_publish_status(dm->up, build_status(dm, 0));
 	hass_sync_panel(dm, 0);
+	hass_sync_gateway(dm, 0);
 }
 
 /* Coalesce: a burst of alarm changes gives one status message. */
@@ -336,6 +339,34 @@ static void hass_sync_sensor(struct daemon *dm, int s, int force)
 	dm->hass_link[s] = link;
 }
 
+static void hass_sync_gateway(struct daemon *dm, int force)
+{
+	char t[SH_TOPIC_MAX], payload[sizeof(dm->hass_gateway)];
+	struct store_health h;
+	int alarms, faults;
+	cJSON *o;
+	char *text;
+	if (!dm->cfg->hass_enabled)
+		return;
+	panel_counts(dm->panel, &alarms, &faults);
+	store_health(dm->store, &h);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "fault", faults > 0 || h.failing ? "ON" : "OFF");
+	cJSON_AddNumberToObject(o, "faults", faults);
+	cJSON_AddStringToObject(o, "store", h.failing ? h.error : "ok");
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		return;
+	snprintf(payload, sizeof(payload), "%s", text);
+	free(text);
+	if (!force && strcmp(payload, dm->hass_gateway) == 0)
+		return;
+	snprintf(dm->hass_gateway, sizeof(dm->hass_gateway), "%s", payload);
+	hass_gateway_state_topic(dm->cfg, t, sizeof(t));
+	mqttc_publish(dm->local, t, payload, strlen(payload), 1, 1, NULL);
+}
+
 static void hass_sync_panel(struct daemon *dm, int force)
 {
 	char t[SH_TOPIC_MAX];
@@ -375,6 +406,7 @@ static void hass_announce(struct daemon *dm)
 	hass_discovery(dm->cfg, SH_VERSION, hass_pub, dm);
 	mqttc_subscribe(dm->local, dm->hass_cmd_topic);
 	hass_sync_panel(dm, 1);
+	hass_sync_gateway(dm, 1);
 	for (int s = 0; s < dm->cfg->nsensors; s++)
 		hass_sync_sensor(dm, s, 1);
 }

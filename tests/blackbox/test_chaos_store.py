@@ -98,6 +98,9 @@ def test_full_disk_alarm_reaches_militia_and_is_written_when_space_returns(site,
     site.wait_alert(to="owner", alarm=fault["id"])
     assert site.status()["faults"] >= 1
     assert "CANNOT WRITE" in site.ctl("status").stdout
+    site.probe.wait_for(site.topic("gateway/state"),
+                        pred=lambda m: m.json()["fault"] == "ON" and "full" in m.json()["store"],
+                        what="Home Assistant's gateway fault sensor on, naming the disk")
 
     # A fire on the full disk: siren, alarm and alerts, sent from memory.
     m = site.probe.mark()

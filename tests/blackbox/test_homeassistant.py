@@ -63,6 +63,8 @@ def test_every_sensor_is_a_binary_sensor_with_a_valid_device_class(running_site)
     _, sensors = discovery(s)
     kinds = {x["id"]: x["kind"] for x in s.config["sensors"]}
     for topic, m in sensors.items():
+        if topic.endswith("/gateway_fault/config"):
+            continue
         c = m.json()
         assert set(c) <= SENSOR_KEYS, set(c) - SENSOR_KEYS
         assert c.get("device_class") in BINARY_SENSOR_CLASSES
@@ -74,6 +76,20 @@ def test_every_sensor_is_a_binary_sensor_with_a_valid_device_class(running_site)
     assert by_id["smoke-101"]["device_class"] == "smoke"
     assert by_id["door-main"]["device_class"] == "door"
     assert by_id["gas-kitchen"]["device_class"] == "gas"
+
+
+def test_gateway_faults_are_a_problem_sensor_that_turns_on_with_a_fault(running_site):
+    s = running_site
+    _, sensors = discovery(s)
+    c = sensors["homeassistant/binary_sensor/test-site/gateway_fault/config"].json()
+    assert set(c) <= SENSOR_KEYS, set(c) - SENSOR_KEYS
+    assert c["device_class"] == "problem"
+    state = s.probe.wait_for(c["state_topic"], what="the gateway state")[-1]
+    assert state.json()["fault"] == "OFF" and state.json()["store"] == "ok"
+    m = s.probe.mark()
+    s.availability("smoke-102", {"state": "offline"})
+    s.probe.wait_for(c["state_topic"], since=m, pred=lambda x: x.json()["fault"] == "ON",
+                     what="the gateway fault sensor on with a sensor offline")
 
 
 def test_states_are_published_where_discovery_says(running_site):
