@@ -186,6 +186,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 		                      mqttc_connected(dm->local) && mqttc_connected(dm->local_out));
 		cJSON_AddBoolToObject(m, "local_reports", mqttc_connected(dm->local));
 		cJSON_AddBoolToObject(m, "local_out", mqttc_connected(dm->local_out));
+		cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(dm->local));
 		cJSON_AddBoolToObject(m, "upstream", upstream_connected(dm->up));
 		cJSON_AddNumberToObject(o, "rules", rules_count(dm->rules));
 		add_last_known(dm, o);
@@ -1569,6 +1570,9 @@ out:
 		registry_take_dirty(dm->reg, save_sensor, dm);
 		store_event(dm->store, loop_wall_ms(), "daemon", "stop", NULL, NULL, 0, 0,
 		            rc ? "safehoused stopped on an error" : "safehoused stopped");
+		/* Durable now: the held acks can go before we say goodbye. */
+		if (store_commit(dm->store) == 0)
+			mqttc_acks_durable(dm->local);
 	}
 	/* Say goodbye on purpose: a clean stop is not a lost site, but the
 	 * militia must still see that nobody is watching. */

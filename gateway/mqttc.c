@@ -43,6 +43,7 @@ struct mqttc {
 	 * for barriers given up on (a lost connection or HOLD_MAX_MS). The
 	 * store completes commits in order, so counting them is enough. */
 	int unbarriered, barrier_out, stale;
+	int in_barrier; /* messages the barrier in flight covers */
 	int64_t barrier_since;
 };
 
@@ -64,6 +65,7 @@ static void barrier_done(void *arg, int rc);
 static void ask_barrier(struct mqttc *c)
 {
 	c->barrier_out = 1;
+	c->in_barrier = c->unbarriered;
 	c->unbarriered = 0;
 	c->barrier_since = loop_mono_ms();
 	if (c->cb.barrier)
@@ -80,6 +82,7 @@ static void barrier_done(void *arg, int rc)
 		return;
 	}
 	c->barrier_out = 0;
+	c->in_barrier = 0;
 	if (rc < 0)
 		log_warn("mqtt %s: the store could not commit; acknowledging the broker anyway",
 		         c->name);
@@ -417,6 +420,23 @@ int mqttc_unsubscribe(struct mqttc *c, const char *topic)
 	if (!c || !c->mosq)
 		return -1;
 	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int mqttc_unacked(const struct mqttc *c)
+{
+	return c && c->defer ? c->unbarriered + (c->barrier_out ? c->in_barrier : 0) : 0;
+}
+
+void mqttc_acks_durable(struct mqttc *c)
+{
+	if (!c || !c->defer)
+		return;
+	if (c->barrier_out)
+		c->stale++;
+	c->barrier_out = 0;
+	c->in_barrier = 0;
+	c->unbarriered = 0;
+	write_queued(c);
 }
 
 void mqttc_flush(struct mqttc *c)

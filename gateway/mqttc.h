@@ -88,6 +88,14 @@ int mqttc_unsubscribe(struct mqttc *c, const char *topic);
 /* Write whatever libmosquitto still has queued (called after callbacks). */
 void mqttc_flush(struct mqttc *c);
 
+/* defer_acks: messages read whose acks are held (status, tests). */
+int mqttc_unacked(const struct mqttc *c);
+
+/* defer_acks: the caller has just made everything durable by itself (a
+ * blocking store_commit at a clean stop): write the held acks now, so the
+ * broker does not deliver those messages again to the next run. */
+void mqttc_acks_durable(struct mqttc *c);
+
 /* Disconnect cleanly (the will is not sent). */
 void mqttc_disconnect(struct mqttc *c);
 
