@@ -36,6 +36,7 @@ struct mqttc {
 	int connected;
 	int dead;    /* connection lost: tear down after the current callback */
 	int closing; /* we asked for the disconnect */
+	int refused; /* the broker refused the CONNECT (logged already) */
 	int in_cb;   /* inside a libmosquitto callback: it holds its locks */
 	int backoff_ms;
 	int retry_timer;
@@ -144,6 +145,7 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	if (rc != 0) {
 		log_warn("mqtt %s: connection refused by %s:%d: %s", c->name, c->host, c->port,
 		         mosquitto_connack_string(rc));
+		c->refused = 1;
 		c->dead = 1;
 		return;
 	}
@@ -223,6 +225,11 @@ static void schedule_retry(struct mqttc *c)
 static void check_dead(struct mqttc *c)
 {
 	if (c->dead && c->mosq) {
+		/* A connect that failed after connect_async returned (the
+		 * deferred-ack client writes its CONNECT only from the loop). */
+		if (!c->connected && !c->refused)
+			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms", c->name,
+			         c->host, c->port, c->backoff_ms);
 		teardown(c);
 		schedule_retry(c);
 	}
@@ -293,6 +300,7 @@ static void start_connect(void *arg)
 	int rc;
 
 	c->retry_timer = 0;
+	c->refused = 0;
 	/* A persistent session needs a client id; the daemon always gives one. */
 	c->mosq = mosquitto_new(c->client_id, !(c->persistent && c->client_id), c);
 	if (!c->mosq) {

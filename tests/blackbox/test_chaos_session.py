@@ -6,6 +6,7 @@ back at start; a fire cannot be reset over a detector whose last known
 state is still an alarm, restart or not."""
 
 import json
+import re
 import signal
 import sqlite3
 
@@ -95,10 +96,12 @@ def test_burst_then_sigkill_loses_no_report_the_broker_accepted(site):
 def test_report_published_right_after_the_broker_restarts_raises_the_alarm(site):
     site.start()
     site.broker.stop()
-    wait_until(lambda: not site.status()["mqtt"]["local"], what="the daemon to see the broker go")
+    # Let its reconnect back off to 1.6 s, as after a longer blink.
+    wait_until(lambda: re.search(r"mqtt local: cannot connect to \S+; retrying in 1600 ms",
+                                 site.log()), what="the daemon's retries to back off")
     site.broker.start()
-    # Published by a sensor at once, before the daemon's reconnect (or
-    # just after it): queued in the daemon's session either way.
+    # Published by a sensor at once, before the daemon's reconnect: queued
+    # by the broker in the daemon's session.
     sensor = MqttProbe(site.broker.port, topics=()).connect()
     try:
         sensor.publish("zigbee2mqtt/smoke_101", SMOKE, qos=1)
@@ -198,3 +201,22 @@ def test_unreadable_saved_sensor_state_is_skipped_with_a_message(running_site):
         assert rows[sid]["state"] == "unknown" and rows[sid]["state_restored"] is False
     # the alarm itself was restored from the alarms table and still counts
     assert find_alarm(s.alarms(), sensor="smoke-101") is not None
+
+
+def test_restart_with_a_silenced_fire_and_smoke_still_detected_keeps_the_sirens_off(running_site):
+    s = running_site
+    m = s.probe.mark()
+    s.report("smoke-101", SMOKE)
+    raised = s.wait_alarm(since=m, state="raised")[0]
+    s.wait_siren("fire", since=m)
+    assert s.ctl("silence").returncode == 0
+    s.wait_siren("stop", since=m)
+    wait_until(lambda: s.status()["mqtt"]["reports_unacked"] == 0, what="the report acked")
+    assert s.stop() == 0
+    m2 = s.probe.mark()
+    s.start()
+    s.wait_siren("stop", since=m2)
+    s.barrier()
+    assert [c for c in s.siren_cmds(since=m2) if c["warning"]["mode"] != "stop"] == []
+    assert find_alarm(s.alarms(), id=raised["id"])["state"] == "silenced"
+    assert s.ctl("reset", raised["id"]).returncode != 0
