@@ -62,7 +62,14 @@ trap 'exit 130' INT TERM
 
 # 2. A private broker on a free loopback port.
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-{ cat "$ROOT/deploy/mosquitto/local.conf"; echo; echo "listener $PORT 127.0.0.1"; } >"$TMP/mosquitto.conf"
+{
+	cat "$ROOT/deploy/mosquitto/local.conf"
+	echo
+	echo "persistence_location $TMP/"
+	# As root, mosquitto drops to user mosquitto, which cannot write here.
+	if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
+	echo "listener $PORT 127.0.0.1"
+} >"$TMP/mosquitto.conf"
 "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do

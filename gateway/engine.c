@@ -246,6 +246,45 @@ void engine_report(struct engine *e, int sensor, const struct sh_point_value *va
 	values(e, sensor, all, n, origin, mono_ms, wall_ms);
 }
 
+/* Hazard states a detector keeps reporting only on change: one said before
+ * a restart still counts after it. */
+static int is_hazard(enum sh_point p)
+{
+	return p == POINT_SMOKE || p == POINT_HEAT || p == POINT_GAS || p == POINT_CO ||
+	       p == POINT_WATER;
+}
+
+void engine_restore(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
+                    int64_t mono_ms, int64_t wall_ms)
+{
+	struct sh_point_value haz[POINT__COUNT];
+	int nh = 0;
+	int64_t seen;
+	if (sensor < 0 || sensor >= e->cfg->nsensors || n < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		if ((unsigned)vals[i].point >= POINT__COUNT || vals[i].point == POINT_ONLINE ||
+		    vals[i].point == POINT_PANIC)
+			continue; /* the link is unknown until heard; a press is an event */
+		if (is_hazard(vals[i].point) && vals[i].value != 0 && nh < POINT__COUNT &&
+		    !panel_sensor_disabled(e->panel, sensor) &&
+		    !panel_test_covers(e->panel, sensor))
+			haz[nh++] = vals[i];
+		else
+			registry_restore(e->reg, sensor, vals[i].point, vals[i].value);
+	}
+	if (!nh)
+		return;
+	/* Through the rules as a reading: they raise the alarm if the store
+	 * lost it (killed between the siren and the commit), or the firing
+	 * joins the active alarm of that class and zone: no second "raised". */
+	seen = registry_last_seen(e->reg, sensor);
+	values(e, sensor, haz, nh, "restore", mono_ms, wall_ms);
+	registry_seen(e->reg, sensor, seen); /* not a sign of life */
+	for (int i = 0; i < nh; i++)
+		registry_restore(e->reg, sensor, haz[i].point, haz[i].value);
+}
+
 void engine_supervise(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 {
 	for (int s = 0; s < e->cfg->nsensors; s++) {

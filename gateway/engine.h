@@ -37,6 +37,14 @@ void engine_rebind(struct engine *e, const struct config *cfg, struct ruleset *r
 void engine_report(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin, int64_t mono_ms, int64_t wall_ms);
 
+/* A sensor's last known values from before a restart (the store). They go
+ * into the registry marked restored, without firing rules, except a hazard
+ * state (smoke, heat, gas, CO, water detected), which goes through the rules
+ * like a reading (origin "restore"): a detector that was in alarm still
+ * counts as in alarm. Online and panic are not restored. */
+void engine_restore(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
+                    int64_t mono_ms, int64_t wall_ms);
+
 /* Supervision: a sensor silent past its supervision_s (timed from its last
  * report, or from the start) goes offline, which rules turn into a fault.
  * Call it about once a second. */

@@ -50,7 +50,10 @@ struct daemon {
 	struct store *store;
 	struct registry *reg;
 	struct ingest *ingest;
-	struct mqttc *local, *remote;
+	/* local: the sensors' reports (persistent session, deferred acks);
+	 * local_out: sirens, Home Assistant, commands and, without an upstream
+	 * broker, the upstream feed: never held behind the acks. */
+	struct mqttc *local, *local_out, *remote;
 	struct outputs *outputs;
 	struct upstream *up;
 	struct panel *panel;
@@ -74,6 +77,7 @@ struct daemon {
 	char ack_topic[SH_TOPIC_MAX];
 	char command_topic[SH_TOPIC_MAX];
 	struct users *users;
+	int nrestored;
 };
 
 /* ---- diagnostics -------------------------------------------------------- */
@@ -143,6 +147,27 @@ static void add_store_health(struct daemon *dm, cJSON *o)
 	cJSON_AddNumberToObject(st, "failures", (double)h.failures);
 }
 
+/* Sensors whose state (smoke detected, door open) is the one saved before
+ * a restart and not reported since: shown as such, not as unknown. */
+static void add_last_known(struct daemon *dm, cJSON *o)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "last_known");
+	for (int s = 0; s < dm->cfg->nsensors; s++) {
+		enum sh_point pp = sh_kind_primary_point(dm->cfg->sensors[s].kind);
+		double v;
+		cJSON *it;
+		if (pp == POINT__COUNT || !registry_restored(dm->reg, s, pp) ||
+		    registry_get(dm->reg, s, pp, &v) < 0)
+			continue;
+		it = cJSON_CreateObject();
+		cJSON_AddStringToObject(it, "sensor", dm->cfg->sensors[s].id);
+		cJSON_AddStringToObject(it, "kind", sh_kind_name(dm->cfg->sensors[s].kind));
+		cJSON_AddStringToObject(it, "zone", dm->cfg->zones[dm->cfg->sensors[s].zone].id);
+		cJSON_AddStringToObject(it, "state", sh_state_name(pp, v));
+		cJSON_AddItemToArray(arr, it);
+	}
+}
+
 static cJSON *build_status(struct daemon *dm, int for_ctl)
 {
 	cJSON *o = cJSON_CreateObject(), *s, *rej;
@@ -181,9 +206,14 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 		cJSON_AddNumberToObject(o, "bad_fields", (double)ingest_bad_fields(dm->ingest));
 		cJSON_AddNumberToObject(o, "outbox_pending", upstream_pending(dm->up));
 		m = cJSON_AddObjectToObject(o, "mqtt");
-		cJSON_AddBoolToObject(m, "local", mqttc_connected(dm->local));
+		cJSON_AddBoolToObject(m, "local",
+		                      mqttc_connected(dm->local) && mqttc_connected(dm->local_out));
+		cJSON_AddBoolToObject(m, "local_reports", mqttc_connected(dm->local));
+		cJSON_AddBoolToObject(m, "local_out", mqttc_connected(dm->local_out));
+		cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(dm->local));
 		cJSON_AddBoolToObject(m, "upstream", upstream_connected(dm->up));
 		cJSON_AddNumberToObject(o, "rules", rules_count(dm->rules));
+		add_last_known(dm, o);
 		cJSON_AddItemToObject(o, "modbus", buses_status(dm->buses));
 		cJSON_AddNumberToObject(o, "uptime_s",
 		                        (double)((loop_mono_ms() - dm->started_mono) / 1000));
@@ -303,12 +333,51 @@ static void snapshot(void *arg)
 	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, snapshot, dm);
 }
 
+static void schedule_tick(struct daemon *dm);
+
+/* The sensors' last saved states, back into the registry at start (see
+ * engine_restore). A row that cannot be read is logged and skipped. */
+static void restore_row(void *ctx, const char *id, const char *values_json)
+{
+	struct daemon *dm = ctx;
+	struct sh_point_value vals[POINT__COUNT];
+	int s = id ? config_sensor_index(dm->cfg, id) : -1, n = 0;
+	cJSON *j, *it;
+	if (s < 0 || !values_json)
+		return; /* a sensor no longer in the config */
+	j = cJSON_Parse(values_json);
+	if (!cJSON_IsObject(j)) {
+		log_warn("restore: sensor %s: saved state is not a JSON object; ignored", id);
+		cJSON_Delete(j);
+		return;
+	}
+	cJSON_ArrayForEach(it, j)
+	{
+		int p = it->string ? sh_point_from_name(it->string) : -1;
+		if (p >= 0 && cJSON_IsNumber(it) && n < POINT__COUNT)
+			vals[n++] = (struct sh_point_value){(enum sh_point)p, it->valuedouble};
+	}
+	cJSON_Delete(j);
+	engine_restore(dm->engine, s, vals, n, loop_mono_ms(), loop_wall_ms());
+	dm->nrestored++;
+}
+
+static void restore_sensors(struct daemon *dm)
+{
+	if (store_sensor_foreach(dm->store, restore_row, dm) < 0)
+		log_err("restore: cannot read the saved sensor states; they start unknown");
+	if (dm->nrestored)
+		log_notice("restore: last known state of %d sensor(s) restored", dm->nrestored);
+	schedule_flush(dm);
+	schedule_tick(dm);
+}
+
 /* ---- Home Assistant ------------------------------------------------------ */
 
 static void hass_pub(void *ctx, const char *topic, const char *payload)
 {
 	struct daemon *dm = ctx;
-	mqttc_publish(dm->local, topic, payload, strlen(payload), 1, 1, NULL);
+	mqttc_publish(dm->local_out, topic, payload, strlen(payload), 1, 1, NULL);
 }
 
 /* Publish a sensor's HA state and availability when they changed. */
@@ -329,11 +398,12 @@ static void hass_sync_sensor(struct daemon *dm, int s, int force)
 		link = 1;
 	if (state >= 0 && (force || state != dm->hass_state[s])) {
 		hass_sensor_topic(dm->cfg, s, "state", t, sizeof(t));
-		mqttc_publish(dm->local, t, state ? "ON" : "OFF", state ? 2 : 3, 0, 1, NULL);
+		mqttc_publish(dm->local_out, t, state ? "ON" : "OFF", state ? 2 : 3, 0, 1, NULL);
 	}
 	if (link >= 0 && (force || link != dm->hass_link[s])) {
 		hass_sensor_topic(dm->cfg, s, "availability", t, sizeof(t));
-		mqttc_publish(dm->local, t, link ? "online" : "offline", link ? 6 : 7, 0, 1, NULL);
+		mqttc_publish(dm->local_out, t, link ? "online" : "offline", link ? 6 : 7, 0, 1,
+		              NULL);
 	}
 	dm->hass_state[s] = state;
 	dm->hass_link[s] = link;
@@ -364,7 +434,7 @@ static void hass_sync_gateway(struct daemon *dm, int force)
 		return;
 	snprintf(dm->hass_gateway, sizeof(dm->hass_gateway), "%s", payload);
 	hass_gateway_state_topic(dm->cfg, t, sizeof(t));
-	mqttc_publish(dm->local, t, payload, strlen(payload), 1, 1, NULL);
+	mqttc_publish(dm->local_out, t, payload, strlen(payload), 1, 1, NULL);
 }
 
 static void hass_sync_panel(struct daemon *dm, int force)
@@ -375,7 +445,7 @@ static void hass_sync_panel(struct daemon *dm, int force)
 		return;
 	snprintf(dm->hass_panel, sizeof(dm->hass_panel), "%s", st);
 	hass_panel_state_topic(dm->cfg, t, sizeof(t));
-	mqttc_publish(dm->local, t, st, strlen(st), 1, 1, NULL);
+	mqttc_publish(dm->local_out, t, st, strlen(st), 1, 1, NULL);
 }
 
 /* (Re)size the caches for the config in use. */
@@ -401,10 +471,10 @@ static int hass_rebind(struct daemon *dm)
 
 static void hass_announce(struct daemon *dm)
 {
-	if (!dm->cfg->hass_enabled || !mqttc_connected(dm->local))
+	if (!dm->cfg->hass_enabled || !mqttc_connected(dm->local_out))
 		return;
 	hass_discovery(dm->cfg, SH_VERSION, hass_pub, dm);
-	mqttc_subscribe(dm->local, dm->hass_cmd_topic);
+	mqttc_subscribe(dm->local_out, dm->hass_cmd_topic);
 	hass_sync_panel(dm, 1);
 	hass_sync_gateway(dm, 1);
 	for (int s = 0; s < dm->cfg->nsensors; s++)
@@ -443,34 +513,58 @@ static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m)
 static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m);
 
+/* One report through the engine. When its primary point (smoke detected,
+ * door open, ...) changed, the sensor's row is saved at once, in the same
+ * batch as the reading, so that a restart restores what it said last. */
+static void report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                   const char *origin)
+{
+	enum sh_point pp = sh_kind_primary_point(dm->cfg->sensors[sensor].kind);
+	double before = 0, after = 0;
+	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
+	engine_report(dm->engine, sensor, vals, n, origin, loop_mono_ms(), loop_wall_ms());
+	if (pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &after) == 0 &&
+	    (!had || before != after))
+		save_sensor(dm, sensor);
+	hass_sync_sensor(dm, sensor, 0);
+}
+
+/* The sensors' connection: reports only. */
 static void on_local_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct daemon *dm = ctx;
 	struct sh_point_value vals[FAMILY_MAX_VALUES];
-	int64_t now_mono = loop_mono_ms(), now_wall;
 	int sensor, n;
 
-	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0) {
-		on_ack_message(dm, m);
-		return;
-	}
-	if (!dm->remote && strcmp(m->topic, dm->command_topic) == 0) {
-		on_command_message(dm, m);
-		return;
-	}
-	if (dm->cfg->hass_enabled && strcmp(m->topic, dm->hass_cmd_topic) == 0) {
-		on_hass_command(dm, m);
-		return;
-	}
-	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, now_mono,
+	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, loop_mono_ms(),
 	                   &sensor, vals, &n) < 0)
 		return;
-	now_wall = loop_wall_ms();
-	engine_report(dm->engine, sensor, vals, n, dm->cfg->sensors[sensor].id, now_mono, now_wall);
-	hass_sync_sensor(dm, sensor, 0);
+	report(dm, sensor, vals, n, dm->cfg->sensors[sensor].id);
 	schedule_flush(dm);
 	schedule_tick(dm);
 }
+
+/* Everything read on the sensors' connection so far goes to the store: the
+ * broker's acks wait for that commit (mqttc.h, deferred acknowledgment). */
+static void local_barrier(void *ctx, mqttc_done_fn done, void *dctx)
+{
+	struct daemon *dm = ctx;
+	if (store_commit_then(dm->store, done, dctx) < 0)
+		done(dctx, -1);
+}
+
+/* The output connection: commands, acks and Home Assistant's panel. */
+static void on_out_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0)
+		on_ack_message(dm, m);
+	else if (!dm->remote && strcmp(m->topic, dm->command_topic) == 0)
+		on_command_message(dm, m);
+	else if (dm->cfg->hass_enabled && strcmp(m->topic, dm->hass_cmd_topic) == 0)
+		on_hass_command(dm, m);
+}
+
 
 /* The upstream link down longer than down_fault_s is a fault; it is shown
  * locally at once and reaches the militia through the outbox when the link
@@ -538,8 +632,7 @@ static void on_buses(void *arg, int fd, short revents)
 			const struct sh_point_value v = {ev.point, ev.value};
 			if (ev.sensor < 0 || ev.sensor >= dm->cfg->nsensors)
 				break;
-			engine_report(dm->engine, ev.sensor, &v, 1, "modbus", mono, wall);
-			hass_sync_sensor(dm, ev.sensor, 0);
+			report(dm, ev.sensor, &v, 1, "modbus");
 			break;
 		}
 		case MBE_DEVICE:
@@ -596,26 +689,32 @@ static void subscribe_all(struct daemon *dm)
 
 static void on_local_connect(void *ctx)
 {
+	/* A resumed session has the subscriptions already; subscribing again
+	 * is harmless and covers a broker that lost them (no persistence). */
+	subscribe_all(ctx);
+}
+
+static void on_out_connect(void *ctx)
+{
 	struct daemon *dm = ctx;
-	subscribe_all(dm);
 	outputs_resync(dm->outputs);
 	hass_announce(dm);
 	if (!dm->remote) {
-		mqttc_subscribe(dm->local, dm->ack_topic);
-		mqttc_subscribe(dm->local, dm->command_topic);
+		mqttc_subscribe(dm->local_out, dm->ack_topic);
+		mqttc_subscribe(dm->local_out, dm->command_topic);
 		upstream_on_connect(dm->up);
 		status_changed(dm);
 	}
 }
 
-static void on_local_disconnect(void *ctx)
+static void on_out_disconnect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	if (!dm->remote)
 		upstream_on_disconnect(dm->up);
 }
 
-static void on_local_publish(void *ctx, int mid)
+static void on_out_publish(void *ctx, int mid)
 {
 	struct daemon *dm = ctx;
 	if (!dm->remote)
@@ -652,11 +751,17 @@ static void on_remote_publish(void *ctx, int mid)
 	upstream_on_publish(dm->up, mid);
 }
 
+/* The local broker's first reconnect comes quickly: a blink of the broker
+ * must not keep the sensors' reports (or the sirens) waiting for seconds. */
+#define LOCAL_BACKOFF_MIN_MS 200
+
 static struct mqttc *connect_broker(struct daemon *dm, const char *name,
                                     const struct config_broker *b, int with_will,
                                     const struct mqttc_callbacks *cb)
 {
-	char cid[128];
+	char cid[192], def[128];
+	int reports = strcmp(name, "local") == 0, out = strcmp(name, "local-out") == 0;
+	int upstream = !reports && !out;
 	struct mqttc_params p = {
 	    .name = name,
 	    .host = b->host,
@@ -668,10 +773,22 @@ static struct mqttc *connect_broker(struct daemon *dm, const char *name,
 	    .tls = b->tls,
 	    .cafile = b->cafile,
 	};
-	if (!p.client_id) {
-		snprintf(cid, sizeof(cid), "safehoused-%s-%s", dm->cfg->site.id, name);
+	snprintf(def, sizeof(def), "safehoused-%s", dm->cfg->site.id);
+	/* The local connections need ids of their own: the default one is the
+	 * upstream connection's, and the local and the upstream broker may be
+	 * the same broker. */
+	if (!p.client_id || (!upstream && strcmp(p.client_id, def) == 0)) {
+		snprintf(cid, sizeof(cid), "%s-%s", def, name);
+		p.client_id = cid;
+	} else if (out) {
+		snprintf(cid, sizeof(cid), "%s-out", b->client_id);
 		p.client_id = cid;
 	}
+	/* The reports' session outlives us: what the sensors say while we are
+	 * down or reconnecting is queued by the broker and delivered after. */
+	p.persistent = reports;
+	p.defer_acks = reports;
+	p.backoff_min_ms = reports || out ? LOCAL_BACKOFF_MIN_MS : 0;
 	if (with_will) {
 		p.will_topic = upstream_status_topic(dm->up);
 		p.will_payload = upstream_will_payload(dm->up);
@@ -880,6 +997,9 @@ static cJSON *sensors_reply(struct daemon *dm, const cJSON *zone)
 			cJSON_AddStringToObject(o, "state", sh_state_name(pp, v));
 		else
 			cJSON_AddStringToObject(o, "state", "unknown");
+		/* The state is the one saved before the restart: not heard since. */
+		cJSON_AddBoolToObject(o, "state_restored",
+		                      pp != POINT__COUNT && registry_restored(dm->reg, s, pp));
 		if (seen) {
 			store_format_time(seen, at, sizeof(at));
 			cJSON_AddStringToObject(o, "last_seen", at);
@@ -1189,8 +1309,8 @@ static void on_command_message(struct daemon *dm, const struct mosquitto_message
 	snprintf(topic, sizeof(topic), "%s/result", dm->command_topic);
 	text = cJSON_PrintUnformatted(r);
 	if (text)
-		mqttc_publish(dm->remote ? dm->remote : dm->local, topic, text, strlen(text), 1, 0,
-		              NULL);
+		mqttc_publish(dm->remote ? dm->remote : dm->local_out, topic, text, strlen(text), 1,
+		              0, NULL);
 	free(text);
 	cJSON_Delete(r);
 	cJSON_Delete(req);
@@ -1417,10 +1537,13 @@ static int run(struct daemon *dm)
 {
 	char err[512];
 	int rc = 1;
-	struct mqttc_callbacks local_cb = {on_local_connect, on_local_disconnect, on_local_message,
-	                                   on_local_publish};
+	struct mqttc_callbacks local_cb = {.on_connect = on_local_connect,
+	                                   .on_message = on_local_message,
+	                                   .barrier = local_barrier};
+	struct mqttc_callbacks out_cb = {on_out_connect, on_out_disconnect, on_out_message,
+	                                 on_out_publish, NULL};
 	struct mqttc_callbacks remote_cb = {on_remote_connect, on_remote_disconnect,
-	                                    on_remote_message, on_remote_publish};
+	                                    on_remote_message, on_remote_publish, NULL};
 	struct panel_deps deps;
 
 	dm->loop = loop_new();
@@ -1453,20 +1576,20 @@ static int run(struct daemon *dm)
 	}
 	/* The will marks the site offline on whichever connection carries
 	 * upstream traffic. */
-	dm->local =
-	    connect_broker(dm, "local", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL, &local_cb);
+	dm->local_out = connect_broker(dm, "local-out", &dm->cfg->mqtt,
+	                               dm->cfg->upstream.host == NULL, &out_cb);
 	if (dm->cfg->upstream.host)
 		dm->remote = connect_broker(dm, "upstream", &dm->cfg->upstream, 1, &remote_cb);
-	if (!dm->local || (dm->cfg->upstream.host && !dm->remote)) {
+	if (!dm->local_out || (dm->cfg->upstream.host && !dm->remote)) {
 		log_err("cannot create MQTT clients");
 		goto out;
 	}
-	upstream_set_client(dm->up, dm->remote ? dm->remote : dm->local);
+	upstream_set_client(dm->up, dm->remote ? dm->remote : dm->local_out);
 	if (hass_rebind(dm) < 0) {
 		log_err("out of memory");
 		goto out;
 	}
-	dm->outputs = outputs_new(dm->loop, dm->cfg, dm->local);
+	dm->outputs = outputs_new(dm->loop, dm->cfg, dm->local_out);
 	deps = (struct panel_deps){dm->cfg, dm->store, dm->outputs, dm->up, dm->reg};
 	dm->panel = dm->outputs ? panel_new(&deps, loop_mono_ms()) : NULL;
 	dm->engine = dm->panel ? engine_new(dm->cfg, dm->rules, dm->reg, dm->panel, dm->store,
@@ -1483,6 +1606,14 @@ static int run(struct daemon *dm)
 	/* Alarms restored from the store: their escalation delays start again. */
 	panel_replay(dm->panel);
 	engine_settle(dm->engine, loop_mono_ms(), loop_wall_ms());
+	restore_sensors(dm);
+	/* The reports' connection last: nothing arrives before the panel, the
+	 * engine and the restored states are in place. */
+	dm->local = connect_broker(dm, "local", &dm->cfg->mqtt, 0, &local_cb);
+	if (!dm->local) {
+		log_err("cannot create MQTT clients");
+		goto out;
+	}
 	dm->ctl = ctl_new(dm->loop, dm->cfg->control_socket, dm->cfg->control_group, ctl_handle, dm,
 	                  err, sizeof(err));
 	if (!dm->ctl) {
@@ -1519,16 +1650,20 @@ out:
 		registry_take_dirty(dm->reg, save_sensor, dm);
 		store_event(dm->store, loop_wall_ms(), "daemon", "stop", NULL, NULL, 0, 0,
 		            rc ? "safehoused stopped on an error" : "safehoused stopped");
+		/* Durable now: the held acks can go before we say goodbye. */
+		if (store_commit(dm->store) == 0)
+			mqttc_acks_durable(dm->local);
 	}
 	/* Say goodbye on purpose: a clean stop is not a lost site, but the
 	 * militia must still see that nobody is watching. */
 	if (dm->up && upstream_connected(dm->up)) {
 		const char *w = upstream_will_payload(dm->up);
-		mqttc_publish(dm->remote ? dm->remote : dm->local, upstream_status_topic(dm->up), w,
-		              strlen(w), 1, 1, NULL);
+		mqttc_publish(dm->remote ? dm->remote : dm->local_out,
+		              upstream_status_topic(dm->up), w, strlen(w), 1, 1, NULL);
 	}
 	stop_buses(dm);
 	mqttc_disconnect(dm->remote);
+	mqttc_disconnect(dm->local_out);
 	mqttc_disconnect(dm->local);
 	ctl_free(dm->ctl);
 	engine_free(dm->engine);
@@ -1536,6 +1671,7 @@ out:
 	outputs_free(dm->outputs);
 	mqttc_free(dm->remote);
 	mqttc_free(dm->local);
+	mqttc_free(dm->local_out);
 	upstream_free(dm->up);
 	ingest_free(dm->ingest);
 	users_free(dm->users);

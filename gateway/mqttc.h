@@ -8,9 +8,24 @@
  * or a name in /etc/hosts: name resolution itself is blocking).
  *
  * After a lost connection the client object is destroyed and a fresh one
- * connects with exponential backoff (1 s .. 30 s). Anything that must not be
- * lost is therefore kept by the caller (the store's outbox) and sent again
- * from on_connect, never left in libmosquitto's queue.
+ * connects with exponential backoff (backoff_min_ms, default 1 s, doubling
+ * to 30 s). Anything that must not be lost is therefore kept by the caller
+ * (the store's outbox) and sent again from on_connect, never left in
+ * libmosquitto's queue. With `persistent`, the fresh client has the same id
+ * and clean session off, so the broker resumes the session: subscriptions
+ * and what was queued for us while we were away.
+ *
+ * Deferred acknowledgment (defer_acks): libmosquitto queues the PUBACK of a
+ * QoS 1 message before it calls on_message. Such a connection is put in
+ * libmosquitto's "threaded" mode, in which queued packets are only written
+ * when we call mosquitto_loop_write, and we hold every write while a message
+ * read is not yet covered by a durable commit: after each read burst that
+ * delivered QoS 1 messages, callbacks.barrier asks the owner to make durable
+ * what it derived from them and to call done(dctx, rc) afterwards; the acks
+ * go out then (also when rc < 0, or after HOLD_MAX_MS: the broker must never
+ * stop delivering to us). A crash before that leaves the messages unacked,
+ * and the broker delivers them again to the resumed session. Only for a
+ * connection that subscribes: its publishes wait behind the acks.
  */
 #ifndef SH_MQTTC_H
 #define SH_MQTTC_H
@@ -33,13 +48,22 @@ struct mqttc_params {
 	/* Last will (retained), or NULL. */
 	const char *will_topic;
 	const char *will_payload;
+	int persistent;     /* clean session off: the broker keeps our session */
+	int backoff_min_ms; /* first reconnect delay; 0: 1000 */
+	int defer_acks;     /* see above; needs callbacks.barrier */
 };
+
+typedef void (*mqttc_done_fn)(void *dctx, int rc);
 
 struct mqttc_callbacks {
 	void (*on_connect)(void *ctx);
 	void (*on_disconnect)(void *ctx);
 	void (*on_message)(void *ctx, const struct mosquitto_message *m);
 	void (*on_publish)(void *ctx, int mid);
+	/* defer_acks: make durable everything derived from the messages
+	 * delivered so far, then call done(dctx, rc) (rc < 0: it failed) on the
+	 * loop, exactly once (it may be called before barrier returns). */
+	void (*barrier)(void *ctx, mqttc_done_fn done, void *dctx);
 };
 
 /* Copies params. Starts connecting at once. Returns NULL on error. */
@@ -55,12 +79,22 @@ int mqttc_connected(const struct mqttc *c);
 int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_t len, int qos,
                   int retain, int *mid);
 
-/* Subscribe (QoS 1). Only valid while connected: call from on_connect. */
+/* Subscribe (QoS 1: a report published at QoS 1 reaches us at QoS 1, is
+ * queued for a persistent session while we are away and is redelivered
+ * until acknowledged). Only valid while connected: call from on_connect. */
 int mqttc_subscribe(struct mqttc *c, const char *topic);
 int mqttc_unsubscribe(struct mqttc *c, const char *topic);
 
 /* Write whatever libmosquitto still has queued (called after callbacks). */
 void mqttc_flush(struct mqttc *c);
+
+/* defer_acks: messages read whose acks are held (status, tests). */
+int mqttc_unacked(const struct mqttc *c);
+
+/* defer_acks: the caller has just made everything durable by itself (a
+ * blocking store_commit at a clean stop): write the held acks now, so the
+ * broker does not deliver those messages again to the next run. */
+void mqttc_acks_durable(struct mqttc *c);
 
 /* Disconnect cleanly (the will is not sent). */
 void mqttc_disconnect(struct mqttc *c);

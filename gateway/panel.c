@@ -1043,7 +1043,9 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, in
 	}
 	/* Refuse while a detector of this alarm still reports: resetting a
 	 * fire panel over live smoke would only re-raise it, or worse, hide
-	 * it. */
+	 * it. The same after a restart: the state restored from the store
+	 * counts until the detector reports again (a Tuya or Heiman detector
+	 * reports only on change). */
 	for (int i = 0; i < a->ncauses; i++) {
 		const struct cause *cs = &a->causes[i];
 		int s = config_sensor_index(c, cs->sensor);
@@ -1057,8 +1059,11 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, in
 			continue;
 		if (pt != POINT__COUNT && registry_get(p->d.reg, s, pt, &v) == 0) {
 			if (v != 0) {
-				snprintf(why, whylen, "%s still reports %s", cs->sensor,
-				         sh_state_name(pt, v));
+				snprintf(why, whylen, "%s still reports %s%s", cs->sensor,
+				         sh_state_name(pt, v),
+				         registry_restored(p->d.reg, s, pt)
+				             ? " (last known before restart)"
+				             : "");
 				return -EBUSY;
 			}
 			continue;

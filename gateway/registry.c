@@ -13,7 +13,8 @@
 struct sensor_state {
 	char id[SH_ID_MAX];
 	double value[POINT__COUNT];
-	uint32_t known; /* bit per point */
+	uint32_t known;    /* bit per point */
+	uint32_t restored; /* bit per point: the value is from before a restart */
 	int64_t last_seen;
 	int64_t heard_mono;
 	int dirty;
@@ -72,6 +73,7 @@ int registry_update(struct registry *r, int sensor, enum sh_point p, double valu
 		return 0;
 	s = &r->s[sensor];
 	s->last_seen = wall_ms;
+	s->restored &= ~bit; /* heard now, even if unchanged */
 	*had_old = (s->known & bit) != 0;
 	*old = s->value[p];
 	/* Panic is an event: every press is news. */
@@ -81,6 +83,22 @@ int registry_update(struct registry *r, int sensor, enum sh_point p, double valu
 	s->known |= bit;
 	s->dirty = 1;
 	return 1;
+}
+
+void registry_restore(struct registry *r, int sensor, enum sh_point p, double value)
+{
+	if (sensor < 0 || sensor >= r->n || (unsigned)p >= POINT__COUNT)
+		return;
+	r->s[sensor].value[p] = value;
+	r->s[sensor].known |= 1u << p;
+	r->s[sensor].restored |= 1u << p;
+}
+
+int registry_restored(const struct registry *r, int sensor, enum sh_point p)
+{
+	if (sensor < 0 || sensor >= r->n || (unsigned)p >= POINT__COUNT)
+		return 0;
+	return (r->s[sensor].restored & (1u << p)) != 0;
 }
 
 void registry_seen(struct registry *r, int sensor, int64_t wall_ms)

@@ -3,8 +3,9 @@
  *
  * A point changes only on a real change, so a sensor that repeats the same
  * report every minute triggers nothing; every report still counts as a sign
- * of life (last_seen). Points start unknown after a (re)start: unknown is
- * neither clear nor offline.
+ * of life (last_seen). Points start unknown after a (re)start, unless the
+ * daemon restores them from the store (registry_restore): unknown is neither
+ * clear nor offline.
  */
 #ifndef SH_REGISTRY_H
 #define SH_REGISTRY_H
@@ -27,6 +28,13 @@ int registry_rebind(struct registry *r, const struct config *c);
  * tell what it was), 0 when it is the same as before. */
 int registry_update(struct registry *r, int sensor, enum sh_point p, double value, int64_t wall_ms,
                     int *had_old, double *old);
+
+/* A value known before a restart (the store's last saved state): known,
+ * marked restored until the sensor reports that point again, not dirty,
+ * and no sign of life. registry_restored says whether a point is such a
+ * "last known before restart" value. */
+void registry_restore(struct registry *r, int sensor, enum sh_point p, double value);
+int registry_restored(const struct registry *r, int sensor, enum sh_point p);
 
 /* A report arrived (even one that changed nothing). */
 void registry_seen(struct registry *r, int sensor, int64_t wall_ms);

@@ -213,6 +213,11 @@ static void print_status(const cJSON *r)
 	}
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "last_known"))
+	{
+		printf("          %s: %s %s (last known before restart)\n", str(it, "sensor"),
+		       str(it, "kind"), str(it, "state"));
+	}
 	printf("links:    local broker %s, upstream %s, %.0f message(s) waiting in the outbox\n",
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "local")) ? "connected" : "DOWN",
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "upstream")) ? "connected" : "DOWN",
@@ -327,6 +332,9 @@ static void print_sensors(const cJSON *arr)
 		printf(" %-8s %-10s %-8s %s%s\n", str(o, "link"), str(o, "state"), batt,
 		       *str(o, "last_seen") ? str(o, "last_seen") : "never",
 		       cJSON_IsTrue(cJSON_GetObjectItem(o, "disabled")) ? "  DISABLED" : "");
+		if (cJSON_IsTrue(cJSON_GetObjectItem(o, "state_restored")))
+			printf("  %-16s %s %s (last known before restart)\n", "", str(o, "kind"),
+			       str(o, "state"));
 	}
 }
 

@@ -102,6 +102,7 @@ enum stmt_id {
 	ST_USER_PUT,
 	ST_USER_DEL,
 	ST_USERS_ALL,
+	ST_SENSORS_ALL,
 	ST__COUNT
 };
 
@@ -150,6 +151,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " updated_at=excluded.updated_at",
     [ST_USER_DEL] = "DELETE FROM users WHERE name=?",
     [ST_USERS_ALL] = "SELECT name, role, pin_hash, duress_hash FROM users ORDER BY name",
+    [ST_SENSORS_ALL] = "SELECT id, last_values FROM sensors ORDER BY id",
     [ST_TEST_ADD] = "INSERT INTO tests(at, at_ms, sensor, zone, point, value, started_by)"
                     " VALUES(?,?,?,?,?,?,?)",
     [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
@@ -1334,6 +1336,16 @@ int store_events_foreach(struct store *s, int64_t since_ms, int limit, store_eve
 		fn(ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
 		   col_text(st, 4), sqlite3_column_type(st, 5) != SQLITE_NULL,
 		   sqlite3_column_double(st, 5), col_text(st, 6));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_sensor_foreach(struct store *s, store_sensor_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_SENSORS_ALL];
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, col_text(st, 0), col_text(st, 1));
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }

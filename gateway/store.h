@@ -151,6 +151,10 @@ int store_outbox_pending_count(struct store *s, const char *channel);
 /* Save a sensor's last state (one row per sensor). */
 int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
                       int has_battery, double battery, const char *values_json);
+typedef void (*store_sensor_fn)(void *ctx, const char *id, const char *values_json);
+/* Visit every saved sensor row (what was committed), in id order. Read-only:
+ * for the restore at start. */
+int store_sensor_foreach(struct store *s, store_sensor_fn fn, void *ctx);
 
 /* Disablements: a sensor or zone out of service (kind "sensor" or "zone")
  * until until_ms (wall clock), and the end of one (expired or enabled). */

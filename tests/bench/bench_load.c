@@ -78,7 +78,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: bench_load [-H host] [-p port] [-n sensors] [-r rate] [-d seconds]\n"
-	        "                  [-s shard -S nshards] [-R readyfile] [-q]\n");
+	        "                  [-s shard -S nshards] [-R readyfile] [-q] [-Q qos (0, 1)]\n");
 	exit(2);
 }
 
@@ -108,10 +108,10 @@ static int service(struct mosquitto *m, int timeout_ms)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *ready = NULL;
-	int port = 1883, nsensors = 500, shard = 0, nshards = 1, quiet = 0, opt;
+	int port = 1883, nsensors = 500, shard = 0, nshards = 1, quiet = 0, qos = 0, opt;
 	double rate = 1000, seconds = 10;
 
-	while ((opt = getopt(argc, argv, "H:p:n:r:d:s:S:R:q")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:n:r:d:s:S:R:qQ:")) != -1) {
 		switch (opt) {
 		case 'H':
 			host = optarg;
@@ -140,11 +140,14 @@ int main(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case 'Q':
+			qos = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (nsensors < 2 || nshards < 1 || shard < 0 || shard >= nshards || rate < 0)
+	if (qos < 0 || qos > 1 || nsensors < 2 || nshards < 1 || shard < 0 || shard >= nshards || rate < 0)
 		usage();
 
 	/* Sensor j: even j are smoke detectors, odd j door contacts, so that a
@@ -188,6 +191,9 @@ int main(int argc, char **argv)
 	/* One message is one TCP segment, as a real zigbee2mqtt would send it;
 	 * Nagle would turn the stream into bursts. */
 	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+	/* QoS 1 (-Q 1, zigbee2mqtt with qos: 1): no client-side window, the
+	 * broker's acks are read as they come. */
+	mosquitto_max_inflight_messages_set(m, 0);
 	mosquitto_connect_callback_set(m, on_connect);
 	if (mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "bench_load: cannot connect to %s:%d\n", host, port);
@@ -232,7 +238,7 @@ int main(int argc, char **argv)
 				payload = door_payload[s->contact];
 			}
 			int rc = mosquitto_publish(m, NULL, s->topic, (int)strlen(payload), payload,
-			                           0, false);
+			                           qos, false);
 			if (rc != MOSQ_ERR_SUCCESS) {
 				fprintf(stderr, "bench_load: publish: %s\n",
 				        mosquitto_strerror(rc));

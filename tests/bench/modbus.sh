@@ -74,6 +74,9 @@ free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 PORT=$(free_port)
 {
 	cat "$ROOT/deploy/mosquitto/local.conf"
+	echo "persistence_location $TMP/"
+	# As root, mosquitto drops to user mosquitto, which cannot write here.
+	if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
 	echo "listener $PORT 127.0.0.1"
 } >"$TMP/mosquitto.conf"
 mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &

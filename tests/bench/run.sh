@@ -9,6 +9,7 @@
 #   BENCH_INTERVAL_MS  pause after each answer (default 20)
 #   BENCH_SENSORS      telemetry sensors       (default 500)
 #   BENCH_LOAD_PROCS   load generator processes (default 1)
+#   BENCH_LOAD_QOS     QoS of the telemetry load, 0 or 1 (default 0)
 #   BENCH_BUILD        build directory         (default build-bench)
 #   SAFEHOUSED         daemon binary to use instead of building one
 #   BENCH_SYSTEMS      "floor safehoused" or a subset
@@ -24,6 +25,7 @@ SECONDS_PER=${BENCH_SECONDS:-12}
 INTERVAL_MS=${BENCH_INTERVAL_MS:-20}
 NSENSORS=${BENCH_SENSORS:-500}
 LOAD_PROCS=${BENCH_LOAD_PROCS:-1}
+LOAD_QOS=${BENCH_LOAD_QOS:-0}
 SYSTEMS=${BENCH_SYSTEMS:-floor safehoused}
 HZ=$(getconf CLK_TCK)
 
@@ -80,6 +82,9 @@ fi
 PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 {
 	cat "$ROOT/deploy/mosquitto/local.conf"
+	echo "persistence_location $TMP/"
+	# As root, mosquitto drops to user mosquitto, which cannot write here.
+	if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
 	echo "listener $PORT 127.0.0.1"
 } >"$TMP/mosquitto.conf"
 mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
@@ -191,7 +196,7 @@ run_phase() {
 	if [ "$rate" != 0 ]; then
 		for ((i = 0; i < LOAD_PROCS; i++)); do
 			rm -f "$out.ready$i"
-			"$BIN/bench_load" -q -p "$PORT" -n "$NSENSORS" -s "$i" -S "$LOAD_PROCS" \
+			"$BIN/bench_load" -q -Q "$LOAD_QOS" -p "$PORT" -n "$NSENSORS" -s "$i" -S "$LOAD_PROCS" \
 				-r "$(awk -v r="$rate" -v k="$LOAD_PROCS" 'BEGIN {print r / k}')" \
 				-d 0 -R "$out.ready$i" >"$out.load$i" 2>>"$out.tools" &
 			lp=$!

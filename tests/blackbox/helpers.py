@@ -170,6 +170,8 @@ class Broker:
             "set_tcp_nodelay true",
             "allow_anonymous true",
             "max_queued_messages 10000",
+            "queue_qos0_messages true",
+            "max_inflight_messages 1000",
             f"listener {self.port} 127.0.0.1",
         ]
         if self.persistence:

@@ -244,6 +244,48 @@ static void test_panel_state_survives_a_reopen(void **state)
 	store_close(s);
 }
 
+struct sensor_rows {
+	int n;
+	char ids[4][16];
+	char values[4][64];
+};
+
+static void collect_sensor(void *ctx, const char *id, const char *values_json)
+{
+	struct sensor_rows *r = ctx;
+	if (r->n < 4) {
+		snprintf(r->ids[r->n], sizeof(r->ids[0]), "%s", id);
+		snprintf(r->values[r->n], sizeof(r->values[0]), "%s", values_json);
+	}
+	r->n++;
+}
+
+/* What the daemon restores at start: the last saved row of each sensor. */
+static void test_saved_sensor_states_are_read_back_after_a_reopen(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct sensor_rows r = {0};
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_sensor_foreach(s, collect_sensor, &r), 0);
+	assert_int_equal(r.n, 0);
+	assert_int_equal(store_sensor_save(s, "smoke-101", 1000, 1, 1, 90, "{\"smoke\":0}"), 0);
+	assert_int_equal(store_sensor_save(s, "door-main", 1000, 1, 0, 0, "{\"contact\":1}"), 0);
+	assert_int_equal(store_sensor_save(s, "smoke-101", 2000, 1, 1, 90, "{\"smoke\":1}"), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_sensor_foreach(s, collect_sensor, &r), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.ids[0], "door-main");
+	assert_string_equal(r.values[0], "{\"contact\":1}");
+	assert_string_equal(r.ids[1], "smoke-101");
+	assert_string_equal(r.values[1], "{\"smoke\":1}");
+	store_close(s);
+}
+
 static void on_committed(void *ctx, int rc)
 {
 	int *flag = ctx;
@@ -340,6 +382,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_version_1_database_is_upgraded_in_place_keeping_its_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_panel_state_survives_a_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_saved_sensor_states_are_read_back_after_a_reopen,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_threaded_commit_is_reported_through_the_fd_once_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threaded_lone_write_is_committed_without_a_barrier,
