@@ -50,9 +50,12 @@ def test_second_daemon_on_same_config_refuses_without_disturbing_the_first(site,
         wait_until(lambda: daemon_events(site.db_path) == ["start"],
                    what="the live daemon's start event in the database")
         client_id = CLIENT_ID + site.config["site"]["id"]
-        local_before = sessions(site.broker, client_id)
+        # On the local broker the daemon has two connections: the sensors'
+        # reports (persistent session) and the outputs'.
+        local_ids = (client_id + "-local", client_id + "-local-out")
+        local_before = [sessions(site.broker, i) for i in local_ids]
         upstream_before = sessions(upstream, client_id)
-        assert local_before[0] >= 1 and upstream_before[0] >= 1, \
+        assert all(n >= 1 for n, _ in local_before) and upstream_before[0] >= 1, \
             "the broker logs do not show the live daemon's sessions: nothing to compare"
         m = rx.mark()
 
@@ -66,7 +69,7 @@ def test_second_daemon_on_same_config_refuses_without_disturbing_the_first(site,
 
         site.barrier()
         rx.roundtrip()
-        assert sessions(site.broker, client_id) == local_before
+        assert [sessions(site.broker, i) for i in local_ids] == local_before
         assert sessions(upstream, client_id) == upstream_before
         assert [msg.json() for msg in rx.select(status_topic, since=m)
                 if msg.json().get("online") is False] == []
