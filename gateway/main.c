@@ -285,7 +285,7 @@ static void on_store_health(void *arg)
 {
 	struct daemon *dm = arg;
 	struct store_health h;
-	char msg[256];
+	char msg[512];
 	store_health(dm->store, &h);
 	if (h.failing != dm->store_fault && dm->panel) {
 		dm->store_fault = h.failing;
@@ -564,7 +564,6 @@ static void on_out_message(void *ctx, const struct mosquitto_message *m)
 	else if (dm->cfg->hass_enabled && strcmp(m->topic, dm->hass_cmd_topic) == 0)
 		on_hass_command(dm, m);
 }
-
 
 /* The upstream link down longer than down_fault_s is a fault; it is shown
  * locally at once and reaches the militia through the outbox when the link
@@ -1551,7 +1550,11 @@ static int run(struct daemon *dm)
 		log_err("cannot set up the event loop: %s", strerror(errno));
 		goto out;
 	}
-	dm->store = store_open(dm->cfg->database, STORE_THREADED, err, sizeof(err));
+	/* A database the disk will not let us open (full, I/O errors) still
+	 * gives a running gateway, from memory, with a fault; a read-only one
+	 * or a newer schema is refused. */
+	dm->store =
+	    store_open(dm->cfg->database, STORE_THREADED | STORE_DEGRADED_OK, err, sizeof(err));
 	if (!dm->store) {
 		log_err("store: %s", err);
 		goto out;
@@ -1605,6 +1608,8 @@ static int run(struct daemon *dm)
 		goto out;
 	/* Alarms restored from the store: their escalation delays start again. */
 	panel_replay(dm->panel);
+	/* A store that started from memory is a fault from the first second. */
+	on_store_health(dm);
 	engine_settle(dm->engine, loop_mono_ms(), loop_wall_ms());
 	restore_sensors(dm);
 	/* The reports' connection last: nothing arrives before the panel, the

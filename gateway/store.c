@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/eventfd.h>
@@ -222,8 +223,15 @@ struct store {
 	int64_t nback;
 	int failing;
 	int64_t retry_at, retry_ms;
-	char werr[160]; /* SQLite's reason for the last failed step */
-	int w_notify;   /* health changed: wake the loop */
+	char werr[256]; /* SQLite's reason for the last failed step */
+	/* Running from memory (the file could not be opened): its name, and
+	 * the memory database's URI. */
+	char *path, *mem_uri;
+	/* The file opened at last: the reader's connection for the loop to
+	 * take in (under mu when threaded). */
+	sqlite3 *next_rdb;
+	sqlite3_stmt *next_rst[ST__COUNT];
+	int w_notify; /* health changed: wake the loop */
 
 	/* Shared between the writer and the loop (under mu when threaded). */
 	struct store_health health;
@@ -277,26 +285,26 @@ void store_format_time(int64_t ms, char *buf, size_t size)
 	snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
 }
 
-static int exec(struct store *s, const char *sql, char *err, size_t errlen)
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
 	return 0;
 }
 
-static int migrate(struct store *s, char *err, size_t errlen)
+static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int version = 0, rc = -1;
 	char sql[64];
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
+		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db));
 		goto out;
 	}
 	version = sqlite3_column_int(st, 0);
@@ -310,15 +318,15 @@ static int migrate(struct store *s, char *err, size_t errlen)
 	for (int v = version; v < NMIGRATIONS; v++) {
 		/* Each migration and its version bump commit together, so a
 		 * power cut mid-upgrade leaves the old schema intact. */
-		if (exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
+		if (exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
 			goto out;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
-		if (exec(s, migrations[v], err, errlen) < 0 || exec(s, sql, err, errlen) < 0) {
+		if (exec(db, migrations[v], err, errlen) < 0 || exec(db, sql, err, errlen) < 0) {
 			char ignore[8];
-			exec(s, "ROLLBACK", ignore, sizeof(ignore));
+			exec(db, "ROLLBACK", ignore, sizeof(ignore));
 			goto out;
 		}
-		if (exec(s, "COMMIT", err, errlen) < 0)
+		if (exec(db, "COMMIT", err, errlen) < 0)
 			goto out;
 		if (version > 0)
 			log_notice("store: database upgraded to schema version %d", v + 1);
@@ -347,62 +355,185 @@ static int prepare_all(sqlite3 *db, sqlite3_stmt **st, char *err, size_t errlen)
 	return 0;
 }
 
-static int64_t max_of(struct store *s, const char *sql, char *err, size_t errlen)
+static int64_t max_of(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	else
-		snprintf(err, errlen, "cannot read the store: %s", sqlite3_errmsg(s->db));
+		snprintf(err, errlen, "cannot read the store: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return v;
+}
+
+static int is_storage_error(int rc);
+static void set_health(struct store *s, int failing);
+
+/* Open path for writing: the file must be writable (SQLite quietly opens a
+ * write-protected file read-only, and the daemon would look healthy while
+ * recording and sending nothing), in WAL mode and at the current schema.
+ * Returns 0 with *dbp and st[] ready, -1 when it must be refused (read-only,
+ * a newer schema), or STORE_ESTORAGE when the disk is the problem (full, an
+ * I/O error, a corrupt file): then the daemon may run from memory. */
+static int open_file(const char *path, sqlite3 **dbp, sqlite3_stmt **st, int64_t *next_seq,
+                     int64_t *next_alarm, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		         db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	if (sqlite3_db_readonly(db, "main") == 1) {
+		snprintf(err, errlen,
+		         "cannot write %s: the file, its directory or its filesystem is read-only "
+		         "(file mode, chattr +i or a read-only mount); safehoused must write it: "
+		         "give it to the daemon's user (chown safehouse %s; chmod 600 %s)",
+		         path, path, path);
+		goto refuse;
+	}
+	/* Another process (sqlite3 CLI, a report) may hold a read lock. */
+	sqlite3_busy_timeout(db, 2000);
+	/* WAL: readers never block the writer. synchronous=FULL: a commit is
+	 * on the disk when it returns, which is what "committed before it is
+	 * announced" means. A small page cache keeps RSS low on a 1 GB board. */
+	if (exec(db,
+	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;"
+	         "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;",
+	         err, errlen) < 0 ||
+	    migrate(db, err, errlen) < 0 || prepare_all(db, st, err, errlen) < 0 ||
+	    (*next_seq = max_of(db, "SELECT coalesce(max(seq),0) FROM outbox", err, errlen)) < 0 ||
+	    (*next_alarm = max_of(db, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) < 0)
+		goto fail;
+	*dbp = db;
+	return 0;
+fail:
+	if (db && is_storage_error(sqlite3_extended_errcode(db)))
+		rc = STORE_ESTORAGE;
+refuse:
+	for (int i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(st[i]);
+		st[i] = NULL;
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The tables a store running from memory starts from (the events log is
+ * left on the disk: it is history, not state). */
+static const char *const seed_tables[] = {"alarms", "outbox",  "state", "disablements",
+                                          "users",  "sensors", "tests"};
+
+/* Copy what can be read of the file into the memory database: active
+ * alarms, the mode, users, disablements and the outbox (so that seq and
+ * alarm ids go on from where they were). immutable=1 reads the file without
+ * its -shm and -wal files (which a full disk may not let SQLite create), so
+ * transactions still in the WAL after a crash are not seen. Best effort. */
+static void seed_from_file(sqlite3 *mem, const char *path)
+{
+	char uri[PATH_MAX * 3 + 32], *o = uri, sql[160];
+	int version = -1;
+	sqlite3_stmt *st = NULL;
+
+	o += snprintf(uri, sizeof(uri), "file:");
+	for (const char *p = path; *p && o < uri + sizeof(uri) - 20; p++) {
+		if (*p == '?' || *p == '#' || *p == '%')
+			o += sprintf(o, "%%%02X", (unsigned char)*p);
+		else
+			*o++ = *p;
+	}
+	snprintf(o, (size_t)(uri + sizeof(uri) - o), "?immutable=1");
+	if (sqlite3_prepare_v2(mem, "ATTACH DATABASE ? AS disk", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(mem, "PRAGMA disk.user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	if (version != NMIGRATIONS) {
+		log_warn("store: %s has schema %d, not %d: starting from an empty memory store",
+		         path, version, NMIGRATIONS);
+		goto detach;
+	}
+	for (size_t i = 0; i < sizeof(seed_tables) / sizeof(seed_tables[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO main.%s SELECT * FROM disk.%s",
+		         seed_tables[i], seed_tables[i]);
+		if (sqlite3_exec(mem, sql, NULL, NULL, NULL) != SQLITE_OK)
+			log_warn("store: %s: cannot read %s: %s", path, seed_tables[i],
+			         sqlite3_errmsg(mem));
+	}
+detach:
+	sqlite3_exec(mem, "DETACH DATABASE disk", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(st);
+}
+
+/* The file cannot be opened for a storage reason: run from an in-memory
+ * database seeded from what can be read of the file, with every write kept
+ * for the file; w_retry opens the file when the disk lets it. */
+static int open_memory(struct store *s, const char *path, char *err, size_t errlen)
+{
+	static int counter;
+	char uri[96];
+
+	snprintf(uri, sizeof(uri), "file:safehouse-memory-%ld-%d?mode=memory&cache=shared",
+	         (long)getpid(), ++counter);
+	if (sqlite3_open_v2(uri, &s->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+	                    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open a memory store: %s",
+		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		return -1;
+	}
+	if (migrate(s->db, err, errlen) < 0)
+		return -1;
+	seed_from_file(s->db, path);
+	if (prepare_all(s->db, s->st, err, errlen) < 0 ||
+	    (s->next_seq = max_of(s->db, "SELECT coalesce(max(seq),0) FROM outbox", err, errlen)) <
+	        0 ||
+	    (s->next_alarm = max_of(s->db, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) <
+	        0)
+		return -1;
+	s->mem_uri = strdup(uri);
+	s->path = strdup(path);
+	return s->mem_uri && s->path ? 0 : -1;
 }
 
 struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
+	int rc;
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->efd = -1;
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
+	rc = open_file(path, &s->db, s->st, &s->next_seq, &s->next_alarm, err, errlen);
+	if (rc == STORE_ESTORAGE && (flags & STORE_DEGRADED_OK)) {
+		/* Sirens matter more than the record: start, say why, keep
+		 * everything in memory and write it when the disk takes it. */
+		log_err("store: %s; running from memory until the database can be opened (alarms "
+		        "are still sent, from memory)",
+		        err);
+		snprintf(s->werr, sizeof(s->werr), "%s", err);
+		if (open_memory(s, path, err, errlen) < 0)
+			goto fail;
+		s->failing = 1;
+		s->retry_ms = RETRY_MIN_MS;
+		s->retry_at = mono_ms() + s->retry_ms;
+		set_health(s, 1);
+	} else if (rc < 0) {
 		goto fail;
 	}
-	/* SQLite quietly opens a write-protected file (mode 0444, chattr +i,
-	 * a read-only mount) read-only: the daemon would look healthy and
-	 * never record or send anything. Refuse it here, loudly. */
-	if (sqlite3_db_readonly(s->db, "main") == 1) {
-		snprintf(err, errlen,
-		         "cannot write %s: the file, its directory or its filesystem is read-only "
-		         "(file mode, chattr +i or a read-only mount); safehoused must write it: "
-		         "give it to the daemon's user (chown safehouse %s; chmod 600 %s)",
-		         path, path, path);
-		goto fail;
-	}
-	/* Another process (sqlite3 CLI, a report) may hold a read lock. */
-	sqlite3_busy_timeout(s->db, 2000);
-	/* WAL: readers never block the writer. synchronous=FULL: a commit is
-	 * on the disk when it returns, which is what "committed before it is
-	 * announced" means. A small page cache keeps RSS low on a 1 GB board. */
-	if (exec(s,
-	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;"
-	         "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;",
-	         err, errlen) < 0)
-		goto fail;
-	if (migrate(s, err, errlen) < 0)
-		goto fail;
-	if (prepare_all(s->db, s->st, err, errlen) < 0)
-		goto fail;
-	if ((s->next_seq = max_of(s, "SELECT coalesce(max(seq),0) FROM outbox", err, errlen)) < 0 ||
-	    (s->next_alarm = max_of(s, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) < 0)
-		goto fail;
 	s->next_seq++;
 	s->next_alarm++;
 	s->rdb = s->db;
@@ -412,7 +543,9 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 
 	/* Threaded: the writer thread owns s->db from here on; the caller
 	 * reads through a connection of its own (WAL lets both run). */
-	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(s->mem_uri ? s->mem_uri : path, &s->rdb,
+	                    SQLITE_OPEN_READWRITE | (s->mem_uri ? SQLITE_OPEN_URI : 0),
+	                    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s for reading: %s", path,
 		         s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
 		goto fail;
@@ -444,6 +577,7 @@ fail:
 
 static void w_durable(struct store *s, struct op *list);
 static void w_retry(struct store *s);
+static int w_reopen(struct store *s);
 static int run_op(struct store *s, struct op *o);
 
 static void op_free(struct op *o)
@@ -494,6 +628,13 @@ void store_close(struct store *s)
 		pthread_cond_destroy(&s->cv);
 		pthread_cond_destroy(&s->done_cv);
 	}
+	if (s->next_rdb) {
+		for (int i = 0; i < ST__COUNT; i++)
+			sqlite3_finalize(s->next_rst[i]);
+		sqlite3_close(s->next_rdb);
+	}
+	free(s->path);
+	free(s->mem_uri);
 	if (s->rdb && s->rdb != s->db) {
 		for (int i = 0; i < ST__COUNT; i++)
 			sqlite3_finalize(s->rst[i]);
@@ -697,11 +838,66 @@ static int w_commit(struct store *s)
 	return 0;
 }
 
+/* Running from memory: try to open the file. On success the writer works
+ * on it from now on, and the loop is handed a reader for it (loop_sync). */
+static int w_reopen(struct store *s)
+{
+	sqlite3 *db = NULL, *rdb = NULL;
+	sqlite3_stmt *st[ST__COUNT] = {0}, *rst[ST__COUNT] = {0};
+	int64_t seq, alarm;
+	char err[256];
+
+	if (open_file(s->path, &db, st, &seq, &alarm, err, sizeof(err)) < 0) {
+		snprintf(s->werr, sizeof(s->werr), "%s", err);
+		return -1;
+	}
+	if (s->threaded) {
+		if (sqlite3_open_v2(s->path, &rdb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+		    prepare_all(rdb, rst, err, sizeof(err)) < 0) {
+			snprintf(s->werr, sizeof(s->werr), "%s", err);
+			for (int i = 0; i < ST__COUNT; i++) {
+				sqlite3_finalize(st[i]);
+				sqlite3_finalize(rst[i]);
+			}
+			sqlite3_close(rdb);
+			sqlite3_close(db);
+			return -1;
+		}
+		sqlite3_busy_timeout(rdb, 2000);
+		sqlite3_exec(rdb, "PRAGMA cache_size=-256", NULL, NULL, NULL);
+	}
+	if (seq >= s->next_seq || alarm >= s->next_alarm)
+		log_warn("store: %s holds rows the memory store did not see (seq %lld, alarm "
+		         "%lld); rows held in memory that collide are dropped",
+		         s->path, (long long)seq, (long long)alarm);
+	/* The memory database lives on while the loop's reader is open. */
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	s->db = db;
+	memcpy(s->st, st, sizeof(st));
+	if (s->threaded) {
+		lock(s);
+		s->next_rdb = rdb;
+		memcpy(s->next_rst, rst, sizeof(rst));
+		unlock(s);
+	} else {
+		s->rdb = s->db;
+		memcpy(s->rst, s->st, sizeof(s->st));
+	}
+	free(s->mem_uri);
+	s->mem_uri = NULL;
+	log_notice("store: %s is open again", s->path);
+	return 0;
+}
+
 /* Try to write the backlog in one transaction. */
 static void w_retry(struct store *s)
 {
 	struct op *o;
 
+	if (s->mem_uri && w_reopen(s) < 0)
+		goto failed;
 	if (begin(s) < 0)
 		goto failed;
 	for (o = s->back_head; o; o = o->next)
@@ -1143,12 +1339,27 @@ static void loop_sync(struct store *s, int barrier_failed)
 	int failing, dirty;
 	struct memrow *m;
 
+	sqlite3 *rdb;
+	sqlite3_stmt *rst[ST__COUNT];
+
 	lock(s);
 	durable = s->durable_seq;
 	failing = s->health.failing;
 	dirty = s->health_dirty;
 	s->health_dirty = 0;
+	rdb = s->next_rdb;
+	s->next_rdb = NULL;
+	memcpy(rst, s->next_rst, sizeof(rst));
 	unlock(s);
+	if (rdb) {
+		/* The file opened after a start from memory: read it from now on
+		 * (this closes the memory database). */
+		for (int i = 0; i < ST__COUNT; i++)
+			sqlite3_finalize(s->rst[i]);
+		sqlite3_close(s->rdb);
+		s->rdb = rdb;
+		memcpy(s->rst, rst, sizeof(rst));
+	}
 	while ((m = s->mem_head) && m->seq <= durable) {
 		s->mem_head = m->next;
 		if (!s->mem_head)

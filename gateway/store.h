@@ -28,6 +28,12 @@ struct store;
  * loop that sounds the sirens); reads use a second connection. Without it
  * everything runs inline (tests, the scenario runner). */
 #define STORE_THREADED 1
+/* STORE_DEGRADED_OK: when the file cannot be opened for a storage reason
+ * (a full disk, an I/O error, a corrupt file), run from an in-memory
+ * database seeded from what can be read of the file, failing (see
+ * store_health) until the file opens; every write is kept and written to
+ * it then. A read-only file or a newer schema is still refused. */
+#define STORE_DEGRADED_OK 2
 
 /* Open (creating if needed) and migrate the database at path. On failure
  * returns NULL and writes a reason into err. */
@@ -61,7 +67,7 @@ void store_dispatch(struct store *s);
  * their payload. */
 struct store_health {
 	int failing;      /* 1 while writes fail */
-	char error[160];  /* SQLite's reason, e.g. "database or disk is full" */
+	char error[256];  /* SQLite's reason, e.g. "database or disk is full" */
 	int64_t since_ms; /* wall clock of the start of the current failure */
 	int64_t held;     /* writes kept in memory, waiting for the disk */
 	int64_t shed;     /* telemetry writes dropped to bound that memory */
