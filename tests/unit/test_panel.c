@@ -175,7 +175,7 @@ static void test_smoke_raises_one_fire_alarm_sounds_sirens_and_queues_feed_and_a
 	report(w, "smoke-101a", POINT_SMOKE, 1);
 	assert_int_equal(active_alarms(w), 1);
 	assert_true(outputs_sirens_on(w->out));
-	assert_string_equal(outputs_siren_pattern(w->out), "fire");
+	assert_int_equal(outputs_siren_pattern(w->out), SIREN_FIRE);
 	/* feed "raised" + alerts to militia and owner, committed, unsent */
 	assert_int_equal(upstream_pending(w->up), 3);
 }

@@ -300,9 +300,9 @@ static void test_threaded_commit_is_reported_through_the_fd_once_durable(void **
 	char err[256];
 	int done = 0;
 	struct pollfd pfd;
-	struct store_alarm a = {.cls = "fire",
+	struct store_alarm a = {.cls = ALARM_FIRE,
 	                        .zone = "room-101",
-	                        .state = "raised",
+	                        .state = ALARM_RAISED,
 	                        .active = 1,
 	                        .raised_ms = 1,
 	                        .updated_ms = 1};
