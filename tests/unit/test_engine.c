@@ -245,9 +245,9 @@ static void test_disabled_sensor_triggers_nothing(void **state)
 {
 	struct world *w = *state;
 	char why[128];
-	assert_int_equal(panel_disable(w->panel, "smoke-101", 3600000, "repair", "Lan", WALL0, why,
-	                               sizeof(why)),
-	                 0);
+	assert_int_equal(
+	    panel_disable(w->panel, "smoke-101", 3600000, "repair", "Lan", WALL0, why, sizeof(why)),
+	    0);
 	report(w, "smoke-101", POINT_SMOKE, 1, 1000);
 	assert_int_equal(alarms(w, NULL), 0);
 	assert_false(outputs_sirens_on(w->out));
@@ -302,8 +302,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_acknowledgement_in_time_keeps_the_chief_from_being_called, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_silent_sensor_goes_offline_after_its_supervision_time,
-	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_silent_sensor_goes_offline_after_its_supervision_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_any_report_from_an_offline_sensor_brings_it_back,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_sensor_triggers_nothing, setup, teardown),

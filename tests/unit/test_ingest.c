@@ -100,7 +100,8 @@ static void test_message_reaches_the_sensor_that_owns_the_topic(void **state)
 		char topic[64];
 		snprintf(topic, sizeof(topic), "zigbee2mqtt/door-%d", i);
 		assert_int_equal(msg(f, topic, "{\"contact\":false}", &sensor, out, &n), 0);
-		assert_int_equal(sensor, config_sensor_index(f->cfg, topic + strlen("zigbee2mqtt/")));
+		assert_int_equal(sensor,
+		                 config_sensor_index(f->cfg, topic + strlen("zigbee2mqtt/")));
 		assert_int_equal(n, 1);
 		assert_int_equal(out[0].point, POINT_CONTACT);
 		assert_true(out[0].value == 1); /* z2m contact false = open */
@@ -113,9 +114,9 @@ static void test_availability_topic_reports_the_link(void **state)
 	struct fx *f = *state;
 	struct sh_point_value out[FAMILY_MAX_VALUES];
 	int sensor = -1, n = 0;
-	assert_int_equal(msg(f, "zigbee2mqtt/door-7/availability", "{\"state\":\"offline\"}",
-	                     &sensor, out, &n),
-	                 0);
+	assert_int_equal(
+	    msg(f, "zigbee2mqtt/door-7/availability", "{\"state\":\"offline\"}", &sensor, out, &n),
+	    0);
 	assert_int_equal(sensor, config_sensor_index(f->cfg, "door-7"));
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].point, POINT_ONLINE);
@@ -193,8 +194,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_topic_is_ignored_and_counted, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_payload_is_counted_by_reason, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_payload_is_counted_by_reason, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_one_bad_field_is_dropped_and_the_rest_used, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_counters_survive_a_reload, setup, teardown),

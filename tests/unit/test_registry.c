@@ -234,8 +234,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_online_offline_and_silent_sensors, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(
-	        test_reload_keeps_state_of_sensors_whose_id_survived, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_keeps_state_of_sensors_whose_id_survived,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_range_sensor_or_point_is_ignored, setup,
 	                                    teardown),
 	};
