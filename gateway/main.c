@@ -34,6 +34,7 @@
 #include "pidlock.h"
 #include "registry.h"
 #include "scenario.h"
+#include "shape.h"
 #include "store.h"
 #include "upstream.h"
 #include "users.h"
@@ -186,9 +187,7 @@ static cJSON *build_status(struct daemon *dm, int for_ctl)
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
 	panel_service_json(dm->panel, o);
-	cJSON_AddStringToObject(o, "sirens",
-	                        outputs_sirens_on(dm->outputs) ? outputs_siren_pattern(dm->outputs)
-	                                                       : "off");
+	cJSON_AddStringToObject(o, "sirens", sh_siren_name(outputs_siren_pattern(dm->outputs)));
 	add_store_health(dm, o);
 	registry_counts(dm->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
@@ -810,31 +809,15 @@ static cJSON *ctl_error(const char *fmt, const char *arg)
 struct alarm_list {
 	cJSON *arr;
 	const struct config *cfg;
+	const struct panel *panel;
 };
 
 static void add_alarm_row(void *ctx, const struct store_alarm *a)
 {
 	struct alarm_list *l = ctx;
-	cJSON *o = cJSON_CreateObject();
-	char at[32];
-	int z = a->zone ? config_zone_index(l->cfg, a->zone) : -1;
-	cJSON_AddNumberToObject(o, "id", (double)a->id);
-	cJSON_AddStringToObject(o, "class", a->cls);
-	cJSON_AddStringToObject(o, "state", a->state);
-	cJSON_AddBoolToObject(o, "active", a->active);
-	cJSON_AddStringToObject(o, "zone", a->zone ? a->zone : "");
-	cJSON_AddStringToObject(o, "zone_name", z >= 0 ? l->cfg->zones[z].name : "");
-	cJSON_AddStringToObject(o, "sensor", a->sensor && a->sensor[0] != '-' ? a->sensor : "");
-	cJSON_AddStringToObject(o, "rule", a->rule ? a->rule : "");
-	if (a->message)
-		cJSON_AddStringToObject(o, "message", a->message);
-	store_format_time(a->raised_ms, at, sizeof(at));
-	cJSON_AddStringToObject(o, "raised_at", at);
-	store_format_time(a->updated_ms, at, sizeof(at));
-	cJSON_AddStringToObject(o, "updated_at", at);
-	if (a->reset_by)
-		cJSON_AddStringToObject(o, "reset_by", a->reset_by);
-	cJSON_AddItemToArray(l->arr, o);
+	struct shape_alarm_live live;
+	panel_alarm_live(l->panel, a->id, &live);
+	cJSON_AddItemToArray(l->arr, shape_alarm(a, l->cfg, &live));
 }
 
 /* After a command changed the panel: let the rules hear about it, then
@@ -973,47 +956,10 @@ static cJSON *sensors_reply(struct daemon *dm, const cJSON *zone)
 	}
 	r = ctl_ok();
 	arr = cJSON_AddArrayToObject(r, "sensors");
-	for (int s = 0; s < c->nsensors; s++) {
-		const struct config_sensor *cs = &c->sensors[s];
-		enum sh_point pp = sh_kind_primary_point(cs->kind);
-		cJSON *o, *vals;
-		double v;
-		int64_t seen = registry_last_seen(dm->reg, s);
-		char at[32];
-		if (zf >= 0 && cs->zone != zf)
-			continue;
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "id", cs->id);
-		cJSON_AddStringToObject(o, "name", cs->name);
-		cJSON_AddStringToObject(o, "kind", sh_kind_name(cs->kind));
-		cJSON_AddStringToObject(o, "zone", c->zones[cs->zone].id);
-		cJSON_AddStringToObject(o, "zone_name", c->zones[cs->zone].name);
-		if (registry_get(dm->reg, s, POINT_ONLINE, &v) == 0)
-			cJSON_AddStringToObject(o, "link", v ? "online" : "offline");
-		else
-			cJSON_AddStringToObject(o, "link", seen ? "online" : "unknown");
-		if (pp != POINT__COUNT && registry_get(dm->reg, s, pp, &v) == 0)
-			cJSON_AddStringToObject(o, "state", sh_state_name(pp, v));
-		else
-			cJSON_AddStringToObject(o, "state", "unknown");
-		/* The state is the one saved before the restart: not heard since. */
-		cJSON_AddBoolToObject(o, "state_restored",
-		                      pp != POINT__COUNT && registry_restored(dm->reg, s, pp));
-		if (seen) {
-			store_format_time(seen, at, sizeof(at));
-			cJSON_AddStringToObject(o, "last_seen", at);
-		} else {
-			cJSON_AddNullToObject(o, "last_seen");
-		}
-		if (registry_get(dm->reg, s, POINT_BATTERY, &v) == 0)
-			cJSON_AddNumberToObject(o, "battery", v);
-		cJSON_AddBoolToObject(o, "disabled", panel_sensor_disabled(dm->panel, s));
-		vals = cJSON_AddObjectToObject(o, "values");
-		for (int p = 0; p < POINT__COUNT; p++)
-			if (registry_get(dm->reg, s, (enum sh_point)p, &v) == 0)
-				cJSON_AddNumberToObject(vals, sh_point_name((enum sh_point)p), v);
-		cJSON_AddItemToArray(arr, o);
-	}
+	for (int s = 0; s < c->nsensors; s++)
+		if (zf < 0 || c->sensors[s].zone == zf)
+			cJSON_AddItemToArray(
+			    arr, shape_sensor(c, dm->reg, s, panel_sensor_disabled(dm->panel, s)));
 	return r;
 }
 
@@ -1021,19 +967,8 @@ static void add_event_row(void *ctx, const char *at, const char *origin, const c
                           const char *sensor, const char *point, int has_value, double value,
                           const char *detail)
 {
-	cJSON *arr = ctx, *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "at", at ? at : "");
-	cJSON_AddStringToObject(o, "origin", origin ? origin : "");
-	cJSON_AddStringToObject(o, "type", type ? type : "");
-	if (sensor)
-		cJSON_AddStringToObject(o, "sensor", sensor);
-	if (point)
-		cJSON_AddStringToObject(o, "point", point);
-	if (has_value)
-		cJSON_AddNumberToObject(o, "value", value);
-	if (detail)
-		cJSON_AddStringToObject(o, "detail", detail);
-	cJSON_AddItemToArray(arr, o);
+	cJSON_AddItemToArray(
+	    ctx, shape_event(at, origin, type, sensor, point, has_value, value, detail));
 }
 
 /* events [--since]: "since_ms" (UTC epoch ms), "limit" (1..5000). */
@@ -1079,7 +1014,8 @@ static cJSON *run_command(struct daemon *dm, const cJSON *req, const char *by)
 		const cJSON *all = cJSON_GetObjectItem(req, "all");
 		r = ctl_ok();
 		if (cJSON_IsTrue(all)) {
-			struct alarm_list l = {cJSON_AddArrayToObject(r, "alarms"), dm->cfg};
+			struct alarm_list l = {cJSON_AddArrayToObject(r, "alarms"), dm->cfg,
+			                       dm->panel};
 			store_alarm_foreach(dm->store, 0, 200, add_alarm_row, &l);
 		} else {
 			cJSON_AddItemToObject(r, "alarms", panel_alarms_json(dm->panel));

@@ -19,7 +19,7 @@ struct outputs {
 	struct mqttc *mqtt;
 	int sirens_on;
 	int commanded; /* a siren command was ever sent */
-	char pattern[16];
+	enum sh_siren pattern;
 	int *relay_on; /* wanted state per output (non-siren) */
 	int nrelay;
 	int refresh_timer;
@@ -69,7 +69,8 @@ static void send_one(struct outputs *o, int i, int on)
 		         out->id);
 	else
 		log_info("outputs: %s %s%s%s", out->id, on ? "on" : "off",
-		         on && cmd.siren ? " " : "", on && cmd.siren ? o->pattern : "");
+		         on && cmd.siren ? " " : "",
+		         on && cmd.siren ? sh_siren_name(o->pattern) : "");
 }
 
 static int refresh_interval_ms(const struct outputs *o)
@@ -106,7 +107,7 @@ struct outputs *outputs_new(struct loop *l, const struct config *c, struct mqttc
 		return NULL;
 	o->loop = l;
 	o->mqtt = local;
-	strcpy(o->pattern, "fire");
+	o->pattern = SIREN_FIRE;
 	outputs_rebind(o, c);
 	return o;
 }
@@ -137,16 +138,16 @@ void outputs_rebind(struct outputs *o, const struct config *c)
 	o->cfg = c;
 }
 
-void outputs_sirens(struct outputs *o, int on, const char *pattern)
+void outputs_sirens(struct outputs *o, int on, enum sh_siren pattern)
 {
-	if (!pattern)
-		pattern = "fire";
-	if (on == o->sirens_on && (!on || strcmp(pattern, o->pattern) == 0))
+	if (pattern == SIREN_OFF)
+		pattern = SIREN_FIRE;
+	if (on == o->sirens_on && (!on || pattern == o->pattern))
 		return;
 	o->sirens_on = on;
 	o->commanded = 1;
 	if (on)
-		snprintf(o->pattern, sizeof(o->pattern), "%s", pattern);
+		o->pattern = pattern;
 	for (int i = 0; i < o->cfg->noutputs; i++)
 		if (is_siren(&o->cfg->outputs[i]))
 			send_one(o, i, on);
@@ -159,9 +160,9 @@ int outputs_sirens_on(const struct outputs *o)
 	return o->sirens_on;
 }
 
-const char *outputs_siren_pattern(const struct outputs *o)
+enum sh_siren outputs_siren_pattern(const struct outputs *o)
 {
-	return o->sirens_on ? o->pattern : NULL;
+	return o->sirens_on ? o->pattern : SIREN_OFF;
 }
 
 void outputs_set(struct outputs *o, int output, int on)

@@ -10,6 +10,8 @@
 #ifndef SH_OUTPUTS_H
 #define SH_OUTPUTS_H
 
+#include "../sensors/point.h"
+
 struct config;
 struct loop;
 struct mqttc;
@@ -19,10 +21,12 @@ struct outputs *outputs_new(struct loop *l, const struct config *c, struct mqttc
 void outputs_free(struct outputs *o);
 void outputs_rebind(struct outputs *o, const struct config *c);
 
-/* All sirens and strobes on with pattern (fire, burglar, emergency), or off. */
-void outputs_sirens(struct outputs *o, int on, const char *pattern);
+/* All sirens and strobes on with pattern (fire, burglar, emergency; SIREN_OFF
+ * means fire), or off. */
+void outputs_sirens(struct outputs *o, int on, enum sh_siren pattern);
 int outputs_sirens_on(const struct outputs *o);
-const char *outputs_siren_pattern(const struct outputs *o);
+/* The pattern sounding, SIREN_OFF when the sirens are off. */
+enum sh_siren outputs_siren_pattern(const struct outputs *o);
 
 /* Drive one output (relay, valve) by config index. */
 void outputs_set(struct outputs *o, int output, int on);

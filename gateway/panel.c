@@ -13,6 +13,7 @@
 #include "log.h"
 #include "outputs.h"
 #include "registry.h"
+#include "shape.h"
 #include "store.h"
 #include "upstream.h"
 
@@ -37,8 +38,8 @@ struct alarm {
 	char sensor[SH_ID_MAX]; /* the first detector */
 	char rule[128];
 	char *message;
-	char state[16];
-	char siren[16];      /* pattern it sounds; "" when silent */
+	enum sh_alarm_state state;
+	enum sh_siren siren; /* pattern it sounds; SIREN_OFF when silent */
 	int64_t siren_until; /* monotonic; 0: until reset or silence */
 	int acked, silenced, confirmed;
 	int64_t raised_ms, updated_ms;
@@ -96,7 +97,7 @@ struct panel {
 	enum sh_mode mode;
 	int rule_siren; /* a rule turned the sirens on without an alarm */
 	int64_t rule_siren_until;
-	char rule_pattern[16];
+	enum sh_siren rule_pattern;
 	int64_t now; /* monotonic time of the call being served */
 	struct ptimer timers[MAX_TIMERS];
 	int ntimers;
@@ -155,7 +156,7 @@ void panel_replay(struct panel *p)
 			alarm_event(p, a, RAE_ACKNOWLEDGED);
 		if (a->silenced)
 			alarm_event(p, a, RAE_SILENCED);
-		if (strcmp(a->state, "cleared") == 0)
+		if (a->state == ALARM_CLEARED)
 			alarm_event(p, a, RAE_CLEARED);
 	}
 }
@@ -179,7 +180,7 @@ static void to_store(const struct alarm *a, struct store_alarm *sa, int active)
 {
 	*sa = (struct store_alarm){
 	    .id = a->id,
-	    .cls = sh_class_name(a->cls),
+	    .cls = a->cls,
 	    .zone = or_null(a->zone),
 	    .sensor = or_null(a->sensor),
 	    .rule = or_null(a->rule),
@@ -190,7 +191,7 @@ static void to_store(const struct alarm *a, struct store_alarm *sa, int active)
 	    .raised_ms = a->raised_ms,
 	    .updated_ms = a->updated_ms,
 	    .acked_by = or_null(a->acked_by),
-	    .siren = a->silenced ? NULL : or_null(a->siren),
+	    .siren = a->silenced ? SIREN_OFF : a->siren,
 	};
 	for (int i = 0; i < a->ncauses; i++)
 		if (a->causes[i].active)
@@ -208,7 +209,7 @@ static struct upstream_alarm_info info_of(const struct alarm *a)
 {
 	return (struct upstream_alarm_info){
 	    .id = a->id,
-	    .cls = sh_class_name(a->cls),
+	    .cls = a->cls,
 	    .state = a->state,
 	    .zone = or_null(a->zone),
 	    .sensor = visible_sensor(a),
@@ -237,12 +238,12 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 	if (insert)
 		a->id = sa.id;
 	snprintf(detail, sizeof(detail), "alarm %lld %s %s in %s%s%s", (long long)a->id,
-	         sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-", by ? " by " : "",
-	         by ? by : "");
+	         sh_class_name(a->cls), sh_alarm_state_name(a->state), a->zone[0] ? a->zone : "-",
+	         by ? " by " : "", by ? by : "");
 	store_event(p->d.store, wall_ms, by ? by : "panel", by ? "command" : "alarm",
 	            or_null(a->sensor), NULL, 0, 0, detail);
 	log_notice("panel: alarm %lld %s %s in %s (sensor %s, rule \"%s\")%s%s", (long long)a->id,
-	           sh_class_name(a->cls), a->state, a->zone[0] ? a->zone : "-",
+	           sh_class_name(a->cls), sh_alarm_state_name(a->state), a->zone[0] ? a->zone : "-",
 	           a->sensor[0] ? a->sensor : "-", a->rule, by ? " by " : "", by ? by : "");
 	alarm_event(p, a, ev);
 	info = info_of(a);
@@ -272,7 +273,8 @@ static void remove_active(struct panel *p, int i)
 
 static int sounding(const struct panel *p, const struct alarm *a)
 {
-	return a->siren[0] && !a->silenced && (!a->siren_until || p->now < a->siren_until);
+	return a->siren != SIREN_OFF && !a->silenced &&
+	       (!a->siren_until || p->now < a->siren_until);
 }
 
 /* What the sirens should do now: the highest-priority sounding alarm wins
@@ -294,7 +296,7 @@ static void update_sirens(struct panel *p)
 	else if (p->rule_siren)
 		outputs_sirens(p->d.outputs, 1, p->rule_pattern);
 	else
-		outputs_sirens(p->d.outputs, 0, NULL);
+		outputs_sirens(p->d.outputs, 0, SIREN_OFF);
 }
 
 static void add_timer(struct panel *p, int64_t due, enum timer_kind kind, int output, int on)
@@ -401,22 +403,19 @@ static void load_cb(void *ctx, const struct store_alarm *sa)
 {
 	struct panel *p = ctx;
 	struct alarm *a = calloc(1, sizeof(*a));
-	int cls = sh_class_from_name(sa->cls);
-	if (!a || cls < 0) {
-		free(a);
+	if (!a)
 		return;
-	}
 	a->id = sa->id;
-	a->cls = (enum sh_alarm_class)cls;
+	a->cls = sa->cls;
 	copy(a->zone, sizeof(a->zone), sa->zone);
 	copy(a->sensor, sizeof(a->sensor), sa->sensor);
 	copy(a->rule, sizeof(a->rule), sa->rule);
 	a->message = sa->message ? strdup(sa->message) : NULL;
-	copy(a->state, sizeof(a->state), sa->state);
-	copy(a->siren, sizeof(a->siren), sa->siren);
+	a->state = sa->state;
+	a->siren = sa->siren;
 	copy(a->acked_by, sizeof(a->acked_by), sa->acked_by);
 	a->acked = sa->acked_by != NULL;
-	a->silenced = strcmp(a->state, "silenced") == 0;
+	a->silenced = a->state == ALARM_SILENCED;
 	a->raised_ms = sa->raised_ms;
 	a->updated_ms = sa->updated_ms;
 	if (sa->sensor) {
@@ -558,7 +557,7 @@ unsigned panel_alarm_flags(const struct panel *p, enum sh_alarm_class cls, const
 			f |= RULES_ALARM_ACKED;
 		if (a->silenced)
 			f |= RULES_ALARM_SILENCED;
-		if (strcmp(a->state, "cleared") == 0)
+		if (a->state == ALARM_CLEARED)
 			f |= RULES_ALARM_CLEARED;
 	}
 	return f;
@@ -614,7 +613,7 @@ struct firing {
 	const char *sensor;
 	const char *zone;
 	struct alarm *alarm; /* the alarm this firing raised, joined or came from */
-	const char *pattern; /* siren on in this firing */
+	enum sh_siren pattern; /* siren on in this firing; SIREN_OFF: none */
 	int64_t siren_ms;    /* its duration, 0 = until reset */
 };
 
@@ -643,9 +642,10 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 		}
 		/* Its cause is back: a latched alarm that was "cleared" is a
 		 * live alarm again, and the feed must say so. */
-		if (strcmp(a->state, "cleared") == 0) {
-			copy(a->state, sizeof(a->state),
-			     a->silenced ? "silenced" : (a->acked ? "acknowledged" : "raised"));
+		if (a->state == ALARM_CLEARED) {
+			a->state = a->silenced ? ALARM_SILENCED
+			           : a->acked  ? ALARM_ACKNOWLEDGED
+			                       : ALARM_RAISED;
 			record(p, a, 0, 1, wall_ms, NULL, RAE_RAISED);
 			*chg = 1;
 		}
@@ -660,11 +660,11 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 	copy(a->sensor, sizeof(a->sensor), f->sensor);
 	copy(a->rule, sizeof(a->rule), f->rule);
 	a->message = strdup(act->message ? act->message : sh_class_label_vi(act->cls));
-	copy(a->state, sizeof(a->state), "raised");
+	a->state = ALARM_RAISED;
 	a->raised_ms = wall_ms;
 	/* Stored with the alarm, so that a restart sounds it again. */
-	if (f->pattern) {
-		copy(a->siren, sizeof(a->siren), f->pattern);
+	if (f->pattern != SIREN_OFF) {
+		a->siren = f->pattern;
 		if (f->siren_ms > 0)
 			a->siren_until = p->now + f->siren_ms;
 	}
@@ -704,11 +704,11 @@ static void cause_cleared(struct panel *p, const char *sensor, const char *rule,
 		c->active = 0;
 		for (int j = 0; j < a->ncauses; j++)
 			any |= a->causes[j].active;
-		if (any || strcmp(a->state, "cleared") == 0) {
+		if (any || a->state == ALARM_CLEARED) {
 			i++;
 			continue;
 		}
-		copy(a->state, sizeof(a->state), "cleared");
+		a->state = ALARM_CLEARED;
 		*chg = 1;
 		if (is_self_clearing(a->cls)) {
 			record(p, a, 0, 0, wall_ms, NULL, RAE_CLEARED);
@@ -774,7 +774,7 @@ static void do_alert(struct panel *p, const struct rules_action *act, struct fir
 		copy(tmp.zone, sizeof(tmp.zone), f->zone);
 		copy(tmp.sensor, sizeof(tmp.sensor), f->sensor);
 		copy(tmp.rule, sizeof(tmp.rule), f->rule);
-		copy(tmp.state, sizeof(tmp.state), "raised");
+		tmp.state = ALARM_RAISED;
 		info = info_of(&tmp);
 	}
 	for (int k = 0; k < act->ncontacts; k++) {
@@ -851,7 +851,7 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 	/* 1. Sirens first: never behind the disk. */
 	for (int i = 0; i < n; i++) {
 		if (acts[i].type == RA_SIREN_ON) {
-			f.pattern = acts[i].pattern ? acts[i].pattern : "fire";
+			f.pattern = acts[i].pattern != SIREN_OFF ? acts[i].pattern : SIREN_FIRE;
 			f.siren_ms = acts[i].duration_ms;
 			outputs_sirens(p->d.outputs, 1, f.pattern);
 		}
@@ -870,9 +870,9 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 			/* A sounding rule joining a silent alarm makes it a
 			 * sounding one; a new cause after a silence does not
 			 * undo the silence (same zone), a new alarm does. */
-			if (f.pattern && !al->siren[0]) {
+			if (f.pattern != SIREN_OFF && al->siren == SIREN_OFF) {
 				struct store_alarm sa;
-				copy(al->siren, sizeof(al->siren), f.pattern);
+				al->siren = f.pattern;
 				to_store(al, &sa, 1);
 				store_alarm_update(p->d.store, &sa);
 			}
@@ -898,12 +898,12 @@ static void apply_firing(struct panel *p, const struct rules_action *acts, int n
 			if (has_alarm_action(acts, n))
 				break;
 			if (f.alarm) {
-				if (!f.alarm->siren[0])
-					copy(f.alarm->siren, sizeof(f.alarm->siren), f.pattern);
+				if (f.alarm->siren == SIREN_OFF)
+					f.alarm->siren = f.pattern;
 				break;
 			}
 			p->rule_siren = 1;
-			copy(p->rule_pattern, sizeof(p->rule_pattern), f.pattern);
+			p->rule_pattern = f.pattern;
 			p->rule_siren_until = a->duration_ms > 0 ? p->now + a->duration_ms : 0;
 			if (a->duration_ms > 0)
 				add_timer(p, p->rule_siren_until, T_RULE_SIREN_END, -1, 0);
@@ -987,8 +987,8 @@ int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int6
 		copy(a->acked_by, sizeof(a->acked_by), by ? by : "?");
 		/* A silenced or cleared alarm keeps its later state; the ack
 		 * is still recorded and published. */
-		if (strcmp(a->state, "raised") == 0)
-			copy(a->state, sizeof(a->state), "acknowledged");
+		if (a->state == ALARM_RAISED)
+			a->state = ALARM_ACKNOWLEDGED;
 		record(p, a, 0, 1, wall_ms, by ? by : "?", RAE_ACKNOWLEDGED);
 		n++;
 	}
@@ -1015,8 +1015,8 @@ int panel_silence(struct panel *p, const char *by, int64_t mono_ms, int64_t wall
 		if (!sounding(p, a))
 			continue;
 		a->silenced = 1;
-		if (strcmp(a->state, "cleared") != 0)
-			copy(a->state, sizeof(a->state), "silenced");
+		if (a->state != ALARM_CLEARED)
+			a->state = ALARM_SILENCED;
 		record(p, a, 0, 1, wall_ms, by ? by : "?", RAE_SILENCED);
 		n++;
 	}
@@ -1074,7 +1074,7 @@ int panel_reset(struct panel *p, int64_t id, const char *by, int64_t mono_ms, in
 			return -EBUSY;
 		}
 	}
-	copy(a->state, sizeof(a->state), "reset");
+	a->state = ALARM_RESET;
 	for (int i = 0; i < a->ncauses; i++)
 		a->causes[i].active = 0;
 	record(p, a, 0, 0, wall_ms, by ? by : "?", RAE_RESET);
@@ -1339,7 +1339,7 @@ void panel_test_activation(struct panel *p, int sensor, enum sh_point point, dou
 	 * asked for, so that a test at night wakes nobody. */
 	if (p->test.sirens) {
 		p->rule_siren = 1;
-		copy(p->rule_pattern, sizeof(p->rule_pattern), "fire");
+		p->rule_pattern = SIREN_FIRE;
 		p->rule_siren_until = mono_ms + TEST_SIREN_MS;
 		add_timer(p, p->rule_siren_until, T_RULE_SIREN_END, -1, 0);
 		update_sirens(p);
@@ -1462,7 +1462,6 @@ static int cmp_alarm(const void *x, const void *y)
 
 cJSON *panel_alarms_json(const struct panel *p)
 {
-	const struct config *c = p->d.cfg;
 	cJSON *arr = cJSON_CreateArray();
 	struct alarm **sorted;
 	if (!arr || !p->n)
@@ -1473,31 +1472,25 @@ cJSON *panel_alarms_json(const struct panel *p)
 	memcpy(sorted, p->alarms, sizeof(*sorted) * (size_t)p->n);
 	qsort(sorted, (size_t)p->n, sizeof(*sorted), cmp_alarm);
 	for (int i = 0; i < p->n; i++) {
-		const struct alarm *a = sorted[i];
-		cJSON *o = cJSON_CreateObject();
-		int z = config_zone_index(c, a->zone);
-		char at[32];
-		cJSON_AddNumberToObject(o, "id", (double)a->id);
-		cJSON_AddStringToObject(o, "class", sh_class_name(a->cls));
-		cJSON_AddStringToObject(o, "state", a->state);
-		cJSON_AddStringToObject(o, "zone", a->zone);
-		cJSON_AddStringToObject(o, "zone_name", z >= 0 ? c->zones[z].name : a->zone);
-		cJSON_AddStringToObject(o, "sensor", visible_sensor(a) ? a->sensor : "");
-		cJSON_AddStringToObject(o, "rule", a->rule);
-		if (a->message)
-			cJSON_AddStringToObject(o, "message", a->message);
-		store_format_time(a->raised_ms, at, sizeof(at));
-		cJSON_AddStringToObject(o, "raised_at", at);
-		store_format_time(a->updated_ms, at, sizeof(at));
-		cJSON_AddStringToObject(o, "updated_at", at);
-		cJSON_AddBoolToObject(o, "sounding", sounding(p, a));
-		cJSON_AddBoolToObject(o, "confirmed", a->confirmed);
-		if (a->acked)
-			cJSON_AddStringToObject(o, "acknowledged_by", a->acked_by);
-		cJSON_AddItemToArray(arr, o);
+		struct shape_alarm_live live = {sounding(p, sorted[i]), sorted[i]->confirmed};
+		struct store_alarm sa;
+		to_store(sorted[i], &sa, 1);
+		cJSON_AddItemToArray(arr, shape_alarm(&sa, p->d.cfg, &live));
 	}
 	free(sorted);
 	return arr;
+}
+
+int panel_alarm_live(const struct panel *p, int64_t id, struct shape_alarm_live *live)
+{
+	*live = (struct shape_alarm_live){0};
+	for (int i = 0; i < p->n; i++)
+		if (p->alarms[i]->id == id) {
+			live->sounding = sounding(p, p->alarms[i]);
+			live->confirmed = p->alarms[i]->confirmed;
+			return 0;
+		}
+	return -ENOENT;
 }
 
 int panel_triggered(const struct panel *p)

@@ -37,6 +37,7 @@
 struct outputs;
 struct panel;
 struct registry;
+struct shape_alarm_live;
 struct store;
 struct upstream;
 struct cJSON;
@@ -150,8 +151,13 @@ void panel_replay(struct panel *p);
 /* Returns 1 and fills ev when there is one, 0 otherwise. */
 int panel_take_event(struct panel *p, struct panel_event *ev);
 
-/* Active alarms, highest priority first, as a JSON array (caller frees). */
+/* Active alarms, highest priority first, as a JSON array of shape_alarm()
+ * objects (caller frees). */
 struct cJSON *panel_alarms_json(const struct panel *p);
+/* What the panel knows of active alarm id that the store does not (see
+ * shape.h). Returns 0, or -ENOENT (then *live is all 0) when id is not
+ * active. */
+int panel_alarm_live(const struct panel *p, int64_t id, struct shape_alarm_live *live);
 /* An alarm is going on that a home-automation panel should show as
  * "triggered": a sounding one, or an intrusion. A silent panic is not (it
  * must not show on a panel an intruder may see). */

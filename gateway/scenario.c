@@ -59,7 +59,9 @@ struct expect {
 	int64_t t;
 	enum what what;
 	int cls, zone, contact, output, on;
-	char state[16], priority[8], pattern[16];
+	int state; /* enum sh_alarm_state, -1: any */
+	char priority[8];
+	enum sh_siren pattern; /* SIREN_OFF: any */
 	enum sh_mode mode;
 	char *text;
 	int count; /* "N times": exactly N by T; 0: at least one */
@@ -85,10 +87,10 @@ struct happening {
 	enum what what;
 	int cls;
 	char zone[SH_ID_MAX];
-	char state[16];
+	int state; /* enum sh_alarm_state, -1 when the feed said none */
 	char contact[SH_ID_MAX];
 	char priority[8];
-	char pattern[16];
+	enum sh_siren pattern;
 	int on, output;
 	enum sh_mode mode;
 	char *message;
@@ -382,7 +384,7 @@ static int parse_at(struct parser *ps, struct scenario *sc)
 /* WHAT of an expectation; the cursor is on its first word. */
 static int parse_what(struct parser *ps, struct expect *ex)
 {
-	ex->cls = ex->zone = ex->contact = ex->output = -1;
+	ex->cls = ex->zone = ex->contact = ex->output = ex->state = -1;
 	ex->on = -1;
 	if (is(ps, "alarm") || is(ps, "fault") || is(ps, "supervisory")) {
 		ex->what = W_ALARM;
@@ -397,11 +399,10 @@ static int parse_what(struct parser *ps, struct expect *ex)
 				if (!next(ps) || (ex->zone = zone_id(ps, ps->tok)) < 0)
 					return -1;
 			} else if (is(ps, "state")) {
-				static const char *const states[] = {
-				    "raised", "acknowledged", "silenced", "cleared", "reset"};
-				if (!next(ps) || lookup(ps, "alarm state", states, 5, ps->tok) < 0)
+				if (!next(ps) ||
+				    (ex->state = lookup(ps, "alarm state", sh_alarm_state_names,
+				                        ALARM_STATE__COUNT, ps->tok)) < 0)
 					return -1;
-				setw(ex->state, sizeof(ex->state), ps->tok);
 			} else {
 				ps->p = save;
 				break;
@@ -442,8 +443,9 @@ static int parse_what(struct parser *ps, struct expect *ex)
 			ex->on = is(ps, "on");
 			const char *save = ps->p;
 			if (ex->on && next(ps)) {
-				if (is(ps, "fire") || is(ps, "burglar") || is(ps, "emergency"))
-					setw(ex->pattern, sizeof(ex->pattern), ps->tok);
+				int sp = sh_siren_from_name(ps->tok);
+				if (sp > SIREN_OFF)
+					ex->pattern = (enum sh_siren)sp;
 				else
 					ps->p = save;
 			}
@@ -701,7 +703,7 @@ struct run {
 	int64_t now; /* virtual ms since the start */
 	int64_t last_seq;
 	int sirens_on;
-	char pattern[16];
+	enum sh_siren pattern;
 	int *out_state;
 	enum sh_mode mode;
 	struct happening *h;
@@ -766,7 +768,7 @@ static void on_row(void *ctx, int64_t seq, const char *kind, const char *contact
 		goto out;
 	h->cls = sh_class_from_name(jstr(j, "class"));
 	setw(h->zone, sizeof(h->zone), jstr(j, "zone"));
-	setw(h->state, sizeof(h->state), jstr(j, "state"));
+	h->state = sh_alarm_state_from_name(jstr(j, "state"));
 	setw(h->contact, sizeof(h->contact), jstr(j, "to"));
 	setw(h->priority, sizeof(h->priority), jstr(j, "priority"));
 	h->message = strdup(jstr(j, "message"));
@@ -778,15 +780,15 @@ out:
 static void observe(struct run *r)
 {
 	struct happening *h;
-	const char *pat = outputs_siren_pattern(r->out);
+	enum sh_siren pat = outputs_siren_pattern(r->out);
 	int on = outputs_sirens_on(r->out);
 	store_outbox_foreach(r->store, r->last_seq, on_row, r);
-	if (on != r->sirens_on || (on && pat && strcmp(pat, r->pattern) != 0)) {
+	if (on != r->sirens_on || (on && pat != r->pattern)) {
 		r->sirens_on = on;
-		setw(r->pattern, sizeof(r->pattern), on && pat ? pat : "");
+		r->pattern = on ? pat : SIREN_OFF;
 		if ((h = add(r, W_SIRENS))) {
 			h->on = on;
-			setw(h->pattern, sizeof(h->pattern), r->pattern);
+			h->pattern = r->pattern;
 		}
 	}
 	for (int i = 0; i < r->cfg->noutputs; i++) {
@@ -908,7 +910,7 @@ static int matches(const struct run *r, const struct expect *ex, const struct ha
 	case W_ALARM:
 		return h->cls == ex->cls &&
 		       (ex->zone < 0 || strcmp(h->zone, r->cfg->zones[ex->zone].id) == 0) &&
-		       (!ex->state[0] || strcmp(h->state, ex->state) == 0);
+		       (ex->state < 0 || h->state == ex->state);
 	case W_ALERT:
 	case W_NOTIFY:
 		return strcmp(h->contact, r->cfg->contacts[ex->contact].id) == 0 &&
@@ -916,7 +918,7 @@ static int matches(const struct run *r, const struct expect *ex, const struct ha
 		       (!ex->priority[0] || strcmp(h->priority, ex->priority) == 0) &&
 		       (!ex->text || (h->message && strstr(h->message, ex->text)));
 	case W_SIRENS:
-		return h->on == ex->on && (!ex->pattern[0] || strcmp(h->pattern, ex->pattern) == 0);
+		return h->on == ex->on && (ex->pattern == SIREN_OFF || h->pattern == ex->pattern);
 	case W_OUTPUT:
 		return h->output == ex->output && h->on == ex->on;
 	case W_MODE:
@@ -933,7 +935,8 @@ static void describe(const struct run *r, const struct expect *ex, char *buf, si
 		         ex->cls == ALARM_FAULT ? "" : sh_class_name((enum sh_alarm_class)ex->cls),
 		         ex->zone >= 0 ? " in " : "",
 		         ex->zone >= 0 ? r->cfg->zones[ex->zone].id : "",
-		         ex->state[0] ? " state " : "", ex->state);
+		         ex->state >= 0 ? " state " : "",
+		         ex->state >= 0 ? sh_alarm_state_name((enum sh_alarm_state)ex->state) : "");
 		break;
 	case W_ALERT:
 	case W_NOTIFY:
@@ -943,7 +946,8 @@ static void describe(const struct run *r, const struct expect *ex, char *buf, si
 		break;
 	case W_SIRENS:
 		snprintf(buf, size, "sirens %s%s%s", ex->on ? "on" : "off",
-		         ex->pattern[0] ? " " : "", ex->pattern);
+		         ex->pattern != SIREN_OFF ? " " : "",
+		         ex->pattern != SIREN_OFF ? sh_siren_name(ex->pattern) : "");
 		break;
 	case W_OUTPUT:
 		snprintf(buf, size, "output %s %s", r->cfg->outputs[ex->output].id,
@@ -972,7 +976,9 @@ static void seen_list(const struct run *r, enum what w, char *buf, size_t size)
 			off += (size_t)snprintf(
 			    buf + off, size - off, "%s%s %s in %s at %s", n ? ", " : "",
 			    h->cls >= 0 ? sh_class_name((enum sh_alarm_class)h->cls) : "?",
-			    h->state, h->zone, t);
+			    h->state >= 0 ? sh_alarm_state_name((enum sh_alarm_state)h->state)
+			                  : "?",
+			    h->zone, t);
 			break;
 		case W_ALERT:
 		case W_NOTIFY:
@@ -984,7 +990,8 @@ static void seen_list(const struct run *r, enum what w, char *buf, size_t size)
 		case W_SIRENS:
 			off +=
 			    (size_t)snprintf(buf + off, size - off, "%s%s%s%s at %s", n ? ", " : "",
-			                     h->on ? "on" : "off", h->on ? " " : "", h->pattern, t);
+			                     h->on ? "on" : "off", h->on ? " " : "",
+			                     h->on ? sh_siren_name(h->pattern) : "", t);
 			break;
 		case W_OUTPUT:
 			off += (size_t)snprintf(buf + off, size - off, "%s%s %s at %s",

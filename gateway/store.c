@@ -965,6 +965,12 @@ static int w_event(struct store *s, int64_t at_ms, const char *origin, const cha
 	return step_done(s, st);
 }
 
+/* The siren column: the pattern's name, NULL for a silent alarm. */
+static const char *siren_column(enum sh_siren sp)
+{
+	return sp == SIREN_OFF ? NULL : sh_siren_name(sp);
+}
+
 static int w_alarm_insert(struct store *s, const struct store_alarm *a)
 {
 	sqlite3_stmt *st = s->st[ST_ALARM_INSERT];
@@ -973,12 +979,12 @@ static int w_alarm_insert(struct store *s, const struct store_alarm *a)
 		return STORE_ESTORAGE;
 	store_format_time(a->raised_ms, raised, sizeof(raised));
 	store_format_time(a->updated_ms, updated, sizeof(updated));
-	bind_text(st, 1, a->cls);
+	bind_text(st, 1, sh_class_name(a->cls));
 	bind_text(st, 2, a->zone);
 	bind_text(st, 3, a->sensor);
 	bind_text(st, 4, a->rule);
 	bind_text(st, 5, a->message);
-	bind_text(st, 6, a->state);
+	bind_text(st, 6, sh_alarm_state_name(a->state));
 	sqlite3_bind_int(st, 7, a->active);
 	sqlite3_bind_int(st, 8, a->cause_active);
 	bind_text(st, 9, raised);
@@ -987,7 +993,7 @@ static int w_alarm_insert(struct store *s, const struct store_alarm *a)
 	sqlite3_bind_int64(st, 12, a->updated_ms);
 	bind_text(st, 13, a->acked_by);
 	bind_text(st, 14, a->reset_by);
-	bind_text(st, 15, a->siren);
+	bind_text(st, 15, siren_column(a->siren));
 	sqlite3_bind_int64(st, 16, a->id);
 	s->uncommitted++;
 	return step_done(s, st);
@@ -1000,7 +1006,7 @@ static int w_alarm_update(struct store *s, const struct store_alarm *a)
 	if (begin(s) < 0)
 		return STORE_ESTORAGE;
 	store_format_time(a->updated_ms, updated, sizeof(updated));
-	bind_text(st, 1, a->state);
+	bind_text(st, 1, sh_alarm_state_name(a->state));
 	sqlite3_bind_int(st, 2, a->active);
 	sqlite3_bind_int(st, 3, a->cause_active);
 	bind_text(st, 4, updated);
@@ -1008,7 +1014,7 @@ static int w_alarm_update(struct store *s, const struct store_alarm *a)
 	bind_text(st, 6, a->acked_by);
 	bind_text(st, 7, a->reset_by);
 	bind_text(st, 8, a->sensor);
-	bind_text(st, 9, a->siren);
+	bind_text(st, 9, siren_column(a->siren));
 	sqlite3_bind_int64(st, 10, a->id);
 	s->uncommitted++;
 	return step_done(s, st);
@@ -1025,22 +1031,36 @@ int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm
 	int rc;
 	sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int cls = sh_class_from_name(col_text(st, 1));
+		int state = sh_alarm_state_from_name(col_text(st, 6));
+		int siren = sh_siren_from_name(col_text(st, 13));
 		struct store_alarm a = {
 		    .id = sqlite3_column_int64(st, 0),
-		    .cls = col_text(st, 1),
 		    .zone = col_text(st, 2),
 		    .sensor = col_text(st, 3),
 		    .rule = col_text(st, 4),
 		    .message = col_text(st, 5),
-		    .state = col_text(st, 6),
 		    .active = sqlite3_column_int(st, 7),
 		    .cause_active = sqlite3_column_int(st, 8),
 		    .raised_ms = sqlite3_column_int64(st, 9),
 		    .updated_ms = sqlite3_column_int64(st, 10),
 		    .acked_by = col_text(st, 11),
 		    .reset_by = col_text(st, 12),
-		    .siren = col_text(st, 13),
 		};
+		if (cls < 0) {
+			log_err("store: alarm %lld has an unknown class \"%s\"; skipped",
+			        (long long)a.id, col_text(st, 1) ? col_text(st, 1) : "");
+			continue;
+		}
+		if (state < 0)
+			log_warn("store: alarm %lld has an unknown state \"%s\"; read as raised",
+			         (long long)a.id, col_text(st, 6) ? col_text(st, 6) : "");
+		a.cls = (enum sh_alarm_class)cls;
+		a.state = state < 0 ? ALARM_RAISED : (enum sh_alarm_state)state;
+		/* A pattern this build does not know still sounds: as fire. */
+		a.siren = !col_text(st, 13) ? SIREN_OFF
+		          : siren < 0       ? SIREN_FIRE
+		                            : (enum sh_siren)siren;
 		fn(ctx, &a);
 	}
 	sqlite3_reset(st);
@@ -1236,15 +1256,12 @@ static struct op *alarm_op(enum op_type t, const struct store_alarm *a)
 	if (!o)
 		return NULL;
 	o->a = *a;
-	o->a.cls = o->str[0] = dup_or_null(a->cls);
 	o->a.zone = o->str[1] = dup_or_null(a->zone);
 	o->a.sensor = o->str[2] = dup_or_null(a->sensor);
 	o->a.rule = o->str[3] = dup_or_null(a->rule);
 	o->a.message = o->str[4] = dup_or_null(a->message);
-	o->a.state = o->str[5] = dup_or_null(a->state);
 	o->a.acked_by = o->str[6] = dup_or_null(a->acked_by);
 	o->a.reset_by = o->str[7] = dup_or_null(a->reset_by);
-	o->a.siren = o->str[8] = dup_or_null(a->siren);
 	return o;
 }
 

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../sensors/point.h"
+
 struct store;
 
 /* The schema version this build writes. */
@@ -92,19 +94,19 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
 
 struct store_alarm {
 	int64_t id;
-	const char *cls;
+	enum sh_alarm_class cls;
 	const char *zone;
 	const char *sensor;
 	const char *rule;
 	const char *message;
-	const char *state; /* raised, acknowledged, silenced, cleared, reset */
-	int active;        /* 0 once reset (or a fault has cleared) */
-	int cause_active;  /* the condition that raised it still holds */
+	enum sh_alarm_state state;
+	int active;       /* 0 once reset (or a fault has cleared) */
+	int cause_active; /* the condition that raised it still holds */
 	int64_t raised_ms;
 	int64_t updated_ms;
 	const char *acked_by;
 	const char *reset_by;
-	const char *siren; /* siren pattern it sounds, NULL when silent */
+	enum sh_siren siren; /* pattern it sounds, SIREN_OFF when silent */
 };
 
 /* Insert a new alarm; sets a->id (given by the store, known at once). */
@@ -114,7 +116,10 @@ int store_alarm_insert(struct store *s, struct store_alarm *a);
 int store_alarm_update(struct store *s, const struct store_alarm *a);
 
 typedef void (*store_alarm_fn)(void *ctx, const struct store_alarm *a);
-/* Visit alarms, newest first; only active ones when active_only. */
+/* Visit alarms, newest first; only active ones when active_only. The class,
+ * state and siren columns hold their names (sh_class_name, ...); a row whose
+ * class is unknown is skipped (logged), an unknown state reads as raised, so
+ * that a damaged row never silences an alarm. */
 int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm_fn fn, void *ctx);
 
 /* The next outbox sequence number: per site, only grows, survives restarts.

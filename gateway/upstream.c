@@ -166,8 +166,8 @@ int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *
 	cJSON_AddStringToObject(o, "site", up->cfg->site.id);
 	cJSON_AddNumberToObject(o, "id", (double)a->id);
 	cJSON_AddNumberToObject(o, "seq", (double)seq);
-	cJSON_AddStringToObject(o, "class", a->cls);
-	cJSON_AddStringToObject(o, "state", a->state);
+	cJSON_AddStringToObject(o, "class", sh_class_name(a->cls));
+	cJSON_AddStringToObject(o, "state", sh_alarm_state_name(a->state));
 	add_zone(up, o, a->zone);
 	add_str_or_null(o, "sensor", a->sensor);
 	add_str_or_null(o, "rule", a->rule);
@@ -194,8 +194,7 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
 	/* The text a militia member reads on a phone: what, where, which
 	 * house, which device. */
-	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s%s%s",
-	         sh_class_label_vi(sh_class_from_name(a->cls)),
+	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s%s%s", sh_class_label_vi(a->cls),
 	         z >= 0 ? c->zones[z].name : (a->zone ? a->zone : "?"),
 	         c->site.name ? c->site.name : c->site.id, c->site.address ? c->site.address : "",
 	         s >= 0 ? " Thiết bị: " : "", s >= 0 ? c->sensors[s].name : "",
@@ -213,7 +212,7 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 		cJSON_AddNullToObject(o, "alarm"); /* an alert with no alarm behind it */
 	cJSON_AddStringToObject(o, "to", ct->id);
 	cJSON_AddStringToObject(o, "priority", priority);
-	cJSON_AddStringToObject(o, "class", a->cls);
+	cJSON_AddStringToObject(o, "class", sh_class_name(a->cls));
 	add_zone(up, o, a->zone);
 	cJSON_AddStringToObject(o, "message", text);
 	add_place(up, o, wall_ms);

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "../sensors/point.h"
+
 struct config;
 struct loop;
 struct mqttc;
@@ -23,8 +25,8 @@ struct cJSON;
 
 struct upstream_alarm_info {
 	int64_t id;
-	const char *cls;
-	const char *state;
+	enum sh_alarm_class cls;
+	enum sh_alarm_state state;
 	const char *zone;
 	const char *sensor;
 	const char *rule;

@@ -112,7 +112,7 @@ struct rules_action {
 	enum sh_alarm_class cls; /* RA_ALARM (ALARM_FAULT for a `fault`) */
 	int confirmed;           /* RA_ALARM: `alarm CLASS confirmed` */
 	const char *message;     /* RA_ALARM, RA_NOTIFY: text or NULL */
-	const char *pattern;     /* RA_SIREN_ON: fire, burglar, emergency */
+	enum sh_siren pattern;   /* RA_SIREN_ON: fire, burglar, emergency */
 	int64_t duration_ms;     /* RA_SIREN_ON, RA_OUTPUT: 0 = until told otherwise */
 	int output;              /* RA_OUTPUT: config output index */
 	int on;                  /* RA_OUTPUT: 1 on, 0 off */

@@ -45,7 +45,6 @@ static const char *const structure_words[] = {
 
 static const char *const action_words[] = {"alarm",  "fault",  "supervisory", "siren",  "alert",
                                            "output", "notify", "set",         "cancel", NULL};
-static const char *const patterns[] = {"fire", "burglar", "emergency", NULL};
 static const char *const priorities[] = {"low", "normal", "urgent", NULL};
 /* In the order of enum rules_alarm_event. */
 static const char *const alarm_events[] = {"raised",  "acknowledged", "silenced",
@@ -1370,18 +1369,18 @@ static int parse_action(struct parser *p)
 		}
 		next(p);
 		a.type = RA_SIREN_ON;
-		a.pattern = patterns[0];
+		a.pattern = SIREN_FIRE;
 		t = peek(p);
 		if (is_name(t)) {
 			next(p);
-			n = in_list(t->text, patterns);
+			n = in_list(t->text, sh_siren_patterns);
 			if (n < 0)
 				error_at(p, t,
 				         "unknown siren pattern \"%s\"%s (patterns: fire, "
 				         "burglar, emergency)",
-				         t->text, hint(t->text, patterns, h, sizeof(h)));
+				         t->text, hint(t->text, sh_siren_patterns, h, sizeof(h)));
 			else
-				a.pattern = patterns[n];
+				a.pattern = (enum sh_siren)sh_siren_from_name(t->text);
 		}
 		if (parse_for(p, &a) < 0)
 			return -1;

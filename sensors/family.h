@@ -50,7 +50,7 @@ struct family_drops {
 struct family_output_cmd {
 	int siren;           /* 1 for sirens and strobes, 0 for relays/valves */
 	int on;              /* 1 on, 0 off */
-	const char *pattern; /* fire, burglar, emergency; NULL = fire */
+	enum sh_siren pattern; /* fire, burglar, emergency; SIREN_OFF = fire */
 	int duration_s;      /* siren on-time; 0 = device default */
 };
 

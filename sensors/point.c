@@ -21,6 +21,12 @@ const char *const sh_class_names[] = {"fire",   "gas",         "panic", "intrusi
 
 const char *const sh_mode_names[] = {"disarmed", "armed_home", "armed_night", "armed_away", NULL};
 
+const char *const sh_alarm_state_names[] = {"raised",  "acknowledged", "silenced",
+                                            "cleared", "reset",        NULL};
+
+const char *const sh_siren_names[] = {"off", "fire", "burglar", "emergency", NULL};
+const char *const *const sh_siren_patterns = &sh_siren_names[1];
+
 static const struct sh_state states[] = {
     {"detected", POINT__COUNT, 1}, {"clear", POINT__COUNT, 0},     {"open", POINT_CONTACT, 1},
     {"closed", POINT_CONTACT, 0},  {"pressed", POINT_PANIC, 1},    {"tampered", POINT_TAMPER, 1},
@@ -75,6 +81,26 @@ const char *sh_class_name(enum sh_alarm_class c)
 int sh_class_from_name(const char *s)
 {
 	return index_of(sh_class_names, s);
+}
+
+const char *sh_alarm_state_name(enum sh_alarm_state st)
+{
+	return (unsigned)st < ALARM_STATE__COUNT ? sh_alarm_state_names[st] : "?";
+}
+
+int sh_alarm_state_from_name(const char *s)
+{
+	return index_of(sh_alarm_state_names, s);
+}
+
+const char *sh_siren_name(enum sh_siren sp)
+{
+	return (unsigned)sp < SIREN__COUNT ? sh_siren_names[sp] : "?";
+}
+
+int sh_siren_from_name(const char *s)
+{
+	return index_of(sh_siren_names, s);
 }
 
 const char *sh_class_label_vi(enum sh_alarm_class c)

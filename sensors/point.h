@@ -61,6 +61,22 @@ enum sh_alarm_class {
 
 enum sh_mode { MODE_DISARMED, MODE_ARMED_HOME, MODE_ARMED_NIGHT, MODE_ARMED_AWAY, MODE__COUNT };
 
+/* Where an alarm is in its lifecycle: raised -> acknowledged -> silenced ->
+ * cleared -> reset. The names are those of the store's "state" column, the
+ * feed and the control socket. */
+enum sh_alarm_state {
+	ALARM_RAISED,
+	ALARM_ACKNOWLEDGED,
+	ALARM_SILENCED,
+	ALARM_CLEARED,
+	ALARM_RESET,
+	ALARM_STATE__COUNT
+};
+
+/* What the sirens sound. SIREN_OFF is silence (also "no pattern" of a
+ * silent alarm); the others are the patterns a rule may name. */
+enum sh_siren { SIREN_OFF, SIREN_FIRE, SIREN_BURGLAR, SIREN_EMERGENCY, SIREN__COUNT };
+
 /* A state word of the rule language ("detected", "open", ...). */
 struct sh_state {
 	const char *name;
@@ -89,6 +105,11 @@ const char *sh_class_label_vi(enum sh_alarm_class c);
 int sh_class_priority(enum sh_alarm_class c);
 const char *sh_mode_name(enum sh_mode m);
 int sh_mode_from_name(const char *s);
+const char *sh_alarm_state_name(enum sh_alarm_state st);
+int sh_alarm_state_from_name(const char *s);
+/* "off", "fire", "burglar", "emergency". */
+const char *sh_siren_name(enum sh_siren sp);
+int sh_siren_from_name(const char *s);
 
 /* The point a kind's "detected"/"clear" refers to; POINT__COUNT if none. */
 enum sh_point sh_kind_primary_point(enum sh_kind k);
@@ -112,5 +133,9 @@ extern const char *const sh_kind_names[];  /* NULL-terminated */
 extern const char *const sh_class_names[]; /* NULL-terminated */
 extern const char *const sh_mode_names[];  /* NULL-terminated */
 extern const char *const sh_state_words[]; /* NULL-terminated */
+extern const char *const sh_alarm_state_names[]; /* NULL-terminated */
+extern const char *const sh_siren_names[];       /* NULL-terminated, "off" first */
+/* The patterns a rule may name: sh_siren_names without "off". */
+extern const char *const *const sh_siren_patterns;
 
 #endif

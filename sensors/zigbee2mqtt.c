@@ -415,7 +415,7 @@ static int z2m_encode_output(const struct family_output_cmd *cmd, char *buf, siz
 		len = snprintf(buf, size,
 		               "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
 		               "\"strobe\":true,\"duration\":%d}}",
-		               cmd->pattern ? cmd->pattern : "fire",
+		               cmd->pattern == SIREN_OFF ? "fire" : sh_siren_name(cmd->pattern),
 		               cmd->duration_s > 0 ? cmd->duration_s : 300);
 	if (len < 0 || (size_t)len >= size)
 		return -1;

@@ -23,6 +23,7 @@
 #include "gateway/outputs.h"
 #include "gateway/panel.h"
 #include "gateway/registry.h"
+#include "gateway/shape.h"
 #include "gateway/store.h"
 #include "gateway/upstream.h"
 #include "rules/rules.h"
@@ -175,7 +176,7 @@ static void test_smoke_raises_one_fire_alarm_sounds_sirens_and_queues_feed_and_a
 	report(w, "smoke-101a", POINT_SMOKE, 1);
 	assert_int_equal(active_alarms(w), 1);
 	assert_true(outputs_sirens_on(w->out));
-	assert_string_equal(outputs_siren_pattern(w->out), "fire");
+	assert_int_equal(outputs_siren_pattern(w->out), SIREN_FIRE);
 	/* feed "raised" + alerts to militia and owner, committed, unsent */
 	assert_int_equal(upstream_pending(w->up), 3);
 }
@@ -298,6 +299,46 @@ static void test_acknowledged_alarm_is_not_escalated_after_a_restart(void **stat
 	assert_int_equal(upstream_pending(w->up), 4); /* raised, 2 alerts, acknowledged */
 }
 
+struct history {
+	const struct config *cfg;
+	const struct panel *panel;
+	cJSON *arr;
+};
+
+static void history_row(void *ctx, const struct store_alarm *a)
+{
+	struct history *h = ctx;
+	struct shape_alarm_live live;
+	panel_alarm_live(h->panel, a->id, &live);
+	cJSON_AddItemToArray(h->arr, shape_alarm(a, h->cfg, &live));
+}
+
+/* `alarms` (the panel) and `alarms --all` (the store) show an alarm with
+ * the same fields and values. */
+static void test_active_alarm_has_one_shape_from_the_panel_and_from_the_store(void **state)
+{
+	struct world *w = *state;
+	char why[64];
+	struct history h = {w->cfg, w->panel, cJSON_CreateArray()};
+	cJSON *live, *a, *b;
+	report(w, "smoke-101a", POINT_SMOKE, 1);
+	assert_int_equal(panel_ack(w->panel, 0, "Lan", 2000, 1764374646000LL, why, sizeof(why)), 1);
+	live = panel_alarms_json(w->panel);
+	store_alarm_foreach(w->store, 0, 10, history_row, &h);
+	assert_int_equal(cJSON_GetArraySize(live), 1);
+	assert_int_equal(cJSON_GetArraySize(h.arr), 1);
+	a = cJSON_GetArrayItem(live, 0);
+	b = cJSON_GetArrayItem(h.arr, 0);
+	assert_true(cJSON_Compare(a, b, 1));
+	assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring, "acknowledged");
+	assert_string_equal(cJSON_GetObjectItem(a, "acknowledged_by")->valuestring, "Lan");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a, "sounding")));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a, "active")));
+	assert_string_equal(cJSON_GetObjectItem(a, "zone")->valuestring, "room-101");
+	cJSON_Delete(live);
+	cJSON_Delete(h.arr);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -311,6 +352,7 @@ int main(void)
 	    T(test_restart_restores_the_alarm_without_raising_it_again),
 	    T(test_restart_restarts_the_escalation_delay_of_a_restored_alarm),
 	    T(test_acknowledged_alarm_is_not_escalated_after_a_restart),
+	    T(test_active_alarm_has_one_shape_from_the_panel_and_from_the_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -865,7 +865,7 @@ static void test_condition_on_mode_and_another_sensor(void **state)
 	assert_int_equal(feed(rs, S_DOOR_MAIN, POINT_CONTACT, 1, 0, 1, &w, &acts), 1);
 	assert_int_equal(acts.n, 3);
 	assert_int_equal(acts.a[0].cls, ALARM_INTRUSION);
-	assert_string_equal(acts.a[1].pattern, "burglar");
+	assert_int_equal(acts.a[1].pattern, SIREN_BURGLAR);
 	assert_int_equal(acts.a[2].contacts[0], C_OWNER);
 	assert_int_equal(acts.a[2].contacts[1], C_MILITIA);
 	assert_int_equal(acts.a[2].priority, PRIO_NORMAL);
@@ -936,7 +936,7 @@ static void test_rules_fire_in_source_order_with_their_actions(void **state)
 	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 1, 0, 1, NULL, &acts), 3);
 	assert_int_equal(acts.n, 4);
 	assert_int_equal(acts.a[0].type, RA_SIREN_ON);
-	assert_string_equal(acts.a[0].pattern, "emergency");
+	assert_int_equal(acts.a[0].pattern, SIREN_EMERGENCY);
 	assert_int_equal(acts.a[1].type, RA_ALARM);
 	assert_string_equal(acts.a[1].message, "a");
 	assert_int_equal(acts.a[2].type, RA_SIREN_OFF);
@@ -1780,7 +1780,7 @@ static void test_entry_delay_raises_the_alarm_when_nobody_disarms(void **state)
 	assert_int_equal(acts.a[0].sensor, S_DOOR_MAIN);
 	assert_int_equal(acts.a[0].alarm, 0);
 	assert_int_equal(acts.a[1].type, RA_SIREN_ON);
-	assert_string_equal(acts.a[1].pattern, "burglar");
+	assert_int_equal(acts.a[1].pattern, SIREN_BURGLAR);
 	assert_int_equal(acts.a[1].duration_ms, 3 * MIN);
 	/* disarmed: the `if` stops it at the door */
 	w.mode = MODE_DISARMED;
@@ -2036,7 +2036,7 @@ static void test_actions_carry_their_fields(void **state)
 	assert_null(acts.a[0].message);
 	assert_int_equal(acts.a[1].duration_ms, 90 * MIN);
 	assert_int_equal(acts.a[2].duration_ms, 0);
-	assert_string_equal(acts.a[2].pattern, "fire");
+	assert_int_equal(acts.a[2].pattern, SIREN_FIRE);
 	assert_int_equal(acts.a[3].type, RA_OUTPUT);
 	assert_int_equal(acts.a[3].output, O_VALVE_GAS);
 	assert_int_equal(acts.a[3].on, 0);

@@ -300,9 +300,9 @@ static void test_threaded_commit_is_reported_through_the_fd_once_durable(void **
 	char err[256];
 	int done = 0;
 	struct pollfd pfd;
-	struct store_alarm a = {.cls = "fire",
+	struct store_alarm a = {.cls = ALARM_FIRE,
 	                        .zone = "room-101",
-	                        .state = "raised",
+	                        .state = ALARM_RAISED,
 	                        .active = 1,
 	                        .raised_ms = 1,
 	                        .updated_ms = 1};
@@ -365,6 +365,84 @@ static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state)
 	assert_string_equal(buf, "2025-11-29T00:04:05.123Z");
 }
 
+struct seen_alarm {
+	int n;
+	struct store_alarm a;
+};
+
+static void keep_alarm(void *ctx, const struct store_alarm *a)
+{
+	struct seen_alarm *s = ctx;
+	s->n++;
+	s->a = *a;
+	s->a.zone = s->a.sensor = s->a.rule = s->a.message = NULL; /* valid only here */
+	s->a.acked_by = s->a.reset_by = NULL;
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* The class, state and siren columns hold the same words as ever: the
+ * database stays readable by older tools and reports. */
+static void test_alarm_class_state_and_siren_are_stored_by_name(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct seen_alarm seen = {0};
+	struct store_alarm a = {.cls = ALARM_FIRE,
+	                        .zone = "room-101",
+	                        .state = ALARM_RAISED,
+	                        .active = 1,
+	                        .siren = SIREN_BURGLAR};
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_alarm_insert(s, &a), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms WHERE class='fire' AND "
+	                                 "state='raised' AND siren='burglar'"),
+	                 1);
+	a.state = ALARM_SILENCED;
+	a.siren = SIREN_OFF;
+	assert_int_equal(store_alarm_update(s, &a), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms WHERE state='silenced' AND "
+	                                 "siren IS NULL"),
+	                 1);
+	assert_int_equal(store_alarm_foreach(s, 1, 0, keep_alarm, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.a.cls, ALARM_FIRE);
+	assert_int_equal(seen.a.state, ALARM_SILENCED);
+	assert_int_equal(seen.a.siren, SIREN_OFF);
+	store_close(s);
+}
+
+static void test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skipped(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct seen_alarm seen = {0};
+	struct store_alarm a = {.cls = ALARM_FIRE, .state = ALARM_CLEARED, .active = 1};
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_alarm_insert(s, &a), 0);
+	assert_int_equal(store_commit(s), 0);
+	exec_sql(f->path, "UPDATE alarms SET state='bogus', siren='klaxon'");
+	assert_int_equal(store_alarm_foreach(s, 1, 0, keep_alarm, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.a.state, ALARM_RAISED);
+	assert_int_equal(seen.a.siren, SIREN_FIRE); /* an unknown pattern still sounds */
+	exec_sql(f->path, "UPDATE alarms SET class='meteor'");
+	seen.n = 0;
+	assert_int_equal(store_alarm_foreach(s, 1, 0, keep_alarm, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +466,11 @@ int main(void)
 	        test_threaded_commit_is_reported_through_the_fd_once_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threaded_lone_write_is_committed_without_a_barrier,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alarm_class_state_and_siren_are_stored_by_name,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skipped, setup,
+	        teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -355,7 +355,7 @@ static void test_siren_payloads_follow_the_contract(void **state)
 {
 	char buf[256];
 	struct family_output_cmd on = {
-	    .siren = 1, .on = 1, .pattern = "burglar", .duration_s = 120};
+	    .siren = 1, .on = 1, .pattern = SIREN_BURGLAR, .duration_s = 120};
 	struct family_output_cmd off = {.siren = 1, .on = 0};
 	struct family_output_cmd relay = {.siren = 0, .on = 1};
 	(void)state;
@@ -371,7 +371,7 @@ static void test_siren_payloads_follow_the_contract(void **state)
 static void test_tasmota_relay_gets_on_and_off(void **state)
 {
 	const struct family *t = family_find("tasmota");
-	struct family_output_cmd on = {.siren = 1, .on = 1, .pattern = "fire"};
+	struct family_output_cmd on = {.siren = 1, .on = 1, .pattern = SIREN_FIRE};
 	struct family_output_cmd off = {.siren = 1, .on = 0};
 	char buf[16];
 	(void)state;
