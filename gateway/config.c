@@ -1395,8 +1395,7 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 		get_enum(l, member(m, "type") ? m : prof, "type", REQUIRED, mb_type_names,
 		         "value type", &typ);
 	if (typ < 0)
-		typ = (mb->table == MB_DISCRETE || mb->table == MB_COIL || mb->bit >= 0) ? MBT_BOOL
-		                                                                         : MBT_U16;
+		typ = (int)mbp_default_type(mb->table, mb->bit);
 	mb->type = (enum mb_type)typ;
 	if ((mb->table == MB_DISCRETE || mb->table == MB_COIL || mb->bit >= 0) &&
 	    mb->type != MBT_BOOL)

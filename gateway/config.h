@@ -15,6 +15,7 @@
 #ifndef SH_CONFIG_H
 #define SH_CONFIG_H
 
+#include "../sensors/modbus_point.h"
 #include "../sensors/point.h"
 
 #define SH_ID_MAX 64
@@ -32,9 +33,8 @@ struct config_mqtt_binding {
 	char *format; /* family name: "zigbee2mqtt", ... */
 };
 
-/* Modbus: one point of one device on a bus. */
-enum mb_table { MB_DISCRETE, MB_COIL, MB_INPUT_REG, MB_HOLDING_REG };
-enum mb_type { MBT_BOOL, MBT_U16, MBT_S16, MBT_U32, MBT_S32, MBT_F32 };
+/* Modbus: one point of one device on a bus (the tables and value types are
+ * sensors/modbus_point.h's, which decodes them). */
 
 struct config_modbus {
 	int bus; /* index into buses; -1: not a Modbus point */

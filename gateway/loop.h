@@ -34,7 +34,8 @@ void loop_prepare_del(struct loop *l, loop_prepare_fn fn, void *ctx);
 /* Wait at most max_wait_ms (-1: until something happens) and dispatch. */
 int loop_run_once(struct loop *l, int max_wait_ms);
 
-/* Monotonic and wall-clock (UTC epoch) milliseconds. */
+/* Monotonic and wall-clock (UTC epoch) milliseconds: clock reads, safe from
+ * any thread (the workers time their waits with loop_mono_ms). */
 int64_t loop_mono_ms(void);
 int64_t loop_wall_ms(void);
 

@@ -27,7 +27,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
-#include "modbus.h"
+#include "bus.h"
 #include "mqttc.h"
 #include "outputs.h"
 #include "panel.h"
@@ -619,30 +619,30 @@ static int write_coil(void *ctx, int output, int on)
 static void on_buses(void *arg, int fd, short revents)
 {
 	struct daemon *dm = arg;
-	struct mb_event ev;
+	struct bus_event ev;
 	char key[96];
 	(void)fd;
 	(void)revents;
 	while (buses_take(dm->buses, &ev)) {
 		int64_t mono = loop_mono_ms(), wall = loop_wall_ms();
 		switch (ev.type) {
-		case MBE_READING: {
+		case BUS_READING: {
 			const struct sh_point_value v = {ev.point, ev.value};
 			if (ev.sensor < 0 || ev.sensor >= dm->cfg->nsensors)
 				break;
 			report(dm, ev.sensor, &v, 1, "modbus");
 			break;
 		}
-		case MBE_DEVICE:
+		case BUS_DEVICE:
 			snprintf(key, sizeof(key), "modbus %s/%d", dm->cfg->buses[ev.bus].id,
 			         ev.unit);
 			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
 			break;
-		case MBE_WRITE:
+		case BUS_WRITE:
 			snprintf(key, sizeof(key), "output %s", dm->cfg->outputs[ev.output].id);
 			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
 			break;
-		case MBE_TOOL: {
+		case BUS_TOOL: {
 			cJSON *r = ev.text ? cJSON_Parse(ev.text) : NULL;
 			free(ev.text);
 			ctl_reply(dm->ctl, ev.token, r ? r : ctl_error("modbus: no answer", NULL));

@@ -5,16 +5,17 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "loop.h"
+#include "worker.h"
 
 /* Migration N takes the schema from version N-1 to N. Append only: a newer
  * daemon opens an older database and runs what is missing. */
@@ -179,7 +180,8 @@ enum op_type {
 #define OP_STRS 9
 
 struct op {
-	struct op *next;
+	struct worker_job job; /* first: the writer's queue and the done list */
+	struct op *next;       /* the writer's transaction and backlog lists */
 	enum op_type type;
 	int64_t i[4];
 	int n[4];
@@ -189,8 +191,12 @@ struct op {
 	store_done_fn fn;
 	void *ctx;
 	int rc;
-	int wait; /* store_commit() waits for this barrier */
 };
+
+static struct op *op_of(struct worker_job *j)
+{
+	return (struct op *)j;
+}
 
 struct store {
 	sqlite3 *db;  /* writes: the writer thread's (the caller's when inline) */
@@ -203,19 +209,14 @@ struct store {
 	int64_t next_seq;
 	int64_t next_alarm;
 
-	/* Threaded mode. The queue and the done list are guarded by mu. */
+	/* Threaded mode: ops go to the writer's queue; done barriers come
+	 * back on the done list. mu guards what the writer and the loop share
+	 * (below). */
 	int threaded;
 	int sync_init;
-	pthread_t thread;
+	struct worker *w;
+	struct worker_done *done;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* work for the writer, or stop */
-	pthread_cond_t done_cv; /* a waited-for barrier completed */
-	struct op *head, *tail;
-	int qlen, urgent;
-	int64_t first_enq; /* when the oldest queued op arrived */
-	struct op *done_head, *done_tail;
-	int stop;
-	int efd;
 
 	/* Writer side: the writer thread's (the caller's when inline). */
 	struct op *txn_head, *txn_tail;   /* applied in the open transaction */
@@ -267,13 +268,8 @@ struct memrow {
 /* Inline mode (tests, the scenario runner) commits by itself past this many
  * writes, so that a long run does not hold every write in memory. */
 #define INLINE_TXN_MAX 4096
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* Queued writes that wake the writer before BATCH_MS is up. */
+#define QUEUE_WAKE 1024
 
 void store_format_time(int64_t ms, char *buf, size_t size)
 {
@@ -339,7 +335,7 @@ out:
 
 #define BATCH_MS 250
 
-static void *writer(void *arg);
+static void writer(struct worker *w, void *arg);
 static int w_commit(struct store *s);
 
 static int prepare_all(sqlite3 *db, sqlite3_stmt **st, char *err, size_t errlen)
@@ -516,7 +512,6 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->efd = -1;
 	rc = open_file(path, &s->db, s->st, &s->next_seq, &s->next_alarm, err, errlen);
 	if (rc == STORE_ESTORAGE && (flags & STORE_DEGRADED_OK)) {
 		/* Sirens matter more than the record: start, say why, keep
@@ -529,7 +524,7 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 			goto fail;
 		s->failing = 1;
 		s->retry_ms = RETRY_MIN_MS;
-		s->retry_at = mono_ms() + s->retry_ms;
+		s->retry_at = loop_mono_ms() + s->retry_ms;
 		set_health(s, 1);
 	} else if (rc < 0) {
 		goto fail;
@@ -555,16 +550,18 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 	memset(s->rst, 0, sizeof(s->rst));
 	if (prepare_all(s->rdb, s->rst, err, errlen) < 0)
 		goto fail;
-	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->efd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+	if (!(s->done = worker_done_new(err, errlen)))
+		goto fail;
+	pthread_mutex_init(&s->mu, NULL);
+	s->sync_init = 1;
+	/* Telemetry does not wake the writer: it collects for BATCH_MS and is
+	 * written in one go. A barrier (an alarm waiting to be announced), a
+	 * stop, or a long queue wakes it at once. */
+	if (!(s->w = worker_new(s->done, BATCH_MS, QUEUE_WAKE))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	pthread_cond_init(&s->done_cv, NULL);
-	s->sync_init = 1;
-	if (pthread_create(&s->thread, NULL, writer, s) != 0) {
+	if (worker_start(s->w, writer, s) < 0) {
 		snprintf(err, errlen, "cannot start the store's writer thread");
 		goto fail;
 	}
@@ -587,23 +584,31 @@ static void op_free(struct op *o)
 	free(o);
 }
 
+static void job_free(struct worker_job *j)
+{
+	op_free(op_of(j));
+}
+
+static void jobs_free(struct worker_job *j)
+{
+	while (j) {
+		struct worker_job *next = j->next;
+		job_free(j);
+		j = next;
+	}
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
 	if (s->threaded) {
 		/* The writer drains the queue and commits before it stops. */
-		pthread_mutex_lock(&s->mu);
-		s->stop = 1;
-		pthread_cond_signal(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->thread, NULL);
-		/* Nobody is left to call back: the daemon is going away. */
-		while (s->done_head) {
-			struct op *o = s->done_head;
-			s->done_head = o->next;
-			op_free(o);
-		}
+		jobs_free(worker_stop(s->w));
+		s->w = NULL;
+	} else if (s->w) {
+		jobs_free(worker_stop(s->w)); /* made, but its thread never ran */
+		s->w = NULL;
 	} else {
 		if (s->failing)
 			w_retry(s);
@@ -623,11 +628,10 @@ void store_close(struct store *s)
 		free(m->payload);
 		free(m);
 	}
-	if (s->sync_init) {
+	/* Nobody is left to call back: the daemon is going away. */
+	worker_done_free(s->done, job_free);
+	if (s->sync_init)
 		pthread_mutex_destroy(&s->mu);
-		pthread_cond_destroy(&s->cv);
-		pthread_cond_destroy(&s->done_cv);
-	}
 	if (s->next_rdb) {
 		for (int i = 0; i < ST__COUNT; i++)
 			sqlite3_finalize(s->next_rst[i]);
@@ -644,8 +648,6 @@ void store_close(struct store *s)
 		sqlite3_finalize(s->st[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(s->db));
-	if (s->efd >= 0)
-		close(s->efd);
 	free(s);
 }
 
@@ -697,7 +699,7 @@ static int begin(struct store *s)
 	if (step_done(s, s->st[ST_BEGIN]) < 0)
 		return STORE_ESTORAGE;
 	s->in_txn = 1;
-	s->txn_start = mono_ms();
+	s->txn_start = loop_mono_ms();
 	return 0;
 }
 
@@ -711,13 +713,6 @@ static void unlock(struct store *s)
 {
 	if (s->threaded)
 		pthread_mutex_unlock(&s->mu);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void op_free(struct op *o);
@@ -762,7 +757,7 @@ static void set_health(struct store *s, int failing)
 {
 	lock(s);
 	if (failing && !s->health.failing) {
-		s->health.since_ms = wall_ms();
+		s->health.since_ms = loop_wall_ms();
 		s->health.failures++;
 	}
 	s->health.failing = failing;
@@ -797,7 +792,7 @@ static void w_fail(struct store *s, struct op *o)
 		        s->werr, (long long)s->nback);
 		set_health(s, 1);
 	}
-	s->retry_at = mono_ms() + s->retry_ms;
+	s->retry_at = loop_mono_ms() + s->retry_ms;
 }
 
 /* A transaction is on the disk: its writes are done with. */
@@ -920,7 +915,7 @@ static void w_retry(struct store *s)
 failed:
 	w_rollback(s);
 	s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
-	s->retry_at = mono_ms() + s->retry_ms;
+	s->retry_at = loop_mono_ms() + s->retry_ms;
 	lock(s);
 	snprintf(s->health.error, sizeof(s->health.error), "%s", s->werr);
 	s->health.held = s->nback;
@@ -1129,36 +1124,11 @@ static int run_op(struct store *s, struct op *o)
 	return -1;
 }
 
-/* Telemetry does not wake the writer: it collects for BATCH_MS and is
- * written in one go. A barrier (an alarm waiting to be announced), a stop,
- * or a long queue wakes it at once. */
-#define QUEUE_WAKE 1024
-
-static void enqueue_locked(struct store *s, struct op *o)
-{
-	if (!s->head) {
-		/* The first of a batch: the writer may be asleep with nothing
-		 * to time; it sets its timer from this one. */
-		s->first_enq = mono_ms();
-		pthread_cond_signal(&s->cv);
-	}
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	if (o->type == OP_BARRIER || ++s->qlen >= QUEUE_WAKE) {
-		s->urgent = 1;
-		pthread_cond_signal(&s->cv);
-	}
-}
-
 static void loop_sync(struct store *s, int barrier_failed);
 
 /* A barrier is done: hand it back to the loop (threaded), or call it now. */
 static void deliver(struct store *s, struct op *o)
 {
-	uint64_t one = 1;
 	if (!s->threaded) {
 		loop_sync(s, o->rc < 0);
 		if (o->fn)
@@ -1166,22 +1136,7 @@ static void deliver(struct store *s, struct op *o)
 		op_free(o);
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	if (o->wait) {
-		o->wait = 2;
-		pthread_cond_broadcast(&s->done_cv);
-	} else {
-		if (s->done_tail)
-			s->done_tail->next = o;
-		else
-			s->done_head = o;
-		s->done_tail = o;
-		/* Fails only when the counter is full, which means the loop has
-		 * plenty to look at already. */
-		if (write(s->efd, &one, sizeof(one)) < 0)
-			one = 0;
-	}
-	pthread_mutex_unlock(&s->mu);
+	worker_reply(s->w, &o->job);
 }
 
 /* Run one op on the writer connection: a write joins the open transaction
@@ -1226,7 +1181,7 @@ static int submit(struct store *s, struct op *o)
 		return -1;
 	if (!s->threaded) {
 		int barrier = o->type == OP_BARRIER;
-		if (s->failing && mono_ms() >= s->retry_at)
+		if (s->failing && loop_mono_ms() >= s->retry_at)
 			w_retry(s);
 		w_apply(s, o);
 		if (!barrier && s->uncommitted >= INLINE_TXN_MAX)
@@ -1235,9 +1190,7 @@ static int submit(struct store *s, struct op *o)
 			loop_sync(s, 0);
 		return 0;
 	}
-	pthread_mutex_lock(&s->mu);
-	enqueue_locked(s, o);
-	pthread_mutex_unlock(&s->mu);
+	worker_post(s->w, &o->job, o->type == OP_BARRIER);
 	return 0;
 }
 
@@ -1606,7 +1559,7 @@ int store_commit(struct store *s)
 	if (!s)
 		return 0;
 	if (!s->threaded) {
-		if (s->failing && mono_ms() >= s->retry_at)
+		if (s->failing && loop_mono_ms() >= s->retry_at)
 			w_retry(s);
 		rc = w_commit(s);
 		loop_sync(s, rc < 0);
@@ -1616,123 +1569,76 @@ int store_commit(struct store *s)
 	 * normal path. */
 	if (!(o = op_new(OP_BARRIER)))
 		return -1;
-	o->wait = 1;
-	pthread_mutex_lock(&s->mu);
-	enqueue_locked(s, o);
-	while (o->wait == 1)
-		pthread_cond_wait(&s->done_cv, &s->mu);
+	worker_call(s->w, &o->job);
 	rc = o->rc;
-	pthread_mutex_unlock(&s->mu);
 	op_free(o);
 	return rc;
 }
 
 int store_fd(const struct store *s)
 {
-	return s && s->threaded ? s->efd : -1;
+	return s && s->threaded ? worker_done_fd(s->done) : -1;
 }
 
 void store_dispatch(struct store *s)
 {
-	uint64_t n;
-	struct op *list, *o;
+	struct worker_job *list, *j;
 	int failed = 0;
 	if (!s || !s->threaded)
 		return;
-	if (read(s->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_warn("store: eventfd: %s", strerror(errno));
-	pthread_mutex_lock(&s->mu);
-	list = s->done_head;
-	s->done_head = s->done_tail = NULL;
-	pthread_mutex_unlock(&s->mu);
-	for (o = list; o; o = o->next)
-		if (o->rc < 0)
+	list = worker_done_take(s->done);
+	for (j = list; j; j = j->next)
+		if (op_of(j)->rc < 0)
 			failed = 1;
 	/* Before the callbacks: they send what is durable, or what must now
 	 * go from memory. */
 	loop_sync(s, failed);
-	while ((o = list)) {
-		list = o->next;
+	while ((j = list)) {
+		struct op *o = op_of(j);
+		list = j->next;
 		if (o->fn)
 			o->fn(o->ctx, o->rc);
 		op_free(o);
 	}
 }
 
-/* Wait until something is urgent, or the oldest queued write (or the open
- * transaction) is BATCH_MS old. */
-static void wait_for_work(struct store *s)
-{
-	for (;;) {
-		struct timespec ts;
-		int64_t due = INT64_MAX, now;
-		if (s->stop || s->urgent)
-			return;
-		if (s->head)
-			due = s->first_enq + BATCH_MS;
-		if (s->in_txn && s->txn_start + BATCH_MS < due)
-			due = s->txn_start + BATCH_MS;
-		if (s->failing && s->retry_at < due)
-			due = s->retry_at;
-		now = mono_ms();
-		if (due <= now)
-			return;
-		if (due == INT64_MAX) {
-			pthread_cond_wait(&s->cv, &s->mu);
-			continue;
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (due - now) / 1000;
-		ts.tv_nsec += ((due - now) % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	}
-}
-
 /* The writer thread: runs ops in order inside one transaction, commits at a
  * barrier at once and otherwise every BATCH_MS, so that telemetry costs a
  * few fsyncs a second however busy the house is, and an alarm costs one
- * fsync that nobody on the event loop waits for. */
-static void *writer(void *arg)
+ * fsync that nobody on the event loop waits for. The worker wakes it for
+ * queued writes (see store_open); its own deadlines are the open
+ * transaction's age and, while the disk refuses writes, the next retry. */
+static void writer(struct worker *w, void *arg)
 {
 	struct store *s = arg;
-	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct op *list, *o;
+		struct worker_job *list;
+		int64_t due = INT64_MAX;
 		int stop;
-		wait_for_work(s);
-		list = s->head;
-		s->head = s->tail = NULL;
-		s->qlen = 0;
-		s->urgent = 0;
-		stop = s->stop;
-		pthread_mutex_unlock(&s->mu);
-
-		while ((o = list)) {
-			list = o->next;
+		if (s->in_txn)
+			due = s->txn_start + BATCH_MS;
+		if (s->failing && s->retry_at < due)
+			due = s->retry_at;
+		stop = worker_next(w, due, &list);
+		while (list) {
+			struct op *o = op_of(list);
+			list = list->next;
 			w_apply(s, o);
 		}
-		if (s->failing && (stop || mono_ms() >= s->retry_at))
+		if (s->failing && (stop || loop_mono_ms() >= s->retry_at))
 			w_retry(s);
-		if (s->in_txn && (stop || mono_ms() - s->txn_start >= BATCH_MS))
+		if (s->in_txn && (stop || loop_mono_ms() - s->txn_start >= BATCH_MS))
 			w_commit(s);
 		if (s->w_notify) {
 			/* The store started or stopped failing: the loop
 			 * raises or clears the fault. */
-			uint64_t one = 1;
 			s->w_notify = 0;
-			if (write(s->efd, &one, sizeof(one)) < 0)
-				one = 0;
+			worker_notify(w);
 		}
-		pthread_mutex_lock(&s->mu);
-		if (stop && !s->head)
+		/* Only the loop posts, and it is in store_close by now. */
+		if (stop)
 			break;
 	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
 }
 
 static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,

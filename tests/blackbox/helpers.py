@@ -416,6 +416,7 @@ class Site:
         self.proc = None
         self.runs = 0
         self.logfile = self.dir / "safehoused.log"
+        self.env = None  # the daemon's environment; None: the test's own
 
     # -- files --
     @property
@@ -475,7 +476,7 @@ class Site:
         log.flush()
         self.proc = subprocess.Popen([SAFEHOUSED, "-c", str(self.config_path), "-f"],
                                      stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         if not wait:
             return self

@@ -1,23 +1,21 @@
 /*
- * modbus.c: bus worker threads over libmodbus.
+ * bus.c: Modbus bus threads over libmodbus, one worker (worker.h) each.
  */
-#include "modbus.h"
+#include "bus.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <modbus/modbus.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "../sensors/modbus_point.h"
 #include "config.h"
 #include "log.h"
+#include "loop.h"
+#include "worker.h"
 
 #define BACKOFF_MAX_MS 30000
 #define MB_RETRY_MAX 32    /* failed coil writes kept per bus for retry */
@@ -28,6 +26,7 @@
 struct mb_point {
 	int sensor;
 	struct config_modbus m;
+	struct mbp_format fmt; /* how to decode it, from m */
 	int has_last;
 	double last;
 	int64_t last_sent;
@@ -63,19 +62,29 @@ struct tool_req {
 	uint64_t token;
 };
 
+/* What the loop posts to a bus: a coil write (urgent: a siren) or a tool. */
+struct bus_job {
+	struct worker_job job; /* first */
+	int is_tool;
+	struct write_req w;
+	struct tool_req t;
+};
+
+/* What a bus hands back to the loop. */
+struct bus_msg {
+	struct worker_job job; /* first */
+	struct bus_event ev;
+};
+
 struct bus {
 	struct buses *owner;
 	const struct config_bus *cfg;
 	int index;
 	modbus_t *ctx;
 	int connected;
-	pthread_t thread;
+	struct worker *w;
 	struct device *dev;
 	int ndev;
-	struct write_req *writes;
-	int nwrites, capwrites;
-	struct tool_req *tools;
-	int ntools, captools;
 	/* Worker-only: coil writes that failed, tried again with backoff until
 	 * they succeed or a newer write for the same output replaces them. */
 	struct write_req retry[MB_RETRY_MAX];
@@ -86,132 +95,51 @@ struct bus {
 struct buses {
 	struct bus *bus;
 	int nbus;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-	struct mb_event *ev;
-	int nev, capev, headev;
-	int efd;
+	/* One done list for every bus: the loop watches one descriptor. */
+	struct worker_done *done;
+	struct worker_job *inbox; /* loop side: taken, not yet handed out */
 	const struct config *cfg;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- to the loop --------------------------------------------------------- */
 
-static void push(struct buses *b, const struct mb_event *e)
+static void emit(struct bus *bus, const struct bus_event *e)
 {
-	uint64_t one = 1;
-	pthread_mutex_lock(&b->mu);
-	if (b->nev == b->capev) {
-		int nc = b->capev ? b->capev * 2 : 64;
-		struct mb_event *n = malloc(sizeof(*n) * (size_t)nc);
-		if (!n) {
-			pthread_mutex_unlock(&b->mu);
-			return;
-		}
-		for (int i = 0; i < b->nev; i++)
-			n[i] = b->ev[(b->headev + i) % b->capev];
-		free(b->ev);
-		b->ev = n;
-		b->capev = nc;
-		b->headev = 0;
-	}
-	b->ev[(b->headev + b->nev) % b->capev] = *e;
-	b->nev++;
-	pthread_mutex_unlock(&b->mu);
-	if (write(b->efd, &one, sizeof(one)) < 0)
-		one = 0; /* the counter is full: the loop has work already */
+	struct bus_msg *m = malloc(sizeof(*m));
+	if (!m)
+		return; /* the same event comes again at the next poll */
+	memset(&m->job, 0, sizeof(m->job));
+	m->ev = *e;
+	worker_reply(bus->w, &m->job);
 }
 
-int buses_take(struct buses *b, struct mb_event *ev)
+static void msg_free(struct worker_job *j)
 {
-	int got = 0;
-	uint64_t n;
+	struct bus_msg *m = (struct bus_msg *)j;
+	free(m->ev.text);
+	free(m);
+}
+
+int buses_take(struct buses *b, struct bus_event *ev)
+{
+	struct worker_job *j;
 	if (!b)
 		return 0;
-	pthread_mutex_lock(&b->mu);
-	if (b->nev) {
-		*ev = b->ev[b->headev];
-		b->headev = (b->headev + 1) % b->capev;
-		b->nev--;
-		got = 1;
-	}
-	pthread_mutex_unlock(&b->mu);
-	if (!got && read(b->efd, &n, sizeof(n)) < 0)
-		n = 0;
-	return got;
+	/* The done list is read only when the last batch is handed out, so
+	 * its descriptor is cleared only when there is nothing left. */
+	if (!b->inbox)
+		b->inbox = worker_done_take(b->done);
+	if (!(j = b->inbox))
+		return 0;
+	b->inbox = j->next;
+	*ev = ((struct bus_msg *)j)->ev;
+	free(j); /* ev->text is the caller's now */
+	return 1;
 }
 
 int buses_fd(const struct buses *b)
 {
-	return b ? b->efd : -1;
-}
-
-/* ---- decoding ----------------------------------------------------------- */
-
-static uint32_t word32(const uint16_t *r, int little)
-{
-	return little ? ((uint32_t)r[1] << 16) | r[0] : ((uint32_t)r[0] << 16) | r[1];
-}
-
-/* The value of one point from a range's raw data. Returns 0, or -1 when the
- * value is not usable (a NaN float). */
-static int decode(const struct mb_point *p, const uint8_t *bits, const uint16_t *regs, int off,
-                  double *out)
-{
-	const struct config_modbus *m = &p->m;
-	double v;
-	if (m->table == MB_DISCRETE || m->table == MB_COIL) {
-		v = bits[off] != 0;
-	} else if (m->bit >= 0) {
-		v = (regs[off] >> m->bit) & 1;
-	} else {
-		switch (m->type) {
-		case MBT_U16:
-			v = regs[off];
-			break;
-		case MBT_S16:
-			v = (int16_t)regs[off];
-			break;
-		case MBT_U32:
-			v = word32(regs + off, m->word_little);
-			break;
-		case MBT_S32:
-			v = (int32_t)word32(regs + off, m->word_little);
-			break;
-		case MBT_F32:
-			/* ABCD is the Modbus norm; CDAB (low word first) is the
-			 * "little" word order of many meters. */
-			v = m->word_little ? modbus_get_float_cdab(regs + off)
-			                   : modbus_get_float_abcd(regs + off);
-			break;
-		default:
-			v = regs[off] != 0;
-		}
-	}
-	if (!isfinite(v))
-		return -1;
-	if (m->type == MBT_BOOL) {
-		if (m->invert)
-			v = !v;
-	} else {
-		v = v * m->scale + m->offset;
-	}
-	*out = v;
-	return 0;
-}
-
-static int width(const struct config_modbus *m)
-{
-	if (m->table == MB_DISCRETE || m->table == MB_COIL || m->bit >= 0)
-		return 1;
-	return m->type == MBT_U32 || m->type == MBT_S32 || m->type == MBT_F32 ? 2 : 1;
+	return b ? worker_done_fd(b->done) : -1;
 }
 
 /* ---- the worker ---------------------------------------------------------- */
@@ -256,10 +184,10 @@ static int read_range(struct bus *bus, const struct range *r, uint8_t *bits, uin
 
 static void device_event(struct bus *bus, struct device *d, int ok, const char *why)
 {
-	struct mb_event e = {.type = MBE_DEVICE, .bus = bus->index, .unit = d->unit, .ok = ok};
+	struct bus_event e = {.type = BUS_DEVICE, .bus = bus->index, .unit = d->unit, .ok = ok};
 	snprintf(e.msg, sizeof(e.msg), "Lỗi Modbus (bus fault): bus %s, unit %d%s%s", bus->cfg->id,
 	         d->unit, why ? ": " : "", why ? why : "");
-	push(bus->owner, &e);
+	emit(bus, &e);
 }
 
 static void poll_device(struct bus *bus, struct device *d, int64_t now)
@@ -314,7 +242,9 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 			for (int k = r->first; k < r->first + r->npoints; k++) {
 				struct mb_point *p = &d->points[k];
 				double v;
-				if (decode(p, bits, regs, p->m.address - r->start, &v) < 0)
+				int off = p->m.address - r->start;
+				if (mbp_decode(&p->fmt, bits + off, regs + off, r->count - off,
+				               &v) < 0)
 					continue;
 				/* Changes at once; the same value now and then, as a
 				 * sign of life for supervision. */
@@ -324,13 +254,11 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 				p->has_last = 1;
 				p->last = v;
 				p->last_sent = now;
-				struct mb_event ev = {
-				    .type = MBE_READING, .sensor = p->sensor, .value = v};
-				ev.point = p->m.type == MBT_BOOL
-				               ? sh_kind_primary_point(
-				                     bus->owner->cfg->sensors[p->sensor].kind)
-				               : p->m.point;
-				push(bus->owner, &ev);
+				struct bus_event ev = {
+				    .type = BUS_READING, .sensor = p->sensor, .value = v};
+				ev.point = mbp_reading_point(
+				    &p->fmt, bus->owner->cfg->sensors[p->sensor].kind);
+				emit(bus, &ev);
 			}
 		} else if (is_exception(e)) {
 			answered = 1;
@@ -366,13 +294,13 @@ static void poll_device(struct bus *bus, struct device *d, int64_t now)
 	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : d->poll_ms;
 	if (d->backoff_ms > BACKOFF_MAX_MS)
 		d->backoff_ms = BACKOFF_MAX_MS;
-	d->next_poll = mono_ms() + d->backoff_ms;
+	d->next_poll = loop_mono_ms() + d->backoff_ms;
 }
 
 static int do_write(struct bus *bus, const struct write_req *w)
 {
-	struct mb_event e = {
-	    .type = MBE_WRITE, .output = w->output, .bus = bus->index, .unit = w->unit};
+	struct bus_event e = {
+	    .type = BUS_WRITE, .output = w->output, .bus = bus->index, .unit = w->unit};
 	uint8_t back = 0;
 	int ok = 0;
 	modbus_set_slave(bus->ctx, w->unit);
@@ -381,18 +309,18 @@ static int do_write(struct bus *bus, const struct write_req *w)
 	for (int a = 0; a < 3 && !ok; a++) {
 		if (ensure_connected(bus) < 0)
 			continue;
-		if (modbus_write_bit(bus->ctx, w->coil, w->on) < 0 ||
+		if (modbus_write_bit(bus->ctx, w->coil, mbp_coil_value(w->on)) < 0 ||
 		    modbus_read_bits(bus->ctx, w->coil, 1, &back) < 0) {
 			if (bus->cfg->type == BUS_TCP && errno != ETIMEDOUT)
 				drop_connection(bus);
 			continue;
 		}
-		ok = (back != 0) == (w->on != 0);
+		ok = (back != 0) == mbp_coil_value(w->on);
 	}
 	e.ok = ok;
 	snprintf(e.msg, sizeof(e.msg), "siren output failed: coil %d of unit %d on bus %s", w->coil,
 	         w->unit, bus->cfg->id);
-	push(bus->owner, &e);
+	emit(bus, &e);
 	return ok ? 0 : -1;
 }
 
@@ -433,15 +361,15 @@ static void retry_writes(struct bus *bus, int64_t now)
 	bus->retry_delay_ms *= 2;
 	if (bus->retry_delay_ms > BACKOFF_MAX_MS)
 		bus->retry_delay_ms = BACKOFF_MAX_MS;
-	bus->retry_at = mono_ms() + bus->retry_delay_ms;
+	bus->retry_at = loop_mono_ms() + bus->retry_delay_ms;
 }
 
 static void tool_answer(struct bus *bus, uint64_t token, cJSON *o)
 {
-	struct mb_event e = {.type = MBE_TOOL, .token = token, .bus = bus->index};
+	struct bus_event e = {.type = BUS_TOOL, .token = token, .bus = bus->index};
 	e.text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	push(bus->owner, &e);
+	emit(bus, &e);
 }
 
 static void do_tool(struct bus *bus, const struct tool_req *t)
@@ -501,84 +429,69 @@ static void do_tool(struct bus *bus, const struct tool_req *t)
 	tool_answer(bus, t->token, o);
 }
 
-static int writes_pending(struct bus *bus)
+/* Coil writes first (a siren waits for nothing), then the failed ones
+ * again, then the installer's tools. Frees the jobs. */
+static void run_jobs(struct bus *bus, struct worker_job *jobs)
 {
-	int n;
-	pthread_mutex_lock(&bus->owner->mu);
-	n = bus->nwrites;
-	pthread_mutex_unlock(&bus->owner->mu);
-	return n > 0;
+	struct worker_job *j;
+	for (j = jobs; j; j = j->next) {
+		struct bus_job *bj = (struct bus_job *)j;
+		if (bj->is_tool)
+			continue;
+		retry_forget(bus, bj->w.output);
+		if (do_write(bus, &bj->w) < 0)
+			retry_keep(bus, &bj->w, loop_mono_ms());
+	}
+	retry_writes(bus, loop_mono_ms());
+	while ((j = jobs)) {
+		struct bus_job *bj = (struct bus_job *)j;
+		jobs = j->next;
+		if (bj->is_tool)
+			do_tool(bus, &bj->t);
+		free(bj);
+	}
 }
 
-static void *worker(void *arg)
+static void jobs_free(struct worker_job *j)
+{
+	while (j) {
+		struct worker_job *next = j->next;
+		free(j);
+		j = next;
+	}
+}
+
+/* The bus's thread: polls every device when it is due, and wakes early for
+ * a coil write or a tool. Its deadline is the next poll or retry. */
+static void bus_run(struct worker *w, void *arg)
 {
 	struct bus *bus = arg;
-	struct buses *b = bus->owner;
-	pthread_mutex_lock(&b->mu);
-	while (!b->stop) {
-		int64_t now, next = INT64_MAX;
-		struct write_req *w = NULL;
-		int nw = 0;
-		struct tool_req *t = NULL;
-		int nt = 0;
-		if (bus->nwrites) {
-			w = bus->writes;
-			nw = bus->nwrites;
-			bus->writes = NULL;
-			bus->nwrites = bus->capwrites = 0;
+	int64_t next = loop_mono_ms(); /* the first poll at once */
+	for (;;) {
+		struct worker_job *jobs;
+		int64_t now;
+		if (worker_next(w, next, &jobs)) {
+			jobs_free(jobs);
+			break;
 		}
-		if (bus->ntools) {
-			t = bus->tools;
-			nt = bus->ntools;
-			bus->tools = NULL;
-			bus->ntools = bus->captools = 0;
-		}
-		pthread_mutex_unlock(&b->mu);
-		for (int i = 0; i < nw; i++) {
-			retry_forget(bus, w[i].output);
-			if (do_write(bus, &w[i]) < 0)
-				retry_keep(bus, &w[i], mono_ms());
-		}
-		free(w);
-		retry_writes(bus, mono_ms());
-		for (int i = 0; i < nt; i++)
-			do_tool(bus, &t[i]);
-		free(t);
-		now = mono_ms();
+		run_jobs(bus, jobs);
+		now = loop_mono_ms();
 		for (int i = 0; i < bus->ndev; i++) {
 			if (bus->dev[i].npoints && bus->dev[i].next_poll <= now)
 				poll_device(bus, &bus->dev[i], now);
 			/* A siren write waits for one request at most, not for a
 			 * round of polls (which may hold a timeout). */
-			if (writes_pending(bus))
+			if (worker_urgent(w))
 				break;
 		}
-		now = mono_ms();
+		next = INT64_MAX;
 		for (int i = 0; i < bus->ndev; i++)
 			if (bus->dev[i].npoints && bus->dev[i].next_poll < next)
 				next = bus->dev[i].next_poll;
 		if (bus->nretry && bus->retry_at < next)
 			next = bus->retry_at;
-		pthread_mutex_lock(&b->mu);
-		if (b->stop || bus->nwrites || bus->ntools)
-			continue;
-		if (next == INT64_MAX) {
-			pthread_cond_wait(&b->cv, &b->mu);
-		} else if (next > now) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (next - now) / 1000;
-			ts.tv_nsec += ((next - now) % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-		}
 	}
-	pthread_mutex_unlock(&b->mu);
 	drop_connection(bus);
-	return NULL;
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -614,8 +527,9 @@ static int build_ranges(struct device *d)
 	qsort(d->points, (size_t)d->npoints, sizeof(d->points[0]), cmp_point);
 	for (int i = 0; i < d->npoints; i++) {
 		const struct config_modbus *m = &d->points[i].m;
-		int max = m->table == MB_DISCRETE || m->table == MB_COIL ? MAX_BITS : MAX_REGS;
-		int end = m->address + width(m);
+		int w = mbp_width(&d->points[i].fmt);
+		int max = mbp_table_is_bits(m->table) ? MAX_BITS : MAX_REGS;
+		int end = m->address + w;
 		struct range *r = d->nranges ? &d->ranges[d->nranges - 1] : NULL;
 		if (r && r->table == m->table && end - r->start <= max) {
 			if (end > r->start + r->count)
@@ -627,7 +541,7 @@ static int build_ranges(struct device *d)
 		if (!r)
 			return -1;
 		d->ranges = r;
-		d->ranges[d->nranges++] = (struct range){m->table, m->address, width(m), i, 1};
+		d->ranges[d->nranges++] = (struct range){m->table, m->address, w, i, 1};
 	}
 	return 0;
 }
@@ -640,11 +554,10 @@ struct buses *buses_start(const struct config *c, char *err, size_t errlen)
 		return NULL;
 	}
 	b->cfg = c;
-	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	pthread_mutex_init(&b->mu, NULL);
-	pthread_cond_init(&b->cv, NULL);
+	if (!(b->done = worker_done_new(err, errlen)))
+		goto fail;
 	b->bus = calloc((size_t)(c->nbuses ? c->nbuses : 1), sizeof(*b->bus));
-	if (b->efd < 0 || !b->bus) {
+	if (!b->bus) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -680,7 +593,11 @@ struct buses *buses_start(const struct config *c, char *err, size_t errlen)
 		if (!np)
 			goto oom;
 		d->points = np;
-		d->points[d->npoints++] = (struct mb_point){.sensor = s, .m = *m};
+		d->points[d->npoints++] =
+		    (struct mb_point){.sensor = s,
+		                      .m = *m,
+		                      .fmt = {m->table, m->bit, m->type, m->word_little, m->scale,
+		                              m->offset, m->invert, m->point}};
 		/* The fastest point of a device sets its pace. */
 		if (m->poll_ms < d->poll_ms)
 			d->poll_ms = m->poll_ms;
@@ -691,17 +608,19 @@ struct buses *buses_start(const struct config *c, char *err, size_t errlen)
 		for (int k = 0; k < b->bus[i].ndev; k++)
 			if (build_ranges(&b->bus[i].dev[k]) < 0)
 				goto oom;
+	/* Every bus wakes at once for a write or a tool (batch 0). */
+	for (int i = 0; i < b->nbus; i++)
+		if (!(b->bus[i].w = worker_new(b->done, 0, 0)))
+			goto oom;
 	for (int i = 0; i < b->nbus; i++) {
-		if (pthread_create(&b->bus[i].thread, NULL, worker, &b->bus[i]) != 0) {
+		if (worker_start(b->bus[i].w, bus_run, &b->bus[i]) < 0) {
 			snprintf(err, errlen, "cannot start the worker of bus %s", c->buses[i].id);
-			b->nbus = i; /* only those are running */
 			goto fail;
 		}
 	}
 	return b;
 oom:
 	snprintf(err, errlen, "out of memory");
-	b->nbus = 0; /* no thread started yet */
 fail:
 	buses_stop(b);
 	return NULL;
@@ -711,12 +630,11 @@ void buses_stop(struct buses *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->mu);
-	b->stop = 1;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
-	for (int i = 0; i < b->nbus; i++)
-		pthread_join(b->bus[i].thread, NULL);
+	/* All threads first: none of them may be using what is freed next. */
+	for (int i = 0; b->bus && i < b->cfg->nbuses; i++) {
+		jobs_free(worker_stop(b->bus[i].w));
+		b->bus[i].w = NULL;
+	}
 	for (int i = 0; b->bus && i < b->cfg->nbuses; i++) {
 		struct bus *bus = &b->bus[i];
 		if (bus->ctx)
@@ -726,23 +644,21 @@ void buses_stop(struct buses *b)
 			free(bus->dev[k].ranges);
 		}
 		free(bus->dev);
-		free(bus->writes);
-		free(bus->tools);
 	}
 	free(b->bus);
-	for (int i = 0; i < b->nev; i++)
-		free(b->ev[(b->headev + i) % b->capev].text);
-	free(b->ev);
-	if (b->efd >= 0)
-		close(b->efd);
-	pthread_mutex_destroy(&b->mu);
-	pthread_cond_destroy(&b->cv);
+	while (b->inbox) {
+		struct worker_job *j = b->inbox;
+		b->inbox = j->next;
+		msg_free(j);
+	}
+	worker_done_free(b->done, msg_free);
 	free(b);
 }
 
 int buses_write(struct buses *b, int output, int on)
 {
 	const struct config_modbus *m;
+	struct bus_job *j;
 	struct bus *bus;
 	if (!b || output < 0 || output >= b->cfg->noutputs)
 		return -1;
@@ -750,20 +666,10 @@ int buses_write(struct buses *b, int output, int on)
 	if (m->bus < 0 || m->bus >= b->nbus)
 		return -1;
 	bus = &b->bus[m->bus];
-	pthread_mutex_lock(&b->mu);
-	if (bus->nwrites == bus->capwrites) {
-		int nc = bus->capwrites ? bus->capwrites * 2 : 8;
-		struct write_req *n = realloc(bus->writes, sizeof(*n) * (size_t)nc);
-		if (!n) {
-			pthread_mutex_unlock(&b->mu);
-			return -1;
-		}
-		bus->writes = n;
-		bus->capwrites = nc;
-	}
-	bus->writes[bus->nwrites++] = (struct write_req){output, m->unit, m->address, on};
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	if (!(j = calloc(1, sizeof(*j))))
+		return -1;
+	j->w = (struct write_req){output, m->unit, m->address, on};
+	worker_post(bus->w, &j->job, 1);
 	return 0;
 }
 
@@ -771,6 +677,7 @@ static int queue_tool(struct buses *b, const char *bus_id, const struct tool_req
                       size_t whylen)
 {
 	struct bus *bus = NULL;
+	struct bus_job *j;
 	if (!b) {
 		snprintf(why, whylen, "the config has no Modbus bus");
 		return -1;
@@ -782,21 +689,13 @@ static int queue_tool(struct buses *b, const char *bus_id, const struct tool_req
 		snprintf(why, whylen, "no bus \"%s\" in the config", bus_id);
 		return -1;
 	}
-	pthread_mutex_lock(&b->mu);
-	if (bus->ntools == bus->captools) {
-		int nc = bus->captools ? bus->captools * 2 : 4;
-		struct tool_req *n = realloc(bus->tools, sizeof(*n) * (size_t)nc);
-		if (!n) {
-			pthread_mutex_unlock(&b->mu);
-			snprintf(why, whylen, "out of memory");
-			return -1;
-		}
-		bus->tools = n;
-		bus->captools = nc;
+	if (!(j = calloc(1, sizeof(*j)))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
-	bus->tools[bus->ntools++] = *t;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	j->is_tool = 1;
+	j->t = *t;
+	worker_post(bus->w, &j->job, 0);
 	return 0;
 }
 
@@ -816,7 +715,7 @@ int buses_read(struct buses *b, const char *bus, int unit, int table, int addres
 {
 	struct tool_req t = {
 	    .unit = unit, .table = table, .address = address, .count = count, .token = token};
-	int max = table == MB_DISCRETE || table == MB_COIL ? MAX_BITS : MAX_REGS;
+	int max = mbp_table_is_bits((enum mb_table)table) ? MAX_BITS : MAX_REGS;
 	if (unit < 0 || unit > 255 || table < 0 || table > MB_HOLDING_REG || address < 0 ||
 	    address > 65535 || count < 1 || count > max || address + count > 65536) {
 		snprintf(why, whylen, "unit 0-255, address 0-65535, count 1-%d", max);
@@ -832,7 +731,6 @@ cJSON *buses_status(struct buses *b)
 		return arr;
 	/* Counters are written by the workers; a torn read of one is a number
 	 * off by one on a status page, never a wrong decision. */
-	pthread_mutex_lock(&b->mu);
 	for (int i = 0; i < b->nbus; i++)
 		for (int k = 0; k < b->bus[i].ndev; k++) {
 			const struct device *d = &b->bus[i].dev[k];
@@ -846,6 +744,5 @@ cJSON *buses_status(struct buses *b)
 			cJSON_AddNumberToObject(o, "exceptions", (double)d->exceptions);
 			cJSON_AddItemToArray(arr, o);
 		}
-	pthread_mutex_unlock(&b->mu);
 	return arr;
 }

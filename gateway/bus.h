@@ -1,18 +1,18 @@
 /*
- * modbus.h: Modbus RTU and TCP buses, one worker thread each.
+ * bus.h: Modbus RTU and TCP buses, one worker thread (worker.h) each.
  *
  * libmodbus is blocking, so every bus gets a thread that owns its context
  * and does all the I/O: it polls the points of each device (contiguous
  * points of one table of one unit in one request), decodes them (bits,
  * 16/32-bit signed, unsigned and float values in either word order, scale,
- * offset, active-low), writes coils for outputs and reads them back. It
+ * offset, active-low: sensors/modbus_point.h), writes coils for outputs and reads them back. It
  * talks to the event loop only through a queue and an eventfd, so a slow or
  * dead bus never delays the loop. A device that stops answering is reported
  * once (then retried with exponential backoff capped at 30 s) and reported
  * again when it answers.
  */
-#ifndef SH_MODBUS_H
-#define SH_MODBUS_H
+#ifndef SH_BUS_H
+#define SH_BUS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,15 +23,15 @@ struct config;
 struct buses;
 struct cJSON;
 
-enum mb_event_type {
-	MBE_READING, /* sensor, point, value */
-	MBE_DEVICE,  /* bus, unit: ok 0 stopped answering, 1 answers again */
-	MBE_WRITE,   /* output: ok 0 the coil write failed, 1 it succeeded */
-	MBE_TOOL,    /* token: the JSON answer (text, owned by the event) */
+enum bus_event_type {
+	BUS_READING, /* sensor, point, value */
+	BUS_DEVICE,  /* bus, unit: ok 0 stopped answering, 1 answers again */
+	BUS_WRITE,   /* output: ok 0 the coil write failed, 1 it succeeded */
+	BUS_TOOL,    /* token: the JSON answer (text, owned by the event) */
 };
 
-struct mb_event {
-	enum mb_event_type type;
+struct bus_event {
+	enum bus_event_type type;
 	int sensor;
 	enum sh_point point;
 	double value;
@@ -39,7 +39,7 @@ struct mb_event {
 	int ok;
 	char msg[160];
 	uint64_t token;
-	char *text; /* MBE_TOOL: free() it */
+	char *text; /* BUS_TOOL: free() it */
 };
 
 /* Start a worker for every bus with points or outputs. The config must
@@ -50,13 +50,13 @@ void buses_stop(struct buses *b);
 
 /* Readable when events are waiting; take them with buses_take. */
 int buses_fd(const struct buses *b);
-int buses_take(struct buses *b, struct mb_event *ev);
+int buses_take(struct buses *b, struct bus_event *ev);
 
 /* Queue a coil write for a Modbus output (config index). */
 int buses_write(struct buses *b, int output, int on);
 
 /* Installer tools, run by the bus's own worker between polls so that they
- * never fight it for the serial line. The answer comes back as an MBE_TOOL
+ * never fight it for the serial line. The answer comes back as an BUS_TOOL
  * event carrying token: {"ok":true,"units":[...]} or {"ok":true,"values":
  * [...]} or {"ok":false,"error":"..."}. Returns 0, or -1 with why. */
 int buses_scan(struct buses *b, const char *bus, int from, int to, uint64_t token, char *why,
