@@ -18,6 +18,7 @@
  * that they read top to bottom like a compiler's.
  */
 #include "config.h"
+#include "../rules/rules.h"
 #include "../sensors/family.h"
 
 #include <cjson/cJSON.h>
@@ -2276,6 +2277,49 @@ CONFIG_INDEX(config_sensor_index, struct config_sensor, sensors, nsensors)
 CONFIG_INDEX(config_output_index, struct config_output, outputs, noutputs)
 CONFIG_INDEX(config_bus_index, struct config_bus, buses, nbuses)
 CONFIG_INDEX(config_contact_index, struct config_contact, contacts, ncontacts)
+
+/* One block: the struct, then the four arrays, each aligned for what it
+ * holds (pointers and ints), so that callers free one pointer. */
+struct rules_site *config_rules_site(const struct config *c)
+{
+	int ns = c ? c->nsensors : 0, nz = c ? c->nzones : 0, nc = c ? c->ncontacts : 0,
+	    no = c ? c->noutputs : 0;
+	struct rules_site_sensor *sensors;
+	struct rules_site_zone *zones;
+	const char **contacts, **outputs;
+	struct rules_site *site;
+
+	site =
+	    calloc(1, sizeof(*site) + (size_t)ns * sizeof(*sensors) + (size_t)nz * sizeof(*zones) +
+	                  ((size_t)nc + (size_t)no) * sizeof(char *));
+	if (!site)
+		return NULL;
+	sensors = (struct rules_site_sensor *)(site + 1);
+	zones = (struct rules_site_zone *)(sensors + ns);
+	contacts = (const char **)(zones + nz);
+	outputs = contacts + nc;
+	for (int i = 0; i < ns; i++)
+		sensors[i] = (struct rules_site_sensor){.id = c->sensors[i].id,
+		                                        .label = c->sensors[i].name,
+		                                        .kind = c->sensors[i].kind,
+		                                        .zone = c->sensors[i].zone};
+	for (int i = 0; i < nz; i++)
+		zones[i] =
+		    (struct rules_site_zone){.id = c->zones[i].id, .label = c->zones[i].name};
+	for (int i = 0; i < nc; i++)
+		contacts[i] = c->contacts[i].id;
+	for (int i = 0; i < no; i++)
+		outputs[i] = c->outputs[i].id;
+	*site = (struct rules_site){.sensors = sensors,
+	                            .nsensors = ns,
+	                            .zones = zones,
+	                            .nzones = nz,
+	                            .contacts = contacts,
+	                            .ncontacts = nc,
+	                            .outputs = outputs,
+	                            .noutputs = no};
+	return site;
+}
 
 const char *config_output_kind_name(enum output_kind k)
 {

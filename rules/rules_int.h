@@ -17,9 +17,9 @@
 #ifndef SH_RULES_INT_H
 #define SH_RULES_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "../gateway/config.h"
 #include "rules.h"
 
 enum rules_sel_type {
@@ -227,7 +227,7 @@ struct ruleset {
 	char **strs; /* action messages */
 	int nstrs, strs_cap;
 
-	/* Copied from the config: the rule set must not keep it. */
+	/* Copied from the site: the rule set must not keep it. */
 	int nsensors, nzones;
 	int *sensor_zone;
 	unsigned char *sensor_kind;
@@ -301,7 +301,7 @@ struct rules_names {
 };
 
 struct rules_cc {
-	const struct config *cfg;
+	const struct rules_site *site; /* never NULL: an empty site stands in */
 	struct ruleset *rs;
 	/* NULL-terminated id lists for sh_suggest() */
 	const char **sensor_ids, **zone_ids, **contact_ids, **output_ids;
