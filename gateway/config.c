@@ -18,6 +18,7 @@
  * that they read top to bottom like a compiler's.
  */
 #include "config.h"
+#include "../common/diag.h"
 #include "../rules/rules.h"
 #include "../sensors/family.h"
 
@@ -93,13 +94,6 @@ struct pos {
 	int kline, kcol; /* where its key starts; 0 outside an object */
 };
 
-struct diag {
-	int severity;
-	int line, col;
-	size_t seq;
-	char *msg;
-};
-
 /* An id and where it came from, sorted for duplicate checks and lookups. */
 struct idref {
 	const char *id;
@@ -112,14 +106,12 @@ struct loader {
 	const char *dir;  /* absolute, for relative paths */
 	int mode;         /* the file's permission bits; -1: not a file (a string) */
 	int partial;      /* --check: also check what the daemon will need to write */
-	int nerrors;
 	int oom;
 
 	struct pos *pos;
 	size_t npos, apos;
 
-	struct diag *diags;
-	size_t ndiags, adiags;
+	struct diag_list diags; /* counts the errors too */
 
 	char path[JPATH_MAX];
 	size_t pathlen;
@@ -414,24 +406,11 @@ static void text_pos(const char *text, const char *at, int *line, int *col)
 	*col = s.col;
 }
 
-/* ---- diagnostics ---- */
-
-static void diag_add(struct loader *l, int severity, int line, int col, char *msg)
-{
-	if (l->ndiags == l->adiags) {
-		size_t n = l->adiags ? l->adiags * 2 : 16;
-		struct diag *d = realloc(l->diags, n * sizeof(*d));
-		if (!d) {
-			l->oom = 1;
-			free(msg);
-			return;
-		}
-		l->diags = d;
-		l->adiags = n;
-	}
-	l->diags[l->ndiags] = (struct diag){severity, line, col, l->ndiags, msg};
-	l->ndiags++;
-}
+/* ---- diagnostics ----
+ *
+ * Collected in a diag_list (common/diag.h), shared with the rule compiler,
+ * and handed to the caller sorted by position when the load is done. A
+ * config is one file: every diagnostic is file 0. */
 
 static void vreport(struct loader *l, int severity, int line, int col, const char *fmt, va_list ap)
 {
@@ -439,22 +418,19 @@ static void vreport(struct loader *l, int severity, int line, int col, const cha
 	const char *sep = l->pathlen ? ": " : "";
 	int n;
 
-	if (severity == 0)
-		l->nerrors++;
-	if (vasprintf(&text, fmt, ap) < 0) {
-		l->oom = 1;
-		return;
-	}
-	if (line > 0)
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	if (!text)
+		n = -1;
+	else if (line > 0)
 		n = asprintf(&msg, "%s:%d:%d: %s%s%s", l->name, line, col, l->path, sep, text);
 	else
 		n = asprintf(&msg, "%s: %s%s%s", l->name, l->path, sep, text);
 	free(text);
-	if (n < 0) {
+	/* counted even when it could not be kept: the load must fail */
+	diag_add(&l->diags, 0, line, col, severity, n < 0 ? NULL : msg);
+	if (l->diags.oom)
 		l->oom = 1;
-		return;
-	}
-	diag_add(l, severity, line, col, msg);
 }
 
 /* Report at a position in the text (line 0: the file as a whole). */
@@ -489,32 +465,14 @@ static void report(struct loader *l, int severity, const cJSON *at, int at_key, 
 	va_end(ap);
 }
 
-static int diag_cmp(const void *a, const void *b)
+static void report_flush(struct loader *l, config_diag_fn fn, void *ctx)
 {
-	const struct diag *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void diag_flush(struct loader *l, config_diag_fn fn, void *ctx)
-{
-	if (l->ndiags)
-		qsort(l->diags, l->ndiags, sizeof(*l->diags), diag_cmp);
-	for (size_t i = 0; i < l->ndiags; i++) {
-		if (fn)
-			fn(ctx, l->diags[i].severity, l->diags[i].msg);
-		free(l->diags[i].msg);
-	}
-	l->ndiags = 0;
+	diag_flush(&l->diags, fn, ctx);
 	if (l->oom) {
 		/* No allocation here: memory is what ran out. */
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s: out of memory", l->name);
-		l->nerrors++;
+		l->diags.nerrors++;
 		if (fn)
 			fn(ctx, 0, msg);
 	}
@@ -2066,17 +2024,16 @@ static struct config *load(int partial, const char *text, size_t len, const char
 	validate(&l, root);
 
 out:
-	diag_flush(&l, diag, ctx);
+	report_flush(&l, diag, ctx);
 	if (nerrors)
-		*nerrors = l.nerrors;
-	if (l.nerrors && !partial) {
+		*nerrors = l.diags.nerrors;
+	if (l.diags.nerrors && !partial) {
 		config_free(c);
 		c = NULL;
 	}
 	for (size_t i = 0; i < l.nrules; i++)
 		free(l.rules[i]);
 	free(l.rules);
-	free(l.diags);
 	free(l.pos);
 	free(l.zone_refs);
 	free(l.zone_names);

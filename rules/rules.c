@@ -23,41 +23,27 @@
 /* Rule files are small; anything this big is a mistake (or a fuzzer). */
 #define MAX_TEXT (16 * 1024 * 1024)
 
+/* The message is whole when it is recorded ("FILE:LINE:COL: text"), as the
+ * config loader's are, so that one collector (common/diag.h) sorts both.
+ * The text is cut at 1023 bytes, the whole at 1279, as they always were. */
 void rules_cc_diag(struct rules_cc *cc, int file, int line, int col, int severity, const char *fmt,
                    ...)
 {
-	struct rules_diag_rec *d;
-	char msg[1024];
+	struct ruleset *rs = cc->rs;
+	const char *name = file >= 0 && rs && file < rs->nfiles ? rs->files[file] : "?";
+	char text[1024], msg[1280];
 	va_list ap;
 
-	if (severity == 0)
-		cc->nerrors++;
-	else
-		cc->nwarnings++;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (cc->ndiags == cc->diags_cap) {
-		int cap = cc->diags_cap ? cc->diags_cap * 2 : 16;
-		d = realloc(cc->diags, sizeof(*d) * (size_t)cap);
-		if (!d) {
-			cc->oom = 1;
-			return;
-		}
-		cc->diags = d;
-		cc->diags_cap = cap;
-	}
-	d = &cc->diags[cc->ndiags];
-	d->text = strdup(msg);
-	if (!d->text) {
+	if (line > 0)
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s", name, line, col, text);
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", name, text);
+	diag_add(&cc->diags, file, line, col, severity, strdup(msg));
+	if (cc->diags.oom)
 		cc->oom = 1;
-		return;
-	}
-	d->file = file;
-	d->line = line;
-	d->col = col;
-	d->severity = severity;
-	d->seq = cc->ndiags++;
 }
 
 char *rules_cc_strdup(struct rules_cc *cc, const char *s)
@@ -677,19 +663,6 @@ out:
 	return rc;
 }
 
-static int diag_cmp(const void *a, const void *b)
-{
-	const struct rules_diag_rec *x = a, *y = b;
-
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* Resolve, check, index, then report every diagnostic in file and position
  * order, then hand over the rule set, or free it when there was an error. */
 static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *ctx, int *nerrors,
@@ -704,31 +677,16 @@ static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *
 		resolve_cancels(cc);
 	if (!cc->oom)
 		check_reach(cc, &lists);
-	if (!cc->oom && cc->nerrors == 0)
+	if (!cc->oom && cc->diags.nerrors == 0)
 		build_index(cc, &lists);
 	lists_free(&lists);
 
-	if (cc->ndiags)
-		qsort(cc->diags, (size_t)cc->ndiags, sizeof(*cc->diags), diag_cmp);
-	for (int i = 0; i < cc->ndiags; i++) {
-		const struct rules_diag_rec *d = &cc->diags[i];
-		const char *file =
-		    d->file >= 0 && rs && d->file < rs->nfiles ? rs->files[d->file] : "?";
-		char msg[1280];
-		if (d->line > 0)
-			snprintf(msg, sizeof(msg), "%s:%d:%d: %s", file, d->line, d->col, d->text);
-		else
-			snprintf(msg, sizeof(msg), "%s: %s", file, d->text);
-		if (diag)
-			diag(ctx, d->severity, msg);
-		free(d->text);
-	}
+	diag_flush(&cc->diags, diag, ctx);
 	if (cc->oom) {
-		cc->nerrors++;
+		cc->diags.nerrors++;
 		if (diag)
 			diag(ctx, 0, "rules: out of memory");
 	}
-	free(cc->diags);
 	free(cc->sensor_ids);
 	free(cc->zone_ids);
 	free(cc->contact_ids);
@@ -742,10 +700,10 @@ static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *
 		free(cc->cancels[i].name);
 	free(cc->cancels);
 	if (nerrors)
-		*nerrors = cc->nerrors;
+		*nerrors = cc->diags.nerrors;
 	if (nwarnings)
-		*nwarnings = cc->nwarnings;
-	if (cc->nerrors) {
+		*nwarnings = cc->diags.nwarnings;
+	if (cc->diags.nerrors) {
 		rules_free(rs);
 		return NULL;
 	}

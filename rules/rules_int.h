@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/diag.h"
 #include "rules.h"
 
 enum rules_sel_type {
@@ -277,13 +278,6 @@ struct ruleset {
 	struct rules_stats stats;
 };
 
-struct rules_diag_rec {
-	int file, line, col; /* line 0: no position */
-	int severity;
-	int seq;
-	char *text;
-};
-
 /* Compile context: one per rules_compile_*() call. */
 /* A `cancel "name"`, resolved when every file has been read. */
 struct rules_cancel_ref {
@@ -308,9 +302,7 @@ struct rules_cc {
 	struct rules_names sensor_names, zone_names, contact_names, output_names, rule_names;
 	struct rules_cancel_ref *cancels;
 	int ncancels, cancels_cap;
-	struct rules_diag_rec *diags;
-	int ndiags, diags_cap;
-	int nerrors, nwarnings;
+	struct diag_list diags; /* sorted and reported by cc_finish; counts errors */
 	int oom;
 };
 
