@@ -7,17 +7,17 @@
  * mistakes of a file in one run. Any error makes the load return NULL, so a
  * half-valid config is never used by the daemon.
  *
- * cJSON keeps no positions. Once it has accepted the text, pos_walk() goes
- * over the raw text and the tree in step and records where each value and
- * each object key starts, so an error can name the line and column of the
+ * cJSON keeps no positions; jsonpos.c finds where each value and each
+ * object key starts, so an error can name the line and column of the
  * offending value, or of the containing object when a key is missing.
- * Positions are keyed by node rather than by path so that a key given twice
- * in one object can be located too.
  *
  * Diagnostics are collected and handed to the caller sorted by position, so
  * that they read top to bottom like a compiler's.
  */
 #include "config.h"
+#include "../common/diag.h"
+#include "jsonpos.h"
+#include "../rules/rules.h"
 #include "../sensors/family.h"
 
 #include <cjson/cJSON.h>
@@ -86,19 +86,6 @@ static const char *const power_names[] = {"battery", "mains", NULL};
 static const char *const output_kind_names[] = {"siren", "strobe", "relay", "valve", NULL};
 static const char *const via_names[] = {"upstream", "sms", "call", "webhook", NULL};
 
-struct pos {
-	const cJSON *node;
-	int line, col;   /* where the value starts */
-	int kline, kcol; /* where its key starts; 0 outside an object */
-};
-
-struct diag {
-	int severity;
-	int line, col;
-	size_t seq;
-	char *msg;
-};
-
 /* An id and where it came from, sorted for duplicate checks and lookups. */
 struct idref {
 	const char *id;
@@ -111,14 +98,11 @@ struct loader {
 	const char *dir;  /* absolute, for relative paths */
 	int mode;         /* the file's permission bits; -1: not a file (a string) */
 	int partial;      /* --check: also check what the daemon will need to write */
-	int nerrors;
 	int oom;
 
-	struct pos *pos;
-	size_t npos, apos;
+	struct jsonpos pos;
 
-	struct diag *diags;
-	size_t ndiags, adiags;
+	struct diag_list diags; /* counts the errors too */
 
 	char path[JPATH_MAX];
 	size_t pathlen;
@@ -133,11 +117,6 @@ struct loader {
 	size_t nrules, arules;
 
 	struct config *c;
-};
-
-struct scan {
-	const char *p;
-	int line, col;
 };
 
 /* ---- small helpers ---- */
@@ -260,177 +239,11 @@ static void path_pop(struct loader *l, size_t old)
 	l->path[old] = '\0';
 }
 
-/* ---- positions ---- */
-
-static void scan_advance(struct scan *s)
-{
-	unsigned char ch = (unsigned char)*s->p++;
-
-	/* Columns count characters, not bytes, as editors do: Vietnamese
-	 * names are multi-byte UTF-8. */
-	if (ch == '\n') {
-		s->line++;
-		s->col = 1;
-	} else if ((ch & 0xc0) != 0x80) {
-		s->col++;
-	}
-}
-
-static void scan_init(struct scan *s, const char *text)
-{
-	s->p = text;
-	s->line = 1;
-	s->col = 1;
-	/* cJSON skips a UTF-8 byte order mark; editors do not show one. */
-	/* strncmp, not memcmp: the text may be shorter than the mark. */
-	if (strncmp(text, "\xef\xbb\xbf", 3) == 0)
-		s->p += 3;
-}
-
-/* Whitespace as cJSON sees it: any byte up to the space. */
-static void scan_skip_ws(struct scan *s)
-{
-	while (*s->p && (unsigned char)*s->p <= 32)
-		scan_advance(s);
-}
-
-static void scan_skip_string(struct scan *s)
-{
-	scan_advance(s);
-	while (*s->p && *s->p != '"') {
-		if (*s->p == '\\' && s->p[1])
-			scan_advance(s);
-		scan_advance(s);
-	}
-	if (*s->p)
-		scan_advance(s);
-}
-
-static int pos_add(struct loader *l, const cJSON *node, int line, int col, int kline, int kcol)
-{
-	if (l->npos == l->apos) {
-		size_t n = l->apos ? l->apos * 2 : 256;
-		struct pos *p = realloc(l->pos, n * sizeof(*p));
-		if (!p) {
-			l->oom = 1;
-			return -1;
-		}
-		l->pos = p;
-		l->apos = n;
-	}
-	l->pos[l->npos++] = (struct pos){node, line, col, kline, kcol};
-	return 0;
-}
-
-/* Walk text and tree in step. The text has been accepted by cJSON, so it
- * is well formed; a mismatch only stops the indexing, and errors after it
- * are reported without a position. */
-static int pos_walk(struct loader *l, struct scan *s, const cJSON *node, int kline, int kcol)
-{
-	scan_skip_ws(s);
-	if (!node || pos_add(l, node, s->line, s->col, kline, kcol) < 0)
-		return -1;
-	if (*s->p == '{' || *s->p == '[') {
-		int obj = *s->p == '{';
-		char close = obj ? '}' : ']';
-		const cJSON *child = node->child;
-
-		scan_advance(s);
-		for (;;) {
-			int kl = 0, kc = 0;
-
-			scan_skip_ws(s);
-			if (*s->p == close)
-				break;
-			if (obj) {
-				kl = s->line;
-				kc = s->col;
-				scan_skip_string(s);
-				scan_skip_ws(s);
-				if (*s->p != ':')
-					return -1;
-				scan_advance(s);
-			}
-			if (pos_walk(l, s, child, kl, kc) < 0)
-				return -1;
-			child = child->next;
-			scan_skip_ws(s);
-			if (*s->p == ',')
-				scan_advance(s);
-			else if (*s->p != close)
-				return -1;
-		}
-		scan_advance(s);
-	} else if (*s->p == '"') {
-		scan_skip_string(s);
-	} else {
-		/* numbers, true, false, null */
-		while (*s->p && ((*s->p >= 'a' && *s->p <= 'z') || (*s->p >= '0' && *s->p <= '9') ||
-		                 *s->p == 'E' || *s->p == '+' || *s->p == '-' || *s->p == '.'))
-			scan_advance(s);
-	}
-	return 0;
-}
-
-static int pos_cmp(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)((const struct pos *)a)->node;
-	uintptr_t y = (uintptr_t)((const struct pos *)b)->node;
-
-	return x < y ? -1 : x > y;
-}
-
-static void pos_index(struct loader *l, const char *text, const cJSON *root)
-{
-	struct scan s;
-
-	scan_init(&s, text);
-	pos_walk(l, &s, root, 0, 0);
-	if (l->npos)
-		qsort(l->pos, l->npos, sizeof(*l->pos), pos_cmp);
-}
-
-static const struct pos *pos_find(const struct loader *l, const cJSON *node)
-{
-	struct pos key = {.node = node};
-
-	if (!node || !l->npos)
-		return NULL;
-	return bsearch(&key, l->pos, l->npos, sizeof(*l->pos), pos_cmp);
-}
-
-/* Line and column of a pointer into text, for cJSON's error position. */
-static void text_pos(const char *text, const char *at, int *line, int *col)
-{
-	struct scan s;
-
-	scan_init(&s, text);
-	if (at < s.p)
-		at = s.p;
-	while (s.p < at && *s.p)
-		scan_advance(&s);
-	*line = s.line;
-	*col = s.col;
-}
-
-/* ---- diagnostics ---- */
-
-static void diag_add(struct loader *l, int severity, int line, int col, char *msg)
-{
-	if (l->ndiags == l->adiags) {
-		size_t n = l->adiags ? l->adiags * 2 : 16;
-		struct diag *d = realloc(l->diags, n * sizeof(*d));
-		if (!d) {
-			l->oom = 1;
-			free(msg);
-			return;
-		}
-		l->diags = d;
-		l->adiags = n;
-	}
-	l->diags[l->ndiags] = (struct diag){severity, line, col, l->ndiags, msg};
-	l->ndiags++;
-}
+/* ---- diagnostics ----
+ *
+ * Collected in a diag_list (common/diag.h), shared with the rule compiler,
+ * and handed to the caller sorted by position when the load is done. A
+ * config is one file: every diagnostic is file 0. */
 
 static void vreport(struct loader *l, int severity, int line, int col, const char *fmt, va_list ap)
 {
@@ -438,22 +251,19 @@ static void vreport(struct loader *l, int severity, int line, int col, const cha
 	const char *sep = l->pathlen ? ": " : "";
 	int n;
 
-	if (severity == 0)
-		l->nerrors++;
-	if (vasprintf(&text, fmt, ap) < 0) {
-		l->oom = 1;
-		return;
-	}
-	if (line > 0)
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	if (!text)
+		n = -1;
+	else if (line > 0)
 		n = asprintf(&msg, "%s:%d:%d: %s%s%s", l->name, line, col, l->path, sep, text);
 	else
 		n = asprintf(&msg, "%s: %s%s%s", l->name, l->path, sep, text);
 	free(text);
-	if (n < 0) {
+	/* counted even when it could not be kept: the load must fail */
+	diag_add(&l->diags, 0, line, col, severity, n < 0 ? NULL : msg);
+	if (l->diags.oom)
 		l->oom = 1;
-		return;
-	}
-	diag_add(l, severity, line, col, msg);
 }
 
 /* Report at a position in the text (line 0: the file as a whole). */
@@ -475,7 +285,7 @@ static void report(struct loader *l, int severity, const cJSON *at, int at_key, 
 static void report(struct loader *l, int severity, const cJSON *at, int at_key, const char *fmt,
                    ...)
 {
-	const struct pos *p = pos_find(l, at);
+	const struct jsonpos_node *p = jsonpos_find(&l->pos, at);
 	int line = 0, col = 0;
 	va_list ap;
 
@@ -488,32 +298,14 @@ static void report(struct loader *l, int severity, const cJSON *at, int at_key, 
 	va_end(ap);
 }
 
-static int diag_cmp(const void *a, const void *b)
+static void report_flush(struct loader *l, config_diag_fn fn, void *ctx)
 {
-	const struct diag *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void diag_flush(struct loader *l, config_diag_fn fn, void *ctx)
-{
-	if (l->ndiags)
-		qsort(l->diags, l->ndiags, sizeof(*l->diags), diag_cmp);
-	for (size_t i = 0; i < l->ndiags; i++) {
-		if (fn)
-			fn(ctx, l->diags[i].severity, l->diags[i].msg);
-		free(l->diags[i].msg);
-	}
-	l->ndiags = 0;
+	diag_flush(&l->diags, fn, ctx);
 	if (l->oom) {
 		/* No allocation here: memory is what ran out. */
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s: out of memory", l->name);
-		l->nerrors++;
+		l->diags.nerrors++;
 		if (fn)
 			fn(ctx, 0, msg);
 	}
@@ -580,7 +372,7 @@ static void check_keys(struct loader *l, const cJSON *obj, const char *const *ke
 		} else if (seen[k]) {
 			/* cJSON keeps both and lookups return the first, so the
 			 * later one would be silently ignored. */
-			const struct pos *p = pos_find(l, seen[k]);
+			const struct jsonpos_node *p = jsonpos_find(&l->pos, seen[k]);
 			report(l, 0, m, 1, "key given twice; the first one, at line %d, would win",
 			       p ? p->kline : 0);
 		} else {
@@ -1135,7 +927,7 @@ static void check_dup_ids(struct loader *l, const char *section, struct idref *r
 	if (n > 1)
 		qsort(refs, (size_t)n, sizeof(*refs), idref_cmp);
 	for (int i = 1, first = 0; i < n; i++) {
-		const struct pos *p;
+		const struct jsonpos_node *p;
 		size_t old;
 		char q[QUOTE_BUF];
 
@@ -1143,7 +935,7 @@ static void check_dup_ids(struct loader *l, const char *section, struct idref *r
 			first = i;
 			continue;
 		}
-		p = pos_find(l, refs[first].node);
+		p = jsonpos_find(&l->pos, refs[first].node);
 		old = path_push_key(l, section);
 		path_push_index(l, refs[i].index);
 		path_push_key(l, "id");
@@ -1708,7 +1500,8 @@ static void check_topics(struct loader *l, const cJSON *root)
 					if (strcmp(seen[j].topic->valuestring, t->valuestring) == 0)
 						dup = j;
 				if (dup >= 0) {
-					const struct pos *p = pos_find(l, seen[dup].topic);
+					const struct jsonpos_node *p =
+					    jsonpos_find(&l->pos, seen[dup].topic);
 					size_t old = path_push_key(l, lists[k]);
 					path_push_index(l, i);
 					path_push_key(l, "mqtt");
@@ -1902,14 +1695,14 @@ static void report_syntax(struct loader *l, const char *text, const char *at)
 			comma = p - 1;
 	}
 	if (comma) {
-		text_pos(text, comma, &line, &col);
+		jsonpos_text_pos(text, comma, &line, &col);
 		report_pos(l, 0, line, col, "invalid JSON: a comma before a closing bracket");
 		return;
 	}
 	/* cJSON stops on the second character of a comment opener. */
 	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
 		at--;
-	text_pos(text, at, &line, &col);
+	jsonpos_text_pos(text, at, &line, &col);
 	if (at[0] == '/' && (at[1] == '/' || at[1] == '*')) {
 		report_pos(l, 0, line, col, "invalid JSON: comments are not allowed");
 		return;
@@ -2049,7 +1842,7 @@ static struct config *load(int partial, const char *text, size_t len, const char
 	}
 	nul = memchr(text, '\0', len);
 	if (nul) {
-		text_pos(text, nul, &line, &col);
+		jsonpos_text_pos(text, nul, &line, &col);
 		report_pos(&l, 0, line, col, "invalid JSON: a NUL byte; is this a text file?");
 		goto out;
 	}
@@ -2060,22 +1853,22 @@ static struct config *load(int partial, const char *text, size_t len, const char
 		report_syntax(&l, text, end ? end : text);
 		goto out;
 	}
-	pos_index(&l, text, root);
+	if (jsonpos_index(&l.pos, text, root) < 0)
+		l.oom = 1;
 	validate(&l, root);
 
 out:
-	diag_flush(&l, diag, ctx);
+	report_flush(&l, diag, ctx);
 	if (nerrors)
-		*nerrors = l.nerrors;
-	if (l.nerrors && !partial) {
+		*nerrors = l.diags.nerrors;
+	if (l.diags.nerrors && !partial) {
 		config_free(c);
 		c = NULL;
 	}
 	for (size_t i = 0; i < l.nrules; i++)
 		free(l.rules[i]);
 	free(l.rules);
-	free(l.diags);
-	free(l.pos);
+	jsonpos_free(&l.pos);
 	free(l.zone_refs);
 	free(l.zone_names);
 	free(adir);
@@ -2275,6 +2068,49 @@ CONFIG_INDEX(config_sensor_index, struct config_sensor, sensors, nsensors)
 CONFIG_INDEX(config_output_index, struct config_output, outputs, noutputs)
 CONFIG_INDEX(config_bus_index, struct config_bus, buses, nbuses)
 CONFIG_INDEX(config_contact_index, struct config_contact, contacts, ncontacts)
+
+/* One block: the struct, then the four arrays, each aligned for what it
+ * holds (pointers and ints), so that callers free one pointer. */
+struct rules_site *config_rules_site(const struct config *c)
+{
+	int ns = c ? c->nsensors : 0, nz = c ? c->nzones : 0, nc = c ? c->ncontacts : 0,
+	    no = c ? c->noutputs : 0;
+	struct rules_site_sensor *sensors;
+	struct rules_site_zone *zones;
+	const char **contacts, **outputs;
+	struct rules_site *site;
+
+	site =
+	    calloc(1, sizeof(*site) + (size_t)ns * sizeof(*sensors) + (size_t)nz * sizeof(*zones) +
+	                  ((size_t)nc + (size_t)no) * sizeof(char *));
+	if (!site)
+		return NULL;
+	sensors = (struct rules_site_sensor *)(site + 1);
+	zones = (struct rules_site_zone *)(sensors + ns);
+	contacts = (const char **)(zones + nz);
+	outputs = contacts + nc;
+	for (int i = 0; i < ns; i++)
+		sensors[i] = (struct rules_site_sensor){.id = c->sensors[i].id,
+		                                        .label = c->sensors[i].name,
+		                                        .kind = c->sensors[i].kind,
+		                                        .zone = c->sensors[i].zone};
+	for (int i = 0; i < nz; i++)
+		zones[i] =
+		    (struct rules_site_zone){.id = c->zones[i].id, .label = c->zones[i].name};
+	for (int i = 0; i < nc; i++)
+		contacts[i] = c->contacts[i].id;
+	for (int i = 0; i < no; i++)
+		outputs[i] = c->outputs[i].id;
+	*site = (struct rules_site){.sensors = sensors,
+	                            .nsensors = ns,
+	                            .zones = zones,
+	                            .nzones = nz,
+	                            .contacts = contacts,
+	                            .ncontacts = nc,
+	                            .outputs = outputs,
+	                            .noutputs = no};
+	return site;
+}
 
 const char *config_output_kind_name(enum output_kind k)
 {

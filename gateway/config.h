@@ -18,6 +18,8 @@
 #include "../sensors/modbus_point.h"
 #include "../sensors/point.h"
 
+struct rules_site;
+
 #define SH_ID_MAX 64
 #define SH_TOPIC_MAX 256
 
@@ -174,6 +176,13 @@ int config_sensor_index(const struct config *c, const char *id);
 int config_output_index(const struct config *c, const char *id);
 int config_contact_index(const struct config *c, const char *id);
 int config_bus_index(const struct config *c, const char *id);
+
+/* What the rule compiler needs of the site (rules/rules.h), built from c:
+ * sensors, zones, contacts and outputs by index, pointing at c's strings.
+ * One allocation: the caller frees it with free(), at the latest before
+ * config_free(c); rules_compile_*() keeps nothing of it. NULL when out of
+ * memory; a NULL c gives an empty site. */
+struct rules_site *config_rules_site(const struct config *c);
 
 const char *config_output_kind_name(enum output_kind k);
 const char *config_via_name(enum contact_via v);

@@ -107,7 +107,7 @@ static int load_all(const char *path, int to_log, struct config **cfg_out,
 {
 	struct config *cfg;
 	struct ruleset *rs = NULL;
-	struct rules_site site;
+	struct rules_site *site;
 	int nerr = 0, nwarn = 0;
 
 	memset(d, 0, sizeof(*d));
@@ -115,9 +115,13 @@ static int load_all(const char *path, int to_log, struct config **cfg_out,
 	cfg = config_load(path, diag_print, d, &nerr);
 	if (!cfg)
 		return -1;
-	site.config = cfg;
-	rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files, &site,
-	                         diag_print, d, &nerr, &nwarn);
+	site = config_rules_site(cfg);
+	if (site)
+		rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files,
+		                         site, diag_print, d, &nerr, &nwarn);
+	else
+		diag_print(d, 0, "rules: out of memory");
+	free(site);
 	if (!rs) {
 		config_free(cfg);
 		return -1;
@@ -1431,15 +1435,19 @@ static void set_timezone(const struct config *c)
 static int check_all(struct daemon *dm, const char *path)
 {
 	struct diag_count d = {0};
-	struct rules_site site;
+	struct rules_site *site;
 	int cerr = 0, rerr = 0, rwarn = 0;
 
 	dm->cfg = config_load_partial(dm->config_path, diag_print, &d, &cerr);
 	if (dm->cfg && dm->cfg->nrule_files > 0) {
-		site.config = dm->cfg;
-		dm->rules =
-		    rules_compile_files((const char *const *)dm->cfg->rule_files,
-		                        dm->cfg->nrule_files, &site, diag_print, &d, &rerr, &rwarn);
+		site = config_rules_site(dm->cfg);
+		if (site)
+			dm->rules = rules_compile_files((const char *const *)dm->cfg->rule_files,
+			                                dm->cfg->nrule_files, site, diag_print, &d,
+			                                &rerr, &rwarn);
+		else
+			diag_print(&d, 0, "rules: out of memory");
+		free(site);
 	}
 	if (d.errors == 0 && dm->cfg && dm->rules)
 		printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "

@@ -1095,7 +1095,7 @@ static void quiet_diag(void *ctx, int severity, const char *msg)
 /* Returns 1 passed, 0 failed; the failure text is in r->failure. */
 static int run_one(const struct config *cfg, struct scenario *sc, struct run *r)
 {
-	struct rules_site site = {cfg};
+	struct rules_site *site = config_rules_site(cfg);
 	struct panel_deps deps;
 	char err[256];
 	int64_t end = sc->until;
@@ -1105,8 +1105,10 @@ static int run_one(const struct config *cfg, struct scenario *sc, struct run *r)
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
 	r->start_wall = sc->start_wall;
-	r->rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files, &site,
-	                            quiet_diag, NULL, NULL, NULL);
+	if (site)
+		r->rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files,
+		                            site, quiet_diag, NULL, NULL, NULL);
+	free(site);
 	r->store = store_open(":memory:", 0, err, sizeof(err));
 	r->loop = loop_new();
 	r->out_state = calloc((size_t)(cfg->noutputs ? cfg->noutputs : 1), sizeof(int));

@@ -23,41 +23,27 @@
 /* Rule files are small; anything this big is a mistake (or a fuzzer). */
 #define MAX_TEXT (16 * 1024 * 1024)
 
+/* The message is whole when it is recorded ("FILE:LINE:COL: text"), as the
+ * config loader's are, so that one collector (common/diag.h) sorts both.
+ * The text is cut at 1023 bytes, the whole at 1279, as they always were. */
 void rules_cc_diag(struct rules_cc *cc, int file, int line, int col, int severity, const char *fmt,
                    ...)
 {
-	struct rules_diag_rec *d;
-	char msg[1024];
+	struct ruleset *rs = cc->rs;
+	const char *name = file >= 0 && rs && file < rs->nfiles ? rs->files[file] : "?";
+	char text[1024], msg[1280];
 	va_list ap;
 
-	if (severity == 0)
-		cc->nerrors++;
-	else
-		cc->nwarnings++;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (cc->ndiags == cc->diags_cap) {
-		int cap = cc->diags_cap ? cc->diags_cap * 2 : 16;
-		d = realloc(cc->diags, sizeof(*d) * (size_t)cap);
-		if (!d) {
-			cc->oom = 1;
-			return;
-		}
-		cc->diags = d;
-		cc->diags_cap = cap;
-	}
-	d = &cc->diags[cc->ndiags];
-	d->text = strdup(msg);
-	if (!d->text) {
+	if (line > 0)
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s", name, line, col, text);
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", name, text);
+	diag_add(&cc->diags, file, line, col, severity, strdup(msg));
+	if (cc->diags.oom)
 		cc->oom = 1;
-		return;
-	}
-	d->file = file;
-	d->line = line;
-	d->col = col;
-	d->severity = severity;
-	d->seq = cc->ndiags++;
 }
 
 char *rules_cc_strdup(struct rules_cc *cc, const char *s)
@@ -146,8 +132,8 @@ static void names_free(struct rules_names *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* A NULL-terminated list of the ids of n config items, for sh_suggest(),
- * and the same ids in a table. The strings stay the config's. */
+/* A NULL-terminated list of the ids of n site items, for sh_suggest(),
+ * and the same ids in a table. The strings stay the site's. */
 static const char **id_list(const void *items, int n, size_t stride, size_t id_off,
                             struct rules_names *names)
 {
@@ -169,21 +155,20 @@ static const char **id_list(const void *items, int n, size_t stride, size_t id_o
 
 static int cc_init(struct rules_cc *cc, const struct rules_site *site)
 {
-	const struct config *c = site ? site->config : NULL;
-	int ns = c ? c->nsensors : 0, nz = c ? c->nzones : 0, nc = c ? c->ncontacts : 0,
-	    no = c ? c->noutputs : 0;
+	static const struct rules_site empty;
+	const struct rules_site *c = site ? site : &empty;
 
 	memset(cc, 0, sizeof(*cc));
-	cc->cfg = c;
+	cc->site = c;
 	cc->rs = calloc(1, sizeof(*cc->rs));
-	cc->sensor_ids = id_list(c ? c->sensors : NULL, ns, sizeof(struct config_sensor),
-	                         offsetof(struct config_sensor, id), &cc->sensor_names);
-	cc->zone_ids = id_list(c ? c->zones : NULL, nz, sizeof(struct config_zone),
-	                       offsetof(struct config_zone, id), &cc->zone_names);
-	cc->contact_ids = id_list(c ? c->contacts : NULL, nc, sizeof(struct config_contact),
-	                          offsetof(struct config_contact, id), &cc->contact_names);
-	cc->output_ids = id_list(c ? c->outputs : NULL, no, sizeof(struct config_output),
-	                         offsetof(struct config_output, id), &cc->output_names);
+	cc->sensor_ids = id_list(c->sensors, c->nsensors, sizeof(*c->sensors),
+	                         offsetof(struct rules_site_sensor, id), &cc->sensor_names);
+	cc->zone_ids = id_list(c->zones, c->nzones, sizeof(*c->zones),
+	                       offsetof(struct rules_site_zone, id), &cc->zone_names);
+	cc->contact_ids =
+	    id_list(c->contacts, c->ncontacts, sizeof(*c->contacts), 0, &cc->contact_names);
+	cc->output_ids =
+	    id_list(c->outputs, c->noutputs, sizeof(*c->outputs), 0, &cc->output_names);
 	if (!cc->rs || !cc->sensor_ids || !cc->zone_ids || !cc->contact_ids || !cc->output_ids) {
 		cc->oom = 1;
 		return -ENOMEM;
@@ -229,9 +214,9 @@ static void lists_free(struct site_lists *l)
 }
 
 /* Counting sort of sensors 0..ns-1 by key (keys outside [0, nkeys) left out). */
-static int bucket(const struct config *cfg, int nkeys, int by_zone, int **first, int **items)
+static int bucket(const struct rules_site *site, int nkeys, int by_zone, int **first, int **items)
 {
-	int ns = cfg->nsensors, *fill;
+	int ns = site->nsensors, *fill;
 
 	*first = calloc((size_t)nkeys + 1, sizeof(int));
 	*items = calloc((size_t)ns + 1, sizeof(int));
@@ -241,7 +226,7 @@ static int bucket(const struct config *cfg, int nkeys, int by_zone, int **first,
 		return -ENOMEM;
 	}
 	for (int s = 0; s < ns; s++) {
-		int k = by_zone ? cfg->sensors[s].zone : (int)cfg->sensors[s].kind;
+		int k = by_zone ? site->sensors[s].zone : (int)site->sensors[s].kind;
 		if (k >= 0 && k < nkeys)
 			(*first)[k + 1]++;
 	}
@@ -249,7 +234,7 @@ static int bucket(const struct config *cfg, int nkeys, int by_zone, int **first,
 		(*first)[k + 1] += (*first)[k];
 	memcpy(fill, *first, sizeof(int) * (size_t)nkeys);
 	for (int s = 0; s < ns; s++) {
-		int k = by_zone ? cfg->sensors[s].zone : (int)cfg->sensors[s].kind;
+		int k = by_zone ? site->sensors[s].zone : (int)site->sensors[s].kind;
 		if (k >= 0 && k < nkeys)
 			(*items)[fill[k]++] = s;
 	}
@@ -257,23 +242,23 @@ static int bucket(const struct config *cfg, int nkeys, int by_zone, int **first,
 	return 0;
 }
 
-static int lists_init(struct site_lists *l, const struct config *cfg)
+static int lists_init(struct site_lists *l, const struct rules_site *site)
 {
 	memset(l, 0, sizeof(*l));
-	l->all = calloc((size_t)cfg->nsensors + 1, sizeof(int));
+	l->all = calloc((size_t)site->nsensors + 1, sizeof(int));
 	if (!l->all)
 		return -ENOMEM;
-	for (int s = 0; s < cfg->nsensors; s++)
+	for (int s = 0; s < site->nsensors; s++)
 		l->all[s] = s;
-	if (bucket(cfg, KIND__COUNT, 0, &l->kind_first, &l->by_kind) < 0 ||
-	    bucket(cfg, cfg->nzones, 1, &l->zone_first, &l->by_zone) < 0)
+	if (bucket(site, KIND__COUNT, 0, &l->kind_first, &l->by_kind) < 0 ||
+	    bucket(site, site->nzones, 1, &l->zone_first, &l->by_zone) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
 /* The sensors a selector may match: a superset, in index order; check each
  * with sel_match(). */
-static const int *sel_candidates(const struct site_lists *l, const struct config *cfg,
+static const int *sel_candidates(const struct site_lists *l, const struct rules_site *site,
                                  const struct rules_sel *sel, int *n)
 {
 	switch (sel->type) {
@@ -283,26 +268,26 @@ static const int *sel_candidates(const struct site_lists *l, const struct config
 		*n = l->kind_first[sel->kind + 1] - l->kind_first[sel->kind];
 		return l->by_kind + l->kind_first[sel->kind];
 	case SEL_SENSOR:
-		if (sel->sensor < 0 || sel->sensor >= cfg->nsensors)
+		if (sel->sensor < 0 || sel->sensor >= site->nsensors)
 			break;
 		*n = 1;
 		return l->all + sel->sensor;
 	case SEL_ZONE:
-		if (sel->zone < 0 || sel->zone >= cfg->nzones)
+		if (sel->zone < 0 || sel->zone >= site->nzones)
 			break;
 		*n = l->zone_first[sel->zone + 1] - l->zone_first[sel->zone];
 		return l->by_zone + l->zone_first[sel->zone];
 	case SEL_ANY:
-		*n = cfg->nsensors;
+		*n = site->nsensors;
 		return l->all;
 	}
 	*n = 0;
 	return l->all;
 }
 
-static int sel_match(const struct config *cfg, const struct rules_sel *sel, int s)
+static int sel_match(const struct rules_site *site, const struct rules_sel *sel, int s)
 {
-	const struct config_sensor *cs = &cfg->sensors[s];
+	const struct rules_site_sensor *cs = &site->sensors[s];
 
 	switch (sel->type) {
 	case SEL_KIND:
@@ -332,9 +317,9 @@ static enum sh_point trig_point(const struct rules_trigger *t, enum sh_kind k)
 	return t->point != POINT__COUNT ? t->point : sh_kind_numeric_point(k);
 }
 
-static const char *zone_id(const struct config *cfg, int z)
+static const char *zone_id(const struct rules_site *site, int z)
 {
-	return z >= 0 && z < cfg->nzones && cfg->zones[z].id ? cfg->zones[z].id : "?";
+	return z >= 0 && z < site->nzones && site->zones[z].id ? site->zones[z].id : "?";
 }
 
 /* ---- checks that need the whole rule set ---- */
@@ -343,7 +328,7 @@ static const char *zone_id(const struct config *cfg, int z)
 static void check_count(struct rules_cc *cc, const struct rules_rule *rule, int watched,
                         const int *per_zone)
 {
-	const struct config *cfg = cc->cfg;
+	const struct rules_site *site = cc->site;
 	const struct rules_trigger *t = &rule->trig;
 	const char *kind = sh_kind_name((enum sh_kind)t->sel.kind);
 	int most = 0;
@@ -356,7 +341,7 @@ static void check_count(struct rules_cc *cc, const struct rules_rule *rule, int 
 			              t->count, kind, watched, rule->name);
 		return;
 	}
-	for (int z = 0; cfg && z < cfg->nzones; z++)
+	for (int z = 0; z < site->nzones; z++)
 		most = per_zone[z] > most ? per_zone[z] : most;
 	if (most < t->count)
 		rules_cc_diag(cc, rule->file, t->sel.line, t->sel.col, 1,
@@ -369,10 +354,9 @@ static void check_count(struct rules_cc *cc, const struct rules_rule *rule, int 
  * often a shipped model rule for a kind this site does not have. */
 static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 {
-	static const struct config empty;
-	const struct config *cfg = cc->cfg ? cc->cfg : &empty;
+	const struct rules_site *site = cc->site;
 	struct ruleset *rs = cc->rs;
-	int *per_zone = calloc((size_t)cfg->nzones + 1, sizeof(int));
+	int *per_zone = calloc((size_t)site->nzones + 1, sizeof(int));
 
 	if (!per_zone) {
 		cc->oom = 1;
@@ -387,17 +371,17 @@ static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 
 		if (!rule->trig_ok || !trig_has_sensors(&rule->trig))
 			continue;
-		memset(per_zone, 0, sizeof(int) * (size_t)cfg->nzones);
-		cand = sel_candidates(l, cfg, sel, &n);
+		memset(per_zone, 0, sizeof(int) * (size_t)site->nzones);
+		cand = sel_candidates(l, site, sel, &n);
 		for (int i = 0; i < n; i++) {
-			int s = cand[i], z = cfg->sensors[s].zone;
-			if (!sel_match(cfg, sel, s))
+			int s = cand[i], z = site->sensors[s].zone;
+			if (!sel_match(site, sel, s))
 				continue;
 			matched++;
-			if (trig_point(&rule->trig, cfg->sensors[s].kind) == POINT__COUNT)
+			if (trig_point(&rule->trig, site->sensors[s].kind) == POINT__COUNT)
 				continue;
 			watched++;
-			if (z >= 0 && z < cfg->nzones)
+			if (z >= 0 && z < site->nzones)
 				per_zone[z]++;
 		}
 		if (watched) {
@@ -410,13 +394,13 @@ static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 			         rule->trig.state->name);
 		else if (sel->type == SEL_KIND && sel->zone >= 0)
 			snprintf(why, sizeof(why), "no %s sensor in zone \"%s\"",
-			         sh_kind_name((enum sh_kind)sel->kind), zone_id(cfg, sel->zone));
+			         sh_kind_name((enum sh_kind)sel->kind), zone_id(site, sel->zone));
 		else if (sel->type == SEL_KIND)
 			snprintf(why, sizeof(why), "the site has no %s sensor",
 			         sh_kind_name((enum sh_kind)sel->kind));
 		else if (sel->type == SEL_ZONE)
 			snprintf(why, sizeof(why), "zone \"%s\" has no sensors",
-			         zone_id(cfg, sel->zone));
+			         zone_id(site, sel->zone));
 		else
 			snprintf(why, sizeof(why), "the site has no sensors");
 		rules_cc_diag(cc, rule->file, sel->line, sel->col, 1,
@@ -470,10 +454,10 @@ static char *dup_or(const char *s, const char *fallback)
 }
 
 /* What messages and zone conditions need of the site, copied: the rule set
- * must not keep the config. */
-static int copy_site(struct ruleset *rs, const struct config *cfg, const struct site_lists *l)
+ * must not keep the caller's site. */
+static int copy_site(struct ruleset *rs, const struct rules_site *site, const struct site_lists *l)
 {
-	int ns = cfg->nsensors, nz = cfg->nzones;
+	int ns = site->nsensors, nz = site->nzones;
 
 	rs->nsensors = ns;
 	rs->nzones = nz;
@@ -489,17 +473,17 @@ static int copy_site(struct ruleset *rs, const struct config *cfg, const struct 
 	    !rs->zone_id || !rs->zone_label || !rs->zone_first || !rs->zone_sensors)
 		return -ENOMEM;
 	for (int s = 0; s < ns; s++) {
-		const struct config_sensor *cs = &cfg->sensors[s];
+		const struct rules_site_sensor *cs = &site->sensors[s];
 		rs->sensor_zone[s] = cs->zone;
 		rs->sensor_kind[s] = (unsigned char)cs->kind;
 		rs->sensor_id[s] = dup_or(cs->id, "?");
-		rs->sensor_label[s] = dup_or(cs->name, cs->id);
+		rs->sensor_label[s] = dup_or(cs->label, cs->id);
 		if (!rs->sensor_id[s] || !rs->sensor_label[s])
 			return -ENOMEM;
 	}
 	for (int z = 0; z < nz; z++) {
-		rs->zone_id[z] = dup_or(cfg->zones[z].id, "?");
-		rs->zone_label[z] = dup_or(cfg->zones[z].name, cfg->zones[z].id);
+		rs->zone_id[z] = dup_or(site->zones[z].id, "?");
+		rs->zone_label[z] = dup_or(site->zones[z].label, site->zones[z].id);
 		if (!rs->zone_id[z] || !rs->zone_label[z])
 			return -ENOMEM;
 	}
@@ -576,13 +560,12 @@ static void entry_aux(struct ruleset *rs, struct rules_entry *e, int r, int s, e
 
 static int build_index(struct rules_cc *cc, const struct site_lists *l)
 {
-	static const struct config empty;
-	const struct config *cfg = cc->cfg ? cc->cfg : &empty;
+	const struct rules_site *site = cc->site;
 	struct ruleset *rs = cc->rs;
-	int ns = cfg->nsensors, nb = ns * POINT__COUNT, *fill = NULL, rc = -ENOMEM;
+	int ns = site->nsensors, nb = ns * POINT__COUNT, *fill = NULL, rc = -ENOMEM;
 	int nholds = 0, nslots = 0, nrises = 0;
 
-	if (copy_site(rs, cfg, l) < 0)
+	if (copy_site(rs, site, l) < 0)
 		goto out;
 	rs->index = calloc((size_t)nb + 1, sizeof(int));
 	fill = calloc((size_t)nb + 1, sizeof(int));
@@ -599,19 +582,19 @@ static int build_index(struct rules_cc *cc, const struct site_lists *l)
 			int n;
 			if (!rule->trig_ok || !trig_has_sensors(&rule->trig))
 				continue;
-			cand = sel_candidates(l, cfg, &rule->trig.sel, &n);
+			cand = sel_candidates(l, site, &rule->trig.sel, &n);
 			for (int i = 0; i < n; i++) {
 				int s = cand[i], b;
 				enum sh_point p;
-				if (!sel_match(cfg, &rule->trig.sel, s))
+				if (!sel_match(site, &rule->trig.sel, s))
 					continue;
-				p = trig_point(&rule->trig, cfg->sensors[s].kind);
+				p = trig_point(&rule->trig, site->sensors[s].kind);
 				if (p == POINT__COUNT)
 					continue;
 				/* a count per zone needs the sensor's zone */
 				if (rule->trig.type == TRIG_COUNT && rule->trig.per_zone &&
-				    (cfg->sensors[s].zone < 0 ||
-				     cfg->sensors[s].zone >= cfg->nzones))
+				    (site->sensors[s].zone < 0 ||
+				     site->sensors[s].zone >= site->nzones))
 					continue;
 				b = s * POINT__COUNT + (int)p;
 				if (pass == 0) {
@@ -643,7 +626,7 @@ static int build_index(struct rules_cc *cc, const struct site_lists *l)
 				if (rule->trig.type != TRIG_COUNT)
 					continue;
 				rule->aux = rs->ngroups;
-				rule->naux = rule->trig.per_zone ? cfg->nzones : 1;
+				rule->naux = rule->trig.per_zone ? site->nzones : 1;
 				rs->ngroups += rule->naux;
 			}
 			rs->groups = calloc((size_t)rs->ngroups + 1, sizeof(*rs->groups));
@@ -680,59 +663,30 @@ out:
 	return rc;
 }
 
-static int diag_cmp(const void *a, const void *b)
-{
-	const struct rules_diag_rec *x = a, *y = b;
-
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* Resolve, check, index, then report every diagnostic in file and position
  * order, then hand over the rule set, or free it when there was an error. */
 static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *ctx, int *nerrors,
                                  int *nwarnings)
 {
-	static const struct config empty;
 	struct ruleset *rs = cc->rs;
 	struct site_lists lists;
 
-	if (lists_init(&lists, cc->cfg ? cc->cfg : &empty) < 0)
+	if (lists_init(&lists, cc->site) < 0)
 		cc->oom = 1;
 	if (!cc->oom)
 		resolve_cancels(cc);
 	if (!cc->oom)
 		check_reach(cc, &lists);
-	if (!cc->oom && cc->nerrors == 0)
+	if (!cc->oom && cc->diags.nerrors == 0)
 		build_index(cc, &lists);
 	lists_free(&lists);
 
-	if (cc->ndiags)
-		qsort(cc->diags, (size_t)cc->ndiags, sizeof(*cc->diags), diag_cmp);
-	for (int i = 0; i < cc->ndiags; i++) {
-		const struct rules_diag_rec *d = &cc->diags[i];
-		const char *file =
-		    d->file >= 0 && rs && d->file < rs->nfiles ? rs->files[d->file] : "?";
-		char msg[1280];
-		if (d->line > 0)
-			snprintf(msg, sizeof(msg), "%s:%d:%d: %s", file, d->line, d->col, d->text);
-		else
-			snprintf(msg, sizeof(msg), "%s: %s", file, d->text);
-		if (diag)
-			diag(ctx, d->severity, msg);
-		free(d->text);
-	}
+	diag_flush(&cc->diags, diag, ctx);
 	if (cc->oom) {
-		cc->nerrors++;
+		cc->diags.nerrors++;
 		if (diag)
 			diag(ctx, 0, "rules: out of memory");
 	}
-	free(cc->diags);
 	free(cc->sensor_ids);
 	free(cc->zone_ids);
 	free(cc->contact_ids);
@@ -746,10 +700,10 @@ static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *
 		free(cc->cancels[i].name);
 	free(cc->cancels);
 	if (nerrors)
-		*nerrors = cc->nerrors;
+		*nerrors = cc->diags.nerrors;
 	if (nwarnings)
-		*nwarnings = cc->nwarnings;
-	if (cc->nerrors) {
+		*nwarnings = cc->diags.nwarnings;
+	if (cc->diags.nerrors) {
 		rules_free(rs);
 		return NULL;
 	}

@@ -14,12 +14,36 @@
 
 #include "../sensors/point.h"
 
-struct config;
+/* One sensor as the rules see it. */
+struct rules_site_sensor {
+	const char *id;    /* what rules name it by; NULL is shown as "?" */
+	const char *label; /* what messages call it (${sensor}); NULL: the id */
+	enum sh_kind kind;
+	int zone; /* index into rules_site.zones, or -1 */
+};
 
-/* What the compiler needs to know about the site. Indices are the config's
- * array indices; the compiler keeps the pointer only during rules_compile. */
+struct rules_site_zone {
+	const char *id;    /* NULL is shown as "?" */
+	const char *label; /* ${zone}; NULL: the id */
+};
+
+/* What the compiler needs to know about the site, and nothing else of the
+ * daemon's configuration: the daemon fills it (config_rules_site()), tests
+ * may write one by hand. Indices are what rule actions and readings carry
+ * (rules_action.sensor, .zone, .output, .contacts; rules_eval's sensor).
+ * The compiler reads it only during rules_compile_*() and copies what the
+ * engine needs later, so the caller may free it (and the strings) as soon
+ * as the compile returns. NULL, or an empty site, is a site with nothing:
+ * every id a rule names is unknown. */
 struct rules_site {
-	const struct config *config;
+	const struct rules_site_sensor *sensors;
+	int nsensors;
+	const struct rules_site_zone *zones;
+	int nzones;
+	const char *const *contacts; /* contact ids (alert, notify) */
+	int ncontacts;
+	const char *const *outputs; /* output ids (output "id" on|off) */
+	int noutputs;
 };
 
 /* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text" ("FILE: text"

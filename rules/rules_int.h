@@ -17,9 +17,10 @@
 #ifndef SH_RULES_INT_H
 #define SH_RULES_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "../gateway/config.h"
+#include "../common/diag.h"
 #include "rules.h"
 
 enum rules_sel_type {
@@ -227,7 +228,7 @@ struct ruleset {
 	char **strs; /* action messages */
 	int nstrs, strs_cap;
 
-	/* Copied from the config: the rule set must not keep it. */
+	/* Copied from the site: the rule set must not keep it. */
 	int nsensors, nzones;
 	int *sensor_zone;
 	unsigned char *sensor_kind;
@@ -277,13 +278,6 @@ struct ruleset {
 	struct rules_stats stats;
 };
 
-struct rules_diag_rec {
-	int file, line, col; /* line 0: no position */
-	int severity;
-	int seq;
-	char *text;
-};
-
 /* Compile context: one per rules_compile_*() call. */
 /* A `cancel "name"`, resolved when every file has been read. */
 struct rules_cancel_ref {
@@ -301,16 +295,14 @@ struct rules_names {
 };
 
 struct rules_cc {
-	const struct config *cfg;
+	const struct rules_site *site; /* never NULL: an empty site stands in */
 	struct ruleset *rs;
 	/* NULL-terminated id lists for sh_suggest() */
 	const char **sensor_ids, **zone_ids, **contact_ids, **output_ids;
 	struct rules_names sensor_names, zone_names, contact_names, output_names, rule_names;
 	struct rules_cancel_ref *cancels;
 	int ncancels, cancels_cap;
-	struct rules_diag_rec *diags;
-	int ndiags, diags_cap;
-	int nerrors, nwarnings;
+	struct diag_list diags; /* sorted and reported by cc_finish; counts errors */
 	int oom;
 };
 

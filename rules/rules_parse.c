@@ -179,9 +179,9 @@ static int resolve(struct parser *p, const struct rules_tok *t, const char *what
 	return i;
 }
 
-static const struct config_sensor *sensor_at(struct parser *p, int i)
+static const struct rules_site_sensor *sensor_at(struct parser *p, int i)
 {
-	return i >= 0 && p->cc->cfg && i < p->cc->cfg->nsensors ? &p->cc->cfg->sensors[i] : NULL;
+	return i >= 0 && i < p->cc->site->nsensors ? &p->cc->site->sensors[i] : NULL;
 }
 
 /* An id in quotes after "sensor", "zone" or "output"; -1 (after an error)
@@ -841,7 +841,7 @@ static int parse_cond_sensor(struct parser *p, struct rules_cond *c, int *negate
 {
 	const struct rules_tok *idt = peek(p), *t;
 	const struct sh_state *st;
-	const struct config_sensor *s;
+	const struct rules_site_sensor *s;
 	int n = parse_sensor_id(p);
 
 	if (n == -1 || parse_is(p, "the sensor", negate) < 0)
@@ -869,7 +869,7 @@ static int parse_cond_sensor(struct parser *p, struct rules_cond *c, int *negate
  * zone is in the state. */
 static int parse_cond_zone(struct parser *p, struct rules_cond *c, int *negate)
 {
-	const struct config *cfg = p->cc->cfg;
+	const struct rules_site *site = p->cc->site;
 	const struct rules_tok *idt = peek(p), *t;
 	int n = parse_zone_id(p), members = 0, able = 0;
 
@@ -880,14 +880,14 @@ static int parse_cond_zone(struct parser *p, struct rules_cond *c, int *negate)
 		return -1;
 	c->op = COND_ZONE_IS;
 	c->zone = n;
-	if (!c->state || n < 0 || !cfg)
+	if (!c->state || n < 0)
 		return 0;
-	for (int s = 0; s < cfg->nsensors; s++) {
-		if (cfg->sensors[s].zone != n)
+	for (int s = 0; s < site->nsensors; s++) {
+		if (site->sensors[s].zone != n)
 			continue;
 		members++;
 		able += c->state->point != POINT__COUNT ||
-		        sh_kind_primary_point(cfg->sensors[s].kind) != POINT__COUNT;
+		        sh_kind_primary_point(site->sensors[s].kind) != POINT__COUNT;
 	}
 	if (!members)
 		error_at(p, idt, "zone \"%s\" has no sensors: the condition can never be evaluated",

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gateway/config.h"
+#include "rules/rules.h"
 
 #define MAX_DIAGS 64
 
@@ -227,6 +228,42 @@ static void test_full_config_loads_with_defaults_applied(void **state)
 	assert_string_equal(config_output_kind_name(OUTPUT_VALVE), "valve");
 	assert_string_equal(config_via_name(VIA_WEBHOOK), "webhook");
 	config_free(c);
+}
+
+/* The rule compiler's view of the site: every sensor, zone, contact and
+ * output at the config's index, with the config's strings. */
+static void test_rules_site_describes_the_config_by_index(void **state)
+{
+	struct diags d;
+	struct config *c = load(full_config, &d);
+	struct rules_site *site, *empty;
+
+	(void)state;
+	assert_non_null(c);
+	site = config_rules_site(c);
+	assert_non_null(site);
+	assert_int_equal(site->nsensors, c->nsensors);
+	for (int i = 0; i < c->nsensors; i++) {
+		assert_ptr_equal(site->sensors[i].id, c->sensors[i].id);
+		assert_ptr_equal(site->sensors[i].label, c->sensors[i].name);
+		assert_int_equal(site->sensors[i].kind, c->sensors[i].kind);
+		assert_int_equal(site->sensors[i].zone, c->sensors[i].zone);
+	}
+	assert_int_equal(site->sensors[1].kind, KIND_GAS);
+	assert_int_equal(site->nzones, 2);
+	assert_string_equal(site->zones[1].id, "kitchen");
+	assert_string_equal(site->zones[0].label, "Phòng 101");
+	assert_int_equal(site->ncontacts, 2);
+	assert_string_equal(site->contacts[1], "owner");
+	assert_int_equal(site->noutputs, 1);
+	assert_string_equal(site->outputs[0], "siren-hall");
+	free(site);
+	config_free(c);
+
+	empty = config_rules_site(NULL);
+	assert_non_null(empty);
+	assert_int_equal(empty->nsensors + empty->nzones + empty->ncontacts + empty->noutputs, 0);
+	free(empty);
 }
 
 static void test_without_upstream_alerts_go_to_the_local_broker(void **state)
@@ -884,6 +921,7 @@ int main(void)
 	    cmocka_unit_test(test_passwords_in_a_private_file_load),
 	    cmocka_unit_test(test_a_file_without_passwords_may_be_world_readable),
 	    cmocka_unit_test(test_free_accepts_null),
+	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -69,14 +69,16 @@ static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	struct panel_deps d;
-	struct rules_site site;
+	struct rules_site *site;
 	char err[256];
 	int nerr = 0, nwarn = 0;
 	log_init("test_engine", 1, LOG_CRIT);
 	w->cfg = config_load_string(site_json, "site.json", "/tmp", no_diag, NULL, &nerr);
 	assert_non_null(w->cfg);
-	site = (struct rules_site){w->cfg};
-	w->rs = rules_compile_string(rules_text, "t.rules", &site, no_diag, NULL, &nerr, &nwarn);
+	site = config_rules_site(w->cfg);
+	assert_non_null(site);
+	w->rs = rules_compile_string(rules_text, "t.rules", site, no_diag, NULL, &nerr, &nwarn);
+	free(site);
 	assert_non_null(w->rs);
 	w->loop = loop_new();
 	w->store = store_open(":memory:", 0, err, sizeof(err));

@@ -77,10 +77,12 @@ static void start_panel(struct world *w)
 {
 	char err[256];
 	struct panel_deps d;
-	struct rules_site site = {w->cfg};
+	struct rules_site *site = config_rules_site(w->cfg);
 	int nerr = 0, nwarn = 0;
 	/* A restarted daemon compiles its rules again: no delay survives. */
-	w->rs = rules_compile_string(rules_text, "t.rules", &site, quiet, NULL, &nerr, &nwarn);
+	assert_non_null(site);
+	w->rs = rules_compile_string(rules_text, "t.rules", site, quiet, NULL, &nerr, &nwarn);
+	free(site);
 	assert_non_null(w->rs);
 	w->store = store_open(w->db, 0, err, sizeof(err));
 	assert_non_null(w->store);

@@ -60,23 +60,19 @@ enum { C_MILITIA, C_OWNER, NCONTACTS };
 
 enum { O_SIREN_HALL, O_VALVE_GAS, NOUTPUTS };
 
-static struct config_zone zones[NZONES] = {
-    {.id = "hall", .name = "Sảnh tầng trệt", .floor = 1, .kind = "corridor"},
-    {.id = "kitchen", .name = "Bếp chung", .floor = 1, .kind = "kitchen"},
-    {.id = "parking", .name = "Nhà xe", .floor = 1, .kind = "parking"},
-    {.id = "room-101", .name = "Phòng 101", .floor = 1, .kind = "room"},
-    {.id = "room-102", .name = "Phòng 102", .floor = 1, .kind = "room"},
-    {.id = "room-103", .name = "Phòng 103", .floor = 1, .kind = "room"},
-    {.id = "room-104", .name = "Phòng 104", .floor = 1, .kind = "room"},
-    {.id = "room-201", .name = "Phòng 201", .floor = 2, .kind = "room"},
-    {.id = "room-202", .name = "Phòng 202", .floor = 2, .kind = "room"},
-    {.id = "room-203", .name = "Phòng 203", .floor = 2, .kind = "room"},
-    {.id = "room-204", .name = "Phòng 204", .floor = 2, .kind = "room"},
-    {.id = "stairs", .name = "Cầu thang", .floor = 2, .kind = "stairs"},
+/* The site as the rule compiler sees it (struct rules_site): no daemon
+ * config is involved. */
+static const struct rules_site_zone zones[NZONES] = {
+    {.id = "hall", .label = "Sảnh tầng trệt"}, {.id = "kitchen", .label = "Bếp chung"},
+    {.id = "parking", .label = "Nhà xe"},      {.id = "room-101", .label = "Phòng 101"},
+    {.id = "room-102", .label = "Phòng 102"},  {.id = "room-103", .label = "Phòng 103"},
+    {.id = "room-104", .label = "Phòng 104"},  {.id = "room-201", .label = "Phòng 201"},
+    {.id = "room-202", .label = "Phòng 202"},  {.id = "room-203", .label = "Phòng 203"},
+    {.id = "room-204", .label = "Phòng 204"},  {.id = "stairs", .label = "Cầu thang"},
 };
 
-static struct config_sensor sensors[NSENSORS] = {
-    {.id = "smoke-101", .name = "Báo khói phòng 101", .kind = KIND_SMOKE, .zone = Z_101},
+static const struct rules_site_sensor sensors[NSENSORS] = {
+    {.id = "smoke-101", .label = "Báo khói phòng 101", .kind = KIND_SMOKE, .zone = Z_101},
     {.id = "smoke-102", .kind = KIND_SMOKE, .zone = Z_102},
     {.id = "smoke-103", .kind = KIND_SMOKE, .zone = Z_103},
     {.id = "smoke-104", .kind = KIND_SMOKE, .zone = Z_104},
@@ -91,17 +87,11 @@ static struct config_sensor sensors[NSENSORS] = {
     {.id = "panic-stairs", .kind = KIND_PANIC, .zone = Z_STAIRS},
 };
 
-static struct config_contact contacts[NCONTACTS] = {
-    {.id = "militia", .via = VIA_UPSTREAM},
-    {.id = "owner", .via = VIA_SMS, .phone = "+84909123456"},
-};
+static const char *const contacts[NCONTACTS] = {"militia", "owner"};
 
-static struct config_output outputs[NOUTPUTS] = {
-    {.id = "siren-hall", .kind = OUTPUT_SIREN, .zone = Z_HALL},
-    {.id = "valve-gas", .kind = OUTPUT_VALVE, .zone = Z_KITCHEN},
-};
+static const char *const outputs[NOUTPUTS] = {"siren-hall", "valve-gas"};
 
-static struct config site_config = {
+static const struct rules_site site = {
     .outputs = outputs,
     .noutputs = NOUTPUTS,
     .zones = zones,
@@ -111,8 +101,6 @@ static struct config site_config = {
     .contacts = contacts,
     .ncontacts = NCONTACTS,
 };
-
-static const struct rules_site site = {.config = &site_config};
 
 /* Diagnostics and actions, collected for assertions. */
 #define MAXD 32
@@ -349,17 +337,18 @@ static void test_shipped_model_compiles_clean_against_the_demo_house(void **stat
 	struct diags d = {0};
 	int nerr = -1, nwarn = -1, cerr = -1;
 	struct config *cfg = config_load("deploy/examples/nha-tro.json", quiet_config, NULL, &cerr);
-	struct rules_site demo;
+	struct rules_site *demo;
 	struct ruleset *rs;
 	glob_t g;
 
 	(void)state;
 	assert_non_null(cfg);
-	demo.config = cfg;
+	demo = config_rules_site(cfg);
+	assert_non_null(demo);
 	/* every model file, including ones added after this test */
 	assert_int_equal(glob("rules/model/*.rules", 0, NULL, &g), 0);
 	assert_true(g.gl_pathc >= 8);
-	rs = rules_compile_files((const char *const *)g.gl_pathv, (int)g.gl_pathc, &demo, on_diag,
+	rs = rules_compile_files((const char *const *)g.gl_pathv, (int)g.gl_pathc, demo, on_diag,
 	                         &d, &nerr, &nwarn);
 	if (!rs || nerr || nwarn)
 		print_diags(&d);
@@ -369,6 +358,7 @@ static void test_shipped_model_compiles_clean_against_the_demo_house(void **stat
 	assert_int_equal(nwarn, 0);
 	assert_true(rules_count(rs) >= 20);
 	rules_free(rs);
+	free(demo);
 	config_free(cfg);
 }
 
@@ -599,11 +589,10 @@ static void test_syntax_errors_say_what_was_expected(void **state)
 
 static void test_detected_on_a_kind_without_it(void **state)
 {
-	struct config_sensor gen[] = {
+	const struct rules_site_sensor gen[] = {
 	    {.id = "io-1", .kind = KIND_GENERIC, .zone = Z_HALL},
 	};
-	struct config cfg = {.zones = zones, .nzones = NZONES, .sensors = gen, .nsensors = 1};
-	struct rules_site gsite = {.config = &cfg};
+	struct rules_site gsite = {.zones = zones, .nzones = NZONES, .sensors = gen, .nsensors = 1};
 	struct diags d = {0};
 	int nerr = -1, nwarn = -1;
 
@@ -1379,13 +1368,12 @@ static void test_count_rearms_and_clears_when_detectors_clear(void **state)
 
 static void test_count_in_zone_counts_each_zone_apart(void **state)
 {
-	struct config_sensor two[] = {
+	const struct rules_site_sensor two[] = {
 	    {.id = "smoke-a1", .kind = KIND_SMOKE, .zone = Z_101},
 	    {.id = "smoke-a2", .kind = KIND_SMOKE, .zone = Z_101},
 	    {.id = "smoke-b1", .kind = KIND_SMOKE, .zone = Z_102},
 	};
-	struct config cfg = {.zones = zones, .nzones = NZONES, .sensors = two, .nsensors = 3};
-	struct rules_site s2 = {.config = &cfg};
+	struct rules_site s2 = {.zones = zones, .nzones = NZONES, .sensors = two, .nsensors = 3};
 	struct diags d = {0};
 	struct actions acts;
 	int nerr = -1;
