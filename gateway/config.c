@@ -51,7 +51,7 @@
 
 #define DEFAULT_TIMEZONE "Asia/Ho_Chi_Minh"
 #define DEFAULT_DATABASE "safehouse.db"
-#define DEFAULT_SOCKET "/run/safehouse/control.sock"
+#include "commands.h" /* SH_DEFAULT_SOCKET */
 #define DEFAULT_LOG_LEVEL "info"
 #define DEFAULT_BROKER "127.0.0.1"
 #define DEFAULT_PREFIX "safehouse"
@@ -1067,7 +1067,7 @@ static void parse_top(struct loader *l, const cJSON *root)
 	get_path(l, root, "database", DEFAULT_DATABASE, &c->database);
 	if (l->partial && c->database)
 		check_database_writable(l, root, c->database);
-	get_path(l, root, "control_socket", DEFAULT_SOCKET, &c->control_socket);
+	get_path(l, root, "control_socket", SH_DEFAULT_SOCKET, &c->control_socket);
 	if (c->control_socket &&
 	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		v = member(root, "control_socket");
