@@ -16,9 +16,6 @@
 
 struct cJSON;
 
-/* The control socket when neither the config nor -s names one. */
-#define SH_DEFAULT_SOCKET "/run/safehouse/control.sock"
-
 enum cmd_flag {
 	CMD_READONLY = 1 << 0, /* changes nothing: no code needed anywhere */
 	CMD_CODE = 1 << 1,     /* changes state: over MQTT only with a user code */

@@ -1481,7 +1481,7 @@ static int test_all(struct daemon *dm, const char *path, const char *const *file
 static void set_timezone(const struct config *c)
 {
 	char path[256];
-	const char *tz = c->site.timezone ? c->site.timezone : "Asia/Ho_Chi_Minh";
+	const char *tz = c->site.timezone ? c->site.timezone : SH_DEFAULT_TIMEZONE;
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
 	if (access(path, R_OK) != 0)
 		log_warn("time zone %s: %s not found (install tzdata); calendar rules use UTC", tz,

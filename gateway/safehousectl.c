@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h" /* SH_DEFAULT_SOCKET */
 
 #define REPLY_MAX (4 * 1024 * 1024)
 #define TIMEOUT_MS 10000
