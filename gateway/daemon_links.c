@@ -20,12 +20,13 @@
 #include "outputs.h"
 #include "status.h"
 #include "upstream.h"
+
 static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m);
 
 /* The output connection: commands, acks and Home Assistant's panel. */
-void on_out_message(void *ctx, const struct mosquitto_message *m)
+static void on_out_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct daemon *dm = ctx;
 	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0)
@@ -44,14 +45,14 @@ void daemon_subscribe_reports(struct daemon *dm)
 		mqttc_subscribe(dm->local, ingest_topic(dm->ingest, i));
 }
 
-void on_local_connect(void *ctx)
+static void on_local_connect(void *ctx)
 {
 	/* A resumed session has the subscriptions already; subscribing again
 	 * is harmless and covers a broker that lost them (no persistence). */
 	daemon_subscribe_reports(ctx);
 }
 
-void on_out_connect(void *ctx)
+static void on_out_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	outputs_resync(dm->outputs);
@@ -64,21 +65,21 @@ void on_out_connect(void *ctx)
 	}
 }
 
-void on_out_disconnect(void *ctx)
+static void on_out_disconnect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	if (!dm->remote)
 		upstream_on_disconnect(dm->up);
 }
 
-void on_out_publish(void *ctx, int mid)
+static void on_out_publish(void *ctx, int mid)
 {
 	struct daemon *dm = ctx;
 	if (!dm->remote)
 		upstream_on_publish(dm->up, mid);
 }
 
-void on_remote_message(void *ctx, const struct mosquitto_message *m)
+static void on_remote_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct daemon *dm = ctx;
 	if (strcmp(m->topic, dm->ack_topic) == 0)
@@ -87,7 +88,7 @@ void on_remote_message(void *ctx, const struct mosquitto_message *m)
 		on_command_message(dm, m);
 }
 
-void on_remote_connect(void *ctx)
+static void on_remote_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	mqttc_subscribe(dm->remote, dm->ack_topic);
@@ -96,13 +97,13 @@ void on_remote_connect(void *ctx)
 	daemon_status_changed(dm);
 }
 
-void on_remote_disconnect(void *ctx)
+static void on_remote_disconnect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	upstream_on_disconnect(dm->up);
 }
 
-void on_remote_publish(void *ctx, int mid)
+static void on_remote_publish(void *ctx, int mid)
 {
 	struct daemon *dm = ctx;
 	upstream_on_publish(dm->up, mid);

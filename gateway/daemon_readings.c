@@ -80,8 +80,6 @@ void daemon_snapshot(void *arg)
 	dm->snapshot_timer = loop_timer_add(dm->loop, SENSOR_SNAPSHOT_MS, daemon_snapshot, dm);
 }
 
-void daemon_schedule_tick(struct daemon *dm);
-
 /* The sensors' last saved states, back into the registry at start (see
  * engine_restore). A row that cannot be read is logged and skipped. */
 static void restore_row(void *ctx, const char *id, const char *values_json)
@@ -259,7 +257,7 @@ void daemon_stop_buses(struct daemon *dm)
 	daemon_bind(dm);
 }
 
-/* ---- commands ----------------------------------------------------------- */
+/* ---- after a change ------------------------------------------------------ */
 
 /* After a command changed the panel: let the rules hear about it, then
  * write and schedule what follows. */

@@ -366,11 +366,12 @@ void hass_sync_gateway(struct hass *h, int force)
 
 void hass_sync_panel(struct hass *h, int force)
 {
-	if (!h)
-		return;
 	char t[SH_TOPIC_MAX];
-	const char *st = hass_panel_state(panel_mode(h->d.panel), panel_triggered(h->d.panel));
-	if (!h->d.cfg->hass_enabled || (!force && strcmp(st, h->panel) == 0))
+	const char *st;
+	if (!h || !h->d.cfg->hass_enabled)
+		return;
+	st = hass_panel_state(panel_mode(h->d.panel), panel_triggered(h->d.panel));
+	if (!force && strcmp(st, h->panel) == 0)
 		return;
 	snprintf(h->panel, sizeof(h->panel), "%s", st);
 	hass_panel_state_topic(h->d.cfg, t, sizeof(t));
@@ -385,9 +386,7 @@ static void emit_discovery(void *ctx, const char *topic, const char *payload)
 
 void hass_announce(struct hass *h)
 {
-	if (!h)
-		return;
-	if (!h->d.cfg->hass_enabled)
+	if (!h || !h->d.cfg->hass_enabled)
 		return;
 	hass_discovery(h->d.cfg, h->d.version, emit_discovery, h);
 	h->d.subscribe(h->d.ctx, h->cmd_topic);
