@@ -49,9 +49,7 @@
  * write the result into SH_TOPIC_MAX buffers; keep room for them. */
 #define TOPIC_LEN_MAX (SH_TOPIC_MAX - 32)
 
-#define DEFAULT_TIMEZONE "Asia/Ho_Chi_Minh"
 #define DEFAULT_DATABASE "safehouse.db"
-#define DEFAULT_SOCKET "/run/safehouse/control.sock"
 #define DEFAULT_LOG_LEVEL "info"
 #define DEFAULT_BROKER "127.0.0.1"
 #define DEFAULT_PREFIX "safehouse"
@@ -727,7 +725,7 @@ static void parse_site(struct loader *l, const cJSON *root)
 	get_str(l, site, "name", OPTIONAL, NULL, &c->site.name);
 	get_str(l, site, "address", OPTIONAL, NULL, &c->site.address);
 	get_str(l, site, "phone", OPTIONAL, NULL, &c->site.phone);
-	get_str(l, site, "timezone", OPTIONAL, DEFAULT_TIMEZONE, &c->site.timezone);
+	get_str(l, site, "timezone", OPTIONAL, SH_DEFAULT_TIMEZONE, &c->site.timezone);
 	geo = get_obj(l, site, "geo", OPTIONAL, NULL);
 	if (geo) {
 		size_t g = path_push_key(l, "geo");
@@ -859,7 +857,7 @@ static void parse_top(struct loader *l, const cJSON *root)
 	get_path(l, root, "database", DEFAULT_DATABASE, &c->database);
 	if (l->partial && c->database)
 		check_database_writable(l, root, c->database);
-	get_path(l, root, "control_socket", DEFAULT_SOCKET, &c->control_socket);
+	get_path(l, root, "control_socket", SH_DEFAULT_SOCKET, &c->control_socket);
 	if (c->control_socket &&
 	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		v = member(root, "control_socket");

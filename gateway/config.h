@@ -23,6 +23,10 @@ struct rules_site;
 #define SH_ID_MAX 64
 #define SH_TOPIC_MAX 256
 
+/* Defaults that more than one program needs (safehousectl, the daemon). */
+#define SH_DEFAULT_SOCKET "/run/safehouse/control.sock"
+#define SH_DEFAULT_TIMEZONE "Asia/Ho_Chi_Minh"
+
 struct config_zone {
 	char *id;
 	char *name;

@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "panel.h"
+#include "registry.h"
+#include "store.h"
 
 const char *hass_device_class(enum sh_kind k)
 {
@@ -231,4 +234,164 @@ cJSON *hass_command(const char *payload, size_t len, const char **why)
 done:
 	cJSON_Delete(in);
 	return out;
+}
+
+/* ---- the published states ------------------------------------------------ */
+
+struct hass {
+	struct hass_deps d;
+	/* What was last published, to publish changes only; -1 unknown. */
+	signed char *state, *link;
+	char panel[16];
+	char gateway[256];
+	char cmd_topic[SH_TOPIC_MAX];
+};
+
+struct hass *hass_new(const struct hass_deps *d)
+{
+	struct hass *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->d = *d;
+	if (hass_rebind(h, d->cfg) < 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void hass_free(struct hass *h)
+{
+	if (!h)
+		return;
+	free(h->state);
+	free(h->link);
+	free(h);
+}
+
+int hass_rebind(struct hass *h, const struct config *cfg)
+{
+	int n = cfg->nsensors ? cfg->nsensors : 1;
+	signed char *a = malloc((size_t)n), *b = malloc((size_t)n);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return -1;
+	}
+	memset(a, -1, (size_t)n);
+	memset(b, -1, (size_t)n);
+	free(h->state);
+	free(h->link);
+	h->state = a;
+	h->link = b;
+	h->panel[0] = 0;
+	h->d.cfg = cfg;
+	hass_panel_command_topic(cfg, h->cmd_topic, sizeof(h->cmd_topic));
+	return 0;
+}
+
+int hass_is_command_topic(const struct hass *h, const char *topic)
+{
+	return h && h->d.cfg->hass_enabled && strcmp(topic, h->cmd_topic) == 0;
+}
+
+/* A sensor's HA state (its primary point) and availability. */
+void hass_sync_sensor(struct hass *h, int s, int force)
+{
+	const struct config *c;
+	char t[SH_TOPIC_MAX + 64];
+	enum sh_point pp;
+	double v;
+	signed char state = -1, link = -1;
+	if (!h)
+		return;
+	c = h->d.cfg;
+	if (!c->hass_enabled || s < 0 || s >= c->nsensors)
+		return;
+	pp = sh_kind_primary_point(c->sensors[s].kind);
+	if (pp != POINT__COUNT && registry_get(h->d.reg, s, pp, &v) == 0)
+		state = v != 0;
+	if (registry_get(h->d.reg, s, POINT_ONLINE, &v) == 0)
+		link = v != 0;
+	else if (registry_last_seen(h->d.reg, s))
+		link = 1;
+	if (state >= 0 && (force || state != h->state[s])) {
+		hass_sensor_topic(c, s, "state", t, sizeof(t));
+		h->d.publish(h->d.ctx, t, state ? "ON" : "OFF", 0);
+	}
+	if (link >= 0 && (force || link != h->link[s])) {
+		hass_sensor_topic(c, s, "availability", t, sizeof(t));
+		h->d.publish(h->d.ctx, t, link ? "online" : "offline", 0);
+	}
+	h->state[s] = state;
+	h->link[s] = link;
+}
+
+void hass_sync_sensors(struct hass *h)
+{
+	if (!h)
+		return;
+	for (int s = 0; s < h->d.cfg->nsensors; s++)
+		hass_sync_sensor(h, s, 0);
+}
+
+/* {"fault":"ON"|"OFF","faults":N,"store":"ok"|REASON} */
+void hass_sync_gateway(struct hass *h, int force)
+{
+	char t[SH_TOPIC_MAX], payload[sizeof(h->gateway)];
+	struct store_health sh;
+	int alarms, faults;
+	cJSON *o;
+	char *text;
+	if (!h || !h->d.cfg->hass_enabled)
+		return;
+	panel_counts(h->d.panel, &alarms, &faults);
+	store_health(h->d.store, &sh);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "fault", faults > 0 || sh.failing ? "ON" : "OFF");
+	cJSON_AddNumberToObject(o, "faults", faults);
+	cJSON_AddStringToObject(o, "store", sh.failing ? sh.error : "ok");
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		return;
+	snprintf(payload, sizeof(payload), "%s", text);
+	free(text);
+	if (!force && strcmp(payload, h->gateway) == 0)
+		return;
+	snprintf(h->gateway, sizeof(h->gateway), "%s", payload);
+	hass_gateway_state_topic(h->d.cfg, t, sizeof(t));
+	h->d.publish(h->d.ctx, t, payload, 1);
+}
+
+void hass_sync_panel(struct hass *h, int force)
+{
+	char t[SH_TOPIC_MAX];
+	const char *st;
+	if (!h || !h->d.cfg->hass_enabled)
+		return;
+	st = hass_panel_state(panel_mode(h->d.panel), panel_triggered(h->d.panel));
+	if (!force && strcmp(st, h->panel) == 0)
+		return;
+	snprintf(h->panel, sizeof(h->panel), "%s", st);
+	hass_panel_state_topic(h->d.cfg, t, sizeof(t));
+	h->d.publish(h->d.ctx, t, st, 1);
+}
+
+static void emit_discovery(void *ctx, const char *topic, const char *payload)
+{
+	struct hass *h = ctx;
+	h->d.publish(h->d.ctx, topic, payload, 1);
+}
+
+void hass_announce(struct hass *h)
+{
+	if (!h || !h->d.cfg->hass_enabled)
+		return;
+	hass_discovery(h->d.cfg, h->d.version, emit_discovery, h);
+	h->d.subscribe(h->d.ctx, h->cmd_topic);
+	hass_sync_panel(h, 1);
+	hass_sync_gateway(h, 1);
+	for (int s = 0; s < h->d.cfg->nsensors; s++)
+		hass_sync_sensor(h, s, 1);
 }

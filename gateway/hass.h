@@ -12,7 +12,9 @@
  *   PREFIX/SITE/sensor/ID/state        ON / OFF
  *   PREFIX/SITE/sensor/ID/availability online / offline
  *
- * This module only builds topics and payloads; the daemon publishes them.
+ * The functions on a struct hass publish the states when they changed,
+ * through the daemon's publish function; the rest only build topics and
+ * payloads.
  */
 #ifndef SH_HASS_H
 #define SH_HASS_H
@@ -23,6 +25,10 @@
 
 struct config;
 struct cJSON;
+struct panel;
+struct registry;
+struct store;
+struct hass;
 
 typedef void (*hass_emit_fn)(void *ctx, const char *topic, const char *payload);
 
@@ -47,5 +53,36 @@ const char *hass_panel_state(enum sh_mode mode, int triggered);
  * command for the gateway ({"cmd":"arm","mode":"away","code":"1234"}).
  * Returns a new object (caller frees) or NULL with why set. */
 struct cJSON *hass_command(const char *payload, size_t len, const char **why);
+
+/* ---- the published states -------------------------------------------- */
+
+/* What a struct hass publishes and reads. All states are retained. */
+struct hass_deps {
+	const struct config *cfg; /* replaced by hass_rebind() */
+	struct panel *panel;
+	struct registry *reg;
+	struct store *store;
+	const char *version;
+	void (*publish)(void *ctx, const char *topic, const char *payload, int qos);
+	void (*subscribe)(void *ctx, const char *topic);
+	void *ctx;
+};
+
+/* NULL when out of memory. Does nothing while the config's Home Assistant
+ * support is off. hass_free(NULL) is allowed. */
+struct hass *hass_new(const struct hass_deps *d);
+void hass_free(struct hass *h);
+/* A new config: the caches start again (everything is unknown). */
+int hass_rebind(struct hass *h, const struct config *cfg);
+/* The output connection is (again) up: discovery, the panel's command
+ * topic, and every state, whether it changed or not. */
+void hass_announce(struct hass *h);
+/* Publish what changed (force: even what did not). */
+void hass_sync_sensor(struct hass *h, int sensor, int force);
+void hass_sync_sensors(struct hass *h);
+void hass_sync_panel(struct hass *h, int force);
+void hass_sync_gateway(struct hass *h, int force);
+/* Whether topic is the panel's command topic (PREFIX/SITE/panel/set). */
+int hass_is_command_topic(const struct hass *h, const char *topic);
 
 #endif

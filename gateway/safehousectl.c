@@ -17,44 +17,28 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sensors/point.h"
+#include "commands.h"
+#include "config.h" /* SH_DEFAULT_SOCKET */
 
-#define DEFAULT_SOCKET "/run/safehouse/control.sock"
 #define REPLY_MAX (4 * 1024 * 1024)
 #define TIMEOUT_MS 10000
+/* A Modbus scan of 247 units takes a while. */
+#define DEFERRED_TIMEOUT_MS 600000
 
-/* How long to wait for a reply; the Modbus scan takes longer. */
+/* How long to wait for a reply; deferred commands (Modbus) take longer. */
 static int timeout_ms = TIMEOUT_MS;
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-	        "commands:\n"
-	        "  status               site, mode, active alarms, sensors, links\n"
-	        "  alarms [--all]       active alarms (--all: recent history too)\n"
-	        "  ack [ID] [--by NAME] acknowledge an alarm (no ID: every active one)\n"
-	        "  silence [--by NAME]  silence the sirens (a new alarm sounds them again)\n"
-	        "  reset ID [--by NAME] reset an alarm once its cause has cleared\n"
-	        "  sensors [--zone Z]   every sensor: link, state, battery, last seen\n"
-	        "  events [--since 1h|DATE] [--limit N]  the event log, newest first\n"
-	        "  arm home|night|away [--force]  arm (refused with doors or windows open,\n"
-	        "                       unless --force bypasses them until disarm)\n"
-	        "  disarm\n"
-	        "  disable TARGET --for 2h --reason TEXT  take a sensor or zone out of\n"
-	        "                       service (at most 7 days)\n"
-	        "  enable TARGET\n"
-	        "  test start [ZONE] [--sirens] | test stop  walk test (1 hour at most)\n"
-	        "  modbus scan BUS [--units 1-247] | modbus read BUS UNIT TABLE ADDRESS [COUNT]\n"
-	        "                       installer tools, run by the daemon's own bus worker\n"
-	        "  users [list] | users add NAME --role owner|tenant|installer [--pin-stdin]\n"
-	        "                       [--duress] | users del NAME | users passwd NAME\n"
-	        "state-changing commands take --code PIN (the code names who did it) and\n"
-	        "--by NAME\n"
-	        "options:\n"
-	        "  -s, --socket PATH    control socket (default " DEFAULT_SOCKET
-	        ", or $SAFEHOUSE_SOCKET)\n"
-	        "  -j, --json           print the daemon's JSON reply\n");
+	fprintf(f, "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	           "commands:\n");
+	commands_usage(f);
+	fprintf(f, "state-changing commands take --code PIN (the code names who did it) and\n"
+	           "--by NAME\n"
+	           "options:\n"
+	           "  -s, --socket PATH    control socket (default " SH_DEFAULT_SOCKET
+	           ", or $SAFEHOUSE_SOCKET)\n"
+	           "  -j, --json           print the daemon's JSON reply\n");
 }
 
 /* Send one request line, read one reply line. Returns the parsed reply or
@@ -151,7 +135,7 @@ static void pad(const char *s, int width)
 		putchar(' ');
 }
 
-static void print_alarms(const cJSON *arr)
+static void show_alarms(const cJSON *arr)
 {
 	const cJSON *a;
 	if (!cJSON_GetArraySize(arr)) {
@@ -176,7 +160,7 @@ static void print_alarms(const cJSON *arr)
 	}
 }
 
-static void print_status(const cJSON *r)
+static void show_status(const cJSON *r)
 {
 	const cJSON *s = cJSON_GetObjectItem(r, "sensors");
 	const cJSON *m = cJSON_GetObjectItem(r, "mqtt");
@@ -186,7 +170,7 @@ static void print_status(const cJSON *r)
 	printf("mode:     %s\n", str(r, "mode"));
 	printf("sirens:   %s\n", str(r, "sirens"));
 	printf("alarms:   %.0f active, %.0f fault(s)\n", num(r, "active_alarms"), num(r, "faults"));
-	print_alarms(cJSON_GetObjectItem(r, "alarms"));
+	show_alarms(cJSON_GetObjectItem(r, "alarms"));
 	{
 		const cJSON *d, *t = cJSON_GetObjectItem(r, "test");
 		cJSON_ArrayForEach(d, cJSON_GetObjectItem(r, "disablements"))
@@ -277,45 +261,7 @@ static int read_pin(int from_stdin, const char *prompt, char *buf, size_t size)
 	return n ? 0 : -1;
 }
 
-static void add_by(cJSON *req, const char *by)
-{
-	cJSON_AddStringToObject(req, "by",
-	                        by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
-}
-
-/* 90s, 30m, 2h, 1d, 1h30m into whole seconds. */
-static int parse_duration(const char *s, int64_t *secs)
-{
-	int64_t ms;
-	if (sh_parse_duration(s, &ms) < 0 || ms % 1000)
-		return -1;
-	*secs = ms / 1000;
-	return 0;
-}
-
-/* A duration back from now, or a local date [time], into UTC epoch ms. */
-static int parse_since(const char *s, int64_t *ms)
-{
-	struct tm tm = {0};
-	int64_t secs;
-	const char *end;
-	if (parse_duration(s, &secs) == 0) {
-		*ms = ((int64_t)time(NULL) - secs) * 1000;
-		return 0;
-	}
-	end = strptime(s, "%Y-%m-%d %H:%M", &tm);
-	if (!end || *end) {
-		memset(&tm, 0, sizeof(tm));
-		end = strptime(s, "%Y-%m-%d", &tm);
-	}
-	if (!end || *end)
-		return -1;
-	tm.tm_isdst = -1;
-	*ms = (int64_t)mktime(&tm) * 1000;
-	return 0;
-}
-
-static void print_sensors(const cJSON *arr)
+static void show_sensors(const cJSON *arr)
 {
 	const cJSON *o;
 	printf("  %-16s %-8s ", "SENSOR", "KIND");
@@ -338,7 +284,7 @@ static void print_sensors(const cJSON *arr)
 	}
 }
 
-static void print_events(const cJSON *arr)
+static void show_events(const cJSON *arr)
 {
 	const cJSON *o;
 	if (!cJSON_GetArraySize(arr))
@@ -351,7 +297,120 @@ static void print_events(const cJSON *arr)
 	}
 }
 
-int main(int argc, char **argv)
+/* ---- each command's reply as text (commands.def's print column) -------- */
+
+static void print_status(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	show_status(r);
+}
+
+static void print_alarms(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	show_alarms(cJSON_GetObjectItem(r, "alarms"));
+}
+
+static void print_sensors(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	show_sensors(cJSON_GetObjectItem(r, "sensors"));
+}
+
+static void print_events(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	show_events(cJSON_GetObjectItem(r, "events"));
+}
+
+static void print_ack(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("%.0f alarm(s) acknowledged\n", num(r, "acknowledged"));
+}
+
+static void print_silence(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("%.0f alarm(s) silenced\n", num(r, "silenced"));
+}
+
+static void print_reset(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("alarm %.0f reset\n", num(r, "id"));
+}
+
+static void print_mode(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("mode: %s\n", str(r, "mode"));
+}
+
+static void print_disable(const struct cmd_args *a, const cJSON *r)
+{
+	(void)r;
+	printf("%s disabled for %s\n", a->argv[0], a->for_s);
+}
+
+static void print_enable(const struct cmd_args *a, const cJSON *r)
+{
+	(void)r;
+	printf("%s enabled\n", a->argv[0]);
+}
+
+static void print_test(const struct cmd_args *a, const cJSON *r)
+{
+	(void)r;
+	printf("walk test %s\n", strcmp(a->argv[0], "start") == 0
+	                             ? "started (ends by itself after 1 hour)"
+	                             : "stopped");
+}
+
+static void print_modbus(const struct cmd_args *a, const cJSON *r)
+{
+	const cJSON *x, *arr = cJSON_GetObjectItem(r, "units");
+	if (arr) {
+		printf("units that answer on %s:", a->argv[1]);
+		cJSON_ArrayForEach(x, arr)
+		{
+			printf(" %.0f", x->valuedouble);
+		}
+		printf("%s\n", cJSON_GetArraySize(arr) ? "" : " none");
+		return;
+	}
+	cJSON_ArrayForEach(x, cJSON_GetObjectItem(r, "values"))
+	{
+		printf("%.0f ", x->valuedouble);
+	}
+	printf("\n");
+}
+
+static void print_users(const struct cmd_args *a, const cJSON *r)
+{
+	const cJSON *u;
+	(void)a;
+	cJSON_ArrayForEach(u, cJSON_GetObjectItem(r, "users"))
+	{
+		printf("  %-24s %-10s%s\n", str(u, "name"), str(u, "role"),
+		       cJSON_IsTrue(cJSON_GetObjectItem(u, "duress")) ? "  (duress code set)" : "");
+	}
+	if (!cJSON_GetObjectItem(r, "users"))
+		printf("done\n");
+}
+
+typedef void (*print_fn)(const struct cmd_args *a, const cJSON *reply);
+
+static const print_fn printers[CMD__COUNT] = {
+#define CMD(name, flags, parse, print, synopsis, help) print,
+#include "commands.def"
+#undef CMD
+};
+
+/* Options may come before or after the command ("reset 4 --by Lan"). Fills
+ * a and *sock; returns -1 to exit with *rc (help, or a usage error). */
+static int read_options(int argc, char **argv, struct cmd_args *a, const char **sock, int *json,
+                        int *rc)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
@@ -363,255 +422,111 @@ int main(int argc, char **argv)
 	    {"code", required_argument, NULL, 'c'},   {"role", required_argument, NULL, 'r'},
 	    {"pin-stdin", no_argument, NULL, 'P'},    {"duress", no_argument, NULL, 'D'},
 	    {"units", required_argument, NULL, 'U'},  {NULL, 0, NULL, 0}};
-	const char *sock = getenv("SAFEHOUSE_SOCKET");
-	const char *by = NULL, *cmd, *for_s = NULL, *reason = NULL, *zone = NULL, *since = NULL;
-	const char *limit = NULL, *code = NULL, *role = NULL, *units = NULL;
-	int json = 0, all = 0, force = 0, sirens = 0, pin_stdin = 0, duress = 0, c, rc = 2;
-	cJSON *req = NULL, *reply = NULL;
-
-	if (!sock || !*sock)
-		sock = DEFAULT_SOCKET;
-	/* Options may come before or after the command ("reset 4 --by Lan"). */
+	int c;
 	while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			sock = optarg;
+			*sock = optarg;
 			break;
 		case 'j':
-			json = 1;
+			*json = 1;
 			break;
 		case 'a':
-			all = 1;
+			a->all = 1;
 			break;
 		case 'b':
-			by = optarg;
+			a->by = optarg;
 			break;
 		case 'f':
-			force = 1;
+			a->force = 1;
 			break;
 		case 'F':
-			for_s = optarg;
+			a->for_s = optarg;
 			break;
 		case 'R':
-			reason = optarg;
+			a->reason = optarg;
 			break;
 		case 'S':
-			sirens = 1;
+			a->sirens = 1;
 			break;
 		case 'z':
-			zone = optarg;
+			a->zone = optarg;
 			break;
 		case 'i':
-			since = optarg;
+			a->since = optarg;
 			break;
 		case 'l':
-			limit = optarg;
+			a->limit = optarg;
 			break;
 		case 'c':
-			code = optarg;
+			a->code = optarg;
 			break;
 		case 'r':
-			role = optarg;
+			a->role = optarg;
 			break;
 		case 'P':
-			pin_stdin = 1;
+			a->pin_stdin = 1;
 			break;
 		case 'D':
-			duress = 1;
+			a->duress = 1;
 			break;
 		case 'U':
-			units = optarg;
+			a->units = optarg;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			*rc = 0;
+			return -1;
 		default:
 			usage(stderr);
-			return 2;
+			*rc = 2;
+			return -1;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		*rc = 2;
+		return -1;
 	}
-	cmd = argv[optind++];
-	req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "cmd", cmd);
-	if (strcmp(cmd, "status") == 0) {
-		if (optind != argc)
-			goto bad_args;
-	} else if (strcmp(cmd, "alarms") == 0) {
-		if (optind != argc)
-			goto bad_args;
-		if (all)
-			cJSON_AddBoolToObject(req, "all", 1);
-	} else if (strcmp(cmd, "silence") == 0) {
-		if (optind != argc)
-			goto bad_args;
-		cJSON_AddStringToObject(
-		    req, "by", by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
-	} else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "ack") == 0) {
-		char *end;
-		long long id;
-		int is_ack = strcmp(cmd, "ack") == 0;
-		if (is_ack && optind == argc) {
-			cJSON_AddStringToObject(
-			    req, "by",
-			    by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
-			goto send;
-		}
-		if (optind != argc - 1)
-			goto bad_args;
-		errno = 0;
-		id = strtoll(argv[optind], &end, 10);
-		if (errno || *end || id < 1) {
-			fprintf(stderr,
-			        "safehousectl: %s: \"%s\" is not an alarm id (see "
-			        "'safehousectl alarms')\n",
-			        cmd, argv[optind]);
-			goto out;
-		}
-		cJSON_AddNumberToObject(req, "id", (double)id);
-		cJSON_AddStringToObject(
-		    req, "by", by ? by : (getenv("USER") ? getenv("USER") : "safehousectl"));
-	} else if (strcmp(cmd, "sensors") == 0) {
-		if (optind != argc)
-			goto bad_args;
-		if (zone)
-			cJSON_AddStringToObject(req, "zone", zone);
-	} else if (strcmp(cmd, "events") == 0) {
-		int64_t from;
-		if (optind != argc)
-			goto bad_args;
-		if (since) {
-			if (parse_since(since, &from) < 0) {
-				fprintf(stderr,
-				        "safehousectl: events: --since takes a duration (1h, "
-				        "30m, 2d) or a local date (2026-11-29 or \"2026-11-29 "
-				        "08:00\"), not \"%s\"\n",
-				        since);
-				goto out;
-			}
-			cJSON_AddNumberToObject(req, "since_ms", (double)from);
-		}
-		if (limit)
-			cJSON_AddNumberToObject(req, "limit", atoi(limit));
-	} else if (strcmp(cmd, "arm") == 0) {
-		if (optind != argc - 1)
-			goto bad_args;
-		cJSON_AddStringToObject(req, "mode", argv[optind]);
-		if (force)
-			cJSON_AddBoolToObject(req, "force", 1);
-		add_by(req, by);
-	} else if (strcmp(cmd, "disarm") == 0) {
-		if (optind != argc)
-			goto bad_args;
-		add_by(req, by);
-	} else if (strcmp(cmd, "disable") == 0) {
-		int64_t secs;
-		if (optind != argc - 1 || !for_s || !reason) {
-			fprintf(stderr,
-			        "safehousectl: disable needs TARGET --for DURATION --reason "
-			        "TEXT, e.g. disable smoke-101 --for 2h --reason \"thay pin\"\n");
-			goto out;
-		}
-		if (parse_duration(for_s, &secs) < 0) {
-			fprintf(stderr,
-			        "safehousectl: disable: --for takes a duration like 30m, 2h, "
-			        "1d (at most 7d), not \"%s\"\n",
-			        for_s);
-			goto out;
-		}
-		cJSON_AddStringToObject(req, "target", argv[optind]);
-		cJSON_AddNumberToObject(req, "for_s", (double)secs);
-		cJSON_AddStringToObject(req, "reason", reason);
-		add_by(req, by);
-	} else if (strcmp(cmd, "enable") == 0) {
-		if (optind != argc - 1)
-			goto bad_args;
-		cJSON_AddStringToObject(req, "target", argv[optind]);
-		add_by(req, by);
-	} else if (strcmp(cmd, "test") == 0) {
-		if (optind < argc && strcmp(argv[optind], "start") == 0 && argc - optind <= 2) {
-			cJSON_AddStringToObject(req, "action", "start");
-			if (argc - optind == 2)
-				cJSON_AddStringToObject(req, "zone", argv[optind + 1]);
-			if (sirens)
-				cJSON_AddBoolToObject(req, "sirens", 1);
-		} else if (optind == argc - 1 && strcmp(argv[optind], "stop") == 0) {
-			cJSON_AddStringToObject(req, "action", "stop");
-		} else {
-			goto bad_args;
-		}
-		add_by(req, by);
-	} else if (strcmp(cmd, "modbus") == 0) {
-		int n = argc - optind;
-		if (n >= 2 && strcmp(argv[optind], "scan") == 0 && n == 2) {
-			int from = 1, to = 247;
-			cJSON_AddStringToObject(req, "action", "scan");
-			cJSON_AddStringToObject(req, "bus", argv[optind + 1]);
-			if (units && sscanf(units, "%d-%d", &from, &to) != 2 &&
-			    sscanf(units, "%d", &from) == 1)
-				to = from;
-			cJSON_AddNumberToObject(req, "from", from);
-			cJSON_AddNumberToObject(req, "to", to);
-		} else if (n >= 5 && n <= 6 && strcmp(argv[optind], "read") == 0) {
-			cJSON_AddStringToObject(req, "action", "read");
-			cJSON_AddStringToObject(req, "bus", argv[optind + 1]);
-			cJSON_AddNumberToObject(req, "unit", atoi(argv[optind + 2]));
-			cJSON_AddStringToObject(req, "table", argv[optind + 3]);
-			cJSON_AddNumberToObject(req, "address", atoi(argv[optind + 4]));
-			cJSON_AddNumberToObject(req, "count", n == 6 ? atoi(argv[optind + 5]) : 1);
-		} else {
-			goto bad_args;
-		}
-		timeout_ms = 600000; /* a scan of 247 units takes a while */
-	} else if (strcmp(cmd, "users") == 0) {
-		const char *action = optind < argc ? argv[optind] : "list";
-		char pin[32], dpin[32];
-		cJSON_AddStringToObject(req, "action", action);
-		if (strcmp(action, "list") == 0) {
-			if (argc - optind > 1)
-				goto bad_args;
-		} else if (strcmp(action, "del") == 0) {
-			if (argc - optind != 2)
-				goto bad_args;
-			cJSON_AddStringToObject(req, "name", argv[optind + 1]);
-		} else if (strcmp(action, "add") == 0 || strcmp(action, "passwd") == 0) {
-			if (argc - optind != 2 || (strcmp(action, "add") == 0 && !role)) {
-				fprintf(
-				    stderr,
-				    "safehousectl: users add NAME --role owner|tenant|installer "
-				    "[--pin-stdin] [--duress]; users passwd NAME ...\n");
-				goto out;
-			}
-			cJSON_AddStringToObject(req, "name", argv[optind + 1]);
-			if (role)
-				cJSON_AddStringToObject(req, "role", role);
-			if (read_pin(pin_stdin, "PIN (4 to 8 digits): ", pin, sizeof(pin)) < 0 ||
-			    (duress &&
-			     read_pin(pin_stdin, "duress PIN: ", dpin, sizeof(dpin)) < 0)) {
-				fprintf(stderr, "safehousectl: no PIN given\n");
-				goto out;
-			}
-			cJSON_AddStringToObject(req, "pin", pin);
-			if (duress)
-				cJSON_AddStringToObject(req, "duress_pin", dpin);
-			memset(pin, 0, sizeof(pin));
-			memset(dpin, 0, sizeof(dpin));
-		} else {
-			goto bad_args;
-		}
-		add_by(req, by);
-	} else {
-		fprintf(stderr, "safehousectl: unknown command \"%s\"\n", cmd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmd_args a = {.read_pin = read_pin};
+	const char *sock = getenv("SAFEHOUSE_SOCKET"), *name;
+	const struct command *cmd;
+	char err[512];
+	int json = 0, rc = 2;
+	cJSON *req = NULL, *reply = NULL;
+
+	if (!sock || !*sock)
+		sock = SH_DEFAULT_SOCKET;
+	if (read_options(argc, argv, &a, &sock, &json, &rc) < 0)
+		return rc;
+	name = argv[optind++];
+	a.argc = argc - optind;
+	a.argv = argv + optind;
+	if (!a.by)
+		a.by = getenv("USER") ? getenv("USER") : "safehousectl";
+	switch (commands_request(name, &a, &req, err, sizeof(err))) {
+	case CMD_ARGS_OK:
+		break;
+	case CMD_ARGS_USAGE:
+		fprintf(stderr, "safehousectl: %s: wrong arguments\n", name);
 		usage(stderr);
 		goto out;
+	case CMD_ARGS_UNKNOWN:
+		fprintf(stderr, "safehousectl: %s\n", err);
+		usage(stderr);
+		goto out;
+	default:
+		fprintf(stderr, "safehousectl: %s\n", err);
+		goto out;
 	}
-	if (code)
-		cJSON_AddStringToObject(req, "code", code);
-
-send:
+	cmd = commands_lookup(name);
+	if (cmd->flags & CMD_DEFERRED)
+		timeout_ms = DEFERRED_TIMEOUT_MS;
 	reply = call(sock, req);
 	if (!reply)
 		goto out;
@@ -626,64 +541,8 @@ send:
 		goto out;
 	}
 	rc = 0;
-	if (json)
-		goto out;
-	if (strcmp(cmd, "status") == 0)
-		print_status(reply);
-	else if (strcmp(cmd, "alarms") == 0)
-		print_alarms(cJSON_GetObjectItem(reply, "alarms"));
-	else if (strcmp(cmd, "reset") == 0)
-		printf("alarm %.0f reset\n", num(reply, "id"));
-	else if (strcmp(cmd, "modbus") == 0) {
-		const cJSON *x, *arr = cJSON_GetObjectItem(reply, "units");
-		if (arr) {
-			printf("units that answer on %s:", argv[optind + 1]);
-			cJSON_ArrayForEach(x, arr)
-			{
-				printf(" %.0f", x->valuedouble);
-			}
-			printf("%s\n", cJSON_GetArraySize(arr) ? "" : " none");
-		} else {
-			cJSON_ArrayForEach(x, cJSON_GetObjectItem(reply, "values"))
-			{
-				printf("%.0f ", x->valuedouble);
-			}
-			printf("\n");
-		}
-	} else if (strcmp(cmd, "users") == 0) {
-		const cJSON *u;
-		cJSON_ArrayForEach(u, cJSON_GetObjectItem(reply, "users"))
-		{
-			printf("  %-24s %-10s%s\n", str(u, "name"), str(u, "role"),
-			       cJSON_IsTrue(cJSON_GetObjectItem(u, "duress"))
-			           ? "  (duress code set)"
-			           : "");
-		}
-		if (!cJSON_GetObjectItem(reply, "users"))
-			printf("done\n");
-	} else if (strcmp(cmd, "sensors") == 0)
-		print_sensors(cJSON_GetObjectItem(reply, "sensors"));
-	else if (strcmp(cmd, "events") == 0)
-		print_events(cJSON_GetObjectItem(reply, "events"));
-	else if (strcmp(cmd, "arm") == 0 || strcmp(cmd, "disarm") == 0)
-		printf("mode: %s\n", str(reply, "mode"));
-	else if (strcmp(cmd, "disable") == 0)
-		printf("%s disabled for %s\n", argv[optind], for_s);
-	else if (strcmp(cmd, "enable") == 0)
-		printf("%s enabled\n", argv[optind]);
-	else if (strcmp(cmd, "test") == 0)
-		printf("walk test %s\n", strcmp(argv[optind], "start") == 0
-		                             ? "started (ends by itself "
-		                               "after 1 hour)"
-		                             : "stopped");
-	else if (strcmp(cmd, "ack") == 0)
-		printf("%.0f alarm(s) acknowledged\n", num(reply, "acknowledged"));
-	else if (strcmp(cmd, "silence") == 0)
-		printf("%.0f alarm(s) silenced\n", num(reply, "silenced"));
-	goto out;
-bad_args:
-	fprintf(stderr, "safehousectl: %s: wrong arguments\n", cmd);
-	usage(stderr);
+	if (!json)
+		printers[commands_id(cmd)](&a, reply);
 out:
 	cJSON_Delete(req);
 	cJSON_Delete(reply);

@@ -1,0 +1,507 @@
+/*
+ * cmd.c: the daemon's command handlers, one per row of commands.def.
+ */
+#include "cmd.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "loop.h"
+#include "bus.h"
+#include "shape.h"
+#include "panel.h"
+#include "registry.h"
+#include "status.h"
+#include "store.h"
+#include "users.h"
+
+typedef cJSON *(*cmd_handler)(struct cmd_ctx *c, const cJSON *req, const char *by);
+
+#define CMD(name, ...)                                                                             \
+	static cJSON *cmd_##name(struct cmd_ctx *c, const cJSON *req, const char *by);
+#include "commands.def"
+#undef CMD
+
+static const cmd_handler handlers[CMD__COUNT] = {
+#define CMD(name, ...) cmd_##name,
+#include "commands.def"
+#undef CMD
+};
+
+cJSON *cmd_error(const char *fmt, const char *arg)
+{
+	char msg[512];
+	cJSON *r = cJSON_CreateObject();
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	cJSON_AddBoolToObject(r, "ok", 0);
+	cJSON_AddStringToObject(r, "error", msg);
+	return r;
+}
+
+static cJSON *ok_reply(void)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r, "ok", 1);
+	return r;
+}
+
+static void after(struct cmd_ctx *c)
+{
+	if (c->after)
+		c->after(c->arg);
+}
+
+/* "id": a positive integer, or absent when optional. */
+static int get_alarm_id(const cJSON *req, int optional, int64_t *id)
+{
+	const cJSON *v = cJSON_GetObjectItem(req, "id");
+	if (!v && optional) {
+		*id = 0;
+		return 0;
+	}
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 9e15 ||
+	    v->valuedouble != (double)(int64_t)v->valuedouble)
+		return -1;
+	*id = (int64_t)v->valuedouble;
+	return 0;
+}
+
+static const char *get_by(const cJSON *req, int *bad)
+{
+	const cJSON *by = cJSON_GetObjectItem(req, "by");
+	*bad = by && (!cJSON_IsString(by) || !by->valuestring[0] || strlen(by->valuestring) > 63);
+	return cJSON_IsString(by) && !*bad ? by->valuestring : "safehousectl";
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static cJSON *cmd_status(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	(void)req;
+	(void)by;
+	return status_build(c->status, 1);
+}
+
+struct alarm_list {
+	cJSON *arr;
+	const struct config *cfg;
+	const struct panel *panel;
+};
+
+static void add_alarm_row(void *ctx, const struct store_alarm *a)
+{
+	struct alarm_list *l = ctx;
+	struct shape_alarm_live live;
+	panel_alarm_live(l->panel, a->id, &live);
+	cJSON_AddItemToArray(l->arr, shape_alarm(a, l->cfg, &live));
+}
+
+/* alarms [--all]: the panel's active alarms, or the store's recent ones. */
+static cJSON *cmd_alarms(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	cJSON *r = ok_reply();
+	(void)by;
+	if (cJSON_IsTrue(cJSON_GetObjectItem(req, "all"))) {
+		struct alarm_list l = {cJSON_AddArrayToObject(r, "alarms"), c->cfg, c->panel};
+		store_alarm_foreach(c->store, 0, 200, add_alarm_row, &l);
+	} else {
+		cJSON_AddItemToObject(r, "alarms", panel_alarms_json(c->panel));
+	}
+	return r;
+}
+
+/* sensors [--zone Z]: what the registry knows of each sensor. */
+static cJSON *cmd_sensors(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *zone = cJSON_GetObjectItem(req, "zone");
+	cJSON *r, *arr;
+	int zf = -1;
+	(void)by;
+	if (zone) {
+		if (!cJSON_IsString(zone) ||
+		    (zf = config_zone_index(c->cfg, zone->valuestring)) < 0)
+			return cmd_error("sensors: unknown zone \"%s\"",
+			                 cJSON_IsString(zone) ? zone->valuestring : "?");
+	}
+	r = ok_reply();
+	arr = cJSON_AddArrayToObject(r, "sensors");
+	for (int s = 0; s < c->cfg->nsensors; s++)
+		if (zf < 0 || c->cfg->sensors[s].zone == zf)
+			cJSON_AddItemToArray(
+			    arr, shape_sensor(c->cfg, c->reg, s, panel_sensor_disabled(c->panel, s)));
+	return r;
+}
+
+static void add_event_row(void *ctx, const char *at, const char *origin, const char *type,
+                          const char *sensor, const char *point, int has_value, double value,
+                          const char *detail)
+{
+	cJSON_AddItemToArray(
+	    ctx, shape_event(at, origin, type, sensor, point, has_value, value, detail));
+}
+
+/* events [--since]: "since_ms" (UTC epoch ms), "limit" (1..5000). */
+static cJSON *cmd_events(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *since = cJSON_GetObjectItem(req, "since_ms");
+	const cJSON *limit = cJSON_GetObjectItem(req, "limit");
+	int64_t from = loop_wall_ms() - 3600 * 1000;
+	int n = 200;
+	cJSON *r;
+	(void)by;
+	if (since) {
+		if (!cJSON_IsNumber(since) || since->valuedouble < 0)
+			return cmd_error("events: \"since_ms\" must be a time in ms", NULL);
+		from = (int64_t)since->valuedouble;
+	}
+	if (limit) {
+		if (!cJSON_IsNumber(limit) || limit->valuedouble < 1 || limit->valuedouble > 5000)
+			return cmd_error("events: \"limit\" must be 1 to 5000", NULL);
+		n = (int)limit->valuedouble;
+	}
+	r = ok_reply();
+	store_events_foreach(c->store, from, n, add_event_row, cJSON_AddArrayToObject(r, "events"));
+	return r;
+}
+
+/* ---- alarms ----------------------------------------------------------------- */
+
+static cJSON *cmd_reset(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	char why[256];
+	int64_t id;
+	int rc;
+	cJSON *r;
+	if (get_alarm_id(req, 0, &id) < 0)
+		return cmd_error("reset: \"id\" must be a positive alarm number", NULL);
+	rc = panel_reset(c->panel, id, by, loop_mono_ms(), loop_wall_ms(), why, sizeof(why));
+	after(c);
+	if (rc < 0)
+		return cmd_error("reset refused: %s", why);
+	r = ok_reply();
+	cJSON_AddNumberToObject(r, "id", (double)id);
+	cJSON_AddStringToObject(r, "state", "reset");
+	return r;
+}
+
+static cJSON *cmd_ack(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	char why[256];
+	int64_t id;
+	int rc;
+	cJSON *r;
+	if (get_alarm_id(req, 1, &id) < 0)
+		return cmd_error("ack: \"id\" must be a positive alarm number", NULL);
+	rc = panel_ack(c->panel, id, by, loop_mono_ms(), loop_wall_ms(), why, sizeof(why));
+	after(c);
+	if (rc < 0)
+		return cmd_error("ack refused: %s", why);
+	r = ok_reply();
+	cJSON_AddNumberToObject(r, "acknowledged", rc);
+	return r;
+}
+
+static cJSON *cmd_silence(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	int rc;
+	cJSON *r;
+	(void)req;
+	rc = panel_silence(c->panel, by, loop_mono_ms(), loop_wall_ms());
+	after(c);
+	r = ok_reply();
+	cJSON_AddNumberToObject(r, "silenced", rc);
+	return r;
+}
+
+/* ---- modes and service ------------------------------------------------------ */
+
+static cJSON *set_mode(struct cmd_ctx *c, enum sh_mode m, const cJSON *req, const char *by)
+{
+	char why[256];
+	int rc;
+	cJSON *r;
+	rc = panel_arm(c->panel, m, cJSON_IsTrue(cJSON_GetObjectItem(req, "force")), by,
+	               loop_wall_ms(), why, sizeof(why));
+	after(c);
+	if (rc < 0)
+		return cmd_error("arming refused: %s", why);
+	r = ok_reply();
+	cJSON_AddStringToObject(r, "mode", sh_mode_name(panel_mode(c->panel)));
+	return r;
+}
+
+static cJSON *cmd_arm(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *mode = cJSON_GetObjectItem(req, "mode");
+	char name[32];
+	int m;
+	if (!cJSON_IsString(mode) || strlen(mode->valuestring) > 20)
+		return cmd_error("arm: \"mode\" must be home, night or away", NULL);
+	snprintf(name, sizeof(name), "armed_%s", mode->valuestring);
+	m = sh_mode_from_name(name);
+	if (m < 0 || m == MODE_DISARMED)
+		return cmd_error("arm: unknown mode \"%s\" (home, night or away)",
+		                 mode->valuestring);
+	return set_mode(c, (enum sh_mode)m, req, by);
+}
+
+static cJSON *cmd_disarm(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	return set_mode(c, MODE_DISARMED, req, by);
+}
+
+/* "target": a sensor or zone id. */
+static const char *get_target(const cJSON *req)
+{
+	const cJSON *target = cJSON_GetObjectItem(req, "target");
+	if (!cJSON_IsString(target) || !target->valuestring[0] ||
+	    strlen(target->valuestring) >= SH_ID_MAX)
+		return NULL;
+	return target->valuestring;
+}
+
+static cJSON *cmd_disable(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const char *target = get_target(req);
+	const cJSON *f = cJSON_GetObjectItem(req, "for_s");
+	const cJSON *reason = cJSON_GetObjectItem(req, "reason");
+	char why[256];
+	int rc;
+	if (!target)
+		return cmd_error("%s: \"target\" must be a sensor or zone id", "disable");
+	if (!cJSON_IsNumber(f) || f->valuedouble < 1 || f->valuedouble > 7 * 86400)
+		return cmd_error("disable: \"for_s\" must be 1 s to 7 days", NULL);
+	if (!cJSON_IsString(reason) || !reason->valuestring[0] || strlen(reason->valuestring) > 120)
+		return cmd_error("disable: a \"reason\" (1 to 120 characters) is required", NULL);
+	rc = panel_disable(c->panel, target, (int64_t)f->valuedouble * 1000, reason->valuestring,
+	                   by, loop_wall_ms(), why, sizeof(why));
+	after(c);
+	return rc < 0 ? cmd_error("%s", why) : ok_reply();
+}
+
+static cJSON *cmd_enable(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const char *target = get_target(req);
+	char why[256];
+	int rc;
+	if (!target)
+		return cmd_error("%s: \"target\" must be a sensor or zone id", "enable");
+	rc = panel_enable(c->panel, target, by, loop_wall_ms(), why, sizeof(why));
+	after(c);
+	return rc < 0 ? cmd_error("%s", why) : ok_reply();
+}
+
+/* test start [zone] [sirens] | test stop: the walk test. */
+static cJSON *cmd_test(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *action = cJSON_GetObjectItem(req, "action");
+	const cJSON *zone = cJSON_GetObjectItem(req, "zone");
+	char why[256];
+	int rc;
+	if (cJSON_IsString(action) && strcmp(action->valuestring, "start") == 0) {
+		if (zone && (!cJSON_IsString(zone) || strlen(zone->valuestring) >= SH_ID_MAX))
+			return cmd_error("test: \"zone\" must be a zone id", NULL);
+		rc = panel_test_start(c->panel, zone ? zone->valuestring : NULL,
+		                      cJSON_IsTrue(cJSON_GetObjectItem(req, "sirens")), by,
+		                      loop_mono_ms(), loop_wall_ms(), why, sizeof(why));
+	} else if (cJSON_IsString(action) && strcmp(action->valuestring, "stop") == 0) {
+		rc = panel_test_stop(c->panel, by, loop_wall_ms());
+		snprintf(why, sizeof(why), "no walk test is running");
+	} else {
+		return cmd_error("test: \"action\" must be start or stop", NULL);
+	}
+	after(c);
+	if (rc < 0)
+		return cmd_error("test: %s", why);
+	return ok_reply();
+}
+
+/* ---- installer tools -------------------------------------------------------- */
+
+/* modbus scan BUS [from to] | modbus read BUS UNIT TABLE ADDRESS [COUNT]:
+ * done by the bus's worker; the reply comes when it has the answer. */
+static cJSON *cmd_modbus(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const char *action = cJSON_GetStringValue(cJSON_GetObjectItem(req, "action"));
+	const char *bus = cJSON_GetStringValue(cJSON_GetObjectItem(req, "bus"));
+	const cJSON *n;
+	char why[160];
+	int v[5] = {1, 247, 0, 0, 1}, rc;
+	static const char *const keys[] = {"from", "to", "unit", "address", "count"};
+	uint64_t token;
+	(void)by;
+	if (!action || !bus)
+		return cmd_error("modbus: \"action\" (scan, read) and \"bus\" are needed", NULL);
+	for (int i = 0; i < 5; i++) {
+		n = cJSON_GetObjectItem(req, keys[i]);
+		if (n && (!cJSON_IsNumber(n) || n->valuedouble != (int)n->valuedouble))
+			return cmd_error("modbus: \"%s\" must be a whole number", keys[i]);
+		if (n)
+			v[i] = (int)n->valuedouble;
+	}
+	token = ctl_defer(c->ctl);
+	if (strcmp(action, "scan") == 0) {
+		rc = buses_scan(c->buses, bus, v[0], v[1], token, why, sizeof(why));
+	} else if (strcmp(action, "read") == 0) {
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(req, "table"));
+		static const char *const tables[] = {"discrete_input", "coil", "input_register",
+		                                     "holding_register"};
+		int t = -1;
+		for (int i = 0; table && i < 4; i++)
+			if (strcmp(tables[i], table) == 0)
+				t = i;
+		if (t < 0) {
+			snprintf(why, sizeof(why),
+			         "table is discrete_input, coil, input_register or "
+			         "holding_register");
+			rc = -1;
+		} else {
+			rc =
+			    buses_read(c->buses, bus, v[2], t, v[3], v[4], token, why, sizeof(why));
+		}
+	} else {
+		snprintf(why, sizeof(why), "unknown action \"%s\" (scan, read)", action);
+		rc = -1;
+	}
+	if (rc < 0)
+		ctl_reply(c->ctl, token, cmd_error("modbus: %s", why));
+	return CTL_DEFERRED;
+}
+
+/* users list|add|del|passwd. */
+static cJSON *cmd_users(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *action = cJSON_GetObjectItem(req, "action");
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(req, "name"));
+	const char *role = cJSON_GetStringValue(cJSON_GetObjectItem(req, "role"));
+	const char *pin = cJSON_GetStringValue(cJSON_GetObjectItem(req, "pin"));
+	const char *duress = cJSON_GetStringValue(cJSON_GetObjectItem(req, "duress_pin"));
+	char why[256], msg[160];
+	int rc;
+	cJSON *r;
+	if (!cJSON_IsString(action))
+		return cmd_error("users: \"action\" must be list, add, del or passwd", NULL);
+	if (strcmp(action->valuestring, "list") == 0) {
+		r = ok_reply();
+		cJSON_AddItemToObject(r, "users", users_json(c->users));
+		return r;
+	}
+	if (strcmp(action->valuestring, "add") == 0)
+		rc = users_add(c->users, name, role, pin, duress, loop_wall_ms(), why, sizeof(why));
+	else if (strcmp(action->valuestring, "del") == 0)
+		rc = users_del(c->users, name, loop_wall_ms(), why, sizeof(why));
+	else if (strcmp(action->valuestring, "passwd") == 0)
+		rc = users_passwd(c->users, name, pin, duress, loop_wall_ms(), why, sizeof(why));
+	else
+		return cmd_error("users: unknown action \"%s\" (list, add, del, passwd)",
+		                 action->valuestring);
+	if (rc < 0)
+		return cmd_error("users: %s", why);
+	snprintf(msg, sizeof(msg), "user %s: %s by %s", name, action->valuestring, by);
+	store_event(c->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
+	log_notice("%s", msg);
+	return ok_reply();
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+/* The code names the actor. Wrong codes count towards the lock-out (a
+ * tamper alarm); a duress code does what was asked and raises a silent
+ * panic alarm that calls the militia. */
+cJSON *cmd_run(struct cmd_ctx *c, const cJSON *req, int from_mqtt)
+{
+	const char *name = cJSON_GetObjectItem(req, "cmd")->valuestring;
+	const struct command *cmd = commands_lookup(name);
+	const cJSON *code = cJSON_GetObjectItem(req, "code");
+	const char *user = NULL;
+	char why[256], who[80], msg[320];
+	int bad, duress = 0, lock = 0, rc;
+	unsigned flags = cmd ? cmd->flags : 0; /* unknown: checked as a change */
+	const char *by = get_by(req, &bad);
+	cJSON *r;
+
+	if (bad)
+		return cmd_error("\"by\" must be a name of 1 to 63 characters", NULL);
+	if (code && !cJSON_IsString(code))
+		return cmd_error("\"code\" must be a string of digits", NULL);
+	if (!code && from_mqtt && !(flags & CMD_READONLY))
+		return cmd_error("%s: a user code is required", name);
+	if (from_mqtt && cmd && !(flags & CMD_MQTT))
+		return cmd_error("%s: only on the gateway itself, with safehousectl", name);
+	if (code) {
+		rc = users_check(c->users, code->valuestring, loop_mono_ms(), &user, &duress, &lock,
+		                 why, sizeof(why));
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "%s refused: %s", name, why);
+			store_event(c->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
+			log_warn("command: %s (claimed by %s)", msg, by);
+			if (lock) {
+				panel_raise(c->panel, ALARM_TAMPER,
+				            "Khóa nhập mã sau 5 lần nhập sai", loop_mono_ms(),
+				            loop_wall_ms());
+				after(c);
+			}
+			return cmd_error("%s", msg);
+		}
+		snprintf(who, sizeof(who), "%s", user);
+		by = who;
+	}
+	if (cmd) {
+		r = handlers[commands_id(cmd)](c, req, by);
+	} else {
+		commands_unknown(name, msg, sizeof(msg));
+		r = cmd_error("%s", msg);
+	}
+	if (duress) {
+		/* Nothing in the reply or the log line the person at the keypad
+		 * sees tells it apart from a normal command. */
+		panel_raise(c->panel, ALARM_PANIC, "Mã cưỡng ép (duress): cần hỗ trợ khẩn cấp",
+		            loop_mono_ms(), loop_wall_ms());
+		after(c);
+	}
+	return r;
+}
+
+cJSON *cmd_mqtt_request(struct cmd_ctx *c, const void *payload, int len)
+{
+	cJSON *req = len > 0 && len < 8192 ? cJSON_ParseWithLength(payload, (size_t)len) : NULL;
+	cJSON *r, *rid;
+	if (!req || !cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItem(req, "cmd")))
+		r = cmd_error("a command is a JSON object with a string \"cmd\"", NULL);
+	else
+		r = cmd_run(c, req, 1);
+	rid = req ? cJSON_GetObjectItem(req, "id") : NULL;
+	if (rid && (cJSON_IsString(rid) || cJSON_IsNumber(rid)))
+		cJSON_AddItemToObject(r, "request", cJSON_Duplicate(rid, 0));
+	cJSON_Delete(req);
+	return r;
+}
+
+void cmd_militia_ack(struct cmd_ctx *c, const char *topic, const void *payload, int len)
+{
+	cJSON *j = len > 0 && len < 4096 ? cJSON_ParseWithLength(payload, (size_t)len) : NULL;
+	const cJSON *al = j ? cJSON_GetObjectItem(j, "alarm") : NULL;
+	const cJSON *by = j ? cJSON_GetObjectItem(j, "by") : NULL;
+	char why[256], who[80];
+	if (!cJSON_IsNumber(al) || al->valuedouble < 1 ||
+	    al->valuedouble != (double)(int64_t)al->valuedouble ||
+	    (by && (!cJSON_IsString(by) || strlen(by->valuestring) > 63))) {
+		log_warn("upstream: %s: expected {\"alarm\": ID, \"by\": \"name\"}; ignored",
+		         topic);
+		goto out;
+	}
+	snprintf(who, sizeof(who), "militia:%s", cJSON_IsString(by) ? by->valuestring : "?");
+	if (panel_ack(c->panel, (int64_t)al->valuedouble, who, loop_mono_ms(), loop_wall_ms(), why,
+	              sizeof(why)) < 0)
+		log_notice("upstream: ack from %s not applied: %s", who, why);
+	after(c);
+out:
+	cJSON_Delete(j);
+}

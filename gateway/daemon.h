@@ -1,0 +1,89 @@
+/*
+ * daemon.h: safehoused's state, shared by its own files only (main.c:
+ * start-up, signals, reload; daemon_readings.c: the reading path;
+ * daemon_links.c: the MQTT connections and the control socket). Nothing
+ * outside the daemon includes it; modules get their handles, never this.
+ */
+#ifndef SH_DAEMON_H
+#define SH_DAEMON_H
+
+#include <stdint.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "mqttc.h"
+#include "status.h"
+
+struct mosquitto_message;
+struct cJSON;
+struct sh_point_value;
+
+/* How often the sensors' changed rows are saved. */
+#define SENSOR_SNAPSHOT_MS 10000
+
+struct daemon {
+	char *config_path;
+	struct config *cfg;
+	struct ruleset *rules;
+	struct loop *loop;
+	struct store *store;
+	struct registry *reg;
+	struct ingest *ingest;
+	/* local: the sensors' reports (persistent session, deferred acks);
+	 * local_out: sirens, Home Assistant, commands and, without an upstream
+	 * broker, the upstream feed: never held behind the acks. */
+	struct mqttc *local, *local_out, *remote;
+	struct outputs *outputs;
+	struct upstream *up;
+	struct panel *panel;
+	struct ctl *ctl;
+	struct engine *engine;
+	struct buses *buses;
+	struct users *users;
+	struct hass *hass;
+	/* What the status, the faults and the commands work on: refreshed by
+	 * daemon_bind() whenever one of the pointers above changes. */
+	struct status_deps status;
+	struct status_faults faults;
+	struct cmd_ctx cmd;
+	int sigfd;
+	int stop;
+	int64_t started_mono;
+	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
+	int tick_timer;
+	int64_t tick_due;
+	char ack_topic[SH_TOPIC_MAX];
+	char command_topic[SH_TOPIC_MAX];
+	int nrestored;
+};
+
+/* main.c */
+void daemon_bind(struct daemon *dm);
+void daemon_status_changed(void *arg);
+
+/* daemon_readings.c */
+void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                   const char *origin);
+void daemon_on_local_message(void *ctx, const struct mosquitto_message *m);
+void daemon_local_barrier(void *ctx, mqttc_done_fn done, void *dctx);
+void daemon_after_command(void *arg);
+void daemon_schedule_flush(struct daemon *dm);
+void daemon_schedule_tick(struct daemon *dm);
+void daemon_on_store(void *arg, int fd, short revents);
+void daemon_snapshot(void *arg);
+void daemon_save_sensor(void *arg, int sensor);
+void daemon_restore_sensors(struct daemon *dm);
+int daemon_write_coil(void *ctx, int output, int on);
+int daemon_start_buses(struct daemon *dm);
+void daemon_stop_buses(struct daemon *dm);
+
+/* daemon_links.c */
+struct mqttc *daemon_connect_out(struct daemon *dm);
+struct mqttc *daemon_connect_remote(struct daemon *dm);
+struct mqttc *daemon_connect_reports(struct daemon *dm);
+void daemon_subscribe_reports(struct daemon *dm);
+void daemon_hass_publish(void *ctx, const char *topic, const char *payload, int qos);
+void daemon_hass_subscribe(void *ctx, const char *topic);
+struct cJSON *daemon_ctl_handle(void *ctx, const struct cJSON *req);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * daemon_links.c: safehoused's connections: the three MQTT clients (the
+ * sensors' reports, the outputs, upstream), what arrives on them besides
+ * the reports (commands, the militia's acks, Home Assistant's panel) and
+ * the control socket's requests, handed to cmd.c.
+ */
+#include <cjson/cJSON.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "daemon.h"
+#include "hass.h"
+#include "ingest.h"
+#include "log.h"
+#include "mqttc.h"
+#include "outputs.h"
+#include "status.h"
+#include "upstream.h"
+
+static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
+static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
+static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m);
+
+/* The output connection: commands, acks and Home Assistant's panel. */
+static void on_out_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote && strcmp(m->topic, dm->ack_topic) == 0)
+		on_ack_message(dm, m);
+	else if (!dm->remote && strcmp(m->topic, dm->command_topic) == 0)
+		on_command_message(dm, m);
+	else if (hass_is_command_topic(dm->hass, m->topic))
+		on_hass_command(dm, m);
+}
+
+/* ---- MQTT connection events --------------------------------------------- */
+
+void daemon_subscribe_reports(struct daemon *dm)
+{
+	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
+		mqttc_subscribe(dm->local, ingest_topic(dm->ingest, i));
+}
+
+static void on_local_connect(void *ctx)
+{
+	/* A resumed session has the subscriptions already; subscribing again
+	 * is harmless and covers a broker that lost them (no persistence). */
+	daemon_subscribe_reports(ctx);
+}
+
+static void on_out_connect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	outputs_resync(dm->outputs);
+	hass_announce(dm->hass);
+	if (!dm->remote) {
+		mqttc_subscribe(dm->local_out, dm->ack_topic);
+		mqttc_subscribe(dm->local_out, dm->command_topic);
+		upstream_on_connect(dm->up);
+		daemon_status_changed(dm);
+	}
+}
+
+static void on_out_disconnect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote)
+		upstream_on_disconnect(dm->up);
+}
+
+static void on_out_publish(void *ctx, int mid)
+{
+	struct daemon *dm = ctx;
+	if (!dm->remote)
+		upstream_on_publish(dm->up, mid);
+}
+
+static void on_remote_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct daemon *dm = ctx;
+	if (strcmp(m->topic, dm->ack_topic) == 0)
+		on_ack_message(dm, m);
+	else if (strcmp(m->topic, dm->command_topic) == 0)
+		on_command_message(dm, m);
+}
+
+static void on_remote_connect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	mqttc_subscribe(dm->remote, dm->ack_topic);
+	mqttc_subscribe(dm->remote, dm->command_topic);
+	upstream_on_connect(dm->up);
+	daemon_status_changed(dm);
+}
+
+static void on_remote_disconnect(void *ctx)
+{
+	struct daemon *dm = ctx;
+	upstream_on_disconnect(dm->up);
+}
+
+static void on_remote_publish(void *ctx, int mid)
+{
+	struct daemon *dm = ctx;
+	upstream_on_publish(dm->up, mid);
+}
+
+/* Home Assistant's states and discovery go out on the output connection,
+ * retained. */
+void daemon_hass_publish(void *ctx, const char *topic, const char *payload, int qos)
+{
+	struct daemon *dm = ctx;
+	mqttc_publish(dm->local_out, topic, payload, strlen(payload), qos, 1, NULL);
+}
+
+void daemon_hass_subscribe(void *ctx, const char *topic)
+{
+	struct daemon *dm = ctx;
+	mqttc_subscribe(dm->local_out, topic);
+}
+
+/* The local broker's first reconnect comes quickly: a blink of the broker
+ * must not keep the sensors' reports (or the sirens) waiting for seconds. */
+#define LOCAL_BACKOFF_MIN_MS 200
+
+static struct mqttc *connect_broker(struct daemon *dm, const char *name,
+                                    const struct config_broker *b, int with_will,
+                                    const struct mqttc_callbacks *cb)
+{
+	char cid[192], def[128];
+	int reports = strcmp(name, "local") == 0, out = strcmp(name, "local-out") == 0;
+	int upstream = !reports && !out;
+	struct mqttc_params p = {
+	    .name = name,
+	    .host = b->host,
+	    .port = b->port,
+	    .username = b->username,
+	    .password = b->password,
+	    .client_id = b->client_id,
+	    .keepalive_s = b->keepalive_s,
+	    .tls = b->tls,
+	    .cafile = b->cafile,
+	};
+	snprintf(def, sizeof(def), "safehoused-%s", dm->cfg->site.id);
+	/* The local connections need ids of their own: the default one is the
+	 * upstream connection's, and the local and the upstream broker may be
+	 * the same broker. */
+	if (!p.client_id || (!upstream && strcmp(p.client_id, def) == 0)) {
+		snprintf(cid, sizeof(cid), "%s-%s", def, name);
+		p.client_id = cid;
+	} else if (out) {
+		snprintf(cid, sizeof(cid), "%s-out", b->client_id);
+		p.client_id = cid;
+	}
+	/* The reports' session outlives us: what the sensors say while we are
+	 * down or reconnecting is queued by the broker and delivered after. */
+	p.persistent = reports;
+	p.defer_acks = reports;
+	p.backoff_min_ms = reports || out ? LOCAL_BACKOFF_MIN_MS : 0;
+	if (with_will) {
+		p.will_topic = upstream_status_topic(dm->up);
+		p.will_payload = upstream_will_payload(dm->up);
+	}
+	return mqttc_new(dm->loop, &p, cb, dm);
+}
+
+cJSON *daemon_ctl_handle(void *ctx, const cJSON *req)
+{
+	struct daemon *dm = ctx;
+	return cmd_run(&dm->cmd, req, 0);
+}
+
+/* Home Assistant's panel: {"action":"ARM_AWAY","code":"1234"}; the code is
+ * checked like any other. */
+static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m)
+{
+	const char *why = NULL;
+	cJSON *req =
+	    hass_command(m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0), &why);
+	cJSON *r;
+	if (!req) {
+		log_warn("homeassistant: %s: %s; ignored", m->topic, why);
+		return;
+	}
+	r = cmd_run(&dm->cmd, req, 1);
+	if (!cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")))
+		log_notice("homeassistant: %s",
+		           cJSON_GetStringValue(cJSON_GetObjectItem(r, "error")));
+	/* Home Assistant shows the state it reads back: republish it even when
+	 * the command was refused. */
+	hass_sync_panel(dm->hass, 1);
+	cJSON_Delete(r);
+	cJSON_Delete(req);
+}
+
+/* PREFIX/SITE/command: the reply goes to PREFIX/SITE/command/result. */
+static void on_command_message(struct daemon *dm, const struct mosquitto_message *m)
+{
+	cJSON *r = cmd_mqtt_request(&dm->cmd, m->payload, m->payloadlen);
+	char topic[SH_TOPIC_MAX + 16];
+	char *text = cJSON_PrintUnformatted(r);
+	snprintf(topic, sizeof(topic), "%s/result", dm->command_topic);
+	if (text)
+		mqttc_publish(dm->remote ? dm->remote : dm->local_out, topic, text, strlen(text), 1,
+		              0, NULL);
+	free(text);
+	cJSON_Delete(r);
+}
+
+static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m)
+{
+	cmd_militia_ack(&dm->cmd, m->topic, m->payload, m->payloadlen);
+}
+
+struct mqttc *daemon_connect_out(struct daemon *dm)
+{
+	static const struct mqttc_callbacks cb = {on_out_connect, on_out_disconnect, on_out_message,
+	                                          on_out_publish, NULL};
+	/* The will marks the site offline on whichever connection carries
+	 * upstream traffic. */
+	return connect_broker(dm, "local-out", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL, &cb);
+}
+
+struct mqttc *daemon_connect_remote(struct daemon *dm)
+{
+	static const struct mqttc_callbacks cb = {on_remote_connect, on_remote_disconnect,
+	                                          on_remote_message, on_remote_publish, NULL};
+	return connect_broker(dm, "upstream", &dm->cfg->upstream, 1, &cb);
+}
+
+struct mqttc *daemon_connect_reports(struct daemon *dm)
+{
+	static const struct mqttc_callbacks cb = {.on_connect = on_local_connect,
+	                                          .on_message = daemon_on_local_message,
+	                                          .barrier = daemon_local_barrier};
+	return connect_broker(dm, "local", &dm->cfg->mqtt, 0, &cb);
+}
