@@ -148,7 +148,10 @@ static const char *quote(char *buf, const char *s)
 	buf[o++] = '"';
 	for (i = 0; s[i]; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (i >= QUOTE_MAX && (ch & 0xc0) != 0x80)
+		/* Past QUOTE_MAX, finish the UTF-8 sequence in hand (at most 3
+		 * continuation bytes), never a run of them: invalid UTF-8 can
+		 * hold thousands (found by fuzz_config). */
+		if (i >= QUOTE_MAX && ((ch & 0xc0) != 0x80 || i >= QUOTE_MAX + 3))
 			break;
 		if (ch == '"' || ch == '\\') {
 			buf[o++] = '\\';

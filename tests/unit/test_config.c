@@ -446,6 +446,26 @@ static void test_empty_or_tiny_file_is_one_clear_error(void **state)
 	}
 }
 
+/* Found by fuzz_config: an unknown key made of a long run of UTF-8
+ * continuation bytes overflowed the buffer that quotes it in the message. */
+static void test_unknown_key_of_invalid_utf8_is_quoted_safely(void **state)
+{
+	struct diags d;
+	char text[2048];
+	size_t o;
+	(void)state;
+	o = (size_t)snprintf(text, sizeof(text), "{\"site\": {\"id\": \"s1\"}, \"");
+	memset(text + o, 0x80, 1000);
+	o += 1000;
+	snprintf(text + o, sizeof(text) - o, "\": 1}");
+	int found = 0;
+	assert_null(load(text, &d));
+	for (int i = 0; i < d.n; i++)
+		if (strstr(d.msg[i], "unknown key") && strstr(d.msg[i], "...\""))
+			found = 1;
+	assert_true(found);
+}
+
 static void test_invalid_json_reports_where_parsing_stopped(void **state)
 {
 	struct diags d;
@@ -905,6 +925,7 @@ int main(void)
 	    cmocka_unit_test(test_two_devices_on_one_topic_are_refused),
 	    cmocka_unit_test(test_empty_or_tiny_file_is_one_clear_error),
 	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
+	    cmocka_unit_test(test_unknown_key_of_invalid_utf8_is_quoted_safely),
 	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
 	    cmocka_unit_test(test_modbus_points_load_with_their_bus_defaults),
 	    cmocka_unit_test(test_bad_modbus_points_are_each_reported),
