@@ -7,7 +7,7 @@
 # under valgrind. Prints figures; exits 0 unless it could not run. Not part
 # of tests/run.sh (too long). See tests/bench/README.md ("Soak benchmark").
 #
-#   soak.sh [--minutes N] [--warmup M] [--rate R]
+#   soak.sh [--minutes N] [--warmup M] [--rate R] [--valgrind]
 #   soak.sh --malformed ROUNDS [--payloads N] [--valgrind]
 #
 # Environment: BENCH_SENSORS (500), BENCH_BUILD (build-bench), SAFEHOUSED,
@@ -15,8 +15,11 @@
 
 set -u
 
+# The whole script is one { } block: bash parses it before running any of
+# it, so editing the file during an hour-long run cannot break that run.
+{
 usage() {
-	echo "usage: soak.sh [--minutes N] [--warmup M] [--rate R]" >&2
+	echo "usage: soak.sh [--minutes N] [--warmup M] [--rate R] [--valgrind]" >&2
 	echo "       soak.sh --malformed ROUNDS [--payloads N] [--valgrind]" >&2
 	exit 2
 }
@@ -25,7 +28,7 @@ MINUTES=60
 WARMUP=2
 RATE=5000
 ROUNDS=0
-PAYLOADS=
+PAYLOADS=2000
 VALGRIND=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -39,16 +42,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-for v in "$MINUTES" "$WARMUP" "$RATE" "$ROUNDS" "${PAYLOADS:-0}"; do
+for v in "$MINUTES" "$WARMUP" "$RATE" "$ROUNDS" "$PAYLOADS"; do
 	[[ $v =~ ^[0-9]+$ ]] || usage
 done
 [ "$MINUTES" -gt "$WARMUP" ] || { echo "soak.sh: --minutes must exceed --warmup ($WARMUP)" >&2; exit 2; }
-if [ "$VALGRIND" = 1 ] && [ "$ROUNDS" = 0 ]; then
-	echo "soak.sh: --valgrind goes with --malformed ROUNDS" >&2
-	exit 2
-fi
-# Under valgrind the daemon is ~30x slower: a few hundred payloads a round.
-[ -n "$PAYLOADS" ] || { [ "$VALGRIND" = 1 ] && PAYLOADS=300 || PAYLOADS=2000; }
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD:-$ROOT/build-bench}
@@ -132,6 +129,28 @@ mem_cols() { # RSS, RssAnon, RssFile+RssShmem, HWM of the daemon, kB
 		$(($(status_kb "$DPID" RssFile) + $(status_kb "$DPID" RssShmem))) \
 		"$(status_kb "$DPID" VmHWM)"
 }
+# Under valgrind: stop the daemon cleanly, so that valgrind reports what is
+# still held, and print its summary. A leak check of a big heap takes a
+# while, hence the long wait. RSS figures under valgrind are valgrind's own
+# (shadow memory, translated code), not the daemon's.
+valgrind_report() {
+	[ "$VALGRIND" = 1 ] || return 0
+	kill -TERM "$DPID"
+	# shellcheck disable=SC2317 # called through wait_for
+	gone() { ! kill -0 "$DPID" 2>/dev/null; }
+	wait_for 180 gone || log "safehoused did not stop within 180 s under valgrind"
+	wait "$DPID" 2>/dev/null
+	echo "valgrind --leak-check=full (log: $TMP/valgrind.log; RSS above is valgrind's):"
+	grep -E "in use at exit|total heap usage|definitely lost|indirectly lost|possibly lost|still reachable|ERROR SUMMARY" \
+		"$TMP/valgrind.log" | sed 's/^==[0-9]*== */    /'
+	BENCH_KEEP=1
+}
+# Readings the daemon took (status "accepted"): telemetry that reached it.
+accepted() {
+	"$CTL" -s "$SOCK" --json status 2>/dev/null |
+		$PY -c 'import json, sys; print(int(json.load(sys.stdin).get("accepted", 0)))' 2>/dev/null ||
+		echo 0
+}
 pct_growth() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f", (a > 0 ? 100 * (b - a) / a : 0)}'; }
 
 # ----------------------------------------------------- malformed rounds --
@@ -162,19 +181,7 @@ if [ "$ROUNDS" -gt 0 ]; then
 		"($(pct_growth "$RSS0" "$prev")%); first round ${GROW[0]} kB," \
 		"rounds 2..$ROUNDS $later kB in all" \
 		"(a leak grows every round by about the same; settling stops after the first)"
-	if [ "$VALGRIND" = 1 ]; then
-		# A clean stop, so that valgrind can report what is still held; a
-		# leak check of a big heap takes a while, hence the long wait.
-		kill -TERM "$DPID"
-		# shellcheck disable=SC2317 # called through wait_for
-		gone() { ! kill -0 "$DPID" 2>/dev/null; }
-		wait_for 180 gone || log "safehoused did not stop within 180 s under valgrind"
-		wait "$DPID" 2>/dev/null
-		echo "valgrind (log: $TMP/valgrind.log):"
-		grep -E "definitely lost|indirectly lost|possibly lost|still reachable|ERROR SUMMARY" \
-			"$TMP/valgrind.log" | sed 's/^==[0-9]*== */    /'
-		BENCH_KEEP=1
-	fi
+	valgrind_report
 	exit 0
 fi
 
@@ -187,15 +194,20 @@ PIDS+=("$LPID")
 wait_for 5 test -e "$TMP/load.ready" || { log "the load generator did not connect"; FAILED=1; exit 1; }
 
 log "soak: $MINUTES minute(s) at $RATE msg/s, an alarm every minute, warm-up $WARMUP minute(s)"
-printf '%6s %9s %9s %9s %9s %8s %8s %9s %6s %9s\n' minute "rss kB" "anon kB" "file kB" "hwm kB" \
-	alarms seen "msg/s" drops "siren ms"
+printf '%6s %9s %9s %9s %9s %6s %5s %7s %7s %6s %8s %8s\n' minute "rss kB" "anon kB" "file kB" \
+	"hwm kB" alarms seen "msg/s" "in/s" drops "siren ms" "feed ms"
 T0=$(date +%s)
-printf '%6s %s %8s %8s %9s %6s %9s\n' 0 "$(mem_cols)" 0 0 - 0 -
+printf '%6s %s %6s %5s %7s %7s %6s %8s %8s\n' 0 "$(mem_cols)" 0 0 - - 0 - -
+RSS_START=$(status_kb "$DPID" VmRSS) # replaced by minute WARMUP's
+RSS_END=$RSS_START
 EXPECTED=0
 SEEN=0
+RESETS_FAILED=0
 MISSED_AT=()
 prev_sent=0
 prev_at=0
+prev_acc=$(accepted)
+prev_t=$(date +%s.%N)
 drops0=$(grep -c 'Outgoing messages are being dropped' "$TMP/mosquitto.log")
 for ((m = 1; m <= MINUTES; m++)); do
 	# The alarm at the start of the minute, on the next detector in turn.
@@ -209,7 +221,10 @@ for ((m = 1; m <= MINUTES; m++)); do
 		MISSED_AT+=("$m")
 		log "minute $m: alarm of $sensor not seen: $(cat "$TMP/alarm.$m")"
 	fi
-	[ "$(field reset "$TMP/alarm.$m")" = 1 ] || log "minute $m: reset failed: $(cat "$TMP/alarm.$m")"
+	if [ "$(field reset "$TMP/alarm.$m")" != 1 ]; then
+		RESETS_FAILED=$((RESETS_FAILED + 1))
+		log "minute $m: reset failed: $(cat "$TMP/alarm.$m")"
+	fi
 	# Sleep to the end of the minute on the wall clock, so that alarms stay
 	# one minute apart however long a round took.
 	left=$((T0 + m * 60 - $(date +%s)))
@@ -221,15 +236,25 @@ for ((m = 1; m <= MINUTES; m++)); do
 		'BEGIN {printf "%.0f", (a > pa ? (s - ps) / (a - pa) : 0)}')
 	prev_sent=${sent:-0}
 	prev_at=${at:-0}
+	acc=$(accepted)
+	t=$(date +%s.%N)
+	in_rate=$(awk -v a="$acc" -v pa="$prev_acc" -v t="$t" -v pt="$prev_t" \
+		'BEGIN {printf "%.0f", (t > pt ? (a - pa) / (t - pt) : 0)}')
+	prev_acc=$acc
+	prev_t=$t
 	drops=$(($(grep -c 'Outgoing messages are being dropped' "$TMP/mosquitto.log") - drops0))
 	rss=$(status_kb "$DPID" VmRSS)
 	[ "$m" = "$WARMUP" ] && RSS_START=$rss
 	RSS_END=$rss
-	printf '%6s %s %8s %8s %9s %6s %9s\n' "$m" "$(mem_cols)" "$EXPECTED" "$SEEN" "$rate" \
-		"$drops" "$(field siren_ms "$TMP/alarm.$m")"
+	printf '%6s %s %6s %5s %7s %7s %6s %8s %8s\n' "$m" "$(mem_cols)" "$EXPECTED" "$SEEN" "$rate" \
+		"$in_rate" "$drops" "$(field siren_ms "$TMP/alarm.$m")" "$(field feed_ms "$TMP/alarm.$m")"
 done
 echo
 echo "RSS growth after the ${WARMUP}-minute warm-up: $RSS_START kB (minute $WARMUP) ->" \
 	"$RSS_END kB (minute $MINUTES): $(pct_growth "$RSS_START" "$RSS_END")% (goal < 1%);" \
-	"alarms expected $EXPECTED, seen $SEEN, missed $((EXPECTED - SEEN))${MISSED_AT[*]:+ (minutes ${MISSED_AT[*]})}"
+	"alarms expected $EXPECTED, seen $SEEN, missed $((EXPECTED - SEEN))${MISSED_AT[*]:+ (minutes ${MISSED_AT[*]})};" \
+	"resets failed $RESETS_FAILED"
+stop_pid "$LPID"
+valgrind_report
 exit 0
+}

@@ -15,11 +15,14 @@ outcome is in the fields); 1 only when it could not run.
 
     soak_tool.py malformed PORT COUNT SOCKET CTL
         COUNT payloads of every kind of tests/blackbox/test_malformed.py, in
-        turn, on the bench site's sensor topics; every 200 payloads a
-        sentinel, then waits until the daemon's reject counters (`rejected`
-        of `CTL --json status`) have counted the batch, so the broker never
-        drops and the daemon has handled all of it when this returns.
-        MALFORMED sent= counted= seconds=
+        turn, on the bench site's sensor topics, in batches of 200. After
+        each batch it waits until the daemon's reject counters (`rejected`
+        of `CTL --json status`) have counted what the batch must make them
+        count, then for a barrier: a valid battery report on smoke-001 with
+        a new value, published after the batch, shows in `CTL --json
+        sensors` (the daemon handles one stream in order). So the broker
+        never drops, and the daemon has handled all of it when this returns.
+        MALFORMED sent= counted= (rejects) expected= (at least) seconds=
 """
 
 import json
@@ -37,7 +40,6 @@ SIREN = "bench/siren/set"
 FEED = "safehouse/bench/alarm"
 WAIT = 10.0
 BATCH = 200
-SENTINEL = b"sentinel: not json"
 # test_malformed.py's topics -> sensors of the bench site (bench_site.py --soak)
 TOPICS = {"zigbee2mqtt/smoke_101": "bench/smoke_001", "zigbee2mqtt/heat_kitchen": "bench/heat_soak",
           "zigbee2mqtt/door_main": "bench/door_001", "zigbee2mqtt/panic_hall": "bench/panic_soak"}
@@ -148,6 +150,18 @@ def rejected_total(sock, ctl):
     return sum(v for v in rej.values() if isinstance(v, int))
 
 
+def battery_of(sock, ctl, sensor):
+    p = subprocess.run([ctl, "-s", sock, "--json", "sensors", "--zone", "floor-2"],
+                       capture_output=True, text=True, timeout=WAIT, stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        return None
+    j = json.loads(p.stdout)
+    for o in j.get("sensors", []) if isinstance(j, dict) else j:
+        if o.get("id") == sensor:
+            return o.get("battery")
+    return None
+
+
 def malformed(port, count, sock, ctl):
     from test_malformed import MALFORMED  # noqa: E402 (the same kinds as the tests)
 
@@ -167,16 +181,20 @@ def malformed(port, count, sock, ctl):
             c.c.publish(topic, payload, qos=0)
             expect += 1 if must else 0
         sent += min(BATCH, count - sent)
-        c.c.publish("bench/smoke_001", SENTINEL, qos=1).wait_for_publish(WAIT)
-        expect += 1
         end = time.monotonic() + 4 * WAIT
         while time.monotonic() < end:
             now = rejected_total(sock, ctl)
             if now is not None and now - base >= expect:
                 break
             time.sleep(0.05)
+        # Some kinds may or may not count (test_malformed.py's False): the
+        # barrier says when the daemon is through the whole batch.
+        level = 50 + (sent // BATCH) % 40
+        c.c.publish("bench/smoke_001", json.dumps({"battery": level}), qos=1).wait_for_publish(WAIT)
+        while time.monotonic() < end and battery_of(sock, ctl, "smoke-001") != level:
+            time.sleep(0.05)
         counted = (rejected_total(sock, ctl) or base) - base
-        if counted < expect:
+        if counted < expect or time.monotonic() >= end:
             break
     c.close()
     print("MALFORMED sent=%d counted=%d expected=%d seconds=%.1f" %
