@@ -20,6 +20,9 @@
  *
  * Runs for -d seconds, or until SIGINT/SIGTERM, then prints one line:
  *   LOAD target=R sent=N seconds=S rate=A missed=M
+ * With -P SECONDS it also prints, every SECONDS while it runs, the running
+ * totals (for soak.sh's per-minute rate; keys distinct from the last line's):
+ *   PROGRESS total_sent=N at_s=S total_missed=M
  */
 #include <errno.h>
 #include <mosquitto.h>
@@ -78,7 +81,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: bench_load [-H host] [-p port] [-n sensors] [-r rate] [-d seconds]\n"
-	        "                  [-s shard -S nshards] [-R readyfile] [-q] [-Q qos (0, 1)]\n");
+	        "                  [-s shard -S nshards] [-R readyfile] [-P seconds] [-q] [-Q qos (0, 1)]\n");
 	exit(2);
 }
 
@@ -109,9 +112,9 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *ready = NULL;
 	int port = 1883, nsensors = 500, shard = 0, nshards = 1, quiet = 0, qos = 0, opt;
-	double rate = 1000, seconds = 10;
+	double rate = 1000, seconds = 10, progress = 0;
 
-	while ((opt = getopt(argc, argv, "H:p:n:r:d:s:S:R:qQ:")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:n:r:d:s:S:R:P:qQ:")) != -1) {
 		switch (opt) {
 		case 'H':
 			host = optarg;
@@ -137,6 +140,9 @@ int main(int argc, char **argv)
 		case 'R':
 			ready = optarg;
 			break;
+		case 'P':
+			progress = atof(optarg);
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -147,7 +153,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (qos < 0 || qos > 1 || nsensors < 2 || nshards < 1 || shard < 0 || shard >= nshards || rate < 0)
+	if (qos < 0 || qos > 1 || nsensors < 2 || nshards < 1 || shard < 0 || shard >= nshards ||
+	    rate < 0 || progress < 0)
 		usage();
 
 	/* Sensor j: even j are smoke detectors, odd j door contacts, so that a
@@ -219,12 +226,21 @@ int main(int argc, char **argv)
 	const uint64_t catchup = (uint64_t)(rate * CATCHUP_TICKS * TICK_NS / 1e9) + 1;
 	uint64_t slot = 0, sent = 0, missed = 0;
 	int64_t tick = start, last = start;
+	const int64_t every = (int64_t)(progress * 1e9);
+	int64_t next_progress = every > 0 ? start + every : INT64_MAX;
 	int cursor = 0, err = 0;
 
 	while (!stop && !err) {
 		int64_t t = now_ns();
 		if (t >= end)
 			break;
+		if (t >= next_progress) {
+			printf("PROGRESS total_sent=%llu at_s=%.3f total_missed=%llu\n",
+			       (unsigned long long)sent, (double)(t - start) / 1e9,
+			       (unsigned long long)missed);
+			fflush(stdout);
+			next_progress += every;
+		}
 		uint64_t due = (uint64_t)((double)(t - start) * rate / 1e9);
 		if (due > slot + catchup) {
 			missed += due - slot - catchup;

@@ -1,7 +1,8 @@
-# Shell helpers shared by the benchmarks (run.sh, modbus.sh): logging,
-# stopping what we started, cleanup on exit, polling, CPU and memory of a
-# process. Source it after setting TMP (temp dir), PIDS (array of pids to
-# stop on exit), FAILED (1 keeps TMP) and HZ (getconf CLK_TCK).
+# Shell helpers shared by the benchmarks (run.sh, modbus.sh, soak.sh):
+# logging, stopping what we started, cleanup on exit, polling, CPU and memory
+# of a process, a private broker. Source it after setting ROOT, TMP (temp
+# dir), PIDS (array of pids to stop on exit), FAILED (1 keeps TMP) and HZ
+# (getconf CLK_TCK).
 # shellcheck shell=bash
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -56,10 +57,44 @@ cpu_ticks() {
 	echo $((${12} + ${13}))
 }
 
-vm_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# status_kb PID NAME: a kB figure of /proc/PID/status (VmRSS, VmHWM, RssAnon,
+# RssFile, RssShmem); 0 when the process is gone.
+status_kb() {
+	local v
+	v=$(awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null)
+	echo "${v:-0}"
+}
+vm_hwm() { status_kb "$1" VmHWM; }
 
 # field NAME FILE: the value of NAME=VALUE on the last line that has it
 field() { grep -o "$1=[^ ]*" "$2" 2>/dev/null | tail -n 1 | cut -d= -f2; }
 
 ticks_to_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN {printf "%.2f", t / hz}'; }
 pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? 100 * t / hz / s : 0)}'; }
+
+# A private mosquitto on a free loopback port, configured from
+# deploy/mosquitto/local.conf plus a listener line; sets PORT and BROKER
+# (its pid, also in PIDS). Needs ROOT. Exits 1 when it does not start.
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck disable=SC2317 # called through wait_for
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+start_broker() {
+	PORT=$(free_port)
+	{
+		cat "$ROOT/deploy/mosquitto/local.conf"
+		# local.conf keeps the gateway's session on disk (persistence).
+		echo "persistence_location $TMP/"
+		# As root, mosquitto drops to user mosquitto, which cannot write here.
+		if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
+		echo "listener $PORT 127.0.0.1"
+	} >"$TMP/mosquitto.conf"
+	mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
+	BROKER=$!
+	PIDS+=("$BROKER")
+	if ! wait_for 5 port_open; then
+		log "mosquitto did not start:"
+		tail -n 10 "$TMP/mosquitto.log" >&2
+		FAILED=1
+		exit 1
+	fi
+}

@@ -70,26 +70,7 @@ fi
 
 # --------------------------------------------------------------- broker --
 
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
-{
-	cat "$ROOT/deploy/mosquitto/local.conf"
-	echo "persistence_location $TMP/"
-	# As root, mosquitto drops to user mosquitto, which cannot write here.
-	if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
-	echo "listener $PORT 127.0.0.1"
-} >"$TMP/mosquitto.conf"
-mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
-BROKER=$!
-PIDS+=("$BROKER")
-# shellcheck disable=SC2317 # called through wait_for
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-if ! wait_for 5 port_open; then
-	log "mosquitto did not start:"
-	tail -n 10 "$TMP/mosquitto.log" >&2
-	FAILED=1
-	exit 1
-fi
+start_broker
 
 # ------------------------------------------------------------ simulator --
 

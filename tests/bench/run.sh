@@ -79,72 +79,12 @@ fi
 
 # --------------------------------------------------------------- broker --
 
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-{
-	cat "$ROOT/deploy/mosquitto/local.conf"
-	echo "persistence_location $TMP/"
-	# As root, mosquitto drops to user mosquitto, which cannot write here.
-	if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
-	echo "listener $PORT 127.0.0.1"
-} >"$TMP/mosquitto.conf"
-mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
-BROKER=$!
-PIDS+=("$BROKER")
-# shellcheck disable=SC2317 # called through wait_for
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-if ! wait_for 5 port_open; then
-	log "mosquitto did not start:"
-	tail -n 10 "$TMP/mosquitto.log" >&2
-	FAILED=1
-	exit 1
-fi
+start_broker
 
 # --------------------------------------------------------------- config --
 
 CONF=$TMP/safehouse.json
-cat >"$TMP/bench.rules" <<'EOF'
-rule "bench probe on"
-when sensor "probe" becomes detected
-then siren on fire
-end
-rule "bench probe off"
-when sensor "probe" becomes clear
-then siren off
-end
-EOF
-/usr/bin/python3 - "$TMP" "$PORT" "$NSENSORS" >"$CONF" <<'EOF'
-import json, os, sys
-
-tmp, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-zones = [{"id": "floor-1", "name": "Floor 1", "floor": 1, "kind": "room"},
-         {"id": "floor-2", "name": "Floor 2", "floor": 2, "kind": "corridor"}]
-sensors = []
-for kind, count in (("smoke", (n + 1) // 2), ("door", n // 2)):
-    for i in range(1, count + 1):
-        sensors.append({"id": "%s-%03d" % (kind, i), "kind": kind,
-                        "zone": zones[i % 2]["id"],
-                        "mqtt": {"topic": "bench/%s_%03d" % (kind, i),
-                                 "format": "zigbee2mqtt"}})
-sensors.append({"id": "probe", "kind": "smoke", "zone": "floor-1",
-                "mqtt": {"topic": "bench/probe", "format": "zigbee2mqtt"}})
-conf = {
-    "site": {"id": "bench", "name": "bench"},
-    "database": tmp + "/safehouse.db",
-    "control_socket": tmp + "/control.sock",
-    "mqtt": {"host": "127.0.0.1", "port": port},
-    "zones": zones,
-    "sensors": sensors,
-    "outputs": [{"id": "siren-bench", "kind": "siren",
-                 "mqtt": {"topic": "bench/siren/set", "format": "zigbee2mqtt"}}],
-    "contacts": [{"id": "militia", "via": "upstream"}],
-    "rules": ["bench.rules"],
-    # Home Assistant mirroring publishes every door toggle again (retained):
-    # off by default here, so that the figures compare with the floor;
-    # BENCH_HASS=1 measures it on.
-    "homeassistant": {"enabled": os.environ.get("BENCH_HASS", "0") == "1"},
-}
-json.dump(conf, sys.stdout, indent=1)
-EOF
+/usr/bin/python3 "$ROOT/tests/bench/bench_site.py" "$TMP" "$PORT" "$NSENSORS" >"$CONF"
 
 if [ -n "$DAEMON" ] && [[ " $SYSTEMS " == *" safehoused "* ]]; then
 	if ! "$DAEMON" -c "$CONF" --check >"$TMP/check.log" 2>&1; then
