@@ -145,13 +145,25 @@ static void tick(void *arg)
 	daemon_schedule_tick(dm);
 }
 
-/* One report through the engine. When its primary point (smoke detected,
- * door open, ...) changed, the sensor's row is saved at once, in the same
- * batch as the reading, so that a restart restores what it said last. */
+/* Kinds whose primary point is an alarm state (smoke, heat, gas, CO,
+ * water detected): what a restart must never forget. */
+static int kind_is_detector(enum sh_kind k)
+{
+	return k == KIND_SMOKE || k == KIND_HEAT || k == KIND_GAS || k == KIND_CO ||
+	       k == KIND_WATER;
+}
+
+/* One report through the engine. When a detector's primary point (smoke
+ * detected, or clear again) changed, the sensor's row is saved at once, in
+ * the same batch as the reading, so that a restart restores what it said
+ * last. Doors, windows and motion toggle all day: their rows follow in the
+ * 10 s snapshot, which keeps that traffic off the store. */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin)
 {
-	enum sh_point pp = sh_kind_primary_point(dm->cfg->sensors[sensor].kind);
+	enum sh_point pp = kind_is_detector(dm->cfg->sensors[sensor].kind)
+	                       ? sh_kind_primary_point(dm->cfg->sensors[sensor].kind)
+	                       : POINT__COUNT;
 	double before = 0, after = 0;
 	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
 	engine_report(dm->engine, sensor, vals, n, origin, loop_mono_ms(), loop_wall_ms());

@@ -114,7 +114,13 @@ run_phase() {
 		sp=$!
 	else
 		rm -f "$TMP"/safehouse.db*
-		"$DAEMON" -c "$CONF" -f >"$out.log" 2>&1 &
+		# A fresh broker session per phase: the daemon's session is
+		# persistent (clean session off), and the floor's phases would
+		# otherwise leave it a queue of stale telemetry to swallow first.
+		/usr/bin/python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-$rate"
+		"$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
 		sp=$!
 	fi
 	PIDS+=("$sp")
