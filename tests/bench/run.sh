@@ -181,6 +181,15 @@ json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-$rat
 	done
 	total=$sys1
 	stop_pid "$sp"
+	if [ "$sys" = safehoused ]; then
+		# End the phase's persistent session, or the broker goes on
+		# queueing the next phases' telemetry for it (a broker-side load
+		# that only a benchmark creates).
+		/usr/bin/python3 -c 'import sys, paho.mqtt.client as m
+c = m.Client(client_id=sys.argv[2], clean_session=True)
+c.connect("127.0.0.1", int(sys.argv[1])); c.loop(0.2); c.disconnect()' \
+			"$PORT" "safehoused-bench-$rate-local" 2>>"$out.tools" || true
+	fi
 	local drops recv=- rows=-
 	drops=$(($(grep -c 'Outgoing messages are being dropped' "$TMP/mosquitto.log") - drops0))
 	if [ "$sys" = floor ]; then
