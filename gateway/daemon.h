@@ -61,6 +61,22 @@ struct daemon {
 void daemon_bind(struct daemon *dm);
 void daemon_status_changed(void *arg);
 
+/* daemon_config.c: config and rules together, --check, --test. */
+struct diag_count {
+	int errors, warnings;
+	int to_log; /* 1: log (reload), 0: print to stderr (--check) */
+};
+void daemon_diag_print(void *ctx, int severity, const char *msg);
+/* Load config and rules together: both must be valid, or neither is used. */
+int daemon_load_all(const char *path, int to_log, struct config **cfg_out,
+                    struct ruleset **rules_out, struct diag_count *d);
+/* --check and --test; both free dm. */
+int daemon_check_all(struct daemon *dm, const char *path);
+int daemon_test_all(struct daemon *dm, const char *path, const char *const *files, int nfiles);
+void daemon_set_timezone(const struct config *c);
+/* The one-daemon-per-database lock: its descriptor, or negative (logged). */
+int daemon_lock_database(const char *database);
+
 /* daemon_readings.c */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin);

@@ -1,0 +1,158 @@
+/*
+ * daemon_config.c: safehoused's config and rules as a whole: loading both
+ * (start, reload), --check, --test, the site's time zone, and the one-daemon-
+ * per-database lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../rules/rules.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "pidlock.h"
+#include "scenario.h"
+
+void daemon_diag_print(void *ctx, int severity, const char *msg)
+{
+	struct diag_count *d = ctx;
+	if (severity == 0)
+		d->errors++;
+	else
+		d->warnings++;
+	if (d->to_log)
+		log_msg(severity ? LOG_WARNING : LOG_ERR, "%s", msg);
+	else
+		fprintf(stderr, "%s%s\n", msg, severity ? " (warning)" : "");
+}
+
+/* Load config and rules together: both must be valid, or neither is used. */
+int daemon_load_all(const char *path, int to_log, struct config **cfg_out,
+                    struct ruleset **rules_out, struct diag_count *d)
+{
+	struct config *cfg;
+	struct ruleset *rs = NULL;
+	struct rules_site *site;
+	int nerr = 0, nwarn = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->to_log = to_log;
+	cfg = config_load(path, daemon_diag_print, d, &nerr);
+	if (!cfg)
+		return -1;
+	site = config_rules_site(cfg);
+	if (site)
+		rs = rules_compile_files((const char *const *)cfg->rule_files, cfg->nrule_files,
+		                         site, daemon_diag_print, d, &nerr, &nwarn);
+	else
+		daemon_diag_print(d, 0, "rules: out of memory");
+	free(site);
+	if (!rs) {
+		config_free(cfg);
+		return -1;
+	}
+	*cfg_out = cfg;
+	*rules_out = rs;
+	return 0;
+}
+
+/* --test: scenarios on a virtual clock against the config's own rules. */
+int daemon_test_all(struct daemon *dm, const char *path, const char *const *files, int nfiles)
+{
+	struct diag_count d;
+	int failed;
+	if (daemon_load_all(dm->config_path, 0, &dm->cfg, &dm->rules, &d) < 0) {
+		fprintf(stderr, "%s: %d error(s); fix them first (--check)\n", path, d.errors);
+		free(dm->config_path);
+		free(dm);
+		return 1;
+	}
+	log_init("safehoused", 1, LOG_ERR);
+	daemon_set_timezone(dm->cfg);
+	failed = scenario_run_files(dm->cfg, files, nfiles, stdout, stderr);
+	rules_free(dm->rules);
+	config_free(dm->cfg);
+	free(dm->config_path);
+	free(dm);
+	return failed ? 1 : 0;
+}
+
+/* Calendar rules run in the site's time zone; stored times stay UTC. */
+void daemon_set_timezone(const struct config *c)
+{
+	char path[256];
+	const char *tz = c->site.timezone ? c->site.timezone : SH_DEFAULT_TIMEZONE;
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	if (access(path, R_OK) != 0)
+		log_warn("time zone %s: %s not found (install tzdata); calendar rules use UTC", tz,
+		         path);
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+/* --check: every error of the config and of every rule file, in one pass.
+ * The rule files are checked even when the config has errors, against what
+ * of the config could be read, so an installer fixes everything at once. */
+int daemon_check_all(struct daemon *dm, const char *path)
+{
+	struct diag_count d = {0};
+	struct rules_site *site;
+	int cerr = 0, rerr = 0, rwarn = 0;
+
+	dm->cfg = config_load_partial(dm->config_path, daemon_diag_print, &d, &cerr);
+	if (dm->cfg && dm->cfg->nrule_files > 0) {
+		site = config_rules_site(dm->cfg);
+		if (site)
+			dm->rules = rules_compile_files((const char *const *)dm->cfg->rule_files,
+			                                dm->cfg->nrule_files, site,
+			                                daemon_diag_print, &d, &rerr, &rwarn);
+		else
+			daemon_diag_print(&d, 0, "rules: out of memory");
+		free(site);
+	}
+	if (d.errors == 0 && dm->cfg && dm->rules)
+		printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
+		       "file(s)%s\n",
+		       path, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
+		       dm->cfg->ncontacts, rules_count(dm->rules), dm->cfg->nrule_files,
+		       d.warnings ? ", with warnings" : "");
+	else
+		fprintf(stderr, "%s: %d error(s)\n", path, d.errors ? d.errors : 1);
+	rules_free(dm->rules);
+	config_free(dm->cfg);
+	free(dm->config_path);
+	free(dm);
+	return d.errors == 0 && cerr == 0 ? 0 : 1;
+}
+
+/* One daemon per database, decided before anything is opened or connected:
+ * returns the lock's descriptor (held until exit), or negative after saying
+ * why. */
+int daemon_lock_database(const char *database)
+{
+	char *path = NULL, err[512];
+	pid_t holder = 0;
+	int fd;
+
+	if (asprintf(&path, "%s.lock", database) < 0) {
+		log_err("out of memory");
+		return -1;
+	}
+	fd = pidlock_take(path, &holder, err, sizeof(err));
+	if (fd == -EAGAIN && holder > 0)
+		log_err("another safehoused (pid %ld) is already running with database %s; not "
+		        "starting",
+		        (long)holder, database);
+	else if (fd == -EAGAIN)
+		log_err("another safehoused is already running with database %s (%s); not starting",
+		        database, err);
+	else if (fd < 0)
+		log_err("%s; not starting", err);
+	free(path);
+	return fd;
+}
