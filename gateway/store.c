@@ -1738,11 +1738,14 @@ static char *mark_not_durable(const char *payload)
 {
 	size_t len = strlen(payload);
 	static const char flag[] = ",\"durable\":false}";
+	const char *f = flag;
 	char *p;
 	if (len < 2 || payload[len - 1] != '}' || !(p = malloc(len + sizeof(flag))))
 		return NULL;
+	if (payload[len - 2] == '{')
+		f++; /* an empty object takes no comma */
 	memcpy(p, payload, len - 1);
-	memcpy(p + len - 1, flag, sizeof(flag));
+	memcpy(p + len - 1, f, strlen(f) + 1);
 	return p;
 }
 

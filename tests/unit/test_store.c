@@ -8,6 +8,9 @@
 #include <cmocka.h>
 
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +59,111 @@ static int64_t scalar(const char *path, const char *sql)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+struct sent {
+	int n;
+	int64_t seq[8];
+	char payload[8][128];
+};
+
+static int collect_sent(void *ctx, int64_t seq, const char *topic, const char *payload, int qos,
+                        int retain)
+{
+	struct sent *x = ctx;
+	(void)topic;
+	(void)qos;
+	(void)retain;
+	if (x->n < 8) {
+		x->seq[x->n] = seq;
+		snprintf(x->payload[x->n], sizeof(x->payload[0]), "%s", payload);
+	}
+	x->n++;
+	return 0;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* The disk refuses writes (here: a file-size limit, so that no write may
+ * grow the database or its WAL; the kernel answers EFBIG as a full disk
+ * answers ENOSPC). Nothing is lost: the failed commit is kept in memory,
+ * the outbox row is offered from memory marked "durable":false, the
+ * store says it is failing, and once writes are possible again everything
+ * lands on the disk with its own seq. */
+static void test_a_disk_that_refuses_writes_loses_nothing_and_skips_no_seq(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], wal[160];
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
+	struct store_health h;
+	struct store_alarm a = {.cls = ALARM_FIRE,
+	                        .zone = "room-101",
+	                        .sensor = "smoke-101",
+	                        .state = ALARM_RAISED,
+	                        .active = 1,
+	                        .cause_active = 1,
+	                        .raised_ms = 1000,
+	                        .updated_ms = 1000};
+	struct sent x = {0};
+	struct rlimit old, lim;
+	int64_t seq1, seq2;
+	off_t cap;
+
+	assert_non_null(s);
+	seq1 = store_outbox_next_seq(s);
+	assert_int_equal(store_outbox_add(s, seq1, "alarm", "upstream", NULL, 0, "t/alarm",
+	                                  "{\"n\":1}", 1, 0, 1),
+	                 0);
+	assert_int_equal(store_commit(s), 0);
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	cap = file_size(f->path) > file_size(wal) ? file_size(f->path) : file_size(wal);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)cap;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+	/* Enough rows that the WAL must grow past what it holds. */
+	assert_int_equal(store_alarm_insert(s, &a), 0);
+	for (int i = 0; i < 200; i++)
+		store_event(s, 2000 + i, "test", "reading", "smoke-101", "smoke", 1, i,
+		            "a reading that must not be lost while the disk is full");
+	seq2 = store_outbox_next_seq(s);
+	assert_int_equal(store_outbox_add(s, seq2, "alarm", "upstream", NULL, a.id, "t/alarm",
+	                                  "{\"n\":2}", 1, 0, 2),
+	                 0);
+	assert_int_equal(store_commit(s), -1);
+	store_health(s, &h);
+	assert_true(h.failing);
+	assert_true(h.error[0] != 0);
+	assert_true(h.held > 200);
+
+	/* Offered from memory, after the durable row, each once. */
+	assert_int_equal(store_outbox_foreach_pending(s, "upstream", 0, 10, collect_sent, &x), 2);
+	assert_int_equal(x.seq[0], seq1);
+	assert_string_equal(x.payload[0], "{\"n\":1}");
+	assert_int_equal(x.seq[1], seq2);
+	assert_string_equal(x.payload[1], "{\"n\":2,\"durable\":false}");
+
+	/* Space again: the next commit after the retry delay writes it all. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	for (int i = 0; i < 100 && store_commit(s) != 0; i++)
+		usleep(50 * 1000);
+	store_health(s, &h);
+	assert_false(h.failing);
+	assert_int_equal(h.failures, 1);
+	store_close(s);
+	signal(SIGXFSZ, SIG_DFL);
+
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM outbox"), 2);
+	assert_int_equal(scalar(f->path, "SELECT max(seq) - min(seq) + 1 FROM outbox"), 2);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms WHERE class='fire'"), 1);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events WHERE type='reading'"), 200);
 }
 
 static void test_new_database_gets_the_current_schema_in_wal_mode(void **state)
@@ -452,6 +560,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_uncommitted_events_become_visible_only_after_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_disk_that_refuses_writes_loses_nothing_and_skips_no_seq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_seq_only_grows_across_restarts, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
