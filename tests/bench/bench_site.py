@@ -44,6 +44,26 @@ end
 """
 
 
+ZONES = [{"id": "floor-1", "name": "Floor 1", "floor": 1, "kind": "room"},
+         {"id": "floor-2", "name": "Floor 2", "floor": 2, "kind": "corridor"}]
+
+
+def telemetry_sensors(n):
+    """The n telemetry sensors bench_load publishes for (half smoke, half
+    door contacts, on bench/KIND_NNN) and the probe detector; also used by
+    modbus.sh's MQTT phase."""
+    sensors = []
+    for kind, count in (("smoke", (n + 1) // 2), ("door", n // 2)):
+        for i in range(1, count + 1):
+            sensors.append({"id": "%s-%03d" % (kind, i), "kind": kind,
+                            "zone": ZONES[i % 2]["id"],
+                            "mqtt": {"topic": "bench/%s_%03d" % (kind, i),
+                                     "format": "zigbee2mqtt"}})
+    sensors.append({"id": "probe", "kind": "smoke", "zone": "floor-1",
+                    "mqtt": {"topic": "bench/probe", "format": "zigbee2mqtt"}})
+    return sensors
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("tmp")
@@ -52,18 +72,8 @@ def main():
     ap.add_argument("--soak", type=int, default=0, metavar="K")
     a = ap.parse_args()
 
-    zones = [{"id": "floor-1", "name": "Floor 1", "floor": 1, "kind": "room"},
-             {"id": "floor-2", "name": "Floor 2", "floor": 2, "kind": "corridor"}]
-    sensors = []
-    n = a.nsensors
-    for kind, count in (("smoke", (n + 1) // 2), ("door", n // 2)):
-        for i in range(1, count + 1):
-            sensors.append({"id": "%s-%03d" % (kind, i), "kind": kind,
-                            "zone": zones[i % 2]["id"],
-                            "mqtt": {"topic": "bench/%s_%03d" % (kind, i),
-                                     "format": "zigbee2mqtt"}})
-    sensors.append({"id": "probe", "kind": "smoke", "zone": "floor-1",
-                    "mqtt": {"topic": "bench/probe", "format": "zigbee2mqtt"}})
+    zones = list(ZONES)
+    sensors = telemetry_sensors(a.nsensors)
     rules = PROBE_RULES
     if a.soak:
         zones.append({"id": "soak", "name": "Soak", "floor": 3, "kind": "room"})

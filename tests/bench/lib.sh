@@ -78,6 +78,19 @@ pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? 100 
 free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # shellcheck disable=SC2317 # called through wait_for
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+# build_tools TARGET...: a Release build of the targets into $BUILD; exits
+# (FAILED=1, the log's tail shown) when it fails.
+build_tools() {
+	log "building into $BUILD (log: $TMP/build.log)"
+	if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF &&
+		cmake --build "$BUILD" -j2 --target "$@"; } >"$TMP/build.log" 2>&1; then
+		log "the build failed; log tail:"
+		tail -n 20 "$TMP/build.log" | sed 's/^/    /' >&2
+		FAILED=1
+		exit 1
+	fi
+}
+
 start_broker() {
 	PORT=$(free_port)
 	{

@@ -51,15 +51,7 @@ START=$(date +%s)
 
 # ---------------------------------------------------------------- build --
 
-log "building into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF &&
-	cmake --build "$BUILD" -j2 --target bench_load bench_probe safehousectl safehoused; } \
-	>"$TMP/build.log" 2>&1; then
-	log "the build failed; log tail:"
-	tail -n 20 "$TMP/build.log" | sed 's/^/    /' >&2
-	FAILED=1
-	exit 1
-fi
+build_tools bench_load bench_probe safehousectl safehoused
 BIN=$BUILD
 DAEMON=${SAFEHOUSED:-$BUILD/safehoused}
 CTL=$BUILD/safehousectl
@@ -105,13 +97,15 @@ jget() { printf '%s' "$REPLY" | $PY -c "import json, sys; print(json.load(sys.st
 
 # mkconf MODE OUT ARGS...: poll UNITS POLL_MS | latency POLL_MS | mqtt
 cat >"$TMP/mkconf.py" <<'EOF'
-import json, sys
+import json, os, sys
+
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_site import ZONES, telemetry_sensors  # noqa: E402
 
 mode, tmp, port, mbport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 args = [int(a) for a in sys.argv[5:]]
 DI, IR = 64, 32
-zones = [{"id": "floor-1", "name": "Floor 1", "floor": 1, "kind": "room"},
-         {"id": "floor-2", "name": "Floor 2", "floor": 2, "kind": "corridor"}]
+zones = list(ZONES)
 sensors, outputs, rules, buses = [], [], "", []
 
 
@@ -154,14 +148,7 @@ else:  # mqtt: run.sh's site plus Modbus devices being polled
     buses.append({"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": mbport,
                   "poll_ms": 100, "timeout_ms": 1000, "retries": 1})
     polled(units)
-    for kind, count in (("smoke", (n + 1) // 2), ("door", n // 2)):
-        for i in range(1, count + 1):
-            sensors.append({"id": "%s-%03d" % (kind, i), "kind": kind,
-                            "zone": zones[i % 2]["id"],
-                            "mqtt": {"topic": "bench/%s_%03d" % (kind, i),
-                                     "format": "zigbee2mqtt"}})
-    sensors.append({"id": "probe", "kind": "smoke", "zone": "floor-1",
-                    "mqtt": {"topic": "bench/probe", "format": "zigbee2mqtt"}})
+    sensors += telemetry_sensors(n)
     outputs.append({"id": "siren-bench", "kind": "siren",
                     "mqtt": {"topic": "bench/siren/set", "format": "zigbee2mqtt"}})
     rules = ('rule "bench probe on"\nwhen sensor "probe" becomes detected\n'
@@ -184,7 +171,7 @@ json.dump({
     "homeassistant": {"enabled": False},
 }, sys.stdout, indent=1)
 EOF
-mkconf() { $PY "$TMP/mkconf.py" "$1" "$TMP" "$PORT" "$MBPORT" "${@:2}" >"$TMP/safehouse.json"; }
+mkconf() { BENCH_DIR="$ROOT/tests/bench" $PY "$TMP/mkconf.py" "$1" "$TMP" "$PORT" "$MBPORT" "${@:2}" >"$TMP/safehouse.json"; }
 
 # ------------------------------------------------------------ the daemon --
 

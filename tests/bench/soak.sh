@@ -63,15 +63,7 @@ FAILED=0
 
 # ---------------------------------------------------------------- build --
 
-log "building into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF &&
-	cmake --build "$BUILD" -j2 --target bench_load bench_probe safehousectl safehoused; } \
-	>"$TMP/build.log" 2>&1; then
-	log "the build failed; log tail:"
-	tail -n 20 "$TMP/build.log" | sed 's/^/    /' >&2
-	FAILED=1
-	exit 1
-fi
+build_tools bench_load bench_probe safehousectl safehoused
 DAEMON=${SAFEHOUSED:-$BUILD/safehoused}
 CTL=${SAFEHOUSECTL:-$BUILD/safehousectl}
 if [ "$VALGRIND" = 1 ] && ! command -v valgrind >/dev/null; then
