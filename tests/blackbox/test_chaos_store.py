@@ -83,6 +83,15 @@ def make_disk_refuse_writes(site, mnt):
     return filler
 
 
+def check_and_start(site):
+    """--check on the site's config, then a start in the foreground (which
+    must refuse and exit): both results."""
+    check = run_check(site.config_path)
+    start = subprocess.run([SAFEHOUSED, "-c", str(site.config_path), "-f"], capture_output=True,
+                           text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    return check, start
+
+
 def test_full_disk_alarm_reaches_militia_and_is_written_when_space_returns(site, small_disk):
     site.config["database"] = str(small_disk / "safehouse.db")
     site.rules["site.rules"] = DEFAULT_RULES + OWNER_RULE
@@ -161,14 +170,11 @@ def test_immutable_database_refuses_to_start_and_check_says_so(site, small_disk)
     site.stop()
     subprocess.run(["chattr", "+i", site.config["database"]], check=True)
 
-    r = run_check(site.config_path)
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "database: cannot write" in r.stderr, r.stderr
-
-    proc = subprocess.run([SAFEHOUSED, "-c", str(site.config_path), "-f"], capture_output=True,
-                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert proc.returncode != 0
-    assert "cannot write" in proc.stderr and "read-only" in proc.stderr, proc.stderr
+    check, start = check_and_start(site)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "database: cannot write" in check.stderr, check.stderr
+    assert start.returncode != 0
+    assert "cannot write" in start.stderr and "read-only" in start.stderr, start.stderr
 
 
 def test_database_on_a_read_only_mount_refuses_to_start(site, small_disk):
@@ -177,13 +183,10 @@ def test_database_on_a_read_only_mount_refuses_to_start(site, small_disk):
     site.stop()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
 
-    r = run_check(site.config_path)
-    assert r.returncode == 1 and "Read-only file system" in r.stderr, r.stderr
-
-    proc = subprocess.run([SAFEHOUSED, "-c", str(site.config_path), "-f"], capture_output=True,
-                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert proc.returncode != 0
-    assert "Read-only file system" in proc.stderr or "read-only" in proc.stderr, proc.stderr
+    check, start = check_and_start(site)
+    assert check.returncode == 1 and "Read-only file system" in check.stderr, check.stderr
+    assert start.returncode != 0
+    assert "Read-only file system" in start.stderr or "read-only" in start.stderr, start.stderr
 
 
 def test_daemon_started_on_a_full_disk_still_sounds_sirens_and_says_why(site, small_disk):
