@@ -651,39 +651,77 @@ static int topic_ok(struct loader *l, const cJSON *obj, const char *key, char **
 	return r;
 }
 
-/* {"topic", "format"} of a sensor or output. */
-static void parse_binding(struct loader *l, const cJSON *b, struct config_mqtt_binding *out)
+/* A family's report about its own keys: the path below "mqtt" is appended
+ * to the current one, so the message reads like every other config error. */
+static void family_report(void *ctx, int severity, const cJSON *node, const char *key,
+                          const char *fmt, ...)
 {
+	struct loader *l = ctx;
+	char msg[512];
+	size_t old = l->pathlen;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (key && *key)
+		path_append(l, "%s%s", key[0] == '[' ? "" : ".", key);
+	report(l, severity, node, 0, "%s", msg);
+	path_pop(l, old);
+}
+
+/* {"topic", "format", ...} of a sensor or output; the keys beyond topic and
+ * format belong to the format and are parsed by its family. */
+static void parse_binding(struct loader *l, const cJSON *b, struct family_binding *out)
+{
+	const struct family *fam;
 	const char *fmt;
 	char q[QUOTE_BUF], h[QUOTE_BUF], list[256];
+	const char *keys[KEYS_MAX + 1];
 	const char *hint;
 	size_t old;
+	int nk = 0;
 
-	check_keys(l, b, binding_keys);
 	topic_ok(l, b, "topic", &out->topic);
-	if (str_member(l, b, "format", REQUIRED, &fmt) <= 0)
-		return;
-	if (family_find(fmt)) {
-		out->format = sdup(l, fmt);
+	if (str_member(l, b, "format", REQUIRED, &fmt) <= 0) {
+		check_keys(l, b, binding_keys);
 		return;
 	}
-	old = path_push_key(l, "format");
-	hint = sh_suggest(fmt, family_names);
-	if (hint)
-		report(l, 0, member(b, "format"), 0, "unknown payload format %s; did you mean %s?",
-		       quote(q, fmt), quote(h, hint));
-	else
-		report(l, 0, member(b, "format"), 0,
-		       "unknown payload format %s; this version knows %s", quote(q, fmt),
-		       join_names(list, sizeof(list), family_names));
-	path_pop(l, old);
+	fam = family_find(fmt);
+	if (!fam) {
+		/* Other keys would only be guessed at: the format decides
+		 * which ones exist. */
+		old = path_push_key(l, "format");
+		hint = sh_suggest(fmt, family_names);
+		if (hint)
+			report(l, 0, member(b, "format"), 0,
+			       "unknown payload format %s; did you mean %s?", quote(q, fmt),
+			       quote(h, hint));
+		else
+			report(l, 0, member(b, "format"), 0,
+			       "unknown payload format %s; this version knows %s", quote(q, fmt),
+			       join_names(list, sizeof(list), family_names));
+		path_pop(l, old);
+		return;
+	}
+	out->format = sdup(l, fmt);
+	for (int i = 0; binding_keys[i] && nk < KEYS_MAX; i++)
+		keys[nk++] = binding_keys[i];
+	for (int i = 0; fam->keys && fam->keys[i] && nk < KEYS_MAX; i++)
+		keys[nk++] = fam->keys[i];
+	keys[nk] = NULL;
+	check_keys(l, b, keys);
+	if (fam->configure) {
+		const struct family_cfg cfg = {.ctx = l, .report = family_report};
+		fam->configure(out, b, &cfg);
+	}
 }
 
 static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct config_modbus *mb);
 
 /* The binding of a sensor or output: MQTT or Modbus, one of them. */
 static void parse_source(struct loader *l, const cJSON *obj, const char *what,
-                         struct config_mqtt_binding *out, struct config_modbus *mb, int is_output)
+                         struct family_binding *out, struct config_modbus *mb, int is_output)
 {
 	const cJSON *modbus = member(obj, "modbus");
 	const cJSON *b;
@@ -707,6 +745,7 @@ static void parse_source(struct loader *l, const cJSON *obj, const char *what,
 	b = get_obj(l, obj, "mqtt", REQUIRED, what);
 	if (!b)
 		return;
+	out->is_output = is_output;
 	old = path_push_key(l, "mqtt");
 	parse_binding(l, b, out);
 	path_pop(l, old);
@@ -1268,6 +1307,7 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	s->supervision_s = s->power_mains ? 600 : 7200;
 	get_int(l, e, "supervision_s", OPTIONAL, 0, INT_MAX, "seconds (0: not supervised)",
 	        &s->supervision_s);
+	s->mqtt.kind = s->kind;
 	parse_source(l, e, "a sensor is read over MQTT or Modbus", &s->mqtt, &s->modbus, 0);
 	/* A wired device is a mains device unless the config says not. */
 	if (s->modbus.bus >= 0 && !member(e, "power")) {
@@ -1289,6 +1329,8 @@ static void parse_output(struct loader *l, const cJSON *e, void *elem)
 	zone_ref(l, e, OPTIONAL, &o->zone);
 	o->duration_s = 300;
 	get_int(l, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
+	o->mqtt.kind = KIND_GENERIC;
+	o->mqtt.siren = o->kind == OUTPUT_SIREN || o->kind == OUTPUT_STROBE;
 	parse_source(l, e, "an output is driven over MQTT or Modbus", &o->mqtt, &o->modbus, 1);
 }
 
@@ -2022,14 +2064,12 @@ void config_free(struct config *c)
 	for (int i = 0; i < c->nsensors; i++) {
 		free(c->sensors[i].id);
 		free(c->sensors[i].name);
-		free(c->sensors[i].mqtt.topic);
-		free(c->sensors[i].mqtt.format);
+		family_binding_free(&c->sensors[i].mqtt);
 	}
 	free(c->sensors);
 	for (int i = 0; i < c->noutputs; i++) {
 		free(c->outputs[i].id);
-		free(c->outputs[i].mqtt.topic);
-		free(c->outputs[i].mqtt.format);
+		family_binding_free(&c->outputs[i].mqtt);
 	}
 	free(c->outputs);
 	for (int i = 0; i < c->ncontacts; i++) {

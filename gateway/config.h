@@ -15,6 +15,7 @@
 #ifndef SH_CONFIG_H
 #define SH_CONFIG_H
 
+#include "../sensors/family.h"
 #include "../sensors/modbus_point.h"
 #include "../sensors/point.h"
 
@@ -34,10 +35,8 @@ struct config_zone {
 	char *kind; /* room, kitchen, corridor, stairs, exit, parking, shop */
 };
 
-struct config_mqtt_binding {
-	char *topic;
-	char *format; /* family name: "zigbee2mqtt", ... */
-};
+/* A device's "mqtt" object: struct family_binding (sensors/family.h), whose
+ * family-specific options the family itself parses. */
 
 /* Modbus: one point of one device on a bus (the tables and value types are
  * sensors/modbus_point.h's, which decodes them). */
@@ -77,7 +76,7 @@ struct config_sensor {
 	int zone;                        /* index into zones */
 	int supervision_s;               /* 0 = not supervised; default 7200 battery, 600 mains */
 	int power_mains;                 /* "power": "mains" (the default for gas, co, power) */
-	struct config_mqtt_binding mqtt; /* topic NULL when not MQTT */
+	struct family_binding mqtt;   /* topic and format NULL when not MQTT */
 	struct config_modbus modbus;     /* bus -1 when not Modbus */
 };
 
@@ -87,7 +86,7 @@ struct config_output {
 	char *id;
 	enum output_kind kind;
 	int zone; /* -1 when not tied to a zone */
-	struct config_mqtt_binding mqtt;
+	struct family_binding mqtt; /* topic and format NULL when not MQTT */
 	struct config_modbus modbus; /* a coil; bus -1 when not Modbus */
 	int duration_s;              /* siren on-time per command; refreshed while on */
 };

@@ -16,6 +16,7 @@ struct route {
 	int sensor;
 	int which;
 	const struct family *fam;
+	const struct family_binding *binding; /* the config's; lives as long as it */
 	int64_t last_log;
 };
 
@@ -70,7 +71,7 @@ struct ingest *ingest_new(const struct config *c)
 		int nt;
 		if (!cs->mqtt.topic || !fam)
 			continue;
-		nt = fam->topics(cs->mqtt.topic, topics, FAMILY_MAX_TOPICS);
+		nt = fam->topics(&cs->mqtt, topics, FAMILY_MAX_TOPICS);
 		for (int t = 0; t < nt; t++) {
 			size_t i;
 			if (find(in, topics[t]) >= 0) {
@@ -87,6 +88,7 @@ struct ingest *ingest_new(const struct config *c)
 			r->sensor = s;
 			r->which = t;
 			r->fam = fam;
+			r->binding = &cs->mqtt;
 			i = hash(r->topic) & (in->nslots - 1);
 			while (in->slots[i] >= 0)
 				i = (i + 1) & (in->nslots - 1);
@@ -146,7 +148,7 @@ int ingest_message(struct ingest *in, const char *topic, const void *payload, si
 		return -1;
 	}
 	rt = &in->routes[r];
-	if (rt->fam->decode(rt->which, payload, len, out, n, &why, &drops) == 0) {
+	if (rt->fam->decode(rt->binding, rt->which, payload, len, out, n, &why, &drops) == 0) {
 		*sensor = rt->sensor;
 		in->accepted++;
 		if (drops.count > 0) {

@@ -59,7 +59,7 @@ static void send_one(struct outputs *o, int i, int on)
 	}
 	if (!fam || !out->mqtt.topic)
 		return;
-	len = fam->encode_output(&cmd, buf, sizeof(buf));
+	len = fam->encode_output(&out->mqtt, &cmd, buf, sizeof(buf));
 	if (len < 0) {
 		log_err("outputs: %s: cannot encode command", out->id);
 		return;

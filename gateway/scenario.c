@@ -849,7 +849,7 @@ static void run_step(struct run *r, const struct step *st)
 		struct sh_point_value v[FAMILY_MAX_VALUES];
 		enum family_reject rej;
 		int n = 0;
-		if (!fam || fam->decode(0, st->payload, strlen(st->payload), v, &n, &rej, NULL) < 0) {
+		if (!fam || fam->decode(&cs->mqtt, 0, st->payload, strlen(st->payload), v, &n, &rej, NULL) < 0) {
 			/* An unusable payload changes nothing, as in the daemon:
 			 * a scenario may check exactly that. */
 			break;

@@ -4,6 +4,7 @@
  */
 #include "family.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct family *const families[] = {
@@ -31,4 +32,16 @@ const struct family *family_find(const char *name)
 		if (strcmp(families[i]->name, name) == 0)
 			return families[i];
 	return NULL;
+}
+
+void family_binding_free(struct family_binding *b)
+{
+	const struct family *fam = family_find(b->format);
+
+	if (b->opts && fam && fam->free_opts)
+		fam->free_opts(b->opts);
+	b->opts = NULL;
+	free(b->topic);
+	free(b->format);
+	b->topic = b->format = NULL;
 }

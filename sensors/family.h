@@ -48,19 +48,58 @@ struct family_drops {
 
 /* An output command, as the panel asks for it. */
 struct family_output_cmd {
-	int siren;           /* 1 for sirens and strobes, 0 for relays/valves */
-	int on;              /* 1 on, 0 off */
+	int siren;             /* 1 for sirens and strobes, 0 for relays/valves */
+	int on;                /* 1 on, 0 off */
 	enum sh_siren pattern; /* fire, burglar, emergency; SIREN_OFF = fire */
-	int duration_s;      /* siren on-time; 0 = device default */
+	int duration_s;        /* siren on-time; 0 = device default */
+};
+
+/* A device's "mqtt" object in the config. config.c fills topic, format,
+ * is_output and kind, and hands the family-specific keys to the family's
+ * configure(), which keeps what it parsed in opts. Owned by the config;
+ * config_free() calls the family's free_opts(opts). */
+struct family_binding {
+	char *topic;       /* the device's topic as configured (may be NULL) */
+	char *format;      /* the family's name */
+	int is_output;     /* 1: an output (siren, relay); 0: a sensor */
+	int siren;         /* outputs: 1 for sirens and strobes */
+	enum sh_kind kind; /* sensors: the sensor's kind; outputs: KIND_GENERIC */
+	void *opts;        /* the family's parsed options; NULL when it has none */
+};
+
+struct cJSON;
+
+/* How a family reports a problem in its own config keys. node is the JSON
+ * item at fault (for file:line:col); key is its path below "mqtt", e.g.
+ * "siren" or "points[1].path" (for the json.path in the message). Severity
+ * 0 is an error, 1 a warning. */
+struct family_cfg {
+	void *ctx;
+	void (*report)(void *ctx, int severity, const struct cJSON *node, const char *key,
+	               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 };
 
 struct family {
 	const char *name;
 
-	/* The topics to subscribe for a device whose configured topic is base.
-	 * Writes up to FAMILY_MAX_TOPICS NUL-terminated topics of size
-	 * topic_size into out and returns how many. */
-	int (*topics)(const char *base, char out[][256], int max);
+	/* The keys of the "mqtt" object this family accepts besides "topic"
+	 * and "format" (NULL-terminated; NULL: none). Any other key is an
+	 * error of the config, reported by config.c. */
+	const char *const *keys;
+
+	/* Parse and check this family's keys of mqtt into b->opts, reporting
+	 * every problem through cfg in one pass. Returns 0, or -1 when
+	 * something was reported as an error (b->opts may still be set and is
+	 * freed with free_opts). NULL: the family has no options. */
+	int (*configure)(struct family_binding *b, const struct cJSON *mqtt,
+	                 const struct family_cfg *cfg);
+	/* Free what configure() put in opts (NULL is fine). */
+	void (*free_opts)(void *opts);
+
+	/* The topics to subscribe for a sensor bound by b. Writes up to
+	 * FAMILY_MAX_TOPICS NUL-terminated topics of size 256 into out and
+	 * returns how many. */
+	int (*topics)(const struct family_binding *b, char out[][256], int max);
 
 	/* Decode one message that arrived on topic number `which` of topics().
 	 * Field by field: every good field is used, a bad one is dropped
@@ -70,17 +109,23 @@ struct family {
 	 * (negative return, *why set, nothing filled) only when it is too
 	 * large, not JSON, not an object, or has no usable field; then *drops
 	 * describes the bad fields that left nothing usable, if any. */
-	int (*decode)(int which, const void *payload, size_t len, struct sh_point_value *out,
-	              int *n, enum family_reject *why, struct family_drops *drops);
+	int (*decode)(const struct family_binding *b, int which, const void *payload, size_t len,
+	              struct sh_point_value *out, int *n, enum family_reject *why,
+	              struct family_drops *drops);
 
-	/* Encode an output command into buf (NUL-terminated). The command is
-	 * published on the output's configured topic. Returns the payload
-	 * length or a negative error. */
-	int (*encode_output)(const struct family_output_cmd *cmd, char *buf, size_t size);
+	/* Encode an output command for the output bound by b into buf
+	 * (NUL-terminated). The command is published on the output's
+	 * configured topic. Returns the payload length or a negative error. */
+	int (*encode_output)(const struct family_binding *b, const struct family_output_cmd *cmd,
+	                     char *buf, size_t size);
 };
 
 /* The family with this name, or NULL. */
 const struct family *family_find(const char *name);
+
+/* Free what a binding owns (topic, format, the family's opts); the struct
+ * itself is the caller's. */
+void family_binding_free(struct family_binding *b);
 
 /* NULL-terminated list of family names, for hints. */
 extern const char *const family_names[];

@@ -13,17 +13,20 @@
 #include <string.h>
 
 /* The configured topic of a Tasmota device is its %topic% (e.g. "kitchen"). */
-static int tasmota_topics(const char *base, char out[][256], int max)
+static int tasmota_topics(const struct family_binding *b, char out[][256], int max)
 {
+	const char *base = b->topic;
 	if (max < 1)
 		return 0;
 	snprintf(out[0], 256, "tele/%s/LWT", base);
 	return 1;
 }
 
-static int tasmota_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-                          int *n, enum family_reject *why, struct family_drops *drops)
+static int tasmota_decode(const struct family_binding *b, int which, const void *payload,
+                          size_t len, struct sh_point_value *out, int *n, enum family_reject *why,
+                          struct family_drops *drops)
 {
+	(void)b; /* no per-device options yet */
 	*n = 0;
 	/* LWT is a plain word, no fields to drop. JSON telemetry, when it
 	 * comes, follows zigbee2mqtt's field-by-field rule. */
@@ -50,8 +53,10 @@ static int tasmota_decode(int which, const void *payload, size_t len, struct sh_
 	return 0;
 }
 
-static int tasmota_encode_output(const struct family_output_cmd *cmd, char *buf, size_t size)
+static int tasmota_encode_output(const struct family_binding *b,
+                                 const struct family_output_cmd *cmd, char *buf, size_t size)
 {
+	(void)b; /* no per-device options yet */
 	int len = snprintf(buf, size, "%s", cmd->on ? "ON" : "OFF");
 	return len < 0 || (size_t)len >= size ? -1 : len;
 }

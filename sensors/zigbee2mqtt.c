@@ -104,8 +104,9 @@ static int in_list(const char *s, const char *const *list)
 	return 0;
 }
 
-static int z2m_topics(const char *base, char out[][256], int max)
+static int z2m_topics(const struct family_binding *b, char out[][256], int max)
 {
+	const char *base = b->topic;
 	if (max < 2)
 		return 0;
 	snprintf(out[0], 256, "%s", base);
@@ -327,9 +328,11 @@ static int decode_field(const struct field *f, const cJSON *it, struct values *v
 	return 0;
 }
 
-static int z2m_decode(int which, const void *payload, size_t len, struct sh_point_value *out,
-                      int *n, enum family_reject *why, struct family_drops *drops)
+static int z2m_decode(const struct family_binding *b, int which, const void *payload, size_t len,
+                      struct sh_point_value *out, int *n, enum family_reject *why,
+                      struct family_drops *drops)
 {
+	(void)b; /* no per-device options yet */
 	const char *p = payload;
 	cJSON *root = NULL, *it;
 	struct values vs = {.n = 0};
@@ -404,8 +407,10 @@ out:
 	return rc;
 }
 
-static int z2m_encode_output(const struct family_output_cmd *cmd, char *buf, size_t size)
+static int z2m_encode_output(const struct family_binding *b, const struct family_output_cmd *cmd,
+                             char *buf, size_t size)
 {
+	(void)b; /* no per-device options yet */
 	int len;
 	if (!cmd->siren)
 		len = snprintf(buf, size, "{\"state\":\"%s\"}", cmd->on ? "ON" : "OFF");

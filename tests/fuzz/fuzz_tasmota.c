@@ -5,6 +5,8 @@
 #include "fuzz.h"
 #include "sensors/family.h"
 
+static struct family_binding binding = {.topic = "t", .format = "tasmota", .kind = KIND_SMOKE};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct family *f = family_find("tasmota");
@@ -14,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = -1;
 
 	for (int which = 0; which < 2; which++) {
-		if (f->decode(which, data, size, v, &n, &why, &d) < 0) {
+		if (f->decode(&binding, which, data, size, v, &n, &why, &d) < 0) {
 			FUZZ_CHECK(why > REJECT_NONE && why < REJECT__COUNT);
 			continue;
 		}

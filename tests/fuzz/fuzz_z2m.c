@@ -9,6 +9,8 @@
 #include "fuzz.h"
 #include "sensors/family.h"
 
+static struct family_binding binding = {.topic = "t", .format = "zigbee2mqtt", .kind = KIND_SMOKE};
+
 static void check(int which, const uint8_t *data, size_t size)
 {
 	const struct family *f = family_find("zigbee2mqtt");
@@ -17,7 +19,7 @@ static void check(int which, const uint8_t *data, size_t size)
 	enum family_reject why = REJECT_NONE;
 	int n = -1, rc;
 
-	rc = f->decode(which, data, size, v, &n, &why, &d);
+	rc = f->decode(&binding, which, data, size, v, &n, &why, &d);
 	FUZZ_CHECK(d.count >= 0);
 	FUZZ_CHECK(d.count == 0 || (d.field && d.reason));
 	if (rc < 0) {

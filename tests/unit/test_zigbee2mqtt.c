@@ -13,6 +13,17 @@
 
 #include "sensors/family.h"
 
+/* The bindings a config would give: a smoke detector, a siren, a relay. */
+static struct family_binding smoke_binding = {
+    .topic = "zigbee2mqtt/smoke", .format = "zigbee2mqtt", .kind = KIND_SMOKE};
+static struct family_binding siren_binding = {.topic = "zigbee2mqtt/siren/set",
+                                              .format = "zigbee2mqtt",
+                                              .is_output = 1,
+                                              .siren = 1,
+                                              .kind = KIND_GENERIC};
+static struct family_binding relay_binding = {
+    .topic = "cmnd/relay/POWER", .format = "tasmota", .is_output = 1, .kind = KIND_GENERIC};
+
 static const struct family *z2m(void)
 {
 	const struct family *f = family_find("zigbee2mqtt");
@@ -25,7 +36,7 @@ static int decode(int which, const char *payload, size_t len, struct sh_point_va
                   enum family_reject *why)
 {
 	int n = 0;
-	if (z2m()->decode(which, payload, len, out, &n, why, NULL) < 0)
+	if (z2m()->decode(&smoke_binding, which, payload, len, out, &n, why, NULL) < 0)
 		return -1;
 	return n;
 }
@@ -36,7 +47,7 @@ static int decode_drops(const char *payload, size_t len, struct sh_point_value *
 {
 	enum family_reject why;
 	int n = 0;
-	if (z2m()->decode(0, payload, len, out, &n, &why, drops) < 0)
+	if (z2m()->decode(&smoke_binding, 0, payload, len, out, &n, &why, drops) < 0)
 		return -1;
 	return n;
 }
@@ -359,12 +370,12 @@ static void test_siren_payloads_follow_the_contract(void **state)
 	struct family_output_cmd off = {.siren = 1, .on = 0};
 	struct family_output_cmd relay = {.siren = 0, .on = 1};
 	(void)state;
-	assert_true(z2m()->encode_output(&on, buf, sizeof(buf)) > 0);
+	assert_true(z2m()->encode_output(&siren_binding, &on, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "{\"warning\":{\"mode\":\"burglar\",\"level\":\"very_high\","
 	                         "\"strobe\":true,\"duration\":120}}");
-	assert_true(z2m()->encode_output(&off, buf, sizeof(buf)) > 0);
+	assert_true(z2m()->encode_output(&siren_binding, &off, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "{\"warning\":{\"mode\":\"stop\"}}");
-	assert_true(z2m()->encode_output(&relay, buf, sizeof(buf)) > 0);
+	assert_true(z2m()->encode_output(&siren_binding, &relay, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "{\"state\":\"ON\"}");
 }
 
@@ -376,9 +387,9 @@ static void test_tasmota_relay_gets_on_and_off(void **state)
 	char buf[16];
 	(void)state;
 	assert_non_null(t);
-	assert_int_equal(t->encode_output(&on, buf, sizeof(buf)), 2);
+	assert_int_equal(t->encode_output(&relay_binding, &on, buf, sizeof(buf)), 2);
 	assert_string_equal(buf, "ON");
-	assert_int_equal(t->encode_output(&off, buf, sizeof(buf)), 3);
+	assert_int_equal(t->encode_output(&relay_binding, &off, buf, sizeof(buf)), 3);
 	assert_string_equal(buf, "OFF");
 }
 
