@@ -13,8 +13,9 @@ const char *const sh_kind_names[] = {"smoke", "heat",    "gas",    "co",    "wat
                                      "power", "generic", NULL};
 
 static const char *const point_names[] = {
-    "smoke",  "heat",    "gas",         "co",          "water",  "contact", "motion", "panic",
-    "tamper", "battery", "battery_low", "temperature", "online", "test",    "mains",  NULL};
+    "smoke",  "heat",  "gas",    "co",      "water",       "contact",
+    "motion", "panic", "tamper", "battery", "battery_low", "temperature",
+    "online", "test",  "mains",  "fault",   "sounding",    NULL};
 
 const char *const sh_class_names[] = {"fire",   "gas",         "panic", "intrusion",
                                       "tamper", "supervisory", "fault", NULL};
@@ -32,11 +33,14 @@ static const struct sh_state states[] = {
     {"closed", POINT_CONTACT, 0},  {"pressed", POINT_PANIC, 1},    {"tampered", POINT_TAMPER, 1},
     {"online", POINT_ONLINE, 1},   {"offline", POINT_ONLINE, 0},   {"low", POINT_BATTERY_LOW, 1},
     {"ok", POINT_BATTERY_LOW, 0},  {"mains_lost", POINT_MAINS, 0}, {"mains_ok", POINT_MAINS, 1},
+    {"faulty", POINT_FAULT, 1},    {"fault_ok", POINT_FAULT, 0},   {"sounding", POINT_SOUNDING, 1},
+    {"silent", POINT_SOUNDING, 0},
 };
 
-const char *const sh_state_words[] = {"detected",   "clear",    "open",    "closed", "pressed",
-                                      "tampered",   "online",   "offline", "low",    "ok",
-                                      "mains_lost", "mains_ok", NULL};
+const char *const sh_state_words[] = {"detected",   "clear",    "open",    "closed",   "pressed",
+                                      "tampered",   "online",   "offline", "low",      "ok",
+                                      "mains_lost", "mains_ok", "faulty",  "fault_ok", "sounding",
+                                      "silent",     NULL};
 
 static int index_of(const char *const *names, const char *s)
 {
@@ -151,6 +155,8 @@ enum sh_point sh_kind_primary_point(enum sh_kind k)
 		return POINT_PANIC;
 	case KIND_POWER:
 		return POINT_MAINS;
+	case KIND_SIREN_FEEDBACK:
+		return POINT_SOUNDING;
 	default:
 		return POINT__COUNT;
 	}
@@ -188,6 +194,10 @@ const char *sh_state_name(enum sh_point p, double v)
 		return on ? "test" : "normal";
 	case POINT_MAINS:
 		return on ? "mains_ok" : "mains_lost";
+	case POINT_FAULT:
+		return on ? "faulty" : "fault_ok";
+	case POINT_SOUNDING:
+		return on ? "sounding" : "silent";
 	case POINT_BATTERY:
 	case POINT_TEMPERATURE:
 		return NULL;

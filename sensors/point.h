@@ -45,6 +45,8 @@ enum sh_point {
 	POINT_ONLINE,      /* 1 = online, 0 = offline */
 	POINT_TEST,        /* 1 = device self-test active */
 	POINT_MAINS,       /* 1 = mains present */
+	POINT_FAULT,       /* 1 = the device reports a fault of its own */
+	POINT_SOUNDING,    /* 1 = the siren (or relay) reports it is on */
 	POINT__COUNT
 };
 
@@ -129,10 +131,10 @@ int sh_parse_duration(const char *s, int64_t *ms);
  * used for "did you mean" hints. */
 const char *sh_suggest(const char *word, const char *const *names);
 
-extern const char *const sh_kind_names[];  /* NULL-terminated */
-extern const char *const sh_class_names[]; /* NULL-terminated */
-extern const char *const sh_mode_names[];  /* NULL-terminated */
-extern const char *const sh_state_words[]; /* NULL-terminated */
+extern const char *const sh_kind_names[];        /* NULL-terminated */
+extern const char *const sh_class_names[];       /* NULL-terminated */
+extern const char *const sh_mode_names[];        /* NULL-terminated */
+extern const char *const sh_state_words[];       /* NULL-terminated */
 extern const char *const sh_alarm_state_names[]; /* NULL-terminated */
 extern const char *const sh_siren_names[];       /* NULL-terminated, "off" first */
 /* The patterns a rule may name: sh_siren_names without "off". */
