@@ -39,7 +39,7 @@ void family_binding_free(struct family_binding *b)
 	const struct family *fam = family_find(b->format);
 
 	if (b->opts && fam && fam->free_opts)
-		fam->free_opts(b->opts);
+		fam->free_opts(b);
 	b->opts = NULL;
 	free(b->topic);
 	free(b->format);

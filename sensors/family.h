@@ -93,8 +93,8 @@ struct family {
 	 * freed with free_opts). NULL: the family has no options. */
 	int (*configure)(struct family_binding *b, const struct cJSON *mqtt,
 	                 const struct family_cfg *cfg);
-	/* Free what configure() put in opts (NULL is fine). */
-	void (*free_opts)(void *opts);
+	/* Free what configure() put in b->opts (called only when it is set). */
+	void (*free_opts)(struct family_binding *b);
 
 	/* The topics to subscribe for a sensor bound by b. Writes up to
 	 * FAMILY_MAX_TOPICS NUL-terminated topics of size 256 into out and

@@ -7,6 +7,7 @@
  * field). Sirens are driven through the "warning" composite on TOPIC/set.
  */
 #include "family.h"
+#include "z2m_siren.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -407,29 +408,54 @@ out:
 	return rc;
 }
 
-static int z2m_encode_output(const struct family_binding *b, const struct family_output_cmd *cmd,
-                             char *buf, size_t size)
+/* The keys of a zigbee2mqtt "mqtt" object: "siren" (outputs: the command
+ * form, z2m_siren.c) and "actions" (sensors: which action values count). */
+static const char *const z2m_keys[] = {"siren", "actions", NULL};
+
+/* A sensor's options. None yet: "actions" arrives with the panic map. */
+static int z2m_configure_sensor(struct family_binding *b, const cJSON *mqtt,
+                                const struct family_cfg *cfg)
 {
-	(void)b; /* no per-device options yet */
-	int len;
-	if (!cmd->siren)
-		len = snprintf(buf, size, "{\"state\":\"%s\"}", cmd->on ? "ON" : "OFF");
-	else if (!cmd->on)
-		len = snprintf(buf, size, "{\"warning\":{\"mode\":\"stop\"}}");
-	else
-		len = snprintf(buf, size,
-		               "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
-		               "\"strobe\":true,\"duration\":%d}}",
-		               cmd->pattern == SIREN_OFF ? "fire" : sh_siren_name(cmd->pattern),
-		               cmd->duration_s > 0 ? cmd->duration_s : 300);
-	if (len < 0 || (size_t)len >= size)
+	const cJSON *siren = cJSON_GetObjectItemCaseSensitive(mqtt, "siren");
+
+	(void)b;
+	if (siren) {
+		cfg->report(cfg->ctx, 0, siren, "siren",
+		            "only an output takes a siren form; this is a sensor");
 		return -1;
-	return len;
+	}
+	return 0;
+}
+
+static int z2m_configure(struct family_binding *b, const struct cJSON *mqtt,
+                         const struct family_cfg *cfg)
+{
+	if (b->is_output) {
+		const cJSON *actions = cJSON_GetObjectItemCaseSensitive(mqtt, "actions");
+		if (actions) {
+			cfg->report(cfg->ctx, 0, actions, "actions",
+			            "only a sensor maps actions; this is an output");
+			return -1;
+		}
+		return z2m_siren_configure(b, mqtt, cfg);
+	}
+	return z2m_configure_sensor(b, mqtt, cfg);
+}
+
+static void z2m_free_opts(struct family_binding *b)
+{
+	if (b->is_output)
+		z2m_siren_free(b);
+	else
+		b->opts = NULL;
 }
 
 const struct family family_zigbee2mqtt = {
     .name = "zigbee2mqtt",
+    .keys = z2m_keys,
+    .configure = z2m_configure,
+    .free_opts = z2m_free_opts,
     .topics = z2m_topics,
     .decode = z2m_decode,
-    .encode_output = z2m_encode_output,
+    .encode_output = z2m_siren_encode,
 };
