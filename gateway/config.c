@@ -2118,30 +2118,34 @@ struct rules_site *config_rules_site(const struct config *c)
 	    no = c ? c->noutputs : 0;
 	struct rules_site_sensor *sensors;
 	struct rules_site_zone *zones;
-	const char **contacts, **outputs;
+	struct rules_site_output *outputs;
+	const char **contacts;
 	struct rules_site *site;
 
 	site =
 	    calloc(1, sizeof(*site) + (size_t)ns * sizeof(*sensors) + (size_t)nz * sizeof(*zones) +
-	                  ((size_t)nc + (size_t)no) * sizeof(char *));
+	                  (size_t)no * sizeof(*outputs) + (size_t)nc * sizeof(char *));
 	if (!site)
 		return NULL;
 	sensors = (struct rules_site_sensor *)(site + 1);
 	zones = (struct rules_site_zone *)(sensors + ns);
-	contacts = (const char **)(zones + nz);
-	outputs = contacts + nc;
+	outputs = (struct rules_site_output *)(zones + nz);
+	contacts = (const char **)(outputs + no);
 	for (int i = 0; i < ns; i++)
 		sensors[i] = (struct rules_site_sensor){.id = c->sensors[i].id,
 		                                        .label = c->sensors[i].name,
 		                                        .kind = c->sensors[i].kind,
 		                                        .zone = c->sensors[i].zone};
 	for (int i = 0; i < nz; i++)
-		zones[i] =
-		    (struct rules_site_zone){.id = c->zones[i].id, .label = c->zones[i].name};
+		zones[i] = (struct rules_site_zone){
+		    .id = c->zones[i].id, .label = c->zones[i].name, .kind = c->zones[i].kind};
 	for (int i = 0; i < nc; i++)
 		contacts[i] = c->contacts[i].id;
 	for (int i = 0; i < no; i++)
-		outputs[i] = c->outputs[i].id;
+		outputs[i] =
+		    (struct rules_site_output){.id = c->outputs[i].id,
+		                               .kind = config_output_kind_name(c->outputs[i].kind),
+		                               .zone = c->outputs[i].zone};
 	*site = (struct rules_site){.sensors = sensors,
 	                            .nsensors = ns,
 	                            .zones = zones,
@@ -2149,7 +2153,9 @@ struct rules_site *config_rules_site(const struct config *c)
 	                            .contacts = contacts,
 	                            .ncontacts = nc,
 	                            .outputs = outputs,
-	                            .noutputs = no};
+	                            .noutputs = no,
+	                            .zone_kinds = zone_kinds,
+	                            .output_kinds = output_kind_names};
 	return site;
 }
 

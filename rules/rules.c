@@ -153,6 +153,42 @@ static const char **id_list(const void *items, int n, size_t stride, size_t id_o
 	return ids;
 }
 
+/* The kinds rules may name: vocab (when given), then any kind an item has
+ * that vocab lacks, NULL-terminated into *names (the strings stay the
+ * site's) and into the table t; each item's kind among them into (*of)[i],
+ * -1 when it has none. */
+static int kind_table(const char *const *vocab, const void *items, int n, size_t stride,
+                      size_t kind_off, struct rules_names *t, const char ***names, int **of)
+{
+	int nv = 0, k = 0;
+
+	while (vocab && vocab[nv])
+		nv++;
+	*names = calloc((size_t)nv + (size_t)n + 1, sizeof(**names));
+	*of = calloc((size_t)n + 1, sizeof(**of));
+	if (!*names || !*of)
+		return -ENOMEM;
+	for (int i = 0; i < nv; i++) {
+		if (rules_names_find(t, vocab[i]) >= 0)
+			continue;
+		if (rules_names_add(t, vocab[i], k) < 0)
+			return -ENOMEM;
+		(*names)[k++] = vocab[i];
+	}
+	for (int i = 0; i < n; i++) {
+		const char *kind =
+		    *(const char *const *)((const char *)items + (size_t)i * stride + kind_off);
+		int x = kind ? rules_names_find(t, kind) : -1;
+		if (kind && x < 0) {
+			if (rules_names_add(t, kind, k) < 0)
+				return -ENOMEM;
+			(*names)[x = k++] = kind;
+		}
+		(*of)[i] = x;
+	}
+	return 0;
+}
+
 static int cc_init(struct rules_cc *cc, const struct rules_site *site)
 {
 	static const struct rules_site empty;
@@ -167,9 +203,15 @@ static int cc_init(struct rules_cc *cc, const struct rules_site *site)
 	                       offsetof(struct rules_site_zone, id), &cc->zone_names);
 	cc->contact_ids =
 	    id_list(c->contacts, c->ncontacts, sizeof(*c->contacts), 0, &cc->contact_names);
-	cc->output_ids =
-	    id_list(c->outputs, c->noutputs, sizeof(*c->outputs), 0, &cc->output_names);
-	if (!cc->rs || !cc->sensor_ids || !cc->zone_ids || !cc->contact_ids || !cc->output_ids) {
+	cc->output_ids = id_list(c->outputs, c->noutputs, sizeof(*c->outputs),
+	                         offsetof(struct rules_site_output, id), &cc->output_names);
+	if (!cc->rs || !cc->sensor_ids || !cc->zone_ids || !cc->contact_ids || !cc->output_ids ||
+	    kind_table(c->zone_kinds, c->zones, c->nzones, sizeof(*c->zones),
+	               offsetof(struct rules_site_zone, kind), &cc->zone_kind_names,
+	               &cc->zone_kinds, &cc->zone_kind) < 0 ||
+	    kind_table(c->output_kinds, c->outputs, c->noutputs, sizeof(*c->outputs),
+	               offsetof(struct rules_site_output, kind), &cc->output_kind_names,
+	               &cc->output_kinds, &cc->output_kind) < 0) {
 		cc->oom = 1;
 		return -ENOMEM;
 	}
@@ -273,6 +315,10 @@ static const int *sel_candidates(const struct site_lists *l, const struct rules_
 		*n = 1;
 		return l->all + sel->sensor;
 	case SEL_ZONE:
+		if (sel->zone_kind >= 0) {
+			*n = site->nsensors;
+			return l->all;
+		}
 		if (sel->zone < 0 || sel->zone >= site->nzones)
 			break;
 		*n = l->zone_first[sel->zone + 1] - l->zone_first[sel->zone];
@@ -285,17 +331,26 @@ static const int *sel_candidates(const struct site_lists *l, const struct rules_
 	return l->all;
 }
 
-static int sel_match(const struct rules_site *site, const struct rules_sel *sel, int s)
+/* Zone z is in the selector's zone (or of its zone kind); any zone when
+ * the selector names none. */
+static int zone_match(const struct rules_cc *cc, const struct rules_sel *sel, int z)
 {
-	const struct rules_site_sensor *cs = &site->sensors[s];
+	if (sel->zone_kind >= 0)
+		return z >= 0 && z < cc->site->nzones && cc->zone_kind[z] == sel->zone_kind;
+	return sel->zone < 0 || z == sel->zone;
+}
+
+static int sel_match(const struct rules_cc *cc, const struct rules_sel *sel, int s)
+{
+	const struct rules_site_sensor *cs = &cc->site->sensors[s];
 
 	switch (sel->type) {
 	case SEL_KIND:
-		return (int)cs->kind == sel->kind && (sel->zone < 0 || cs->zone == sel->zone);
+		return (int)cs->kind == sel->kind && zone_match(cc, sel, cs->zone);
 	case SEL_SENSOR:
 		return s == sel->sensor;
 	case SEL_ZONE:
-		return cs->zone == sel->zone;
+		return zone_match(cc, sel, cs->zone);
 	case SEL_ANY:
 		return 1;
 	}
@@ -350,6 +405,14 @@ static void check_count(struct rules_cc *cc, const struct rules_rule *rule, int 
 		              t->count, kind, most, rule->name);
 }
 
+static int zone_kind_used(const struct rules_cc *cc, int k)
+{
+	for (int z = 0; z < cc->site->nzones; z++)
+		if (cc->zone_kind[z] == k)
+			return 1;
+	return 0;
+}
+
 /* Warn about rules whose selector matches nothing that can fire them: most
  * often a shipped model rule for a kind this site does not have. */
 static void check_reach(struct rules_cc *cc, const struct site_lists *l)
@@ -375,7 +438,7 @@ static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 		cand = sel_candidates(l, site, sel, &n);
 		for (int i = 0; i < n; i++) {
 			int s = cand[i], z = site->sensors[s].zone;
-			if (!sel_match(site, sel, s))
+			if (!sel_match(cc, sel, s))
 				continue;
 			matched++;
 			if (trig_point(&rule->trig, site->sensors[s].kind) == POINT__COUNT)
@@ -392,6 +455,16 @@ static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 		if (matched && rule->trig.state)
 			snprintf(why, sizeof(why), "no selected sensor has a \"%s\" state",
 			         rule->trig.state->name);
+		else if (sel->zone_kind >= 0 && !zone_kind_used(cc, sel->zone_kind))
+			snprintf(why, sizeof(why), "the site has no zone of kind \"%s\"",
+			         cc->zone_kinds[sel->zone_kind]);
+		else if (sel->type == SEL_KIND && sel->zone_kind >= 0)
+			snprintf(why, sizeof(why), "no %s sensor in a zone of kind \"%s\"",
+			         sh_kind_name((enum sh_kind)sel->kind),
+			         cc->zone_kinds[sel->zone_kind]);
+		else if (sel->type == SEL_ZONE && sel->zone_kind >= 0)
+			snprintf(why, sizeof(why), "no zone of kind \"%s\" has sensors",
+			         cc->zone_kinds[sel->zone_kind]);
 		else if (sel->type == SEL_KIND && sel->zone >= 0)
 			snprintf(why, sizeof(why), "no %s sensor in zone \"%s\"",
 			         sh_kind_name((enum sh_kind)sel->kind), zone_id(site, sel->zone));
@@ -455,8 +528,10 @@ static char *dup_or(const char *s, const char *fallback)
 
 /* What messages and zone conditions need of the site, copied: the rule set
  * must not keep the caller's site. */
-static int copy_site(struct ruleset *rs, const struct rules_site *site, const struct site_lists *l)
+static int copy_site(struct rules_cc *cc, const struct site_lists *l)
 {
+	const struct rules_site *site = cc->site;
+	struct ruleset *rs = cc->rs;
 	int ns = site->nsensors, nz = site->nzones;
 
 	rs->nsensors = ns;
@@ -469,8 +544,10 @@ static int copy_site(struct ruleset *rs, const struct rules_site *site, const st
 	rs->zone_label = calloc((size_t)nz + 1, sizeof(char *));
 	rs->zone_first = calloc((size_t)nz + 1, sizeof(int));
 	rs->zone_sensors = calloc((size_t)ns + 1, sizeof(int));
-	if (!rs->sensor_zone || !rs->sensor_kind || !rs->sensor_id || !rs->sensor_label ||
-	    !rs->zone_id || !rs->zone_label || !rs->zone_first || !rs->zone_sensors)
+	rs->zone_kind = calloc((size_t)nz + 1, sizeof(int));
+	if (!rs->zone_kind || !rs->sensor_zone || !rs->sensor_kind || !rs->sensor_id ||
+	    !rs->sensor_label || !rs->zone_id || !rs->zone_label || !rs->zone_first ||
+	    !rs->zone_sensors)
 		return -ENOMEM;
 	for (int s = 0; s < ns; s++) {
 		const struct rules_site_sensor *cs = &site->sensors[s];
@@ -487,6 +564,7 @@ static int copy_site(struct ruleset *rs, const struct rules_site *site, const st
 		if (!rs->zone_id[z] || !rs->zone_label[z])
 			return -ENOMEM;
 	}
+	memcpy(rs->zone_kind, cc->zone_kind, sizeof(int) * (size_t)nz);
 	memcpy(rs->zone_first, l->zone_first, sizeof(int) * ((size_t)nz + 1));
 	memcpy(rs->zone_sensors, l->by_zone, sizeof(int) * (size_t)ns);
 	return 0;
@@ -565,7 +643,7 @@ static int build_index(struct rules_cc *cc, const struct site_lists *l)
 	int ns = site->nsensors, nb = ns * POINT__COUNT, *fill = NULL, rc = -ENOMEM;
 	int nholds = 0, nslots = 0, nrises = 0;
 
-	if (copy_site(rs, site, l) < 0)
+	if (copy_site(cc, l) < 0)
 		goto out;
 	rs->index = calloc((size_t)nb + 1, sizeof(int));
 	fill = calloc((size_t)nb + 1, sizeof(int));
@@ -586,7 +664,7 @@ static int build_index(struct rules_cc *cc, const struct site_lists *l)
 			for (int i = 0; i < n; i++) {
 				int s = cand[i], b;
 				enum sh_point p;
-				if (!sel_match(site, &rule->trig.sel, s))
+				if (!sel_match(cc, &rule->trig.sel, s))
 					continue;
 				p = trig_point(&rule->trig, site->sensors[s].kind);
 				if (p == POINT__COUNT)
@@ -691,6 +769,12 @@ static struct ruleset *cc_finish(struct rules_cc *cc, rules_diag_fn diag, void *
 	free(cc->zone_ids);
 	free(cc->contact_ids);
 	free(cc->output_ids);
+	free(cc->zone_kinds);
+	free(cc->output_kinds);
+	free(cc->zone_kind);
+	free(cc->output_kind);
+	names_free(&cc->zone_kind_names);
+	names_free(&cc->output_kind_names);
 	names_free(&cc->sensor_names);
 	names_free(&cc->zone_names);
 	names_free(&cc->contact_names);
@@ -840,6 +924,7 @@ void rules_free(struct ruleset *rs)
 	free(rs->zone_first);
 	free(rs->zone_sensors);
 	free(rs->sensor_zone);
+	free(rs->zone_kind);
 	free(rs->sensor_kind);
 	free(rs->index);
 	free(rs->entries);

@@ -25,6 +25,14 @@ struct rules_site_sensor {
 struct rules_site_zone {
 	const char *id;    /* NULL is shown as "?" */
 	const char *label; /* ${zone}; NULL: the id */
+	const char *kind;  /* room, kitchen, exit...: what `zone kind X` selects; NULL: none */
+};
+
+/* One output (siren, strobe, relay, valve) as the rules see it. */
+struct rules_site_output {
+	const char *id;   /* output "id" on|off */
+	const char *kind; /* output kind valve off; NULL: none */
+	int zone;         /* index into rules_site.zones, or -1 */
 };
 
 /* What the compiler needs to know about the site, and nothing else of the
@@ -42,8 +50,15 @@ struct rules_site {
 	int nzones;
 	const char *const *contacts; /* contact ids (alert, notify) */
 	int ncontacts;
-	const char *const *outputs; /* output ids (output "id" on|off) */
+	const struct rules_site_output *outputs;
 	int noutputs;
+	/* Every zone kind and every output kind the site's config accepts,
+	 * NULL-terminated: a rule naming a kind outside them is an error (with
+	 * a suggestion), one that the site merely has none of is a warning, so
+	 * that the shipped model compiles for every house. NULL: the kinds the
+	 * site's zones (outputs) have are all there is. */
+	const char *const *zone_kinds;
+	const char *const *output_kinds;
 };
 
 /* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text" ("FILE: text"

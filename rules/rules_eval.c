@@ -175,6 +175,21 @@ static int point_is(const struct rules_view *v, int sensor, enum sh_point p, dou
 	return (x != 0) == (want != 0);
 }
 
+/* Some sensor of zone z is in state st. */
+static int zone_is(const struct ruleset *rs, int z, const struct sh_state *st,
+                   const struct rules_view *v)
+{
+	for (int i = rs->zone_first[z]; i < rs->zone_first[z + 1]; i++) {
+		int s = rs->zone_sensors[i];
+		enum sh_point p = st->point;
+		if (p == POINT__COUNT)
+			p = sh_kind_primary_point((enum sh_kind)rs->sensor_kind[s]);
+		if (point_is(v, s, p, st->value))
+			return 1;
+	}
+	return 0;
+}
+
 /* An unknown point value makes `is STATE` false (and so `is not` true); no
  * view at all is a world where nothing is known, nothing is raised, the
  * mode is disarmed and no time window matches. */
@@ -200,14 +215,11 @@ static int cond_eval(const struct ruleset *rs, const struct rules_rule *r, int n
 	case COND_SENSOR_IS:
 		return point_is(v, c->sensor, c->point, c->value);
 	case COND_ZONE_IS:
-		for (int i = rs->zone_first[c->zone]; i < rs->zone_first[c->zone + 1]; i++) {
-			int s = rs->zone_sensors[i];
-			enum sh_point p = c->state->point;
-			if (p == POINT__COUNT)
-				p = sh_kind_primary_point((enum sh_kind)rs->sensor_kind[s]);
-			if (point_is(v, s, p, c->state->value))
+		if (c->zone >= 0)
+			return zone_is(rs, c->zone, c->state, v);
+		for (int z = 0; z < rs->nzones; z++)
+			if (rs->zone_kind[z] == c->zone_kind && zone_is(rs, z, c->state, v))
 				return 1;
-		}
 		return 0;
 	case COND_TIME:
 		if (!v || !v->local_ms)

@@ -35,6 +35,9 @@ struct rules_sel {
 	int kind;   /* SEL_KIND */
 	int sensor; /* SEL_SENSOR */
 	int zone;   /* SEL_ZONE, or SEL_KIND restricted to a zone; else -1 */
+	/* SEL_ZONE, SEL_KIND: every zone of this kind (index into the
+	 * compile's zone kinds) instead of one zone; else -1 */
+	int zone_kind;
 	int line, col;
 };
 
@@ -102,7 +105,8 @@ struct rules_cond {
 	int sensor;
 	enum sh_point point;
 	double value;
-	int zone;                     /* ZONE_IS */
+	int zone;                     /* ZONE_IS: one zone, or -1 */
+	int zone_kind;                /* ZONE_IS: every zone of this kind, or -1 */
 	const struct sh_state *state; /* ZONE_IS */
 	int64_t from, to;             /* TIME: ms since local midnight */
 	enum sh_alarm_class cls;      /* ALARM */
@@ -231,6 +235,7 @@ struct ruleset {
 	/* Copied from the site: the rule set must not keep it. */
 	int nsensors, nzones;
 	int *sensor_zone;
+	int *zone_kind; /* per zone: index into the compile's zone kinds, -1 none */
 	unsigned char *sensor_kind;
 	char **sensor_id, **sensor_label, **zone_id, **zone_label;
 	int *zone_first, *zone_sensors; /* sensors of zone z: zone_first[z] .. [z + 1] */
@@ -300,6 +305,12 @@ struct rules_cc {
 	/* NULL-terminated id lists for sh_suggest() */
 	const char **sensor_ids, **zone_ids, **contact_ids, **output_ids;
 	struct rules_names sensor_names, zone_names, contact_names, output_names, rule_names;
+	/* The kinds a rule may name, NULL-terminated (the site's zone_kinds,
+	 * or the kinds its zones have), and each zone's kind among them (-1:
+	 * none); the same for outputs. */
+	const char **zone_kinds, **output_kinds;
+	struct rules_names zone_kind_names, output_kind_names;
+	int *zone_kind, *output_kind;
 	struct rules_cancel_ref *cancels;
 	int ncancels, cancels_cap;
 	struct diag_list diags; /* sorted and reported by cc_finish; counts errors */

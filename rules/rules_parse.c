@@ -220,6 +220,68 @@ static int parse_zone_id(struct parser *p)
 	return parse_id(p, "zone", &p->cc->zone_names, p->cc->zone_ids);
 }
 
+/* "room, kitchen, exit" from a NULL-terminated list, cut to fit buf. */
+static const char *join(const char *const *list, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; list[i] && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", list[i]);
+	return buf;
+}
+
+/* A zone or output kind after "kind": its index among names (the kinds
+ * the site's config accepts), -2 after an error when it is not one of
+ * them, -1 on a syntax error. */
+static int parse_kind_of(struct parser *p, const char *what, const struct rules_names *t,
+                         const char **names)
+{
+	const struct rules_tok *k = peek(p);
+	char h[96] = "", all[256], buf[64];
+	int i;
+
+	if (!is_name(k)) {
+		snprintf(buf, sizeof(buf), "%s kind (%s)", what, join(names, all, sizeof(all)));
+		expected(p, k, buf, NULL);
+		return -1;
+	}
+	next(p);
+	i = rules_names_find(t, k->text);
+	if (i >= 0)
+		return i;
+	error_at(p, k, "unknown %s kind \"%s\"%s (%s kinds: %s)", what, k->text,
+	         hint(k->text, names, h, sizeof(h)), what, join(names, all, sizeof(all)));
+	return -2;
+}
+
+/* After "zone": STRING, one zone, into *zone; or "kind" WORD, every zone
+ * of that kind, into *zone_kind (the other one is -1). Returns -1 on a
+ * syntax error; *ok is cleared when the id or kind is unknown. */
+static int parse_zone_ref(struct parser *p, int *zone, int *zone_kind, int *ok)
+{
+	int i;
+
+	*zone = *zone_kind = -1;
+	if (is_kw(peek(p), "kind")) {
+		next(p);
+		i = parse_kind_of(p, "zone", &p->cc->zone_kind_names, p->cc->zone_kinds);
+		if (i == -1)
+			return -1;
+		if (i < 0)
+			*ok = 0;
+		*zone_kind = i;
+		return 0;
+	}
+	i = parse_zone_id(p);
+	if (i == -1)
+		return -1;
+	if (i < 0)
+		*ok = 0;
+	*zone = i;
+	return 0;
+}
+
 /* A word of list into *out (its index); an error with a hint when it is
  * some other word. Returns -1 on a syntax error (not a word at all), 0
  * otherwise, with *out -1 when the word is unknown. */
@@ -394,8 +456,9 @@ static int parse_kind(struct parser *p, const char *const *extra, int *kind)
 }
 
 /*
- * selector = kind [ "in" "zone" STRING ] | "sensor" STRING | "zone" STRING
+ * selector = kind [ "in" "zone" zone_ref ] | "sensor" STRING | "zone" zone_ref
  *          | "any" "sensor"
+ * zone_ref = STRING | "kind" zone_kind
  * Returns -1 on a syntax error; *ok is cleared when a name did not resolve.
  */
 static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
@@ -407,7 +470,7 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 	int i;
 
 	memset(sel, 0, sizeof(*sel));
-	sel->kind = sel->sensor = sel->zone = -1;
+	sel->kind = sel->sensor = sel->zone = sel->zone_kind = -1;
 	sel->line = t->line;
 	sel->col = t->col;
 	if (!is_name(t)) {
@@ -438,13 +501,7 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 	if (is_kw(t, "zone")) {
 		next(p);
 		sel->type = SEL_ZONE;
-		i = parse_zone_id(p);
-		if (i == -1)
-			return -1;
-		if (i < 0)
-			*ok = 0;
-		sel->zone = i;
-		return 0;
+		return parse_zone_ref(p, &sel->zone, &sel->zone_kind, ok);
 	}
 
 	sel->type = SEL_KIND;
@@ -462,12 +519,7 @@ static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 			return -1;
 		}
 		next(p);
-		i = parse_zone_id(p);
-		if (i == -1)
-			return -1;
-		if (i < 0)
-			*ok = 0;
-		sel->zone = i;
+		return parse_zone_ref(p, &sel->zone, &sel->zone_kind, ok);
 	}
 	return 0;
 }
@@ -692,7 +744,7 @@ static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 
 	memset(trig, 0, sizeof(*trig));
 	trig->point = POINT__COUNT;
-	trig->sel.kind = trig->sel.sensor = trig->sel.zone = -1;
+	trig->sel.kind = trig->sel.sensor = trig->sel.zone = trig->sel.zone_kind = -1;
 	if (is_kw(t, "count"))
 		return parse_count(p, trig, ok);
 	if (is_kw(t, "every"))
@@ -866,28 +918,43 @@ static int parse_cond_sensor(struct parser *p, struct rules_cond *c, int *negate
 }
 
 /* zone STRING is [not] STATE, after "zone": true when any sensor of the
- * zone is in the state. */
+ * zone is in the state; zone kind KIND is [not] STATE: of any zone of that
+ * kind. A house without such a zone is not an error (the model names zone
+ * kinds for every house), a zone named by its id that cannot be is. */
 static int parse_cond_zone(struct parser *p, struct rules_cond *c, int *negate)
 {
-	const struct rules_site *site = p->cc->site;
+	struct rules_cc *cc = p->cc;
+	const struct rules_site *site = cc->site;
 	const struct rules_tok *idt = peek(p), *t;
-	int n = parse_zone_id(p), members = 0, able = 0;
+	int ok = 1, members = 0, able = 0;
 
-	if (n == -1 || parse_is(p, "the zone", negate) < 0)
+	if (parse_zone_ref(p, &c->zone, &c->zone_kind, &ok) < 0 ||
+	    parse_is(p, "the zone", negate) < 0)
 		return -1;
 	t = peek(p);
 	if (parse_state(p, &c->state) < 0)
 		return -1;
 	c->op = COND_ZONE_IS;
-	c->zone = n;
-	if (!c->state || n < 0)
+	if (!c->state || !ok)
 		return 0;
 	for (int s = 0; s < site->nsensors; s++) {
-		if (site->sensors[s].zone != n)
+		int z = site->sensors[s].zone;
+		if (c->zone_kind >= 0
+		        ? z < 0 || z >= site->nzones || cc->zone_kind[z] != c->zone_kind
+		        : z != c->zone)
 			continue;
 		members++;
 		able += c->state->point != POINT__COUNT ||
 		        sh_kind_primary_point(site->sensors[s].kind) != POINT__COUNT;
+	}
+	if (c->zone_kind >= 0) {
+		if (!able)
+			warn_at(p, idt,
+			        "no zone of kind \"%s\" has a sensor with a \"%s\" state: \"zone "
+			        "kind %s is %s\" is never true",
+			        cc->zone_kinds[c->zone_kind], c->state->name,
+			        cc->zone_kinds[c->zone_kind], c->state->name);
+		return 0;
 	}
 	if (!members)
 		error_at(p, idt, "zone \"%s\" has no sensors: the condition can never be evaluated",
@@ -955,7 +1022,7 @@ static int parse_primary(struct parser *p)
 	static const char *const cond_words[] = {"mode",  "sensor", "zone", "time",
 	                                         "alarm", "not",    NULL};
 	const struct rules_tok *t = peek(p);
-	struct rules_cond c = {.a = -1, .b = -1, .sensor = -1, .zone = -1};
+	struct rules_cond c = {.a = -1, .b = -1, .sensor = -1, .zone = -1, .zone_kind = -1};
 	int negate = 0, n;
 
 	if (t->type == TOK_LPAREN) {
@@ -1306,11 +1373,78 @@ static int parse_cancel(struct parser *p, struct rules_act_ext *x)
 }
 
 /*
+ * output kind KIND [ in zone ( STRING | kind ZONE_KIND ) ] on|off [ for D ],
+ * after "output": one action per output of that kind (in those zones), in
+ * the config's order, chosen now, as selectors are. None is a warning, not
+ * an error: the shipped model closes "every valve" of every house, and a
+ * house without one is still a house.
+ */
+static int parse_output_kind(struct parser *p, const struct rules_tok *kw, struct rules_action *a,
+                             const struct rules_act_ext *x)
+{
+	static const char *const onoff[] = {"on", "off", NULL};
+	struct rules_cc *cc = p->cc;
+	const struct rules_site *site = cc->site;
+	const struct rules_tok *kt, *t;
+	int ok = 1, kind, zone = -1, zone_kind = -1, any = 0;
+	char where[128] = "";
+
+	next(p); /* kind */
+	kt = peek(p);
+	kind = parse_kind_of(p, "output", &cc->output_kind_names, cc->output_kinds);
+	if (kind == -1)
+		return -1;
+	if (kind < 0)
+		ok = 0;
+	if (is_kw(peek(p), "in")) {
+		next(p);
+		if (want_kw(p, "zone", "\"in\" (output kind KIND in zone ...)") < 0 ||
+		    parse_zone_ref(p, &zone, &zone_kind, &ok) < 0)
+			return -1;
+	}
+	t = peek(p);
+	if (!is_kw(t, "on") && !is_kw(t, "off")) {
+		expected(p, t, "\"on\" or \"off\" after the output kind", onoff);
+		return -1;
+	}
+	next(p);
+	a->on = is_kw(t, "on");
+	if (parse_for(p, a) < 0)
+		return -1;
+	if (!ok)
+		return 0; /* reported: the kind or the zone is unknown */
+	for (int o = 0; o < site->noutputs; o++) {
+		int z = site->outputs[o].zone;
+		if (cc->output_kind[o] != kind)
+			continue;
+		if (zone >= 0 && z != zone)
+			continue;
+		if (zone_kind >= 0 && (z < 0 || z >= site->nzones || cc->zone_kind[z] != zone_kind))
+			continue;
+		a->output = o;
+		if (action_add(p, a, x) < 0)
+			return -1;
+		any = 1;
+	}
+	if (any)
+		return 0;
+	if (zone >= 0)
+		snprintf(where, sizeof(where), " in zone \"%s\"", cc->zone_ids[zone]);
+	else if (zone_kind >= 0)
+		snprintf(where, sizeof(where), " in a zone of kind \"%s\"",
+		         cc->zone_kinds[zone_kind]);
+	warn_at(p, kt, "the site has no %s output%s: \"%s kind %s\" in rule \"%s\" does nothing",
+	        cc->output_kinds[kind], where, kw->text, cc->output_kinds[kind], cur_rule(p)->name);
+	return 0;
+}
+
+/*
  * action = "alarm" class [ "confirmed" ] [ STRING ] | "fault" [ STRING ]
  *        | "supervisory" [ STRING ]
  *        | "siren" ( "on" [ pattern ] [ "for" DURATION ] | "off" )
  *        | "alert" contact { contact } [ "priority" priority ]
- *        | "output" STRING ( "on" | "off" ) [ "for" DURATION ]
+ *        | "output" ( STRING | "kind" output_kind [ "in" "zone" zone_ref ] )
+ *          ( "on" | "off" ) [ "for" DURATION ]
  *        | "notify" contact { contact } STRING
  *        | "set" "mode" mode | "cancel" STRING
  * Returns -1 on a syntax error.
@@ -1393,6 +1527,8 @@ static int parse_action(struct parser *p)
 	case 5: /* output */
 		next(p);
 		a.type = RA_OUTPUT;
+		if (is_kw(peek(p), "kind"))
+			return parse_output_kind(p, kw, &a, &x);
 		n = parse_id(p, "output", &p->cc->output_names, p->cc->output_ids);
 		if (n == -1)
 			return -1;

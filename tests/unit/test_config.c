@@ -256,7 +256,12 @@ static void test_rules_site_describes_the_config_by_index(void **state)
 	assert_int_equal(site->ncontacts, 2);
 	assert_string_equal(site->contacts[1], "owner");
 	assert_int_equal(site->noutputs, 1);
-	assert_string_equal(site->outputs[0], "siren-hall");
+	assert_string_equal(site->outputs[0].id, "siren-hall");
+	assert_string_equal(site->outputs[0].kind, "siren");
+	assert_int_equal(site->outputs[0].zone, c->outputs[0].zone);
+	assert_string_equal(site->zones[1].kind, c->zones[1].kind);
+	assert_non_null(site->zone_kinds);
+	assert_non_null(site->output_kinds);
 	free(site);
 	config_free(c);
 

@@ -63,12 +63,18 @@ enum { O_SIREN_HALL, O_VALVE_GAS, NOUTPUTS };
 /* The site as the rule compiler sees it (struct rules_site): no daemon
  * config is involved. */
 static const struct rules_site_zone zones[NZONES] = {
-    {.id = "hall", .label = "Sảnh tầng trệt"}, {.id = "kitchen", .label = "Bếp chung"},
-    {.id = "parking", .label = "Nhà xe"},      {.id = "room-101", .label = "Phòng 101"},
-    {.id = "room-102", .label = "Phòng 102"},  {.id = "room-103", .label = "Phòng 103"},
-    {.id = "room-104", .label = "Phòng 104"},  {.id = "room-201", .label = "Phòng 201"},
-    {.id = "room-202", .label = "Phòng 202"},  {.id = "room-203", .label = "Phòng 203"},
-    {.id = "room-204", .label = "Phòng 204"},  {.id = "stairs", .label = "Cầu thang"},
+    {.id = "hall", .label = "Sảnh tầng trệt", .kind = "corridor"},
+    {.id = "kitchen", .label = "Bếp chung", .kind = "kitchen"},
+    {.id = "parking", .label = "Nhà xe", .kind = "parking"},
+    {.id = "room-101", .label = "Phòng 101", .kind = "room"},
+    {.id = "room-102", .label = "Phòng 102", .kind = "room"},
+    {.id = "room-103", .label = "Phòng 103", .kind = "room"},
+    {.id = "room-104", .label = "Phòng 104", .kind = "room"},
+    {.id = "room-201", .label = "Phòng 201", .kind = "room"},
+    {.id = "room-202", .label = "Phòng 202", .kind = "room"},
+    {.id = "room-203", .label = "Phòng 203", .kind = "room"},
+    {.id = "room-204", .label = "Phòng 204", .kind = "room"},
+    {.id = "stairs", .label = "Cầu thang", .kind = "stairs"},
 };
 
 static const struct rules_site_sensor sensors[NSENSORS] = {
@@ -89,7 +95,16 @@ static const struct rules_site_sensor sensors[NSENSORS] = {
 
 static const char *const contacts[NCONTACTS] = {"militia", "owner"};
 
-static const char *const outputs[NOUTPUTS] = {"siren-hall", "valve-gas"};
+static const struct rules_site_output outputs[NOUTPUTS] = {
+    {.id = "siren-hall", .kind = "siren", .zone = Z_HALL},
+    {.id = "valve-gas", .kind = "valve", .zone = Z_KITCHEN},
+};
+
+/* What the config accepts (gateway/config.c): the site has no zone of
+ * kind exit and no relay, which some tests rely on. */
+static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs",
+                                         "exit", "parking", "shop",     NULL};
+static const char *const output_kinds[] = {"siren", "strobe", "relay", "valve", NULL};
 
 static const struct rules_site site = {
     .outputs = outputs,
@@ -100,6 +115,8 @@ static const struct rules_site site = {
     .nsensors = NSENSORS,
     .contacts = contacts,
     .ncontacts = NCONTACTS,
+    .zone_kinds = zone_kinds,
+    .output_kinds = output_kinds,
 };
 
 /* Diagnostics and actions, collected for assertions. */
