@@ -33,7 +33,7 @@
 
 /* ---- the parsed form ---------------------------------------------------- */
 
-enum step_kind { S_READING, S_PAYLOAD, S_AVAIL, S_MODE, S_ACK, S_SILENCE, S_RESET };
+enum step_kind { S_READING, S_PAYLOAD, S_AVAIL, S_MODE, S_ACK, S_SILENCE, S_RESET, S_OUTPUT };
 
 struct step {
 	int line;
@@ -47,7 +47,8 @@ struct step {
 	int cls; /* -1: every alarm (ack) */
 	int zone;
 	char by[64];
-	int refused; /* reset ... refused: the refusal is expected */
+	int refused;    /* reset ... refused: the refusal is expected */
+	int output, on; /* S_OUTPUT */
 };
 
 enum what { W_ALARM, W_ALERT, W_NOTIFY, W_SIRENS, W_OUTPUT, W_MODE };
@@ -297,6 +298,21 @@ static int parse_at(struct parser *ps, struct scenario *sc)
 		st.kind = S_SILENCE;
 		if (opt_in_by(ps, NULL, st.by, sizeof(st.by), NULL) < 0)
 			return -1;
+	} else if (is(ps, "output")) {
+		/* output ID on|off: switched from outside the rules (a valve
+		 * opened for the cooking), so that a rule closing it is seen */
+		st.kind = S_OUTPUT;
+		if (!next(ps) || (st.output = output_id(ps, ps->tok)) < 0)
+			return -1;
+		if (!next(ps) || (!is(ps, "on") && !is(ps, "off"))) {
+			perr(ps, ps->tokcol, "expected \"on\" or \"off\" after the output");
+			return -1;
+		}
+		st.on = is(ps, "on");
+		if (next(ps)) {
+			perr(ps, ps->tokcol, "unexpected \"%s\"", ps->tok);
+			return -1;
+		}
 	} else {
 		if ((st.sensor = sensor_id(ps, ps->tok)) < 0)
 			return -1;
@@ -849,7 +865,8 @@ static void run_step(struct run *r, const struct step *st)
 		struct sh_point_value v[FAMILY_MAX_VALUES];
 		enum family_reject rej;
 		int n = 0;
-		if (!fam || fam->decode(&cs->mqtt, 0, st->payload, strlen(st->payload), v, &n, &rej, NULL) < 0) {
+		if (!fam || fam->decode(&cs->mqtt, 0, st->payload, strlen(st->payload), v, &n, &rej,
+		                        NULL) < 0) {
 			/* An unusable payload changes nothing, as in the daemon:
 			 * a scenario may check exactly that. */
 			break;
@@ -879,6 +896,9 @@ static void run_step(struct run *r, const struct step *st)
 	case S_SILENCE:
 		panel_silence(r->panel, st->by, mono(r), wall(r));
 		engine_settle(r->engine, mono(r), wall(r));
+		break;
+	case S_OUTPUT:
+		outputs_set(r->out, st->output, st->on);
 		break;
 	case S_RESET: {
 		int rc;
