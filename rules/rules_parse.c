@@ -238,11 +238,12 @@ static int parse_kind_of(struct parser *p, const char *what, const struct rules_
                          const char **names)
 {
 	const struct rules_tok *k = peek(p);
-	char h[96] = "", all[256], buf[64];
+	char h[96] = "", all[256], buf[320];
 	int i;
 
 	if (!is_name(k)) {
-		snprintf(buf, sizeof(buf), "%s kind (%s)", what, join(names, all, sizeof(all)));
+		snprintf(buf, sizeof(buf), "a%s %s kind (%s)", what[0] == 'o' ? "n" : "", what,
+		         join(names, all, sizeof(all)));
 		expected(p, k, buf, NULL);
 		return -1;
 	}
@@ -949,11 +950,12 @@ static int parse_cond_zone(struct parser *p, struct rules_cond *c, int *negate)
 	}
 	if (c->zone_kind >= 0) {
 		if (!able)
-			warn_at(p, idt,
-			        "no zone of kind \"%s\" has a sensor with a \"%s\" state: \"zone "
-			        "kind %s is %s\" is never true",
-			        cc->zone_kinds[c->zone_kind], c->state->name,
-			        cc->zone_kinds[c->zone_kind], c->state->name);
+			warn_at(
+			    p, idt,
+			    "no zone of kind \"%s\" has a sensor that can be \"%s\": \"zone kind "
+			    "%s is %s\" is never true",
+			    cc->zone_kinds[c->zone_kind], c->state->name,
+			    cc->zone_kinds[c->zone_kind], c->state->name);
 		return 0;
 	}
 	if (!members)

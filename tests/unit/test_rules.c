@@ -1839,6 +1839,235 @@ static void test_a_cause_that_cleared_while_waiting_clears_after_the_alarm(void 
 	rules_free(rs);
 }
 
+/* ---- zones and outputs by kind ---- */
+
+static void test_zone_kind_selects_the_sensors_of_every_zone_of_that_kind(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"smoke in a room\"\nwhen smoke in zone kind room becomes detected\n"
+	                "then alarm fire\nend\n"
+	                "rule \"kitchen\"\nwhen zone kind kitchen becomes detected\n"
+	                "then supervisory\nend\n",
+	                &d);
+	assert_ndiags(&d, 0);
+	/* every room, whatever its id */
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.a[0].zone, Z_101);
+	assert_int_equal(feed(rs, S_SMOKE_204, POINT_SMOKE, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.a[0].zone, Z_204);
+	assert_int_equal(acts.a[0].cls, ALARM_FIRE);
+	/* every sensor of the kitchen, and nothing of the hall */
+	assert_int_equal(feed(rs, S_GAS_KITCHEN, POINT_GAS, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.a[0].cls, ALARM_SUPERVISORY);
+	assert_int_equal(acts.a[0].zone, Z_KITCHEN);
+	assert_int_equal(feed(rs, S_DOOR_MAIN, POINT_CONTACT, 1, 0, 1, NULL, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	rules_free(rs);
+}
+
+static void test_zone_kind_condition_looks_at_every_zone_of_that_kind(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct world w = {0};
+	struct ruleset *rs;
+
+	(void)state;
+	rs = compile_ok("rule \"smoke with gas in a kitchen\"\nwhen smoke becomes detected\n"
+	                "if zone kind kitchen is detected\nthen alarm fire confirmed\nend\n",
+	                &d);
+	assert_ndiags(&d, 0);
+	assert_int_equal(feed_at(rs, 0, S_SMOKE_101, POINT_SMOKE, 1, &w, &acts), 0);
+	world_set(&w, S_GAS_KITCHEN, POINT_GAS, 1);
+	assert_int_equal(feed_at(rs, SEC, S_SMOKE_102, POINT_SMOKE, 1, &w, &acts), 1);
+	assert_int_equal(acts.a[0].confirmed, 1);
+	rules_free(rs);
+}
+
+/* A site with two valves in two zones, a relay of no zone and a siren. */
+static const struct rules_site_output valves[] = {
+    {.id = "siren-hall", .kind = "siren", .zone = Z_HALL},
+    {.id = "valve-kitchen", .kind = "valve", .zone = Z_KITCHEN},
+    {.id = "pump", .kind = "relay", .zone = -1},
+    {.id = "valve-101", .kind = "valve", .zone = Z_101},
+};
+
+static void test_output_kind_drives_every_output_of_that_kind(void **state)
+{
+	struct rules_site s = site;
+	struct diags d = {0};
+	struct actions acts;
+	int nerr = -1, nwarn = -1;
+	struct ruleset *rs;
+
+	(void)state;
+	s.outputs = valves;
+	s.noutputs = 4;
+	rs = rules_compile_string("rule \"gas closes every valve\"\nwhen gas becomes detected\n"
+	                          "then alarm gas; output kind valve off; notify owner \"x\"\nend\n"
+	                          "rule \"kitchen valves only\"\nwhen heat becomes detected\n"
+	                          "then output kind valve in zone kind kitchen off\nend\n"
+	                          "rule \"one room's valve\"\nwhen panic becomes pressed\n"
+	                          "then output kind valve in zone \"room-101\" on for 5s\nend\n",
+	                          "t.rules", &s, on_diag, &d, &nerr, &nwarn);
+	if (!rs || d.n)
+		print_diags(&d);
+	assert_non_null(rs);
+	assert_int_equal(nerr + nwarn, 0);
+	/* one action per valve, in the config's order, where the rule says */
+	assert_int_equal(feed(rs, S_GAS_KITCHEN, POINT_GAS, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.n, 4);
+	assert_int_equal(acts.a[0].type, RA_ALARM);
+	assert_int_equal(acts.a[1].type, RA_OUTPUT);
+	assert_int_equal(acts.a[1].output, 1);
+	assert_int_equal(acts.a[1].on, 0);
+	assert_int_equal(acts.a[2].type, RA_OUTPUT);
+	assert_int_equal(acts.a[2].output, 3);
+	assert_int_equal(acts.a[2].on, 0);
+	assert_int_equal(acts.a[3].type, RA_NOTIFY);
+	assert_int_equal(feed(rs, S_HEAT_KITCHEN, POINT_HEAT, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].output, 1);
+	assert_int_equal(feed(rs, S_PANIC_HALL, POINT_PANIC, 1, 0, 1, NULL, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_int_equal(acts.a[0].output, 3);
+	assert_int_equal(acts.a[0].on, 1);
+	assert_int_equal(acts.a[0].duration_ms, 5 * SEC);
+	rules_free(rs);
+}
+
+static void test_what_a_house_lacks_by_kind_is_a_warning_not_an_error(void **state)
+{
+	struct diags d = {0};
+	struct actions acts;
+	struct ruleset *rs;
+
+	(void)state;
+	/* the test site has no exit zone, no relay, no valve in a room and
+	 * no water sensor */
+	rs = compile_ok("rule \"exit door\"\nwhen door in zone kind exit is open for 10m\n"
+	                "then supervisory\nend\n"
+	                "rule \"shop\"\nwhen zone kind shop becomes offline\nthen fault\nend\n"
+	                "rule \"kitchen water\"\nwhen water in zone kind kitchen becomes "
+	                "detected\nthen supervisory\nend\n"
+	                "rule \"pump\"\nwhen smoke becomes detected\n"
+	                "if zone kind exit is open\n"
+	                "then output kind relay on; output kind valve in zone kind room off\nend\n",
+	                &d);
+	assert_ndiags(&d, 6);
+	for (int i = 0; i < d.n; i++)
+		assert_int_equal(d.severity[i], 1);
+	assert_diag(&d, 0,
+	            "t.rules:2:6: the site has no zone of kind \"exit\"; rule \"exit door\" can "
+	            "never fire");
+	assert_diag(&d, 1,
+	            "t.rules:6:6: the site has no zone of kind \"shop\"; rule \"shop\" can never "
+	            "fire");
+	assert_diag(&d, 2,
+	            "t.rules:10:6: no water sensor in a zone of kind \"kitchen\"; rule \"kitchen "
+	            "water\" can never fire");
+	assert_diag(&d, 3,
+	            "t.rules:15:9: no zone of kind \"exit\" has a sensor that can be \"open\": "
+	            "\"zone kind exit is open\" is never true");
+	assert_diag(&d, 4,
+	            "t.rules:16:18: the site has no relay output: \"output kind relay\" in rule "
+	            "\"pump\" does nothing");
+	assert_diag(&d, 5,
+	            "t.rules:16:40: the site has no valve output in a zone of kind \"room\": "
+	            "\"output kind valve\" in rule \"pump\" does nothing");
+	/* the rule still runs: it fires, and switches nothing */
+	assert_int_equal(feed(rs, S_SMOKE_101, POINT_SMOKE, 1, 0, 1, NULL, &acts), 0);
+	rules_free(rs);
+}
+
+static void test_unknown_zone_and_output_kinds_are_errors_with_hints(void **state)
+{
+	struct rules_site bare = site;
+	struct diags d = {0};
+	int nerr = -1;
+
+	(void)state;
+	assert_int_equal(compile_bad("rule \"a\"\nwhen door in zone kind exti is open for 10m\n"
+	                             "if zone kind kitchn is detected\n"
+	                             "then output kind valv off; output kind off\nend\n"
+	                             "rule \"b\"\nwhen zone kind \"exit\" becomes open\n"
+	                             "then alarm fire\nend\n",
+	                             &d),
+	                 5);
+	assert_diag(&d, 0,
+	            "t.rules:2:24: unknown zone kind \"exti\"; did you mean \"exit\"? (zone kinds: "
+	            "room, kitchen, corridor, stairs, exit, parking, shop)");
+	assert_diag(&d, 1,
+	            "t.rules:3:14: unknown zone kind \"kitchn\"; did you mean \"kitchen\"? (zone "
+	            "kinds: room, kitchen, corridor, stairs, exit, parking, shop)");
+	assert_diag(&d, 2,
+	            "t.rules:4:18: unknown output kind \"valv\"; did you mean \"valve\"? (output "
+	            "kinds: siren, strobe, relay, valve)");
+	assert_diag(
+	    &d, 3,
+	    "t.rules:4:40: expected an output kind (siren, strobe, relay, valve), got \"off\"");
+	assert_diag(&d, 4,
+	            "t.rules:7:16: expected a zone kind (room, kitchen, corridor, stairs, exit, "
+	            "parking, shop), got string \"exit\"");
+
+	/* a site written by hand without the config's kinds: only the kinds
+	 * its zones have exist */
+	bare.zone_kinds = NULL;
+	memset(&d, 0, sizeof(d));
+	assert_null(rules_compile_string("rule \"a\"\nwhen zone kind exit becomes open\n"
+	                                 "then alarm fire\nend\n",
+	                                 "t.rules", &bare, on_diag, &d, &nerr, NULL));
+	assert_int_equal(nerr, 1);
+	assert_diag(&d, 0,
+	            "t.rules:2:16: unknown zone kind \"exit\" (zone kinds: corridor, kitchen, "
+	            "parking, room, stairs)");
+}
+
+static void test_shipped_model_compiles_for_a_minimal_house_with_warnings_only(void **state)
+{
+	/* one room, one smoke detector, no exit, no valve, no siren */
+	static const struct rules_site_zone z[] = {{.id = "phong-1", .kind = "room"}};
+	static const struct rules_site_sensor s[] = {
+	    {.id = "khoi-1", .kind = KIND_SMOKE, .zone = 0}};
+	static const char *const zk[] = {"room", "kitchen", "corridor", "stairs",
+	                                 "exit", "parking", "shop",     NULL};
+	static const char *const ok[] = {"siren", "strobe", "relay", "valve", NULL};
+	const struct rules_site tiny = {.zones = z,
+	                                .nzones = 1,
+	                                .sensors = s,
+	                                .nsensors = 1,
+	                                .contacts = contacts,
+	                                .ncontacts = NCONTACTS,
+	                                .zone_kinds = zk,
+	                                .output_kinds = ok};
+	struct diags d = {0};
+	int nerr = -1, nwarn = -1, exit_warned = 0, valve_warned = 0;
+	struct ruleset *rs;
+	glob_t g;
+
+	(void)state;
+	assert_int_equal(glob("rules/model/*.rules", 0, NULL, &g), 0);
+	rs = rules_compile_files((const char *const *)g.gl_pathv, (int)g.gl_pathc, &tiny, on_diag,
+	                         &d, &nerr, &nwarn);
+	globfree(&g);
+	if (!rs || nerr)
+		print_diags(&d);
+	assert_non_null(rs);
+	assert_int_equal(nerr, 0);
+	assert_true(nwarn > 0);
+	for (int i = 0; i < d.n && i < MAXD; i++) {
+		exit_warned |= strstr(d.msg[i], "no zone of kind \"exit\"") != NULL;
+		valve_warned |= strstr(d.msg[i], "no valve output") != NULL;
+	}
+	assert_true(exit_warned);
+	assert_true(valve_warned);
+	rules_free(rs);
+}
+
 static void test_unless_is_rechecked_after_a_reading(void **state)
 {
 	struct diags d = {0};
@@ -2361,6 +2590,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shipped_model_compiles_clean_against_the_demo_house),
+	    cmocka_unit_test(test_zone_kind_selects_the_sensors_of_every_zone_of_that_kind),
+	    cmocka_unit_test(test_zone_kind_condition_looks_at_every_zone_of_that_kind),
+	    cmocka_unit_test(test_output_kind_drives_every_output_of_that_kind),
+	    cmocka_unit_test(test_what_a_house_lacks_by_kind_is_a_warning_not_an_error),
+	    cmocka_unit_test(test_unknown_zone_and_output_kinds_are_errors_with_hints),
+	    cmocka_unit_test(test_shipped_model_compiles_for_a_minimal_house_with_warnings_only),
 	    cmocka_unit_test(
 	        test_model_without_the_optional_valve_compiles_for_a_house_without_one),
 	    cmocka_unit_test(test_unknown_kind_gets_a_hint_with_exact_position),
