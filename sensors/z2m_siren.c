@@ -66,15 +66,24 @@ static int on_tuya_alarm_bool(char *buf, size_t size, enum sh_siren p, int secs)
 	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":true}", secs);
 }
 
-/* Tuya TS0601 "alarm":"ON"/"OFF" sirens (tuya.ts: ZA03 _TZE204_hcxvyxa5,
- * YXZBSL _TZE204_k7mfgaen/_fncxk3ob): volume "high" exists in both; their
- * durations differ in unit (ZA03 seconds up to 380, YXZBSL minutes up to
- * 60), so the duration is left to the device's own setting. */
+/* Tuya TS0601 "alarm":"ON"/"OFF" sirens with the duration in seconds
+ * (tuya.ts: ZA03 _TZE204_hcxvyxa5: dp 13 alarm, dp 5 volume, dp 7 duration
+ * 1..380 s). */
 static int on_tuya_alarm_onoff(char *buf, size_t size, enum sh_siren p, int secs)
 {
 	(void)p;
-	(void)secs;
-	return snprintf(buf, size, "{\"volume\":\"high\",\"alarm\":\"ON\"}");
+	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":\"ON\"}", secs);
+}
+
+/* The same with the duration in minutes (tuya.ts: YXZBSL
+ * _TZE204_k7mfgaen/_fncxk3ob: dp 7 duration 1..60 min; its volume says
+ * "middle" where ZA03 says "medium", "high" is in both). Rounded up: the
+ * siren must not stop before the gateway's refresh. */
+static int on_tuya_alarm_onoff_min(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":\"ON\"}",
+	                (secs + 59) / 60);
 }
 
 /* HOBEIAN ZG-229Z light & sound siren (tuya.ts): alarm is an enum
@@ -108,7 +117,8 @@ static const struct z2m_siren_form forms[] = {
     {"warning-heiman", on_warning_heiman,
      "{\"warning\":{\"mode\":\"stop\",\"strobe\":false,\"duration\":0}}", 65534},
     {"tuya-alarm-bool", on_tuya_alarm_bool, "{\"alarm\":false}", 1800},
-    {"tuya-alarm-onoff", on_tuya_alarm_onoff, "{\"alarm\":\"OFF\"}", 1800},
+    {"tuya-alarm-onoff", on_tuya_alarm_onoff, "{\"alarm\":\"OFF\"}", 380},
+    {"tuya-alarm-onoff-min", on_tuya_alarm_onoff_min, "{\"alarm\":\"OFF\"}", 3600},
     {"tuya-alarm-enum", on_tuya_alarm_enum, "{\"alarm\":\"normal\"}", 1800},
     {"ts0216", on_ts0216, "{\"alarm\":false}", 65534},
 };
@@ -116,9 +126,14 @@ static const struct z2m_siren_form forms[] = {
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
 
 /* The same names, in table order, for sh_suggest() and messages. */
-const char *const z2m_siren_form_names[] = {
-    "warning", "warning-heiman", "tuya-alarm-bool", "tuya-alarm-onoff", "tuya-alarm-enum", "ts0216",
-    NULL};
+const char *const z2m_siren_form_names[] = {"warning",
+                                            "warning-heiman",
+                                            "tuya-alarm-bool",
+                                            "tuya-alarm-onoff",
+                                            "tuya-alarm-onoff-min",
+                                            "tuya-alarm-enum",
+                                            "ts0216",
+                                            NULL};
 _Static_assert(sizeof(z2m_siren_form_names) / sizeof(z2m_siren_form_names[0]) == NFORMS + 1,
                "z2m_siren_form_names must list every form");
 
@@ -155,6 +170,16 @@ int z2m_siren_configure(struct family_binding *b, const struct cJSON *mqtt,
 	}
 	f = form_find(siren->valuestring);
 	if (f) {
+		/* The gateway re-sends the command every 80% of duration_s; a
+		 * device that stops sooner would fall silent in between. */
+		if (b->duration_s > f->max_s) {
+			cfg->report(cfg->ctx, 0, siren, "siren",
+			            "a \"%s\" siren sounds at most %d s per command; set the "
+			            "output's duration_s to %d or less, or it falls silent "
+			            "between the gateway's refreshes",
+			            f->name, f->max_s, f->max_s);
+			return -1;
+		}
 		/* The table is static: opts points into it and owns nothing. */
 		b->opts = (void *)f;
 		return 0;

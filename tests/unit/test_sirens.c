@@ -140,18 +140,20 @@ static const struct siren_row rows[] = {
       "{\"volume\":\"high\",\"duration\":1800,\"alarm\":true}"},
      "{\"alarm\":false}"},
     {"Tuya ZA03 (_TZE204_hcxvyxa5)",
-     "devices/tuya.ts (dp 13 alarm onOff, dp 5 volume)",
+     "devices/tuya.ts (dp 13 alarm onOff, dp 5 volume, dp 7 duration 1..380 s)",
      "\"tuya-alarm-onoff\"",
-     300,
-     {NULL, "{\"volume\":\"high\",\"alarm\":\"ON\"}", "{\"volume\":\"high\",\"alarm\":\"ON\"}",
-      "{\"volume\":\"high\",\"alarm\":\"ON\"}"},
+     380,
+     {NULL, "{\"volume\":\"high\",\"duration\":380,\"alarm\":\"ON\"}",
+      "{\"volume\":\"high\",\"duration\":380,\"alarm\":\"ON\"}",
+      "{\"volume\":\"high\",\"duration\":380,\"alarm\":\"ON\"}"},
      "{\"alarm\":\"OFF\"}"},
     {"Tuya YXZBSL (_TZE204_k7mfgaen)",
-     "devices/tuya.ts (dp 13 alarm onOff, dp 5 volume)",
-     "\"tuya-alarm-onoff\"",
-     300,
-     {NULL, "{\"volume\":\"high\",\"alarm\":\"ON\"}", "{\"volume\":\"high\",\"alarm\":\"ON\"}",
-      "{\"volume\":\"high\",\"alarm\":\"ON\"}"},
+     "devices/tuya.ts (dp 13 alarm onOff, dp 5 volume, dp 7 duration 1..60 min)",
+     "\"tuya-alarm-onoff-min\"",
+     90, /* 1.5 min: rounded up to 2 */
+     {NULL, "{\"volume\":\"high\",\"duration\":2,\"alarm\":\"ON\"}",
+      "{\"volume\":\"high\",\"duration\":2,\"alarm\":\"ON\"}",
+      "{\"volume\":\"high\",\"duration\":2,\"alarm\":\"ON\"}"},
      "{\"alarm\":\"OFF\"}"},
     {"HOBEIAN ZG-229Z",
      "devices/tuya.ts (dp 1 alarm enum, dp 5 alarm_volume, dp 7 alarm_time)",
@@ -268,7 +270,7 @@ static void test_unknown_form_lists_the_known_ones(void **state)
 	expect_diag(&d,
 	            "site.json:5:80: outputs[0].mqtt.siren: unknown siren form \"klaxon-9000\"; "
 	            "this version knows warning, warning-heiman, tuya-alarm-bool, "
-	            "tuya-alarm-onoff, tuya-alarm-enum, ts0216");
+	            "tuya-alarm-onoff, tuya-alarm-onoff-min, tuya-alarm-enum, ts0216");
 }
 
 static void test_siren_form_on_a_relay_is_an_error(void **state)
@@ -297,6 +299,22 @@ static void test_siren_form_of_the_wrong_type_is_an_error(void **state)
 	            "command form, e.g. \"warning\"");
 }
 
+/* A ZA03 sounds at most 380 s per command: a longer duration_s would leave
+ * it silent until the refresh, so the config is refused. */
+static void test_duration_beyond_the_devices_maximum_is_an_error(void **state)
+{
+	struct diags d;
+	struct config *c = load_output("siren", "\"tuya-alarm-onoff\"", 600, &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	expect_diag(&d,
+	            "site.json:5:80: outputs[0].mqtt.siren: a \"tuya-alarm-onoff\" siren sounds "
+	            "at most 380 s per command; set the output's duration_s to 380 or less, or "
+	            "it falls silent between the gateway's refreshes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +326,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_form_lists_the_known_ones),
 	    cmocka_unit_test(test_siren_form_on_a_relay_is_an_error),
 	    cmocka_unit_test(test_siren_form_of_the_wrong_type_is_an_error),
+	    cmocka_unit_test(test_duration_beyond_the_devices_maximum_is_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
