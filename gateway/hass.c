@@ -89,8 +89,9 @@ static cJSON *device(const struct config *c, const char *version)
 	return d;
 }
 
-/* Site availability: the retained status the daemon keeps (its last will
- * says offline). */
+/* Site availability: the retained status the daemon keeps on the local
+ * broker, also when the feed goes upstream (daemon_local_status); the
+ * local connection's last will says offline. */
 static void add_site_availability(const struct config *c, cJSON *avail)
 {
 	cJSON *a = cJSON_CreateObject();
