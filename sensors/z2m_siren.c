@@ -56,26 +56,33 @@ static int on_warning_heiman(char *buf, size_t size, enum sh_siren p, int secs)
 }
 
 /* NEO NAS-AB02B2 / NAS-AB02B0 (neo.ts, legacy.ts tz.neo_alarm): alarm is a
- * boolean; volume low/medium/high and duration 0..1800 s are data points of
- * their own. zigbee2mqtt runs the keys in message order, so volume and
- * duration go first: the alarm must start loud and for the whole on-time,
- * not with whatever was left on the device. */
+ * boolean. volume and duration exist too, but all four keys belong to one
+ * converter, and zigbee2mqtt calls a converter once per message
+ * (lib/extension/publish.ts, "Use a converter for set only once"): in
+ * {"volume":..,"alarm":true} only volume would be sent and the siren would
+ * stay silent. So the command is alarm alone; volume and duration are the
+ * device's settings, made once by the installer (docs/config.md). */
 static int on_tuya_alarm_bool(char *buf, size_t size, enum sh_siren p, int secs)
 {
 	(void)p;
-	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":true}", secs);
+	(void)secs;
+	return snprintf(buf, size, "{\"alarm\":true}");
 }
 
 /* Tuya TS0601 "alarm":"ON"/"OFF" sirens with the duration in seconds
  * (tuya.ts: ZA03 _TZE204_hcxvyxa5: dp 13 alarm, dp 5 volume, dp 7 duration
- * 1..380 s). */
+ * 1..380 s). These are tuyaBase({dp: true}) devices: one converter,
+ * tuya.tz.datapoints, that sends every key of the message in message order,
+ * so volume and duration go before alarm and the siren starts loud and for
+ * the whole on-time. It stops at the first key the device lacks, so every
+ * key here is one of the device's datapoints. */
 static int on_tuya_alarm_onoff(char *buf, size_t size, enum sh_siren p, int secs)
 {
 	(void)p;
 	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":\"ON\"}", secs);
 }
 
-/* The same with the duration in minutes (tuya.ts: YXZBSL
+/* The same (tuya.tz.datapoints) with the duration in minutes (tuya.ts: YXZBSL
  * _TZE204_k7mfgaen/_fncxk3ob: dp 7 duration 1..60 min; its volume says
  * "middle" where ZA03 says "medium", "high" is in both). Rounded up: the
  * siren must not stop before the gateway's refresh. */
@@ -86,9 +93,9 @@ static int on_tuya_alarm_onoff_min(char *buf, size_t size, enum sh_siren p, int 
 	                (secs + 59) / 60);
 }
 
-/* HOBEIAN ZG-229Z light & sound siren (tuya.ts): alarm is an enum
- * alarm_sound/alarm_light/alarm_sound_light/normal, with alarm_volume and
- * alarm_time 0..1800 s of their own. */
+/* HOBEIAN ZG-229Z light & sound siren (tuya.ts, tuya.tz.datapoints as
+ * above): alarm is an enum alarm_sound/alarm_light/alarm_sound_light/normal,
+ * with alarm_volume and alarm_time 0..1800 s of their own. */
 static int on_tuya_alarm_enum(char *buf, size_t size, enum sh_siren p, int secs)
 {
 	(void)p;
@@ -100,7 +107,8 @@ static int on_tuya_alarm_enum(char *buf, size_t size, enum sh_siren p, int secs)
 
 /* Tuya TS0216 sound and flash siren (tuya.ts; tz.ts0216_*): alarm is a
  * boolean, volume a number 0..100, duration is written to the IAS WD
- * max_duration attribute (uint16) before the alarm starts. */
+ * max_duration attribute (uint16) before the alarm starts. Three
+ * converters of their own, so all three keys of the message are sent. */
 static int on_ts0216(char *buf, size_t size, enum sh_siren p, int secs)
 {
 	(void)p;
