@@ -1331,6 +1331,7 @@ static void parse_output(struct loader *l, const cJSON *e, void *elem)
 	get_int(l, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
 	o->mqtt.kind = KIND_GENERIC;
 	o->mqtt.siren = o->kind == OUTPUT_SIREN || o->kind == OUTPUT_STROBE;
+	o->mqtt.duration_s = o->duration_s;
 	parse_source(l, e, "an output is driven over MQTT or Modbus", &o->mqtt, &o->modbus, 1);
 }
 

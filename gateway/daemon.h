@@ -98,6 +98,8 @@ struct mqttc *daemon_connect_out(struct daemon *dm);
 struct mqttc *daemon_connect_remote(struct daemon *dm);
 struct mqttc *daemon_connect_reports(struct daemon *dm);
 void daemon_subscribe_reports(struct daemon *dm);
+void daemon_local_status(struct daemon *dm);
+void daemon_local_goodbye(struct daemon *dm);
 void daemon_hass_publish(void *ctx, const char *topic, const char *payload, int qos);
 void daemon_hass_subscribe(void *ctx, const char *topic);
 struct cJSON *daemon_ctl_handle(void *ctx, const struct cJSON *req);

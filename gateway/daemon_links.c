@@ -52,11 +52,40 @@ static void on_local_connect(void *ctx)
 	daemon_subscribe_reports(ctx);
 }
 
+/* The site's retained status on the local broker too when it goes
+ * upstream: Home Assistant listens there, and every entity's availability
+ * hangs on it (with only an upstream copy they all stayed "unavailable").
+ * The local connection's will says offline, so a dead daemon shows. */
+void daemon_local_status(struct daemon *dm)
+{
+	const char *text = upstream_status_text(dm->up);
+
+	if (!dm->remote)
+		return; /* local_out is the upstream connection: already there */
+	if (text)
+		mqttc_publish(dm->local_out, upstream_status_topic(dm->up), text, strlen(text), 1,
+		              1, NULL);
+	else
+		daemon_status_changed(dm);
+}
+
+/* A clean stop says offline on the local broker as well: Home Assistant
+ * must not show a stopped gateway as available. */
+void daemon_local_goodbye(struct daemon *dm)
+{
+	const char *w = upstream_will_payload(dm->up);
+
+	if (dm->remote && mqttc_connected(dm->local_out))
+		mqttc_publish(dm->local_out, upstream_status_topic(dm->up), w, strlen(w), 1, 1,
+		              NULL);
+}
+
 static void on_out_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	outputs_resync(dm->outputs);
 	hass_announce(dm->hass);
+	daemon_local_status(dm);
 	if (!dm->remote) {
 		mqttc_subscribe(dm->local_out, dm->ack_topic);
 		mqttc_subscribe(dm->local_out, dm->command_topic);
@@ -220,9 +249,10 @@ struct mqttc *daemon_connect_out(struct daemon *dm)
 {
 	static const struct mqttc_callbacks cb = {on_out_connect, on_out_disconnect, on_out_message,
 	                                          on_out_publish, NULL};
-	/* The will marks the site offline on whichever connection carries
-	 * upstream traffic. */
-	return connect_broker(dm, "local-out", &dm->cfg->mqtt, dm->cfg->upstream.host == NULL, &cb);
+	/* The will marks the site offline on the local broker always (Home
+	 * Assistant's availability, and the upstream feed when there is no
+	 * upstream broker); the upstream connection has its own. */
+	return connect_broker(dm, "local-out", &dm->cfg->mqtt, 1, &cb);
 }
 
 struct mqttc *daemon_connect_remote(struct daemon *dm)

@@ -89,8 +89,9 @@ static cJSON *device(const struct config *c, const char *version)
 	return d;
 }
 
-/* Site availability: the retained status the daemon keeps (its last will
- * says offline). */
+/* Site availability: the retained status the daemon keeps on the local
+ * broker, also when the feed goes upstream (daemon_local_status); the
+ * local connection's last will says offline. */
 static void add_site_availability(const struct config *c, cJSON *avail)
 {
 	cJSON *a = cJSON_CreateObject();
@@ -118,9 +119,10 @@ void hass_discovery(const struct config *c, const char *version, hass_emit_fn em
 	char t[320], st[256], uid[160];
 	cJSON *o, *feat, *avail;
 
-	/* The panel. */
+	/* The panel. Its own name: one equal to the device's (the site's)
+	 * makes Home Assistant warn and strip it. */
 	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", c->site.name ? c->site.name : c->site.id);
+	cJSON_AddStringToObject(o, "name", "Báo động (alarm panel)");
 	snprintf(uid, sizeof(uid), "safehouse_%s_panel", c->site.id);
 	cJSON_AddStringToObject(o, "unique_id", uid);
 	hass_panel_state_topic(c, st, sizeof(st));

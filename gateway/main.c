@@ -85,6 +85,7 @@ static void publish_status(void *arg)
 	struct daemon *dm = arg;
 	dm->status_timer = 0;
 	upstream_publish_status(dm->up, status_build(&dm->status, 0));
+	daemon_local_status(dm);
 	hass_sync_panel(dm->hass, 0);
 	hass_sync_gateway(dm->hass, 0);
 }
@@ -389,6 +390,7 @@ static void stop_all(struct daemon *dm, int rc)
 		mqttc_publish(dm->remote ? dm->remote : dm->local_out,
 		              upstream_status_topic(dm->up), w, strlen(w), 1, 1, NULL);
 	}
+	daemon_local_goodbye(dm);
 	daemon_stop_buses(dm);
 	mqttc_disconnect(dm->remote);
 	mqttc_disconnect(dm->local_out);

@@ -336,6 +336,11 @@ void upstream_publish_status(struct upstream *up, cJSON *status)
 	mqttc_publish(up->client, up->status_topic, text, strlen(text), 1, 1, NULL);
 }
 
+const char *upstream_status_text(const struct upstream *up)
+{
+	return up->last_status;
+}
+
 void upstream_publish_heartbeat(struct upstream *up, cJSON *hb)
 {
 	char topic[SH_TOPIC_MAX], at[32];

@@ -72,6 +72,10 @@ void upstream_on_publish(struct upstream *up, int mid);
  * caller built; "site", "online" and "at" are added here). */
 void upstream_publish_status(struct upstream *up, struct cJSON *status);
 
+/* The last status published (with "site", "online" and "at"), NULL before
+ * the first one. Owned by up; valid until the next status. */
+const char *upstream_status_text(const struct upstream *up);
+
 /* Publish a heartbeat (QoS 0, never queued). Takes ownership of hb. */
 void upstream_publish_heartbeat(struct upstream *up, struct cJSON *hb);
 

@@ -63,6 +63,7 @@ struct family_binding {
 	char *format;      /* the family's name */
 	int is_output;     /* 1: an output (siren, relay); 0: a sensor */
 	int siren;         /* outputs: 1 for sirens and strobes */
+	int duration_s;    /* outputs: the on-time per command (for limits) */
 	enum sh_kind kind; /* sensors: the sensor's kind; outputs: KIND_GENERIC */
 	void *opts;        /* the family's parsed options; NULL when it has none */
 };

@@ -1,43 +1,234 @@
 /*
  * z2m_siren.c: commands for zigbee2mqtt outputs.
  *
- * This version knows one siren form, the "warning" composite of the ZCL IAS
- * WD cluster; relays and valves take {"state":"ON"/"OFF"}.
+ * A siren is driven through whatever its zigbee2mqtt converter accepts, and
+ * the sirens sold here do not agree: ZCL sirens take the "warning"
+ * composite, Tuya TS0601 sirens have no "warning" converter at all
+ * (zigbee2mqtt logs "No converter available for 'warning'" and the siren
+ * stays silent) and take "alarm" as a boolean, as "ON"/"OFF" or as an enum.
+ * So each output names its command form ("siren" in its "mqtt" object) and
+ * each form is one row of the table below, derived from the converters of
+ * zigbee-herdsman-converters (cited per row). Relays and valves take
+ * {"state":"ON"/"OFF"}.
  */
 #include "z2m_siren.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cJSON.h"
+
+/* A siren's on-time when the output gives none (the config's default). */
+#define Z2M_SIREN_DEFAULT_S 300
+
+/* Writes the "on" payload for pattern p and on-time secs (already clamped to
+ * the form's maximum); returns what snprintf returns. */
+typedef int (*z2m_siren_on_fn)(char *buf, size_t size, enum sh_siren p, int secs);
+
+struct z2m_siren_form {
+	const char *name;
+	z2m_siren_on_fn on;
+	const char *off; /* the stop payload: it must silence whatever on started */
+	int max_s;       /* the longest on-time the device takes */
+};
+
+/* ZCL IAS WD through the "warning" converter (toZigbee.ts `warning`): mode
+ * fire/burglar/emergency, level and strobe. duration is a uint16 on the
+ * wire, but the device also caps it at its own max_duration attribute. */
+static int on_warning(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	return snprintf(buf, size,
+	                "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
+	                "\"strobe\":true,\"duration\":%d}}",
+	                sh_siren_name(p), secs);
+}
+
+/* Heiman HS2WD-E (heiman.ts): the same converter, but its exposes remove
+ * "level" and "strobe_level" and allow only the modes stop and emergency,
+ * so every pattern sounds as emergency and no level is sent. */
+static int on_warning_heiman(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size,
+	                "{\"warning\":{\"mode\":\"emergency\",\"strobe\":true,\"duration\":%d}}",
+	                secs);
+}
+
+/* NEO NAS-AB02B2 / NAS-AB02B0 (neo.ts, legacy.ts tz.neo_alarm): alarm is a
+ * boolean. volume and duration exist too, but all four keys belong to one
+ * converter, and zigbee2mqtt calls a converter once per message
+ * (lib/extension/publish.ts, "Use a converter for set only once"): in
+ * {"volume":..,"alarm":true} only volume would be sent and the siren would
+ * stay silent. So the command is alarm alone; volume and duration are the
+ * device's settings, made once by the installer (docs/config.md). */
+static int on_tuya_alarm_bool(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	(void)secs;
+	return snprintf(buf, size, "{\"alarm\":true}");
+}
+
+/* Tuya TS0601 "alarm":"ON"/"OFF" sirens with the duration in seconds
+ * (tuya.ts: ZA03 _TZE204_hcxvyxa5: dp 13 alarm, dp 5 volume, dp 7 duration
+ * 1..380 s). These are tuyaBase({dp: true}) devices: one converter,
+ * tuya.tz.datapoints, that sends every key of the message in message order,
+ * so volume and duration go before alarm and the siren starts loud and for
+ * the whole on-time. It stops at the first key the device lacks, so every
+ * key here is one of the device's datapoints. */
+static int on_tuya_alarm_onoff(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":\"ON\"}", secs);
+}
+
+/* The same (tuya.tz.datapoints) with the duration in minutes (tuya.ts: YXZBSL
+ * _TZE204_k7mfgaen/_fncxk3ob: dp 7 duration 1..60 min; its volume says
+ * "middle" where ZA03 says "medium", "high" is in both). Rounded up: the
+ * siren must not stop before the gateway's refresh. */
+static int on_tuya_alarm_onoff_min(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size, "{\"volume\":\"high\",\"duration\":%d,\"alarm\":\"ON\"}",
+	                (secs + 59) / 60);
+}
+
+/* HOBEIAN ZG-229Z light & sound siren (tuya.ts, tuya.tz.datapoints as
+ * above): alarm is an enum alarm_sound/alarm_light/alarm_sound_light/normal,
+ * with alarm_volume and alarm_time 0..1800 s of their own. */
+static int on_tuya_alarm_enum(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size,
+	                "{\"alarm_volume\":\"high\",\"alarm_time\":%d,"
+	                "\"alarm\":\"alarm_sound_light\"}",
+	                secs);
+}
+
+/* Tuya TS0216 sound and flash siren (tuya.ts; tz.ts0216_*): alarm is a
+ * boolean, volume a number 0..100, duration is written to the IAS WD
+ * max_duration attribute (uint16) before the alarm starts. Three
+ * converters of their own, so all three keys of the message are sent. */
+static int on_ts0216(char *buf, size_t size, enum sh_siren p, int secs)
+{
+	(void)p;
+	return snprintf(buf, size, "{\"volume\":100,\"duration\":%d,\"alarm\":true}", secs);
+}
+
+/* The stop of the "warning" forms sends every bit of the info byte as zero
+ * (mode stop, level low, no strobe): SIRZB-110 does not stop otherwise (the
+ * converter's own comment), and it is what the converters' own off
+ * commands send (warning_simple, ts0216_alarm). */
+static const struct z2m_siren_form forms[] = {
+    {"warning", on_warning,
+     "{\"warning\":{\"mode\":\"stop\",\"level\":\"low\",\"strobe\":false,\"duration\":0}}", 65534},
+    {"warning-heiman", on_warning_heiman,
+     "{\"warning\":{\"mode\":\"stop\",\"strobe\":false,\"duration\":0}}", 65534},
+    {"tuya-alarm-bool", on_tuya_alarm_bool, "{\"alarm\":false}", 1800},
+    {"tuya-alarm-onoff", on_tuya_alarm_onoff, "{\"alarm\":\"OFF\"}", 380},
+    {"tuya-alarm-onoff-min", on_tuya_alarm_onoff_min, "{\"alarm\":\"OFF\"}", 3600},
+    {"tuya-alarm-enum", on_tuya_alarm_enum, "{\"alarm\":\"normal\"}", 1800},
+    {"ts0216", on_ts0216, "{\"alarm\":false}", 65534},
+};
+
+#define NFORMS (sizeof(forms) / sizeof(forms[0]))
+
+/* The same names, in table order, for sh_suggest() and messages. */
+const char *const z2m_siren_form_names[] = {"warning",
+                                            "warning-heiman",
+                                            "tuya-alarm-bool",
+                                            "tuya-alarm-onoff",
+                                            "tuya-alarm-onoff-min",
+                                            "tuya-alarm-enum",
+                                            "ts0216",
+                                            NULL};
+_Static_assert(sizeof(z2m_siren_form_names) / sizeof(z2m_siren_form_names[0]) == NFORMS + 1,
+               "z2m_siren_form_names must list every form");
+
+static const struct z2m_siren_form *form_find(const char *name)
+{
+	for (size_t i = 0; i < NFORMS; i++)
+		if (strcmp(forms[i].name, name) == 0)
+			return &forms[i];
+	return NULL;
+}
 
 int z2m_siren_configure(struct family_binding *b, const struct cJSON *mqtt,
                         const struct family_cfg *cfg)
 {
-	(void)b;
-	(void)mqtt;
-	(void)cfg;
-	return 0;
+	const cJSON *siren = cJSON_GetObjectItemCaseSensitive(mqtt, "siren");
+	const struct z2m_siren_form *f;
+	const char *hint;
+	char list[160];
+	size_t n = 0;
+
+	b->opts = NULL;
+	if (!siren)
+		return 0;
+	if (!b->siren) {
+		cfg->report(cfg->ctx, 0, siren, "siren",
+		            "only a siren or strobe output takes a siren form; a relay or "
+		            "valve is sent {\"state\":\"ON\"/\"OFF\"}");
+		return -1;
+	}
+	if (!cJSON_IsString(siren) || !siren->valuestring) {
+		cfg->report(cfg->ctx, 0, siren, "siren",
+		            "expected a string naming the siren's command form, e.g. \"warning\"");
+		return -1;
+	}
+	f = form_find(siren->valuestring);
+	if (f) {
+		/* The gateway re-sends the command every 80% of duration_s; a
+		 * device that stops sooner would fall silent in between. */
+		if (b->duration_s > f->max_s) {
+			cfg->report(cfg->ctx, 0, siren, "siren",
+			            "a \"%s\" siren sounds at most %d s per command; set the "
+			            "output's duration_s to %d or less, or it falls silent "
+			            "between the gateway's refreshes",
+			            f->name, f->max_s, f->max_s);
+			return -1;
+		}
+		/* The table is static: opts points into it and owns nothing. */
+		b->opts = (void *)f;
+		return 0;
+	}
+	hint = sh_suggest(siren->valuestring, z2m_siren_form_names);
+	if (hint) {
+		cfg->report(cfg->ctx, 0, siren, "siren",
+		            "unknown siren form \"%s\"; did you mean \"%s\"?", siren->valuestring,
+		            hint);
+		return -1;
+	}
+	list[0] = '\0';
+	for (size_t i = 0; z2m_siren_form_names[i]; i++)
+		n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
+		                      i ? ", " : "", z2m_siren_form_names[i]);
+	cfg->report(cfg->ctx, 0, siren, "siren", "unknown siren form \"%s\"; this version knows %s",
+	            siren->valuestring, list);
+	return -1;
 }
 
 void z2m_siren_free(struct family_binding *b)
 {
-	b->opts = NULL;
+	b->opts = NULL; /* points into the static table */
 }
 
 int z2m_siren_encode(const struct family_binding *b, const struct family_output_cmd *cmd, char *buf,
                      size_t size)
 {
+	const struct z2m_siren_form *f = b->opts ? b->opts : &forms[0];
+	enum sh_siren p = cmd->pattern == SIREN_OFF ? SIREN_FIRE : cmd->pattern;
+	int secs = cmd->duration_s > 0 ? cmd->duration_s : Z2M_SIREN_DEFAULT_S;
 	int len;
 
-	(void)b;
+	if (secs > f->max_s)
+		secs = f->max_s;
 	if (!cmd->siren)
 		len = snprintf(buf, size, "{\"state\":\"%s\"}", cmd->on ? "ON" : "OFF");
 	else if (!cmd->on)
-		len = snprintf(buf, size, "{\"warning\":{\"mode\":\"stop\"}}");
+		len = snprintf(buf, size, "%s", f->off);
 	else
-		len = snprintf(buf, size,
-		               "{\"warning\":{\"mode\":\"%s\",\"level\":\"very_high\","
-		               "\"strobe\":true,\"duration\":%d}}",
-		               cmd->pattern == SIREN_OFF ? "fire" : sh_siren_name(cmd->pattern),
-		               cmd->duration_s > 0 ? cmd->duration_s : 300);
+		len = f->on(buf, size, p, secs);
 	if (len < 0 || (size_t)len >= size)
 		return -1;
 	return len;

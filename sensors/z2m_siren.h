@@ -11,11 +11,16 @@
 
 #include "family.h"
 
+/* The siren forms this version knows ("warning" first: the default),
+ * NULL-terminated. */
+extern const char *const z2m_siren_form_names[];
+
 /* Parse the output's keys of its "mqtt" object (e.g. "siren") into b->opts;
  * every problem is reported through cfg. Returns 0 or -1. */
 int z2m_siren_configure(struct family_binding *b, const struct cJSON *mqtt,
                         const struct family_cfg *cfg);
-/* Free b->opts as set by z2m_siren_configure(). */
+/* Free b->opts as set by z2m_siren_configure() (it points into a static
+ * table: nothing is freed). */
 void z2m_siren_free(struct family_binding *b);
 /* The payload for cmd on the output bound by b, published on its topic.
  * Returns the length, or -1 when it does not fit. */

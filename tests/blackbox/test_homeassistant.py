@@ -3,8 +3,12 @@ itself, with payloads that follow Home Assistant's documented schema for
 alarm_control_panel and binary_sensor (MQTT integration)."""
 
 import json
+import signal
 
-from helpers import MqttProbe, wait_until
+import pytest
+
+from helpers import Broker, MqttProbe, free_port, wait_until
+from modbus_helpers import start_modbus_site, tcp_bus, use_modbus
 
 # From Home Assistant's MQTT alarm_control_panel and binary_sensor docs.
 PANEL_KEYS = {"availability", "availability_mode", "availability_template",
@@ -43,6 +47,16 @@ def discovery(s):
     sensors = {m.topic: m for m in s.probe.select(
         pred=lambda m: m.topic.startswith("homeassistant/binary_sensor/"))}
     return panel, sensors
+
+
+def test_panel_entity_has_its_own_name_not_its_devices(running_site):
+    # Home Assistant warns about an entity named like its device and strips
+    # the name.
+    panel, _ = discovery(running_site)
+    p = panel.json()
+    assert isinstance(p["name"], str) and p["name"].strip()
+    assert p["name"] != p["device"]["name"]
+    assert not p["name"].startswith(p["device"]["name"])
 
 
 def test_panel_discovery_follows_the_alarm_control_panel_schema(running_site):
@@ -153,3 +167,137 @@ def test_discovery_can_be_switched_off(site):
     s = site.start()
     s.barrier()
     assert s.probe.select(pred=lambda m: m.topic.startswith("homeassistant/")) == []
+
+
+# --------------------------------------------------------------------------
+# availability: what Home Assistant shows as "unavailable"
+
+
+def availability_state(probe, entity):
+    """What Home Assistant makes of an entity's availability from what the
+    local broker holds: True (available) or False, following its rules:
+    no message yet is unavailable; availability_mode "all" needs every
+    topic available, "latest" (the default) the newest message."""
+    states = []
+    for a in entity["availability"]:
+        msgs = probe.select(a["topic"])
+        if not msgs:
+            states.append((0, False))
+            continue
+        last = msgs[-1]
+        value = last.payload.decode()
+        if "value_template" in a:
+            # The one template the gateway uses: online from value_json.online.
+            assert a["value_template"] == \
+                "{{ 'online' if value_json.online else 'offline' }}", a["value_template"]
+            value = "online" if json.loads(value).get("online") else "offline"
+        states.append((last.index, value == a.get("payload_available", "online")))
+    if entity.get("availability_mode") == "all":
+        return all(ok for _, ok in states)
+    return max(states)[1]
+
+
+def entities(s):
+    panel, sensors = discovery(s)
+    return [panel.json()] + [m.json() for m in sensors.values()]
+
+
+@pytest.fixture(params=["local only", "with upstream"])
+def ha_site(request, site, tmp_path):
+    """The default site, once with the feed on the local broker and once
+    with an upstream broker (a second mosquitto): Home Assistant listens on
+    the local one in both."""
+    up = None
+    if request.param == "with upstream":
+        up = Broker(tmp_path / "upstream", port=free_port())
+        up.start()
+        site.config["upstream"] = {"host": "127.0.0.1", "port": up.port,
+                                   "prefix": "safehouse"}
+    yield site
+    # The site fixture stops the daemon and checks its exit afterwards.
+    if up:
+        up.stop()
+
+
+def test_every_entity_becomes_available_on_the_local_broker(ha_site):
+    s = ha_site.start()
+    ents = entities(s)
+    assert len(ents) == len(s.config["sensors"]) + 2  # panel, gateway fault
+    wait_until(lambda: all(availability_state(s.probe, e) for e in ents),
+               what="every Home Assistant entity available")
+
+
+def test_every_entity_becomes_unavailable_when_the_daemon_dies(ha_site):
+    s = ha_site.start()
+    ents = entities(s)
+    wait_until(lambda: all(availability_state(s.probe, e) for e in ents),
+               what="every Home Assistant entity available")
+    s.send_signal(signal.SIGKILL)
+    s.wait_exit()
+    # The broker sends the local connection's last will.
+    wait_until(lambda: not any(availability_state(s.probe, e) for e in ents),
+               what="every Home Assistant entity unavailable after the daemon died")
+
+
+def test_every_entity_becomes_unavailable_on_a_clean_stop(ha_site):
+    s = ha_site.start()
+    ents = entities(s)
+    wait_until(lambda: all(availability_state(s.probe, e) for e in ents),
+               what="every Home Assistant entity available")
+    assert s.stop() == 0
+    wait_until(lambda: not any(availability_state(s.probe, e) for e in ents),
+               what="every Home Assistant entity unavailable after a clean stop")
+
+
+@pytest.fixture
+def upstream_broker(tmp_path):
+    b = Broker(tmp_path / "upstream", port=free_port())
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_upstream_site_keeps_status_upstream_and_on_the_local_broker(site, upstream_broker):
+    s = site
+    s.config["upstream"] = {"host": "127.0.0.1", "port": upstream_broker.port,
+                            "prefix": "safehouse"}
+    rx = MqttProbe(s.config["upstream"]["port"], topics=["safehouse/#"]).connect()
+    try:
+        s.start()
+        rx.wait_for(s.topic("status"), pred=lambda m: m.json().get("online") is True,
+                    what="the status upstream")
+    finally:
+        rx.close()
+    # Home Assistant starting later finds it retained.
+    late = MqttProbe(s.broker.port, topics=[s.topic("status")]).connect()
+    try:
+        local = late.wait_for(s.topic("status"), pred=lambda m: m.retain,
+                              what="the retained status on the local broker")[-1]
+        assert local.json()["online"] is True
+        assert local.json()["site"] == s.config["site"]["id"]
+    finally:
+        late.close()
+
+
+# --------------------------------------------------------------------------
+# siren feedback
+
+
+def test_siren_feedback_is_a_sound_sensor_whose_state_follows_the_siren(site, modbus_tcp):
+    sim = modbus_tcp
+    sim.set("di", 1, 0, 0)
+    use_modbus(site, [tcp_bus("tcp0", sim.port)], [
+        {"id": "siren-fb", "name": "Còi sảnh đang kêu", "kind": "siren_feedback",
+         "zone": "hall", "modbus": {"bus": "tcp0", "unit": 1, "discrete_input": 0}},
+    ])
+    s = start_modbus_site(site)
+    _, sensors = discovery(s)
+    c = sensors["homeassistant/binary_sensor/test-site/siren-fb/config"].json()
+    assert c["device_class"] == "sound"
+    s.probe.wait_for(c["state_topic"], pred=lambda m: m.payload == b"OFF",
+                     what="siren feedback OFF while the siren is silent")
+    m = s.probe.mark()
+    sim.set("di", 1, 0, 1)
+    got = s.probe.wait_for(c["state_topic"], since=m, what="siren feedback ON")[0]
+    assert got.payload == b"ON"
+    wait_until(lambda: availability_state(s.probe, c), what="siren feedback available")

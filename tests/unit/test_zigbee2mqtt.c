@@ -374,7 +374,8 @@ static void test_siren_payloads_follow_the_contract(void **state)
 	assert_string_equal(buf, "{\"warning\":{\"mode\":\"burglar\",\"level\":\"very_high\","
 	                         "\"strobe\":true,\"duration\":120}}");
 	assert_true(z2m()->encode_output(&siren_binding, &off, buf, sizeof(buf)) > 0);
-	assert_string_equal(buf, "{\"warning\":{\"mode\":\"stop\"}}");
+	assert_string_equal(buf, "{\"warning\":{\"mode\":\"stop\",\"level\":\"low\","
+	                         "\"strobe\":false,\"duration\":0}}");
 	assert_true(z2m()->encode_output(&siren_binding, &relay, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "{\"state\":\"ON\"}");
 }
