@@ -345,7 +345,9 @@ static int json_decode(const struct family_binding *b, int which, const void *pa
 	for (int i = 0; i < o->npoints; i++) {
 		const struct json_point *pt = &o->points[i];
 		const cJSON *it;
-		if (pt->topic != which)
+		/* A point the config refused (only a --check config has
+		 * one) reads nothing. */
+		if (pt->topic != which || pt->point == POINT__COUNT)
 			continue;
 		if (pt->nseg == 0) {
 			/* The whole payload: a JSON scalar, or a plain word
@@ -654,11 +656,6 @@ static enum sh_kind kind_of_point(enum sh_point p)
 	return KIND_GENERIC;
 }
 
-static const char *const point_word_names[] = {
-    "detected", "smoke", "heat",   "gas",      "co",          "water",       "contact",
-    "motion",   "panic", "tamper", "battery",  "battery_low", "temperature", "online",
-    "test",     "mains", "fault",  "sounding", NULL};
-
 static void configure_point(struct conf *c, const cJSON *pj, int idx, struct json_point *pt,
                             int *seen)
 {
@@ -701,7 +698,13 @@ static void configure_point(struct conf *c, const cJSON *pj, int idx, struct jso
 	} else {
 		p = sh_point_from_name(name->valuestring);
 		if (p < 0) {
-			const char *hint = sh_suggest(name->valuestring, point_word_names);
+			const char *names[POINT__COUNT + 2];
+			const char *hint;
+			names[0] = "detected";
+			for (int k = 0; k < POINT__COUNT; k++)
+				names[k + 1] = sh_point_name((enum sh_point)k);
+			names[POINT__COUNT + 1] = NULL;
+			hint = sh_suggest(name->valuestring, names);
 			if (hint)
 				err(c, name, key, "unknown point \"%.64s\"; did you mean \"%s\"?",
 				    name->valuestring, hint);
