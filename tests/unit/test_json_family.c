@@ -649,6 +649,37 @@ static void test_device_topic_must_be_read_by_a_point_or_availability(void **sta
 	assert_int_equal(d.errors, 1);
 }
 
+static void test_a_point_or_status_topic_of_another_device_is_refused(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(HEAD "  \"sensors\": [\n"
+	              "    {\"id\": \"z\", \"kind\": \"smoke\", \"zone\": \"kitchen\",\n"
+	              "     \"mqtt\": {\"format\": \"zigbee2mqtt\", \"topic\": \"z2m/smoke\"}},\n"
+	              "    {\"id\": \"j\", \"kind\": \"smoke\", \"zone\": \"kitchen\",\n"
+	              "     \"mqtt\": {\"format\": \"json\", \"topic\": \"j/smoke\",\n"
+	              "       \"points\": [{\"point\": \"detected\"}, {\"point\": \"tamper\", "
+	              "\"topic\": \"z2m/smoke\"}],\n"
+	              "       \"availability\": {\"topic\": \"esp/switch/siren/command\"}}}],\n"
+	              "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\", \"mqtt\": {\"format\": "
+	              "\"json\",\n"
+	              "     \"topic\": \"esp/switch/siren/command\"}}]\n"
+	              "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	expect_diag(
+	    &d, 0,
+	    "site.json:9:71: sensors[1].mqtt.points[1].topic: topic \"z2m/smoke\" is already "
+	    "used by sensors[0] (line 6); each device needs its own topic");
+	/* A siren command read back as the sensor's status would be wrong. */
+	expect_diag(&d, 0,
+	            "site.json:12:15: outputs[0].mqtt.topic: topic \"esp/switch/siren/command\" is "
+	            "already used by sensors[1] (line 10); each device needs its own topic");
+	assert_int_equal(d.errors, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(test_every_config_error_is_reported_with_its_place),
 	    cmocka_unit_test(test_availability_words_must_differ),
 	    cmocka_unit_test(test_device_topic_must_be_read_by_a_point_or_availability),
+	    cmocka_unit_test(test_a_point_or_status_topic_of_another_device_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
