@@ -1501,12 +1501,57 @@ static void parse_zones(struct loader *l, const cJSON *root)
 	l->zones_broken = 0;
 }
 
-static const cJSON *topic_node(const cJSON *elem)
+/* The topics a device's "mqtt" object names: its "topic", and the "topic"
+ * of an object one level below (a json sensor's points[i].topic and
+ * availability.topic), each once, with its path below "mqtt". */
+#define DEVICE_TOPICS_MAX 24
+
+struct device_topic {
+	const cJSON *node;
+	char key[48];
+};
+
+/* Add obj's "topic" under key unless the device named it already. */
+static void add_device_topic(struct device_topic *out, int *n, const cJSON *obj, const char *key)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "topic");
+
+	if (!cJSON_IsString(t) || !t->valuestring[0] || *n == DEVICE_TOPICS_MAX)
+		return;
+	for (int j = 0; j < *n; j++)
+		if (strcmp(out[j].node->valuestring, t->valuestring) == 0)
+			return;
+	snprintf(out[*n].key, sizeof(out[*n].key), "%s", key);
+	out[(*n)++].node = t;
+}
+
+static int device_topics(const cJSON *elem, struct device_topic *out)
 {
 	const cJSON *m =
 	    cJSON_IsObject(elem) ? cJSON_GetObjectItemCaseSensitive(elem, "mqtt") : NULL;
-	const cJSON *t = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "topic") : NULL;
-	return cJSON_IsString(t) && t->valuestring[0] ? t : NULL;
+	const cJSON *k, *e;
+	char key[48];
+	int n = 0;
+
+	if (!cJSON_IsObject(m))
+		return 0;
+	add_device_topic(out, &n, m, "topic");
+	cJSON_ArrayForEach(k, m)
+	{
+		int i = 0;
+		if (cJSON_IsObject(k)) {
+			snprintf(key, sizeof(key), "%.20s.topic", k->string);
+			add_device_topic(out, &n, k, key);
+		} else if (cJSON_IsArray(k)) {
+			cJSON_ArrayForEach(e, k)
+			{
+				snprintf(key, sizeof(key), "%.20s[%d].topic", k->string, i++);
+				if (cJSON_IsObject(e))
+					add_device_topic(out, &n, e, key);
+			}
+		}
+	}
+	return n;
 }
 
 /* Two devices on one topic is a copy-paste mistake: the second sensor would
@@ -1520,10 +1565,12 @@ static void check_topics(struct loader *l, const cJSON *root)
 		const char *list;
 		int idx;
 	} * seen;
+	struct device_topic dt[DEVICE_TOPICS_MAX];
 	int nseen = 0, cap = 0;
 
 	for (int k = 0; k < 2; k++)
 		cap += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, lists[k]));
+	cap *= DEVICE_TOPICS_MAX;
 	seen = calloc((size_t)(cap ? cap : 1), sizeof(*seen));
 	if (!seen) {
 		l->oom = 1;
@@ -1537,10 +1584,13 @@ static void check_topics(struct loader *l, const cJSON *root)
 			continue;
 		cJSON_ArrayForEach(e, arr)
 		{
-			const cJSON *t = topic_node(e);
-			int dup = -1;
-			if (t) {
-				for (int j = 0; j < nseen && dup < 0; j++)
+			int nt = device_topics(e, dt), mine = nseen;
+			for (int d = 0; d < nt; d++) {
+				const cJSON *t = dt[d].node;
+				int dup = -1;
+				/* Only other devices: one device may read a topic
+				 * for several points. */
+				for (int j = 0; j < mine && dup < 0; j++)
 					if (strcmp(seen[j].topic->valuestring, t->valuestring) == 0)
 						dup = j;
 				if (dup >= 0) {
@@ -1549,7 +1599,7 @@ static void check_topics(struct loader *l, const cJSON *root)
 					size_t old = path_push_key(l, lists[k]);
 					path_push_index(l, i);
 					path_push_key(l, "mqtt");
-					path_push_key(l, "topic");
+					path_append(l, ".%s", dt[d].key);
 					report(l, 0, t, 0,
 					       "topic \"%s\" is already used by %s[%d] (line %d); "
 					       "each device needs its own topic",

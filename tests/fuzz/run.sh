@@ -35,6 +35,7 @@ cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 max_len() {
 	case "$1" in
 	fuzz_z2m) echo 8192 ;;
+	fuzz_json) echo 8192 ;;
 	fuzz_tasmota) echo 1024 ;;
 	fuzz_ctl) echo 4096 ;;
 	*) echo 16384 ;;
