@@ -10,9 +10,10 @@
 static const struct family *const families[] = {
     &family_zigbee2mqtt,
     &family_tasmota,
+    &family_shelly,
 };
 
-const char *const family_names[] = {"zigbee2mqtt", "tasmota", NULL};
+const char *const family_names[] = {"zigbee2mqtt", "tasmota", "shelly", NULL};
 
 static const char *const reject_names[] = {
     "none",     "too_large", "not_json",  "not_object",    "too_deep",

@@ -138,5 +138,6 @@ extern const char *const family_names[];
 
 extern const struct family family_zigbee2mqtt;
 extern const struct family family_tasmota;
+extern const struct family family_shelly;
 
 #endif
