@@ -522,8 +522,6 @@ static void test_good_options_load(void **state)
 	char t[FAMILY_MAX_TOPICS][256];
 
 	(void)state;
-	for (int i = 0; i < d.n; i++)
-		print_message("  got %s\n", d.msg[i]);
 	assert_non_null(c);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(family_tasmota.topics(&c->sensors[0].mqtt, t, FAMILY_MAX_TOPICS), 4);
