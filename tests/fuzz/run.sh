@@ -35,7 +35,8 @@ cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 max_len() {
 	case "$1" in
 	fuzz_z2m) echo 8192 ;;
-	fuzz_tasmota) echo 1024 ;;
+	fuzz_tasmota) echo 4096 ;;
+	fuzz_shelly) echo 4096 ;;
 	fuzz_ctl) echo 4096 ;;
 	*) echo 16384 ;;
 	esac
