@@ -549,6 +549,11 @@ static int tasmota_configure(struct family_binding *b, const struct cJSON *mqtt,
 		            "empty; name the input as Tasmota's SENSOR message does, e.g. \"%s\"",
 		            TASMOTA_DEFAULT_INPUT);
 		rc = -1;
+	} else if (input && b->kind == KIND_SIREN_FEEDBACK) {
+		cfg->report(cfg->ctx, 0, input, "input",
+		            "a siren_feedback sensor reads its relay's POWER, not an input; "
+		            "give \"relay\" for a relay other than the first");
+		rc = -1;
 	} else if (input && sh_kind_primary_point(b->kind) == POINT__COUNT) {
 		cfg->report(cfg->ctx, 0, input, "input",
 		            "a sensor of kind %s has no state for an input to report",
@@ -571,6 +576,11 @@ static int tasmota_configure(struct family_binding *b, const struct cJSON *mqtt,
 		    cfg->ctx, 0, temp, "temperature",
 		    "empty; name the sensor object, e.g. \"DS18B20-1\", or leave the key out "
 		    "to take the first one");
+		rc = -1;
+	} else if (temp && b->kind == KIND_SIREN_FEEDBACK) {
+		cfg->report(cfg->ctx, 0, temp, "temperature",
+		            "a siren_feedback sensor does not read tele/SENSOR; give the "
+		            "temperature probe its own sensor");
 		rc = -1;
 	}
 	if (relay) {

@@ -559,7 +559,10 @@ static void test_bad_options_are_each_reported_where_they_are(void **state)
 	    "\"g\", \"format\": \"tasmota\", \"input\": 1}},\n"
 	    "    {\"id\": \"h\", \"kind\": \"smoke\", \"zone\": \"room-101\", \"mqtt\": "
 	    "{\"topic\": "
-	    "\"h\", \"format\": \"tasmota\", \"inptu\": \"Switch1\"}}],\n"
+	    "\"h\", \"format\": \"tasmota\", \"inptu\": \"Switch1\"}},\n"
+	    "    {\"id\": \"i\", \"kind\": \"siren_feedback\", \"zone\": \"room-101\", \"mqtt\": "
+	    "{\"topic\": \"i\", \"format\": \"tasmota\", \"input\": \"Switch1\", "
+	    "\"temperature\": \"DS18B20\"}}],\n"
 	    "  \"outputs\": [{\"id\": \"s\", \"kind\": \"siren\", \"mqtt\": {\"topic\": "
 	    "\"cmnd/b/POWER\", \"format\": \"tasmota\", \"input\": \"Switch1\"}}]\n"
 	    "}\n",
@@ -583,9 +586,14 @@ static void test_bad_options_are_each_reported_where_they_are(void **state)
 	fcase_expect(&d, "site.json:11:107: sensors[6].mqtt.input: expected a string");
 	fcase_expect(&d, "site.json:12:98: sensors[7].mqtt.inptu: unknown key; did you mean "
 	                 "\"input\"?");
-	fcase_expect(&d, "site.json:13:108: outputs[0].mqtt.input: only a sensor reads this; an "
+	fcase_expect(&d, "site.json:13:116: sensors[8].mqtt.input: a siren_feedback sensor reads "
+	                 "its relay's POWER, not an input; give \"relay\" for a relay other than "
+	                 "the first");
+	fcase_expect(&d, "site.json:13:142: sensors[8].mqtt.temperature: a siren_feedback sensor "
+	                 "does not read tele/SENSOR; give the temperature probe its own sensor");
+	fcase_expect(&d, "site.json:14:108: outputs[0].mqtt.input: only a sensor reads this; an "
 	                 "output's topic is its full command topic (cmnd/T/POWER)");
-	assert_int_equal(d.errors, 9);
+	assert_int_equal(d.errors, 11);
 }
 
 int main(void)
