@@ -10,10 +10,11 @@
 static const struct family *const families[] = {
     &family_zigbee2mqtt,
     &family_tasmota,
+    &family_shelly,
     &family_json,
 };
 
-const char *const family_names[] = {"zigbee2mqtt", "tasmota", "json", NULL};
+const char *const family_names[] = {"zigbee2mqtt", "tasmota", "shelly", "json", NULL};
 
 static const char *const reject_names[] = {
     "none",     "too_large", "not_json",  "not_object",    "too_deep",

@@ -139,6 +139,7 @@ extern const char *const family_names[];
 
 extern const struct family family_zigbee2mqtt;
 extern const struct family family_tasmota;
+extern const struct family family_shelly;
 extern const struct family family_json;
 
 #endif

@@ -36,7 +36,8 @@ max_len() {
 	case "$1" in
 	fuzz_z2m) echo 8192 ;;
 	fuzz_json) echo 8192 ;;
-	fuzz_tasmota) echo 1024 ;;
+	fuzz_tasmota) echo 4096 ;;
+	fuzz_shelly) echo 4096 ;;
 	fuzz_ctl) echo 4096 ;;
 	*) echo 16384 ;;
 	esac
