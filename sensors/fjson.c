@@ -37,7 +37,7 @@ static int blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-struct cJSON *fjson_parse_object(const void *payload, size_t len, enum family_reject *why)
+struct cJSON *fjson_parse(const void *payload, size_t len, enum family_reject *why)
 {
 	const char *p = payload, *end = NULL;
 	cJSON *root;
@@ -69,7 +69,14 @@ struct cJSON *fjson_parse_object(const void *payload, size_t len, enum family_re
 		*why = REJECT_NOT_JSON;
 		return NULL;
 	}
-	if (!cJSON_IsObject(root)) {
+	return root;
+}
+
+struct cJSON *fjson_parse_object(const void *payload, size_t len, enum family_reject *why)
+{
+	cJSON *root = fjson_parse(payload, len, why);
+
+	if (root && !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		*why = REJECT_NOT_OBJECT;
 		return NULL;

@@ -1,5 +1,5 @@
 /*
- * fjson.h: JSON helpers shared by the payload families (tasmota, shelly).
+ * fjson.h: JSON helpers shared by the payload families (tasmota, shelly, json).
  *
  * One place decides what a device's JSON message must be before a family
  * reads it (size, no embedded NUL, nesting, exactly one value), and how a
@@ -14,6 +14,13 @@
 #include "family.h"
 
 struct cJSON;
+
+/* Parse a whole message into one JSON value of any type. Returns the root
+ * (the caller frees it with cJSON_Delete) or NULL with *why set:
+ * REJECT_TOO_LARGE (above FAMILY_MAX_PAYLOAD), REJECT_NOT_JSON (empty, an
+ * embedded NUL, a syntax error, or trailing bytes after the value) or
+ * REJECT_TOO_DEEP. */
+struct cJSON *fjson_parse(const void *payload, size_t len, enum family_reject *why);
 
 /* Parse a whole message into an object. Returns the root (the caller frees
  * it with cJSON_Delete) or NULL with *why set: REJECT_TOO_LARGE (above

@@ -10,6 +10,7 @@
  * word (ESPHome switch: ON/OFF on esp/switch/NAME/command).
  */
 #include "family.h"
+#include "fjson.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 #define JSON_WORDS_MAX 16    /* values in one on or off list */
 #define JSON_PAYLOAD_OUT 200 /* bytes of payload_on/payload_off (outputs.c has 256) */
 #define JSON_TOPIC_MAX 224   /* as config.c's TOPIC_LEN_MAX */
-#define JSON_MAX_DEPTH CJSON_NESTING_LIMIT
 
 /* One level of a path: a key, or an array index when key is NULL. */
 struct json_seg {
@@ -140,47 +140,6 @@ static void point_range(enum sh_point p, double *min, double *max)
 }
 
 /* ---- decode ---- */
-
-/* Depth of the deepest bracket outside strings, as in zigbee2mqtt.c. */
-static int json_depth_exceeds(const char *p, size_t len, int limit)
-{
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '{' || c == '[') {
-			if (++depth > limit)
-				return 1;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return 0;
-}
-
-/* Parse exactly one JSON value: cJSON accepts a valid prefix and ignores
- * what follows ("{...} xyz"). The same as zigbee2mqtt.c's parse_whole. */
-static cJSON *parse_whole(const char *p, size_t len)
-{
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
-	if (!root)
-		return NULL;
-	while (end && end < p + len &&
-	       (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-		end++;
-	if (!end || end != p + len) {
-		cJSON_Delete(root);
-		return NULL;
-	}
-	return root;
-}
 
 static int is_space(char c)
 {
@@ -336,12 +295,11 @@ static int json_decode(const struct family_binding *b, int which, const void *pa
 	}
 	if (which == o->avail)
 		return decode_availability(o, p, len, out, n, why, drops);
-	if (json_depth_exceeds(p, len, JSON_MAX_DEPTH)) {
-		*why = REJECT_TOO_DEEP;
+	/* Not JSON is fine here: a whole-payload point reads a plain word. */
+	root = fjson_parse(p, len, why);
+	if (!root && *why == REJECT_TOO_DEEP)
 		return -1;
-	}
-
-	root = parse_whole(p, len);
+	*why = REJECT_NONE;
 	for (int i = 0; i < o->npoints; i++) {
 		const struct json_point *pt = &o->points[i];
 		const cJSON *it;
