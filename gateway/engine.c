@@ -280,7 +280,8 @@ void engine_report(struct engine *e, int sensor, const struct sh_point_value *va
 		walk_test(e, sensor, vals, n, mono_ms, wall_ms);
 		return;
 	}
-	memcpy(all, vals, sizeof(all[0]) * (size_t)n);
+	if (n > 0) /* a sign of life may come as NULL, 0 */
+		memcpy(all, vals, sizeof(all[0]) * (size_t)n);
 	for (int i = 0; i < n; i++) {
 		has_online |= vals[i].point == POINT_ONLINE;
 		has_panic |= vals[i].point == POINT_PANIC;
