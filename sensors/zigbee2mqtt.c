@@ -5,6 +5,13 @@
  * TOPIC/availability, either as {"state":"online"} (z2m >= 1.24) or as the
  * legacy plain "online"/"offline" (removed in z2m 2.0, still common in the
  * field). Sirens are driven through the "warning" composite on TOPIC/set.
+ *
+ * The keys read are those the devices sold here publish, from their
+ * zigbee-herdsman-converters converters (cited below and per device in
+ * tests/unit/test_devices.c). A few mean what the sensor's kind is: "alarm"
+ * is a heat detector's alarm, a siren's sounding, and a smoke detector's
+ * setting; "action" is any press on a panic button. Several keys of one
+ * point (battery_low, battery_state...; fault_alarm, trouble...) are or-ed.
  */
 #include "family.h"
 #include "z2m_siren.h"
