@@ -141,6 +141,8 @@ static void tick(void *arg)
 	struct daemon *dm = arg;
 	dm->tick_timer = 0;
 	engine_tick(dm->engine, loop_mono_ms(), loop_wall_ms());
+	/* A panic button's press has returned to "released" (engine.h). */
+	hass_sync_sensors(dm->hass);
 	daemon_schedule_flush(dm);
 	daemon_schedule_tick(dm);
 }

@@ -33,6 +33,10 @@ struct engine {
 	 * one evaluation batch may span several calls, so they are copied. */
 	char arena[ARENA_SIZE];
 	size_t arena_used;
+	/* Per sensor, the monotonic time of its last panic press (0: none
+	 * waiting to return); sized for cfg->nsensors, NULL if that failed. */
+	int64_t *panic_at;
+	int npanic;
 };
 
 int64_t engine_local_ms(int64_t wall_ms)
@@ -132,18 +136,56 @@ struct engine *engine_new(const struct config *cfg, struct ruleset *rs, struct r
 	e->panel = panel;
 	e->store = store;
 	e->start_mono = start_mono;
+	if (cfg->nsensors > 0) {
+		e->panic_at = calloc((size_t)cfg->nsensors, sizeof(*e->panic_at));
+		if (!e->panic_at) {
+			free(e);
+			return NULL;
+		}
+		e->npanic = cfg->nsensors;
+	}
 	return e;
 }
 
 void engine_free(struct engine *e)
 {
+	if (!e)
+		return;
+	free(e->panic_at);
 	free(e);
 }
 
 void engine_rebind(struct engine *e, const struct config *cfg, struct ruleset *rs)
 {
+	int64_t *pa = NULL;
+	/* Sensor indices change with a reload (the registry kept each state
+	 * by id): a button's pending return follows its id. e->cfg is still
+	 * the old config here (the caller frees it after). */
+	if (cfg->nsensors > 0) {
+		pa = calloc((size_t)cfg->nsensors, sizeof(*pa));
+		if (!pa)
+			log_err("reload: no memory for the panic buttons' return; a pressed "
+			        "button returns on its next message");
+	}
+	for (int s = 0; pa && s < cfg->nsensors; s++) {
+		int old = config_sensor_index(e->cfg, cfg->sensors[s].id);
+		if (old >= 0 && old < e->npanic)
+			pa[s] = e->panic_at[old];
+	}
+	free(e->panic_at);
+	e->panic_at = pa;
+	e->npanic = pa ? cfg->nsensors : 0;
 	e->cfg = cfg;
 	e->rs = rs;
+}
+
+/* A press is an event: remember when, so that its state returns to
+ * "released" ENGINE_PANIC_RETURN_MS later (engine_tick). */
+static void note_panic(struct engine *e, int sensor, enum sh_point p, double value, int64_t mono_ms)
+{
+	if (p != POINT_PANIC || sensor < 0 || sensor >= e->npanic)
+		return;
+	e->panic_at[sensor] = value != 0 ? (mono_ms > 0 ? mono_ms : 1) : 0;
 }
 
 void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms)
@@ -185,6 +227,7 @@ static void values(struct engine *e, int sensor, const struct sh_point_value *va
 		if (!registry_update(e->reg, sensor, vals[i].point, vals[i].value, wall_ms,
 		                     &had_old, &old))
 			continue;
+		note_panic(e, sensor, vals[i].point, vals[i].value, mono_ms);
 		rules_eval(e->rs, sensor, vals[i].point, had_old, old, vals[i].value, mono_ms,
 		           &view, collect, e);
 		store_event(e->store, wall_ms, origin, "reading", e->cfg->sensors[sensor].id,
@@ -207,6 +250,7 @@ static void walk_test(struct engine *e, int sensor, const struct sh_point_value 
 		if (!registry_update(e->reg, sensor, vals[i].point, vals[i].value, wall_ms,
 		                     &had_old, &old))
 			continue;
+		note_panic(e, sensor, vals[i].point, vals[i].value, mono_ms);
 		store_event(e->store, wall_ms, "walk test", "test", e->cfg->sensors[sensor].id,
 		            sh_point_name(vals[i].point), 1, vals[i].value,
 		            sh_state_name(vals[i].point, vals[i].value));
@@ -221,9 +265,9 @@ static void walk_test(struct engine *e, int sensor, const struct sh_point_value 
 void engine_report(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
-	struct sh_point_value all[24];
-	int has_online = 0;
-	double online;
+	struct sh_point_value all[24 + 2];
+	int has_online = 0, has_panic = 0;
+	double online, pressed;
 
 	if (sensor < 0 || sensor >= e->cfg->nsensors || n < 0 || n > 23)
 		return;
@@ -236,9 +280,16 @@ void engine_report(struct engine *e, int sensor, const struct sh_point_value *va
 		walk_test(e, sensor, vals, n, mono_ms, wall_ms);
 		return;
 	}
-	memcpy(all, vals, sizeof(all[0]) * (size_t)n);
-	for (int i = 0; i < n; i++)
+	if (n > 0) /* a sign of life may come as NULL, 0 */
+		memcpy(all, vals, sizeof(all[0]) * (size_t)n);
+	for (int i = 0; i < n; i++) {
 		has_online |= vals[i].point == POINT_ONLINE;
+		has_panic |= vals[i].point == POINT_PANIC;
+	}
+	/* A press is an event: the next message without one (the button's
+	 * battery report, zigbee2mqtt's empty action) says it is over. */
+	if (!has_panic && registry_get(e->reg, sensor, POINT_PANIC, &pressed) == 0 && pressed != 0)
+		all[n++] = (struct sh_point_value){POINT_PANIC, 0};
 	/* A report from a sensor we hold offline (supervision, or a stale
 	 * availability message) proves it is back. */
 	if (!has_online && registry_get(e->reg, sensor, POINT_ONLINE, &online) == 0 && online == 0)
@@ -314,12 +365,47 @@ int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 	view = view_of(e);
 	a = rules_next_deadline(e->rs, mono_ms, &view);
 	b = panel_next_deadline(e->panel, mono_ms, wall_ms);
-	return a < b ? a : b;
+	if (b < a)
+		a = b;
+	for (int s = 0; s < e->npanic; s++)
+		if (e->panic_at[s] && e->panic_at[s] + ENGINE_PANIC_RETURN_MS < a)
+			a = e->panic_at[s] + ENGINE_PANIC_RETURN_MS;
+	return a;
+}
+
+/* Pressed buttons whose press is ENGINE_PANIC_RETURN_MS old return to
+ * "released", as the button itself would if it had a state: Home Assistant
+ * shows the press, then OFF. The return is a reading like any other (the
+ * rules may see "clear"; panic has no "becomes clear" of its own), except
+ * for a sensor out of service, which only changes state quietly. */
+static void return_panics(struct engine *e, int64_t mono_ms, int64_t wall_ms)
+{
+	static const struct sh_point_value released = {POINT_PANIC, 0};
+	for (int s = 0; s < e->npanic; s++) {
+		int had_old;
+		int64_t seen;
+		double v;
+		if (!e->panic_at[s] || mono_ms < e->panic_at[s] + ENGINE_PANIC_RETURN_MS)
+			continue;
+		e->panic_at[s] = 0;
+		if (registry_get(e->reg, s, POINT_PANIC, &v) != 0 || v == 0)
+			continue;
+		seen = registry_last_seen(e->reg, s);
+		if (panel_sensor_disabled(e->panel, s))
+			registry_update(e->reg, s, POINT_PANIC, 0, wall_ms, &had_old, &v);
+		else if (panel_test_covers(e->panel, s))
+			walk_test(e, s, &released, 1, mono_ms, wall_ms);
+		else
+			values(e, s, &released, 1, "panic return", mono_ms, wall_ms);
+		registry_seen(e->reg, s, seen); /* the gateway's doing, no sign of life */
+	}
 }
 
 void engine_tick(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 {
-	struct rules_view view = view_of(e);
+	struct rules_view view;
+	return_panics(e, mono_ms, wall_ms);
+	view = view_of(e);
 	panel_tick(e->panel, mono_ms, wall_ms);
 	begin(e, wall_ms);
 	rules_tick(e->rs, mono_ms, &view, collect, e);

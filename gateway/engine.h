@@ -28,6 +28,8 @@ struct store;
 struct engine *engine_new(const struct config *cfg, struct ruleset *rs, struct registry *reg,
                           struct panel *panel, struct store *store, int64_t start_mono);
 void engine_free(struct engine *e);
+/* After a reload; call it while the old config is still alive (the panic
+ * buttons' pending returns are carried over by sensor id). */
 void engine_rebind(struct engine *e, const struct config *cfg, struct ruleset *rs);
 
 /* A report from a sensor: one decoded message (n may be 0: a sign of life
@@ -54,7 +56,13 @@ void engine_supervise(struct engine *e, int64_t mono_ms, int64_t wall_ms);
  * about the transitions it made. */
 void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 
-/* Timed work of the rules and the panel. */
+/* A panic press is an event. Its state returns to "released" on the
+ * sensor's next message without a press, or ENGINE_PANIC_RETURN_MS after
+ * the press (engine_tick), so that Home Assistant shows OFF again. Every
+ * press still reaches the rules, two in a row included. */
+#define ENGINE_PANIC_RETURN_MS 5000
+
+/* Timed work of the rules and the panel, and the panic buttons' return. */
 int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 void engine_tick(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 
