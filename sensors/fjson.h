@@ -1,5 +1,5 @@
 /*
- * fjson.h: JSON helpers shared by the payload families (tasmota, shelly, json).
+ * fjson.h: JSON helpers shared by the payload families (zigbee2mqtt, tasmota, shelly, json).
  *
  * One place decides what a device's JSON message must be before a family
  * reads it (size, no embedded NUL, nesting, exactly one value), and how a

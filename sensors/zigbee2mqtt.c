@@ -14,6 +14,7 @@
  * point (battery_low, battery_state...; fault_alarm, trouble...) are or-ed.
  */
 #include "family.h"
+#include "fjson.h"
 #include "z2m_siren.h"
 
 #include <cjson/cJSON.h>
@@ -23,11 +24,10 @@
 #include <string.h>
 #include <strings.h>
 
-/* cJSON stops at CJSON_NESTING_LIMIT (1000) itself, which protects the
- * stack; the scan below only gives such a message its own reason. Anything
- * shallower is parsed, so a deep "update" object (z2m publishes one for every
- * OTA-capable device) under a key we do not read costs the message nothing. */
-#define Z2M_MAX_DEPTH CJSON_NESTING_LIMIT
+/* Depth: fjson refuses only what cJSON itself cannot parse (deeper than
+ * CJSON_NESTING_LIMIT), so a deep "update" object (z2m publishes one for
+ * every OTA-capable device) under a key we do not read costs the message
+ * nothing. */
 
 /* zigbee-herdsman-converters src/converters/fromZigbee.ts, converter
  * `battery`: battery = batteryPercentageRemaining / 2 for any raw value
@@ -208,75 +208,25 @@ static int z2m_topics(const struct family_binding *b, char out[][256], int max)
 	return 2;
 }
 
-/* Depth of the deepest bracket outside strings; cheap, and stops a 10,000
- * deep array before a recursive parser sees it. */
-static int json_depth_exceeds(const char *p, size_t len, int limit)
-{
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '{' || c == '[') {
-			if (++depth > limit)
-				return 1;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return 0;
-}
-
-/* Parse exactly one JSON value: cJSON accepts a valid prefix and ignores
- * what follows ("{...} xyz"), which would let a corrupted frame through. */
-static cJSON *parse_whole(const char *p, size_t len)
-{
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
-	if (!root)
-		return NULL;
-	while (end && end < p + len &&
-	       (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-		end++;
-	if (!end || end != p + len) {
-		cJSON_Delete(root);
-		return NULL;
-	}
-	return root;
-}
-
 static int decode_availability(const char *p, size_t len, struct sh_point_value *out, int *n,
                                enum family_reject *why)
 {
 	char word[16];
-	size_t b = 0, e = len;
+	size_t b = 0;
 	cJSON *root = NULL;
 	int rc = -1;
 
-	while (b < e && (p[b] == ' ' || p[b] == '\t' || p[b] == '\r' || p[b] == '\n'))
+	while (b < len && (p[b] == ' ' || p[b] == '\t' || p[b] == '\r' || p[b] == '\n'))
 		b++;
-	while (e > b &&
-	       (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\r' || p[e - 1] == '\n'))
-		e--;
-	if (e - b < sizeof(word) && e > b && p[b] != '{') {
-		memcpy(word, p + b, e - b);
-		word[e - b] = 0;
+	/* The legacy plain word, or {"state": WORD}; anything else is
+	 * refused for what it is by the JSON parse. */
+	if (b < len && p[b] != '{' && fjson_word(p, len, word, sizeof(word)) == 0) {
+		/* a word */
 	} else {
 		cJSON *st;
-		root = parse_whole(p, len);
-		if (!root) {
-			*why = REJECT_NOT_JSON;
+		root = fjson_parse_object(p, len, why);
+		if (!root)
 			goto out;
-		}
-		if (!cJSON_IsObject(root)) {
-			*why = REJECT_NOT_OBJECT;
-			goto out;
-		}
 		st = cJSON_GetObjectItemCaseSensitive(root, "state");
 		if (!cJSON_IsString(st)) {
 			*why = st ? REJECT_BAD_TYPE : REJECT_NO_FIELDS;
@@ -304,28 +254,7 @@ out:
 static void drop(struct family_drops *d, const char *field, enum family_reject why,
                  const char *reason, const cJSON *it)
 {
-	if (d->count++ > 0)
-		return;
-	d->field = field;
-	d->why = why;
-	d->reason = reason;
-	if (cJSON_IsNumber(it))
-		snprintf(d->value, sizeof(d->value), "%.15g", it->valuedouble);
-	else if (cJSON_IsString(it))
-		snprintf(d->value, sizeof(d->value), "\"%.30s%s\"", it->valuestring,
-		         strlen(it->valuestring) > 30 ? "..." : "");
-	else if (cJSON_IsBool(it))
-		snprintf(d->value, sizeof(d->value), "%s", cJSON_IsTrue(it) ? "true" : "false");
-	else if (cJSON_IsArray(it))
-		snprintf(d->value, sizeof(d->value), "an array");
-	else if (cJSON_IsObject(it))
-		snprintf(d->value, sizeof(d->value), "an object");
-	else
-		snprintf(d->value, sizeof(d->value), "?");
-	/* It goes into the log: no control characters from a device. */
-	for (char *c = d->value; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	fjson_drop(d, field, why, reason, it);
 }
 
 /* A boolean as z2m devices and people send it: true/false, "ON"/"OFF",
@@ -535,36 +464,17 @@ static int z2m_decode(const struct family_binding *b, int which, const void *pay
 	if (!drops)
 		drops = &local;
 	memset(drops, 0, sizeof(*drops));
-	if (len > FAMILY_MAX_PAYLOAD) {
-		*why = REJECT_TOO_LARGE;
-		return -1;
-	}
-	/* An embedded NUL is never JSON or a z2m word; cJSON would stop at it
-	 * and accept a prefix. */
-	if (len == 0 || memchr(p, 0, len)) {
-		*why = REJECT_NOT_JSON;
-		return -1;
-	}
-	if (json_depth_exceeds(p, len, Z2M_MAX_DEPTH)) {
-		*why = REJECT_TOO_DEEP;
-		return -1;
-	}
 	if (which == 1)
 		return decode_availability(p, len, out, n, why);
 	if (which != 0) {
 		*why = REJECT_UNKNOWN_TOPIC;
 		return -1;
 	}
-
-	root = parse_whole(p, len);
-	if (!root) {
-		*why = REJECT_NOT_JSON;
+	/* Too large, an embedded NUL (cJSON would stop at it and accept a
+	 * prefix), too deep, not exactly one object: refused whole. */
+	root = fjson_parse_object(p, len, why);
+	if (!root)
 		goto out;
-	}
-	if (!cJSON_IsObject(root)) {
-		*why = REJECT_NOT_OBJECT;
-		goto out;
-	}
 	memset(set, -1, sizeof(set));
 	cJSON_ArrayForEach(it, root)
 	{
