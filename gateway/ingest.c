@@ -122,6 +122,11 @@ const char *ingest_topic(const struct ingest *in, int i)
 	return i >= 0 && i < in->nroutes ? in->routes[i].topic : NULL;
 }
 
+int ingest_has_topic(const struct ingest *in, const char *topic)
+{
+	return in && topic && find(in, topic) >= 0;
+}
+
 /* One log line a minute per topic, whatever went wrong on it. */
 static int may_log(struct route *rt, int64_t mono_ms)
 {

@@ -26,6 +26,9 @@ void ingest_free(struct ingest *in);
 int ingest_topic_count(const struct ingest *in);
 const char *ingest_topic(const struct ingest *in, int i);
 
+/* 1 when some sensor of in reads topic, else 0. */
+int ingest_has_topic(const struct ingest *in, const char *topic);
+
 /* Decode one message. On success returns 0 with *sensor and out[0..*n);
  * fields the decoder dropped (a bad value in an otherwise good message)
  * have been counted (ingest_bad_fields) and (rate-limited) logged with their

@@ -171,8 +171,17 @@ static void reload(struct daemon *dm)
 	/* Swap. From here on nothing can fail. The bus workers read the old
 	 * config: stop them first, start them again on the new one. */
 	daemon_stop_buses(dm);
+	/* Only the topics that change: a topic unsubscribed and subscribed
+	 * again is deaf in between, and the broker drops (does not queue) a
+	 * smoke report published then. Messages are handled in this loop, so
+	 * none is decoded against the wrong table. */
 	for (int i = 0; i < ingest_topic_count(dm->ingest); i++)
-		mqttc_unsubscribe(dm->local, ingest_topic(dm->ingest, i));
+		if (!ingest_has_topic(nin, ingest_topic(dm->ingest, i)))
+			mqttc_unsubscribe(dm->local, ingest_topic(dm->ingest, i));
+	if (mqttc_connected(dm->local))
+		for (int i = 0; i < ingest_topic_count(nin); i++)
+			if (!ingest_has_topic(dm->ingest, ingest_topic(nin, i)))
+				mqttc_subscribe(dm->local, ingest_topic(nin, i));
 	ingest_take_counters(nin, dm->ingest);
 	ingest_free(dm->ingest);
 	dm->ingest = nin;
@@ -187,8 +196,6 @@ static void reload(struct daemon *dm)
 	config_free(dm->cfg);
 	dm->cfg = ncfg;
 	daemon_bind(dm);
-	if (mqttc_connected(dm->local))
-		daemon_subscribe_reports(dm);
 	if (daemon_start_buses(dm) < 0)
 		log_err("reload: the Modbus buses could not start again; see above");
 	if (hass_rebind(dm->hass, ncfg) == 0 && mqttc_connected(dm->local_out))

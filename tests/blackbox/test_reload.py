@@ -1,7 +1,10 @@
 """SIGHUP: reload config and rules; a bad edit never stops a running gateway."""
 
+import json
 import os
 import signal
+import sqlite3
+import threading
 import time
 
 from helpers import TIMEOUT, parse_diags, wait_until
@@ -124,3 +127,47 @@ def test_sighup_with_valid_changed_config_watches_the_new_sensor(site):
     assert got[0]["sensor"] == "smoke-103"
     assert len(got) == 1
     assert site.status()["sensors"]["total"] == 7
+
+
+def temperature_readings(site):
+    """Temperature readings of heat-kitchen in the events table."""
+    db = sqlite3.connect(site.db_path, timeout=5)
+    try:
+        return db.execute("SELECT COUNT(*) FROM events WHERE sensor = 'heat-kitchen'"
+                          " AND type = 'reading' AND point = 'temperature'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_reports_published_during_reloads_are_all_read(site):
+    """A reload must not leave a sensor's topic unsubscribed even for a moment:
+    the broker drops (does not queue) what is published to a topic nobody
+    subscribes, so a smoke report sent during a reload would be lost."""
+    site.rules = {"site.rules": FIRE_ONLY}
+    site.start()
+    total = 3000
+    topic = site.sensor_topic("heat-kitchen")
+    stop = threading.Event()
+
+    def reload_all_along():
+        while not stop.is_set():
+            site.send_signal(signal.SIGHUP)
+            stop.wait(0.002)
+
+    t = threading.Thread(target=reload_all_along)
+    t.start()
+    try:
+        # A stream of reports, each a new value (a reading of its own in
+        # the events table), QoS 1: the broker acknowledges every one.
+        infos = [site.probe.client.publish(
+            topic, json.dumps({"temperature": round(30 + i * 0.01, 2)}), qos=1)
+            for i in range(total)]
+        for info in infos:
+            info.wait_for_publish(TIMEOUT)
+            assert info.is_published()
+    finally:
+        stop.set()
+        t.join()
+    assert site.log().count("reload: done") >= 2, "the reloads did not run during the stream"
+    wait_until(lambda: temperature_readings(site) >= total, what=f"all {total} reports read")
+    assert temperature_readings(site) == total
