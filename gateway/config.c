@@ -1309,8 +1309,11 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	        &s->supervision_s);
 	s->mqtt.kind = s->kind;
 	parse_source(l, e, "a sensor is read over MQTT or Modbus", &s->mqtt, &s->modbus, 0);
-	/* A wired device is a mains device unless the config says not. */
-	if (s->modbus.bus >= 0 && !member(e, "power")) {
+	/* A wired device, or one of a family whose devices run on the mains
+	 * (a Tasmota board: it sends tele/STATE every TelePeriod, 5 min by
+	 * default), is a mains device unless the config says not. */
+	const struct family *fam = family_find(s->mqtt.format);
+	if ((s->modbus.bus >= 0 || (fam && fam->mains_powered)) && !member(e, "power")) {
 		s->power_mains = 1;
 		if (!member(e, "supervision_s"))
 			s->supervision_s = 600;

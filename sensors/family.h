@@ -88,6 +88,11 @@ struct family {
 	 * error of the config, reported by config.c. */
 	const char *const *keys;
 
+	/* 1 when the family's devices run on the mains (a Tasmota board):
+	 * its sensors then default to "power": "mains" and 10 min
+	 * supervision instead of a battery device's 2 h. */
+	int mains_powered;
+
 	/* Parse and check this family's keys of mqtt into b->opts, reporting
 	 * every problem through cfg in one pass. Returns 0, or -1 when
 	 * something was reported as an error (b->opts may still be set and is

@@ -619,6 +619,7 @@ static int tasmota_configure(struct family_binding *b, const struct cJSON *mqtt,
 }
 
 const struct family family_tasmota = {
+    .mains_powered = 1,
     .name = "tasmota",
     .keys = tasmota_keys,
     .configure = tasmota_configure,

@@ -918,11 +918,41 @@ static void test_free_accepts_null(void **state)
 	assert_int_equal(config_zone_index(NULL, "x"), -1);
 }
 
+/* A Tasmota board runs on the mains and reports tele/STATE every 5 min:
+ * supervised like a mains device unless the config says otherwise. */
+static void test_tasmota_sensor_defaults_to_mains_supervision(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD
+	         "  \"sensors\": [\n"
+	         "    {\"id\": \"t1\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	         "     \"mqtt\": {\"topic\": \"kitchen\", \"format\": \"tasmota\"}},\n"
+	         "    {\"id\": \"t2\", \"kind\": \"smoke\", \"zone\": \"room-101\",\n"
+	         "     \"power\": \"battery\",\n"
+	         "     \"mqtt\": {\"topic\": \"hall\", \"format\": \"tasmota\"}},\n"
+	         "    {\"id\": \"z1\", \"kind\": \"smoke\", \"zone\": \"room-109\",\n"
+	         "     \"mqtt\": {\"topic\": \"zigbee2mqtt/s\", \"format\": \"zigbee2mqtt\"}}]\n"
+	         "}\n",
+	         &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_true(c->sensors[0].power_mains);
+	assert_int_equal(c->sensors[0].supervision_s, 600);
+	assert_false(c->sensors[1].power_mains); /* the config says battery */
+	assert_int_equal(c->sensors[1].supervision_s, 7200);
+	assert_false(c->sensors[2].power_mains); /* a zigbee detector */
+	assert_int_equal(c->sensors[2].supervision_s, 7200);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_full_config_loads_with_defaults_applied),
 	    cmocka_unit_test(test_without_upstream_alerts_go_to_the_local_broker),
+	    cmocka_unit_test(test_tasmota_sensor_defaults_to_mains_supervision),
 	    cmocka_unit_test(test_every_error_is_reported_in_one_pass_in_file_order),
 	    cmocka_unit_test(test_unknown_key_suggests_the_intended_one),
 	    cmocka_unit_test(test_unknown_zone_reference_suggests_the_closest_zone),
