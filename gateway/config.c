@@ -15,6 +15,7 @@
  * that they read top to bottom like a compiler's.
  */
 #include "config.h"
+#include "channel.h"
 #include "../common/diag.h"
 #include "jsonpos.h"
 #include "../rules/rules.h"
@@ -74,7 +75,6 @@ static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "su
                                           "power", "mqtt", "modbus", NULL};
 static const char *const output_keys[] = {"id",   "kind",   "zone", "duration_s",
                                           "mqtt", "modbus", NULL};
-static const char *const contact_keys[] = {"id", "via", "phone", "url", "name", NULL};
 static const char *const binding_keys[] = {"topic", "format", NULL};
 
 static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
@@ -712,7 +712,7 @@ static void parse_binding(struct loader *l, const cJSON *b, struct family_bindin
 	keys[nk] = NULL;
 	check_keys(l, b, keys);
 	if (fam->configure) {
-		const struct family_cfg cfg = {.ctx = l, .report = family_report};
+		const struct cfg_report cfg = {.ctx = l, .report = family_report};
 		fam->configure(out, b, &cfg);
 	}
 }
@@ -1354,54 +1354,205 @@ static int phone_ok(const char *s)
 	return 1;
 }
 
-static void parse_contact(struct loader *l, const cJSON *e, void *elem)
+/* The keys every step takes, and a contact in the short form besides. */
+static const char *const step_common_keys[] = {"via",      "phone",      "url", "after_s",
+                                               "repeat_s", "repeat_max", NULL};
+
+/* Keys of an object holding a step: the common ones, the channel's own,
+ * and extra (the contact's own keys in the short form). */
+static void check_step_keys(struct loader *l, const cJSON *obj, const struct channel_conf *cc,
+                            const char *const *extra)
 {
-	struct config_contact *ct = elem;
+	const char *keys[KEYS_MAX + 1];
+	int nk = 0;
+
+	for (int i = 0; extra && extra[i] && nk < KEYS_MAX; i++)
+		keys[nk++] = extra[i];
+	for (int i = 0; step_common_keys[i] && nk < KEYS_MAX; i++)
+		if (!extra || index_of(extra, step_common_keys[i]) < 0)
+			keys[nk++] = step_common_keys[i];
+	for (int i = 0; cc && cc->keys && cc->keys[i] && nk < KEYS_MAX; i++)
+		keys[nk++] = cc->keys[i];
+	keys[nk] = NULL;
+	check_keys(l, obj, keys);
+}
+
+/* One step, from obj (a member of "steps", or the contact itself in the
+ * short form). Keys are checked by the caller. */
+static void parse_step(struct loader *l, const cJSON *obj, struct config_step *st)
+{
+	const struct channel_conf *cc;
 	const char *s;
 	char q[QUOTE_BUF];
 	int via = -1, r;
 	size_t old;
 
-	check_keys(l, e, contact_keys);
-	get_id(l, e, NULL, &ct->id);
-	if (get_enum(l, e, "via", REQUIRED, via_names, "contact channel", &via) < 0)
+	if (get_enum(l, obj, "via", REQUIRED, via_names, "contact channel", &via) < 0)
 		via = -1;
-	ct->via = via < 0 ? VIA_UPSTREAM : (enum contact_via)via;
-	/* name: for people reading the file; type-checked, not stored */
-	str_member(l, e, "name", OPTIONAL, &s);
+	st->via = via < 0 ? VIA_UPSTREAM : (enum contact_via)via;
 
-	r = str_member(l, e, "phone", via == VIA_SMS || via == VIA_CALL, &s);
+	r = str_member(l, obj, "phone", via == VIA_SMS || via == VIA_CALL, &s);
 	if (r > 0) {
 		old = path_push_key(l, "phone");
 		if (!phone_ok(s))
-			report(l, 0, member(e, "phone"), 0,
+			report(l, 0, member(obj, "phone"), 0,
 			       "invalid phone number %s: use digits with an optional leading "
 			       "'+', 8 to 16 characters, e.g. \"+84912345678\"",
 			       quote(q, s));
 		else if (via == VIA_SMS || via == VIA_CALL)
-			ct->phone = sdup(l, s);
+			st->phone = sdup(l, s);
 		else if (via >= 0)
-			report(l, 1, member(e, "phone"), 1,
+			report(l, 1, member(obj, "phone"), 1,
 			       "ignored: only sms and call use a phone");
 		path_pop(l, old);
 	}
 
-	r = str_member(l, e, "url", via == VIA_WEBHOOK, &s);
+	r = str_member(l, obj, "url", 0, &s);
 	if (r > 0) {
 		old = path_push_key(l, "url");
 		if ((strncmp(s, "http://", 7) != 0 || !s[7]) &&
 		    (strncmp(s, "https://", 8) != 0 || !s[8]))
-			report(l, 0, member(e, "url"), 0,
+			report(l, 0, member(obj, "url"), 0,
 			       "invalid URL %s: must start with http:// or https://", quote(q, s));
 		else if (strpbrk(s, " \t\r\n"))
-			report(l, 0, member(e, "url"), 0, "invalid URL %s: contains a space",
+			report(l, 0, member(obj, "url"), 0, "invalid URL %s: contains a space",
 			       quote(q, s));
 		else if (via == VIA_WEBHOOK)
-			ct->url = sdup(l, s);
+			st->url = sdup(l, s);
 		else if (via >= 0)
-			report(l, 1, member(e, "url"), 1, "ignored: only webhook uses a url");
+			report(l, 1, member(obj, "url"), 1, "ignored: only webhook uses a url");
 		path_pop(l, old);
 	}
+
+	/* A day is the longest wait that makes sense for an alarm. */
+	get_int(l, obj, "after_s", OPTIONAL, 0, 86400, "seconds", &st->after_s);
+	get_int(l, obj, "repeat_s", OPTIONAL, 0, 86400, "seconds (0: once)", &st->repeat_s);
+	st->repeat_max = 3;
+	if (get_int(l, obj, "repeat_max", OPTIONAL, 1, 100, "runs", &st->repeat_max) == 0 &&
+	    member(obj, "repeat_max") && st->repeat_s == 0) {
+		old = path_push_key(l, "repeat_max");
+		report(l, 1, member(obj, "repeat_max"), 1,
+		       "ignored: the step has no repeat_s, so it runs once");
+		path_pop(l, old);
+	}
+	if (st->repeat_s > 0 && st->repeat_s < 30) {
+		old = path_push_key(l, "repeat_s");
+		report(l, 0, member(obj, "repeat_s"), 0,
+		       "%d is too short: a repeated call or message needs at least 30 s "
+		       "between runs",
+		       st->repeat_s);
+		path_pop(l, old);
+	}
+
+	cc = via >= 0 ? channel_conf_find(st->via) : NULL;
+	if (cc && cc->configure) {
+		const struct cfg_report rep = {.ctx = l, .report = family_report};
+		cc->configure(st, obj, &rep);
+	}
+}
+
+static void parse_contact(struct loader *l, const cJSON *e, void *elem)
+{
+	static const char *const contact_own[] = {"id",           "name",        "steps",
+	                                          "ack_by_reply", "ack_by_call", NULL};
+	struct config_contact *ct = elem;
+	const cJSON *steps = member(e, "steps");
+	int has_phone = 0;
+
+	get_id(l, e, NULL, &ct->id);
+	get_str(l, e, "name", OPTIONAL, ct->id, &ct->name);
+	if (steps) {
+		const cJSON *st;
+		int i = 0;
+
+		/* The common step keys are known here; they only belong in the
+		 * steps. */
+		check_step_keys(l, e, NULL, contact_own);
+		for (int k = 0; step_common_keys[k]; k++) {
+			const cJSON *m = member(e, step_common_keys[k]);
+			if (m) {
+				size_t old = path_push_key(l, step_common_keys[k]);
+				report(l, 0, m, 1,
+				       "a contact with \"steps\" gives its channels in the steps, "
+				       "not beside them");
+				path_pop(l, old);
+			}
+		}
+		if (!cJSON_IsArray(steps)) {
+			bad_type(l, steps, "steps", "an array of steps");
+			return;
+		}
+		if (cJSON_GetArraySize(steps) < 1 || cJSON_GetArraySize(steps) > 16) {
+			size_t old = path_push_key(l, "steps");
+			report(l, 0, steps, 0, "a contact has 1 to 16 steps, not %d",
+			       cJSON_GetArraySize(steps));
+			path_pop(l, old);
+			return;
+		}
+		ct->steps = calloc((size_t)cJSON_GetArraySize(steps), sizeof(*ct->steps));
+		if (!ct->steps) {
+			l->oom = 1;
+			return;
+		}
+		cJSON_ArrayForEach(st, steps)
+		{
+			size_t old = path_push_key(l, "steps");
+			path_push_index(l, i);
+			if (!cJSON_IsObject(st)) {
+				report(l, 0, st, 0,
+				       "expected a step object, e.g. {\"via\": \"sms\", "
+				       "\"phone\": \"+84...\", \"after_s\": 60}");
+			} else {
+				const cJSON *v = member(st, "via");
+				int via =
+				    cJSON_IsString(v) ? index_of(via_names, v->valuestring) : -1;
+				check_step_keys(l, st, via >= 0 ? channel_conf_find(via) : NULL,
+				                NULL);
+				parse_step(l, st, &ct->steps[i]);
+			}
+			path_pop(l, old);
+			i++;
+		}
+		ct->nsteps = i;
+	} else {
+		/* The short form: the contact is its one step, at once. */
+		const cJSON *v = member(e, "via");
+		int via = cJSON_IsString(v) ? index_of(via_names, v->valuestring) : -1;
+
+		check_step_keys(l, e, via >= 0 ? channel_conf_find(via) : NULL, contact_own);
+		ct->steps = calloc(1, sizeof(*ct->steps));
+		if (!ct->steps) {
+			l->oom = 1;
+			return;
+		}
+		ct->nsteps = 1;
+		parse_step(l, e, &ct->steps[0]);
+		if (member(e, "after_s") || member(e, "repeat_s")) {
+			size_t old =
+			    path_push_key(l, member(e, "after_s") ? "after_s" : "repeat_s");
+			report(l, 1, member(e, member(e, "after_s") ? "after_s" : "repeat_s"), 1,
+			       "a contact of one channel runs at once; write \"steps\" for a "
+			       "chain");
+			path_pop(l, old);
+		}
+	}
+	for (int i = 0; i < ct->nsteps; i++)
+		if (ct->steps[i].via == VIA_SMS || ct->steps[i].via == VIA_CALL)
+			has_phone = 1;
+	ct->ack_by_reply = has_phone;
+	get_bool(l, e, "ack_by_reply", &ct->ack_by_reply);
+	get_bool(l, e, "ack_by_call", &ct->ack_by_call);
+	if ((ct->ack_by_reply || ct->ack_by_call) && !has_phone &&
+	    (member(e, "ack_by_reply") || member(e, "ack_by_call"))) {
+		const char *k = member(e, "ack_by_reply") ? "ack_by_reply" : "ack_by_call";
+		size_t old = path_push_key(l, k);
+		report(l, 1, member(e, k), 1,
+		       "ignored: the contact has no sms or call step, so no phone to answer from");
+		path_pop(l, old);
+	}
+	ct->via = ct->steps[0].via;
+	ct->phone = ct->steps[0].phone;
+	ct->url = ct->steps[0].url;
 }
 
 /* One array of objects with ids: zones, sensors, outputs, contacts. */
@@ -2127,9 +2278,17 @@ void config_free(struct config *c)
 	}
 	free(c->outputs);
 	for (int i = 0; i < c->ncontacts; i++) {
-		free(c->contacts[i].id);
-		free(c->contacts[i].phone);
-		free(c->contacts[i].url);
+		struct config_contact *ct = &c->contacts[i];
+		for (int k = 0; k < ct->nsteps; k++) {
+			const struct channel_conf *cc = channel_conf_find(ct->steps[k].via);
+			if (ct->steps[k].opts && cc && cc->free_opts)
+				cc->free_opts(&ct->steps[k]);
+			free(ct->steps[k].phone);
+			free(ct->steps[k].url);
+		}
+		free(ct->steps);
+		free(ct->id);
+		free(ct->name);
 	}
 	free(c->contacts);
 	for (int i = 0; i < c->nrule_files; i++)

@@ -73,11 +73,11 @@ struct config_sensor {
 	char *id;
 	char *name; /* defaults to id */
 	enum sh_kind kind;
-	int zone;                        /* index into zones */
-	int supervision_s;               /* 0 = not supervised; default 7200 battery, 600 mains */
-	int power_mains;                 /* "power": "mains" (the default for gas, co, power) */
-	struct family_binding mqtt;   /* topic and format NULL when not MQTT */
-	struct config_modbus modbus;     /* bus -1 when not Modbus */
+	int zone;                    /* index into zones */
+	int supervision_s;           /* 0 = not supervised; default 7200 battery, 600 mains */
+	int power_mains;             /* "power": "mains" (the default for gas, co, power) */
+	struct family_binding mqtt;  /* topic and format NULL when not MQTT */
+	struct config_modbus modbus; /* bus -1 when not Modbus */
 };
 
 enum output_kind { OUTPUT_SIREN, OUTPUT_STROBE, OUTPUT_RELAY, OUTPUT_VALVE };
@@ -85,19 +85,39 @@ enum output_kind { OUTPUT_SIREN, OUTPUT_STROBE, OUTPUT_RELAY, OUTPUT_VALVE };
 struct config_output {
 	char *id;
 	enum output_kind kind;
-	int zone; /* -1 when not tied to a zone */
-	struct family_binding mqtt; /* topic and format NULL when not MQTT */
+	int zone;                    /* -1 when not tied to a zone */
+	struct family_binding mqtt;  /* topic and format NULL when not MQTT */
 	struct config_modbus modbus; /* a coil; bus -1 when not Modbus */
 	int duration_s;              /* siren on-time per command; refreshed while on */
 };
 
-enum contact_via { VIA_UPSTREAM, VIA_SMS, VIA_CALL, VIA_WEBHOOK };
+enum contact_via { VIA_UPSTREAM, VIA_SMS, VIA_CALL, VIA_WEBHOOK, VIA__COUNT };
+
+/* One step of a contact's escalation chain: a channel, its address, and
+ * when it runs. A contact given in the short form ("via", "phone"...) has
+ * one step at once. The steps run until somebody acknowledges the alarm. */
+struct config_step {
+	enum contact_via via;
+	char *phone;    /* sms, call */
+	char *url;      /* webhook (a preset may build it instead) */
+	int after_s;    /* when it runs, counted from the alert; 0: at once */
+	int repeat_s;   /* 0: once; else again every repeat_s seconds... */
+	int repeat_max; /* ...at most this many runs in all (default 3) */
+	void *opts;     /* the channel's own keys (gateway/channel.h); its free_opts frees them */
+};
 
 struct config_contact {
 	char *id;
+	char *name;                /* for people: messages and status; defaults to id */
+	struct config_step *steps; /* at least one, in the file's order */
+	int nsteps;
+	int ack_by_reply; /* an SMS from one of its phones acknowledges (default: on) */
+	int ack_by_call;  /* a call from one of its phones acknowledges (default: off) */
+	/* The first step's channel and addresses, for code that knows one
+	 * channel per contact. They point into steps[0]; never freed alone. */
 	enum contact_via via;
-	char *phone; /* sms, call */
-	char *url;   /* webhook */
+	const char *phone;
+	const char *url;
 };
 
 struct config_broker {

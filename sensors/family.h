@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "../common/cfg_report.h"
 #include "point.h"
 
 #define FAMILY_MAX_TOPICS 4
@@ -70,16 +71,6 @@ struct family_binding {
 
 struct cJSON;
 
-/* How a family reports a problem in its own config keys. node is the JSON
- * item at fault (for file:line:col); key is its path below "mqtt", e.g.
- * "siren" or "points[1].path" (for the json.path in the message). Severity
- * 0 is an error, 1 a warning. */
-struct family_cfg {
-	void *ctx;
-	void (*report)(void *ctx, int severity, const struct cJSON *node, const char *key,
-	               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-};
-
 struct family {
 	const char *name;
 
@@ -98,7 +89,7 @@ struct family {
 	 * something was reported as an error (b->opts may still be set and is
 	 * freed with free_opts). NULL: the family has no options. */
 	int (*configure)(struct family_binding *b, const struct cJSON *mqtt,
-	                 const struct family_cfg *cfg);
+	                 const struct cfg_report *cfg);
 	/* Free what configure() put in b->opts (called only when it is set). */
 	void (*free_opts)(struct family_binding *b);
 

@@ -387,7 +387,7 @@ static int json_encode_output(const struct family_binding *b, const struct famil
 /* ---- configure ---- */
 
 struct conf {
-	const struct family_cfg *cfg;
+	const struct cfg_report *cfg;
 	struct family_binding *b;
 	struct json_opts *o;
 	int errors;
@@ -936,7 +936,7 @@ static void json_free_opts(struct family_binding *b)
 }
 
 static int json_configure(struct family_binding *b, const struct cJSON *mqtt,
-                          const struct family_cfg *cfg)
+                          const struct cfg_report *cfg)
 {
 	struct conf c = {.cfg = cfg, .b = b};
 

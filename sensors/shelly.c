@@ -312,7 +312,7 @@ static void shelly_free_opts(struct family_binding *b)
 }
 
 static int shelly_configure(struct family_binding *b, const struct cJSON *mqtt,
-                            const struct family_cfg *cfg)
+                            const struct cfg_report *cfg)
 {
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(mqtt, "component");
 	const char *type = b->is_output ? "switch" : "smoke";

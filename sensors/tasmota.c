@@ -423,7 +423,7 @@ static const char *const tasmota_keys[] = {"full_topic",  "input", "active",
 /* A FullTopic names each token at most once and must hold %prefix%: the
  * prefix is what tells tele/SENSOR from stat/RESULT. */
 static int check_full_topic(const cJSON *v, const struct family_binding *b,
-                            const struct family_cfg *cfg)
+                            const struct cfg_report *cfg)
 {
 	const char *s = v->valuestring, *p;
 	int prefix = 0;
@@ -478,7 +478,7 @@ static int check_full_topic(const cJSON *v, const struct family_binding *b,
 	return 0;
 }
 
-static int string_key(const cJSON *mqtt, const char *key, const struct family_cfg *cfg,
+static int string_key(const cJSON *mqtt, const char *key, const struct cfg_report *cfg,
                       const cJSON **out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(mqtt, key);
@@ -517,7 +517,7 @@ static void tasmota_free_opts(struct family_binding *b)
 }
 
 static int tasmota_configure(struct family_binding *b, const struct cJSON *mqtt,
-                             const struct family_cfg *cfg)
+                             const struct cfg_report *cfg)
 {
 	const cJSON *full = NULL, *input = NULL, *active = NULL, *temp = NULL, *relay;
 	struct tasmota_opts *o;

@@ -154,7 +154,7 @@ static const struct z2m_siren_form *form_find(const char *name)
 }
 
 int z2m_siren_configure(struct family_binding *b, const struct cJSON *mqtt,
-                        const struct family_cfg *cfg)
+                        const struct cfg_report *cfg)
 {
 	const cJSON *siren = cJSON_GetObjectItemCaseSensitive(mqtt, "siren");
 	const struct z2m_siren_form *f;

@@ -18,7 +18,7 @@ extern const char *const z2m_siren_form_names[];
 /* Parse the output's keys of its "mqtt" object (e.g. "siren") into b->opts;
  * every problem is reported through cfg. Returns 0 or -1. */
 int z2m_siren_configure(struct family_binding *b, const struct cJSON *mqtt,
-                        const struct family_cfg *cfg);
+                        const struct cfg_report *cfg);
 /* Free b->opts as set by z2m_siren_configure() (it points into a static
  * table: nothing is freed). */
 void z2m_siren_free(struct family_binding *b);

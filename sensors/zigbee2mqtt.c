@@ -545,7 +545,7 @@ static const char *const z2m_keys[] = {"siren", "actions", NULL};
 
 /* One action value of "actions": a non-empty string that fits. */
 static int action_name_ok(const cJSON *node, const char *name, const char *key,
-                          const struct family_cfg *cfg)
+                          const struct cfg_report *cfg)
 {
 	if (!*name) {
 		cfg->report(cfg->ctx, 0, node, key, "an empty action value names no press");
@@ -564,7 +564,7 @@ static int action_name_ok(const cJSON *node, const char *name, const char *key,
  * other value ignored; or an object mapping values to "panic" or "ignore"
  * ({"single": "ignore"}), values not named keeping the default. */
 static int parse_actions(struct z2m_sensor_opts *o, const cJSON *actions,
-                         const struct family_cfg *cfg)
+                         const struct cfg_report *cfg)
 {
 	static const char *const verbs[] = {"panic", "ignore", NULL};
 	const cJSON *it;
@@ -644,7 +644,7 @@ static int parse_actions(struct z2m_sensor_opts *o, const cJSON *actions,
 
 /* A sensor's options: "actions". */
 static int z2m_configure_sensor(struct family_binding *b, const cJSON *mqtt,
-                                const struct family_cfg *cfg)
+                                const struct cfg_report *cfg)
 {
 	const cJSON *siren = cJSON_GetObjectItemCaseSensitive(mqtt, "siren");
 	const cJSON *actions = cJSON_GetObjectItemCaseSensitive(mqtt, "actions");
@@ -667,7 +667,7 @@ static int z2m_configure_sensor(struct family_binding *b, const cJSON *mqtt,
 }
 
 static int z2m_configure(struct family_binding *b, const struct cJSON *mqtt,
-                         const struct family_cfg *cfg)
+                         const struct cfg_report *cfg)
 {
 	if (b->is_output) {
 		const cJSON *actions = cJSON_GetObjectItemCaseSensitive(mqtt, "actions");

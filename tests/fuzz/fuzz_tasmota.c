@@ -39,7 +39,7 @@ static void no_report(void *ctx, int severity, const struct cJSON *node, const c
 
 static void bind_all(const struct family *f)
 {
-	const struct family_cfg cfg = {.ctx = NULL, .report = no_report};
+	const struct cfg_report cfg = {.ctx = NULL, .report = no_report};
 	static int done;
 
 	if (done)

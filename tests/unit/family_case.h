@@ -47,7 +47,7 @@ static void fcase_bind(struct family_binding *b, const char *format, enum sh_kin
                        int is_output, const char *topic, const char *mqtt_json)
 {
 	const struct family *f = family_find(format);
-	const struct family_cfg cfg = {.ctx = NULL, .report = fcase_no_report};
+	const struct cfg_report cfg = {.ctx = NULL, .report = fcase_no_report};
 	cJSON *m = cJSON_Parse(mqtt_json);
 
 	assert_non_null(f);

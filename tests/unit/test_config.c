@@ -947,12 +947,95 @@ static void test_tasmota_sensor_defaults_to_mains_supervision(void **state)
 	config_free(c);
 }
 
+/* A militia contact as an escalation chain: upstream at once, an SMS to the
+ * duty phone after 60 s, then a call to the commune police every 5 min. */
+static void test_contact_steps_make_an_escalation_chain(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD
+	         "  \"contacts\": [\n"
+	         "    {\"id\": \"militia\", \"name\": \"Dân quân trực\", \"steps\": [\n"
+	         "      {\"via\": \"upstream\"},\n"
+	         "      {\"via\": \"sms\", \"phone\": \"+84912345678\", \"after_s\": 60},\n"
+	         "      {\"via\": \"call\", \"phone\": \"+84987654321\", \"after_s\": 120,\n"
+	         "       \"repeat_s\": 300, \"repeat_max\": 5}],\n"
+	         "     \"ack_by_call\": true},\n"
+	         "    {\"id\": \"owner\", \"via\": \"sms\", \"phone\": \"+84911111111\"}]\n"
+	         "}\n",
+	         &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->ncontacts, 2);
+	assert_string_equal(c->contacts[0].name, "Dân quân trực");
+	assert_int_equal(c->contacts[0].nsteps, 3);
+	assert_int_equal(c->contacts[0].via, VIA_UPSTREAM);
+	assert_int_equal(c->contacts[0].steps[1].via, VIA_SMS);
+	assert_string_equal(c->contacts[0].steps[1].phone, "+84912345678");
+	assert_int_equal(c->contacts[0].steps[1].after_s, 60);
+	assert_int_equal(c->contacts[0].steps[2].via, VIA_CALL);
+	assert_int_equal(c->contacts[0].steps[2].repeat_s, 300);
+	assert_int_equal(c->contacts[0].steps[2].repeat_max, 5);
+	assert_true(c->contacts[0].ack_by_reply); /* it has phones */
+	assert_true(c->contacts[0].ack_by_call);
+	/* the short form is one step at once */
+	assert_int_equal(c->contacts[1].nsteps, 1);
+	assert_int_equal(c->contacts[1].steps[0].after_s, 0);
+	assert_string_equal(c->contacts[1].phone, "+84911111111");
+	assert_string_equal(c->contacts[1].name, "owner");
+	config_free(c);
+}
+
+static void test_bad_steps_are_all_reported_with_their_place(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD
+	         "  \"contacts\": [\n"
+	         "    {\"id\": \"a\", \"steps\": [{\"via\": \"sms\"},\n"
+	         "      {\"phone\": \"+84912345678\"},\n"
+	         "      {\"via\": \"call\", \"phone\": \"+84912345678\", \"repeat_s\": 5},\n"
+	         "      {\"via\": \"upstream\", \"after\": 60}]},\n"
+	         "    {\"id\": \"b\", \"via\": \"sms\", \"phone\": \"+84912345678\",\n"
+	         "     \"steps\": []},\n"
+	         "    {\"id\": \"c\", \"steps\": {\"via\": \"sms\"}}]\n"
+	         "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 8);
+	expect_diag(&d, 0, "site.json:5:27: contacts[0].steps[0]: missing required key \"phone\"");
+	expect_diag(&d, 0, "site.json:6:7: contacts[0].steps[1]: missing required key \"via\"");
+	expect_diag(&d, 0,
+	            "site.json:7:60: contacts[0].steps[2].repeat_s: 5 is too short: a repeated "
+	            "call or message needs at least 30 s between runs");
+	expect_diag(&d, 0,
+	            "site.json:8:27: contacts[0].steps[3].after: unknown key; did you mean "
+	            "\"after_s\"?");
+	expect_diag(&d, 0,
+	            "site.json:9:17: contacts[1].via: a contact with \"steps\" gives its channels "
+	            "in the steps, not beside them");
+	expect_diag(
+	    &d, 0,
+	    "site.json:9:31: contacts[1].phone: a contact with \"steps\" gives its channels "
+	    "in the steps, not beside them");
+	expect_diag(&d, 0,
+	            "site.json:10:15: contacts[1].steps: a contact has 1 to 16 steps, not 0");
+	expect_diag(&d, 0,
+	            "site.json:11:26: contacts[2].steps: expected an array of steps, found an "
+	            "object");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_full_config_loads_with_defaults_applied),
 	    cmocka_unit_test(test_without_upstream_alerts_go_to_the_local_broker),
 	    cmocka_unit_test(test_tasmota_sensor_defaults_to_mains_supervision),
+	    cmocka_unit_test(test_contact_steps_make_an_escalation_chain),
+	    cmocka_unit_test(test_bad_steps_are_all_reported_with_their_place),
 	    cmocka_unit_test(test_every_error_is_reported_in_one_pass_in_file_order),
 	    cmocka_unit_test(test_unknown_key_suggests_the_intended_one),
 	    cmocka_unit_test(test_unknown_zone_reference_suggests_the_closest_zone),

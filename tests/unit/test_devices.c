@@ -295,7 +295,7 @@ static void record(void *ctx, int severity, const cJSON *node, const char *key, 
 	va_end(ap);
 }
 
-static const struct family_cfg cfg = {.ctx = NULL, .report = record};
+static const struct cfg_report cfg = {.ctx = NULL, .report = record};
 
 /* Configure a sensor binding of this kind with {"actions": ACTIONS}. */
 static int bind(struct family_binding *b, enum sh_kind kind, const char *actions)
