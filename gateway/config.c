@@ -70,7 +70,9 @@ static const char *const mqtt_keys[] = {"host",      "port",        "username", 
 static const char *const upstream_keys[] = {"host",     "port",         "prefix",      "username",
                                             "password", "client_id",    "keepalive_s", "tls",
                                             "cafile",   "down_fault_s", NULL};
-static const char *const zone_keys[] = {"id", "name", "floor", "kind", NULL};
+static const char *const zone_keys[] = {"id", "name", "floor", "kind", "camera", NULL};
+static const char *const camera_keys[] = {"snapshot_url", "username", "password", "auth", NULL};
+static const char *const camera_auths[] = {"basic", "digest", NULL};
 static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "supervision_s",
                                           "power", "mqtt", "modbus", NULL};
 static const char *const output_keys[] = {"id",   "kind",   "zone", "duration_s",
@@ -985,6 +987,51 @@ static void check_dup_ids(struct loader *l, const char *section, struct idref *r
 	}
 }
 
+/* A zone's "camera": where its snapshot comes from. The webhook channel
+ * fetches it for an alarm in the zone (gateway/webhook.c). */
+static void parse_camera(struct loader *l, const cJSON *zone, struct config_camera *cam)
+{
+	const cJSON *o = get_obj(l, zone, "camera", OPTIONAL, NULL);
+	const char *s;
+	char q[QUOTE_BUF];
+	int auth = 0;
+	size_t old;
+
+	if (!o)
+		return;
+	old = path_push_key(l, "camera");
+	check_keys(l, o, camera_keys);
+	if (str_member(l, o, "snapshot_url", REQUIRED, &s) > 0) {
+		size_t o2 = path_push_key(l, "snapshot_url");
+		if ((strncmp(s, "http://", 7) != 0 || !s[7]) &&
+		    (strncmp(s, "https://", 8) != 0 || !s[8]))
+			report(l, 0, member(o, "snapshot_url"), 0,
+			       "invalid URL %s: must start with http:// or https://", quote(q, s));
+		else if (strpbrk(s, " \t\r\n"))
+			report(l, 0, member(o, "snapshot_url"), 0,
+			       "invalid URL %s: contains a space", quote(q, s));
+		else
+			cam->snapshot_url = sdup(l, s);
+		path_pop(l, o2);
+	}
+	get_str(l, o, "username", OPTIONAL, NULL, &cam->username);
+	get_str(l, o, "password", OPTIONAL, NULL, &cam->password);
+	get_enum(l, o, "auth", OPTIONAL, camera_auths, "camera auth", &auth);
+	cam->digest = auth == 1;
+	if (member(o, "password") && !member(o, "username")) {
+		size_t o2 = path_push_key(l, "password");
+		report(l, 0, member(o, "password"), 1,
+		       "a password needs a username: the camera is sent none without one");
+		path_pop(l, o2);
+	}
+	if (member(o, "auth") && !member(o, "username")) {
+		size_t o2 = path_push_key(l, "auth");
+		report(l, 1, member(o, "auth"), 1, "ignored: no username, so no authentication");
+		path_pop(l, o2);
+	}
+	path_pop(l, old);
+}
+
 static void parse_zone(struct loader *l, const cJSON *e, void *elem)
 {
 	struct config_zone *z = elem;
@@ -996,6 +1043,7 @@ static void parse_zone(struct loader *l, const cJSON *e, void *elem)
 	get_int(l, e, "floor", OPTIONAL, -1000, 1000, NULL, &z->floor);
 	get_enum(l, e, "kind", OPTIONAL, zone_kinds, "zone kind", &kind);
 	z->kind = sdup(l, zone_kinds[kind]);
+	parse_camera(l, e, &z->camera);
 }
 
 static int zone_ref_cmp(const void *key, const void *elem)
@@ -1999,26 +2047,76 @@ static const cJSON *member_path(const cJSON *root, const char *dotted)
 	return root;
 }
 
+static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt,
+                          ...)
+{
+	size_t old = l->pathlen;
+	char path[JPATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	path_append(l, "%s%s", old ? "." : "", path);
+	report(l, 0, v, 1,
+	       "this file holds a %s but is %s by group or others (mode %04o); "
+	       "run: chmod 600 %s (owned by the user the daemon runs as)",
+	       what, l->mode & 044 ? "readable" : "writable", l->mode & 07777, l->name);
+	path_pop(l, old);
+}
+
+/* A webhook token written into the file itself; "credentials:NAME" only
+ * names one kept elsewhere. */
+static const cJSON *literal_token(const cJSON *obj)
+{
+	const cJSON *v = member(obj, "token");
+
+	return cJSON_IsString(v) && strncmp(v->valuestring, "credentials:", 12) != 0 ? v : NULL;
+}
+
 /* A file holding a password must be for the daemon's eyes only: anyone on
- * the board who can read it can silence the site from upstream. Reported
- * at every secret, so the installer sees which keys made it matter. */
+ * the board who can read it can silence the site from upstream, or speak
+ * for it to its contacts (a webhook token). Reported at every secret, so
+ * the installer sees which keys made it matter. */
 static void check_secrets_mode(struct loader *l, const cJSON *root)
 {
+	const cJSON *arr, *e, *v;
+	int i;
+
 	if (l->mode < 0 || !(l->mode & 077))
 		return;
-	for (int i = 0; secret_keys[i]; i++) {
-		const cJSON *v = member_path(root, secret_keys[i]);
-		size_t old;
+	for (i = 0; secret_keys[i]; i++) {
+		v = member_path(root, secret_keys[i]);
+		if (v)
+			report_secret(l, v, "password", "%s", secret_keys[i]);
+	}
+	arr = member(root, "zones");
+	i = 0;
+	cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
+	{
+		v = member_path(e, "camera.password");
+		if (v)
+			report_secret(l, v, "password", "zones[%d].camera.password", i);
+		i++;
+	}
+	arr = member(root, "contacts");
+	i = 0;
+	cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
+	{
+		const cJSON *steps = member(e, "steps"), *st;
+		int j = 0;
 
-		if (!v)
-			continue;
-		old = l->pathlen;
-		path_append(l, "%s%s", old ? "." : "", secret_keys[i]);
-		report(l, 0, v, 1,
-		       "this file holds a password but is %s by group or others (mode %04o); "
-		       "run: chmod 600 %s (owned by the user the daemon runs as)",
-		       l->mode & 044 ? "readable" : "writable", l->mode & 07777, l->name);
-		path_pop(l, old);
+		if ((v = literal_token(e)))
+			report_secret(l, v, "token", "contacts[%d].token", i);
+		cJSON_ArrayForEach(st, (cJSON_IsArray(steps) ? steps : NULL))
+		{
+			if ((v = literal_token(st)))
+				report_secret(l, v, "token", "contacts[%d].steps[%d].token", i, j);
+			j++;
+		}
+		i++;
 	}
 }
 
@@ -2264,6 +2362,9 @@ void config_free(struct config *c)
 		free(c->zones[i].id);
 		free(c->zones[i].name);
 		free(c->zones[i].kind);
+		free(c->zones[i].camera.snapshot_url);
+		free(c->zones[i].camera.username);
+		free(c->zones[i].camera.password);
 	}
 	free(c->zones);
 	for (int i = 0; i < c->nsensors; i++) {
@@ -2370,6 +2471,16 @@ struct rules_site *config_rules_site(const struct config *c)
 	                            .zone_kinds = zone_kinds,
 	                            .output_kinds = output_kind_names};
 	return site;
+}
+
+const char *config_credential(const struct config *c, const char *name)
+{
+	/* The credentials file lands with the upstream-security work; until
+	 * then no "credentials:NAME" resolves, and a step that needs one fails
+	 * with "credentials file not configured". */
+	(void)c;
+	(void)name;
+	return NULL;
 }
 
 const char *config_output_kind_name(enum output_kind k)

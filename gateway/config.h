@@ -28,11 +28,21 @@ struct rules_site;
 #define SH_DEFAULT_SOCKET "/run/safehouse/control.sock"
 #define SH_DEFAULT_TIMEZONE "Asia/Ho_Chi_Minh"
 
+/* A zone's camera, for a snapshot attached to the alerts of its alarms
+ * (gateway/webhook.c). snapshot_url NULL: the zone has none. */
+struct config_camera {
+	char *snapshot_url; /* http:// or https://, answering one JPEG */
+	char *username;     /* NULL: no authentication */
+	char *password;     /* a secret: the file must then be mode 0600 */
+	int digest;         /* "auth": "digest" (default basic) */
+};
+
 struct config_zone {
 	char *id;
 	char *name;
 	int floor;
 	char *kind; /* room, kitchen, corridor, stairs, exit, parking, shop */
+	struct config_camera camera;
 };
 
 /* A device's "mqtt" object: struct family_binding (sensors/family.h), whose
@@ -206,6 +216,13 @@ int config_bus_index(const struct config *c, const char *id);
  * config_free(c); rules_compile_*() keeps nothing of it. NULL when out of
  * memory; a NULL c gives an empty site. */
 struct rules_site *config_rules_site(const struct config *c);
+
+/* The secret called name in the site's credentials file, for a config value
+ * written "credentials:NAME" (a webhook token). NULL when there is no such
+ * secret. The credentials file itself lands with the upstream-security
+ * work; until then there is none and this always returns NULL. The string
+ * belongs to c. */
+const char *config_credential(const struct config *c, const char *name);
 
 const char *config_output_kind_name(enum output_kind k);
 const char *config_via_name(enum contact_via v);
