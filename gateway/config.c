@@ -2047,10 +2047,9 @@ static const cJSON *member_path(const cJSON *root, const char *dotted)
 	return root;
 }
 
-static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt,
-                          ...) __attribute__((format(printf, 4, 5)));
-static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt,
-                          ...)
+static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt, ...)
 {
 	size_t old = l->pathlen;
 	char path[JPATH_MAX];
