@@ -1242,6 +1242,11 @@ void webhook_rebind(struct webhook *w, const struct config *c)
 	w->cfg = c;
 }
 
+int webhook_busy(const struct webhook *w)
+{
+	return w->ntries;
+}
+
 struct channel *webhook_channel(struct webhook *w)
 {
 	return &w->ch;

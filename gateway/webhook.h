@@ -45,6 +45,8 @@ void webhook_free(struct webhook *w);
 /* Use c from now on (after a reload). Tries in flight keep what they
  * copied at send(). */
 void webhook_rebind(struct webhook *w, const struct config *c);
+/* Tries in flight, a photo that follows its text included (0: idle). */
+int webhook_busy(const struct webhook *w);
 /* The delivery face; owned by w. The outbox sets its done and done_ctx. */
 struct channel *webhook_channel(struct webhook *w);
 

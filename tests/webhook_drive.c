@@ -11,8 +11,7 @@
  *   taken SEQ | busy SEQ | error SEQ WHY
  *   done SEQ delivered|retry|failed DETAIL
  * The module's log goes to stderr. Exits when stdin closes and nothing is
- * in flight (the camera photo included: it waits for the log to settle a
- * moment, see below).
+ * in flight (a camera photo that follows its text included).
  */
 #include "gateway/config.h"
 #include "gateway/log.h"
@@ -139,7 +138,6 @@ int main(int argc, char **argv)
 	struct drive d = {0};
 	struct config *c;
 	int nerr = 0;
-	int64_t quiet_until = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: webhook_drive CONFIG\n");
@@ -161,18 +159,8 @@ int main(int argc, char **argv)
 	loop_fd_add(d.loop, 0, POLLIN, on_stdin, &d);
 	printf("ready\n");
 	fflush(stdout);
-	for (;;) {
+	while (!d.eof || d.inflight > 0 || webhook_busy(d.w))
 		loop_run_once(d.loop, 100);
-		if (!d.eof || d.inflight > 0) {
-			quiet_until = 0;
-			continue;
-		}
-		/* A photo follows its text: give it a few seconds to go. */
-		if (!quiet_until)
-			quiet_until = loop_mono_ms() + 5000;
-		if (loop_mono_ms() >= quiet_until)
-			break;
-	}
 	webhook_free(d.w);
 	loop_free(d.loop);
 	config_free(c);
