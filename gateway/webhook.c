@@ -1199,6 +1199,11 @@ struct webhook *webhook_new(struct loop *l, const struct config *c)
 	 * pairs with one curl_global_cleanup in webhook_free. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return NULL;
+	/* Name lookups must not block the loop: libcurl then resolves on a
+	 * thread of its own (Debian's libcurl4 is built so). */
+	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS))
+		log_warn("webhook: this libcurl resolves names synchronously; a slow DNS server "
+		         "will stall the daemon's loop during a webhook");
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		goto fail;
