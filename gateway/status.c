@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
+#include "messages.h"
 #include "bus.h"
 #include "mqttc.h"
 #include "outputs.h"
@@ -103,8 +104,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
 	panel_service_json(d->panel, o);
-	cJSON_AddStringToObject(
-	    o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
+	cJSON_AddStringToObject(o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
 	add_store_health(d, o);
 	registry_counts(d->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
@@ -151,7 +151,7 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 	f->link_fault = 1;
 	log_warn("upstream: link down for %lld s; raising a fault",
 	         (long long)((now - f->up_down_since) / 1000));
-	panel_system_fault(d->panel, "upstream link", 1, "Mất kết nối tới trung tâm (dân quân)",
+	panel_system_fault(d->panel, "upstream link", 1, messages_get(d->cfg, MSG_FAULT_UPSTREAM),
 	                   now, loop_wall_ms());
 	return 1;
 }
@@ -166,8 +166,7 @@ int status_store_health(struct status_faults *f, const struct status_deps *d)
 	if (h.failing == f->store_fault || !d->panel)
 		return 0;
 	f->store_fault = h.failing;
-	snprintf(msg, sizeof(msg),
-	         "Lỗi lưu trữ: không ghi được dữ liệu (%s); báo động vẫn được gửi đi", h.error);
+	snprintf(msg, sizeof(msg), messages_get(d->cfg, MSG_FAULT_STORE), h.error);
 	panel_system_fault(d->panel, "store", h.failing, msg, loop_mono_ms(), loop_wall_ms());
 	return 1;
 }
