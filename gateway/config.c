@@ -2437,7 +2437,9 @@ struct rules_site *config_rules_site(const struct config *c)
 	                            .outputs = outputs,
 	                            .noutputs = no,
 	                            .zone_kinds = zone_kinds,
-	                            .output_kinds = output_kind_names};
+	                            .output_kinds = output_kind_names,
+	                            .neighbours = c ? (const char *const *)c->neighbours : NULL,
+	                            .nneighbours = c ? c->nneighbours : 0};
 	return site;
 }
 
