@@ -14,6 +14,7 @@
 #include "messages.h"
 #include "bus.h"
 #include "mqttc.h"
+#include "neighbours.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -87,6 +88,26 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddStringToObject(o, "version", SH_VERSION);
 }
 
+/* "neighbours": the group's feeds come over the upstream link (the local
+ * broker without one); while it is down nothing can arrive. */
+static void add_neighbours(const struct status_deps *d, cJSON *o)
+{
+	struct neighbours_stats st;
+	cJSON *n;
+
+	if (d->cfg->nneighbours <= 0)
+		return;
+	neighbours_stats(d->neighbours, &st);
+	n = cJSON_AddObjectToObject(o, "neighbours");
+	cJSON_AddNumberToObject(n, "sites", d->cfg->nneighbours);
+	cJSON_AddBoolToObject(n, "watched", upstream_connected(d->up));
+	cJSON_AddStringToObject(n, "via", d->cfg->upstream.host ? "upstream" : "local");
+	cJSON_AddNumberToObject(n, "events", (double)st.events);
+	cJSON_AddNumberToObject(n, "duplicates", (double)st.duplicates);
+	cJSON_AddNumberToObject(n, "ignored", (double)st.ignored);
+	cJSON_AddNumberToObject(n, "bad", (double)st.bad);
+}
+
 cJSON *status_build(const struct status_deps *d, int for_ctl)
 {
 	cJSON *o = cJSON_CreateObject(), *s;
@@ -112,6 +133,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(s, "online", on);
 	cJSON_AddNumberToObject(s, "offline", off);
 	cJSON_AddNumberToObject(s, "unknown", unk);
+	add_neighbours(d, o);
 	if (for_ctl)
 		add_ctl_fields(d, o);
 	return o;
