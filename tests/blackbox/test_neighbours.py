@@ -8,6 +8,7 @@ notifications arrive.
 """
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,23 @@ def test_without_upstream_the_feeds_are_followed_on_the_local_broker(site):
     st = site.status()["neighbours"]
     assert st["via"] == "local" and st["watched"] is True
     assert "neighbours: watching 1 site(s) over the local broker" in site.ctl("status").stdout
+
+
+def test_reload_follows_the_new_group_and_drops_the_old(group_site, up_probe):
+    s = group_site
+    s.config["neighbours"] = ["nt-site-4"]
+    s.write()
+    log_before = len(s.log())
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload: done" in s.log()[log_before:], what="the reload")
+    m = s.probe.mark()
+    # A message on the dropped neighbour's feed, then one on the new one's;
+    # the new subscription may take a moment to be in place: repeat the
+    # new neighbour's message (a new seq each time) until it is heard.
+    publish(up_probe, feed(1), site_id=NEIGHBOUR)
+    seq = iter(range(1, 1000))
+    wait_until(lambda: publish(up_probe, feed(next(seq), site_id="nt-site-4"),
+                               site_id="nt-site-4") or s.siren_cmds(since=m),
+               what="the new neighbour's fire heard after the reload")
+    assert s.status()["neighbours"]["sites"] == 1
+    assert f"neighbours: {NEIGHBOUR}:" not in s.log()[log_before:]
