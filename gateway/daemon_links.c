@@ -299,8 +299,8 @@ static int on_neighbour_message(struct daemon *dm, const struct mosquitto_messag
 	                     (size_t)(m->payloadlen > 0 ? m->payloadlen : 0), loop_mono_ms(),
 	                     loop_wall_ms(), &ev) != 1)
 		return 1;
-	engine_neighbour(dm->engine, ev.neighbour, ev.cls, ev.ev,
-	                 ev.address[0] ? ev.address : NULL, loop_mono_ms(), loop_wall_ms());
+	engine_neighbour(dm->engine, ev.neighbour, ev.cls, ev.ev, ev.address[0] ? ev.address : NULL,
+	                 loop_mono_ms(), loop_wall_ms());
 	daemon_schedule_flush(dm);
 	daemon_schedule_tick(dm);
 	return 1;
