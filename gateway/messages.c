@@ -25,6 +25,8 @@ static const char *const catalogue[MSG__COUNT][LANG__COUNT] = {
     [MSG_FAULT_STORE] = {"Lỗi lưu trữ: không ghi được dữ liệu (%s); báo động vẫn được gửi đi",
                          "Storage fault: cannot write data (%s); alarms are still sent"},
     [MSG_KEYPAD_LOCKOUT] = {"Khóa nhập mã sau 5 lần nhập sai", "Keypad locked after 5 wrong codes"},
+    [MSG_FAULT_MODBUS] = {"Lỗi Modbus (bus fault): bus %s, unit %d%s%s",
+                          "Modbus fault: bus %s, unit %d%s%s"},
     [MSG_DURESS] = {"Mã cưỡng ép (duress): cần hỗ trợ khẩn cấp", "Duress code: urgent help needed"},
 };
 

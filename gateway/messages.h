@@ -29,6 +29,7 @@ enum messages_id {
 	MSG_FAULT_STORE,    /* printf format, one %s: the store's error */
 	MSG_KEYPAD_LOCKOUT, /* a keypad locked after wrong codes (tamper) */
 	MSG_DURESS,         /* a duress code was entered (panic) */
+	MSG_FAULT_MODBUS,   /* printf format: bus id %s, unit %d, ": " or "" %s, reason %s */
 	MSG__COUNT
 };
 
