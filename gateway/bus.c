@@ -185,8 +185,9 @@ static int read_range(struct bus *bus, const struct range *r, uint8_t *bits, uin
 static void device_event(struct bus *bus, struct device *d, int ok, const char *why)
 {
 	struct bus_event e = {.type = BUS_DEVICE, .bus = bus->index, .unit = d->unit, .ok = ok};
-	snprintf(e.msg, sizeof(e.msg), "Lỗi Modbus (bus fault): bus %s, unit %d%s%s", bus->cfg->id,
-	         d->unit, why ? ": " : "", why ? why : "");
+	/* Only the reason: the daemon words the fault in the site's language
+	 * (messages.h, MSG_FAULT_MODBUS). */
+	snprintf(e.msg, sizeof(e.msg), "%s", why ? why : "");
 	emit(bus, &e);
 }
 

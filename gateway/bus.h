@@ -37,7 +37,7 @@ struct bus_event {
 	double value;
 	int bus, unit, output;
 	int ok;
-	char msg[160];
+	char msg[160]; /* BUS_DEVICE: the reason only ("" none); BUS_WRITE: the text */
 	uint64_t token;
 	char *text; /* BUS_TOOL: free() it */
 };

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
+#include "messages.h"
 #include "loop.h"
 #include "bus.h"
 #include "shape.h"
@@ -134,8 +135,8 @@ static cJSON *cmd_sensors(struct cmd_ctx *c, const cJSON *req, const char *by)
 	arr = cJSON_AddArrayToObject(r, "sensors");
 	for (int s = 0; s < c->cfg->nsensors; s++)
 		if (zf < 0 || c->cfg->sensors[s].zone == zf)
-			cJSON_AddItemToArray(
-			    arr, shape_sensor(c->cfg, c->reg, s, panel_sensor_disabled(c->panel, s)));
+			cJSON_AddItemToArray(arr, shape_sensor(c->cfg, c->reg, s,
+			                                       panel_sensor_disabled(c->panel, s)));
 	return r;
 }
 
@@ -444,8 +445,8 @@ cJSON *cmd_run(struct cmd_ctx *c, const cJSON *req, int from_mqtt)
 			log_warn("command: %s (claimed by %s)", msg, by);
 			if (lock) {
 				panel_raise(c->panel, ALARM_TAMPER,
-				            "Khóa nhập mã sau 5 lần nhập sai", loop_mono_ms(),
-				            loop_wall_ms());
+				            messages_get(c->cfg, MSG_KEYPAD_LOCKOUT),
+				            loop_mono_ms(), loop_wall_ms());
 				after(c);
 			}
 			return cmd_error("%s", msg);
@@ -462,8 +463,8 @@ cJSON *cmd_run(struct cmd_ctx *c, const cJSON *req, int from_mqtt)
 	if (duress) {
 		/* Nothing in the reply or the log line the person at the keypad
 		 * sees tells it apart from a normal command. */
-		panel_raise(c->panel, ALARM_PANIC, "Mã cưỡng ép (duress): cần hỗ trợ khẩn cấp",
-		            loop_mono_ms(), loop_wall_ms());
+		panel_raise(c->panel, ALARM_PANIC, messages_get(c->cfg, MSG_DURESS), loop_mono_ms(),
+		            loop_wall_ms());
 		after(c);
 	}
 	return r;

@@ -61,9 +61,12 @@ enum { OPTIONAL = 0, REQUIRED = 1 };
 static const char *const top_keys[] = {
     "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
     "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
-    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   NULL};
+    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
+    NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
-static const char *const site_keys[] = {"id", "name", "address", "phone", "timezone", "geo", NULL};
+static const char *const site_keys[] = {"id",       "name", "address",  "phone",
+                                        "timezone", "geo",  "language", NULL};
+static const char *const languages[] = {"vi", "en", NULL}; /* enum config_language */
 static const char *const geo_keys[] = {"lat", "lon", NULL};
 static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
                                         "client_id", "keepalive_s", NULL};
@@ -770,6 +773,7 @@ static void parse_site(struct loader *l, const cJSON *root)
 	get_str(l, site, "address", OPTIONAL, NULL, &c->site.address);
 	get_str(l, site, "phone", OPTIONAL, NULL, &c->site.phone);
 	get_str(l, site, "timezone", OPTIONAL, SH_DEFAULT_TIMEZONE, &c->site.timezone);
+	get_enum(l, site, "language", OPTIONAL, languages, "language", &c->site.language);
 	geo = get_obj(l, site, "geo", OPTIONAL, NULL);
 	if (geo) {
 		size_t g = path_push_key(l, "geo");
@@ -1971,6 +1975,67 @@ static void parse_rules(struct loader *l, const cJSON *root)
 	l->nrules = l->arules = 0;
 }
 
+/* The neighbour group: site ids, as in their topics. One listed twice
+ * would be followed twice; our own id would make our own fire a
+ * neighbour's. */
+static void parse_neighbours(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *arr = get_arr(l, root, "neighbours", OPTIONAL), *e;
+	char q[QUOTE_BUF];
+	size_t old;
+	int i = 0, n;
+
+	if (!arr)
+		return;
+	old = path_push_key(l, "neighbours");
+	n = cJSON_GetArraySize(arr);
+	if (n < 1 || n > CONFIG_NEIGHBOURS_MAX) {
+		report(l, 0, arr, 0,
+		       "%d site(s): a neighbour group lists 1 to %d other sites (leave the key "
+		       "out for none)",
+		       n, CONFIG_NEIGHBOURS_MAX);
+		path_pop(l, old);
+		return;
+	}
+	c->neighbours = calloc((size_t)n, sizeof(*c->neighbours));
+	if (!c->neighbours) {
+		l->oom = 1;
+		path_pop(l, old);
+		return;
+	}
+	cJSON_ArrayForEach(e, arr)
+	{
+		size_t o = path_push_index(l, i++);
+		int dup = -1;
+		if (!cJSON_IsString(e)) {
+			report(l, 0, e, 0, "expected a string (a neighbour's site id), found %s",
+			       type_name(e));
+			path_pop(l, o);
+			continue;
+		}
+		for (int k = 0; k < c->nneighbours; k++)
+			if (strcmp(c->neighbours[k], e->valuestring) == 0)
+				dup = k;
+		if (strlen(e->valuestring) >= SH_ID_MAX || !is_word(e->valuestring))
+			report(l, 0, e, 0,
+			       "invalid site id %s: use 1 to %d letters, digits, '-' or '_', as "
+			       "in the neighbour's site.id",
+			       quote(q, e->valuestring), SH_ID_MAX - 1);
+		else if (c->site.id && strcmp(c->site.id, e->valuestring) == 0)
+			report(l, 0, e, 0,
+			       "%s is this site's own id: a neighbour group lists the other "
+			       "houses",
+			       quote(q, e->valuestring));
+		else if (dup >= 0)
+			report(l, 0, e, 0, "site %s is listed twice", quote(q, e->valuestring));
+		else
+			c->neighbours[c->nneighbours++] = sdup(l, e->valuestring);
+		path_pop(l, o);
+	}
+	path_pop(l, old);
+}
+
 /* ---- loading ---- */
 
 /* cJSON reports only where it stopped; name the two mistakes people make
@@ -2131,6 +2196,7 @@ static void validate(struct loader *l, const cJSON *root)
 	parse_top(l, root);
 	parse_lists(l, root);
 	parse_rules(l, root);
+	parse_neighbours(l, root);
 	check_secrets_mode(l, root);
 }
 
@@ -2342,6 +2408,9 @@ void config_free(struct config *c)
 	free(c->site.address);
 	free(c->site.phone);
 	free(c->site.timezone);
+	for (int i = 0; i < c->nneighbours; i++)
+		free(c->neighbours[i]);
+	free(c->neighbours);
 	free(c->database);
 	free(c->control_socket);
 	free(c->control_group);
@@ -2468,7 +2537,9 @@ struct rules_site *config_rules_site(const struct config *c)
 	                            .outputs = outputs,
 	                            .noutputs = no,
 	                            .zone_kinds = zone_kinds,
-	                            .output_kinds = output_kind_names};
+	                            .output_kinds = output_kind_names,
+	                            .neighbours = c ? (const char *const *)c->neighbours : NULL,
+	                            .nneighbours = c ? c->nneighbours : 0};
 	return site;
 }
 

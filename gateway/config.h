@@ -150,6 +150,7 @@ struct config {
 		char *id, *name, *address, *phone, *timezone;
 		double lat, lon;
 		int has_geo;
+		int language; /* enum config_language: the texts people read */
 	} site;
 
 	char *database;
@@ -180,7 +181,19 @@ struct config {
 
 	char **rule_files; /* expanded globs, absolute paths, sorted */
 	int nrule_files;
+
+	/* The neighbour group (to lien gia): other sites' ids whose alarm
+	 * feeds this gateway follows; never our own id, no duplicates. */
+	char **neighbours;
+	int nneighbours;
 };
+
+/* site.language: "vi" (default) or "en". */
+enum config_language { LANG_VI, LANG_EN, LANG__COUNT };
+
+/* The most sites a neighbour group lists (a to lien gia is 5 to 15 houses,
+ * this one among them). */
+#define CONFIG_NEIGHBOURS_MAX 15
 
 /* Severity 0 = error, 1 = warning. */
 typedef void (*config_diag_fn)(void *ctx, int severity, const char *msg);

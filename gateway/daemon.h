@@ -41,6 +41,7 @@ struct daemon {
 	struct buses *buses;
 	struct users *users;
 	struct hass *hass;
+	struct neighbours *neighbours; /* the neighbour group's feeds */
 	/* What the status, the faults and the commands work on: refreshed by
 	 * daemon_bind() whenever one of the pointers above changes. */
 	struct status_deps status;
@@ -100,6 +101,8 @@ struct mqttc *daemon_connect_reports(struct daemon *dm);
 void daemon_subscribe_reports(struct daemon *dm);
 void daemon_local_status(struct daemon *dm);
 void daemon_local_goodbye(struct daemon *dm);
+/* Follow the feeds a reloaded config lists (call before dm->cfg changes). */
+void daemon_neighbours_rebind(struct daemon *dm, const struct config *ncfg);
 void daemon_hass_publish(void *ctx, const char *topic, const char *payload, int qos);
 void daemon_hass_subscribe(void *ctx, const char *topic);
 struct cJSON *daemon_ctl_handle(void *ctx, const struct cJSON *req);

@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "engine.h"
 #include "config.h"
 #include "daemon.h"
 #include "hass.h"
 #include "ingest.h"
 #include "log.h"
+#include "loop.h"
 #include "mqttc.h"
+#include "neighbours.h"
 #include "outputs.h"
 #include "status.h"
 #include "upstream.h"
@@ -24,6 +27,8 @@
 static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_command_message(struct daemon *dm, const struct mosquitto_message *m);
 static void on_hass_command(struct daemon *dm, const struct mosquitto_message *m);
+static int on_neighbour_message(struct daemon *dm, const struct mosquitto_message *m);
+static void neighbours_subscribe(struct daemon *dm, struct mqttc *client);
 
 /* The output connection: commands, acks and Home Assistant's panel. */
 static void on_out_message(void *ctx, const struct mosquitto_message *m)
@@ -33,6 +38,8 @@ static void on_out_message(void *ctx, const struct mosquitto_message *m)
 		on_ack_message(dm, m);
 	else if (!dm->remote && strcmp(m->topic, dm->command_topic) == 0)
 		on_command_message(dm, m);
+	else if (!dm->remote && on_neighbour_message(dm, m))
+		return;
 	else if (hass_is_command_topic(dm->hass, m->topic))
 		on_hass_command(dm, m);
 }
@@ -89,6 +96,7 @@ static void on_out_connect(void *ctx)
 	if (!dm->remote) {
 		mqttc_subscribe(dm->local_out, dm->ack_topic);
 		mqttc_subscribe(dm->local_out, dm->command_topic);
+		neighbours_subscribe(dm, dm->local_out);
 		upstream_on_connect(dm->up);
 		daemon_status_changed(dm);
 	}
@@ -115,6 +123,8 @@ static void on_remote_message(void *ctx, const struct mosquitto_message *m)
 		on_ack_message(dm, m);
 	else if (strcmp(m->topic, dm->command_topic) == 0)
 		on_command_message(dm, m);
+	else
+		on_neighbour_message(dm, m);
 }
 
 static void on_remote_connect(void *ctx)
@@ -122,6 +132,7 @@ static void on_remote_connect(void *ctx)
 	struct daemon *dm = ctx;
 	mqttc_subscribe(dm->remote, dm->ack_topic);
 	mqttc_subscribe(dm->remote, dm->command_topic);
+	neighbours_subscribe(dm, dm->remote);
 	upstream_on_connect(dm->up);
 	daemon_status_changed(dm);
 }
@@ -238,6 +249,61 @@ static void on_command_message(struct daemon *dm, const struct mosquitto_message
 		              0, NULL);
 	free(text);
 	cJSON_Delete(r);
+}
+
+/* ---- the neighbour group ------------------------------------------------ */
+
+/* The feeds come where this site's own feed goes: the upstream broker, or
+ * the local one when there is none. */
+static struct mqttc *feed_client(struct daemon *dm)
+{
+	return dm->remote ? dm->remote : dm->local_out;
+}
+
+static void neighbours_subscribe(struct daemon *dm, struct mqttc *client)
+{
+	char topic[SH_TOPIC_MAX];
+	for (int i = 0; i < dm->cfg->nneighbours; i++)
+		if (neighbours_topic(dm->cfg, i, topic, sizeof(topic)) == 0)
+			mqttc_subscribe(client, topic);
+}
+
+void daemon_neighbours_rebind(struct daemon *dm, const struct config *ncfg)
+{
+	struct mqttc *client = feed_client(dm);
+	char topic[SH_TOPIC_MAX];
+
+	if (!mqttc_connected(client))
+		return; /* the next connect subscribes from the new config */
+	for (int i = 0; i < dm->cfg->nneighbours; i++)
+		if (neighbours_topic(dm->cfg, i, topic, sizeof(topic)) == 0 &&
+		    neighbours_match(ncfg, topic) < 0)
+			mqttc_unsubscribe(client, topic);
+	for (int i = 0; i < ncfg->nneighbours; i++)
+		if (neighbours_topic(ncfg, i, topic, sizeof(topic)) == 0 &&
+		    neighbours_match(dm->cfg, topic) < 0)
+			mqttc_subscribe(client, topic);
+}
+
+/* A neighbour's alarm feed: returns 1 when the topic was one. */
+static int on_neighbour_message(struct daemon *dm, const struct mosquitto_message *m)
+{
+	struct neighbours_event ev;
+	int i = neighbours_match(dm->cfg, m->topic);
+
+	if (i < 0)
+		return 0;
+	if (!dm->engine)
+		return 1;
+	if (neighbours_parse(dm->neighbours, dm->cfg, i, m->payload,
+	                     (size_t)(m->payloadlen > 0 ? m->payloadlen : 0), loop_mono_ms(),
+	                     loop_wall_ms(), &ev) != 1)
+		return 1;
+	engine_neighbour(dm->engine, ev.neighbour, ev.cls, ev.ev, ev.address[0] ? ev.address : NULL,
+	                 loop_mono_ms(), loop_wall_ms());
+	daemon_schedule_flush(dm);
+	daemon_schedule_tick(dm);
+	return 1;
 }
 
 static void on_ack_message(struct daemon *dm, const struct mosquitto_message *m)

@@ -20,6 +20,7 @@
 #include "hass.h"
 #include "ingest.h"
 #include "log.h"
+#include "messages.h"
 #include "loop.h"
 #include "bus.h"
 #include "panel.h"
@@ -212,7 +213,7 @@ static void on_buses(void *arg, int fd, short revents)
 {
 	struct daemon *dm = arg;
 	struct bus_event ev;
-	char key[96];
+	char key[96], text[320];
 	(void)fd;
 	(void)revents;
 	while (buses_take(dm->buses, &ev)) {
@@ -228,7 +229,9 @@ static void on_buses(void *arg, int fd, short revents)
 		case BUS_DEVICE:
 			snprintf(key, sizeof(key), "modbus %s/%d", dm->cfg->buses[ev.bus].id,
 			         ev.unit);
-			panel_system_fault(dm->panel, key, !ev.ok, ev.msg, mono, wall);
+			snprintf(text, sizeof(text), messages_get(dm->cfg, MSG_FAULT_MODBUS),
+			         dm->cfg->buses[ev.bus].id, ev.unit, ev.msg[0] ? ": " : "", ev.msg);
+			panel_system_fault(dm->panel, key, !ev.ok, text, mono, wall);
 			break;
 		case BUS_WRITE:
 			snprintf(key, sizeof(key), "output %s", dm->cfg->outputs[ev.output].id);

@@ -336,6 +336,22 @@ void engine_restore(struct engine *e, int sensor, const struct sh_point_value *v
 		registry_restore(e->reg, sensor, haz[i].point, haz[i].value);
 }
 
+void engine_neighbour(struct engine *e, int neighbour, enum sh_alarm_class cls,
+                      enum rules_alarm_event ev, const char *address, int64_t mono_ms,
+                      int64_t wall_ms)
+{
+	struct rules_view view = view_of(e);
+
+	if (neighbour < 0 || neighbour >= e->cfg->nneighbours)
+		return;
+	store_event(e->store, wall_ms, e->cfg->neighbours[neighbour], "neighbour", NULL,
+	            sh_class_name(cls), 0, 0, sh_alarm_state_name((enum sh_alarm_state)ev));
+	begin(e, wall_ms);
+	rules_eval_neighbour(e->rs, neighbour, cls, ev, address, mono_ms, &view, collect, e);
+	apply(e, mono_ms, wall_ms);
+	engine_settle(e, mono_ms, wall_ms);
+}
+
 void engine_supervise(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 {
 	for (int s = 0; s < e->cfg->nsensors; s++) {

@@ -66,6 +66,13 @@ void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 void engine_tick(struct engine *e, int64_t mono_ms, int64_t wall_ms);
 
+/* A neighbour's alarm transition (neighbours.h): through the rules'
+ * `when neighbour CLASS becomes EVENT`, recorded as an event. neighbour
+ * indexes the config's neighbours; address may be NULL. */
+void engine_neighbour(struct engine *e, int neighbour, enum sh_alarm_class cls,
+                      enum rules_alarm_event ev, const char *address, int64_t mono_ms,
+                      int64_t wall_ms);
+
 /* Local time (ms) for a wall time, in the process's time zone. */
 int64_t engine_local_ms(int64_t wall_ms);
 

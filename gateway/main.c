@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "bus.h"
 #include "mqttc.h"
+#include "neighbours.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -63,6 +64,7 @@ void daemon_bind(struct daemon *dm)
 	    .local_out = dm->local_out,
 	    .buses = dm->buses,
 	    .started_mono = dm->started_mono,
+	    .neighbours = dm->neighbours,
 	};
 	dm->cmd = (struct cmd_ctx){
 	    .cfg = dm->cfg,
@@ -188,6 +190,7 @@ static void reload(struct daemon *dm)
 	registry_rebind(dm->reg, ncfg);
 	outputs_rebind(dm->outputs, ncfg);
 	upstream_rebind(dm->up, ncfg);
+	daemon_neighbours_rebind(dm, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
 	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
@@ -290,6 +293,7 @@ static int start_all(struct daemon *dm)
 	dm->reg = registry_new(dm->cfg);
 	dm->ingest = ingest_new(dm->cfg);
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);
+	dm->neighbours = neighbours_new();
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
 	snprintf(dm->command_topic, sizeof(dm->command_topic), "%s/%s/command",
@@ -299,7 +303,7 @@ static int start_all(struct daemon *dm)
 		log_err("users: cannot start (libsodium)");
 		return -1;
 	}
-	if (!dm->reg || !dm->ingest || !dm->up) {
+	if (!dm->reg || !dm->ingest || !dm->up || !dm->neighbours) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -410,6 +414,7 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_free(dm->local);
 	mqttc_free(dm->local_out);
 	upstream_free(dm->up);
+	neighbours_free(dm->neighbours);
 	ingest_free(dm->ingest);
 	users_free(dm->users);
 	hass_free(dm->hass);

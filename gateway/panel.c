@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "messages.h"
 #include "outputs.h"
 #include "registry.h"
 #include "shape.h"
@@ -612,9 +613,9 @@ struct firing {
 	const char *rule;
 	const char *sensor;
 	const char *zone;
-	struct alarm *alarm; /* the alarm this firing raised, joined or came from */
+	struct alarm *alarm;   /* the alarm this firing raised, joined or came from */
 	enum sh_siren pattern; /* siren on in this firing; SIREN_OFF: none */
-	int64_t siren_ms;    /* its duration, 0 = until reset */
+	int64_t siren_ms;      /* its duration, 0 = until reset */
 };
 
 /* Raise or join. */
@@ -659,7 +660,7 @@ static struct alarm *raise_alarm(struct panel *p, const struct rules_action *act
 	copy(a->zone, sizeof(a->zone), f->zone);
 	copy(a->sensor, sizeof(a->sensor), f->sensor);
 	copy(a->rule, sizeof(a->rule), f->rule);
-	a->message = strdup(act->message ? act->message : sh_class_label_vi(act->cls));
+	a->message = strdup(act->message ? act->message : messages_class_label(p->d.cfg, act->cls));
 	a->state = ALARM_RAISED;
 	a->raised_ms = wall_ms;
 	/* Stored with the alarm, so that a restart sounds it again. */

@@ -206,6 +206,21 @@ static void show_status(const cJSON *r)
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "local")) ? "connected" : "DOWN",
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "upstream")) ? "connected" : "DOWN",
 	       num(r, "outbox_pending"));
+	{
+		const cJSON *nb = cJSON_GetObjectItem(r, "neighbours");
+		if (cJSON_IsObject(nb) && cJSON_IsTrue(cJSON_GetObjectItem(nb, "watched")))
+			printf("neighbours: watching %.0f site(s) over %s; %.0f event(s), %.0f "
+			       "duplicate(s), %.0f bad message(s)\n",
+			       num(nb, "sites"),
+			       strcmp(str(nb, "via"), "local") == 0 ? "the local broker"
+			                                            : "upstream",
+			       num(nb, "events"), num(nb, "duplicates"), num(nb, "bad"));
+		else if (cJSON_IsObject(nb))
+			printf("neighbours: not watched (%s down): %.0f site(s) listed; a "
+			       "neighbour's fire cannot reach this house\n",
+			       strcmp(str(nb, "via"), "local") == 0 ? "local broker" : "upstream",
+			       num(nb, "sites"));
+	}
 	cJSON_ArrayForEach(it, rej)
 	{
 		bad += it->valuedouble;

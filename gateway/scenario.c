@@ -33,7 +33,17 @@
 
 /* ---- the parsed form ---------------------------------------------------- */
 
-enum step_kind { S_READING, S_PAYLOAD, S_AVAIL, S_MODE, S_ACK, S_SILENCE, S_RESET, S_OUTPUT };
+enum step_kind {
+	S_READING,
+	S_PAYLOAD,
+	S_AVAIL,
+	S_MODE,
+	S_ACK,
+	S_SILENCE,
+	S_RESET,
+	S_OUTPUT,
+	S_NEIGHBOUR
+};
 
 struct step {
 	int line;
@@ -49,6 +59,8 @@ struct step {
 	char by[64];
 	int refused;    /* reset ... refused: the refusal is expected */
 	int output, on; /* S_OUTPUT */
+	int neighbour;  /* S_NEIGHBOUR: config neighbours index; cls, state */
+	int state;
 };
 
 enum what { W_ALARM, W_ALERT, W_NOTIFY, W_SIRENS, W_OUTPUT, W_MODE };
@@ -231,6 +243,12 @@ static int class_word(struct parser *ps)
 	return lookup(ps, "alarm class", sh_class_names, ALARM__COUNT, ps->tok);
 }
 
+static int neighbour_id(struct parser *ps, const char *word)
+{
+	return lookup(ps, "neighbour", (const char *const *)ps->cfg->neighbours,
+	              ps->cfg->nneighbours, word);
+}
+
 static int mode_word(struct parser *ps)
 {
 	return lookup(ps, "mode", sh_mode_names, MODE__COUNT, ps->tok);
@@ -298,6 +316,21 @@ static int parse_at(struct parser *ps, struct scenario *sc)
 		st.kind = S_SILENCE;
 		if (opt_in_by(ps, NULL, st.by, sizeof(st.by), NULL) < 0)
 			return -1;
+	} else if (is(ps, "neighbour")) {
+		/* neighbour SITE CLASS STATE: a message on that neighbour's
+		 * alarm feed (what the daemon hands the rules) */
+		st.kind = S_NEIGHBOUR;
+		if (!next(ps) || (st.neighbour = neighbour_id(ps, ps->tok)) < 0)
+			return -1;
+		if (!next(ps) || (st.cls = class_word(ps)) < 0)
+			return -1;
+		if (!next(ps) || (st.state = lookup(ps, "alarm state", sh_alarm_state_names,
+		                                    ALARM_STATE__COUNT, ps->tok)) < 0)
+			return -1;
+		if (next(ps)) {
+			perr(ps, ps->tokcol, "unexpected \"%s\"", ps->tok);
+			return -1;
+		}
 	} else if (is(ps, "output")) {
 		/* output ID on|off: switched from outside the rules (a valve
 		 * opened for the cooking), so that a rule closing it is seen */
@@ -899,6 +932,10 @@ static void run_step(struct run *r, const struct step *st)
 		break;
 	case S_OUTPUT:
 		outputs_set(r->out, st->output, st->on);
+		break;
+	case S_NEIGHBOUR:
+		engine_neighbour(r->engine, st->neighbour, (enum sh_alarm_class)st->cls,
+		                 (enum rules_alarm_event)st->state, NULL, mono(r), wall(r));
 		break;
 	case S_RESET: {
 		int rc;

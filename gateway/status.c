@@ -11,8 +11,10 @@
 #include "ingest.h"
 #include "log.h"
 #include "loop.h"
+#include "messages.h"
 #include "bus.h"
 #include "mqttc.h"
+#include "neighbours.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -86,6 +88,26 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddStringToObject(o, "version", SH_VERSION);
 }
 
+/* "neighbours": the group's feeds come over the upstream link (the local
+ * broker without one); while it is down nothing can arrive. */
+static void add_neighbours(const struct status_deps *d, cJSON *o)
+{
+	struct neighbours_stats st;
+	cJSON *n;
+
+	if (d->cfg->nneighbours <= 0)
+		return;
+	neighbours_stats(d->neighbours, &st);
+	n = cJSON_AddObjectToObject(o, "neighbours");
+	cJSON_AddNumberToObject(n, "sites", d->cfg->nneighbours);
+	cJSON_AddBoolToObject(n, "watched", upstream_connected(d->up));
+	cJSON_AddStringToObject(n, "via", d->cfg->upstream.host ? "upstream" : "local");
+	cJSON_AddNumberToObject(n, "events", (double)st.events);
+	cJSON_AddNumberToObject(n, "duplicates", (double)st.duplicates);
+	cJSON_AddNumberToObject(n, "ignored", (double)st.ignored);
+	cJSON_AddNumberToObject(n, "bad", (double)st.bad);
+}
+
 cJSON *status_build(const struct status_deps *d, int for_ctl)
 {
 	cJSON *o = cJSON_CreateObject(), *s;
@@ -103,8 +125,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
 	panel_service_json(d->panel, o);
-	cJSON_AddStringToObject(
-	    o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
+	cJSON_AddStringToObject(o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
 	add_store_health(d, o);
 	registry_counts(d->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
@@ -112,6 +133,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(s, "online", on);
 	cJSON_AddNumberToObject(s, "offline", off);
 	cJSON_AddNumberToObject(s, "unknown", unk);
+	add_neighbours(d, o);
 	if (for_ctl)
 		add_ctl_fields(d, o);
 	return o;
@@ -151,7 +173,7 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 	f->link_fault = 1;
 	log_warn("upstream: link down for %lld s; raising a fault",
 	         (long long)((now - f->up_down_since) / 1000));
-	panel_system_fault(d->panel, "upstream link", 1, "Mất kết nối tới trung tâm (dân quân)",
+	panel_system_fault(d->panel, "upstream link", 1, messages_get(d->cfg, MSG_FAULT_UPSTREAM),
 	                   now, loop_wall_ms());
 	return 1;
 }
@@ -166,8 +188,7 @@ int status_store_health(struct status_faults *f, const struct status_deps *d)
 	if (h.failing == f->store_fault || !d->panel)
 		return 0;
 	f->store_fault = h.failing;
-	snprintf(msg, sizeof(msg),
-	         "Lỗi lưu trữ: không ghi được dữ liệu (%s); báo động vẫn được gửi đi", h.error);
+	snprintf(msg, sizeof(msg), messages_get(d->cfg, MSG_FAULT_STORE), h.error);
 	panel_system_fault(d->panel, "store", h.failing, msg, loop_mono_ms(), loop_wall_ms());
 	return 1;
 }

@@ -39,6 +39,7 @@ struct status_deps {
 	struct mqttc *local, *local_out; /* the reports' and the output connection */
 	struct buses *buses;
 	int64_t started_mono;
+	const struct neighbours *neighbours; /* NULL: no neighbour group */
 };
 
 /* for_ctl: the full reply of the status command ({"ok":true,...});

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "messages.h"
 #include "mqttc.h"
 #include "store.h"
 
@@ -193,13 +194,20 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	z = a->zone ? config_zone_index(c, a->zone) : -1;
 	s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
 	/* The text a militia member reads on a phone: what, where, which
-	 * house, which device. */
-	snprintf(text, sizeof(text), "%s: %s - %s, %s.%s%s%s%s%s%s", sh_class_label_vi(a->cls),
-	         z >= 0 ? c->zones[z].name : (a->zone ? a->zone : "?"),
-	         c->site.name ? c->site.name : c->site.id, c->site.address ? c->site.address : "",
-	         s >= 0 ? " Thiết bị: " : "", s >= 0 ? c->sensors[s].name : "",
-	         a->message ? ". " : "", a->message ? a->message : "",
-	         c->site.phone ? ". ĐT: " : "", c->site.phone ? c->site.phone : "");
+	 * house, which device, in the site's language; an SMS contact gets
+	 * the text shortened to the fewest parts (messages.h). */
+	{
+		struct messages_alert m = {
+		    .cls = a->cls,
+		    .room = z >= 0 ? c->zones[z].name : (a->zone ? a->zone : NULL),
+		    .house = c->site.name ? c->site.name : c->site.id,
+		    .address = c->site.address,
+		    .device = s >= 0 ? c->sensors[s].name : NULL,
+		    .detail = a->message,
+		    .phone = c->site.phone,
+		};
+		messages_alert_text(c, &m, ct->via == VIA_SMS, text, sizeof(text));
+	}
 	o = cJSON_CreateObject();
 	if (!o)
 		return -1;

@@ -359,7 +359,8 @@ static int sel_match(const struct rules_cc *cc, const struct rules_sel *sel, int
 
 static int trig_has_sensors(const struct rules_trigger *t)
 {
-	return t->type != TRIG_EVERY && t->type != TRIG_ALARM && t->type != TRIG_MODE;
+	return t->type != TRIG_EVERY && t->type != TRIG_ALARM && t->type != TRIG_MODE &&
+	       t->type != TRIG_NEIGHBOUR;
 }
 
 /* The point a trigger watches on a sensor of kind k; POINT__COUNT: none. */
@@ -432,6 +433,13 @@ static void check_reach(struct rules_cc *cc, const struct site_lists *l)
 		int matched = 0, watched = 0, n;
 		char why[256];
 
+		/* The shipped model has neighbour rules: a house without a
+		 * group compiles with a warning, like one without a CO
+		 * detector. */
+		if (rule->trig_ok && rule->trig.type == TRIG_NEIGHBOUR && site->nneighbours <= 0)
+			rules_cc_diag(cc, rule->file, rule->line, rule->col, 1,
+			              "the site lists no neighbours; rule \"%s\" can never fire",
+			              rule->name);
 		if (!rule->trig_ok || !trig_has_sensors(&rule->trig))
 			continue;
 		memset(per_zone, 0, sizeof(int) * (size_t)site->nzones);
@@ -565,6 +573,19 @@ static int copy_site(struct rules_cc *cc, const struct site_lists *l)
 			return -ENOMEM;
 	}
 	memcpy(rs->zone_kind, cc->zone_kind, sizeof(int) * (size_t)nz);
+	if (site->nneighbours > 0) {
+		int nn = site->nneighbours;
+		rs->nb_id = calloc((size_t)nn, sizeof(char *));
+		rs->nb_addr = calloc((size_t)nn, sizeof(char *));
+		if (!rs->nb_id || !rs->nb_addr)
+			return -ENOMEM;
+		rs->nneighbours = nn;
+		for (int i = 0; i < nn; i++) {
+			rs->nb_id[i] = dup_or(site->neighbours[i], "?");
+			if (!rs->nb_id[i])
+				return -ENOMEM;
+		}
+	}
 	memcpy(rs->zone_first, l->zone_first, sizeof(int) * ((size_t)nz + 1));
 	memcpy(rs->zone_sensors, l->by_zone, sizeof(int) * (size_t)ns);
 	return 0;
@@ -715,7 +736,9 @@ static int build_index(struct rules_cc *cc, const struct site_lists *l)
 
 	if (index_by(rs, TRIG_ALARM, ALARM__COUNT * RAE__COUNT, &rs->alarm_index,
 	             &rs->alarm_rules) < 0 ||
-	    index_by(rs, TRIG_MODE, MODE__COUNT, &rs->mode_index, &rs->mode_rules) < 0)
+	    index_by(rs, TRIG_MODE, MODE__COUNT, &rs->mode_index, &rs->mode_rules) < 0 ||
+	    index_by(rs, TRIG_NEIGHBOUR, ALARM__COUNT * RAE__COUNT, &rs->nb_index, &rs->nb_rules) <
+	        0)
 		goto out;
 	rs->cal_rules = calloc((size_t)rs->nrules + 1, sizeof(int));
 	rs->cal_next = calloc((size_t)rs->nrules + 1, sizeof(int64_t));
@@ -932,6 +955,14 @@ void rules_free(struct ruleset *rs)
 	free(rs->alarm_rules);
 	free(rs->mode_index);
 	free(rs->mode_rules);
+	free(rs->nb_index);
+	free(rs->nb_rules);
+	for (int i = 0; i < rs->nneighbours; i++) {
+		free(rs->nb_id ? rs->nb_id[i] : NULL);
+		free(rs->nb_addr ? rs->nb_addr[i] : NULL);
+	}
+	free(rs->nb_id);
+	free(rs->nb_addr);
 	free(rs->cal_rules);
 	free(rs->cal_next);
 	free(rs->holds);

@@ -59,6 +59,10 @@ struct rules_site {
 	 * site's zones (outputs) have are all there is. */
 	const char *const *zone_kinds;
 	const char *const *output_kinds;
+	/* The neighbour group's site ids (`when neighbour CLASS becomes
+	 * EVENT`, ${neighbour}); index = rules_eval_neighbour's neighbour. */
+	const char *const *neighbours;
+	int nneighbours;
 };
 
 /* severity: 0 error, 1 warning. msg is "FILE:LINE:COL: text" ("FILE: text"
@@ -182,6 +186,16 @@ int rules_eval(struct ruleset *rs, int sensor, enum sh_point point, int had_old,
 int rules_eval_alarm(struct ruleset *rs, enum sh_alarm_class cls, int zone, int sensor,
                      int64_t alarm, enum rules_alarm_event ev, int64_t now_ms,
                      const struct rules_view *view, rules_action_fn emit, void *ctx);
+
+/* A neighbour's alarm transition, from its alarm feed: fires `when
+ * neighbour CLASS becomes EVENT` triggers. neighbour indexes
+ * rules_site.neighbours; address (its feed's, may be NULL) is what
+ * ${neighbour_address} says, kept until that neighbour's next call. The
+ * actions have sensor and zone -1 and alarm 0: the alarm is not ours.
+ * Returns the number of rules that fired, or -EINVAL. */
+int rules_eval_neighbour(struct ruleset *rs, int neighbour, enum sh_alarm_class cls,
+                         enum rules_alarm_event ev, const char *address, int64_t now_ms,
+                         const struct rules_view *view, rules_action_fn emit, void *ctx);
 
 /* The panel mode changed: fires `when mode becomes MODE` triggers and
  * re-checks pending `unless` conditions. */

@@ -29,6 +29,7 @@
 struct firing {
 	int rule, sensor, zone;
 	int64_t alarm;
+	int neighbour; /* index + 1 of the neighbour whose feed fired it; 0 none */
 	double value;
 	enum sh_point point;
 	int has_value; /* a reading fired it: value and point mean something */
@@ -104,6 +105,15 @@ static const char *template_value(const struct ruleset *rs, const struct firing 
 		return has_z ? rs->zone_id[f->zone] : "-";
 	if (n == 9 && memcmp(name, "zone_name", 9) == 0)
 		return has_z ? rs->zone_label[f->zone] : "-";
+	if (n == 9 && memcmp(name, "neighbour", 9) == 0)
+		return f->neighbour > 0 && f->neighbour <= rs->nneighbours
+		           ? rs->nb_id[f->neighbour - 1]
+		           : "-";
+	if (n == 17 && memcmp(name, "neighbour_address", 17) == 0)
+		return f->neighbour > 0 && f->neighbour <= rs->nneighbours &&
+		               rs->nb_addr[f->neighbour - 1]
+		           ? rs->nb_addr[f->neighbour - 1]
+		           : "-";
 	if (n == 5 && memcmp(name, "value", 5) == 0) {
 		if (!f->has_value)
 			return "-";
@@ -364,7 +374,7 @@ static int pending_find(const struct ruleset *rs, const struct firing *f)
 	for (int i = 0; i < rs->npending; i++) {
 		const struct rules_pending *p = &rs->pending[i];
 		if (p->live && p->rule == f->rule && p->sensor == f->sensor && p->zone == f->zone &&
-		    p->alarm == f->alarm)
+		    p->alarm == f->alarm && p->neighbour == f->neighbour)
 			return i;
 	}
 	return -1;
@@ -432,6 +442,7 @@ static int pending_add(struct call *c, const struct rules_rule *r, const struct 
 	p->sensor = f->sensor;
 	p->zone = f->zone;
 	p->alarm = f->alarm;
+	p->neighbour = f->neighbour;
 	p->value = f->value;
 	p->point = f->point;
 	p->has_value = (unsigned char)f->has_value;
@@ -722,6 +733,7 @@ static void run_timer(struct call *c, const struct rules_timer *t)
 		                    .sensor = p.sensor,
 		                    .zone = p.zone,
 		                    .alarm = p.alarm,
+		                    .neighbour = p.neighbour,
 		                    .value = p.value,
 		                    .point = p.point,
 		                    .has_value = p.has_value};
@@ -830,6 +842,7 @@ static void call_end(struct call *c)
 		                   .sensor = p->sensor,
 		                   .zone = p->zone,
 		                   .alarm = p->alarm,
+		                   .neighbour = p->neighbour,
 		                   .value = p->value,
 		                   .point = p->point,
 		                   .has_value = p->has_value};
@@ -1047,6 +1060,38 @@ int rules_eval_alarm(struct ruleset *rs, enum sh_alarm_class cls, int zone, int 
 		                   .sensor = sensor,
 		                   .zone = zone,
 		                   .alarm = alarm,
+		                   .point = POINT__COUNT};
+		fire_rule(&c, &f);
+	}
+	call_end(&c);
+	return c.fired;
+}
+
+int rules_eval_neighbour(struct ruleset *rs, int neighbour, enum sh_alarm_class cls,
+                         enum rules_alarm_event ev, const char *address, int64_t now_ms,
+                         const struct rules_view *view, rules_action_fn emit, void *ctx)
+{
+	struct call c = {.rs = rs, .now = now_ms, .view = view, .emit = emit, .ctx = ctx};
+	int b;
+
+	if (!rs || neighbour < 0 || neighbour >= rs->nneighbours || (unsigned)cls >= ALARM__COUNT ||
+	    (unsigned)ev >= RAE__COUNT)
+		return -EINVAL;
+	/* Kept for ${neighbour_address}, also of a delay that runs later. */
+	if (address && (!rs->nb_addr[neighbour] || strcmp(rs->nb_addr[neighbour], address))) {
+		char *copy = strdup(address);
+		if (copy) {
+			free(rs->nb_addr[neighbour]);
+			rs->nb_addr[neighbour] = copy;
+		}
+	}
+	call_begin(&c);
+	b = (int)cls * RAE__COUNT + (int)ev;
+	for (int k = rs->nb_index[b]; k < rs->nb_index[b + 1]; k++) {
+		struct firing f = {.rule = rs->nb_rules[k],
+		                   .sensor = -1,
+		                   .zone = -1,
+		                   .neighbour = neighbour + 1,
 		                   .point = POINT__COUNT};
 		fire_rule(&c, &f);
 	}

@@ -42,15 +42,16 @@ struct rules_sel {
 };
 
 enum rules_trig_type {
-	TRIG_BECOMES, /* a boolean point enters a state */
-	TRIG_ABOVE,   /* a numeric point goes above a threshold */
-	TRIG_BELOW,   /* a numeric point goes below a threshold */
-	TRIG_RISES,   /* a numeric point rises by threshold within ms */
-	TRIG_HOLD,    /* a point stays in a state for ms */
-	TRIG_COUNT,   /* count distinct sensors of a kind entering a state within ms */
-	TRIG_EVERY,   /* a calendar occurrence in local time */
-	TRIG_ALARM,   /* an alarm transition reported by the panel */
-	TRIG_MODE,    /* the panel mode changed */
+	TRIG_BECOMES,   /* a boolean point enters a state */
+	TRIG_ABOVE,     /* a numeric point goes above a threshold */
+	TRIG_BELOW,     /* a numeric point goes below a threshold */
+	TRIG_RISES,     /* a numeric point rises by threshold within ms */
+	TRIG_HOLD,      /* a point stays in a state for ms */
+	TRIG_COUNT,     /* count distinct sensors of a kind entering a state within ms */
+	TRIG_EVERY,     /* a calendar occurrence in local time */
+	TRIG_ALARM,     /* an alarm transition reported by the panel */
+	TRIG_MODE,      /* the panel mode changed */
+	TRIG_NEIGHBOUR, /* a neighbour's alarm transition (its feed) */
 };
 
 enum rules_every { EVERY_DAY, EVERY_WEEKDAY, EVERY_MONTH, EVERY_YEAR };
@@ -78,7 +79,7 @@ struct rules_trigger {
 	int mday;    /* 1..31; a shorter month uses its last day */
 	int month;   /* EVERY_YEAR: 1..12 */
 	int64_t tod; /* ms since local midnight */
-	/* ALARM */
+	/* ALARM, NEIGHBOUR */
 	enum sh_alarm_class cls;
 	enum rules_alarm_event ev;
 	/* MODE */
@@ -209,6 +210,7 @@ struct rules_timer {
 struct rules_pending {
 	int rule, sensor, zone;
 	int64_t alarm;
+	int neighbour; /* index + 1 of the neighbour that fired it; 0 none */
 	double value;
 	enum sh_point point;
 	uint32_t gen;
@@ -252,6 +254,12 @@ struct ruleset {
 	int *alarm_rules;
 	int *mode_index; /* [mode] .. [mode + 1] into mode_rules */
 	int *mode_rules;
+	int *nb_index; /* [cls * RAE__COUNT + ev] .. [+ 1] into nb_rules */
+	int *nb_rules;
+	/* The neighbour group: ids copied from the site; the address each
+	 * one's feed gave last (NULL: none yet), owned. */
+	int nneighbours;
+	char **nb_id, **nb_addr;
 	int *cal_rules;
 	int64_t *cal_next; /* planned occurrence, local ms, per calendar rule */
 	int ncal;

@@ -60,8 +60,8 @@ static const char *const months[] = {"january",  "february", "march",  "april", 
                                      "june",     "july",     "august", "september", "october",
                                      "november", "december", NULL};
 
-const char *const rules_template_names[] = {"sensor",    "sensor_name", "zone",
-                                            "zone_name", "value",       NULL};
+const char *const rules_template_names[] = {
+    "sensor", "sensor_name", "zone", "zone_name", "value", "neighbour", "neighbour_address", NULL};
 
 static const struct rules_tok *peek(struct parser *p)
 {
@@ -433,7 +433,7 @@ static int parse_state(struct parser *p, const struct sh_state **st)
  * misspelling may have meant. */
 static int parse_kind(struct parser *p, const char *const *extra, int *kind)
 {
-	const char *words[KIND__COUNT + 8];
+	const char *words[KIND__COUNT + 12];
 	const struct rules_tok *t = peek(p);
 	char h[96] = "";
 	int k = 0;
@@ -465,8 +465,8 @@ static int parse_kind(struct parser *p, const char *const *extra, int *kind)
 static int parse_selector(struct parser *p, struct rules_sel *sel, int *ok)
 {
 	/* a typo may be of a kind or of the other words a trigger starts with */
-	static const char *const others[] = {"sensor", "zone",  "any",  "count",
-	                                     "every",  "alarm", "mode", NULL};
+	static const char *const others[] = {"sensor", "zone", "any",       "count", "every",
+	                                     "alarm",  "mode", "neighbour", NULL};
 	const struct rules_tok *t = peek(p);
 	int i;
 
@@ -703,6 +703,43 @@ static int parse_panel_trigger(struct parser *p, struct rules_trigger *trig, int
 	return 0;
 }
 
+/* neighbour CLASS becomes EVENT: a neighbour's feed, fire and panic only
+ * (what the gateway follows of it). */
+static int parse_neighbour_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
+{
+	const struct rules_tok *t;
+	int n;
+
+	next(p);
+	trig->type = TRIG_NEIGHBOUR;
+	t = peek(p);
+	n = parse_class(p, &trig->cls);
+	if (n == -1)
+		return -1;
+	if (n == -2)
+		*ok = 0;
+	else if (trig->cls != ALARM_FIRE && trig->cls != ALARM_PANIC) {
+		error_at(p, t,
+		         "a neighbour's feed is followed for fire and panic only: write "
+		         "\"neighbour fire becomes EVENT\" or \"neighbour panic becomes EVENT\"");
+		*ok = 0;
+	}
+	if (is_kw(peek(p), "is")) {
+		error_at(p, peek(p), "a trigger is a change: write \"neighbour %s becomes EVENT\"",
+		         sh_class_name(trig->cls));
+		return -1;
+	}
+	if (want_kw(p, "becomes", "the alarm class") < 0)
+		return -1;
+	if (parse_word(p, alarm_events, "an alarm event",
+	               "raised, acknowledged, silenced, cleared, reset", &n) < 0)
+		return -1;
+	if (n < 0)
+		*ok = 0;
+	trig->ev = n < 0 ? RAE_RAISED : (enum rules_alarm_event)n;
+	return 0;
+}
+
 /* is STATE for DURATION, or offline for DURATION (the keyword is next). */
 static int parse_hold(struct parser *p, struct rules_trigger *trig, const struct rules_tok *pt,
                       int *ok)
@@ -752,6 +789,8 @@ static int parse_trigger(struct parser *p, struct rules_trigger *trig, int *ok)
 		return parse_every(p, trig, ok);
 	if (is_kw(t, "alarm") || is_kw(t, "mode"))
 		return parse_panel_trigger(p, trig, ok);
+	if (is_kw(t, "neighbour"))
+		return parse_neighbour_trigger(p, trig, ok);
 	if (parse_selector(p, &trig->sel, ok) < 0)
 		return -1;
 

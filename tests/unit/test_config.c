@@ -347,11 +347,12 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	assert_int_equal(d.errors, 3);
 	expect_diag(&d, 0, "site.json:3:32: zones[0].nmae: unknown key; did you mean \"name\"?");
 	expect_diag(&d, 0, "site.json:4:3: heartbeat: unknown key; did you mean \"heartbeat_s\"?");
-	expect_diag(&d, 0,
-	            "site.json:5:3: extra: unknown key; expected one of site, database, "
-	            "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
-	            "heartbeat_s, zones, "
-	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir");
+	expect_diag(
+	    &d, 0,
+	    "site.json:5:3: extra: unknown key; expected one of site, database, "
+	    "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
+	    "heartbeat_s, zones, "
+	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -1028,6 +1029,62 @@ static void test_bad_steps_are_all_reported_with_their_place(void **state)
 	            "object");
 }
 
+static void test_neighbours_and_language_load(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\n"
+	                        "  \"site\": {\"id\": \"nt-1\", \"language\": \"en\"},\n"
+	                        "  \"zones\": [{\"id\": \"room-101\"}],\n"
+	                        "  \"neighbours\": [\"nt-2\", \"nt-3\"]\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->site.language, LANG_EN);
+	assert_int_equal(c->nneighbours, 2);
+	assert_string_equal(c->neighbours[0], "nt-2");
+	assert_string_equal(c->neighbours[1], "nt-3");
+	config_free(c);
+	c = load("{\"site\": {\"id\": \"nt-1\"}, \"zones\": [{\"id\": \"r\"}]}", &d);
+	assert_non_null(c);
+	assert_int_equal(c->site.language, LANG_VI);
+	assert_int_equal(c->nneighbours, 0);
+	config_free(c);
+}
+
+static void test_bad_neighbours_and_language_are_each_reported(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\n"
+	                        "  \"site\": {\"id\": \"nt-1\", \"language\": \"vn\"},\n"
+	                        "  \"zones\": [{\"id\": \"room-101\"}],\n"
+	                        "  \"neighbours\": [\"nt-2\", \"nt-1\", \"nt-2\", 7,\n"
+	                        "                 \"nt 9\"]\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 5);
+	expect_diag(&d, 0,
+	            "site.json:2:38: site.language: unknown language \"vn\"; did you mean \"vi\"?");
+	expect_diag(&d, 0,
+	            "site.json:4:26: neighbours[1]: \"nt-1\" is this site's own id: a neighbour "
+	            "group lists the other houses");
+	expect_diag(&d, 0, "site.json:4:34: neighbours[2]: site \"nt-2\" is listed twice");
+	expect_diag(&d, 0,
+	            "site.json:4:42: neighbours[3]: expected a string (a neighbour's site id), "
+	            "found a number");
+	expect_diag(&d, 0,
+	            "site.json:5:18: neighbours[4]: invalid site id \"nt 9\": use 1 to 63 letters, "
+	            "digits, '-' or '_', as in the neighbour's site.id");
+	c = load("{\"site\": {\"id\": \"nt-1\"}, \"zones\": [{\"id\": \"r\"}], \"neighbours\": []}",
+	         &d);
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1061,6 +1118,8 @@ int main(void)
 	    cmocka_unit_test(test_a_file_without_passwords_may_be_world_readable),
 	    cmocka_unit_test(test_free_accepts_null),
 	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
+	    cmocka_unit_test(test_neighbours_and_language_load),
+	    cmocka_unit_test(test_bad_neighbours_and_language_are_each_reported),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -106,7 +106,12 @@ static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs"
                                          "exit", "parking", "shop",     NULL};
 static const char *const output_kinds[] = {"siren", "strobe", "relay", "valve", NULL};
 
+/* The neighbour group (to lien gia): two other houses. */
+static const char *const neighbours[] = {"nt-site-2", "nt-site-3"};
+
 static const struct rules_site site = {
+    .neighbours = neighbours,
+    .nneighbours = 2,
     .outputs = outputs,
     .noutputs = NOUTPUTS,
     .zones = zones,
@@ -2586,6 +2591,136 @@ static void test_every_readme_example_behaves_as_documented(void **state)
 	free(md);
 }
 
+/* ---- the neighbour group ---- */
+
+static int neighbour_at(struct ruleset *rs, int64_t now, int nb, enum sh_alarm_class cls,
+                        enum rules_alarm_event ev, const char *addr, struct world *w,
+                        struct actions *acts)
+{
+	struct rules_view view = world_view(w);
+
+	memset(acts, 0, sizeof(*acts));
+	return rules_eval_neighbour(rs, nb, cls, ev, addr, now, &view, on_action, acts);
+}
+
+static void test_neighbour_fire_fires_with_its_id_and_address(void **state)
+{
+	struct diags d = {0};
+	struct world w = {0};
+	struct actions acts;
+	struct ruleset *rs = compile_ok("rule \"a neighbour's fire wakes the row\"\n"
+	                                "when neighbour fire becomes raised\n"
+	                                "then\n"
+	                                "  siren on emergency for 30s\n"
+	                                "  notify owner \"Cháy nhà bên ${neighbour}: "
+	                                "${neighbour_address}\"\n"
+	                                "end\n",
+	                                &d);
+
+	(void)state;
+	assert_int_equal(neighbour_at(rs, 1000, 1, ALARM_FIRE, RAE_RAISED, "12 Lê Lợi", &w, &acts),
+	                 1);
+	assert_int_equal(acts.n, 2);
+	assert_int_equal(acts.a[0].type, RA_SIREN_ON);
+	assert_int_equal(acts.a[0].pattern, SIREN_EMERGENCY);
+	assert_int_equal(acts.a[0].duration_ms, 30000);
+	assert_int_equal(acts.a[0].sensor, -1);
+	assert_int_equal(acts.a[0].zone, -1);
+	assert_int_equal(acts.a[0].alarm, 0);
+	assert_int_equal(acts.a[1].type, RA_NOTIFY);
+	assert_string_equal(acts.a[1].message, "Cháy nhà bên nt-site-3: 12 Lê Lợi");
+	/* only what the trigger names: not panic, not cleared */
+	assert_int_equal(neighbour_at(rs, 2000, 1, ALARM_PANIC, RAE_RAISED, NULL, &w, &acts), 0);
+	assert_int_equal(neighbour_at(rs, 3000, 0, ALARM_FIRE, RAE_CLEARED, NULL, &w, &acts), 0);
+	assert_int_equal(acts.n, 0);
+	/* a neighbour without an address in its feed */
+	assert_int_equal(neighbour_at(rs, 4000, 0, ALARM_FIRE, RAE_RAISED, NULL, &w, &acts), 1);
+	assert_string_equal(acts.a[1].message, "Cháy nhà bên nt-site-2: -");
+	/* out of range is refused, not a crash */
+	assert_int_equal(neighbour_at(rs, 5000, 2, ALARM_FIRE, RAE_RAISED, NULL, &w, &acts),
+	                 -EINVAL);
+	/* a sensor's firing has no neighbour */
+	rules_free(rs);
+}
+
+static void test_delayed_neighbour_rule_keeps_its_neighbour(void **state)
+{
+	struct diags d = {0};
+	struct world w = {0};
+	struct actions acts;
+	struct ruleset *rs = compile_ok("rule \"tell again\"\n"
+	                                "when neighbour panic becomes raised\n"
+	                                "after 60s\n"
+	                                "then notify owner \"SOS ${neighbour}\"\n"
+	                                "end\n",
+	                                &d);
+
+	(void)state;
+	assert_int_equal(neighbour_at(rs, 0, 0, ALARM_PANIC, RAE_RAISED, "a", &w, &acts), 1);
+	assert_int_equal(neighbour_at(rs, 1000, 1, ALARM_PANIC, RAE_RAISED, "b", &w, &acts), 1);
+	assert_int_equal(acts.n, 0);
+	assert_int_equal(tick_at(rs, 60000, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_string_equal(acts.a[0].message, "SOS nt-site-2");
+	assert_int_equal(tick_at(rs, 61000, &w, &acts), 1);
+	assert_int_equal(acts.n, 1);
+	assert_string_equal(acts.a[0].message, "SOS nt-site-3");
+	rules_free(rs);
+}
+
+static void test_neighbour_trigger_errors_say_what_to_write(void **state)
+{
+	struct diags d = {0};
+
+	(void)state;
+	assert_int_equal(
+	    compile_bad("rule \"a\"\nwhen neighbour gas becomes raised\nthen siren on fire\nend\n",
+	                &d),
+	    1);
+	assert_diag(&d, 0,
+	            "t.rules:2:16: a neighbour's feed is followed for fire and panic only: write "
+	            "\"neighbour fire becomes EVENT\" or \"neighbour panic becomes EVENT\"");
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(
+	    compile_bad("rule \"a\"\nwhen neighbour fire is raised\nthen siren on fire\nend\n", &d),
+	    1);
+	assert_diag(&d, 0,
+	            "t.rules:2:21: a trigger is a change: write \"neighbour fire becomes EVENT\"");
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(
+	    compile_bad("rule \"a\"\nwhen neighbour fire becomes burning\nthen siren on "
+	                "fire\nend\n",
+	                &d),
+	    1);
+	assert_true(strstr(d.msg[0], "t.rules:2:29:") != NULL);
+	memset(&d, 0, sizeof(d));
+	assert_true(
+	    compile_bad("rule \"a\"\nwhen neighbor fire becomes raised\nthen siren on fire\nend\n",
+	                &d) >= 1);
+	assert_true(strstr(d.msg[0], "did you mean \"neighbour\"") != NULL);
+}
+
+static void test_neighbour_rule_on_a_site_without_a_group_is_a_warning(void **state)
+{
+	struct diags d = {0};
+	struct rules_site alone = site;
+	int nerr = -1, nwarn = -1;
+	struct ruleset *rs;
+
+	(void)state;
+	alone.neighbours = NULL;
+	alone.nneighbours = 0;
+	rs = rules_compile_string("rule \"row\"\nwhen neighbour fire becomes raised\n"
+	                          "then siren on emergency for 30s\nend\n",
+	                          "t.rules", &alone, on_diag, &d, &nerr, &nwarn);
+	assert_non_null(rs);
+	assert_int_equal(nerr, 0);
+	assert_int_equal(nwarn, 1);
+	assert_diag(&d, 0,
+	            "t.rules:1:1: the site lists no neighbours; rule \"row\" can never fire");
+	rules_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2669,6 +2804,10 @@ int main(void)
 	    cmocka_unit_test(test_warnings_for_rules_that_can_never_fire),
 	    cmocka_unit_test(test_heap_stays_small_when_delays_are_cancelled_all_day),
 	    cmocka_unit_test(test_every_readme_example_behaves_as_documented),
+	    cmocka_unit_test(test_neighbour_fire_fires_with_its_id_and_address),
+	    cmocka_unit_test(test_delayed_neighbour_rule_keeps_its_neighbour),
+	    cmocka_unit_test(test_neighbour_trigger_errors_say_what_to_write),
+	    cmocka_unit_test(test_neighbour_rule_on_a_site_without_a_group_is_a_warning),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/messages.h"
 #include "gateway/store.h"
 #include "gateway/upstream.h"
 
@@ -199,7 +200,8 @@ static void test_alert_text_says_what_where_which_house_and_whom_to_call(void **
 	assert_string_equal(str(r.payload[0], "class"), "fire");
 	text = str(r.payload[0], "message");
 	assert_non_null(text);
-	assert_non_null(strstr(text, sh_class_label_vi(ALARM_FIRE)));
+	assert_non_null(strstr(text, messages_class_label(w->cfg, ALARM_FIRE)));
+	assert_true(messages_sms_parts(text) > 1); /* the full text, not shortened */
 	assert_non_null(strstr(text, "Phòng 101"));
 	assert_non_null(strstr(text, "Nhà trọ Minh"));
 	assert_non_null(strstr(text, "Số 7, hẻm 3"));
@@ -221,6 +223,10 @@ static void test_sms_contact_is_queued_on_its_own_channel_with_its_phone(void **
 	assert_string_equal(str(sms.payload[0], "to"), "owner");
 	assert_string_equal(str(sms.payload[0], "phone"), "+84909123456");
 	assert_int_equal(upstream_pending(w->up), 0); /* not the upstream link's */
+	/* the SMS text fits in one part: the class and the house stay */
+	assert_int_equal(messages_sms_parts(str(sms.payload[0], "message")), 1);
+	assert_non_null(strstr(str(sms.payload[0], "message"), "BÁO CHÁY"));
+	assert_non_null(strstr(str(sms.payload[0], "message"), "Nhà trọ Minh"));
 	rows_free(&sms);
 }
 
