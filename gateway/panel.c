@@ -246,6 +246,11 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 	           sh_class_name(a->cls), sh_alarm_state_name(a->state), a->zone[0] ? a->zone : "-",
 	           a->sensor[0] ? a->sensor : "-", a->rule, by ? " by " : "", by ? by : "");
 	alarm_event(p, a, ev);
+	/* Whoever acknowledged it, by whatever path (safehousectl, MQTT,
+	 * Home Assistant, an SMS reply), and a reset or a cleared fault: the
+	 * escalation chain stops here, in the same transaction. */
+	if (ev == RAE_ACKNOWLEDGED || !active)
+		upstream_stop_chain(p->d.up, a->id, by ? by : "panel", wall_ms);
 	info = info_of(a);
 	return upstream_queue_alarm(p->d.up, &info, wall_ms);
 }
@@ -612,9 +617,9 @@ struct firing {
 	const char *rule;
 	const char *sensor;
 	const char *zone;
-	struct alarm *alarm; /* the alarm this firing raised, joined or came from */
+	struct alarm *alarm;   /* the alarm this firing raised, joined or came from */
 	enum sh_siren pattern; /* siren on in this firing; SIREN_OFF: none */
-	int64_t siren_ms;    /* its duration, 0 = until reset */
+	int64_t siren_ms;      /* its duration, 0 = until reset */
 };
 
 /* Raise or join. */

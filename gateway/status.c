@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "bus.h"
 #include "mqttc.h"
+#include "outbox.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -79,6 +80,8 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddBoolToObject(m, "local_out", mqttc_connected(d->local_out));
 	cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(d->local));
 	cJSON_AddBoolToObject(m, "upstream", upstream_connected(d->up));
+	if (d->outbox)
+		outbox_status_json(d->outbox, o);
 	cJSON_AddNumberToObject(o, "rules", rules_count(d->rules));
 	add_last_known(d, o);
 	cJSON_AddItemToObject(o, "modbus", buses_status(d->buses));
@@ -103,8 +106,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
 	panel_service_json(d->panel, o);
-	cJSON_AddStringToObject(
-	    o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
+	cJSON_AddStringToObject(o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
 	add_store_health(d, o);
 	registry_counts(d->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
