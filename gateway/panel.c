@@ -979,6 +979,19 @@ void panel_apply(struct panel *p, const struct rules_action *acts, int n, const 
 		changed(p);
 }
 
+int64_t panel_newest_alarm(const struct panel *p)
+{
+	int64_t best = 0, best_unacked = 0;
+	for (int i = 0; i < p->n; i++) {
+		const struct alarm *a = p->alarms[i];
+		if (a->id > best)
+			best = a->id;
+		if (!a->acked && a->id > best_unacked)
+			best_unacked = a->id;
+	}
+	return best_unacked ? best_unacked : best;
+}
+
 int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
               char *why, size_t whylen)
 {

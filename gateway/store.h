@@ -221,6 +221,8 @@ typedef int (*store_outbox_fn)(void *ctx, int64_t seq, const char *topic, const 
  * returns non-zero. */
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
                                  store_outbox_fn fn, void *ctx);
+/* Rows of channel not yet finished on the disk (a delivery not yet written
+ * still counts), due or not. */
 int store_outbox_pending_count(struct store *s, const char *channel);
 
 /* Save a sensor's last state (one row per sensor). */
