@@ -312,6 +312,7 @@ struct mark {
 	int tries;
 	int64_t next_try_ms;
 	char error[160];
+	char at[32]; /* delivered_at, for a delivered row */
 };
 
 static void memrow_free(struct memrow *m)
@@ -1444,7 +1445,7 @@ void store_set_health_cb(struct store *s, store_health_fn fn, void *ctx)
 }
 
 static void mark_set(struct store *s, int64_t seq, int64_t serial, enum store_outbox_state st,
-                     int tries, int64_t next_try_ms, const char *error);
+                     int tries, int64_t next_try_ms, const char *error, int64_t at_ms);
 
 int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 {
@@ -1458,7 +1459,7 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 	o->i[1] = at_ms;
 	/* Until the mark is on the disk, the reader still sees the row as
 	 * pending: the overlay keeps it from being sent again. */
-	mark_set(s, seq, o->serial, OUTBOX_DELIVERED, 0, 0, NULL);
+	mark_set(s, seq, o->serial, OUTBOX_DELIVERED, 0, 0, NULL, at_ms);
 	return submit(s, o);
 }
 
@@ -1901,7 +1902,7 @@ static struct mark *mark_find(struct store *s, int64_t seq)
 }
 
 static void mark_set(struct store *s, int64_t seq, int64_t serial, enum store_outbox_state st,
-                     int tries, int64_t next_try_ms, const char *error)
+                     int tries, int64_t next_try_ms, const char *error, int64_t at_ms)
 {
 	struct mark *m;
 	marks_prune(s);
@@ -1927,6 +1928,8 @@ static void mark_set(struct store *s, int64_t seq, int64_t serial, enum store_ou
 	m->next_try_ms = next_try_ms;
 	if (error)
 		snprintf(m->error, sizeof(m->error), "%s", error);
+	if (st == OUTBOX_DELIVERED)
+		store_format_time(at_ms, m->at, sizeof(m->at));
 }
 
 static void row_from_stmt(sqlite3_stmt *st, struct store_outbox_row *r)
@@ -1982,6 +1985,8 @@ static void overlay(struct store *s, struct store_outbox_row *r)
 		r->next_try_ms = m->next_try_ms;
 	if (m->error[0])
 		r->last_error = m->error;
+	if (m->at[0])
+		r->delivered_at = m->at;
 }
 
 static int mem_due(const struct memrow *m, const char *channel, int64_t now_ms)
@@ -2139,7 +2144,7 @@ int store_outbox_mark(struct store *s, int64_t seq, enum store_outbox_state st, 
 	o->n[0] = (int)st;
 	o->n[1] = tries;
 	o->str[0] = dup_or_null(error);
-	mark_set(s, seq, o->serial, st, tries, next_try_ms, error);
+	mark_set(s, seq, o->serial, st, tries, next_try_ms, error, at_ms);
 	return submit(s, o);
 }
 
