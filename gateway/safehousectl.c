@@ -343,7 +343,7 @@ static void print_outbox(const struct cmd_args *a, const cJSON *r)
 		printf(a->all ? "the outbox is empty\n" : "nothing waiting in the outbox\n");
 		return;
 	}
-	printf("  %-6s %-9s %-9s %-12s %-6s %-5s %-9s %-5s %s\n", "SEQ", "CHANNEL", "STATE",
+	printf("  %-6s %-9s %-9s %-12s %-6s %-5s %-4s %-5s %s\n", "SEQ", "CHANNEL", "STATE",
 	       "CONTACT", "KIND", "ALARM", "STEP", "TRIES", "DUE / DELIVERED");
 	cJSON_ArrayForEach(it, rows)
 	{
@@ -353,7 +353,7 @@ static void print_outbox(const struct cmd_args *a, const cJSON *r)
 			snprintf(alarm, sizeof(alarm), "%.0f", al->valuedouble);
 		printf("  %-6.0f %-9s %-9s ", num(it, "seq"), str(it, "channel"), str(it, "state"));
 		pad(*str(it, "contact") ? str(it, "contact") : "(feed)", 12);
-		printf(" %-6s %-5s %-9.0f %-5.0f %s\n", str(it, "kind"), alarm, num(it, "step"),
+		printf(" %-6s %-5s %-4.0f %-5.0f %s\n", str(it, "kind"), alarm, num(it, "step"),
 		       num(it, "tries"),
 		       *str(it, "delivered_at") ? str(it, "delivered_at")
 		       : *str(it, "due")        ? str(it, "due")

@@ -1987,6 +1987,10 @@ static void overlay(struct store *s, struct store_outbox_row *r)
 		r->last_error = m->error;
 	if (m->at[0])
 		r->delivered_at = m->at;
+	/* The disk counts the try that delivered it (tries+1) when the mark
+	 * is written; until then, at least that one. */
+	if (m->state == OUTBOX_DELIVERED && r->tries < 1)
+		r->tries = 1;
 }
 
 static int mem_due(const struct memrow *m, const char *channel, int64_t now_ms)
