@@ -142,6 +142,7 @@ int outbox_add_channel(struct outbox *ob, enum contact_via via, struct channel *
 		ch->done = done_cb;
 		ch->done_ctx = ob;
 	}
+	outbox_kick(ob);
 	return 0;
 }
 
@@ -345,6 +346,10 @@ void outbox_kick(struct outbox *ob)
 		for (int v = VIA_SMS; v < VIA__COUNT; v++) {
 			struct pass p = {.ob = ob, .via = (enum contact_via)v};
 			int64_t due;
+			/* No channel: its rows wait, and nothing needs a wake-up
+			 * (outbox_add_channel is followed by a kick). */
+			if (!ob->ch[v])
+				continue;
 			p.now = ob->now(ob->clock_ctx);
 			store_outbox_foreach_due(ob->store, config_via_name((enum contact_via)v),
 			                         p.now, take_row, &p);

@@ -43,9 +43,10 @@ void outbox_free(struct outbox *ob);
 void outbox_rebind(struct outbox *ob, const struct config *c);
 
 /* Give channel via (not VIA_UPSTREAM) its implementation; sets ch->done and
- * ch->done_ctx. ch stays the caller's and must outlive ob (or be removed
- * with ch NULL, which drops tries in flight: their rows are tried again).
- * Returns 0 or -1. */
+ * ch->done_ctx, and sends what is due on it at once. ch stays the caller's
+ * and must outlive ob (or be removed with ch NULL, which forgets tries in
+ * flight: their rows are tried again). outbox_free sets ch->done to NULL:
+ * a channel must not call it after that. Returns 0 or -1. */
 int outbox_add_channel(struct outbox *ob, enum contact_via via, struct channel *ch);
 
 /* Send what is due: call after a commit that queued rows (upstream_kick
