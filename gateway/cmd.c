@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "messages.h"
+#include "outbox.h"
 #include "loop.h"
 #include "bus.h"
 #include "shape.h"
@@ -169,6 +170,76 @@ static cJSON *cmd_events(struct cmd_ctx *c, const cJSON *req, const char *by)
 	}
 	r = ok_reply();
 	store_events_foreach(c->store, from, n, add_event_row, cJSON_AddArrayToObject(r, "events"));
+	return r;
+}
+
+struct outbox_list {
+	cJSON *arr;
+	const struct cmd_ctx *c;
+};
+
+static void add_time(cJSON *o, const char *k, int64_t ms)
+{
+	char at[32];
+	if (ms <= 0) {
+		cJSON_AddNullToObject(o, k);
+		return;
+	}
+	store_format_time(ms, at, sizeof(at));
+	cJSON_AddStringToObject(o, k, at);
+}
+
+static int add_outbox_row(void *ctx, const struct store_outbox_row *r)
+{
+	struct outbox_list *l = ctx;
+	cJSON *o = cJSON_CreateObject();
+	const char *why = NULL;
+	cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+	cJSON_AddStringToObject(o, "channel", r->channel ? r->channel : "");
+	if (r->contact)
+		cJSON_AddStringToObject(o, "contact", r->contact);
+	else
+		cJSON_AddNullToObject(o, "contact");
+	cJSON_AddStringToObject(o, "kind", r->kind ? r->kind : "");
+	if (r->alarm > 0)
+		cJSON_AddNumberToObject(o, "alarm", (double)r->alarm);
+	else
+		cJSON_AddNullToObject(o, "alarm");
+	cJSON_AddNumberToObject(o, "step", r->step + 1);
+	cJSON_AddStringToObject(o, "state", store_outbox_state_name(r->state));
+	if (r->created_at)
+		cJSON_AddStringToObject(o, "created_at", r->created_at);
+	add_time(o, "due", r->due_ms);
+	cJSON_AddNumberToObject(o, "tries", r->tries);
+	add_time(o, "next_try", r->state == OUTBOX_PENDING ? r->next_try_ms : 0);
+	if (r->last_error)
+		cJSON_AddStringToObject(o, "last_error", r->last_error);
+	else
+		cJSON_AddNullToObject(o, "last_error");
+	if (r->delivered_at)
+		cJSON_AddStringToObject(o, "delivered_at", r->delivered_at);
+	else
+		cJSON_AddNullToObject(o, "delivered_at");
+	cJSON_AddBoolToObject(o, "durable", r->durable);
+	/* Why a row waits: its channel is missing or at fault. */
+	if (r->state == OUTBOX_PENDING && r->channel && strcmp(r->channel, "upstream") != 0 &&
+	    l->c->status && l->c->status->outbox)
+		why = outbox_why(l->c->status->outbox, r->channel);
+	if (why)
+		cJSON_AddStringToObject(o, "waiting", why);
+	/* Newest first from the store; people read them oldest first. */
+	cJSON_InsertItemInArray(l->arr, 0, o);
+	return 0;
+}
+
+/* outbox [--all]: every pending message (and recent finished ones). */
+static cJSON *cmd_outbox(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	int all = cJSON_IsTrue(cJSON_GetObjectItem(req, "all"));
+	cJSON *r = ok_reply();
+	struct outbox_list l = {cJSON_AddArrayToObject(r, "outbox"), c};
+	(void)by;
+	store_outbox_list(c->store, all, all ? 200 : 1000, add_outbox_row, &l);
 	return r;
 }
 

@@ -62,8 +62,9 @@ static const char *const top_keys[] = {
     "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
     "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
     "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
-    NULL};
+    "outbox",  NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
+static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
                                         "timezone", "geo",  "language", NULL};
 static const char *const languages[] = {"vi", "en", NULL}; /* enum config_language */
@@ -943,6 +944,18 @@ static void parse_top(struct loader *l, const cJSON *root)
 
 	c->heartbeat_s = 60;
 	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
+
+	/* Bounds what a long outage can pile up (notices and replies go
+	 * first; alarms and alerts are never dropped). */
+	c->outbox_max_pending = 10000;
+	v = get_obj(l, root, "outbox", OPTIONAL, NULL);
+	if (v) {
+		old = path_push_key(l, "outbox");
+		check_keys(l, v, outbox_keys);
+		get_int(l, v, "max_pending", OPTIONAL, 10, 1000000, "messages",
+		        &c->outbox_max_pending);
+		path_pop(l, old);
+	}
 
 	/* Home Assistant discovery, on the local broker: on unless switched
 	 * off, so that the gateway shows up in Home Assistant by itself. */

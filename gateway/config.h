@@ -155,9 +155,10 @@ struct config {
 
 	char *database;
 	char *control_socket;
-	char *control_group; /* NULL: the daemon's own group */
-	int control_idle_s;  /* an idle control client is closed after this */
-	char *log_level;     /* debug, info, notice, warning, error */
+	char *control_group;    /* NULL: the daemon's own group */
+	int control_idle_s;     /* an idle control client is closed after this */
+	int outbox_max_pending; /* "outbox": {"max_pending"}: notices are dropped past it */
+	char *log_level;        /* debug, info, notice, warning, error */
 
 	struct config_broker mqtt;
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */

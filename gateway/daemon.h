@@ -14,6 +14,7 @@
 #include "mqttc.h"
 #include "status.h"
 
+struct outbox;
 struct mosquitto_message;
 struct cJSON;
 struct sh_point_value;
@@ -35,6 +36,7 @@ struct daemon {
 	struct mqttc *local, *local_out, *remote;
 	struct outputs *outputs;
 	struct upstream *up;
+	struct outbox *outbox; /* sms, call, webhook: the dispatcher (outbox.h) */
 	struct panel *panel;
 	struct ctl *ctl;
 	struct engine *engine;

@@ -37,6 +37,7 @@
 #include "bus.h"
 #include "mqttc.h"
 #include "neighbours.h"
+#include "outbox.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -46,6 +47,11 @@
 #include "users.h"
 
 /* ---- binding ------------------------------------------------------------ */
+
+static void kick_outbox(void *ctx)
+{
+	outbox_kick(ctx);
+}
 
 /* The handles the status and the commands see, after any of them changed
  * (start, reload, the buses restarted, the control socket opened). */
@@ -60,6 +66,7 @@ void daemon_bind(struct daemon *dm)
 	    .reg = dm->reg,
 	    .ingest = dm->ingest,
 	    .up = dm->up,
+	    .outbox = dm->outbox,
 	    .local = dm->local,
 	    .local_out = dm->local_out,
 	    .buses = dm->buses,
@@ -191,6 +198,7 @@ static void reload(struct daemon *dm)
 	outputs_rebind(dm->outputs, ncfg);
 	upstream_rebind(dm->up, ncfg);
 	daemon_neighbours_rebind(dm, ncfg);
+	outbox_rebind(dm->outbox, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
 	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
@@ -294,6 +302,15 @@ static int start_all(struct daemon *dm)
 	dm->ingest = ingest_new(dm->cfg);
 	dm->up = upstream_new(dm->loop, dm->store, dm->cfg);
 	dm->neighbours = neighbours_new();
+	dm->outbox = outbox_new(dm->loop, dm->store, dm->cfg);
+	if (!dm->up || !dm->outbox) {
+		log_err("out of memory");
+		return -1;
+	}
+	/* Every commit that queued messages kicks upstream, and upstream
+	 * kicks the other channels. Channels (the modem's sms and call, the
+	 * webhooks) register with outbox_add_channel. */
+	upstream_set_kick_hook(dm->up, kick_outbox, dm->outbox);
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
 	snprintf(dm->command_topic, sizeof(dm->command_topic), "%s/%s/command",
@@ -375,11 +392,18 @@ static int start_all(struct daemon *dm)
 	           dm->cfg->site.id, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
 	           rules_count(dm->rules));
 	for (int i = 0; i < dm->cfg->ncontacts; i++)
-		if (dm->cfg->contacts[i].via != VIA_UPSTREAM)
-			log_warn("contact %s: %s delivery is not available in this version; its "
-			         "alerts are kept in the outbox until it is",
-			         dm->cfg->contacts[i].id,
-			         config_via_name(dm->cfg->contacts[i].via));
+		for (int k = 0; k < dm->cfg->contacts[i].nsteps; k++) {
+			const char *via = config_via_name(dm->cfg->contacts[i].steps[k].via);
+			const char *why;
+			if (dm->cfg->contacts[i].steps[k].via == VIA_UPSTREAM ||
+			    !(why = outbox_why(dm->outbox, via)))
+				continue;
+			log_warn("contact %s, step %d (%s): %s; its messages wait in the outbox "
+			         "(safehousectl outbox)",
+			         dm->cfg->contacts[i].id, k + 1, via, why);
+		}
+	/* Rows due while the daemon was down (the next step of a chain). */
+	outbox_kick(dm->outbox);
 	return 0;
 }
 
@@ -413,6 +437,7 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_free(dm->remote);
 	mqttc_free(dm->local);
 	mqttc_free(dm->local_out);
+	outbox_free(dm->outbox);
 	upstream_free(dm->up);
 	neighbours_free(dm->neighbours);
 	ingest_free(dm->ingest);

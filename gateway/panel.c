@@ -247,6 +247,11 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 	           sh_class_name(a->cls), sh_alarm_state_name(a->state), a->zone[0] ? a->zone : "-",
 	           a->sensor[0] ? a->sensor : "-", a->rule, by ? " by " : "", by ? by : "");
 	alarm_event(p, a, ev);
+	/* Whoever acknowledged it, by whatever path (safehousectl, MQTT,
+	 * Home Assistant, an SMS reply), and a reset or a cleared fault: the
+	 * escalation chain stops here, in the same transaction. */
+	if (ev == RAE_ACKNOWLEDGED || !active)
+		upstream_stop_chain(p->d.up, a->id, by ? by : "panel", wall_ms);
 	info = info_of(a);
 	return upstream_queue_alarm(p->d.up, &info, wall_ms);
 }
@@ -973,6 +978,19 @@ void panel_apply(struct panel *p, const struct rules_action *acts, int n, const 
 		commit_and_send(p);
 	if (chg)
 		changed(p);
+}
+
+int64_t panel_newest_alarm(const struct panel *p)
+{
+	int64_t best = 0, best_unacked = 0;
+	for (int i = 0; i < p->n; i++) {
+		const struct alarm *a = p->alarms[i];
+		if (a->id > best)
+			best = a->id;
+		if (!a->acked && a->id > best_unacked)
+			best_unacked = a->id;
+	}
+	return best_unacked ? best_unacked : best;
 }
 
 int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,

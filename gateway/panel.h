@@ -65,6 +65,9 @@ void panel_apply(struct panel *p, const struct rules_action *acts, int n, const 
  * number acknowledged, or -ENOENT. */
 int panel_ack(struct panel *p, int64_t id, const char *by, int64_t mono_ms, int64_t wall_ms,
               char *why, size_t whylen);
+/* The newest active alarm nobody acknowledged yet, else the newest active
+ * one, else 0: what "OK" in an SMS reply acknowledges. */
+int64_t panel_newest_alarm(const struct panel *p);
 /* Silence the sirens of every active alarm. Returns how many. */
 int panel_silence(struct panel *p, const char *by, int64_t mono_ms, int64_t wall_ms);
 /* Reset an alarm. Returns 0, -ENOENT (no such active alarm) or -EBUSY (a

@@ -220,6 +220,17 @@ static void show_status(const cJSON *r)
 			       "neighbour's fire cannot reach this house\n",
 			       strcmp(str(nb, "via"), "local") == 0 ? "local broker" : "upstream",
 			       num(nb, "sites"));
+		const cJSON *ob = cJSON_GetObjectItem(r, "outbox"), *p;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(ob, "pending"))
+		{
+			if (p->valuedouble > 0 && strcmp(p->string, "upstream") != 0)
+				printf("outbox:   %.0f %s message(s) waiting\n", p->valuedouble,
+				       p->string);
+		}
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(ob, "faults"))
+		{
+			printf("channel:  %s\n", p->valuestring);
+		}
 	}
 	cJSON_ArrayForEach(it, rej)
 	{
@@ -336,6 +347,36 @@ static void print_events(const struct cmd_args *a, const cJSON *r)
 {
 	(void)a;
 	show_events(cJSON_GetObjectItem(r, "events"));
+}
+
+static void print_outbox(const struct cmd_args *a, const cJSON *r)
+{
+	const cJSON *rows = cJSON_GetObjectItem(r, "outbox"), *it;
+	if (!cJSON_GetArraySize(rows)) {
+		printf(a->all ? "the outbox is empty\n" : "nothing waiting in the outbox\n");
+		return;
+	}
+	printf("  %-6s %-9s %-9s %-12s %-6s %-5s %-4s %-5s %s\n", "SEQ", "CHANNEL", "STATE",
+	       "CONTACT", "KIND", "ALARM", "STEP", "TRIES", "DUE / DELIVERED");
+	cJSON_ArrayForEach(it, rows)
+	{
+		char alarm[24] = "-";
+		const cJSON *al = cJSON_GetObjectItem(it, "alarm");
+		if (cJSON_IsNumber(al))
+			snprintf(alarm, sizeof(alarm), "%.0f", al->valuedouble);
+		printf("  %-6.0f %-9s %-9s ", num(it, "seq"), str(it, "channel"), str(it, "state"));
+		pad(*str(it, "contact") ? str(it, "contact") : "(feed)", 12);
+		printf(" %-6s %-5s %-4.0f %-5.0f %s\n", str(it, "kind"), alarm, num(it, "step"),
+		       num(it, "tries"),
+		       *str(it, "delivered_at") ? str(it, "delivered_at")
+		       : *str(it, "due")        ? str(it, "due")
+		                                : str(it, "created_at"));
+		if (*str(it, "last_error"))
+			printf("         last error: %s%s%s\n", str(it, "last_error"),
+			       *str(it, "next_try") ? "; next try " : "", str(it, "next_try"));
+		if (*str(it, "waiting"))
+			printf("         waiting: %s\n", str(it, "waiting"));
+	}
 }
 
 static void print_ack(const struct cmd_args *a, const cJSON *r)

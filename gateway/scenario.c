@@ -795,6 +795,14 @@ static const char *jstr(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* An alert is queued as a chain, one row per escalation step and repeat:
+ * a scenario's "alert" is the rule's action, its first row. */
+static int later_step(const cJSON *j)
+{
+	const cJSON *st = cJSON_GetObjectItem(j, "step");
+	return (cJSON_IsNumber(st) && st->valuedouble > 1) || cJSON_GetObjectItem(j, "repeat");
+}
+
 static void on_row(void *ctx, int64_t seq, const char *kind, const char *contact,
                    const char *payload)
 {
@@ -807,6 +815,8 @@ static void on_row(void *ctx, int64_t seq, const char *kind, const char *contact
 		goto out;
 	if (strcmp(kind, "alarm") == 0)
 		h = add(r, W_ALARM);
+	else if (strcmp(kind, "alert") == 0 && later_step(j))
+		goto out;
 	else if (strcmp(kind, "alert") == 0)
 		h = add(r, W_ALERT);
 	else if (strcmp(kind, "notify") == 0)

@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "mqttc.h"
 #include "neighbours.h"
+#include "outbox.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -81,6 +82,8 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddBoolToObject(m, "local_out", mqttc_connected(d->local_out));
 	cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(d->local));
 	cJSON_AddBoolToObject(m, "upstream", upstream_connected(d->up));
+	if (d->outbox)
+		outbox_status_json(d->outbox, o);
 	cJSON_AddNumberToObject(o, "rules", rules_count(d->rules));
 	add_last_known(d, o);
 	cJSON_AddItemToObject(o, "modbus", buses_status(d->buses));

@@ -36,6 +36,7 @@ struct status_deps {
 	struct registry *reg;
 	struct ingest *ingest;
 	struct upstream *up;
+	struct outbox *outbox;           /* NULL: none (the outbox's status is left out) */
 	struct mqttc *local, *local_out; /* the reports' and the output connection */
 	struct buses *buses;
 	int64_t started_mono;

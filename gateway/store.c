@@ -75,6 +75,18 @@ static const char *const migrations[] = {
     " name TEXT PRIMARY KEY, role TEXT NOT NULL,"
     " pin_hash TEXT NOT NULL, duress_hash TEXT,"
     " updated_at TEXT NOT NULL);",
+    /* 5: every channel through the outbox: when a row may go (due_at, an
+     * escalation step's time), its tries and last error, and its state
+     * (pending, delivered, failed, cancelled, dropped), so that a chain
+     * survives a restart and a cancelled step stays cancelled. */
+    "ALTER TABLE outbox ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN next_try_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN last_error TEXT;"
+    "ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';"
+    "UPDATE outbox SET state='delivered' WHERE delivered_at IS NOT NULL;"
+    "CREATE INDEX outbox_live ON outbox(channel, seq) WHERE state='pending';",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -105,6 +117,13 @@ enum stmt_id {
 	ST_USER_DEL,
 	ST_USERS_ALL,
 	ST_SENSORS_ALL,
+	ST_OUTBOX_MARK,
+	ST_OUTBOX_DUE,
+	ST_OUTBOX_NEXT_DUE,
+	ST_OUTBOX_LIST,
+	ST_OUTBOX_EVICTABLE,
+	ST_OUTBOX_LIVE,
+	ST_OUTBOX_CANCELABLE,
 	ST__COUNT
 };
 
@@ -126,12 +145,13 @@ static const char *const stmt_sql[ST__COUNT] = {
         " cause_active, raised_ms, updated_ms, acked_by, reset_by, siren FROM alarms"
         " WHERE active=1 ORDER BY id DESC LIMIT ?",
     [ST_OUTBOX_ADD] = "INSERT INTO outbox(seq, channel, contact, alarm, topic, payload, qos,"
-                      " retain, created_at, kind) VALUES(?,?,?,?,?,?,?,?,?,?)",
-    [ST_OUTBOX_DELIVERED] = "UPDATE outbox SET delivered_at=? WHERE seq=? AND delivered_at IS NULL",
+                      " retain, created_at, kind, due_at, step) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_OUTBOX_DELIVERED] = "UPDATE outbox SET delivered_at=?, state='delivered', tries=tries+1"
+                            " WHERE seq=? AND state='pending'",
     [ST_OUTBOX_PENDING] = "SELECT seq, topic, payload, qos, retain FROM outbox"
-                          " WHERE channel=? AND delivered_at IS NULL AND seq>? ORDER BY seq"
+                          " WHERE channel=? AND state='pending' AND seq>? ORDER BY seq"
                           " LIMIT ?",
-    [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE channel=? AND delivered_at IS NULL",
+    [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE channel=? AND state='pending'",
     [ST_SENSOR_SAVE] = "INSERT INTO sensors(id, last_seen, online, battery, last_values)"
                        " VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
                        " last_seen=excluded.last_seen, online=excluded.online,"
@@ -156,6 +176,25 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_SENSORS_ALL] = "SELECT id, last_values FROM sensors ORDER BY id",
     [ST_TEST_ADD] = "INSERT INTO tests(at, at_ms, sensor, zone, point, value, started_by)"
                     " VALUES(?,?,?,?,?,?,?)",
+    [ST_OUTBOX_MARK] =
+        "UPDATE outbox SET state=?1, tries=?2, next_try_at=?3,"
+        " last_error=coalesce(?4, last_error), delivered_at=coalesce(?5, delivered_at)"
+        " WHERE seq=?6 AND state='pending'",
+    [ST_OUTBOX_DUE] = "SELECT seq, kind, channel, contact, alarm, topic, payload, qos, retain,"
+                      " due_at, step, tries, next_try_at, last_error, state, created_at,"
+                      " delivered_at FROM outbox WHERE channel=?1 AND state='pending' AND"
+                      " due_at<=?2 ORDER BY seq",
+    [ST_OUTBOX_NEXT_DUE] = "SELECT seq, due_at FROM outbox WHERE channel=?1 AND state='pending'"
+                           " AND due_at>?2 ORDER BY due_at",
+    [ST_OUTBOX_LIST] = "SELECT seq, kind, channel, contact, alarm, topic, payload, qos, retain,"
+                       " due_at, step, tries, next_try_at, last_error, state, created_at,"
+                       " delivered_at FROM outbox WHERE ?1 OR state='pending'"
+                       " ORDER BY seq DESC LIMIT ?2",
+    [ST_OUTBOX_EVICTABLE] = "SELECT seq FROM outbox WHERE state='pending' AND kind IN"
+                            " ('notify','reply') ORDER BY seq",
+    [ST_OUTBOX_LIVE] = "SELECT count(*) FROM outbox WHERE state='pending'",
+    [ST_OUTBOX_CANCELABLE] = "SELECT seq FROM outbox WHERE alarm=?1 AND state='pending' AND"
+                             " kind='alert' AND due_at>?2",
     [ST_STATE_SET] = "INSERT INTO state(key, value, updated_at) VALUES(?,?,?) ON CONFLICT(key)"
                      " DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
 };
@@ -174,6 +213,7 @@ enum op_type {
 	OP_TEST_ADD,
 	OP_USER_PUT,
 	OP_USER_DEL,
+	OP_OUTBOX_MARK,
 	OP_BARRIER, /* commit everything before it, then report */
 };
 
@@ -183,6 +223,7 @@ struct op {
 	struct worker_job job; /* first: the writer's queue and the done list */
 	struct op *next;       /* the writer's transaction and backlog lists */
 	enum op_type type;
+	int64_t serial; /* submission order: durable_serial says what is on disk */
 	int64_t i[4];
 	int n[4];
 	double d;
@@ -237,11 +278,17 @@ struct store {
 	/* Shared between the writer and the loop (under mu when threaded). */
 	struct store_health health;
 	int health_dirty;
-	int64_t durable_seq; /* highest outbox seq known to be on disk */
+	int64_t durable_seq;    /* highest outbox seq known to be on disk */
+	int64_t durable_serial; /* every op up to this serial is on disk */
 
 	/* Loop side: outbox rows not yet known to be on disk, so that they can
 	 * be sent from memory when the disk refuses them. */
 	struct memrow *mem_head, *mem_tail;
+	/* Loop side: outbox changes (a try's result, a cancellation) not yet
+	 * known to be on disk, laid over what the reader sees. */
+	struct mark *marks;
+	int nmarks, capmarks;
+	int64_t next_serial;
 	store_health_fn health_fn;
 	void *health_ctx;
 };
@@ -250,11 +297,33 @@ struct store {
 struct memrow {
 	struct memrow *next;
 	int64_t seq;
-	char *channel, *topic, *payload;
+	char *channel, *topic, *payload, *kind, *contact;
+	int64_t alarm, due_ms;
+	int step;
 	int qos, retain;
 	int sendable;  /* its commit failed: send it from memory */
 	int delivered; /* the broker has it */
 };
+
+/* A change to an outbox row, kept until the op that writes it is on disk. */
+struct mark {
+	int64_t seq, serial;
+	enum store_outbox_state state;
+	int tries;
+	int64_t next_try_ms;
+	char error[160];
+	char at[32]; /* delivered_at, for a delivered row */
+};
+
+static void memrow_free(struct memrow *m)
+{
+	free(m->channel);
+	free(m->topic);
+	free(m->payload);
+	free(m->kind);
+	free(m->contact);
+	free(m);
+}
 
 /* A storage failure (the disk, not the row, is the problem): the write is
  * kept and tried again. Any other failure drops that one row, logged. */
@@ -623,11 +692,9 @@ void store_close(struct store *s)
 	while (s->mem_head) {
 		struct memrow *m = s->mem_head;
 		s->mem_head = m->next;
-		free(m->channel);
-		free(m->topic);
-		free(m->payload);
-		free(m);
+		memrow_free(m);
 	}
+	free(s->marks);
 	/* Nobody is left to call back: the daemon is going away. */
 	worker_done_free(s->done, job_free);
 	if (s->sync_init)
@@ -798,18 +865,22 @@ static void w_fail(struct store *s, struct op *o)
 /* A transaction is on the disk: its writes are done with. */
 static void w_durable(struct store *s, struct op *list)
 {
-	int64_t seq = 0;
+	int64_t seq = 0, serial = 0;
 	while (list) {
 		struct op *next = list->next;
 		if (list->type == OP_OUTBOX_ADD && list->i[0] > seq)
 			seq = list->i[0];
+		if (list->serial > serial)
+			serial = list->serial;
 		op_free(list);
 		list = next;
 	}
-	if (seq) {
+	if (seq || serial) {
 		lock(s);
 		if (seq > s->durable_seq)
 			s->durable_seq = seq;
+		if (serial > s->durable_serial)
+			s->durable_serial = serial;
 		unlock(s);
 	}
 }
@@ -1083,9 +1154,8 @@ static int w_event(struct store *s, int64_t at_ms, const char *origin, const cha
                    const char *detail);
 static int w_alarm_insert(struct store *s, const struct store_alarm *a);
 static int w_alarm_update(struct store *s, const struct store_alarm *a);
-static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
-                        const char *contact, int64_t alarm, const char *topic, const char *payload,
-                        int qos, int retain, int64_t at_ms);
+static int w_outbox_add(struct store *s, const struct op *o);
+static int w_outbox_mark(struct store *s, const struct op *o);
 static int w_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
 static int w_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
                          int has_battery, double battery, const char *values_json);
@@ -1104,8 +1174,9 @@ static int run_op(struct store *s, struct op *o)
 	case OP_ALARM_UPDATE:
 		return w_alarm_update(s, &o->a);
 	case OP_OUTBOX_ADD:
-		return w_outbox_add(s, o->i[0], o->str[0], o->str[1], o->str[2], o->i[1], o->str[3],
-		                    o->str[4], o->n[0], o->n[1], o->i[2]);
+		return w_outbox_add(s, o);
+	case OP_OUTBOX_MARK:
+		return w_outbox_mark(s, o);
 	case OP_OUTBOX_DELIVERED:
 		return w_outbox_delivered(s, o->i[0], o->i[1]);
 	case OP_SENSOR_SAVE:
@@ -1194,16 +1265,20 @@ static int submit(struct store *s, struct op *o)
 	return 0;
 }
 
-static struct op *op_new(enum op_type t)
+/* Loop thread only: the serial orders the ops as they are submitted. */
+static struct op *op_new_s(struct store *s, enum op_type t)
 {
 	struct op *o = calloc(1, sizeof(*o));
-	if (o)
+	if (o) {
 		o->type = t;
+		o->serial = ++s->next_serial;
+	}
 	return o;
 }
+#define op_new(t) op_new_s(s, t)
 
 /* Copy the alarm's strings into the op, so it outlives the caller's. */
-static struct op *alarm_op(enum op_type t, const struct store_alarm *a)
+static struct op *alarm_op(struct store *s, enum op_type t, const struct store_alarm *a)
 {
 	struct op *o = op_new(t);
 	if (!o)
@@ -1241,17 +1316,26 @@ int store_alarm_insert(struct store *s, struct store_alarm *a)
 	/* Ids are given here, not by SQLite, so that the caller has one at
 	 * once while the row is still on its way to the disk. */
 	a->id = s->next_alarm++;
-	return submit(s, alarm_op(OP_ALARM_INSERT, a));
+	return submit(s, alarm_op(s, OP_ALARM_INSERT, a));
 }
 
 int store_alarm_update(struct store *s, const struct store_alarm *a)
 {
-	return submit(s, alarm_op(OP_ALARM_UPDATE, a));
+	return submit(s, alarm_op(s, OP_ALARM_UPDATE, a));
 }
 
 int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
                      const char *contact, int64_t alarm, const char *topic, const char *payload,
                      int qos, int retain, int64_t at_ms)
+{
+	return store_outbox_add_step(s, seq, kind, channel, contact, alarm, topic, payload, qos,
+	                             retain, at_ms, 0, 0);
+}
+
+int store_outbox_add_step(struct store *s, int64_t seq, const char *kind, const char *channel,
+                          const char *contact, int64_t alarm, const char *topic,
+                          const char *payload, int qos, int retain, int64_t at_ms, int64_t due_ms,
+                          int step)
 {
 	struct op *o;
 	struct memrow *m;
@@ -1260,8 +1344,10 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 	o->i[0] = seq;
 	o->i[1] = alarm;
 	o->i[2] = at_ms;
+	o->i[3] = due_ms;
 	o->n[0] = qos;
 	o->n[1] = retain;
+	o->n[2] = step;
 	o->str[0] = dup_or_null(kind);
 	o->str[1] = dup_or_null(channel);
 	o->str[2] = dup_or_null(contact);
@@ -1274,9 +1360,14 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 		m->seq = seq;
 		m->qos = qos;
 		m->retain = retain;
+		m->alarm = alarm;
+		m->due_ms = due_ms;
+		m->step = step;
 		m->channel = strdup(channel);
 		m->topic = strdup(topic);
 		m->payload = strdup(payload);
+		m->kind = dup_or_null(kind);
+		m->contact = dup_or_null(contact);
 		lock(s);
 		m->sendable = s->health.failing;
 		unlock(s);
@@ -1290,10 +1381,7 @@ int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char 
 		}
 	}
 	if (m) {
-		free(m->channel);
-		free(m->topic);
-		free(m->payload);
-		free(m);
+		memrow_free(m);
 		log_err("store: out of memory keeping outbox row %lld; it is sent once on the disk",
 		        (long long)seq);
 	}
@@ -1334,10 +1422,7 @@ static void loop_sync(struct store *s, int barrier_failed)
 		s->mem_head = m->next;
 		if (!s->mem_head)
 			s->mem_tail = NULL;
-		free(m->channel);
-		free(m->topic);
-		free(m->payload);
-		free(m);
+		memrow_free(m);
 	}
 	if (failing || barrier_failed)
 		for (m = s->mem_head; m; m = m->next)
@@ -1359,6 +1444,9 @@ void store_set_health_cb(struct store *s, store_health_fn fn, void *ctx)
 	s->health_ctx = ctx;
 }
 
+static void mark_set(struct store *s, int64_t seq, int64_t serial, enum store_outbox_state st,
+                     int tries, int64_t next_try_ms, const char *error, int64_t at_ms);
+
 int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 {
 	struct op *o;
@@ -1369,6 +1457,9 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 		return -1;
 	o->i[0] = seq;
 	o->i[1] = at_ms;
+	/* Until the mark is on the disk, the reader still sees the row as
+	 * pending: the overlay keeps it from being sent again. */
+	mark_set(s, seq, o->serial, OUTBOX_DELIVERED, 0, 0, NULL, at_ms);
 	return submit(s, o);
 }
 
@@ -1641,28 +1732,45 @@ static void writer(struct worker *w, void *arg)
 	}
 }
 
-static int w_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
-                        const char *contact, int64_t alarm, const char *topic, const char *payload,
-                        int qos, int retain, int64_t at_ms)
+static int w_outbox_add(struct store *s, const struct op *o)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
 	char at[32];
 	if (begin(s) < 0)
 		return STORE_ESTORAGE;
-	store_format_time(at_ms, at, sizeof(at));
-	sqlite3_bind_int64(st, 1, seq);
-	bind_text(st, 2, channel);
-	bind_text(st, 3, contact);
-	if (alarm > 0)
-		sqlite3_bind_int64(st, 4, alarm);
+	store_format_time(o->i[2], at, sizeof(at));
+	sqlite3_bind_int64(st, 1, o->i[0]);
+	bind_text(st, 2, o->str[1]);
+	bind_text(st, 3, o->str[2]);
+	if (o->i[1] > 0)
+		sqlite3_bind_int64(st, 4, o->i[1]);
 	else
 		sqlite3_bind_null(st, 4);
-	bind_text(st, 5, topic);
-	bind_text(st, 6, payload);
-	sqlite3_bind_int(st, 7, qos);
-	sqlite3_bind_int(st, 8, retain);
+	bind_text(st, 5, o->str[3]);
+	bind_text(st, 6, o->str[4]);
+	sqlite3_bind_int(st, 7, o->n[0]);
+	sqlite3_bind_int(st, 8, o->n[1]);
 	bind_text(st, 9, at);
-	bind_text(st, 10, kind);
+	bind_text(st, 10, o->str[0]);
+	sqlite3_bind_int64(st, 11, o->i[3]);
+	sqlite3_bind_int(st, 12, o->n[2]);
+	s->uncommitted++;
+	return step_done(s, st);
+}
+
+static int w_outbox_mark(struct store *s, const struct op *o)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_MARK];
+	char at[32];
+	if (begin(s) < 0)
+		return STORE_ESTORAGE;
+	store_format_time(o->i[1], at, sizeof(at));
+	bind_text(st, 1, store_outbox_state_name((enum store_outbox_state)o->n[0]));
+	sqlite3_bind_int(st, 2, o->n[1]);
+	sqlite3_bind_int64(st, 3, o->i[2]);
+	bind_text(st, 4, o->str[0]);
+	bind_text(st, 5, o->n[0] == OUTBOX_DELIVERED ? at : NULL);
+	sqlite3_bind_int64(st, 6, o->i[0]);
 	s->uncommitted++;
 	return step_done(s, st);
 }
@@ -1749,40 +1857,188 @@ static char *mark_not_durable(const char *payload)
 	return p;
 }
 
-static int mem_pending(const struct memrow *m, const char *channel, int64_t after)
+static const char *const outbox_state_names[] = {
+    [OUTBOX_PENDING] = "pending",     [OUTBOX_DELIVERED] = "delivered", [OUTBOX_FAILED] = "failed",
+    [OUTBOX_CANCELLED] = "cancelled", [OUTBOX_DROPPED] = "dropped",
+};
+
+const char *store_outbox_state_name(enum store_outbox_state st)
 {
-	return m->sendable && !m->delivered && m->seq > after && strcmp(m->channel, channel) == 0;
+	return (unsigned)st < sizeof(outbox_state_names) / sizeof(outbox_state_names[0])
+	           ? outbox_state_names[st]
+	           : "pending";
 }
 
-int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
-                                 store_outbox_fn fn, void *ctx)
+static enum store_outbox_state outbox_state_of(const char *name)
 {
-	sqlite3_stmt *st = s->rst[ST_OUTBOX_PENDING];
+	for (size_t i = 0; name && i < sizeof(outbox_state_names) / sizeof(outbox_state_names[0]);
+	     i++)
+		if (strcmp(name, outbox_state_names[i]) == 0)
+			return (enum store_outbox_state)i;
+	return OUTBOX_PENDING;
+}
+
+/* Drop the marks whose ops are on the disk: the reader sees them now. */
+static void marks_prune(struct store *s)
+{
+	int64_t durable;
+	int j = 0;
+	lock(s);
+	durable = s->durable_serial;
+	unlock(s);
+	for (int i = 0; i < s->nmarks; i++)
+		if (s->marks[i].serial > durable)
+			s->marks[j++] = s->marks[i];
+	s->nmarks = j;
+}
+
+static struct mark *mark_find(struct store *s, int64_t seq)
+{
+	/* Newest first: a later try's result wins. */
+	for (int i = s->nmarks - 1; i >= 0; i--)
+		if (s->marks[i].seq == seq)
+			return &s->marks[i];
+	return NULL;
+}
+
+static void mark_set(struct store *s, int64_t seq, int64_t serial, enum store_outbox_state st,
+                     int tries, int64_t next_try_ms, const char *error, int64_t at_ms)
+{
+	struct mark *m;
+	marks_prune(s);
+	if (s->nmarks == s->capmarks) {
+		int nc = s->capmarks ? s->capmarks * 2 : 32;
+		struct mark *nm = realloc(s->marks, (size_t)nc * sizeof(*nm));
+		if (!nm) {
+			/* The op still goes to the disk; only the loop's view
+			 * lags (a try may run once more). */
+			log_err("store: out of memory keeping the state of outbox row %lld",
+			        (long long)seq);
+			return;
+		}
+		s->marks = nm;
+		s->capmarks = nc;
+	}
+	m = &s->marks[s->nmarks++];
+	memset(m, 0, sizeof(*m));
+	m->seq = seq;
+	m->serial = serial;
+	m->state = st;
+	m->tries = tries;
+	m->next_try_ms = next_try_ms;
+	if (error)
+		snprintf(m->error, sizeof(m->error), "%s", error);
+	if (st == OUTBOX_DELIVERED)
+		store_format_time(at_ms, m->at, sizeof(m->at));
+}
+
+static void row_from_stmt(sqlite3_stmt *st, struct store_outbox_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = sqlite3_column_int64(st, 0);
+	r->kind = col_text(st, 1);
+	r->channel = col_text(st, 2);
+	r->contact = col_text(st, 3);
+	r->alarm = sqlite3_column_int64(st, 4);
+	r->topic = col_text(st, 5);
+	r->payload = col_text(st, 6);
+	r->qos = sqlite3_column_int(st, 7);
+	r->retain = sqlite3_column_int(st, 8);
+	r->due_ms = sqlite3_column_int64(st, 9);
+	r->step = sqlite3_column_int(st, 10);
+	r->tries = sqlite3_column_int(st, 11);
+	r->next_try_ms = sqlite3_column_int64(st, 12);
+	r->last_error = col_text(st, 13);
+	r->state = outbox_state_of(col_text(st, 14));
+	r->created_at = col_text(st, 15);
+	r->delivered_at = col_text(st, 16);
+	r->durable = 1;
+}
+
+static void row_from_mem(const struct memrow *m, struct store_outbox_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = m->seq;
+	r->kind = m->kind;
+	r->channel = m->channel;
+	r->contact = m->contact;
+	r->alarm = m->alarm;
+	r->topic = m->topic;
+	r->payload = m->payload;
+	r->qos = m->qos;
+	r->retain = m->retain;
+	r->due_ms = m->due_ms;
+	r->step = m->step;
+	r->state = m->delivered ? OUTBOX_DELIVERED : OUTBOX_PENDING;
+}
+
+/* Lay the loop's own changes over r. */
+static void overlay(struct store *s, struct store_outbox_row *r)
+{
+	const struct mark *m = mark_find(s, r->seq);
+	if (!m)
+		return;
+	r->state = m->state;
+	if (m->tries > r->tries)
+		r->tries = m->tries;
+	if (m->state == OUTBOX_PENDING)
+		r->next_try_ms = m->next_try_ms;
+	if (m->error[0])
+		r->last_error = m->error;
+	if (m->at[0])
+		r->delivered_at = m->at;
+	/* The disk counts the try that delivered it (tries+1) when the mark
+	 * is written; until then, at least that one. */
+	if (m->state == OUTBOX_DELIVERED && r->tries < 1)
+		r->tries = 1;
+}
+
+static int mem_due(const struct memrow *m, const char *channel, int64_t now_ms)
+{
+	return m->sendable && !m->delivered && m->due_ms <= now_ms &&
+	       strcmp(m->channel, channel) == 0;
+}
+
+/* raw: what is on the disk (and refused by it), without the loop's marks. */
+static int scan_due(struct store *s, const char *channel, int64_t now_ms, int raw,
+                    store_outbox_row_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_DUE];
 	struct memrow *m = s->mem_head;
+	struct store_outbox_row r;
 	int rc, n = 0, stop = 0;
+
+	marks_prune(s);
 	bind_text(st, 1, channel);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+	sqlite3_bind_int64(st, 2, now_ms);
 	rc = sqlite3_step(st);
 	/* Merge, in seq order, the rows on the disk with those the disk
-	 * refused (kept in memory); a row in both is sent once. */
-	while (!stop && (limit <= 0 || n < limit)) {
+	 * refused (kept in memory); a row in both is visited once. */
+	while (!stop) {
 		int64_t dseq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
-		while (m && (!mem_pending(m, channel, after) || m->seq == dseq))
+		char *p = NULL;
+		while (m && (!mem_due(m, channel, now_ms) || m->seq == dseq))
 			m = m->next;
 		if (m && m->seq < dseq) {
-			char *p = mark_not_durable(m->payload);
-			stop = fn(ctx, m->seq, m->topic, p ? p : m->payload, m->qos, m->retain);
-			free(p);
+			row_from_mem(m, &r);
+			p = mark_not_durable(m->payload);
+			if (p)
+				r.payload = p;
 			m = m->next;
 		} else if (rc == SQLITE_ROW) {
-			stop = fn(ctx, dseq, col_text(st, 1), col_text(st, 2),
-			          sqlite3_column_int(st, 3), sqlite3_column_int(st, 4));
-			rc = sqlite3_step(st);
+			row_from_stmt(st, &r);
 		} else {
 			break;
 		}
-		n++;
+		if (!raw)
+			overlay(s, &r);
+		if (r.state == OUTBOX_PENDING) {
+			stop = fn(ctx, &r);
+			n++;
+		}
+		free(p);
+		if (r.durable)
+			rc = sqlite3_step(st);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -1793,22 +2049,242 @@ int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t a
 	return n;
 }
 
-int store_outbox_pending_count(struct store *s, const char *channel)
+int store_outbox_foreach_due(struct store *s, const char *channel, int64_t now_ms,
+                             store_outbox_row_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = s->rst[ST_OUTBOX_COUNT];
-	int64_t durable;
-	int n = -1;
+	return scan_due(s, channel, now_ms, 0, fn, ctx);
+}
+
+int64_t store_outbox_next_due(struct store *s, const char *channel, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_NEXT_DUE];
+	int64_t best = 0;
+	marks_prune(s);
 	bind_text(st, 1, channel);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
+	sqlite3_bind_int64(st, 2, now_ms);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const struct mark *mk = mark_find(s, sqlite3_column_int64(st, 0));
+		if (mk && mk->state != OUTBOX_PENDING)
+			continue;
+		best = sqlite3_column_int64(st, 1);
+		break;
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	for (const struct memrow *m = s->mem_head; m; m = m->next) {
+		const struct mark *mk = mark_find(s, m->seq);
+		if (m->delivered || m->due_ms <= now_ms || strcmp(m->channel, channel) != 0 ||
+		    (mk && mk->state != OUTBOX_PENDING))
+			continue;
+		if (!best || m->due_ms < best)
+			best = m->due_ms;
+	}
+	return best;
+}
+
+static int mem_has(const struct store *s, int64_t seq)
+{
+	for (const struct memrow *m = s->mem_head; m; m = m->next)
+		if (m->seq == seq)
+			return 1;
+	return 0;
+}
+
+int store_outbox_list(struct store *s, int all, int limit, store_outbox_row_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_LIST];
+	struct store_outbox_row r;
+	const struct memrow **mem = NULL;
+	int nmem = 0, n = 0, rc;
+
+	marks_prune(s);
+	/* Rows not yet on the disk first (the newest), newest first. */
+	for (const struct memrow *m = s->mem_head; m; m = m->next)
+		nmem++;
+	if (nmem && (mem = malloc((size_t)nmem * sizeof(*mem)))) {
+		int i = 0;
+		for (const struct memrow *m = s->mem_head; m; m = m->next)
+			mem[i++] = m;
+		for (i = nmem - 1; i >= 0 && n < limit; i--) {
+			row_from_mem(mem[i], &r);
+			overlay(s, &r);
+			if (!all && r.state != OUTBOX_PENDING)
+				continue;
+			fn(ctx, &r);
+			n++;
+		}
+		free(mem);
+	}
+	sqlite3_bind_int(st, 1, all);
+	sqlite3_bind_int(st, 2, limit + nmem);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_from_stmt(st, &r);
+		if (mem_has(s, r.seq))
+			continue;
+		overlay(s, &r);
+		if (!all && r.state != OUTBOX_PENDING)
+			continue;
+		fn(ctx, &r);
+		n++;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return n;
+}
+
+int store_outbox_mark(struct store *s, int64_t seq, enum store_outbox_state st, int tries,
+                      int64_t next_try_ms, const char *error, int64_t at_ms)
+{
+	struct op *o;
+	if (st == OUTBOX_DELIVERED)
+		for (struct memrow *m = s->mem_head; m; m = m->next)
+			if (m->seq == seq)
+				m->delivered = 1;
+	if (!(o = op_new(OP_OUTBOX_MARK)))
+		return -1;
+	o->i[0] = seq;
+	o->i[1] = at_ms;
+	o->i[2] = next_try_ms;
+	o->n[0] = (int)st;
+	o->n[1] = tries;
+	o->str[0] = dup_or_null(error);
+	mark_set(s, seq, o->serial, st, tries, next_try_ms, error, at_ms);
+	return submit(s, o);
+}
+
+/* A row that is still pending for the loop. */
+static int live(struct store *s, int64_t seq)
+{
+	const struct mark *mk = mark_find(s, seq);
+	return !mk || mk->state == OUTBOX_PENDING;
+}
+
+int store_outbox_cancel_alarm(struct store *s, int64_t alarm, int64_t now_ms, const char *why)
+{
+	sqlite3_stmt *st = s->rst[ST_OUTBOX_CANCELABLE];
+	int64_t seqs[256];
+	int n = 0, done = 0;
+
+	marks_prune(s);
+	sqlite3_bind_int64(st, 1, alarm);
+	sqlite3_bind_int64(st, 2, now_ms);
+	while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t q = sqlite3_column_int64(st, 0);
+		if (live(s, q))
+			seqs[n++] = q;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	/* Rows not yet committed are in memory only. */
+	for (const struct memrow *m = s->mem_head; m && n < 256; m = m->next) {
+		int dup = 0;
+		if (m->alarm != alarm || m->due_ms <= now_ms || !m->kind ||
+		    strcmp(m->kind, "alert") != 0 || m->delivered || !live(s, m->seq))
+			continue;
+		for (int i = 0; i < n; i++)
+			dup |= seqs[i] == m->seq;
+		if (!dup)
+			seqs[n++] = m->seq;
+	}
+	for (int i = 0; i < n; i++)
+		if (store_outbox_mark(s, seqs[i], OUTBOX_CANCELLED, 0, 0, why, now_ms) == 0)
+			done++;
+	return done;
+}
+
+int store_outbox_make_room(struct store *s, int max, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int64_t durable;
+	int live_rows = 0, need, dropped = 0;
+
+	if (max <= 0)
+		return 0;
+	marks_prune(s);
+	st = s->rst[ST_OUTBOX_LIVE];
+	if (sqlite3_step(st) == SQLITE_ROW)
+		live_rows = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
 	lock(s);
 	durable = s->durable_seq;
 	unlock(s);
-	for (struct memrow *m = s->mem_head; m && n >= 0; m = m->next)
-		if (m->seq > durable && mem_pending(m, channel, 0))
-			n++;
+	for (const struct memrow *m = s->mem_head; m; m = m->next)
+		if (m->seq > durable && !m->delivered)
+			live_rows++;
+	for (int i = 0; i < s->nmarks; i++)
+		if (s->marks[i].state != OUTBOX_PENDING)
+			live_rows--;
+	need = live_rows - max + 1;
+	if (need <= 0)
+		return 0;
+	/* Oldest low-priority rows on the disk, then those in memory. */
+	st = s->rst[ST_OUTBOX_EVICTABLE];
+	{
+		int64_t seqs[64];
+		int n = 0;
+		while (n < need && n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+			int64_t q = sqlite3_column_int64(st, 0);
+			if (live(s, q))
+				seqs[n++] = q;
+		}
+		sqlite3_reset(st);
+		for (int i = 0; i < n; i++)
+			if (store_outbox_mark(s, seqs[i], OUTBOX_DROPPED, 0, 0,
+			                      "dropped: the outbox is full", now_ms) == 0)
+				dropped++;
+	}
+	for (const struct memrow *m = s->mem_head; m && dropped < need; m = m->next) {
+		if (m->seq <= durable || m->delivered || !m->kind || !live(s, m->seq) ||
+		    (strcmp(m->kind, "notify") != 0 && strcmp(m->kind, "reply") != 0))
+			continue;
+		if (store_outbox_mark(s, m->seq, OUTBOX_DROPPED, 0, 0,
+		                      "dropped: the outbox is full", now_ms) == 0)
+			dropped++;
+	}
+	return dropped;
+}
+
+struct pending_adapter {
+	int64_t after;
+	int limit, n;
+	store_outbox_fn fn;
+	void *ctx;
+};
+
+static int pending_adapt(void *ctx, const struct store_outbox_row *r)
+{
+	struct pending_adapter *a = ctx;
+	int stop;
+	if (r->seq <= a->after)
+		return 0;
+	stop = a->fn(a->ctx, r->seq, r->topic, r->payload, r->qos, r->retain);
+	a->n++;
+	return stop || (a->limit > 0 && a->n >= a->limit);
+}
+
+int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
+                                 store_outbox_fn fn, void *ctx)
+{
+	struct pending_adapter a = {after, limit, 0, fn, ctx};
+	if (store_outbox_foreach_due(s, channel, loop_wall_ms(), pending_adapt, &a) < 0)
+		return -1;
+	return a.n;
+}
+
+static int count_row(void *ctx, const struct store_outbox_row *r)
+{
+	(void)r;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+int store_outbox_pending_count(struct store *s, const char *channel)
+{
+	/* Every pending row, due or not, whose end is not yet on the disk: 0
+	 * means a power cut now sends nothing twice. */
+	int n = 0;
+	if (scan_due(s, channel, INT64_MAX, 1, count_row, &n) < 0)
+		return -1;
 	return n;
 }
 

@@ -23,7 +23,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* STORE_THREADED: every write goes to a writer thread with its own
  * connection, so that no fsync ever runs on the caller's thread (the event
@@ -126,11 +126,75 @@ int store_alarm_foreach(struct store *s, int active_only, int limit, store_alarm
  * It is also the message's "seq". */
 int64_t store_outbox_next_seq(struct store *s);
 
-/* Queue a remote message. kind: "alarm" (feed), "alert", "notify";
- * channel: "upstream", "sms", ... */
+/* Queue a remote message. kind: "alarm" (feed), "alert", "notify",
+ * "reply"; channel: "upstream", "sms", ... It may go at once. */
 int store_outbox_add(struct store *s, int64_t seq, const char *kind, const char *channel,
                      const char *contact, int64_t alarm, const char *topic, const char *payload,
                      int qos, int retain, int64_t at_ms);
+/* The same, for a step of an escalation chain: it may go from due_ms (wall
+ * clock) on; step is the contact's step index. */
+int store_outbox_add_step(struct store *s, int64_t seq, const char *kind, const char *channel,
+                          const char *contact, int64_t alarm, const char *topic,
+                          const char *payload, int qos, int retain, int64_t at_ms, int64_t due_ms,
+                          int step);
+
+/* A row's life: pending until its channel confirms it (delivered), says it
+ * never will (failed), an acknowledgment stops its chain (cancelled), or a
+ * full outbox drops it (dropped; only notices and replies). */
+enum store_outbox_state {
+	OUTBOX_PENDING,
+	OUTBOX_DELIVERED,
+	OUTBOX_FAILED,
+	OUTBOX_CANCELLED,
+	OUTBOX_DROPPED,
+};
+const char *store_outbox_state_name(enum store_outbox_state st);
+
+/* One outbox row as the loop sees it: what is on the disk, with the loop's
+ * own changes not yet written applied (a try's result, a cancellation), so
+ * that no caller sends a row twice or a cancelled one at all. Strings are
+ * valid during the callback only. */
+struct store_outbox_row {
+	int64_t seq;
+	const char *kind, *channel, *contact;
+	int64_t alarm; /* 0 for none */
+	const char *topic, *payload;
+	int qos, retain;
+	int64_t due_ms; /* wall clock; 0: at once */
+	int step;
+	int tries;
+	int64_t next_try_ms; /* wall clock; 0: now */
+	const char *last_error;
+	enum store_outbox_state state;
+	const char *created_at, *delivered_at; /* RFC 3339; delivered_at NULL */
+	int durable;                           /* 0: the disk refused it; it is sent from memory */
+};
+typedef int (*store_outbox_row_fn)(void *ctx, const struct store_outbox_row *r);
+
+/* Visit the pending rows of channel that are due at now_ms (wall), in seq
+ * order, including those the disk refused (kept in memory, their payload
+ * marked "durable":false). Stops when fn returns non-zero. Returns the
+ * number visited, or -1. */
+int store_outbox_foreach_due(struct store *s, const char *channel, int64_t now_ms,
+                             store_outbox_row_fn fn, void *ctx);
+/* The earliest due time after now_ms of a pending row of channel, or 0. */
+int64_t store_outbox_next_due(struct store *s, const char *channel, int64_t now_ms);
+/* Rows for `safehousectl outbox`: pending ones, or (all) every state, the
+ * newest limit of them, newest first. */
+int store_outbox_list(struct store *s, int all, int limit, store_outbox_row_fn fn, void *ctx);
+
+/* A try ended: state (delivered, failed) or still pending after a failed try
+ * (then tries and next_try_ms say when again). error may be NULL. */
+int store_outbox_mark(struct store *s, int64_t seq, enum store_outbox_state st, int tries,
+                      int64_t next_try_ms, const char *error, int64_t at_ms);
+/* An acknowledgment or a reset stops the chain: cancel the alarm's alert rows
+ * not yet due at now_ms (a step that is due or in flight finishes). Returns
+ * how many were cancelled. */
+int store_outbox_cancel_alarm(struct store *s, int64_t alarm, int64_t now_ms, const char *why);
+/* Keep at most max pending rows: drop the oldest notices and replies first
+ * (never an alarm or alert row) until there is room for one more. Returns
+ * how many were dropped. */
+int store_outbox_make_room(struct store *s, int max, int64_t now_ms);
 
 typedef void (*store_row_fn)(void *ctx, int64_t seq, const char *kind, const char *contact,
                              const char *payload);
@@ -151,12 +215,14 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms);
 
 typedef int (*store_outbox_fn)(void *ctx, int64_t seq, const char *topic, const char *payload,
                                int qos, int retain);
-/* Visit undelivered messages of a channel in seq order, seq > after, at
- * most limit: those on the disk, and those the disk refused (kept in
+/* Visit undelivered messages of a channel that are due now, in seq order,
+ * seq > after, at most limit: those on the disk, and those the disk refused (kept in
  * memory, their payload marked "durable":false). Stops early when fn
  * returns non-zero. */
 int store_outbox_foreach_pending(struct store *s, const char *channel, int64_t after, int limit,
                                  store_outbox_fn fn, void *ctx);
+/* Rows of channel not yet finished on the disk (a delivery not yet written
+ * still counts), due or not. */
 int store_outbox_pending_count(struct store *s, const char *channel);
 
 /* Save a sensor's last state (one row per sensor). */

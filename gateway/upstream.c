@@ -32,8 +32,12 @@ struct upstream {
 	char *will;
 	struct inflight inflight[INFLIGHT_MAX];
 	int ninflight;
-	int64_t last_sent; /* highest seq handed to the broker on this connection */
 	char *last_status; /* re-published on reconnect */
+	int timer;         /* the next escalation step's due time */
+	int64_t timer_due;
+	int64_t dropped; /* notices dropped because the outbox was full */
+	void (*kick_hook)(void *ctx);
+	void *kick_ctx;
 };
 
 static void make_topic(const struct upstream *up, const char *leaf, char *buf, size_t size)
@@ -70,6 +74,7 @@ void upstream_free(struct upstream *up)
 {
 	if (!up)
 		return;
+	loop_timer_cancel(up->loop, up->timer);
 	free(up->will);
 	free(up->last_status);
 	free(up);
@@ -140,22 +145,47 @@ static void add_str_or_null(cJSON *o, const char *k, const char *v)
 		cJSON_AddNullToObject(o, k);
 }
 
-/* leaf is both the topic leaf and the outbox row's kind: alarm, alert, notify. */
-static int queue(struct upstream *up, const char *channel, const char *contact, int64_t alarm,
-                 const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms)
+/* The outbox is bounded: before a row is added, make room by dropping the
+ * oldest notices and replies (never an alarm or an alert). */
+static void make_room(struct upstream *up, int64_t wall_ms)
+{
+	int n = store_outbox_make_room(up->store, up->cfg->outbox_max_pending, wall_ms);
+	if (n > 0) {
+		char detail[128];
+		up->dropped += n;
+		snprintf(detail, sizeof(detail),
+		         "outbox full (%d pending at most): %d notice(s) dropped, %lld in all",
+		         up->cfg->outbox_max_pending, n, (long long)up->dropped);
+		log_warn("upstream: %s", detail);
+		store_event(up->store, wall_ms, "outbox", "dropped", NULL, NULL, 0, 0, detail);
+	}
+}
+
+/* leaf is both the topic leaf and the outbox row's kind: alarm, alert,
+ * notify, reply. due_ms: an escalation step's time (0: at once). */
+static int queue_at(struct upstream *up, const char *channel, const char *contact, int64_t alarm,
+                    const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms, int64_t due_ms,
+                    int step)
 {
 	char topic[SH_TOPIC_MAX];
 	char *payload = cJSON_PrintUnformatted(o);
 	int rc = -1;
 	if (!payload)
 		goto out;
+	make_room(up, wall_ms);
 	make_topic(up, leaf, topic, sizeof(topic));
-	rc = store_outbox_add(up->store, seq, leaf, channel, contact, alarm, topic, payload, 1, 0,
-	                      wall_ms);
+	rc = store_outbox_add_step(up->store, seq, leaf, channel, contact, alarm, topic, payload, 1,
+	                           0, wall_ms, due_ms, step);
 out:
 	free(payload);
 	cJSON_Delete(o);
 	return rc;
+}
+
+static int queue(struct upstream *up, const char *channel, const char *contact, int64_t alarm,
+                 const char *leaf, cJSON *o, int64_t seq, int64_t wall_ms)
+{
+	return queue_at(up, channel, contact, alarm, leaf, o, seq, wall_ms, 0, 0);
 }
 
 int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a, int64_t wall_ms)
@@ -177,38 +207,39 @@ int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *
 	return queue(up, CHANNEL_UPSTREAM, NULL, a->id, "alarm", o, seq, wall_ms);
 }
 
-int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
-                         const char *priority, int64_t wall_ms)
+/* The text a militia member reads on a phone: what, where, which house,
+ * which device, in the site's language; for an SMS shortened to the fewest
+ * parts (messages.h). */
+static void alert_text(const struct upstream *up, const struct upstream_alarm_info *a,
+                       int for_sms, char *text, size_t size)
 {
 	const struct config *c = up->cfg;
-	const struct config_contact *ct;
-	int64_t seq;
-	int z, s;
-	char text[1024];
-	cJSON *o;
+	int z = a->zone ? config_zone_index(c, a->zone) : -1;
+	int s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
+	struct messages_alert m = {
+	    .cls = a->cls,
+	    .room = z >= 0 ? c->zones[z].name : (a->zone ? a->zone : NULL),
+	    .house = c->site.name ? c->site.name : c->site.id,
+	    .address = c->site.address,
+	    .device = s >= 0 ? c->sensors[s].name : NULL,
+	    .detail = a->message,
+	    .phone = c->site.phone,
+	};
+	messages_alert_text(c, &m, for_sms, text, size);
+}
 
-	if (contact < 0 || contact >= c->ncontacts)
-		return -1;
-	ct = &c->contacts[contact];
-	seq = store_outbox_next_seq(up->store);
-	z = a->zone ? config_zone_index(c, a->zone) : -1;
-	s = a->sensor ? config_sensor_index(c, a->sensor) : -1;
-	/* The text a militia member reads on a phone: what, where, which
-	 * house, which device, in the site's language; an SMS contact gets
-	 * the text shortened to the fewest parts (messages.h). */
-	{
-		struct messages_alert m = {
-		    .cls = a->cls,
-		    .room = z >= 0 ? c->zones[z].name : (a->zone ? a->zone : NULL),
-		    .house = c->site.name ? c->site.name : c->site.id,
-		    .address = c->site.address,
-		    .device = s >= 0 ? c->sensors[s].name : NULL,
-		    .detail = a->message,
-		    .phone = c->site.phone,
-		};
-		messages_alert_text(c, &m, ct->via == VIA_SMS, text, sizeof(text));
-	}
-	o = cJSON_CreateObject();
+/* One run of one step: its own row and seq (receivers deduplicate on (site,
+ * seq); a repeated call is a new message). */
+static int queue_step(struct upstream *up, const struct upstream_alarm_info *a,
+                      const struct config_contact *ct, int step, int run, const char *priority,
+                      const char *text, int64_t wall_ms)
+{
+	const struct config *c = up->cfg;
+	const struct config_step *st = &ct->steps[step];
+	int64_t seq = store_outbox_next_seq(up->store);
+	int64_t due = wall_ms + ((int64_t)st->after_s + (int64_t)run * st->repeat_s) * 1000;
+	cJSON *o = cJSON_CreateObject();
+
 	if (!o)
 		return -1;
 	cJSON_AddStringToObject(o, "site", c->site.id);
@@ -224,13 +255,93 @@ int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *
 	add_zone(up, o, a->zone);
 	cJSON_AddStringToObject(o, "message", text);
 	add_place(up, o, wall_ms);
-	if (ct->via != VIA_UPSTREAM) {
-		if (ct->phone)
-			cJSON_AddStringToObject(o, "phone", ct->phone);
-		if (ct->url)
-			cJSON_AddStringToObject(o, "url", ct->url);
+	if (ct->nsteps > 1 || run > 0) {
+		/* 1-based, as people count them. */
+		cJSON_AddNumberToObject(o, "step", step + 1);
+		if (run > 0)
+			cJSON_AddNumberToObject(o, "repeat", run);
 	}
-	return queue(up, config_via_name(ct->via), ct->id, a->id, "alert", o, seq, wall_ms);
+	if (st->via != VIA_UPSTREAM) {
+		if (st->phone)
+			cJSON_AddStringToObject(o, "phone", st->phone);
+		if (st->url)
+			cJSON_AddStringToObject(o, "url", st->url);
+	}
+	return queue_at(up, config_via_name(st->via), ct->id, a->id, "alert", o, seq, wall_ms,
+	                due == wall_ms ? 0 : due, step);
+}
+
+int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
+                         const char *priority, int64_t wall_ms)
+{
+	const struct config *c = up->cfg;
+	const struct config_contact *ct;
+	char text[1024], sms[1024];
+	int rc = 0;
+
+	if (contact < 0 || contact >= c->ncontacts)
+		return -1;
+	ct = &c->contacts[contact];
+	alert_text(up, a, 0, text, sizeof(text));
+	alert_text(up, a, 1, sms, sizeof(sms));
+	/* The whole chain is queued now, in the caller's transaction with the
+	 * alarm's: every step is on the disk before the first is sent, and a
+	 * restart runs the rest on time. An acknowledgment cancels what is
+	 * not yet due (upstream_stop_chain). */
+	for (int i = 0; i < ct->nsteps; i++) {
+		const struct config_step *st = &ct->steps[i];
+		int runs = st->repeat_s > 0 ? (st->repeat_max > 0 ? st->repeat_max : 1) : 1;
+		for (int k = 0; k < runs; k++)
+			if (queue_step(up, a, ct, i, k, priority, st->via == VIA_SMS ? sms : text,
+			               wall_ms) < 0)
+				rc = -1;
+	}
+	return rc;
+}
+
+void upstream_stop_chain(struct upstream *up, int64_t alarm, const char *by, int64_t wall_ms)
+{
+	char why[160], detail[224];
+	int n;
+	if (!up || alarm <= 0)
+		return;
+	snprintf(why, sizeof(why), "cancelled: escalation stopped by %s", by ? by : "?");
+	n = store_outbox_cancel_alarm(up->store, alarm, wall_ms, why);
+	if (n <= 0)
+		return;
+	snprintf(detail, sizeof(detail),
+	         "alarm %lld: escalation stopped by %s (%d step(s) cancelled)", (long long)alarm,
+	         by ? by : "?", n);
+	log_notice("upstream: %s", detail);
+	store_event(up->store, wall_ms, by ? by : "panel", "escalation", NULL, NULL, 0, 0, detail);
+}
+
+int upstream_queue_reply(struct upstream *up, int contact, int step, const char *text,
+                         int64_t wall_ms)
+{
+	const struct config *c = up->cfg;
+	const struct config_contact *ct;
+	int64_t seq;
+	cJSON *o;
+
+	if (contact < 0 || contact >= c->ncontacts || step < 0 ||
+	    step >= c->contacts[contact].nsteps)
+		return -1;
+	ct = &c->contacts[contact];
+	seq = store_outbox_next_seq(up->store);
+	o = cJSON_CreateObject();
+	if (!o)
+		return -1;
+	cJSON_AddStringToObject(o, "site", c->site.id);
+	cJSON_AddNumberToObject(o, "id", (double)seq);
+	cJSON_AddNumberToObject(o, "seq", (double)seq);
+	cJSON_AddStringToObject(o, "to", ct->id);
+	cJSON_AddStringToObject(o, "message", text);
+	add_place(up, o, wall_ms);
+	if (ct->steps[step].phone)
+		cJSON_AddStringToObject(o, "phone", ct->steps[step].phone);
+	return queue_at(up, config_via_name(ct->steps[step].via), ct->id, 0, "reply", o, seq,
+	                wall_ms, 0, step);
 }
 
 int upstream_queue_notify(struct upstream *up, int contact, const char *text, const char *zone,
@@ -260,33 +371,79 @@ int upstream_queue_notify(struct upstream *up, int contact, const char *text, co
 	return queue(up, config_via_name(ct->via), ct->id, 0, "notify", o, seq, wall_ms);
 }
 
-static int send_row(void *arg, int64_t seq, const char *topic, const char *payload, int qos,
-                    int retain)
+static int in_flight(const struct upstream *up, int64_t seq)
+{
+	for (int i = 0; i < up->ninflight; i++)
+		if (up->inflight[i].seq == seq)
+			return 1;
+	return 0;
+}
+
+static int send_row(void *arg, const struct store_outbox_row *r)
 {
 	struct upstream *up = arg;
 	int mid = 0;
+	if (in_flight(up, r->seq))
+		return 0;
 	if (up->ninflight >= INFLIGHT_MAX)
 		return 1;
-	if (mqttc_publish(up->client, topic, payload, strlen(payload), qos, retain, &mid) < 0)
+	if (mqttc_publish(up->client, r->topic, r->payload, strlen(r->payload), r->qos, r->retain,
+	                  &mid) < 0)
 		return 1;
-	up->inflight[up->ninflight++] = (struct inflight){mid, seq};
-	up->last_sent = seq;
+	up->inflight[up->ninflight++] = (struct inflight){mid, r->seq};
+	if (r->kind && strcmp(r->kind, "alert") == 0 && r->due_ms > 0) {
+		/* A later step of a chain: people see when it ran. */
+		char detail[192];
+		snprintf(detail, sizeof(detail),
+		         "alarm %lld: step %d to %s via upstream (seq %lld)", (long long)r->alarm,
+		         r->step + 1, r->contact ? r->contact : "-", (long long)r->seq);
+		store_event(up->store, loop_wall_ms(), "outbox", "escalation", NULL, NULL, 0, 0,
+		            detail);
+		log_notice("upstream: %s", detail);
+	}
 	return 0;
+}
+
+static void due_timer(void *ctx)
+{
+	struct upstream *up = ctx;
+	up->timer = 0;
+	up->timer_due = 0;
+	upstream_kick(up);
+}
+
+/* Wake for the next step of a chain: rows that are not yet due wait in the
+ * store, not in memory, so a restart loses none. */
+static void arm_timer(struct upstream *up)
+{
+	int64_t now = loop_wall_ms();
+	int64_t next = store_outbox_next_due(up->store, CHANNEL_UPSTREAM, now);
+	if (next == up->timer_due && up->timer)
+		return;
+	loop_timer_cancel(up->loop, up->timer);
+	up->timer = 0;
+	up->timer_due = next;
+	if (next > 0)
+		up->timer = loop_timer_add(up->loop, next - now, due_timer, up);
+}
+
+void upstream_set_kick_hook(struct upstream *up, void (*fn)(void *ctx), void *ctx)
+{
+	up->kick_hook = fn;
+	up->kick_ctx = ctx;
 }
 
 void upstream_kick(struct upstream *up)
 {
+	arm_timer(up);
+	if (up->kick_hook)
+		up->kick_hook(up->kick_ctx);
 	if (!mqttc_connected(up->client))
 		return;
-	while (up->ninflight < INFLIGHT_MAX) {
-		int64_t before = up->last_sent;
-		int n = store_outbox_foreach_pending(up->store, CHANNEL_UPSTREAM, up->last_sent,
-		                                     INFLIGHT_MAX - up->ninflight, send_row, up);
-		/* Stop when nothing is left or nothing could be sent: a
-		 * failed publish is retried on the next kick or reconnect. */
-		if (n <= 0 || up->last_sent == before || !mqttc_connected(up->client))
-			break;
-	}
+	/* Every due pending row not already with the broker, in seq order;
+	 * rows the broker acknowledged are no longer pending (the store lays
+	 * its unwritten marks over what it reads). */
+	store_outbox_foreach_due(up->store, CHANNEL_UPSTREAM, loop_wall_ms(), send_row, up);
 }
 
 void upstream_on_connect(struct upstream *up)
@@ -295,7 +452,6 @@ void upstream_on_connect(struct upstream *up)
 	/* A fresh connection: libmosquitto forgot everything, so resend all
 	 * that the broker has not acknowledged, oldest first. */
 	up->ninflight = 0;
-	up->last_sent = 0;
 	pending = store_outbox_pending_count(up->store, CHANNEL_UPSTREAM);
 	if (pending > 0)
 		log_notice("upstream: connected; sending %d queued message(s)", pending);
@@ -308,7 +464,6 @@ void upstream_on_connect(struct upstream *up)
 void upstream_on_disconnect(struct upstream *up)
 {
 	up->ninflight = 0;
-	up->last_sent = 0;
 }
 
 void upstream_on_publish(struct upstream *up, int mid)
@@ -322,7 +477,10 @@ void upstream_on_publish(struct upstream *up, int mid)
 		memmove(&up->inflight[i], &up->inflight[i + 1],
 		        sizeof(up->inflight[0]) * (size_t)(up->ninflight - i - 1));
 		up->ninflight--;
-		upstream_kick(up);
+		/* Refill only when the window runs low: a kick reads the store,
+		 * and a burst of acks must not cost a read each. */
+		if (up->ninflight < INFLIGHT_MAX / 2)
+			upstream_kick(up);
 		return;
 	}
 }

@@ -49,19 +49,35 @@ const char *upstream_will_payload(const struct upstream *up);
 /* Queue one alarm-feed message (uncommitted). Returns 0 or -1. */
 int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *a, int64_t wall_ms);
 
-/* Queue one alert to one contact (config index). priority: low, normal,
- * urgent. Contacts reached by sms/call/webhook are queued in their own
- * outbox channel until those channels exist. */
+/* Queue one alert to one contact (config index): one row per step of its
+ * escalation chain and per repeat run, each on its step's channel and due
+ * at after_s (+ k * repeat_s, k < repeat_max) from wall_ms. priority: low,
+ * normal, urgent. Rows of channels other than upstream are sent by the
+ * outbox dispatcher (outbox.h). Not committed. */
 int upstream_queue_alert(struct upstream *up, const struct upstream_alarm_info *a, int contact,
                          const char *priority, int64_t wall_ms);
+
+/* Acknowledgment or reset of alarm: cancel its alert rows (every channel)
+ * that are not yet due; a step that is due or in flight finishes. Records
+ * "escalation stopped by BY" as an event when any were cancelled. Not
+ * committed. */
+void upstream_stop_chain(struct upstream *up, int64_t alarm, const char *by, int64_t wall_ms);
+
+/* Queue an answer (kind "reply", e.g. the confirmation SMS of an
+ * acknowledgment by SMS) to one step (config indices) of a contact, on that
+ * step's channel and address. Not committed. */
+int upstream_queue_reply(struct upstream *up, int contact, int step, const char *text,
+                         int64_t wall_ms);
 
 /* Queue an information message (a reminder, not an alarm) to one contact,
  * on PREFIX/SITE/notify for upstream contacts. zone may be NULL. */
 int upstream_queue_notify(struct upstream *up, int contact, const char *text, const char *zone,
                           int64_t wall_ms);
 
-/* Publish what is committed and not yet sent. */
+/* Publish what is committed, due and not yet sent, then call the kick hook
+ * (the outbox dispatcher: every commit that queued rows ends here). */
 void upstream_kick(struct upstream *up);
+void upstream_set_kick_hook(struct upstream *up, void (*fn)(void *ctx), void *ctx);
 
 /* Connection events, forwarded by the daemon from the right client. */
 void upstream_on_connect(struct upstream *up);

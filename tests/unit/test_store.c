@@ -292,6 +292,14 @@ static void note_contact(void *ctx, const char *contact)
 	strcat((char *)ctx, ";");
 }
 
+static int note_state(void *ctx, const struct store_outbox_row *r)
+{
+	int *states = ctx;
+	if (r->seq >= 0 && r->seq < 4 && r->due_ms == 0)
+		states[r->seq] = (int)r->state;
+	return 0;
+}
+
 /* A database written by the first release: schema 1, one alarm alerted to
  * the militia. The upgrade must keep its rows and know whom it alerted. */
 static void test_version_1_database_is_upgraded_in_place_keeping_its_rows(void **state)
@@ -321,6 +329,7 @@ static void test_version_1_database_is_upgraded_in_place_keeping_its_rows(void *
 	        "INSERT INTO outbox VALUES(1,'upstream',NULL,7,'s/t/alarm','{}',1,0,'x',NULL);"
 	        "INSERT INTO outbox VALUES(2,'upstream','militia',7,'s/t/alert','{}',1,0,'x',"
 	        "NULL);"
+	        "INSERT INTO outbox VALUES(3,'upstream','owner',7,'s/t/alert','{}',1,0,'x','y');"
 	        "PRAGMA user_version=1;",
 	        NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -329,8 +338,17 @@ static void test_version_1_database_is_upgraded_in_place_keeping_its_rows(void *
 	assert_non_null(s);
 	assert_int_equal(store_outbox_pending_count(s, "upstream"), 2);
 	assert_int_equal(store_outbox_alerted(s, 7, note_contact, seen), 0);
-	assert_string_equal(seen, "militia;");
-	assert_int_equal(store_outbox_next_seq(s), 3);
+	assert_string_equal(seen, "militia;owner;");
+	assert_int_equal(store_outbox_next_seq(s), 4);
+	/* Schema 5: the pending rows are pending and due, the delivered one is
+	 * delivered. */
+	{
+		int states[4] = {-1, -1, -1, -1};
+		assert_int_equal(store_outbox_list(s, 1, 10, note_state, states), 3);
+		assert_int_equal(states[1], OUTBOX_PENDING);
+		assert_int_equal(states[2], OUTBOX_PENDING);
+		assert_int_equal(states[3], OUTBOX_DELIVERED);
+	}
 	store_close(s);
 	assert_int_equal(scalar(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
