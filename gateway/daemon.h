@@ -15,6 +15,7 @@
 #include "status.h"
 
 struct outbox;
+struct webhook;
 struct mosquitto_message;
 struct cJSON;
 struct sh_point_value;
@@ -36,7 +37,8 @@ struct daemon {
 	struct mqttc *local, *local_out, *remote;
 	struct outputs *outputs;
 	struct upstream *up;
-	struct outbox *outbox; /* sms, call, webhook: the dispatcher (outbox.h) */
+	struct outbox *outbox;   /* sms, call, webhook: the dispatcher (outbox.h) */
+	struct webhook *webhook; /* the webhook channel (libcurl); NULL if it cannot start */
 	struct panel *panel;
 	struct ctl *ctl;
 	struct engine *engine;

@@ -38,6 +38,7 @@
 #include "mqttc.h"
 #include "neighbours.h"
 #include "outbox.h"
+#include "webhook.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -199,6 +200,8 @@ static void reload(struct daemon *dm)
 	upstream_rebind(dm->up, ncfg);
 	daemon_neighbours_rebind(dm, ncfg);
 	outbox_rebind(dm->outbox, ncfg);
+	if (dm->webhook)
+		webhook_rebind(dm->webhook, ncfg);
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
 	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
@@ -311,6 +314,13 @@ static int start_all(struct daemon *dm)
 	 * kicks the other channels. Channels (the modem's sms and call, the
 	 * webhooks) register with outbox_add_channel. */
 	upstream_set_kick_hook(dm->up, kick_outbox, dm->outbox);
+	/* The webhook channel is always there (one idle libcurl multi
+	 * handle), so that a webhook contact added by a reload just works. */
+	dm->webhook = webhook_new(dm->loop, dm->cfg);
+	if (!dm->webhook)
+		log_err("webhook: libcurl cannot start; webhook alerts wait in the outbox");
+	else
+		outbox_add_channel(dm->outbox, VIA_WEBHOOK, webhook_channel(dm->webhook));
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
 	snprintf(dm->command_topic, sizeof(dm->command_topic), "%s/%s/command",
@@ -438,6 +448,7 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_free(dm->local);
 	mqttc_free(dm->local_out);
 	outbox_free(dm->outbox);
+	webhook_free(dm->webhook);
 	upstream_free(dm->up);
 	neighbours_free(dm->neighbours);
 	ingest_free(dm->ingest);
