@@ -467,6 +467,9 @@ int gsm_deliver_decode(const char *hex, struct gsm_deliver *out)
 			i += 2 + l;
 		}
 	}
+	/* The header is counted in UDL: a UDL shorter than it is a lie. */
+	if (hdr > udl)
+		return -EINVAL;
 	/* DCS: general coding group bits 3..2 (00 GSM-7, 01 8-bit, 10 UCS-2) */
 	if ((dcs & 0xC0) == 0x00 && (dcs & 0x0C) == 0x08) {
 		NEED(udl);

@@ -524,7 +524,10 @@ static void setup(struct modem *m)
 		log_info("modem: opened %s at %d baud", m->device, m->baud);
 	}
 	m->reopen_ms = 0;
-	for (int i = 0; i < 3 && rc == AT_TIMEOUT; i++)
+	/* Three tries the first time; a modem already known dead gets one, so
+	 * that a queued try is answered sooner. */
+	for (int i = strcmp(m->last_fault, "modem: not answering") ? 0 : 2;
+	     i < 3 && rc == AT_TIMEOUT; i++)
 		rc = at_cmd(m, "AT", NULL, NULL, 3000, 0, &r);
 	if (rc != AT_OK) {
 		if (rc != AT_GONE)

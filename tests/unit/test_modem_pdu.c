@@ -71,6 +71,12 @@ static void test_deliver_decodes_the_known_good_pdu(void **state)
 	assert_int_equal(d.concat, 0);
 	assert_int_equal(gsm_deliver_decode("0791", &d), -EINVAL);
 	assert_int_equal(gsm_deliver_decode("zz", &d), -EINVAL);
+	/* a UDH longer than the UDL, a UDL past the end */
+	assert_int_equal(
+	    gsm_deliver_decode("00440B914809214365F7000862111241000000020500030A0201", &d),
+	    -EINVAL);
+	assert_int_equal(gsm_deliver_decode("00040B914809214365F70008621112410000008C0041", &d),
+	                 -EINVAL);
 	/* an SMS-SUBMIT is not a DELIVER */
 	assert_int_equal(gsm_deliver_decode("0011000B916407281553F80000AA0AE8329BFD4697D9EC37", &d),
 	                 -EINVAL);
