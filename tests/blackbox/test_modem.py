@@ -200,6 +200,18 @@ def test_transient_cms_error_is_retried_and_a_refused_number_fails(rig):
     assert sim.sms == [(PHONE, "three")]
 
 
+def test_more_than_16_tries_at_once_are_refused_and_the_rest_all_delivered(rig):
+    sim, drive = rig()
+    drive.fault("none")
+    # one write: the driver takes all 17 in one go, before any result
+    drive.proc.stdin.write("".join(f"sms {PHONE} n{i}\n" for i in range(1, 18)))
+    drive.proc.stdin.flush()
+    drive.wait(lambda ln: ln == "refused 17 sms -11", "the 17th refused (-EAGAIN)")
+    for seq in range(1, 17):
+        assert drive.done(seq) == ("DELIVERED", "sent")
+    assert sorted(t for _, t in sim.sms) == sorted(f"n{i}" for i in range(1, 17))
+
+
 def test_a_number_that_is_not_one_fails_without_the_modem(rig):
     sim, drive = rig()
     drive.fault("none")
@@ -218,8 +230,9 @@ def test_no_sim_is_a_fault_and_sends_are_retried(rig):
     assert sim.sms == []
 
 
-def test_no_network_is_a_fault_until_the_modem_registers(rig):
-    sim, drive = rig(registered=False)
+@pytest.mark.parametrize("personality", ["sim800", "ec25"])
+def test_no_network_is_a_fault_until_the_modem_registers(rig, personality):
+    sim, drive = rig(personality, registered=False)
     drive.fault("modem: no network")
     seq = drive.sms(PHONE, "x")
     assert drive.done(seq) == ("RETRY", "modem: no network")
