@@ -42,6 +42,9 @@
 #define DIAL_TIMEOUT_MS 20000
 #define REOPEN_MAX_MS 30000
 #define SMS_TEXT_MAX 2048
+#define CONCAT_SETS 4         /* long replies being put together at once */
+#define CONCAT_PARTS 16       /* parts of one; longer ones go part by part */
+#define CONCAT_WAIT_MS 600000 /* a part missing this long: give what came */
 
 enum mjob_kind { MJ_SMS, MJ_CALL, MJ_RESULT, MJ_SMS_IN, MJ_CALL_IN, MJ_FAULT };
 
@@ -65,6 +68,16 @@ struct at_reply {
 	int code; /* +CME/+CMS ERROR number */
 	int nlines;
 	char lines[REPLY_LINES][LINE_MAX_LEN];
+};
+
+/* The parts of one concatenated SMS that came so far. */
+struct concat {
+	int used;
+	char from[40];
+	unsigned ref;
+	int total, have;
+	int64_t first_ms;
+	char *text[CONCAT_PARTS];
 };
 
 struct modem {
@@ -100,6 +113,7 @@ struct modem {
 	char last_caller[40];
 	int64_t last_call_ms;
 	unsigned ref;
+	struct concat concat[CONCAT_SETS];
 };
 
 /* ---- thread: the serial port ---------------------------------------------- */
@@ -477,7 +491,9 @@ static int network_check(struct modem *m)
 	atomic_store(&m->signal_shared, csq);
 	m->registered = stat == 1 || stat == 5 || estat == 1 || estat == 5;
 	if (!m->registered) {
-		log_info("modem: not registered (CREG %d, CEREG %d, signal %d)", stat, estat, csq);
+		if (strcmp(m->last_fault, "modem: no network") != 0)
+			log_info("modem: not registered (CREG %d, CEREG %d, signal %d)", stat,
+			         estat, csq);
 		set_fault(m, "modem: no network");
 		return -1;
 	}
@@ -553,11 +569,101 @@ static void setup(struct modem *m)
 
 /* ---- thread: incoming ------------------------------------------------------- */
 
+static void sms_in_post(struct modem *m, const char *from, const char *text)
+{
+	struct mjob *j = calloc(1, sizeof(*j));
+
+	if (j && (j->text = strdup(text))) {
+		j->kind = MJ_SMS_IN;
+		snprintf(j->phone, sizeof(j->phone), "%s", from);
+		post(m, j);
+	} else {
+		free(j);
+	}
+}
+
+/* Hand over what came of a long SMS, in order, and forget it. */
+static void concat_flush(struct modem *m, struct concat *c)
+{
+	size_t len = 1;
+	char *text;
+
+	for (int i = 0; i < c->total; i++)
+		len += c->text[i] ? strlen(c->text[i]) : 0;
+	text = malloc(len);
+	if (text) {
+		text[0] = '\0';
+		for (int i = 0; i < c->total; i++)
+			if (c->text[i])
+				strcat(text, c->text[i]);
+		if (c->have < c->total)
+			log_warn("modem: SMS from %s: %d of its %d parts came", c->from, c->have,
+			         c->total);
+		log_info("modem: SMS from %s: \"%s\"", c->from, text);
+		sms_in_post(m, c->from, text);
+		free(text);
+	}
+	for (int i = 0; i < c->total; i++) {
+		free(c->text[i]);
+		c->text[i] = NULL;
+	}
+	c->used = 0;
+}
+
+/* A reply in several parts is one reply: parts wait for each other (in
+ * any order) up to CONCAT_WAIT_MS. */
+static void concat_add(struct modem *m, const struct gsm_deliver *d)
+{
+	struct concat *c = NULL;
+
+	if (!d->concat || d->total <= 1 || d->total > CONCAT_PARTS || d->seq < 1 ||
+	    d->seq > d->total) {
+		log_info("modem: SMS from %s: \"%s\"", d->from, d->text);
+		sms_in_post(m, d->from, d->text);
+		return;
+	}
+	for (int i = 0; i < CONCAT_SETS && !c; i++) {
+		struct concat *k = &m->concat[i];
+		if (k->used && k->ref == d->ref && k->total == d->total &&
+		    strcmp(k->from, d->from) == 0)
+			c = k;
+	}
+	if (!c) {
+		/* a free set, else the oldest one gives what it has */
+		c = &m->concat[0];
+		for (int i = 1; i < CONCAT_SETS && c->used; i++)
+			if (!m->concat[i].used || m->concat[i].first_ms < c->first_ms)
+				c = &m->concat[i];
+		if (c->used)
+			concat_flush(m, c);
+		memset(c, 0, sizeof(*c));
+		c->used = 1;
+		snprintf(c->from, sizeof(c->from), "%s", d->from);
+		c->ref = d->ref;
+		c->total = d->total;
+		c->first_ms = loop_mono_ms();
+	}
+	if (!c->text[d->seq - 1]) {
+		c->text[d->seq - 1] = strdup(d->text);
+		c->have += c->text[d->seq - 1] != NULL;
+	}
+	if (c->have == c->total)
+		concat_flush(m, c);
+}
+
+static void concat_expire(struct modem *m)
+{
+	for (int i = 0; i < CONCAT_SETS; i++) {
+		struct concat *c = &m->concat[i];
+		if (c->used && loop_mono_ms() - c->first_ms > CONCAT_WAIT_MS)
+			concat_flush(m, c);
+	}
+}
+
 static void sms_read(struct modem *m, int index)
 {
 	struct at_reply r;
 	struct gsm_deliver d;
-	struct mjob *j;
 	char cmd[32];
 	int rc;
 
@@ -569,21 +675,10 @@ static void sms_read(struct modem *m, int index)
 		return;
 	}
 	/* "+CMGR: <stat>,,<len>" then the PDU */
-	if (r.nlines < 2 || gsm_deliver_decode(r.lines[1], &d) < 0) {
+	if (r.nlines < 2 || gsm_deliver_decode(r.lines[1], &d) < 0)
 		log_warn("modem: SMS %d is not a readable SMS-DELIVER; deleted", index);
-	} else {
-		if (d.concat)
-			log_info("modem: SMS from %s is part %d of %d", d.from, d.seq, d.total);
-		log_info("modem: SMS from %s: \"%s\"", d.from, d.text);
-		j = calloc(1, sizeof(*j));
-		if (j && (j->text = strdup(d.text))) {
-			j->kind = MJ_SMS_IN;
-			snprintf(j->phone, sizeof(j->phone), "%s", d.from);
-			post(m, j);
-		} else {
-			free(j);
-		}
-	}
+	else
+		concat_add(m, &d);
 	/* Deleted once read: a full SIM takes no more messages. */
 	snprintf(cmd, sizeof(cmd), "AT+CMGD=%d", index);
 	at_cmd(m, cmd, NULL, NULL, CMD_TIMEOUT_MS, 0, &r);
@@ -888,6 +983,7 @@ static void periodic(struct modem *m)
 	network_check(m);
 	if (m->fd >= 0 && m->setup_done)
 		sms_list(m);
+	concat_expire(m);
 }
 
 static void thread_run(struct worker *w, void *ctx)
@@ -942,6 +1038,9 @@ static void thread_run(struct worker *w, void *ctx)
 				port_fill(m, p[1].revents);
 		}
 	}
+	for (int i = 0; i < CONCAT_SETS; i++)
+		for (int k = 0; k < CONCAT_PARTS; k++)
+			free(m->concat[i].text[k]);
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;

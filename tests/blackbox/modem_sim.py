@@ -117,21 +117,28 @@ def decode_submit(hexpdu):
             "dcs": dcs, "pid": pid, "udl": udl}
 
 
-def encode_deliver(number, text):
-    """An SMS-DELIVER as a network hands it to the modem (GSM-7 when it can)."""
+def encode_deliver(number, text, part=None):
+    """An SMS-DELIVER as a network hands it to the modem: GSM-7 when it can,
+    else UCS-2; part=(ref, total, seq) makes it one part of a long SMS
+    (UCS-2, with the concatenation UDH)."""
     intl = number.startswith("+")
     digits = number.lstrip("+")
     oa = bytes([len(digits), 0x91 if intl else 0x81]) + semi_octets(digits)
     scts = bytes.fromhex("62113251000000")
+    fo = 0x04
     try:
-        septets = []
-        for ch in text:
-            septets.append(GSM7.index(ch))
+        if part:
+            raise ValueError("parts go as UCS-2 here")
+        septets = [GSM7.index(ch) for ch in text]
         ud, udl, dcs = pack7(septets), len(septets), 0x00
     except ValueError:
         ud = text.encode("utf-16-be")
-        udl, dcs = len(ud), 0x08
-    return (bytes([0x00, 0x04]) + oa + bytes([0x00, dcs]) + scts + bytes([udl]) + ud).hex().upper()
+        dcs = 0x08
+        if part:
+            fo |= 0x40
+            ud = bytes([5, 0, 3, part[0], part[1], part[2]]) + ud
+        udl = len(ud)
+    return (bytes([0x00, fo]) + oa + bytes([0x00, dcs]) + scts + bytes([udl]) + ud).hex().upper()
 
 
 class ModemSim:
@@ -232,12 +239,12 @@ class ModemSim:
     def urc(self, line):
         self._write(f"\r\n{line}\r\n")
 
-    def incoming_sms(self, number, text):
+    def incoming_sms(self, number, text, part=None):
         with self._lock:
             idx = 1
-            while idx in self.storage:
+            while idx in self.storage or idx in self.deleted:
                 idx += 1
-            self.storage[idx] = encode_deliver(number, text)
+            self.storage[idx] = encode_deliver(number, text, part)
         self.urc(f'+CMTI: "SM",{idx}')
         return idx
 

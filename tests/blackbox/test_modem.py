@@ -271,6 +271,19 @@ def test_incoming_vietnamese_reply_is_read_and_deleted(rig):
     wait_until(lambda: idx in sim.deleted, what="the SMS deleted")
 
 
+def test_a_reply_in_two_parts_is_one_reply(rig):
+    sim, drive = rig()
+    drive.fault("none")
+    first, second = "Đã nhận báo cháy ở phòng 101, ", "đội dân phòng đang đến."
+    sim.incoming_sms(OWNER, second, part=(9, 2, 2))  # the network may swap them
+    i2 = sim.incoming_sms(OWNER, first, part=(9, 2, 1))
+    drive.wait(lambda ln: ln.startswith("sms-in"), "the reply")
+    wait_until(lambda: i2 in sim.deleted, what="both parts deleted")
+    drive.done(drive.sms(PHONE, "marker"))  # what came before it has been printed
+    assert [ln for ln in drive.lines if ln.startswith("sms-in")] == \
+        [f"sms-in {OWNER} {first}{second}"]
+
+
 def test_sms_stored_before_start_is_read(rig):
     sim, _ = rig(start_drive=False)
     sim.storage[7] = encode_deliver(OWNER, "1")
