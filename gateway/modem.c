@@ -554,11 +554,15 @@ static void setup(struct modem *m)
 	at_cmd(m, "AT+CMEE=1", NULL, NULL, CMD_TIMEOUT_MS, 0, &r);
 	if (sim_check(m) < 0)
 		return;
-	if (at_cmd(m, "AT+CMGF=0", NULL, NULL, CMD_TIMEOUT_MS, 0, &r) != AT_OK ||
-	    at_cmd(m, "AT+CNMI=2,1,0,0,0", NULL, NULL, CMD_TIMEOUT_MS, 0, &r) != AT_OK ||
-	    at_cmd(m, "AT+CLIP=1", NULL, NULL, CMD_TIMEOUT_MS, 0, &r) != AT_OK) {
-		if (m->fd >= 0)
+	if ((rc = at_cmd(m, "AT+CMGF=0", NULL, NULL, CMD_TIMEOUT_MS, 0, &r)) != AT_OK ||
+	    (rc = at_cmd(m, "AT+CNMI=2,1,0,0,0", NULL, NULL, CMD_TIMEOUT_MS, 0, &r)) != AT_OK ||
+	    (rc = at_cmd(m, "AT+CLIP=1", NULL, NULL, CMD_TIMEOUT_MS, 0, &r)) != AT_OK) {
+		/* An ERROR here is a SIM still starting (seconds after its
+		 * PIN): the next check sets up again. */
+		if (rc == AT_TIMEOUT)
 			set_fault(m, "modem: not answering");
+		else if (rc == AT_FAIL)
+			set_fault(m, "modem: SIM not ready");
 		return;
 	}
 	at_cmd(m, "AT+CREG=1", NULL, NULL, CMD_TIMEOUT_MS, 0, &r);

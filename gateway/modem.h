@@ -19,7 +19,8 @@
  *
  * Faults (channel fault(), modem_fault()): "modem: not connected", "modem:
  * not answering", "modem: no SIM", "modem: SIM needs a PIN", "modem: wrong
- * SIM PIN", "modem: SIM locked (PUK)", "modem: no network"; NULL when fine.
+ * SIM PIN", "modem: SIM locked (PUK)", "modem: SIM not ready", "modem: no
+ * network"; NULL when fine.
  * The PIN is never logged nor shown.
  */
 #ifndef SH_MODEM_H
