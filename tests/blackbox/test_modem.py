@@ -14,7 +14,7 @@ from helpers import SAFEHOUSED, wait_until
 from modem_sim import ModemSim, encode_deliver
 
 DRIVE = os.path.join(os.path.dirname(SAFEHOUSED), "modem_drive")
-TIMEOUT = 20
+TIMEOUT = max(20, 2 * float(os.environ.get("SAFEHOUSE_TEST_TIMEOUT", "10")))
 VN = "BÁO CHÁY: Phòng 101 - Nhà trọ Minh Sơn"
 PHONE = "+84901234567"
 OWNER = "+84907654321"
