@@ -22,6 +22,8 @@ What a test can change at any time (plain attributes):
     cms_errors      a list of codes: the next AT+CMGS bodies get +CMS ERROR: <code>
     call_outcome    "answer", "busy", "no answer", "no carrier", "ring" (never answers)
     urc_in_cmgs     a line sent in the middle of the next AT+CMGS reply
+    sms_in_cmgs     (number, text): an SMS that arrives (stored, +CMTI) in the
+                    middle of the next AT+CMGS reply
 And inject: urc(line), incoming_sms(number, text), incoming_call(number),
 unplug() (socat killed: both ptys vanish) and replug().
 """
@@ -155,6 +157,7 @@ class ModemSim:
         self.cms_errors = []
         self.call_outcome = "answer"
         self.urc_in_cmgs = None
+        self.sms_in_cmgs = None
         self.commands, self.parts, self.sms, self.calls = [], [], [], []
         self.hangups = 0
         self.pins_tried = []
@@ -324,6 +327,9 @@ class ModemSim:
         if self.urc_in_cmgs:
             line, self.urc_in_cmgs = self.urc_in_cmgs, None
             self.urc(line)
+        if self.sms_in_cmgs:
+            (number, text), self.sms_in_cmgs = self.sms_in_cmgs, None
+            self.incoming_sms(number, text)
         if not self.registered:
             self._reply("+CMS ERROR: 331")  # no network service
             return

@@ -253,14 +253,14 @@ def test_creg_urc_reports_a_lost_network_between_checks(rig):
 def test_urc_in_the_middle_of_cmgs_is_handled(rig):
     sim, drive = rig()
     drive.fault("none")
-    idx = 3
-    sim.storage[idx] = encode_deliver(OWNER, "OK")
-    sim.urc_in_cmgs = f'+CMTI: "SM",{idx}'
+    # stored and announced (+CMTI) between the PDU and the +CMGS reply
+    sim.sms_in_cmgs = (OWNER, "OK")
     seq = drive.sms(PHONE, "Fire in room 101")
     assert drive.done(seq) == ("DELIVERED", "sent")
     drive.wait(lambda ln: ln == f"sms-in {OWNER} OK", "the reply read")
-    wait_until(lambda: idx in sim.deleted, what="the SMS deleted")
-    assert after(sim.commands, f"AT+CMGR={idx}", f"AT+CMGD={idx}")
+    wait_until(lambda: 1 in sim.deleted, what="the SMS deleted")
+    assert after(sim.commands, "AT+CMGS", "AT+CMGR=1")
+    assert after(sim.commands, "AT+CMGR=1", "AT+CMGD=1")
 
 
 def test_incoming_vietnamese_reply_is_read_and_deleted(rig):
