@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A simulated GSM modem on a socat pty pair, for the black-box tests of
-gateway/modem.c (through tests/tools/modem_drive.c).
+gateway/modem.c (through tests/modem_drive.c).
 
     sim = ModemSim(tmp_path, personality="sim800")   # or "ec25"
     sim.start()          # socat pty,link=tmp/modem-sim <-> pty,link=tmp/modem

@@ -1,5 +1,5 @@
 """The GSM modem module (gateway/modem.c) against a simulated SIM800 and EC25
-on a socat pty pair (modem_sim.py), through tests/tools/modem_drive.c: the
+on a socat pty pair (modem_sim.py), through tests/modem_drive.c: the
 real module, on a real event loop, on a real serial port."""
 
 import os
