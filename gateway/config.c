@@ -2086,6 +2086,16 @@ static void parse_modem(struct loader *l, const cJSON *root)
 	get_path(l, v, "device", NULL, &m->device);
 	if (!m->device && !member(v, "device"))
 		missing(l, v, "device", "the modem's serial port, e.g. \"/dev/ttyUSB2\"");
+	if (l->partial && m->device && access(m->device, F_OK) < 0) {
+		/* --check only: a typo is found now, not at the first fire */
+		int e = errno;
+		size_t o = path_push_key(l, "device");
+		report(l, 1, member(v, "device"), 0,
+		       "%s does not exist now (%s); the daemon starts anyway and shows the fault "
+		       "\"modem: not connected\" until it appears",
+		       m->device, strerror(e));
+		path_pop(l, o);
+	}
 	if (get_int(l, v, "baud", OPTIONAL, 9600, 921600, "baud", &m->baud) == 0) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)

@@ -1006,6 +1006,31 @@ static void test_modem_mistakes_are_each_reported(void **state)
 	expect_diag(&d, 0, "site.json:4:12: modem: expected an object, found a string");
 }
 
+/* --check warns about a modem device that is not there; the daemon's load
+ * does not (a modem unplugged at boot must not stop the sirens). */
+static void test_check_warns_about_a_missing_modem_device(void **state)
+{
+	static const char text[] = MINIMAL_HEAD "  \"modem\": {\"device\": \"/dev/ttyNOPE9\"}\n"
+	                                        "}\n";
+	struct diags d = {0};
+	int nerrors = -1;
+	struct config *c;
+
+	(void)state;
+	write_file(tmp_path("site.json"), text);
+	c = config_load_partial(tmp_path("site.json"), capture, &d, &nerrors);
+	assert_non_null(c);
+	assert_int_equal(nerrors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_non_null(strstr(d.msg[0], ":4:23: modem.device: /dev/ttyNOPE9 does not exist now "
+	                                 "(No such file or directory); the daemon starts anyway"));
+	config_free(c);
+	c = load(text, &d);
+	assert_non_null(c);
+	assert_int_equal(d.warnings, 0);
+	config_free(c);
+}
+
 static void test_free_accepts_null(void **state)
 {
 	(void)state;
@@ -1156,6 +1181,7 @@ int main(void)
 	    cmocka_unit_test(test_a_file_without_passwords_may_be_world_readable),
 	    cmocka_unit_test(test_modem_loads_with_defaults),
 	    cmocka_unit_test(test_modem_mistakes_are_each_reported),
+	    cmocka_unit_test(test_check_warns_about_a_missing_modem_device),
 	    cmocka_unit_test(test_free_accepts_null),
 	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
 	};
