@@ -757,7 +757,10 @@ static void urc_handle(struct modem *m)
 
 static int ready(struct modem *m, struct mjob *j)
 {
-	if (m->fd >= 0 && m->setup_done && !m->registered)
+	/* A try does not wait for the next check to find the modem back */
+	if ((m->fd < 0 && loop_mono_ms() >= m->reopen_at) || (m->fd >= 0 && !m->setup_done))
+		setup(m);
+	else if (m->fd >= 0 && m->setup_done && !m->registered)
 		network_check(m);
 	if (m->fd >= 0 && m->setup_done && m->registered)
 		return 1;
