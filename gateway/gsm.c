@@ -429,6 +429,10 @@ int gsm_deliver_decode(const char *hex, struct gsm_deliver *out)
 			s[i] = (uint8_t)(v & 0x7F);
 		}
 		gsm7_to_utf8(s, ns, out->from, sizeof(out->from));
+		/* a sender name is shown and logged on one line */
+		for (char *c = out->from; *c; c++)
+			if ((unsigned char)*c < 32)
+				*c = '?';
 	} else {
 		size_t o = 0;
 		if ((oatype & 0x70) == 0x10)

@@ -586,6 +586,22 @@ static void sms_in_post(struct modem *m, const char *from, const char *text)
 	}
 }
 
+/* Anyone can send the gateway an SMS: its text goes into the log on one
+ * line, control characters shown as '?', cut at 200 bytes. */
+static void log_sms(const char *from, const char *text)
+{
+	char buf[204];
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p && o < 200; p++)
+		buf[o++] = *p < 32 || *p == 127 ? '?' : (char)*p;
+	/* never end inside a UTF-8 sequence */
+	while (o && text[o] && ((unsigned char)text[o] & 0xC0) == 0x80)
+		o--;
+	buf[o] = '\0';
+	log_info("modem: SMS from %s: \"%s\"%s", from, buf, text[o] ? "..." : "");
+}
+
 /* Hand over what came of a long SMS, in order, and forget it. */
 static void concat_flush(struct modem *m, struct concat *c)
 {
@@ -603,7 +619,7 @@ static void concat_flush(struct modem *m, struct concat *c)
 		if (c->have < c->total)
 			log_warn("modem: SMS from %s: %d of its %d parts came", c->from, c->have,
 			         c->total);
-		log_info("modem: SMS from %s: \"%s\"", c->from, text);
+		log_sms(c->from, text);
 		sms_in_post(m, c->from, text);
 		free(text);
 	}
@@ -622,7 +638,7 @@ static void concat_add(struct modem *m, const struct gsm_deliver *d)
 
 	if (!d->concat || d->total <= 1 || d->total > CONCAT_PARTS || d->seq < 1 ||
 	    d->seq > d->total) {
-		log_info("modem: SMS from %s: \"%s\"", d->from, d->text);
+		log_sms(d->from, d->text);
 		sms_in_post(m, d->from, d->text);
 		return;
 	}
