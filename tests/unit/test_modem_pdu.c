@@ -95,6 +95,18 @@ static void test_deliver_ucs2_from_an_international_number(void **state)
 	assert_string_equal(d.text, "Đã");
 }
 
+/* Operators send from names: "Viettel" packed as GSM-7 in the address
+ * (type 0xD0; packed by tests/blackbox/modem_sim.py, a second writer). */
+static void test_deliver_from_an_alphanumeric_sender(void **state)
+{
+	struct gsm_deliver d;
+	(void)state;
+	assert_int_equal(gsm_deliver_decode("00040DD0D674994E2FB30100006211325100000002CF25", &d),
+	                 0);
+	assert_string_equal(d.from, "Viettel");
+	assert_string_equal(d.text, "OK");
+}
+
 static void test_gsm7_detection(void **state)
 {
 	(void)state;
@@ -241,6 +253,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_numbers_are_refused),
 	    cmocka_unit_test(test_deliver_decodes_the_known_good_pdu),
 	    cmocka_unit_test(test_deliver_ucs2_from_an_international_number),
+	    cmocka_unit_test(test_deliver_from_an_alphanumeric_sender),
 	    cmocka_unit_test(test_gsm7_detection),
 	    cmocka_unit_test(test_300_vietnamese_characters_split_into_67_unit_parts),
 	    cmocka_unit_test(test_a_surrogate_pair_is_never_split),
