@@ -62,7 +62,7 @@ static const char *const top_keys[] = {
     "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
     "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
     "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
-    "outbox",  NULL};
+    "outbox",  "modem",    NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
@@ -82,6 +82,7 @@ static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "su
 static const char *const output_keys[] = {"id",   "kind",   "zone", "duration_s",
                                           "mqtt", "modbus", NULL};
 static const char *const binding_keys[] = {"topic", "format", NULL};
+static const char *const modem_keys[] = {"device", "baud", "pin_file", "ring_s", "check_s", NULL};
 
 static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
 static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs",
@@ -2197,6 +2198,103 @@ static void check_secrets_mode(struct loader *l, const cJSON *root)
 	}
 }
 
+/* The SIM PIN's file, like OpenSMTPD's secrets: only the daemon's user may
+ * read it (three wrong tries lock the SIM, and the PIN unlocks the card in
+ * any phone). The PIN is checked for form here and never quoted. */
+static void check_pin_file(struct loader *l, const cJSON *v, const char *path)
+{
+	struct stat st;
+	char pin[32];
+	size_t n = 0;
+	FILE *f;
+
+	if (stat(path, &st) < 0) {
+		report(l, 0, v, 0, "cannot read the SIM PIN file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		report(l, 0, v, 0, "%s is not a file", path);
+		return;
+	}
+	if (st.st_mode & 077) {
+		report(l, 0, v, 0,
+		       "the SIM PIN file %s is %s by group or others (mode %04o); run: chmod 600 "
+		       "%s (owned by the user the daemon runs as)",
+		       path, st.st_mode & 044 ? "readable" : "writable",
+		       (unsigned)(st.st_mode & 07777), path);
+		return;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		report(l, 0, v, 0, "cannot read the SIM PIN file %s: %s", path, strerror(errno));
+		return;
+	}
+	n = fread(pin, 1, sizeof(pin) - 1, f);
+	fclose(f);
+	pin[n] = '\0';
+	n = strcspn(pin, "\r\n");
+	pin[n] = '\0';
+	if (n < 4 || n > 8 || strspn(pin, "0123456789") != n)
+		report(l, 0, v, 0, "%s does not hold a SIM PIN: expected 4 to 8 digits on one line",
+		       path);
+	memset(pin, 0, sizeof(pin));
+}
+
+/* "modem": {"device", "baud", "pin_file", "ring_s", "check_s"}. The device
+ * need not exist at load: a modem unplugged at boot is a fault shown in
+ * status, not a reason to run without sirens. */
+static void parse_modem(struct loader *l, const cJSON *root)
+{
+	static const int bauds[] = {9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600};
+	struct config_modem *m = &l->c->modem;
+	const cJSON *v = get_obj(l, root, "modem", OPTIONAL, NULL);
+	size_t old;
+
+	m->baud = 115200;
+	m->ring_s = 30;
+	m->check_s = 60;
+	if (!v)
+		return;
+	old = path_push_key(l, "modem");
+	check_keys(l, v, modem_keys);
+	get_path(l, v, "device", NULL, &m->device);
+	if (!m->device && !member(v, "device"))
+		missing(l, v, "device", "the modem's serial port, e.g. \"/dev/ttyUSB2\"");
+	if (l->partial && m->device && access(m->device, F_OK) < 0) {
+		/* --check only: a typo is found now, not at the first fire */
+		int e = errno;
+		size_t o = path_push_key(l, "device");
+		report(l, 1, member(v, "device"), 0,
+		       "%s does not exist now (%s); the daemon starts anyway and shows the fault "
+		       "\"modem: not connected\" until it appears",
+		       m->device, strerror(e));
+		path_pop(l, o);
+	}
+	if (get_int(l, v, "baud", OPTIONAL, 9600, 921600, "baud", &m->baud) == 0) {
+		int ok = 0;
+		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+			ok |= bauds[i] == m->baud;
+		if (!ok) {
+			size_t o = path_push_key(l, "baud");
+			report(
+			    l, 0, member(v, "baud"), 0,
+			    "%d is not a serial speed (9600, 19200, 38400, 57600, 115200, 230400, "
+			    "460800 or 921600)",
+			    m->baud);
+			path_pop(l, o);
+		}
+	}
+	get_path(l, v, "pin_file", NULL, &m->pin_file);
+	if (m->pin_file) {
+		size_t o = path_push_key(l, "pin_file");
+		check_pin_file(l, member(v, "pin_file"), m->pin_file);
+		path_pop(l, o);
+	}
+	get_int(l, v, "ring_s", OPTIONAL, 5, 300, "seconds", &m->ring_s);
+	get_int(l, v, "check_s", OPTIONAL, 2, 3600, "seconds", &m->check_s);
+	path_pop(l, old);
+}
+
 static void validate(struct loader *l, const cJSON *root)
 {
 	if (!cJSON_IsObject(root)) {
@@ -2207,6 +2305,7 @@ static void validate(struct loader *l, const cJSON *root)
 	check_keys(l, root, top_keys);
 	parse_site(l, root);
 	parse_top(l, root);
+	parse_modem(l, root);
 	parse_lists(l, root);
 	parse_rules(l, root);
 	parse_neighbours(l, root);
@@ -2433,6 +2532,8 @@ void config_free(struct config *c)
 	free(c->upstream_prefix);
 	free(c->hass_prefix);
 	free(c->profiles_dir);
+	free(c->modem.device);
+	free(c->modem.pin_file);
 	for (int i = 0; i < c->nbuses; i++) {
 		free(c->buses[i].id);
 		free(c->buses[i].host);

@@ -142,6 +142,15 @@ struct config_broker {
 	char *cafile;     /* absolute; implies tls */
 };
 
+/* "modem": a GSM modem on a serial port (gateway/modem.h). */
+struct config_modem {
+	char *device;   /* absolute; NULL: no modem */
+	int baud;       /* default 115200 */
+	char *pin_file; /* absolute; NULL: the SIM asks for no PIN. Never the PIN itself */
+	int ring_s;     /* an outgoing call rings this long at most (default 30) */
+	int check_s;    /* registration and signal are checked this often (default 60) */
+};
+
 struct config {
 	char *path; /* the file this was loaded from */
 	char *dir;  /* its directory, absolute, for relative paths */
@@ -164,7 +173,8 @@ struct config {
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
-	int hass_enabled;  /* "homeassistant": {"enabled"} (default 1) */
+	int hass_enabled; /* "homeassistant": {"enabled"} (default 1) */
+	struct config_modem modem;
 	char *hass_prefix; /* discovery prefix (default "homeassistant") */
 
 	struct config_bus *buses;

@@ -39,6 +39,7 @@ max_len() {
 	fuzz_tasmota) echo 4096 ;;
 	fuzz_shelly) echo 4096 ;;
 	fuzz_ctl) echo 4096 ;;
+	fuzz_gsm) echo 4096 ;;
 	*) echo 16384 ;;
 	esac
 }

@@ -352,7 +352,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	    "site.json:5:3: extra: unknown key; expected one of site, database, "
 	    "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
 	    "heartbeat_s, zones, "
-	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours, outbox");
+	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours, outbox, modem");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -912,6 +912,126 @@ static void test_a_file_without_passwords_may_be_world_readable(void **state)
 	config_free(c);
 }
 
+/* The modem: defaults, and every mistake reported at its key. The PIN
+ * file is refused when others can read it, and the PIN is never quoted. */
+static void test_modem_loads_with_defaults(void **state)
+{
+	struct diags d;
+	struct config *c;
+
+	(void)state;
+	write_file(tmp_path("sim-pin"), "1234\n");
+	assert_int_equal(chmod(tmp_path("sim-pin"), 0600), 0);
+	c = load(MINIMAL_HEAD
+	         "  \"modem\": {\"device\": \"/dev/ttyUSB2\", \"pin_file\": \"sim-pin\"}\n"
+	         "}\n",
+	         &d);
+	assert_non_null(c);
+	assert_string_equal(c->modem.device, "/dev/ttyUSB2");
+	assert_int_equal(c->modem.baud, 115200);
+	assert_string_equal(c->modem.pin_file, tmp_path("sim-pin"));
+	assert_int_equal(c->modem.ring_s, 30);
+	assert_int_equal(c->modem.check_s, 60);
+	config_free(c);
+	c = load(MINIMAL_HEAD "  \"site2\": 1\n}\n", &d);
+	assert_null(c);
+	c = load(MINIMAL_HEAD "  \"log_level\": \"info\"\n}\n", &d);
+	assert_non_null(c);
+	assert_null(c->modem.device); /* no modem */
+	config_free(c);
+	unlink(tmp_path("sim-pin"));
+}
+
+static void test_modem_mistakes_are_each_reported(void **state)
+{
+	struct diags d;
+	struct config *c;
+	char want[2 * PATH_MAX];
+
+	(void)state;
+	write_file(tmp_path("sim-pin"), "4321\n");
+	assert_int_equal(chmod(tmp_path("sim-pin"), 0644), 0);
+	c = load(MINIMAL_HEAD "  \"modem\": {\"baud\": 115201, \"pin_file\": \"sim-pin\",\n"
+	                      "            \"ring_s\": 1, \"pin\": \"4321\"}\n"
+	                      "}\n",
+	         &d);
+	assert_null(c);
+	assert_int_equal(d.errors, 5);
+	expect_diag(&d, 0,
+	            "site.json:4:12: modem: missing required key \"device\": the modem's serial "
+	            "port, e.g. \"/dev/ttyUSB2\"");
+	expect_diag(&d, 0,
+	            "site.json:4:21: modem.baud: 115201 is not a serial speed (9600, 19200, "
+	            "38400, 57600, 115200, 230400, 460800 or 921600)");
+	snprintf(want, sizeof(want),
+	         "site.json:4:41: modem.pin_file: the SIM PIN file %s is readable by group or "
+	         "others (mode 0644); run: chmod 600 %s (owned by the user the daemon runs as)",
+	         tmp_path("sim-pin"), tmp_path("sim-pin"));
+	expect_diag(&d, 0, want);
+	expect_diag(&d, 0,
+	            "site.json:5:23: modem.ring_s: 1 is out of range: must be 5 to 300 seconds");
+	expect_diag(&d, 0,
+	            "site.json:5:26: modem.pin: unknown key; expected one of device, baud, "
+	            "pin_file, ring_s, check_s");
+	for (int i = 0; i < d.n; i++)
+		assert_null(strstr(d.msg[i], "4321:")); /* the PIN is not in messages */
+
+	/* a private file that holds no PIN; a missing file */
+	assert_int_equal(chmod(tmp_path("sim-pin"), 0600), 0);
+	write_file(tmp_path("sim-pin"), "12a4\n");
+	c = load(MINIMAL_HEAD
+	         "  \"modem\": {\"device\": \"/dev/ttyS1\", \"pin_file\": \"sim-pin\"}\n"
+	         "}\n",
+	         &d);
+	assert_null(c);
+	snprintf(want, sizeof(want),
+	         "site.json:4:49: modem.pin_file: %s does not hold a SIM PIN: expected 4 to 8 "
+	         "digits on one line",
+	         tmp_path("sim-pin"));
+	expect_diag(&d, 0, want);
+	for (int i = 0; i < d.n; i++)
+		assert_null(strstr(d.msg[i], "12a4"));
+	unlink(tmp_path("sim-pin"));
+	c = load(MINIMAL_HEAD
+	         "  \"modem\": {\"device\": \"/dev/ttyS1\", \"pin_file\": \"sim-pin\"}\n"
+	         "}\n",
+	         &d);
+	assert_null(c);
+	snprintf(want, sizeof(want),
+	         "site.json:4:49: modem.pin_file: cannot read the SIM PIN file %s: No such file or "
+	         "directory",
+	         tmp_path("sim-pin"));
+	expect_diag(&d, 0, want);
+	c = load(MINIMAL_HEAD "  \"modem\": \"/dev/ttyS1\"\n}\n", &d);
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:4:12: modem: expected an object, found a string");
+}
+
+/* --check warns about a modem device that is not there; the daemon's load
+ * does not (a modem unplugged at boot must not stop the sirens). */
+static void test_check_warns_about_a_missing_modem_device(void **state)
+{
+	static const char text[] = MINIMAL_HEAD "  \"modem\": {\"device\": \"/dev/ttyNOPE9\"}\n"
+	                                        "}\n";
+	struct diags d = {0};
+	int nerrors = -1;
+	struct config *c;
+
+	(void)state;
+	write_file(tmp_path("site.json"), text);
+	c = config_load_partial(tmp_path("site.json"), capture, &d, &nerrors);
+	assert_non_null(c);
+	assert_int_equal(nerrors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_non_null(strstr(d.msg[0], ":4:23: modem.device: /dev/ttyNOPE9 does not exist now "
+	                                 "(No such file or directory); the daemon starts anyway"));
+	config_free(c);
+	c = load(text, &d);
+	assert_non_null(c);
+	assert_int_equal(d.warnings, 0);
+	config_free(c);
+}
+
 static void test_free_accepts_null(void **state)
 {
 	(void)state;
@@ -1116,6 +1236,9 @@ int main(void)
 	    cmocka_unit_test(test_passwords_in_a_file_others_can_read_are_refused),
 	    cmocka_unit_test(test_passwords_in_a_private_file_load),
 	    cmocka_unit_test(test_a_file_without_passwords_may_be_world_readable),
+	    cmocka_unit_test(test_modem_loads_with_defaults),
+	    cmocka_unit_test(test_modem_mistakes_are_each_reported),
+	    cmocka_unit_test(test_check_warns_about_a_missing_modem_device),
 	    cmocka_unit_test(test_free_accepts_null),
 	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
 	    cmocka_unit_test(test_neighbours_and_language_load),
