@@ -58,11 +58,13 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {
-    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
-    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
-    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
-    "outbox",  "modem",    NULL};
+static const char *const top_keys[] = {"site",          "database",       "control_socket",
+                                       "control_group", "control_idle_s", "log_level",
+                                       "mqtt",          "upstream",       "heartbeat_s",
+                                       "zones",         "buses",          "sensors",
+                                       "outputs",       "contacts",       "rules",
+                                       "homeassistant", "profiles_dir",   "neighbours",
+                                       "outbox",        "modem",          NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
@@ -82,7 +84,8 @@ static const char *const sensor_keys[] = {"id",    "name", "kind",   "zone", "su
 static const char *const output_keys[] = {"id",   "kind",   "zone", "duration_s",
                                           "mqtt", "modbus", NULL};
 static const char *const binding_keys[] = {"topic", "format", NULL};
-static const char *const modem_keys[] = {"device", "baud", "pin_file", "ring_s", "check_s", NULL};
+static const char *const modem_keys[] = {"device",  "baud",    "pin_file", "ring_s",
+                                         "check_s", "fault_s", NULL};
 
 static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
 static const char *const zone_kinds[] = {"room", "kitchen", "corridor", "stairs",
@@ -2253,6 +2256,7 @@ static void parse_modem(struct loader *l, const cJSON *root)
 	m->baud = 115200;
 	m->ring_s = 30;
 	m->check_s = 60;
+	m->fault_s = 120;
 	if (!v)
 		return;
 	old = path_push_key(l, "modem");
@@ -2292,6 +2296,7 @@ static void parse_modem(struct loader *l, const cJSON *root)
 	}
 	get_int(l, v, "ring_s", OPTIONAL, 5, 300, "seconds", &m->ring_s);
 	get_int(l, v, "check_s", OPTIONAL, 2, 3600, "seconds", &m->check_s);
+	get_int(l, v, "fault_s", OPTIONAL, 1, 3600, "seconds", &m->fault_s);
 	path_pop(l, old);
 }
 

@@ -149,6 +149,7 @@ struct config_modem {
 	char *pin_file; /* absolute; NULL: the SIM asks for no PIN. Never the PIN itself */
 	int ring_s;     /* an outgoing call rings this long at most (default 30) */
 	int check_s;    /* registration and signal are checked this often (default 60) */
+	int fault_s;    /* a modem fault lasting this long is a fault alarm (default 120) */
 };
 
 struct config {

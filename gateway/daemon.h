@@ -16,6 +16,7 @@
 
 struct outbox;
 struct webhook;
+struct modem;
 struct mosquitto_message;
 struct cJSON;
 struct sh_point_value;
@@ -39,6 +40,9 @@ struct daemon {
 	struct upstream *up;
 	struct outbox *outbox;   /* sms, call, webhook: the dispatcher (outbox.h) */
 	struct webhook *webhook; /* the webhook channel (libcurl); NULL if it cannot start */
+	struct modem *modem;     /* the GSM modem's sms and call channels; NULL: none configured */
+	int64_t modem_bad_since; /* monotonic ms the modem has had a fault since, 0: fine */
+	int modem_fault;         /* the "modem" fault alarm is raised */
 	struct panel *panel;
 	struct ctl *ctl;
 	struct engine *engine;

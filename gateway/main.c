@@ -39,6 +39,8 @@
 #include "neighbours.h"
 #include "outbox.h"
 #include "webhook.h"
+#include "modem.h"
+#include "alerts.h"
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
@@ -125,11 +127,113 @@ static void on_store_health(void *arg)
 	daemon_status_changed(dm);
 }
 
+/* ---- the GSM modem ------------------------------------------------------- */
+
+static struct alerts_deps alerts_deps(struct daemon *dm)
+{
+	return (struct alerts_deps){.cfg = dm->cfg,
+	                            .panel = dm->panel,
+	                            .store = dm->store,
+	                            .up = dm->up,
+	                            .after = daemon_after_command,
+	                            .arg = dm};
+}
+
+/* An SMS to the gateway: a reply that acknowledges, or nothing. */
+static void on_modem_sms(void *ctx, const char *from, const char *text)
+{
+	struct daemon *dm = ctx;
+	struct alerts_deps d = alerts_deps(dm);
+	alerts_on_reply(&d, from, text, loop_mono_ms(), loop_wall_ms());
+	daemon_schedule_flush(dm);
+	daemon_status_changed(dm);
+}
+
+/* A call to the gateway (the modem rejected it). */
+static void on_modem_call(void *ctx, const char *from)
+{
+	struct daemon *dm = ctx;
+	struct alerts_deps d = alerts_deps(dm);
+	alerts_on_call(&d, from, loop_mono_ms(), loop_wall_ms());
+	daemon_schedule_flush(dm);
+	daemon_status_changed(dm);
+}
+
+static void modem_stop(struct daemon *dm)
+{
+	if (!dm->modem)
+		return;
+	/* Forget its tries first: their rows are tried again by the next
+	 * modem. */
+	outbox_add_channel(dm->outbox, VIA_SMS, NULL);
+	outbox_add_channel(dm->outbox, VIA_CALL, NULL);
+	modem_free(dm->modem);
+	dm->modem = NULL;
+}
+
+/* Start the modem of the config, if it has one. A modem that cannot start
+ * (no such device yet) is not an error: the module reopens it until it
+ * appears, and its fault says so meanwhile. */
+static void modem_start(struct daemon *dm)
+{
+	char err[256] = "";
+	if (!dm->cfg->modem.device)
+		return;
+	dm->modem = modem_new(dm->loop, &dm->cfg->modem, err, sizeof(err));
+	if (!dm->modem) {
+		log_err("modem: cannot start: %s; SMS and calls wait in the outbox", err);
+		return;
+	}
+	modem_set_incoming(dm->modem, on_modem_sms, on_modem_call, dm);
+	outbox_add_channel(dm->outbox, VIA_SMS, modem_channel(dm->modem, VIA_SMS));
+	outbox_add_channel(dm->outbox, VIA_CALL, modem_channel(dm->modem, VIA_CALL));
+}
+
+static int str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int modem_config_same(const struct config_modem *a, const struct config_modem *b)
+{
+	return str_same(a->device, b->device) && str_same(a->pin_file, b->pin_file) &&
+	       a->baud == b->baud && a->ring_s == b->ring_s && a->check_s == b->check_s;
+	/* fault_s is read from the config at each check: no restart needed */
+}
+
+/* A modem fault that lasts is a fault alarm (to the militia upstream, to
+ * the owner by the model), cleared when the modem is fine again. */
+static int supervise_modem(struct daemon *dm, int64_t now)
+{
+	const char *why = dm->modem ? modem_fault(dm->modem) : NULL;
+	if (!why) {
+		dm->modem_bad_since = 0;
+		if (!dm->modem_fault)
+			return 0;
+		dm->modem_fault = 0;
+		panel_system_fault(dm->panel, "modem", 0, NULL, now, loop_wall_ms());
+		return 1;
+	}
+	if (!dm->modem_bad_since)
+		dm->modem_bad_since = now;
+	/* modem.fault_s (2 min by default): a modem takes up to a minute to
+	 * find the network after a power-up. */
+	if (dm->modem_fault || now - dm->modem_bad_since < (int64_t)dm->cfg->modem.fault_s * 1000)
+		return 0;
+	dm->modem_fault = 1;
+	panel_system_fault(dm->panel, "modem", 1, why, now, loop_wall_ms());
+	return 1;
+}
+
 static void supervise(void *arg)
 {
 	struct daemon *dm = arg;
 	if (status_supervise_upstream(&dm->faults, &dm->status, loop_mono_ms()))
 		daemon_after_command(dm);
+	if (supervise_modem(dm, loop_mono_ms())) {
+		daemon_after_command(dm);
+		daemon_status_changed(dm);
+	}
 	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
 	hass_sync_sensors(dm->hass);
 	daemon_schedule_flush(dm);
@@ -157,6 +261,7 @@ static void reload(struct daemon *dm)
 	struct ruleset *nrs;
 	struct ingest *nin;
 	struct diag_count d;
+	int reload_modem = 0;
 
 	log_notice("reload: reading %s", dm->config_path);
 	if (daemon_load_all(dm->config_path, 1, &ncfg, &nrs, &d) < 0) {
@@ -202,6 +307,12 @@ static void reload(struct daemon *dm)
 	outbox_rebind(dm->outbox, ncfg);
 	if (dm->webhook)
 		webhook_rebind(dm->webhook, ncfg);
+	/* The modem holds the old config's strings: a changed modem is a new
+	 * one, an unchanged one keeps running (its tries too) on the new. */
+	if (!modem_config_same(&dm->cfg->modem, &ncfg->modem)) {
+		modem_stop(dm);
+		reload_modem = 1;
+	}
 	panel_rebind(dm->panel, ncfg);
 	engine_rebind(dm->engine, ncfg, nrs);
 	ctl_set_idle_timeout(dm->ctl, ncfg->control_idle_s);
@@ -210,6 +321,8 @@ static void reload(struct daemon *dm)
 	config_free(dm->cfg);
 	dm->cfg = ncfg;
 	daemon_bind(dm);
+	if (reload_modem)
+		modem_start(dm);
 	if (daemon_start_buses(dm) < 0)
 		log_err("reload: the Modbus buses could not start again; see above");
 	if (hass_rebind(dm->hass, ncfg) == 0 && mqttc_connected(dm->local_out))
@@ -321,6 +434,7 @@ static int start_all(struct daemon *dm)
 		log_err("webhook: libcurl cannot start; webhook alerts wait in the outbox");
 	else
 		outbox_add_channel(dm->outbox, VIA_WEBHOOK, webhook_channel(dm->webhook));
+	modem_start(dm);
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
 	snprintf(dm->command_topic, sizeof(dm->command_topic), "%s/%s/command",
@@ -447,6 +561,7 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_free(dm->remote);
 	mqttc_free(dm->local);
 	mqttc_free(dm->local_out);
+	modem_stop(dm);
 	outbox_free(dm->outbox);
 	webhook_free(dm->webhook);
 	upstream_free(dm->up);
