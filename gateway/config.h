@@ -130,6 +130,16 @@ struct config_broker {
 	int tls;          /* use the system CA store; the port then defaults to 8883 */
 	int down_fault_s; /* upstream: down this long is a fault (default 300) */
 	char *cafile;     /* absolute; implies tls */
+	char *certfile;   /* upstream: client certificate (absolute); implies tls */
+	char *keyfile;    /* its private key: mode 0600 or refused */
+};
+
+/* One entry of the credentials file: a secret string, or an object with a
+ * username and a password (secret is then the password). */
+struct config_secret {
+	char *name;
+	char *username; /* NULL for a bare string */
+	char *secret;
 };
 
 struct config {
@@ -147,6 +157,10 @@ struct config {
 	char *control_group; /* NULL: the daemon's own group */
 	int control_idle_s;  /* an idle control client is closed after this */
 	char *log_level;     /* debug, info, notice, warning, error */
+
+	char *credentials; /* the credentials file (absolute), or NULL */
+	struct config_secret *secrets;
+	int nsecrets;
 
 	struct config_broker mqtt;
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */
@@ -206,6 +220,12 @@ int config_bus_index(const struct config *c, const char *id);
  * config_free(c); rules_compile_*() keeps nothing of it. NULL when out of
  * memory; a NULL c gives an empty site. */
 struct rules_site *config_rules_site(const struct config *c);
+
+/* The secret of entry NAME of the credentials file (a string entry, or
+ * the password of an object entry): what a "credentials:NAME" value stands
+ * for. NULL when there is no such entry (or no credentials file). The
+ * string belongs to c. Never log or show it. */
+const char *config_credential(const struct config *c, const char *name);
 
 const char *config_output_kind_name(enum output_kind k);
 const char *config_via_name(enum contact_via v);

@@ -79,6 +79,8 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddBoolToObject(m, "local_out", mqttc_connected(d->local_out));
 	cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(d->local));
 	cJSON_AddBoolToObject(m, "upstream", upstream_connected(d->up));
+	if (upstream_error(d->up))
+		cJSON_AddStringToObject(m, "upstream_error", upstream_error(d->up));
 	cJSON_AddNumberToObject(o, "rules", rules_count(d->rules));
 	add_last_known(d, o);
 	cJSON_AddItemToObject(o, "modbus", buses_status(d->buses));
@@ -103,8 +105,7 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(o, "active_alarms", alarms);
 	cJSON_AddNumberToObject(o, "faults", faults);
 	panel_service_json(d->panel, o);
-	cJSON_AddStringToObject(
-	    o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
+	cJSON_AddStringToObject(o, "sirens", sh_siren_name(outputs_siren_pattern(d->outputs)));
 	add_store_health(d, o);
 	registry_counts(d->reg, &on, &off, &unk);
 	s = cJSON_AddObjectToObject(o, "sensors");
@@ -136,6 +137,8 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 {
 	int64_t limit =
 	    (int64_t)(d->cfg->upstream.host ? d->cfg->upstream.down_fault_s : 300) * 1000;
+	const char *why;
+	char msg[256];
 	if (upstream_connected(d->up)) {
 		f->up_down_since = 0;
 		if (!f->link_fault)
@@ -149,10 +152,14 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 	if (f->link_fault || now - f->up_down_since < limit)
 		return 0;
 	f->link_fault = 1;
-	log_warn("upstream: link down for %lld s; raising a fault",
-	         (long long)((now - f->up_down_since) / 1000));
-	panel_system_fault(d->panel, "upstream link", 1, "Mất kết nối tới trung tâm (dân quân)",
-	                   now, loop_wall_ms());
+	why = upstream_error(d->up);
+	log_warn("upstream: link down for %lld s%s%s; raising a fault",
+	         (long long)((now - f->up_down_since) / 1000), why ? ": " : "", why ? why : "");
+	/* The reason (a certificate that does not verify, a refused login)
+	 * tells the installer what to fix; the words are libmosquitto's. */
+	snprintf(msg, sizeof(msg), "Mất kết nối tới trung tâm (dân quân)%s%s%s", why ? " (" : "",
+	         why ? why : "", why ? ")" : "");
+	panel_system_fault(d->panel, "upstream link", 1, msg, now, loop_wall_ms());
 	return 1;
 }
 
