@@ -170,6 +170,20 @@ static void set_error(struct mqttc *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A read failed before the broker's CONNACK. With no word from OpenSSL
+ * (on_log_cb would have set one) under TLS, the broker closed the session
+ * (libmosquitto: EPROTO, or a lost connection): under TLS 1.3 a broker that
+ * wants a client certificate says so by an alert OpenSSL may not have read
+ * when the socket closes. */
+static void set_read_error(struct mqttc *c, int rc, int err)
+{
+	if (c->tls && ((rc == MOSQ_ERR_ERRNO && err == EPROTO) || rc == MOSQ_ERR_CONN_LOST))
+		set_error(c, "TLS: closed by the broker before it accepted us%s",
+		          c->certfile ? "" : " (does it require a client certificate?)");
+	else
+		set_error(c, "%s", rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc));
+}
+
 /* libmosquitto tells why a TLS connect failed only through its log:
  * "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify
  * failed", "Error: host name verification failed.". Keep the reason, in
@@ -249,6 +263,8 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 	if (c->connected && !c->closing)
 		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
 		         rc ? mosquitto_strerror(rc) : "closed");
+	if (!c->connected && !c->refused && !c->error[0])
+		set_read_error(c, MOSQ_ERR_CONN_LOST, 0);
 	c->dead = 1;
 }
 
@@ -339,9 +355,7 @@ static void on_fd(void *arg, int fd, short revents)
 			rc = mosquitto_loop_read(c->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			if (!c->connected && !c->error[0])
-				set_error(c, "%s",
-				          rc == MOSQ_ERR_ERRNO ? strerror(errno)
-				                               : mosquitto_strerror(rc));
+				set_read_error(c, rc, errno);
 			c->dead = 1;
 		}
 		if (c->mosq && !c->dead)
