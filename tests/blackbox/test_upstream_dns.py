@@ -32,17 +32,32 @@ def build_shim(tmp_path):
     return out
 
 
+def hanging_dns(site, tmp_path):
+    """The daemon's lookups of HOST hang until the returned file exists."""
+    release = tmp_path / "dns-answers"
+    env = dict(os.environ, SLOWDNS_HOST=HOST, SLOWDNS_RELEASE=str(release))
+    env["LD_PRELOAD"] = " ".join(p for p in (os.environ.get("LD_PRELOAD"),
+                                              str(build_shim(tmp_path))) if p)
+    # An ASan build wants its runtime first; the shim only wraps getaddrinfo.
+    env["ASAN_OPTIONS"] = ":".join(p for p in (os.environ.get("ASAN_OPTIONS"),
+                                               "verify_asan_link_order=0") if p)
+    site.env = env
+    return release
+
+
+def test_daemon_stops_at_once_while_the_upstream_host_name_lookup_hangs(site, tmp_path):
+    hanging_dns(site, tmp_path)
+    site.config["upstream"] = {"host": HOST, "port": free_port()}
+    site.start(upstream_local=False)
+    assert site.stop() == 0
+    assert "stopped" in site.log() or "stopping" in site.log()
+
+
 def test_siren_and_status_work_while_the_upstream_host_name_lookup_hangs(site, tmp_path):
     up = Broker(tmp_path / "upstream", port=free_port()).start()
     rx = MqttProbe(up.port, topics=["safehouse/#"]).connect()
-    release = tmp_path / "dns-answers"
+    release = hanging_dns(site, tmp_path)
     try:
-        env = dict(os.environ, SLOWDNS_HOST=HOST, SLOWDNS_RELEASE=str(release))
-        env["LD_PRELOAD"] = " ".join(p for p in (os.environ.get("LD_PRELOAD"),
-                                                  str(build_shim(tmp_path))) if p)
-        env["ASAN_OPTIONS"] = ":".join(p for p in (os.environ.get("ASAN_OPTIONS"),
-                                                   "verify_asan_link_order=0") if p)
-        site.env = env
         site.config["upstream"] = {"host": HOST, "port": up.port}
         site.start(upstream_local=False)
         assert not site.status()["mqtt"]["upstream"]
