@@ -944,6 +944,8 @@ static void broker_credentials(struct loader *l, const cJSON *obj, const char *o
 	free(b->password);
 	b->password = NULL;
 	s = find_secret(l->c, name);
+	if (!s && l->c->credentials && !l->c->secrets)
+		return; /* the file was refused: said once, at "credentials" */
 	if (!s) {
 		old = path_push_key(l, "password");
 		if (!l->c->credentials)
@@ -1037,7 +1039,7 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	get_str(l, obj, "username", OPTIONAL, NULL, &b->username);
 	get_str(l, obj, "password", OPTIONAL, NULL, &b->password);
 	broker_credentials(l, obj, upstream ? "upstream" : "mqtt", b);
-	if (member(obj, "password") && !b->username) {
+	if (member(obj, "password") && !member(obj, "username") && !b->username) {
 		size_t old = path_push_key(l, "password");
 		report(l, 0, member(obj, "password"), 1,
 		       "a password needs a username: MQTT sends none without one");

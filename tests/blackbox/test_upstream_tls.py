@@ -241,7 +241,9 @@ def test_check_refuses_a_credentials_file_with_mode_0644_naming_file_and_reason(
     r = run_check(site.config_path)
     assert r.returncode == 1, r.stderr
     diags = errors_only(parse_diags(r.stderr))
-    assert diags and diags[0]["msg"].startswith(
+    # One error: the password that refers to it is not reported again.
+    assert len(diags) == 1, r.stderr
+    assert diags[0]["msg"].startswith(
         f"credentials: {path} holds passwords but is readable by group or others "
         "(mode 0644); safehoused refuses it: run chmod 600 {path}".format(path=path)), r.stderr
     assert PASSWORD not in r.stdout + r.stderr
