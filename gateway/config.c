@@ -1039,7 +1039,8 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	get_str(l, obj, "username", OPTIONAL, NULL, &b->username);
 	get_str(l, obj, "password", OPTIONAL, NULL, &b->password);
 	broker_credentials(l, obj, upstream ? "upstream" : "mqtt", b);
-	if (member(obj, "password") && !member(obj, "username") && !b->username) {
+	/* b->password is NULL when a "credentials:" reference failed: said. */
+	if (b->password && !member(obj, "username") && !b->username) {
 		size_t old = path_push_key(l, "password");
 		report(l, 0, member(obj, "password"), 1,
 		       "a password needs a username: MQTT sends none without one");
