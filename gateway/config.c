@@ -64,7 +64,8 @@ static const char *const top_keys[] = {"site",          "database",       "contr
                                        "zones",         "buses",          "sensors",
                                        "outputs",       "contacts",       "rules",
                                        "homeassistant", "profiles_dir",   "neighbours",
-                                       "outbox",        "modem",          NULL};
+                                       "outbox",        "modem",          "credentials",
+                                       NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
@@ -73,9 +74,9 @@ static const char *const languages[] = {"vi", "en", NULL}; /* enum config_langua
 static const char *const geo_keys[] = {"lat", "lon", NULL};
 static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
                                         "client_id", "keepalive_s", NULL};
-static const char *const upstream_keys[] = {"host",     "port",         "prefix",      "username",
-                                            "password", "client_id",    "keepalive_s", "tls",
-                                            "cafile",   "down_fault_s", NULL};
+static const char *const upstream_keys[] = {
+    "host", "port",   "prefix",   "username", "password",     "client_id", "keepalive_s",
+    "tls",  "cafile", "certfile", "keyfile",  "down_fault_s", NULL};
 static const char *const zone_keys[] = {"id", "name", "floor", "kind", "camera", NULL};
 static const char *const camera_keys[] = {"snapshot_url", "username", "password", "auth", NULL};
 static const char *const camera_auths[] = {"basic", "digest", NULL};
@@ -792,6 +793,231 @@ static void parse_site(struct loader *l, const cJSON *root)
 	path_pop(l, old);
 }
 
+/* ---- credentials ---- */
+
+#define CREDENTIALS_REF "credentials:"
+#define CREDENTIALS_MAX_SIZE (64 * 1024)
+
+static int is_credential_ref(const cJSON *v)
+{
+	return cJSON_IsString(v) &&
+	       strncmp(v->valuestring, CREDENTIALS_REF, strlen(CREDENTIALS_REF)) == 0;
+}
+
+static const struct config_secret *find_secret(const struct config *c, const char *name)
+{
+	for (int i = 0; c && i < c->nsecrets; i++)
+		if (strcmp(c->secrets[i].name, name) == 0)
+			return &c->secrets[i];
+	return NULL;
+}
+
+const char *config_credential(const struct config *c, const char *name)
+{
+	const struct config_secret *s = name ? find_secret(c, name) : NULL;
+	return s ? s->secret : NULL;
+}
+
+/* One entry of the credentials file. Messages name the entry, never its
+ * value. Returns 0, or -1 after reporting. */
+static int credential_entry(struct loader *l, const cJSON *e, const cJSON *at,
+                            struct config_secret *out)
+{
+	const cJSON *u = NULL, *p = e;
+
+	if (cJSON_IsObject(e)) {
+		u = cJSON_GetObjectItemCaseSensitive(e, "username");
+		p = cJSON_GetObjectItemCaseSensitive(e, "password");
+	}
+	if (!cJSON_IsString(p) || !p->valuestring[0] || (u && !cJSON_IsString(u))) {
+		report(l, 0, at, 0,
+		       "%s: entry \"%s\" must be a non-empty string or an object "
+		       "{\"username\": ..., \"password\": ...}",
+		       l->c->credentials, e->string);
+		return -1;
+	}
+	out->name = sdup(l, e->string);
+	out->username = u ? sdup(l, u->valuestring) : NULL;
+	out->secret = sdup(l, p->valuestring);
+	return 0;
+}
+
+/* "credentials": a JSON file of secrets, {"NAME": "SECRET" or {"username",
+ * "password"}}, so that config.json itself can be world-readable (and
+ * shown, diffed, mailed) while the secrets stay private. Like OpenSMTPD's
+ * tables, it is refused while group or others can read or write it: the
+ * password of the upstream link silences the site from afar. Errors are
+ * reported at the "credentials" key of the config. */
+static void load_credentials(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	const cJSON *at = member(root, "credentials"), *doc = NULL, *e;
+	char *buf = NULL;
+	size_t old;
+	ssize_t n = 0;
+	struct stat st;
+	int fd = -1, i = 0;
+
+	if (get_path(l, root, "credentials", NULL, &c->credentials) < 0 || !c->credentials)
+		return;
+	old = path_push_key(l, "credentials");
+	fd = open(c->credentials, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		report(l, 0, at, 0, "cannot read %s: %s", c->credentials, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		report(l, 0, at, 0, "%s is not a regular file", c->credentials);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		report(l, 0, at, 0,
+		       "%s holds passwords but is %s by group or others (mode %04o); "
+		       "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
+		       "runs as)",
+		       c->credentials, st.st_mode & 044 ? "readable" : "writable",
+		       (unsigned)(st.st_mode & 07777), c->credentials);
+		goto out;
+	}
+	if (st.st_size > CREDENTIALS_MAX_SIZE || !(buf = malloc((size_t)st.st_size + 1))) {
+		report(l, 0, at, 0, "%s: larger than %d bytes", c->credentials,
+		       CREDENTIALS_MAX_SIZE);
+		goto out;
+	}
+	while (n < st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)(st.st_size - n));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	doc = cJSON_ParseWithLength(buf, (size_t)n);
+	if (!cJSON_IsObject(doc)) {
+		/* No excerpt of the text: it is a secret. Only where. */
+		const char *bad = doc ? NULL : cJSON_GetErrorPtr();
+		int line = 1;
+		for (const char *q = buf; bad && q < bad && q < buf + n; q++)
+			line += *q == '\n';
+		if (doc)
+			report(l, 0, at, 0,
+			       "%s: not a JSON object; expected {\"NAME\": \"SECRET\" or "
+			       "{\"username\": ..., \"password\": ...}}",
+			       c->credentials);
+		else
+			report(l, 0, at, 0, "%s: invalid JSON at line %d", c->credentials, line);
+		goto out;
+	}
+	c->nsecrets = cJSON_GetArraySize(doc);
+	c->secrets = calloc((size_t)c->nsecrets + 1, sizeof(*c->secrets));
+	if (!c->secrets) {
+		l->oom = 1;
+		c->nsecrets = 0;
+		goto out;
+	}
+	cJSON_ArrayForEach(e, doc)
+	{
+		if (credential_entry(l, e, at, &c->secrets[i]) == 0)
+			i++;
+	}
+	c->nsecrets = i;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	cJSON_Delete((cJSON *)doc);
+	path_pop(l, old);
+}
+
+/* A broker's username and password from the credentials file: "password":
+ * "credentials:NAME" takes entry NAME (its password, and its username when
+ * the broker gives none); a broker object with neither key takes the entry
+ * of its own name ("mqtt", "upstream") when that entry has a username. */
+static void broker_credentials(struct loader *l, const cJSON *obj, const char *own,
+                               struct config_broker *b)
+{
+	const cJSON *pw = member(obj, "password");
+	const struct config_secret *s;
+	const char *name;
+	size_t old;
+
+	if (!pw && !member(obj, "username")) {
+		s = find_secret(l->c, own);
+		if (s && s->username) {
+			b->username = sdup(l, s->username);
+			b->password = sdup(l, s->secret);
+		}
+		return;
+	}
+	if (!is_credential_ref(pw))
+		return;
+	name = pw->valuestring + strlen(CREDENTIALS_REF);
+	free(b->password);
+	b->password = NULL;
+	s = find_secret(l->c, name);
+	if (!s && l->c->credentials && !l->c->secrets)
+		return; /* the file was refused: said once, at "credentials" */
+	if (!s) {
+		old = path_push_key(l, "password");
+		if (!l->c->credentials)
+			report(l, 0, pw, 0,
+			       "refers to the credentials file, but there is no \"credentials\" "
+			       "key naming one");
+		else
+			report(l, 0, pw, 0, "%s has no entry \"%s\"", l->c->credentials, name);
+		path_pop(l, old);
+		return;
+	}
+	b->password = sdup(l, s->secret);
+	if (!b->username && s->username)
+		b->username = sdup(l, s->username);
+}
+
+/* Upstream TLS with a client certificate: both files, readable, and the
+ * key for our eyes only (whoever reads it can be the site upstream). */
+static void parse_client_cert(struct loader *l, const cJSON *obj, struct config_broker *b)
+{
+	const cJSON *cert = member(obj, "certfile"), *key = member(obj, "keyfile");
+	struct stat st;
+	size_t old;
+
+	get_path(l, obj, "certfile", NULL, &b->certfile);
+	get_path(l, obj, "keyfile", NULL, &b->keyfile);
+	if (!cert && !key)
+		return;
+	if (!cert || !key) {
+		old = path_push_key(l, cert ? "certfile" : "keyfile");
+		report(l, 0, cert ? cert : key, 1,
+		       "a client certificate needs both \"certfile\" and \"keyfile\"");
+		path_pop(l, old);
+		return;
+	}
+	if (cJSON_IsFalse(member(obj, "tls"))) {
+		old = path_push_key(l, "certfile");
+		report(l, 0, cert, 0, "a client certificate is only used with \"tls\": true");
+		path_pop(l, old);
+	}
+	b->tls = 1;
+	if (b->certfile && access(b->certfile, R_OK) < 0) {
+		old = path_push_key(l, "certfile");
+		report(l, 0, cert, 0, "cannot read %s: %s", b->certfile, strerror(errno));
+		path_pop(l, old);
+	}
+	if (!b->keyfile)
+		return;
+	old = path_push_key(l, "keyfile");
+	if (access(b->keyfile, R_OK) < 0 || stat(b->keyfile, &st) < 0)
+		report(l, 0, key, 0, "cannot read %s: %s", b->keyfile, strerror(errno));
+	else if (st.st_mode & 077)
+		report(l, 0, key, 0,
+		       "%s is a private key but is %s by group or others (mode %04o); "
+		       "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
+		       "runs as)",
+		       b->keyfile, st.st_mode & 044 ? "readable" : "writable",
+		       (unsigned)(st.st_mode & 07777), b->keyfile);
+	path_pop(l, old);
+}
+
 static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struct config_broker *b)
 {
 	const char *site = l->c->site.id ? l->c->site.id : "";
@@ -816,13 +1042,16 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 			b->tls = 1;
 			path_pop(l, old);
 		}
+		parse_client_cert(l, obj, b);
 	}
 	/* TLS on the plain port never connects: follow the usual 8883. */
 	b->port = b->tls ? 8883 : 1883;
 	get_int(l, obj, "port", OPTIONAL, 1, 65535, NULL, &b->port);
 	get_str(l, obj, "username", OPTIONAL, NULL, &b->username);
 	get_str(l, obj, "password", OPTIONAL, NULL, &b->password);
-	if (member(obj, "password") && !member(obj, "username")) {
+	broker_credentials(l, obj, upstream ? "upstream" : "mqtt", b);
+	/* b->password is NULL when a "credentials:" reference failed: said. */
+	if (b->password && !member(obj, "username") && !b->username) {
 		size_t old = path_push_key(l, "password");
 		report(l, 0, member(obj, "password"), 1,
 		       "a password needs a username: MQTT sends none without one");
@@ -907,6 +1136,8 @@ static void parse_top(struct loader *l, const cJSON *root)
 	size_t old;
 	int level = index_of(log_levels, DEFAULT_LOG_LEVEL);
 
+	/* First: the brokers (and, later, channels) take secrets from it. */
+	load_credentials(l, root);
 	get_path(l, root, "database", DEFAULT_DATABASE, &c->database);
 	if (l->partial && c->database)
 		check_database_writable(l, root, c->database);
@@ -2170,7 +2401,8 @@ static void check_secrets_mode(struct loader *l, const cJSON *root)
 		return;
 	for (i = 0; secret_keys[i]; i++) {
 		v = member_path(root, secret_keys[i]);
-		if (v)
+		/* "credentials:NAME" is a name, not a secret. */
+		if (v && !is_credential_ref(v))
 			report_secret(l, v, "password", "%s", secret_keys[i]);
 	}
 	arr = member(root, "zones");
@@ -2512,6 +2744,8 @@ static void free_broker(struct config_broker *b)
 	free(b->password);
 	free(b->client_id);
 	free(b->cafile);
+	free(b->certfile);
+	free(b->keyfile);
 }
 
 void config_free(struct config *c)
@@ -2534,6 +2768,16 @@ void config_free(struct config *c)
 	free(c->log_level);
 	free_broker(&c->mqtt);
 	free_broker(&c->upstream);
+	free(c->credentials);
+	for (int i = 0; c->secrets && i < c->nsecrets; i++) {
+		/* Wipe: a core dump or a reused heap block must not show them. */
+		if (c->secrets[i].secret)
+			explicit_bzero(c->secrets[i].secret, strlen(c->secrets[i].secret));
+		free(c->secrets[i].name);
+		free(c->secrets[i].username);
+		free(c->secrets[i].secret);
+	}
+	free(c->secrets);
 	free(c->upstream_prefix);
 	free(c->hass_prefix);
 	free(c->profiles_dir);
@@ -2660,16 +2904,6 @@ struct rules_site *config_rules_site(const struct config *c)
 	                            .neighbours = c ? (const char *const *)c->neighbours : NULL,
 	                            .nneighbours = c ? c->nneighbours : 0};
 	return site;
-}
-
-const char *config_credential(const struct config *c, const char *name)
-{
-	/* The credentials file lands with the upstream-security work; until
-	 * then no "credentials:NAME" resolves, and a step that needs one fails
-	 * with "credentials file not configured". */
-	(void)c;
-	(void)name;
-	return NULL;
 }
 
 const char *config_output_kind_name(enum output_kind k)

@@ -140,6 +140,16 @@ struct config_broker {
 	int tls;          /* use the system CA store; the port then defaults to 8883 */
 	int down_fault_s; /* upstream: down this long is a fault (default 300) */
 	char *cafile;     /* absolute; implies tls */
+	char *certfile;   /* upstream: client certificate (absolute); implies tls */
+	char *keyfile;    /* its private key: mode 0600 or refused */
+};
+
+/* One entry of the credentials file: a secret string, or an object with a
+ * username and a password (secret is then the password). */
+struct config_secret {
+	char *name;
+	char *username; /* NULL for a bare string */
+	char *secret;
 };
 
 /* "modem": a GSM modem on a serial port (gateway/modem.h). */
@@ -169,6 +179,10 @@ struct config {
 	int control_idle_s;     /* an idle control client is closed after this */
 	int outbox_max_pending; /* "outbox": {"max_pending"}: notices are dropped past it */
 	char *log_level;        /* debug, info, notice, warning, error */
+
+	char *credentials; /* the credentials file (absolute), or NULL */
+	struct config_secret *secrets;
+	int nsecrets;
 
 	struct config_broker mqtt;
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */
@@ -242,11 +256,10 @@ int config_bus_index(const struct config *c, const char *id);
  * memory; a NULL c gives an empty site. */
 struct rules_site *config_rules_site(const struct config *c);
 
-/* The secret called name in the site's credentials file, for a config value
- * written "credentials:NAME" (a webhook token). NULL when there is no such
- * secret. The credentials file itself lands with the upstream-security
- * work; until then there is none and this always returns NULL. The string
- * belongs to c. */
+/* The secret of entry NAME of the credentials file (a string entry, or
+ * the password of an object entry): what a "credentials:NAME" value stands
+ * for. NULL when there is no such entry (or no credentials file). The
+ * string belongs to c. Never log or show it. */
 const char *config_credential(const struct config *c, const char *name);
 
 const char *config_output_kind_name(enum output_kind k);

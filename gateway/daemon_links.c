@@ -184,6 +184,8 @@ static struct mqttc *connect_broker(struct daemon *dm, const char *name,
 	    .keepalive_s = b->keepalive_s,
 	    .tls = b->tls,
 	    .cafile = b->cafile,
+	    .certfile = b->certfile,
+	    .keyfile = b->keyfile,
 	};
 	snprintf(def, sizeof(def), "safehoused-%s", dm->cfg->site.id);
 	/* The local connections need ids of their own: the default one is the

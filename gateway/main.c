@@ -252,7 +252,8 @@ static int broker_differs(const struct config_broker *a, const struct config_bro
 {
 	return str_differs(a->host, b->host) || a->port != b->port ||
 	       str_differs(a->username, b->username) || str_differs(a->password, b->password) ||
-	       a->tls != b->tls;
+	       a->tls != b->tls || str_differs(a->cafile, b->cafile) ||
+	       str_differs(a->certfile, b->certfile) || str_differs(a->keyfile, b->keyfile);
 }
 
 static void reload(struct daemon *dm)

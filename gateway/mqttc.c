@@ -3,11 +3,19 @@
  */
 #include "mqttc.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <mosquitto.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "loop.h"
@@ -29,6 +37,21 @@
  * 15 ms, 5 ms at p99 7.5 ms, under 20,000 QoS 1 msg/s. */
 #define BARRIER_SPACING_MS 5
 
+/* A connect to a host name, on a thread of its own (see connect_job_run).
+ * Shared by the thread and the loop; the last of the two frees it. */
+struct connect_job {
+	pthread_mutex_t lock;
+	int refs;
+	int done;      /* the thread has returned from connect_async */
+	int abandoned; /* the client was freed meanwhile: the thread cleans up */
+	int efd;       /* eventfd the loop polls for the outcome */
+	struct mosquitto *mosq;
+	char *host;
+	int port, keepalive_s;
+	int rc, err;
+	char log[160]; /* libmosquitto's last error line, said on the thread */
+};
+
 struct mqttc {
 	struct loop *loop;
 	struct mosquitto *mosq;
@@ -44,8 +67,15 @@ struct mqttc {
 	int teardown_timer;
 	struct mqttc_callbacks cb;
 	void *ctx;
-	char *name, *host, *username, *password, *client_id, *cafile, *will_topic, *will_payload;
+	char *name, *host, *username, *password, *client_id, *cafile, *certfile, *keyfile;
+	char *will_topic, *will_payload;
 	int port, keepalive_s, tls;
+	int numeric_host;              /* an IP address: connect_async cannot block on DNS */
+	struct connect_job *resolving; /* a connect running on its thread */
+	/* Why the last attempt failed, as libmosquitto or OpenSSL said it
+	 * ("" while connected): for the log (once per change) and status. */
+	char error[160];
+	char logged[160];
 	int persistent, backoff_min_ms, defer;
 	/* Deferred acks: QoS>0 messages read since the last barrier was asked
 	 * for; a barrier in flight (and since when); completions still to come
@@ -131,6 +161,71 @@ static void barrier_due(void *arg)
 
 static int lib_refs;
 
+static void set_error(struct mqttc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct mqttc *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+/* A read failed before the broker's CONNACK. With no word from OpenSSL
+ * (on_log_cb would have set one) under TLS, the broker closed the session
+ * (libmosquitto: EPROTO, or a lost connection): under TLS 1.3 a broker that
+ * wants a client certificate says so by an alert OpenSSL may not have read
+ * when the socket closes. */
+static void set_read_error(struct mqttc *c, int rc, int err)
+{
+	if (c->tls && ((rc == MOSQ_ERR_ERRNO && err == EPROTO) || rc == MOSQ_ERR_CONN_LOST))
+		set_error(c, "TLS: closed by the broker before it accepted us%s",
+		          c->certfile ? "" : " (does it require a client certificate?)");
+	else
+		set_error(c, "%s", rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc));
+}
+
+/* libmosquitto tells why a TLS connect failed only through its log:
+ * "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify
+ * failed", "Error: host name verification failed.". Keep the reason, in
+ * the words OpenSSL used, for the log and the status; once per change, as
+ * the same failure repeats at every retry. */
+static void on_log_cb(struct mosquitto *m, void *arg, int level, const char *str)
+{
+	struct mqttc *c = arg;
+	const char *why = str, *p;
+	(void)m;
+	if (level != MOSQ_LOG_ERR || !str)
+		return;
+	if (strncmp(str, "OpenSSL Error", 13) == 0) {
+		/* error:CODE:LIB:FUNC:REASON: the reason is after the last ':' */
+		p = strrchr(str, ':');
+		why = p && p[1] ? p + 1 : str;
+		set_error(c, "TLS: %s", why);
+	} else if (strstr(str, "host name verification failed")) {
+		set_error(c, "TLS: host name verification failed (the certificate is not for %s)",
+		          c->host);
+	} else {
+		if (strncmp(why, "Error: ", 7) == 0)
+			why += 7;
+		set_error(c, "%s", why);
+	}
+	if (strcmp(c->error, c->logged) != 0) {
+		log_warn("mqtt %s: %s:%d: %s", c->name, c->host, c->port, c->error);
+		snprintf(c->logged, sizeof(c->logged), "%s", c->error);
+	}
+}
+
+/* A passphrase-protected key cannot be used unattended: fail at once
+ * rather than let OpenSSL prompt on a terminal nobody watches. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)userdata;
+	return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -143,13 +238,16 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	struct mqttc *c = arg;
 	(void)m;
 	if (rc != 0) {
+		set_error(c, "%s", mosquitto_connack_string(rc));
 		log_warn("mqtt %s: connection refused by %s:%d: %s", c->name, c->host, c->port,
-		         mosquitto_connack_string(rc));
+		         c->error);
 		c->refused = 1;
 		c->dead = 1;
 		return;
 	}
-	log_notice("mqtt %s: connected to %s:%d", c->name, c->host, c->port);
+	log_notice("mqtt %s: connected to %s:%d%s", c->name, c->host, c->port,
+	           c->tls ? " (TLS)" : "");
+	c->error[0] = c->logged[0] = '\0';
 	c->connected = 1;
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
@@ -165,6 +263,8 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 	if (c->connected && !c->closing)
 		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
 		         rc ? mosquitto_strerror(rc) : "closed");
+	if (!c->connected && !c->refused && !c->error[0])
+		set_read_error(c, MOSQ_ERR_CONN_LOST, 0);
 	c->dead = 1;
 }
 
@@ -227,9 +327,12 @@ static void check_dead(struct mqttc *c)
 	if (c->dead && c->mosq) {
 		/* A connect that failed after connect_async returned (the
 		 * deferred-ack client writes its CONNECT only from the loop). */
-		if (!c->connected && !c->refused)
-			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms", c->name,
-			         c->host, c->port, c->backoff_ms);
+		if (!c->connected && !c->refused) {
+			if (!c->error[0])
+				set_error(c, "cannot connect");
+			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)",
+			         c->name, c->host, c->port, c->backoff_ms, c->error);
+		}
 		teardown(c);
 		schedule_retry(c);
 	}
@@ -250,8 +353,11 @@ static void on_fd(void *arg, int fd, short revents)
 		     ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
 		     i++)
 			rc = mosquitto_loop_read(c->mosq, 1);
-		if (rc != MOSQ_ERR_SUCCESS)
+		if (rc != MOSQ_ERR_SUCCESS) {
+			if (!c->connected && !c->error[0])
+				set_read_error(c, rc, errno);
 			c->dead = 1;
+		}
 		if (c->mosq && !c->dead)
 			want_barrier(c);
 	}
@@ -294,6 +400,141 @@ static void misc_tick(void *arg)
 	c->misc_timer = loop_timer_add(c->loop, 1000, misc_tick, c);
 }
 
+static void connect_job_unref(struct connect_job *j)
+{
+	int last;
+	pthread_mutex_lock(&j->lock);
+	last = --j->refs == 0;
+	pthread_mutex_unlock(&j->lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&j->lock);
+	close(j->efd);
+	free(j->host);
+	free(j);
+}
+
+/* libmosquitto's connect_async calls getaddrinfo() itself, and that blocks
+ * for as long as the DNS server takes: seconds when it is unreachable, the
+ * very outage the outbox rides through. Resolving first and connecting to
+ * the address would not do: libmosquitto checks the server's certificate
+ * against, and sends SNI for, the host it was given. So the whole
+ * connect_async runs here, and the loop does not touch the client until
+ * the eventfd says it is back. Detached: a client freed while its lookup
+ * hangs (the stop) does not wait for it; whoever comes second of the
+ * thread and mqttc_free destroys the client. */
+/* On the thread the client's log goes to the job, not to the mqttc, which
+ * the loop owns (and may free meanwhile). */
+static void connect_job_log(struct mosquitto *m, void *arg, int level, const char *str)
+{
+	struct connect_job *j = arg;
+	(void)m;
+	if (level == MOSQ_LOG_ERR && str)
+		snprintf(j->log, sizeof(j->log), "%s", str);
+}
+
+static void *connect_job_run(void *arg)
+{
+	struct connect_job *j = arg;
+	uint64_t one = 1;
+	int rc = mosquitto_connect_async(j->mosq, j->host, j->port, j->keepalive_s), abandoned;
+
+	pthread_mutex_lock(&j->lock);
+	j->rc = rc;
+	j->err = errno;
+	j->done = 1;
+	abandoned = j->abandoned;
+	pthread_mutex_unlock(&j->lock);
+	if (abandoned)
+		mosquitto_destroy(j->mosq);
+	else if (write(j->efd, &one, sizeof(one)) < 0)
+		abort(); /* an eventfd write fails only on overflow */
+	connect_job_unref(j);
+	return NULL;
+}
+
+static void connect_started(struct mqttc *c, int rc, int err);
+
+static void on_connect_job(void *arg, int fd, short revents)
+{
+	struct mqttc *c = arg;
+	struct connect_job *j = c->resolving;
+	uint64_t n;
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	loop_fd_del(c->loop, fd);
+	c->resolving = NULL;
+	c->mosq = j->mosq;
+	mosquitto_user_data_set(c->mosq, c);
+	mosquitto_log_callback_set(c->mosq, on_log_cb);
+	if (j->log[0])
+		on_log_cb(c->mosq, c, MOSQ_LOG_ERR, j->log);
+	connect_started(c, j->rc, j->err);
+	connect_job_unref(j);
+}
+
+/* 0 when the connect runs on its thread; -1: do it here. */
+static int connect_in_thread(struct mqttc *c)
+{
+	struct connect_job *j = calloc(1, sizeof(*j));
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	if (!j)
+		return -1;
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	j->host = strdup(c->host);
+	if (j->efd < 0 || !j->host || pthread_mutex_init(&j->lock, NULL) != 0) {
+		if (j->efd >= 0)
+			close(j->efd);
+		free(j->host);
+		free(j);
+		return -1;
+	}
+	j->refs = 2;
+	j->mosq = c->mosq;
+	j->port = c->port;
+	j->keepalive_s = c->keepalive_s;
+	mosquitto_user_data_set(j->mosq, j);
+	mosquitto_log_callback_set(j->mosq, connect_job_log);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, connect_job_run, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		mosquitto_user_data_set(c->mosq, c);
+		mosquitto_log_callback_set(c->mosq, on_log_cb);
+		j->refs = 1;
+		connect_job_unref(j);
+		return -1;
+	}
+	c->mosq = NULL;
+	c->resolving = j;
+	loop_fd_add(c->loop, j->efd, POLLIN, on_connect_job, c);
+	return 0;
+}
+
+/* mqttc_free while the thread connects: leave the client to it, or
+ * destroy it here when the thread is already done. */
+static void connect_job_abandon(struct mqttc *c)
+{
+	struct connect_job *j = c->resolving;
+	int done;
+	if (!j)
+		return;
+	loop_fd_del(c->loop, j->efd);
+	pthread_mutex_lock(&j->lock);
+	j->abandoned = 1;
+	done = j->done;
+	pthread_mutex_unlock(&j->lock);
+	if (done)
+		mosquitto_destroy(j->mosq);
+	c->resolving = NULL;
+	connect_job_unref(j);
+}
+
 static void start_connect(void *arg)
 {
 	struct mqttc *c = arg;
@@ -301,6 +542,7 @@ static void start_connect(void *arg)
 
 	c->retry_timer = 0;
 	c->refused = 0;
+	c->error[0] = '\0';
 	/* A persistent session needs a client id; the daemon always gives one. */
 	c->mosq = mosquitto_new(c->client_id, !(c->persistent && c->client_id), c);
 	if (!c->mosq) {
@@ -320,23 +562,35 @@ static void start_connect(void *arg)
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
 	mosquitto_message_callback_set(c->mosq, on_message_cb);
 	mosquitto_publish_callback_set(c->mosq, on_publish_cb);
+	mosquitto_log_callback_set(c->mosq, on_log_cb);
 	if (c->username)
 		mosquitto_username_pw_set(c->mosq, c->username, c->password);
 	if (c->tls) {
 		rc = mosquitto_tls_set(c->mosq, c->cafile, c->cafile ? NULL : "/etc/ssl/certs",
-		                       NULL, NULL, NULL);
+		                       c->certfile, c->keyfile, no_passphrase);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_err("mqtt %s: TLS setup: %s", c->name, mosquitto_strerror(rc));
 	}
 	if (c->will_topic)
 		mosquitto_will_set(c->mosq, c->will_topic, (int)strlen(c->will_payload),
 		                   c->will_payload, 1, true);
-	rc = mosquitto_connect_async(c->mosq, c->host, c->port, c->keepalive_s);
+	if (c->numeric_host || connect_in_thread(c) < 0) {
+		rc = mosquitto_connect_async(c->mosq, c->host, c->port, c->keepalive_s);
+		connect_started(c, rc, errno);
+	}
+}
+
+/* After connect_async, here or on its thread. */
+static void connect_started(struct mqttc *c, int rc, int err)
+{
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_warn("mqtt %s: cannot connect to %s:%d: %s; retrying in %d ms", c->name,
-		         c->host, c->port,
-		         rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc),
-		         c->backoff_ms);
+		if (!c->error[0])
+			set_error(c, "%s",
+			          rc == MOSQ_ERR_ERRNO ? strerror(err)
+			          : rc == MOSQ_ERR_EAI ? "cannot resolve the host name"
+			                               : mosquitto_strerror(rc));
+		log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)", c->name,
+		         c->host, c->port, c->backoff_ms, c->error);
 		mosquitto_destroy(c->mosq);
 		c->mosq = NULL;
 		schedule_retry(c);
@@ -365,10 +619,17 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 	c->password = dup_or_null(p->password);
 	c->client_id = dup_or_null(p->client_id);
 	c->cafile = dup_or_null(p->cafile);
+	c->certfile = dup_or_null(p->certfile);
+	c->keyfile = dup_or_null(p->keyfile);
 	c->will_topic = dup_or_null(p->will_topic);
 	c->will_payload = dup_or_null(p->will_topic ? p->will_payload : NULL);
 	c->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
 	c->tls = p->tls;
+	{
+		unsigned char a[16];
+		c->numeric_host =
+		    inet_pton(AF_INET, c->host, a) == 1 || inet_pton(AF_INET6, c->host, a) == 1;
+	}
 	c->persistent = p->persistent;
 	c->defer = p->defer_acks;
 	c->backoff_min_ms = p->backoff_min_ms > 0 ? p->backoff_min_ms : BACKOFF_MIN_MS;
@@ -404,6 +665,7 @@ void mqttc_free(struct mqttc *c)
 	loop_timer_cancel(c->loop, c->retry_timer);
 	loop_timer_cancel(c->loop, c->misc_timer);
 	loop_timer_cancel(c->loop, c->barrier_timer);
+	connect_job_abandon(c);
 	if (c->fd >= 0)
 		loop_fd_del(c->loop, c->fd);
 	if (c->mosq)
@@ -411,9 +673,13 @@ void mqttc_free(struct mqttc *c)
 	free(c->name);
 	free(c->host);
 	free(c->username);
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
 	free(c->password);
 	free(c->client_id);
 	free(c->cafile);
+	free(c->certfile);
+	free(c->keyfile);
 	free(c->will_topic);
 	free(c->will_payload);
 	free(c);
@@ -465,6 +731,11 @@ int mqttc_unsubscribe(struct mqttc *c, const char *topic)
 	if (!c || !c->mosq)
 		return -1;
 	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+const char *mqttc_error(const struct mqttc *c)
+{
+	return c && !mqttc_connected(c) && c->error[0] ? c->error : NULL;
 }
 
 int mqttc_unacked(const struct mqttc *c)

@@ -4,8 +4,10 @@
  * libmosquitto runs in its non-threaded mode: the loop polls the socket and
  * calls mosquitto_loop_read/write/misc, so every callback runs on the loop
  * and no state is shared with a thread. Connecting is asynchronous, so an
- * unreachable upstream broker never stalls the loop (give it an IP address
- * or a name in /etc/hosts: name resolution itself is blocking).
+ * unreachable upstream broker never stalls the loop. A host given by name
+ * is resolved and connected on a short-lived thread of its own (the
+ * resolver blocks, and TLS must verify the certificate against the name,
+ * so libmosquitto gets the name); an IP address connects on the loop.
  *
  * After a lost connection the client object is destroyed and a fresh one
  * connects with exponential backoff (backoff_min_ms, default 1 s, doubling
@@ -45,6 +47,7 @@ struct mqttc_params {
 	int keepalive_s;
 	int tls;
 	const char *cafile;
+	const char *certfile, *keyfile; /* client certificate, or NULL */
 	/* Last will (retained), or NULL. */
 	const char *will_topic;
 	const char *will_payload;
@@ -87,6 +90,12 @@ int mqttc_unsubscribe(struct mqttc *c, const char *topic);
 
 /* Write whatever libmosquitto still has queued (called after callbacks). */
 void mqttc_flush(struct mqttc *c);
+
+/* Why the link is down, in libmosquitto's or OpenSSL's words ("TLS:
+ * certificate verify failed", "Connection Refused: not authorised.",
+ * "Connection refused"), or NULL when connected or not known yet. Owned by
+ * c, valid until its next call. Never holds a secret. */
+const char *mqttc_error(const struct mqttc *c);
 
 /* defer_acks: messages read whose acks are held (status, tests). */
 int mqttc_unacked(const struct mqttc *c);

@@ -206,6 +206,8 @@ static void show_status(const cJSON *r)
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "local")) ? "connected" : "DOWN",
 	       cJSON_IsTrue(cJSON_GetObjectItem(m, "upstream")) ? "connected" : "DOWN",
 	       num(r, "outbox_pending"));
+	if (cJSON_IsString(cJSON_GetObjectItem(m, "upstream_error")))
+		printf("          upstream: %s\n", str(m, "upstream_error"));
 	{
 		const cJSON *nb = cJSON_GetObjectItem(r, "neighbours");
 		if (cJSON_IsObject(nb) && cJSON_IsTrue(cJSON_GetObjectItem(nb, "watched")))

@@ -84,6 +84,8 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddBoolToObject(m, "upstream", upstream_connected(d->up));
 	if (d->outbox)
 		outbox_status_json(d->outbox, o);
+	if (upstream_error(d->up))
+		cJSON_AddStringToObject(m, "upstream_error", upstream_error(d->up));
 	cJSON_AddNumberToObject(o, "rules", rules_count(d->rules));
 	add_last_known(d, o);
 	cJSON_AddItemToObject(o, "modbus", buses_status(d->buses));
@@ -161,6 +163,8 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 {
 	int64_t limit =
 	    (int64_t)(d->cfg->upstream.host ? d->cfg->upstream.down_fault_s : 300) * 1000;
+	const char *why;
+	char msg[256];
 	if (upstream_connected(d->up)) {
 		f->up_down_since = 0;
 		if (!f->link_fault)
@@ -174,10 +178,14 @@ int status_supervise_upstream(struct status_faults *f, const struct status_deps 
 	if (f->link_fault || now - f->up_down_since < limit)
 		return 0;
 	f->link_fault = 1;
-	log_warn("upstream: link down for %lld s; raising a fault",
-	         (long long)((now - f->up_down_since) / 1000));
-	panel_system_fault(d->panel, "upstream link", 1, messages_get(d->cfg, MSG_FAULT_UPSTREAM),
-	                   now, loop_wall_ms());
+	why = upstream_error(d->up);
+	log_warn("upstream: link down for %lld s%s%s; raising a fault",
+	         (long long)((now - f->up_down_since) / 1000), why ? ": " : "", why ? why : "");
+	/* The reason (a certificate that does not verify, a refused login)
+	 * tells the installer what to fix; the words are libmosquitto's. */
+	snprintf(msg, sizeof(msg), "%s%s%s%s", messages_get(d->cfg, MSG_FAULT_UPSTREAM),
+	         why ? " (" : "", why ? why : "", why ? ")" : "");
+	panel_system_fault(d->panel, "upstream link", 1, msg, now, loop_wall_ms());
 	return 1;
 }
 

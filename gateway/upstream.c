@@ -529,6 +529,11 @@ int upstream_pending(struct upstream *up)
 	return store_outbox_pending_count(up->store, CHANNEL_UPSTREAM);
 }
 
+const char *upstream_error(const struct upstream *up)
+{
+	return mqttc_error(up->client);
+}
+
 int upstream_connected(const struct upstream *up)
 {
 	return mqttc_connected(up->client);

@@ -97,6 +97,8 @@ void upstream_publish_heartbeat(struct upstream *up, struct cJSON *hb);
 
 /* Messages waiting for the broker, for status. */
 int upstream_pending(struct upstream *up);
+/* Why the upstream link is down (mqttc_error), or NULL. */
+const char *upstream_error(const struct upstream *up);
 int upstream_connected(const struct upstream *up);
 
 #endif

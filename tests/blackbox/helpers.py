@@ -156,7 +156,8 @@ class Broker:
     deploy/mosquitto/local.conf, minus its message_size_limit, so that an
     oversized payload reaches the daemon (which must reject it itself)."""
 
-    def __init__(self, workdir, port=None, persistence=False):
+    def __init__(self, workdir, port=None, persistence=False, listener_conf=()):
+        self.listener_conf = list(listener_conf)  # e.g. TLS settings of the listener
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.fixed_port = port
@@ -173,7 +174,7 @@ class Broker:
             "queue_qos0_messages true",
             "max_inflight_messages 1000",
             f"listener {self.port} 127.0.0.1",
-        ]
+        ] + self.listener_conf
         if self.persistence:
             if os.geteuid() == 0:
                 # Run as root, mosquitto drops to user "mosquitto", which

@@ -352,7 +352,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	    "site.json:5:3: extra: unknown key; expected one of site, database, "
 	    "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
 	    "heartbeat_s, zones, "
-	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours, outbox, modem");
+	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours, outbox, modem, credentials");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -972,7 +972,7 @@ static void test_modem_mistakes_are_each_reported(void **state)
 	            "site.json:5:23: modem.ring_s: 1 is out of range: must be 5 to 300 seconds");
 	expect_diag(&d, 0,
 	            "site.json:5:26: modem.pin: unknown key; expected one of device, baud, "
-	            "pin_file, ring_s, check_s");
+	            "pin_file, ring_s, check_s, fault_s");
 	for (int i = 0; i < d.n; i++)
 		assert_null(strstr(d.msg[i], "4321:")); /* the PIN is not in messages */
 
@@ -1030,6 +1030,48 @@ static void test_check_warns_about_a_missing_modem_device(void **state)
 	assert_non_null(c);
 	assert_int_equal(d.warnings, 0);
 	config_free(c);
+}
+
+/* "credentials": the secrets live in a private file; the config names
+ * them. config_credential() is what channels (webhook tokens) call. */
+static void test_credentials_file_gives_the_upstream_login_and_named_secrets(void **state)
+{
+	struct diags d;
+	struct config *c;
+	const char *cred = tmp_path("credentials.json");
+
+	(void)state;
+	write_file(cred, "{\"upstream\": {\"username\": \"nt1\", \"password\": \"pw-up\"},\n"
+	                 " \"telegram\": \"123:tok\", \"local\": \"pw-local\"}\n");
+	assert_int_equal(chmod(cred, 0600), 0);
+	c = load(MINIMAL_HEAD "  \"credentials\": \"credentials.json\",\n"
+	                      "  \"mqtt\": {\"username\": \"sh\", \"password\": "
+	                      "\"credentials:local\"},\n"
+	                      "  \"upstream\": {\"host\": \"militia.example\"}\n}\n",
+	         &d);
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	/* The upstream object with no login of its own takes "upstream". */
+	assert_string_equal(c->upstream.username, "nt1");
+	assert_string_equal(c->upstream.password, "pw-up");
+	assert_string_equal(c->mqtt.username, "sh");
+	assert_string_equal(c->mqtt.password, "pw-local");
+	assert_string_equal(config_credential(c, "telegram"), "123:tok");
+	assert_string_equal(config_credential(c, "upstream"), "pw-up");
+	assert_null(config_credential(c, "sms"));
+	assert_null(config_credential(NULL, "telegram"));
+	config_free(c);
+
+	/* Readable by others: refused, and nothing of it is used. */
+	assert_int_equal(chmod(cred, 0640), 0);
+	c = load(MINIMAL_HEAD "  \"credentials\": \"credentials.json\"\n}\n", &d);
+	assert_null(c);
+	expect_diag_prefix(&d, 0, "site.json:");
+	assert_non_null(strstr(d.msg[0], "credentials: "));
+	assert_non_null(strstr(d.msg[0], "holds passwords but is readable by group or others "
+	                                 "(mode 0640)"));
+	assert_null(strstr(d.msg[0], "pw-up"));
+	unlink(cred);
 }
 
 static void test_free_accepts_null(void **state)
@@ -1239,6 +1281,7 @@ int main(void)
 	    cmocka_unit_test(test_modem_loads_with_defaults),
 	    cmocka_unit_test(test_modem_mistakes_are_each_reported),
 	    cmocka_unit_test(test_check_warns_about_a_missing_modem_device),
+	    cmocka_unit_test(test_credentials_file_gives_the_upstream_login_and_named_secrets),
 	    cmocka_unit_test(test_free_accepts_null),
 	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
 	    cmocka_unit_test(test_neighbours_and_language_load),
