@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# demo.sh: a boarding house catches fire, on your desk, in about 20 seconds.
+# demo.sh: a boarding house catches fire, on your desk, in about 40 seconds.
 #
-# Starts a private mosquitto, the safehouse gateway with the demo house
-# (deploy/examples/nha-tro.json) and the shipped model rules, and a simulated
-# zigbee2mqtt sensor kit; then room 101's smoke detector goes off. Shows the
-# siren command and what the commune militia receives, then the gateway's
-# status. Everything it starts is stopped on exit. Exit 0 when the siren
-# sounded and the militia was alerted, 1 otherwise.
+# Starts a private mosquitto, a simulated phone network (deploy/sim/phone.py:
+# a SIM800 GSM modem on a socat pty pair and a local webhook receiver), the
+# safehouse gateway with the demo house (deploy/examples/nha-tro.json, its
+# escalation chains shortened for the demo) and the shipped model rules, and a
+# simulated zigbee2mqtt sensor kit; then room 101's smoke detector goes off.
+# Shows the siren command, the alarm feed, the owner's webhook and SMS, the
+# militia's alert and SMS, the escalation to a call to the commune police when
+# nobody acknowledges, then the duty phone's "OK" SMS reply acknowledging the
+# alarm, its confirmation and the outbox with the remaining calls cancelled.
+# Everything it starts is stopped on exit. Exit 0 when all of that happened,
+# 1 otherwise.
 #
 # Environment: SAFEHOUSED, SAFEHOUSECTL (default build/...), PYTHON
 # (default /usr/bin/python3, which has Debian's python3-paho-mqtt).
@@ -18,6 +23,9 @@ MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 SAFEHOUSED=${SAFEHOUSED:-$ROOT/build/safehoused}
 SAFEHOUSECTL=${SAFEHOUSECTL:-$ROOT/build/safehousectl}
 KIT=$ROOT/deploy/sim/kit.py
+PHONE=$ROOT/deploy/sim/phone.py
+DUTY=+84901234567   # the militia member on duty (SMS), from nha-tro.json
+POLICE=+84902223333 # the commune police (a call when nobody acknowledges)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -33,7 +41,7 @@ if [[ -z ${SAFEHOUSED_PREBUILT:-} ]]; then
 	fi
 	cmake --build "$ROOT/build" -j2 --target safehoused safehousectl >/dev/null
 fi
-for exe in "$SAFEHOUSED" "$SAFEHOUSECTL" "$MOSQUITTO"; do
+for exe in "$SAFEHOUSED" "$SAFEHOUSECTL" "$MOSQUITTO" "$(command -v socat || echo socat)"; do
 	[[ -x $exe ]] || { echo "demo: $exe is missing" >&2; exit 1; }
 done
 
@@ -53,6 +61,8 @@ cleanup() {
 		tail -n 60 "$TMP/safehoused.log" 2>/dev/null || true
 		echo "----- broker log -----"
 		tail -n 20 "$TMP/mosquitto.log" 2>/dev/null || true
+		echo "----- phone network log -----"
+		tail -n 20 "$TMP/phone.err" 2>/dev/null || true
 	fi
 	rm -rf "$TMP"
 	exit "$rc"
@@ -79,11 +89,41 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-# 3. The demo house, pointed at our broker and temp directory.
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds; 1 on timeout.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# at_least N TEXT: the phone network's log has N lines with TEXT.
+at_least() { [[ $(grep -cF -- "$2" "$TMP/phone.log" 2>/dev/null || true) -ge $1 ]]; }
+
+# 3. The phone network: a simulated GSM modem (TMP/modem) and a webhook
+# receiver, printing what reaches them.
+T0=$(date +%s.%N)
+WEBHOOK_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+: >"$TMP/phone.log"
+"$PY" "$PHONE" --dir "$TMP" --webhook-port "$WEBHOOK_PORT" --log "$TMP/phone.log" \
+	--ready-file "$TMP/phone.ready" --reply-file "$TMP/replies" --t0 "$T0" 2>"$TMP/phone.err" &
+PIDS+=($!)
+if ! wait_for 10 test -e "$TMP/phone.ready"; then
+	echo "demo: the simulated modem and webhook receiver did not come up" >&2
+	exit 1
+fi
+
+# 4. The demo house, pointed at our broker, modem, webhook receiver and temp
+# directory. Its escalation is shortened for the demo: the commune police are
+# called 10 s after the militia's SMS (again every 30 s) where the shipped
+# example waits 90 s (real houses: 60-120 s, time for the duty phone to answer).
 CONFIG=$TMP/nha-tro.json
-"$PY" - "$ROOT" "$PORT" "$TMP" "$CONFIG" <<'EOF'
+"$PY" - "$ROOT" "$PORT" "$TMP" "$CONFIG" "$WEBHOOK_PORT" <<'EOF'
 import json, sys
 root, port, tmp, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+webhook_port = int(sys.argv[5])
 with open(f"{root}/deploy/examples/nha-tro.json", encoding="utf-8") as f:
     cfg = json.load(f)
 cfg["mqtt"]["port"] = port
@@ -91,6 +131,14 @@ cfg["rules"] = [f"{root}/rules/model/*.rules"]
 cfg["database"] = f"{tmp}/safehouse.db"
 cfg["control_socket"] = f"{tmp}/control.sock"
 cfg.pop("upstream", None)  # the militia's feed goes to the local broker
+cfg["modem"] = {"device": f"{tmp}/modem", "ring_s": 5, "check_s": 2}
+for c in cfg["contacts"]:
+    for st in c.get("steps", []):
+        if c["id"] == "militia" and st["via"] == "call":
+            st.update(after_s=10, repeat_s=30, repeat_max=3)
+    if c["id"] == "owner":
+        c["steps"].insert(1, {"via": "webhook",
+                              "url": f"http://127.0.0.1:{webhook_port}/owner"})
 with open(out, "w", encoding="utf-8") as f:
     json.dump(cfg, f, ensure_ascii=False, indent=2)
 EOF
@@ -133,45 +181,80 @@ What you are about to see:
     devices: $KIT_SUMMARY.
     They report battery, link quality and temperature (the kitchen at about
     30 °C) every second, like real devices; quiet telemetry is not shown.
+  * A simulated phone network (deploy/sim/phone.py) plays a SIM800 GSM modem
+    on the gateway's serial port and the owner's webhook receiver; it prints
+    every SMS decoded back from the PDUs the gateway wrote (Vietnamese goes as
+    UCS-2), every call it dials and every webhook request.
   * After a few quiet seconds, the smoke detector in room 101 goes off.
     The gateway (safehoused) applies the model rules (rules/model/): it
     raises a FIRE alarm in Phòng 101, sounds the sirens at once (SIREN ON),
-    publishes the alarm feed (ALARM RAISED) and calls the owner
-    (ALERT -> owner). One detector alone may be cooking smoke, so the
-    militia is called only when it is confirmed, or after 60 s if nobody
-    acknowledges (positive alarm sequence).
+    publishes the alarm feed (ALARM RAISED) and alerts the owner (ALERT ->
+    owner, WEBHOOK <- owner, an SMS to the owner's phone). One detector
+    alone may be cooking smoke, so the militia is called only when it is
+    confirmed, or after 60 s if nobody acknowledges (positive alarm sequence).
   * 3 s later the detector in room 102 goes off too: a second detector
     confirms the fire, and the commune militia (dân quân) gets the call to
-    act (ALERT -> militia) with the house's address and map position.
+    act: its escalation chain sends the alert feed (ALERT -> militia, with
+    the house's address and map position) and an SMS to the duty phone
+    $DUTY at once.
+  * Nobody acknowledges, so 10 s later the chain calls the commune police
+    $POLICE (CALL ->; a real house waits 60-120 s). Then the duty
+    phone answers the SMS with "OK" (SMS <-): that acknowledges the alarm
+    (ALARM ACKNOWLEDGED), stops the chain (the police's repeat calls are
+    cancelled in the outbox) and is confirmed by SMS.
     All of this happens inside the house's own gateway: no cloud is
     involved.
 
 EOF
 
-# 4 + 5. Watch first (subscribed before anything happens), then the kit.
+# 5 + 6. Watch first (subscribed before anything happens), then the kit.
 say "Live: what the gateway does"
-"$PY" "$KIT" watch -c "$CONFIG" --port "$PORT" --timeout 25 --ready-file "$TMP/watch.ready" &
+"$PY" "$KIT" watch -c "$CONFIG" --port "$PORT" --timeout 50 --until-ack --t0 "$T0" \
+	--ready-file "$TMP/watch.ready" &
 WPID=$!
 PIDS+=($WPID)
-for _ in $(seq 100); do [[ -e $TMP/watch.ready ]] && break; sleep 0.1; done
+wait_for 10 test -e "$TMP/watch.ready" || true
 "$PY" "$KIT" run -c "$CONFIG" --port "$PORT" --seconds 11 --trigger smoke-101 --trigger smoke-102 \
 	--trigger-after 4 --trigger-gap 3 &
 PIDS+=($!)
+
+# 7. The duty phone answers "OK" once the chain has called the police.
+fail=()
+if wait_for 40 at_least 1 "CALL -> $POLICE"; then
+	echo "$DUTY OK" >>"$TMP/replies"
+else
+	fail+=("the call to the commune police")
+fi
 
 set +e
 wait "$WPID"
 rc=$?
 set -e
+[[ $rc -eq 0 ]] || fail+=("the siren, the militia's alert or the acknowledgment (see above)")
+# The sender of the OK gets a confirmation: a second SMS to the duty phone.
+wait_for 15 at_least 2 "SMS -> $DUTY:" || fail+=("the confirmation SMS to $DUTY")
+at_least 1 "WEBHOOK <- owner:" || fail+=("the owner's webhook")
+at_least 1 "SMS -> +84909123456:" || fail+=("the owner's SMS")
+
+say "The outbox (safehousectl outbox --all)"
+"$SAFEHOUSECTL" -s "$TMP/control.sock" outbox --all || true
+cancelled=$("$SAFEHOUSECTL" -s "$TMP/control.sock" --json outbox --all | "$PY" -c '
+import json, sys
+rows = json.load(sys.stdin).get("outbox") or []
+print(sum(1 for r in rows if r.get("channel") == "call" and r.get("state") == "cancelled"))' ||
+	echo 0)
+[[ $cancelled -ge 1 ]] || fail+=("the police's remaining calls cancelled in the outbox")
 
 say "Gateway status (safehousectl status)"
 "$SAFEHOUSECTL" -s "$TMP/control.sock" status || true
 
 echo
-if [[ $rc -eq 0 ]]; then
-	echo "Demo OK: the siren sounded and the militia was alerted, within the house's"
-	echo "own gateway; with the internet down the siren would still sound and the alerts"
-	echo "would wait in the outbox until the link comes back."
-else
-	echo "Demo FAILED: the siren command or the militia alert was not seen." >&2
+if [[ ${#fail[@]} -eq 0 ]]; then
+	echo "Demo OK: the siren sounded, the owner and the militia were alerted, the chain"
+	echo "escalated to a call when nobody acknowledged and an OK reply by SMS stopped it,"
+	echo "all within the house's own gateway; with the internet down the siren would"
+	echo "still sound and the SMS and calls would still go out through the modem."
+	exit 0
 fi
-exit "$rc"
+echo "Demo FAILED: not seen: $(IFS=';'; echo "${fail[*]}")." >&2
+exit 1

@@ -4,7 +4,7 @@ that shows what the gateway does about it.
 
     kit.py run   -c CONFIG [--host H] [--port P] [--seconds 8] [--interval 1]
                  [--trigger smoke-101 [--trigger smoke-102] --trigger-after 4]
-    kit.py watch -c CONFIG [--host H] [--port P] [--timeout 25]
+    kit.py watch -c CONFIG [--host H] [--port P] [--timeout 25] [--until-ack]
 
 `run` publishes, for every zigbee2mqtt sensor of the site config, the
 telemetry a real device sends (retained availability "online", battery,
@@ -15,8 +15,8 @@ opening or a panic press, by its kind).
 
 `watch` subscribes to the site's sirens and the upstream feed (alarm,
 alert, status) and prints each message with a short English label. It exits
-0 once it has seen a siren command and an alert to the militia, 1 when
---timeout passes first.
+0 once it has seen a siren command and an alert to the militia (and, with
+--until-ack, an alarm acknowledged), 1 when --timeout passes first.
 
 Needs python3-paho-mqtt (Debian, 1.6 API).
 """
@@ -161,11 +161,13 @@ def cmd_watch(args):
     base = f"{prefix}/{site}"
     sirens = {o["mqtt"]["topic"]: o["id"] for o in cfg.get("outputs", []) if o.get("mqtt")}
     seen = {"siren": False, "militia": False}
+    if args.until_ack:
+        seen["acknowledged"] = False
     done = threading.Event()
-    t0 = time.monotonic()
+    t0 = args.t0 or time.time()
 
     def out(label, text):
-        print(f"[{time.monotonic() - t0:5.1f}s] {label:<14} {text}", flush=True)
+        print(f"[{time.time() - t0:5.1f}s] {label:<14} {text}", flush=True)
 
     def on_connect(c, u, flags, rc):
         c.subscribe([(t, 1) for t in sirens] + [(base + "/#", 1)])
@@ -190,6 +192,10 @@ def cmd_watch(args):
                 f"(sensor {d.get('sensor')}, seq {d.get('seq')})")
             out("", f"rule: {short(d.get('rule'))}; at {d.get('at')}")
             out("", f"address: {short(d.get('address'), 70)}; geo {d.get('geo')}")
+            if d.get("state") == "acknowledged":
+                if d.get("acknowledged_by"):
+                    out("", f"acknowledged by {d.get('acknowledged_by')}")
+                seen["acknowledged"] = True
         elif m.topic == base + "/alert" and isinstance(d, dict):
             out(f"ALERT -> {d.get('to')}",
                 f"priority {d.get('priority')}, {d.get('class')} in {d.get('zone_name')} "
@@ -205,7 +211,7 @@ def cmd_watch(args):
                                f"{d.get('faults')} fault(s)")
         elif m.topic == base + "/heartbeat":
             out("HEARTBEAT", "the site is alive")
-        if seen["siren"] and seen["militia"]:
+        if all(seen.values()):
             done.set()
 
     c = paho.Client(client_id=f"sim-watch-{random.randint(0, 1 << 30):x}", clean_session=True)
@@ -262,6 +268,9 @@ def main():
     w.add_argument("--timeout", type=float, default=25)
     w.add_argument("--linger", type=float, default=1.0)
     w.add_argument("--ready-file")
+    w.add_argument("--until-ack", action="store_true",
+                   help="also wait for an alarm to be acknowledged")
+    w.add_argument("--t0", type=float, help="the epoch time the printed seconds count from")
     args = ap.parse_args()
     return cmd_run(args) if args.cmd == "run" else cmd_watch(args)
 
