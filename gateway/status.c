@@ -63,6 +63,21 @@ static void add_last_known(const struct status_deps *d, cJSON *o)
 	}
 }
 
+/* "latency": alarm raised -> PUBACK from the upstream broker (upstream.h),
+ * in ms with microsecond precision. */
+static void add_latency(const struct status_deps *d, cJSON *o)
+{
+	struct upstream_latency lt;
+	cJSON *a, *l = cJSON_AddObjectToObject(o, "latency");
+	upstream_latency(d->up, &lt);
+	a = cJSON_AddObjectToObject(l, "alarm_to_puback_ms");
+	cJSON_AddNumberToObject(a, "n", lt.n);
+	cJSON_AddNumberToObject(a, "total", (double)lt.total);
+	cJSON_AddNumberToObject(a, "p50", (double)lt.p50_us / 1000.0);
+	cJSON_AddNumberToObject(a, "p99", (double)lt.p99_us / 1000.0);
+	cJSON_AddNumberToObject(a, "max", (double)lt.max_us / 1000.0);
+}
+
 /* What only safehousectl status shows: payload counters, links, rules,
  * restored states, buses, uptime. */
 static void add_ctl_fields(const struct status_deps *d, cJSON *o)
@@ -75,6 +90,7 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddNumberToObject(o, "accepted", (double)ingest_accepted(d->ingest));
 	cJSON_AddNumberToObject(o, "bad_fields", (double)ingest_bad_fields(d->ingest));
 	cJSON_AddNumberToObject(o, "outbox_pending", upstream_pending(d->up));
+	add_latency(d, o);
 	m = cJSON_AddObjectToObject(o, "mqtt");
 	cJSON_AddBoolToObject(m, "local",
 	                      mqttc_connected(d->local) && mqttc_connected(d->local_out));

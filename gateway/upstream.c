@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
@@ -17,6 +18,11 @@
 
 #define INFLIGHT_MAX 64
 #define CHANNEL_UPSTREAM "upstream"
+/* Latency samples: a fixed ring, no allocation; the raised rows waiting for
+ * their PUBACK are remembered in a smaller ring (an older one that is
+ * overwritten during a long outage just gives no sample). */
+#define LAT_SAMPLES 256
+#define LAT_PENDING 64
 
 struct inflight {
 	int mid;
@@ -38,7 +44,42 @@ struct upstream {
 	int64_t dropped; /* notices dropped because the outbox was full */
 	void (*kick_hook)(void *ctx);
 	void *kick_ctx;
+	struct {
+		int64_t seq; /* 0: free */
+		int64_t us;
+	} lat_pending[LAT_PENDING];
+	int lat_pending_next;
+	int64_t lat_us[LAT_SAMPLES];
+	uint64_t lat_n; /* samples ever taken; the ring holds the last 256 */
 };
+
+/* Microseconds: loop_mono_ms is too coarse for a few-ms interval. */
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void lat_raised(struct upstream *up, int64_t seq)
+{
+	int i = up->lat_pending_next;
+	up->lat_pending[i].seq = seq;
+	up->lat_pending[i].us = mono_us();
+	up->lat_pending_next = (i + 1) % LAT_PENDING;
+}
+
+static void lat_acked(struct upstream *up, int64_t seq)
+{
+	for (int i = 0; i < LAT_PENDING; i++) {
+		if (up->lat_pending[i].seq != seq)
+			continue;
+		up->lat_us[up->lat_n % LAT_SAMPLES] = mono_us() - up->lat_pending[i].us;
+		up->lat_n++;
+		up->lat_pending[i].seq = 0;
+		return;
+	}
+}
 
 static void make_topic(const struct upstream *up, const char *leaf, char *buf, size_t size)
 {
@@ -204,14 +245,18 @@ int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *
 	add_str_or_null(o, "rule", a->rule);
 	add_str_or_null(o, "message", a->message);
 	add_place(up, o, wall_ms);
-	return queue(up, CHANNEL_UPSTREAM, NULL, a->id, "alarm", o, seq, wall_ms);
+	if (queue(up, CHANNEL_UPSTREAM, NULL, a->id, "alarm", o, seq, wall_ms) < 0)
+		return -1;
+	if (a->state == ALARM_RAISED)
+		lat_raised(up, seq);
+	return 0;
 }
 
 /* The text a militia member reads on a phone: what, where, which house,
  * which device, in the site's language; for an SMS shortened to the fewest
  * parts (messages.h). */
-static void alert_text(const struct upstream *up, const struct upstream_alarm_info *a,
-                       int for_sms, char *text, size_t size)
+static void alert_text(const struct upstream *up, const struct upstream_alarm_info *a, int for_sms,
+                       char *text, size_t size)
 {
 	const struct config *c = up->cfg;
 	int z = a->zone ? config_zone_index(c, a->zone) : -1;
@@ -474,6 +519,7 @@ void upstream_on_publish(struct upstream *up, int mid)
 		/* Batched with telemetry: losing this mark in a crash only
 		 * means the message is sent once more. */
 		store_outbox_delivered(up->store, up->inflight[i].seq, loop_wall_ms());
+		lat_acked(up, up->inflight[i].seq);
 		memmove(&up->inflight[i], &up->inflight[i + 1],
 		        sizeof(up->inflight[0]) * (size_t)(up->ninflight - i - 1));
 		up->ninflight--;
@@ -537,4 +583,27 @@ const char *upstream_error(const struct upstream *up)
 int upstream_connected(const struct upstream *up)
 {
 	return mqttc_connected(up->client);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+void upstream_latency(const struct upstream *up, struct upstream_latency *out)
+{
+	int64_t v[LAT_SAMPLES];
+	int n = up->lat_n < LAT_SAMPLES ? (int)up->lat_n : LAT_SAMPLES;
+	memset(out, 0, sizeof(*out));
+	out->total = up->lat_n;
+	out->n = n;
+	if (n == 0)
+		return;
+	memcpy(v, up->lat_us, sizeof(v[0]) * (size_t)n);
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_i64);
+	/* Nearest rank, like the benches. */
+	out->p50_us = v[(n * 50 + 99) / 100 - 1];
+	out->p99_us = v[(n * 99 + 99) / 100 - 1];
+	out->max_us = v[n - 1];
 }

@@ -101,4 +101,16 @@ int upstream_pending(struct upstream *up);
 const char *upstream_error(const struct upstream *up);
 int upstream_connected(const struct upstream *up);
 
+/* Alarm raised -> PUBACK, over the last 256 raised alarms sent upstream
+ * since start: from queueing the feed's "raised" row (in the transaction of
+ * the alarm transition) to the broker's PUBACK for it. It includes the
+ * durable commit (rows are sent only once committed) and any time the row
+ * waited for the link. Memory only; n is 0 before the first. */
+struct upstream_latency {
+	uint64_t total; /* samples since start */
+	int n;          /* samples in the window (<= 256) */
+	int64_t p50_us, p99_us, max_us;
+};
+void upstream_latency(const struct upstream *up, struct upstream_latency *out);
+
 #endif

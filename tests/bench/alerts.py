@@ -4,7 +4,7 @@ README.md there for what each figure measures. Prints figures, never fails
 because of a number.
 
     alerts.py [--latency N] [--drain N] [--outage-s S] [--sd-minutes M]
-              [--sd-doors N] [--only latency,drain,sd]
+              [--sd-doors N] [--sms N] [--only latency,drain,sd,sms]
 """
 
 import argparse
@@ -125,11 +125,64 @@ def bench_latency(tmp, n):
         print(f"latency  report -> alarm at the upstream subscriber: {len(lat)} alarms, "
               f"{lost} lost, p50 {pct(lat, 50) / 1000:.2f} ms, p99 {pct(lat, 99) / 1000:.2f} ms, "
               f"max {max(lat) / 1000:.2f} ms, mean {statistics.mean(lat) / 1000:.2f} ms")
+        # The daemon's own figure (status --json, upstream.h): from queueing
+        # the raised row to the broker's PUBACK, over its last 256 alarms.
+        wait_until(lambda: site.status()["outbox_pending"] == 0, what="the outbox drained")
+        d = site.status()["latency"]["alarm_to_puback_ms"]
+        print(f"latency  alarm raised -> PUBACK (daemon, last {d['n']} of {d['total']}): "
+              f"p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f} ms, max {d['max']:.2f} ms")
     finally:
         rx.close()
         site.close()
         probe.close()
         up.stop()
+        local.stop()
+
+
+def bench_sms(tmp, n):
+    """Report -> first byte of AT+CMGS at the simulated modem: the publish's
+    time.monotonic() and the simulator thread's, in this one process."""
+    from modem_sim import ModemSim
+    local, probe, site = new_site(tmp, "sms")
+    sim = ModemSim(tmp, "sim800")
+    sim.start()
+    rooms(site, n + 1)
+    site.config["modem"] = {"device": sim.device, "baud": 115200}
+    site.config["contacts"] = [{"id": "militia", "via": "sms", "phone": "+84901234567"}]
+    try:
+        site.start(upstream_local=False, sensors_online=False)
+        wait_until(lambda: site.status()["mqtt"]["local"], what="local link")
+
+        def one(i):
+            k = len(sim.cmgs_at)
+            t0 = time.monotonic()
+            probe.client.publish(f"z2m/smoke_{i:04d}", SMOKE, qos=1)
+            try:
+                wait_until(lambda: len(sim.cmgs_at) > k, timeout=10, interval=0.001,
+                           what="AT+CMGS")
+            except AssertionError:
+                return None
+            return (sim.cmgs_at[k] - t0) * 1e6
+
+        # Readiness: the first alarm's SMS (the modem set up and registered).
+        if one(0) is None:
+            print("sms      the first SMS never reached the modem", file=sys.stderr)
+            return
+        lat, lost = [], 0
+        for i in range(1, n + 1):
+            v = one(i)
+            if v is None:
+                lost += 1
+            else:
+                lat.append(v)
+            time.sleep(0.02)
+        print(f"sms      report -> first byte of AT+CMGS at the modem: {len(lat)} alarms, "
+              f"{lost} lost, p50 {pct(lat, 50) / 1000:.2f} ms, p99 {pct(lat, 99) / 1000:.2f} ms, "
+              f"max {max(lat) / 1000:.2f} ms, mean {statistics.mean(lat) / 1000:.2f} ms")
+    finally:
+        site.close()
+        sim.stop()
+        probe.close()
         local.stop()
 
 
@@ -335,7 +388,8 @@ def main():
                     help="door changes timed to price one")
     ap.add_argument("--sd-steady", action="store_true",
                     help="the heat sensors' temperature never changes")
-    ap.add_argument("--only", default="latency,drain,sd")
+    ap.add_argument("--sms", type=int, default=200, help="alarms to time to the modem")
+    ap.add_argument("--only", default="latency,sms,drain,sd")
     a = ap.parse_args()
     global STEADY
     STEADY = a.sd_steady
@@ -344,6 +398,8 @@ def main():
     print(f"bench: work dir {tmp}", file=sys.stderr)
     if "latency" in only:
         bench_latency(tmp, a.latency)
+    if "sms" in only:
+        bench_sms(tmp, a.sms)
     if "drain" in only:
         bench_drain(tmp, a.drain, a.outage_s)
     if "sd" in only:

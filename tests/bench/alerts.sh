@@ -1,8 +1,9 @@
 #!/bin/bash
-# Alerts benchmark (issue 11): alarm -> upstream latency, outbox drain after
-# a 10-minute outage with 1,000 queued messages, SD-card bytes per day for a
-# 50-sensor house; and, with --soak, the black-box outage tests with the
-# issue's 2-minute outage. Prints figures; see README.md.
+# Alerts benchmark (issue 11): alarm -> upstream latency (and the daemon's own
+# alarm raised -> PUBACK), alarm -> first SMS byte at a simulated modem,
+# outbox drain after a 10-minute outage with 1,000 queued messages, SD-card
+# bytes per day for a 50-sensor house; and, with --soak, the black-box outage
+# tests with the issue's 2-minute outage. Prints figures; see README.md.
 #
 #   tests/bench/alerts.sh [--quick] [--soak] [alerts.py options]
 #

@@ -12,7 +12,9 @@ EC25 does (an EC25 on a 4G-only network is registered in +CEREG only, and
 answers AT+CEREG? where a SIM800 says ERROR), and records what it was asked:
 `commands` (every command line), `sms` (every message, its PDU parts decoded
 and concatenated parts joined back: (number, text)), `parts` (every
-SMS-SUBMIT decoded), `calls` (numbers dialled) and `hangups`.
+SMS-SUBMIT decoded), `calls` (numbers dialled), `hangups` and `cmgs_at`
+(time.monotonic() of the read that brought the first byte of each AT+CMGS
+command line, for tests/bench).
 
 What a test can change at any time (plain attributes):
     registered      False: +CREG: x,0 / +CEREG: x,0, +CSQ: 99,99
@@ -160,6 +162,7 @@ class ModemSim:
         self.sms_in_cmgs = None
         self.commands, self.parts, self.sms, self.calls = [], [], [], []
         self.hangups = 0
+        self.cmgs_at = []
         self.pins_tried = []
         self.storage = {}
         self.deleted = []
@@ -269,6 +272,7 @@ class ModemSim:
 
     def _serve(self):
         buf = b""
+        line_t = 0.0
         body = None  # bytes of an SMS body after the prompt
         while not self._stop.is_set():
             try:
@@ -284,6 +288,9 @@ class ModemSim:
                 continue
             if not data:
                 continue
+            now = time.monotonic()
+            if not buf.strip():
+                line_t = now  # the next line's first byte came in this read
             buf += data
             while True:
                 if body is not None:
@@ -301,6 +308,7 @@ class ModemSim:
                 if i < 0:
                     break
                 line, buf = buf[:i].decode(errors="replace").strip(), buf[i + 1:]
+                t_line, line_t = line_t, now  # what is left came in by now
                 if not line:
                     continue
                 with self._lock:
@@ -308,6 +316,8 @@ class ModemSim:
                 if self.mute:
                     continue
                 if line.upper().startswith("AT+CMGS="):
+                    with self._lock:
+                        self.cmgs_at.append(t_line)
                     body = int(line[8:])
                     if self.delay:
                         time.sleep(self.delay)

@@ -235,3 +235,22 @@ def test_burst_of_100_alarms_across_an_upstream_outage_all_arrive_in_seq_order(
 def test_burst_of_100_alarms_across_an_outage_and_a_sigkill_all_arrive_in_seq_order(
         site, upstream):
     burst_across_outage(site, upstream, kill_daemon=True)
+
+
+def test_status_json_reports_alarm_to_puback_latency_after_an_alarm_is_delivered(site,
+                                                                                  upstream):
+    use_upstream(site, upstream)
+    site.start(upstream_local=False)
+    rx = receive(upstream)
+    lat = site.status()["latency"]["alarm_to_puback_ms"]
+    assert lat["n"] == 0 and lat["total"] == 0
+    site.report("smoke-101", SMOKE)
+    site.wait_alarm(probe=rx, state="raised")
+    # One sample per raised alarm, taken at the broker's PUBACK (the alerts
+    # of the same alarm are not alarms and add none).
+    wait_until(lambda: site.status()["latency"]["alarm_to_puback_ms"]["n"] == 1,
+               what="one alarm -> PUBACK sample")
+    wait_until(lambda: site.status()["outbox_pending"] == 0, what="the outbox to drain")
+    lat = site.status()["latency"]["alarm_to_puback_ms"]
+    assert lat["n"] == 1 and lat["total"] == 1
+    assert 0 < lat["p50"] == lat["p99"] == lat["max"]
