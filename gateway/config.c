@@ -58,16 +58,32 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {"site",          "database",       "control_socket",
-                                       "control_group", "control_idle_s", "log_level",
-                                       "mqtt",          "upstream",       "heartbeat_s",
-                                       "zones",         "buses",          "sensors",
-                                       "outputs",       "contacts",       "rules",
-                                       "homeassistant", "profiles_dir",   "neighbours",
-                                       "outbox",        "modem",          "credentials",
+static const char *const top_keys[] = {"site",
+                                       "database",
+                                       "control_socket",
+                                       "control_group",
+                                       "control_idle_s",
+                                       "log_level",
+                                       "mqtt",
+                                       "upstream",
+                                       "heartbeat_s",
+                                       "zones",
+                                       "buses",
+                                       "sensors",
+                                       "outputs",
+                                       "contacts",
+                                       "rules",
+                                       "homeassistant",
+                                       "profiles_dir",
+                                       "neighbours",
+                                       "outbox",
+                                       "modem",
+                                       "credentials",
+                                       "criteria",
                                        NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
+static const char *const criteria_keys[] = {"file", "notify", "self_check_at", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
                                         "timezone", "geo",  "language", NULL};
 static const char *const languages[] = {"vi", "en", NULL}; /* enum config_language */
@@ -2070,6 +2086,99 @@ static void check_topics(struct loader *l, const cJSON *root)
 	free(seen);
 }
 
+/* The inspection criteria (gateway/compliance.h): a file name, or
+ * {"file", "notify", "self_check_at"}. The file defaults to the shipped
+ * model's beside the config (rules/model/criteria.json, or ../../rules/...
+ * from deploy/examples), else the installed one. The file itself is read
+ * by compliance_criteria_load (--check and the daemon), not here. */
+static void parse_criteria(struct loader *l, const cJSON *root)
+{
+	struct config *c = l->c;
+	static const char *const tries[] = {"rules/model/criteria.json",
+	                                    "../../rules/model/criteria.json", NULL};
+	const cJSON *v = member(root, "criteria"), *arr, *e;
+	size_t old;
+	struct stat st;
+	char q[QUOTE_BUF];
+	int i = 0;
+
+	c->self_check_min = 8 * 60;
+	if (v && cJSON_IsString(v)) {
+		get_path(l, root, "criteria", NULL, &c->criteria_file);
+		v = NULL;
+	}
+	if (v && !cJSON_IsObject(v)) {
+		bad_type(l, v, "criteria", "a file name or an object");
+		return;
+	}
+	if (v) {
+		const char *at;
+		old = path_push_key(l, "criteria");
+		check_keys(l, v, criteria_keys);
+		get_path(l, v, "file", NULL, &c->criteria_file);
+		if (str_member(l, v, "self_check_at", OPTIONAL, &at) > 0) {
+			int h, m, n = 0;
+			size_t o = path_push_key(l, "self_check_at");
+			if (sscanf(at, "%2d:%2d%n", &h, &m, &n) != 2 || at[n] || h > 23 || m > 59 ||
+			    h < 0 || m < 0)
+				report(l, 0, member(v, "self_check_at"), 0,
+				       "expected a time of day HH:MM (site time), found %s",
+				       quote(q, at));
+			else
+				c->self_check_min = h * 60 + m;
+			path_pop(l, o);
+		}
+		if ((arr = get_arr(l, v, "notify", OPTIONAL))) {
+			size_t o = path_push_key(l, "notify");
+			c->criteria_notify =
+			    calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
+			if (!c->criteria_notify)
+				l->oom = 1;
+			cJSON_ArrayForEach(e, arr)
+			{
+				size_t o2 = path_push_index(l, i++);
+				if (!cJSON_IsString(e))
+					report(l, 0, e, 0, "expected a contact id, found %s",
+					       type_name(e));
+				else if (config_contact_index(c, e->valuestring) < 0)
+					report(l, 0, e, 0, "unknown contact %s",
+					       quote(q, e->valuestring));
+				else if (c->criteria_notify)
+					c->criteria_notify[c->ncriteria_notify++] =
+					    sdup(l, e->valuestring);
+				path_pop(l, o2);
+			}
+			path_pop(l, o);
+		}
+		path_pop(l, old);
+	}
+	if (!c->criteria_notify && config_contact_index(c, "owner") >= 0) {
+		c->criteria_notify = calloc(2, sizeof(char *));
+		if (c->criteria_notify)
+			c->criteria_notify[c->ncriteria_notify++] = sdup(l, "owner");
+	}
+	if (c->criteria_file) {
+		/* Named: it must be there (the default may be missing: then the
+		 * report and the self-check say so, the gateway still runs). */
+		if (stat(c->criteria_file, &st) < 0) {
+			old = path_push_key(l, "criteria");
+			report(l, 0, member(root, "criteria"), 0, "criteria file %s: %s",
+			       c->criteria_file, strerror(errno));
+			path_pop(l, old);
+		}
+		return;
+	}
+	for (int k = 0; tries[k]; k++) {
+		char *p = join_path(l, l->dir, tries[k]);
+		if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+			c->criteria_file = p;
+			return;
+		}
+		free(p);
+	}
+	c->criteria_file = sdup(l, "/usr/share/safehouse/rules/model/criteria.json");
+}
+
 static void parse_lists(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
@@ -2086,6 +2195,7 @@ static void parse_lists(struct loader *l, const cJSON *root)
 	if ((arr = get_arr(l, root, "contacts", OPTIONAL)))
 		c->contacts = parse_list(l, arr, &contact_list, &c->ncontacts, NULL, NULL);
 	check_topics(l, root);
+	parse_criteria(l, root);
 }
 
 /* ---- rule files ---- */
@@ -2763,6 +2873,10 @@ void config_free(struct config *c)
 		free(c->neighbours[i]);
 	free(c->neighbours);
 	free(c->database);
+	free(c->criteria_file);
+	for (int i = 0; i < c->ncriteria_notify; i++)
+		free(c->criteria_notify[i]);
+	free(c->criteria_notify);
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->log_level);

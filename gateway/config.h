@@ -205,6 +205,15 @@ struct config {
 	struct config_contact *contacts;
 	int ncontacts;
 
+	/* "criteria": the inspection criteria file (absolute; always set), the
+	 * contacts the daily self-check tells of a newly failed criterion
+	 * (default: the contact "owner" if there is one), and when it runs
+	 * (minutes after the site's midnight; default 08:00). */
+	char *criteria_file;
+	char **criteria_notify;
+	int ncriteria_notify;
+	int self_check_min;
+
 	char **rule_files; /* expanded globs, absolute paths, sorted */
 	int nrule_files;
 

@@ -83,6 +83,12 @@ int daemon_load_all(const char *path, int to_log, struct config **cfg_out,
 int daemon_check_all(struct daemon *dm, const char *path);
 int daemon_test_all(struct daemon *dm, const char *path, const char *const *files, int nfiles);
 void daemon_set_timezone(const struct config *c);
+/* --report: the compliance report from a database file (the daemon's or a
+ * copy), read-only, without starting anything. */
+struct daemon_report_opts {
+	const char *from, *to, *format, *lang, *db, *out;
+};
+int daemon_report_offline(const char *path, const struct daemon_report_opts *o);
 /* The one-daemon-per-database lock: its descriptor, or negative (logged). */
 int daemon_lock_database(const char *database);
 

@@ -11,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "../rules/rules.h"
+#include "compliance.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -115,6 +118,21 @@ int daemon_check_all(struct daemon *dm, const char *path)
 			daemon_diag_print(&d, 0, "rules: out of memory");
 		free(site);
 	}
+	if (dm->cfg && dm->cfg->criteria_file) {
+		struct compliance_criteria *cr;
+		if (access(dm->cfg->criteria_file, F_OK) < 0) {
+			char msg[512];
+			snprintf(
+			    msg, sizeof(msg),
+			    "%s: no criteria file (the report and the daily self-check need one; "
+			    "set \"criteria\")",
+			    dm->cfg->criteria_file);
+			daemon_diag_print(&d, 1, msg);
+		} else if ((cr = compliance_criteria_load(dm->cfg->criteria_file, daemon_diag_print,
+		                                          &d, NULL))) {
+			compliance_criteria_free(cr);
+		}
+	}
 	if (d.errors == 0 && dm->cfg && dm->rules)
 		printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
 		       "file(s)%s\n",
@@ -155,4 +173,70 @@ int daemon_lock_database(const char *database)
 		log_err("%s; not starting", err);
 	free(path);
 	return fd;
+}
+
+int daemon_report_offline(const char *path, const struct daemon_report_opts *o)
+{
+	struct diag_count d = {0};
+	struct config *cfg;
+	struct compliance_criteria *cr = NULL;
+	cJSON *rp = NULL;
+	FILE *out = stdout;
+	int64_t from, to;
+	int lang, rc = 1, w;
+	char err[512];
+	struct timespec now;
+
+	cfg = config_load(path, daemon_diag_print, &d, NULL);
+	if (!cfg)
+		return 1;
+	daemon_set_timezone(cfg);
+	if (!o->from || !o->to || compliance_parse_time(o->from, &from) < 0 ||
+	    compliance_parse_time(o->to, &to) < 0) {
+		fprintf(stderr, "--report needs --from and --to as YYYY-MM-DD (site time) or RFC "
+		                "3339 (2026-11-29T08:00:00Z)\n");
+		goto out;
+	}
+	lang = o->lang ? (!strcmp(o->lang, "en")   ? LANG_EN
+	                  : !strcmp(o->lang, "vi") ? LANG_VI
+	                                           : -1)
+	               : cfg->site.language;
+	if (lang < 0) {
+		fprintf(stderr, "--lang: expected vi or en, found \"%s\"\n", o->lang);
+		goto out;
+	}
+	if (strcmp(o->format, "json") && strcmp(o->format, "text") && strcmp(o->format, "html")) {
+		fprintf(stderr, "--format: expected text, json or html, found \"%s\"\n", o->format);
+		goto out;
+	}
+	cr = compliance_criteria_load(cfg->criteria_file, daemon_diag_print, &d, NULL);
+	if (!cr)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &now);
+	rp = compliance_report(cfg, cr, o->db ? o->db : cfg->database, from, to,
+	                       (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, lang, 0, err,
+	                       sizeof(err));
+	if (!rp) {
+		fprintf(stderr, "report: %s\n", err);
+		goto out;
+	}
+	if (o->out && !(out = fopen(o->out, "w"))) {
+		fprintf(stderr, "%s: %s\n", o->out, strerror(errno));
+		out = stdout;
+		goto out;
+	}
+	w = compliance_write(rp, o->format, out);
+	if (out != stdout && fclose(out) != 0)
+		w = -1;
+	out = stdout;
+	if (w < 0) {
+		fprintf(stderr, "report: write error\n");
+		goto out;
+	}
+	rc = 0;
+out:
+	cJSON_Delete(rp);
+	compliance_criteria_free(cr);
+	config_free(cfg);
+	return rc;
 }

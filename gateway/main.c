@@ -377,14 +377,20 @@ static int setup_signals(struct daemon *dm)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: safehoused -c FILE [-f] [--check]\n"
-	           "       safehoused -c FILE --test SCENARIO...\n"
-	           "  -c, --config FILE  site configuration (JSON)\n"
-	           "  -f, --foreground   log to stderr instead of syslog\n"
-	           "      --check        validate the config and every rule file, then exit\n"
-	           "      --test         run scenario files against the config's rules on a\n"
-	           "                     virtual clock; exit 1 if any scenario fails\n"
-	           "  -V, --version      print the version\n");
+	fprintf(
+	    f,
+	    "usage: safehoused -c FILE [-f] [--check]\n"
+	    "       safehoused -c FILE --test SCENARIO...\n"
+	    "       safehoused -c FILE --report --from DATE --to DATE [--format text|json|html]\n"
+	    "                  [--lang vi|en] [--db FILE] [-o FILE]\n"
+	    "  -c, --config FILE  site configuration (JSON)\n"
+	    "  -f, --foreground   log to stderr instead of syslog\n"
+	    "      --check        validate the config and every rule file, then exit\n"
+	    "      --test         run scenario files against the config's rules on a\n"
+	    "                     virtual clock; exit 1 if any scenario fails\n"
+	    "      --report       the compliance report of [--from, --to) from the\n"
+	    "                     database (--db: a copy of it), read-only\n"
+	    "  -V, --version      print the version\n");
 }
 
 /* Open, create and connect everything, in an order where nothing is used
@@ -596,19 +602,21 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-	                                     {"foreground", no_argument, NULL, 'f'},
-	                                     {"check", no_argument, NULL, 'k'},
-	                                     {"test", no_argument, NULL, 't'},
-	                                     {"version", no_argument, NULL, 'V'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"check", no_argument, NULL, 'k'},        {"test", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'V'},      {"report", no_argument, NULL, 'R'},
+	    {"from", required_argument, NULL, 1},     {"to", required_argument, NULL, 2},
+	    {"format", required_argument, NULL, 3},   {"lang", required_argument, NULL, 4},
+	    {"db", required_argument, NULL, 5},       {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
-	int foreground = 0, check = 0, test = 0, c, rc = 1, lockfd;
+	int foreground = 0, check = 0, test = 0, report = 0, c, rc = 1, lockfd;
+	struct daemon_report_opts ro = {.format = "text"};
 	const char *path = NULL;
 
-	while ((c = getopt_long(argc, argv, "c:fVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fVho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -621,6 +629,27 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'R':
+			report = 1;
+			break;
+		case 1:
+			ro.from = optarg;
+			break;
+		case 2:
+			ro.to = optarg;
+			break;
+		case 3:
+			ro.format = optarg;
+			break;
+		case 4:
+			ro.lang = optarg;
+			break;
+		case 5:
+			ro.db = optarg;
+			break;
+		case 'o':
+			ro.out = optarg;
 			break;
 		case 'V':
 			printf("safehoused %s\n", SH_VERSION);
@@ -637,6 +666,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (report)
+		return daemon_report_offline(path, &ro);
 	dm = calloc(1, sizeof(*dm));
 	if (!dm)
 		return 1;
