@@ -38,6 +38,7 @@ struct upstream {
 	char *will;
 	struct inflight inflight[INFLIGHT_MAX];
 	int ninflight;
+	int link_up;       /* last "link" event written: up */
 	char *last_status; /* re-published on reconnect */
 	int timer;         /* the next escalation step's due time */
 	int64_t timer_due;
@@ -497,6 +498,11 @@ void upstream_on_connect(struct upstream *up)
 	/* A fresh connection: libmosquitto forgot everything, so resend all
 	 * that the broker has not acknowledged, oldest first. */
 	up->ninflight = 0;
+	/* The link's ups and downs are events: the compliance report's
+	 * availability of the upstream link is computed from them. */
+	if (!up->link_up)
+		store_event(up->store, loop_wall_ms(), "upstream", "link", NULL, NULL, 0, 0, "up");
+	up->link_up = 1;
 	pending = store_outbox_pending_count(up->store, CHANNEL_UPSTREAM);
 	if (pending > 0)
 		log_notice("upstream: connected; sending %d queued message(s)", pending);
@@ -509,6 +515,10 @@ void upstream_on_connect(struct upstream *up)
 void upstream_on_disconnect(struct upstream *up)
 {
 	up->ninflight = 0;
+	if (up->link_up)
+		store_event(up->store, loop_wall_ms(), "upstream", "link", NULL, NULL, 0, 0,
+		            "down");
+	up->link_up = 0;
 }
 
 void upstream_on_publish(struct upstream *up, int mid)
