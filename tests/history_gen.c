@@ -150,6 +150,20 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	for (int i = 0; i < nbrk; i++) {
+		static const char *const known[] = {
+		    "walk-tested",   "offline",          "disablements",
+		    "fire-response", "siren-test",       "batteries",
+		    "upstream",      "alerts-delivered", NULL};
+		int ok = 0;
+		for (int k = 0; known[k]; k++)
+			ok |= !strcmp(known[k], brk[i]);
+		if (!ok) {
+			fprintf(stderr, "history_gen: --break %s: not a criterion it can break\n",
+			        brk[i]);
+			return 2;
+		}
+	}
 	if (!end_s || compliance_parse_time(end_s, &end) < 0 || days < 2) {
 		fprintf(stderr, "history_gen: --end RFC3339 and --days N (>= 2) are needed\n");
 		return 2;
