@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "compliance.h"
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 #include "shape.h"
 #include "panel.h"
 #include "registry.h"
+#include "selfcheck.h"
 #include "status.h"
 #include "store.h"
 #include "users.h"
@@ -480,6 +482,177 @@ static cJSON *cmd_users(struct cmd_ctx *c, const cJSON *req, const char *by)
 	store_event(c->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
 	log_notice("%s", msg);
 	return ok_reply();
+}
+
+/* ---- compliance -------------------------------------------------------------- */
+
+struct report_wait {
+	struct ctl *ctl;
+	struct selfcheck *sc;
+	uint64_t token;
+	int64_t from, to;
+	int lang;
+};
+
+static void report_done(void *ctx, cJSON *report, const char *err)
+{
+	struct report_wait *w = ctx;
+	cJSON *r;
+	if (report) {
+		r = ok_reply();
+		cJSON_AddItemToObject(r, "report", report);
+	} else {
+		r = cmd_error("report: %s", err);
+	}
+	ctl_reply(w->ctl, w->token, r);
+	free(w);
+}
+
+/* Everything written before the request is committed: now the report's
+ * own connection sees it. */
+static void report_committed(void *ctx, int rc)
+{
+	struct report_wait *w = ctx;
+	(void)rc; /* a refused write is reported by the status; read what is there */
+	if (selfcheck_report(w->sc, w->from, w->to, w->lang, report_done, w) < 0) {
+		ctl_reply(w->ctl, w->token,
+		          cmd_error("report: %s", "busy (reports already running); try again"));
+		free(w);
+	}
+}
+
+/* report: read on the self-check's thread, never on the loop's (it reads
+ * months of history); the reply comes when it is done. */
+static cJSON *cmd_report(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *from = cJSON_GetObjectItem(req, "from_ms"),
+	            *to = cJSON_GetObjectItem(req, "to_ms");
+	const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(req, "lang"));
+	struct report_wait *w;
+	(void)by;
+	if (!cJSON_IsNumber(from) || !cJSON_IsNumber(to) || to->valuedouble <= from->valuedouble)
+		return cmd_error("report: \"from_ms\" and \"to_ms\" (UTC ms, to after from) are "
+		                 "needed",
+		                 NULL);
+	if (lang && strcmp(lang, "vi") && strcmp(lang, "en"))
+		return cmd_error("report: \"lang\" is vi or en, not \"%s\"", lang);
+	if (!c->selfcheck)
+		return cmd_error("report: unavailable (the report thread could not start; see the "
+		                 "log)",
+		                 NULL);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return cmd_error("report: out of memory", NULL);
+	w->ctl = c->ctl;
+	w->sc = c->selfcheck;
+	w->from = (int64_t)from->valuedouble;
+	w->to = (int64_t)to->valuedouble;
+	w->lang = lang ? (strcmp(lang, "en") ? LANG_VI : LANG_EN) : c->cfg->site.language;
+	w->token = ctl_defer(c->ctl);
+	if (store_commit_then(c->store, report_committed, w) < 0)
+		report_committed(w, -1);
+	return CTL_DEFERRED;
+}
+
+#define INSPECT_KEY "inspection"
+/* The inspector of the inspection in progress ("": none). One daemon per
+ * process, so one inspection per process. */
+static char inspecting[64];
+static int inspecting_loaded;
+
+/* inspect start|result|finish: the inspector's checklist. The inspection
+ * in progress (its inspector) is kept in the store's state, so a restart
+ * does not lose it; each step is an "inspect" event, which the report
+ * reads. Any criterion may be judged: a manual one takes the verdict, an
+ * automatic one gets it as evidence (a "fail" overrides its own). */
+static cJSON *cmd_inspect(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const char *action = cJSON_GetStringValue(cJSON_GetObjectItem(req, "action"));
+	const char *crit = cJSON_GetStringValue(cJSON_GetObjectItem(req, "criterion"));
+	const char *result = cJSON_GetStringValue(cJSON_GetObjectItem(req, "result"));
+	const cJSON *note = cJSON_GetObjectItem(req, "note");
+	char *cur = inspecting, msg[512];
+	cJSON *r;
+	/* The store's state is what a restart reads back; this copy is what
+	 * was written since (the writer thread may not have committed it). */
+	if (!inspecting_loaded &&
+	    store_state_get(c->store, INSPECT_KEY, inspecting, sizeof(inspecting)) < 0)
+		inspecting[0] = 0;
+	inspecting_loaded = 1;
+	if (!action)
+		return cmd_error("inspect: \"action\" must be start, result or finish", NULL);
+	if (!strcmp(action, "start")) {
+		const char *role = users_role(c->users, by);
+		/* Only a code names the inspector: "by" alone is whatever the
+		 * caller typed. */
+		if (!cJSON_IsString(cJSON_GetObjectItem(req, "code")))
+			return cmd_error(
+			    "inspect start: the inspector's code is needed (--code PIN)", NULL);
+		if (!role || strcmp(role, "inspector")) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "inspect start: %s is not an inspector (role %s); an inspector is a "
+			    "user added with --role inspector",
+			    by, role ? role : "none");
+			return cmd_error("%s", msg);
+		}
+		if (cur[0]) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "inspect start: an inspection by %s is in progress (inspect finish "
+			    "first)",
+			    cur);
+			return cmd_error("%s", msg);
+		}
+		store_state_set(c->store, INSPECT_KEY, by, loop_wall_ms());
+		snprintf(inspecting, sizeof(inspecting), "%s", by);
+		store_event(c->store, loop_wall_ms(), by, "inspect", NULL, NULL, 0, 0, "start");
+		snprintf(msg, sizeof(msg), "inspection started by %s", by);
+	} else if (!cur[0]) {
+		return cmd_error("inspect: no inspection in progress (inspect start --by NAME "
+		                 "--code PIN)",
+		                 NULL);
+	} else if (!strcmp(action, "finish")) {
+		store_event(c->store, loop_wall_ms(), cur, "inspect", NULL, NULL, 0, 0, "finish");
+		snprintf(msg, sizeof(msg), "inspection by %s finished", cur);
+		store_state_set(c->store, INSPECT_KEY, "", loop_wall_ms());
+		inspecting[0] = 0;
+	} else if (!strcmp(action, "result")) {
+		int nerr = 0, k;
+		struct compliance_criteria *cr;
+		if (!crit || !result || (strcmp(result, "pass") && strcmp(result, "fail")))
+			return cmd_error("inspect: a criterion and pass or fail are needed", NULL);
+		if (note && (!cJSON_IsString(note) || strlen(note->valuestring) > 400))
+			return cmd_error("inspect: --note is a text of at most 400 bytes", NULL);
+		/* A small file, read each time: what the report will judge by. */
+		cr = compliance_criteria_load(c->cfg->criteria_file, NULL, NULL, &nerr);
+		if (!cr)
+			return cmd_error("inspect: the criteria file %s cannot be used (safehoused "
+			                 "--check says why)",
+			                 c->cfg->criteria_file);
+		k = compliance_criterion_find(cr, crit);
+		if (k < 0) {
+			const char *hint = compliance_criterion_suggest(cr, crit);
+			snprintf(msg, sizeof(msg), "inspect: unknown criterion \"%s\"%s%s%s", crit,
+			         hint ? " (did you mean \"" : " (see the report for the ids)",
+			         hint ? hint : "", hint ? "\"?)" : "");
+			compliance_criteria_free(cr);
+			return cmd_error("%s", msg);
+		}
+		compliance_criteria_free(cr);
+		store_event(c->store, loop_wall_ms(), cur, "inspect", NULL, crit, 1,
+		            !strcmp(result, "pass"), note ? note->valuestring : NULL);
+		snprintf(msg, sizeof(msg), "%s: %s (by %s)", crit, result, cur);
+	} else {
+		return cmd_error("inspect: unknown action \"%s\" (start, result, finish)", action);
+	}
+	log_notice("inspect: %s", msg);
+	/* An inspection's record goes to the disk now, not with the next
+	 * batch of telemetry. */
+	store_commit_then(c->store, NULL, NULL);
+	r = ok_reply();
+	cJSON_AddStringToObject(r, "message", msg);
+	return r;
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */

@@ -3,6 +3,7 @@
  * of its arguments into requests.
  */
 #include "commands.h"
+#include "compliance.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -162,6 +163,62 @@ static int parse_arm(const struct cmd_args *a, cJSON *req, char *err, size_t err
 	return CMD_ARGS_OK;
 }
 
+/* report: the period is read here, in the gateway's own time zone (the
+ * site's), so that the daemon gets plain UTC milliseconds. */
+static int parse_report(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
+{
+	int64_t from, to;
+	if (a->argc)
+		return CMD_ARGS_USAGE;
+	if (!a->from || !a->to || compliance_parse_time(a->from, &from) < 0 ||
+	    compliance_parse_time(a->to, &to) < 0) {
+		snprintf(err, errlen,
+		         "report needs --from DATE --to DATE, each YYYY-MM-DD (site time) or RFC "
+		         "3339 (2026-11-29T08:00:00Z)");
+		return CMD_ARGS_ERROR;
+	}
+	if (to <= from) {
+		snprintf(err, errlen, "report: --to must be after --from");
+		return CMD_ARGS_ERROR;
+	}
+	if (a->format && strcmp(a->format, "text") && strcmp(a->format, "json") &&
+	    strcmp(a->format, "html")) {
+		snprintf(err, errlen, "report: --format is text, json or html, not \"%s\"",
+		         a->format);
+		return CMD_ARGS_ERROR;
+	}
+	if (a->lang && strcmp(a->lang, "vi") && strcmp(a->lang, "en")) {
+		snprintf(err, errlen, "report: --lang is vi or en, not \"%s\"", a->lang);
+		return CMD_ARGS_ERROR;
+	}
+	cJSON_AddNumberToObject(req, "from_ms", (double)from);
+	cJSON_AddNumberToObject(req, "to_ms", (double)to);
+	if (a->lang)
+		cJSON_AddStringToObject(req, "lang", a->lang);
+	return CMD_ARGS_OK;
+}
+
+/* inspect start | finish | CRITERION pass|fail [--note TEXT]. */
+static int parse_inspect(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
+{
+	if (a->argc == 1 && (!strcmp(a->argv[0], "start") || !strcmp(a->argv[0], "finish"))) {
+		cJSON_AddStringToObject(req, "action", a->argv[0]);
+	} else if (a->argc == 2 && (!strcmp(a->argv[1], "pass") || !strcmp(a->argv[1], "fail"))) {
+		cJSON_AddStringToObject(req, "action", "result");
+		cJSON_AddStringToObject(req, "criterion", a->argv[0]);
+		cJSON_AddStringToObject(req, "result", a->argv[1]);
+		if (a->note)
+			cJSON_AddStringToObject(req, "note", a->note);
+	} else {
+		snprintf(err, errlen,
+		         "inspect start --by NAME --code PIN | inspect CRITERION pass|fail "
+		         "[--note TEXT] | inspect finish");
+		return CMD_ARGS_ERROR;
+	}
+	add_by(a, req);
+	return CMD_ARGS_OK;
+}
+
 static int parse_disable(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
 {
 	int64_t secs;
@@ -261,9 +318,10 @@ static int parse_users(const struct cmd_args *a, cJSON *req, char *err, size_t e
 		cJSON_AddStringToObject(req, "name", a->argv[1]);
 	} else if (strcmp(action, "add") == 0 || strcmp(action, "passwd") == 0) {
 		if (a->argc != 2 || (strcmp(action, "add") == 0 && !a->role)) {
-			snprintf(err, errlen,
-			         "users add NAME --role owner|tenant|installer [--pin-stdin] "
-			         "[--duress]; users passwd NAME ...");
+			snprintf(
+			    err, errlen,
+			    "users add NAME --role owner|tenant|installer|inspector [--pin-stdin] "
+			    "[--duress]; users passwd NAME ...");
 			return CMD_ARGS_ERROR;
 		}
 		cJSON_AddStringToObject(req, "name", a->argv[1]);

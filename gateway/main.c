@@ -44,6 +44,7 @@
 #include "outputs.h"
 #include "panel.h"
 #include "registry.h"
+#include "selfcheck.h"
 #include "status.h"
 #include "store.h"
 #include "upstream.h"
@@ -75,6 +76,7 @@ void daemon_bind(struct daemon *dm)
 	    .buses = dm->buses,
 	    .started_mono = dm->started_mono,
 	    .neighbours = dm->neighbours,
+	    .selfcheck = dm->selfcheck,
 	};
 	dm->cmd = (struct cmd_ctx){
 	    .cfg = dm->cfg,
@@ -84,6 +86,7 @@ void daemon_bind(struct daemon *dm)
 	    .users = dm->users,
 	    .buses = dm->buses,
 	    .ctl = dm->ctl,
+	    .selfcheck = dm->selfcheck,
 	    .status = &dm->status,
 	    .after = daemon_after_command,
 	    .arg = dm,
@@ -321,6 +324,8 @@ static void reload(struct daemon *dm)
 	dm->rules = nrs;
 	config_free(dm->cfg);
 	dm->cfg = ncfg;
+	if (dm->selfcheck)
+		selfcheck_set_config(dm->selfcheck, ncfg);
 	daemon_bind(dm);
 	if (reload_modem)
 		modem_start(dm);
@@ -434,6 +439,12 @@ static int start_all(struct daemon *dm)
 	 * kicks the other channels. Channels (the modem's sms and call, the
 	 * webhooks) register with outbox_add_channel. */
 	upstream_set_kick_hook(dm->up, kick_outbox, dm->outbox);
+	/* Reports run on their own thread; without it the gateway still
+	 * guards the house, it only cannot report. */
+	dm->selfcheck =
+	    selfcheck_new(dm->loop, dm->store, dm->up, dm->config_path, dm->cfg, err, sizeof(err));
+	if (!dm->selfcheck)
+		log_err("%s; reports and the daily self-check are unavailable", err);
 	/* The webhook channel is always there (one idle libcurl multi
 	 * handle), so that a webhook contact added by a reload just works. */
 	dm->webhook = webhook_new(dm->loop, dm->cfg);
@@ -561,6 +572,10 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_disconnect(dm->remote);
 	mqttc_disconnect(dm->local_out);
 	mqttc_disconnect(dm->local);
+	/* Before the control socket: a report in progress still gets its
+	 * answer ("stopping"). */
+	selfcheck_free(dm->selfcheck);
+	dm->selfcheck = NULL;
 	ctl_free(dm->ctl);
 	engine_free(dm->engine);
 	panel_free(dm->panel);

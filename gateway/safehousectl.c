@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "compliance.h"
 #include "config.h" /* SH_DEFAULT_SOCKET */
 
 #define REPLY_MAX (4 * 1024 * 1024)
@@ -457,6 +458,31 @@ static void print_users(const struct cmd_args *a, const cJSON *r)
 		printf("done\n");
 }
 
+/* The report is rendered here, from the daemon's JSON: the daemon does
+ * the reading, safehousectl the formatting and the file. */
+static void print_report(const struct cmd_args *a, const cJSON *r)
+{
+	const cJSON *rp = cJSON_GetObjectItem(r, "report");
+	FILE *out = stdout;
+	if (a->output && !(out = fopen(a->output, "w"))) {
+		fprintf(stderr, "safehousectl: %s: %s\n", a->output, strerror(errno));
+		exit(1);
+	}
+	if (compliance_write(rp, a->format ? a->format : "text", out) < 0 ||
+	    (out != stdout && fclose(out) != 0)) {
+		fprintf(stderr, "safehousectl: report: write error\n");
+		exit(1);
+	}
+	if (a->output)
+		printf("report written to %s\n", a->output);
+}
+
+static void print_inspect(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("%s\n", str(r, "message"));
+}
+
 typedef void (*print_fn)(const struct cmd_args *a, const cJSON *reply);
 
 static const print_fn printers[CMD__COUNT] = {
@@ -479,9 +505,12 @@ static int read_options(int argc, char **argv, struct cmd_args *a, const char **
 	    {"limit", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
 	    {"code", required_argument, NULL, 'c'},   {"role", required_argument, NULL, 'r'},
 	    {"pin-stdin", no_argument, NULL, 'P'},    {"duress", no_argument, NULL, 'D'},
-	    {"units", required_argument, NULL, 'U'},  {NULL, 0, NULL, 0}};
+	    {"units", required_argument, NULL, 'U'},  {"from", required_argument, NULL, 1},
+	    {"to", required_argument, NULL, 2},       {"format", required_argument, NULL, 3},
+	    {"lang", required_argument, NULL, 4},     {"output", required_argument, NULL, 'o'},
+	    {"note", required_argument, NULL, 5},     {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			*sock = optarg;
@@ -530,6 +559,24 @@ static int read_options(int argc, char **argv, struct cmd_args *a, const char **
 			break;
 		case 'U':
 			a->units = optarg;
+			break;
+		case 1:
+			a->from = optarg;
+			break;
+		case 2:
+			a->to = optarg;
+			break;
+		case 3:
+			a->format = optarg;
+			break;
+		case 4:
+			a->lang = optarg;
+			break;
+		case 'o':
+			a->output = optarg;
+			break;
+		case 5:
+			a->note = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "mqttc.h"
 #include "neighbours.h"
+#include "selfcheck.h"
 #include "outbox.h"
 #include "outputs.h"
 #include "panel.h"
@@ -155,6 +156,10 @@ cJSON *status_build(const struct status_deps *d, int for_ctl)
 	cJSON_AddNumberToObject(s, "offline", off);
 	cJSON_AddNumberToObject(s, "unknown", unk);
 	add_neighbours(d, o);
+	/* The daily self-check's summary: also in the retained upstream
+	 * status, so the station sees a house drifting out of compliance. */
+	if (d->selfcheck)
+		cJSON_AddItemToObject(o, "compliance", selfcheck_status(d->selfcheck));
 	if (for_ctl)
 		add_ctl_fields(d, o);
 	return o;

@@ -39,6 +39,7 @@ struct status_deps {
 	struct outbox *outbox;           /* NULL: none (the outbox's status is left out) */
 	struct mqttc *local, *local_out; /* the reports' and the output connection */
 	struct buses *buses;
+	struct selfcheck *selfcheck; /* NULL: none ("compliance" is left out) */
 	int64_t started_mono;
 	const struct neighbours *neighbours; /* NULL: no neighbour group */
 };

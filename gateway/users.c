@@ -36,7 +36,9 @@ struct users {
 	int64_t locked_until;
 };
 
-static const char *const roles[] = {"owner", "tenant", "installer", NULL};
+/* inspector: the commune police officer who inspects the house (the
+ * checklist of `safehousectl inspect`). */
+static const char *const roles[] = {"owner", "tenant", "installer", "inspector", NULL};
 
 int users_hash(const char *pin, char *out)
 {
@@ -137,7 +139,7 @@ int users_add(struct users *u, const char *name, const char *role, const char *p
 	if (!valid_name(name, why, whylen))
 		return -EINVAL;
 	if (!ok_role) {
-		snprintf(why, whylen, "role must be owner, tenant or installer");
+		snprintf(why, whylen, "role must be owner, tenant, installer or inspector");
 		return -EINVAL;
 	}
 	if (!valid_pin(pin, "the PIN", why, whylen) ||
@@ -261,4 +263,12 @@ cJSON *users_json(const struct users *u)
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
+}
+
+const char *users_role(const struct users *u, const char *name)
+{
+	for (int i = 0; u && name && i < u->n; i++)
+		if (strcmp(u->u[i].name, name) == 0)
+			return u->u[i].role;
+	return NULL;
 }

@@ -31,7 +31,11 @@ struct cJSON;
 struct users *users_new(struct store *s);
 void users_free(struct users *u);
 
-/* role: owner, tenant or installer. duress_pin may be NULL. Returns 0,
+/* The role of user name (owned by u, valid until the user is deleted), or
+ * NULL when there is no such user. */
+const char *users_role(const struct users *u, const char *name);
+
+/* role: owner, tenant, installer or inspector. duress_pin may be NULL. Returns 0,
  * -EEXIST, -EINVAL (why says what), -ENOSPC. */
 int users_add(struct users *u, const char *name, const char *role, const char *pin,
               const char *duress_pin, int64_t wall_ms, char *why, size_t whylen);
