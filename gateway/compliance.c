@@ -1201,11 +1201,15 @@ static void check_battery_min(struct rep *r, const struct criterion *k, struct v
 			   b);
 		}
 	}
-	if (v->result == 0)
+	if (n == 0) {
+		v->result = 2;
+		ev(v, TR(r, "không thiết bị nào báo mức pin", "no battery level reported"));
+	} else if (v->result == 0) {
 		ev(v,
 		   TR(r, "%d thiết bị báo mức pin, đều đủ",
 		      "%d battery level(s) reported, all above"),
 		   n);
+	}
 }
 
 static double availability(const struct rep *r)

@@ -198,6 +198,25 @@ static void show_status(const cJSON *r)
 	}
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
+	{
+		const cJSON *cp = cJSON_GetObjectItem(r, "compliance"), *f;
+		if (cJSON_IsString(cJSON_GetObjectItem(cp, "at"))) {
+			printf("self-check: %.0f passed, %.0f failed, %.0f not checked (%s)",
+			       num(cp, "passed"), num(cp, "failed"), num(cp, "not_checked"),
+			       str(cp, "at"));
+			cJSON_ArrayForEach(f, cJSON_GetObjectItem(cp, "failing"))
+			{
+				printf("%s%s",
+				       f == cJSON_GetObjectItem(cp, "failing")->child
+				           ? "; failing: "
+				           : ", ",
+				       cJSON_GetStringValue(f));
+			}
+			putchar('\n');
+		} else if (cp) {
+			printf("self-check: not run yet\n");
+		}
+	}
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "last_known"))
 	{
 		printf("          %s: %s %s (last known before restart)\n", str(it, "sensor"),

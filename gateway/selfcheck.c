@@ -25,6 +25,8 @@
  * second or two; more than this is somebody scripting in a loop. */
 #define QUEUE_MAX 4
 #define STATE_KEY "compliance_failing"
+/* After start: the links have had a moment (the link "up" event is in). */
+#define START_DELAY_MS 2000
 
 struct sc_job {
 	struct worker_job job; /* first */
@@ -46,7 +48,7 @@ struct selfcheck {
 	struct worker_done *done;
 	struct worker *w;
 	int queued;
-	int timer;
+	int timer, start_timer;
 	/* the last self-check */
 	int64_t last_at;
 	int passed, failed, not_checked;
@@ -172,6 +174,13 @@ static int was_failing(const char *list, const char *id)
 	return 0;
 }
 
+static void committed(void *ctx, int rc)
+{
+	struct selfcheck *sc = ctx;
+	(void)rc; /* rows the disk refused are sent from memory */
+	upstream_kick(sc->up);
+}
+
 static void check_done(void *ctx, cJSON *report, const char *err)
 {
 	struct selfcheck *sc = ctx;
@@ -180,7 +189,7 @@ static void check_done(void *ctx, cJSON *report, const char *err)
 	size_t used = 0;
 	if (!report) {
 		if (strcmp(err, "stopping"))
-			log_warn("self-check: %s", err);
+			log_notice("self-check: not done: %s", err);
 		return;
 	}
 	sum = cJSON_GetObjectItem(report, "summary");
@@ -224,7 +233,9 @@ static void check_done(void *ctx, cJSON *report, const char *err)
 		store_state_set(sc->store, STATE_KEY, now_list, loop_wall_ms());
 	store_event(sc->store, loop_wall_ms(), "self-check", "self_check", NULL, NULL, 1,
 	            sc->failed, now_list[0] ? now_list : "all automatic criteria pass");
-	upstream_kick(sc->up);
+	/* The notices go once they are on the disk (as the panel's do). */
+	if (store_commit_then(sc->store, committed, sc) < 0)
+		log_err("self-check: cannot queue the commit; notices delayed");
 	cJSON_Delete(report);
 }
 
@@ -237,6 +248,13 @@ void selfcheck_run_now(struct selfcheck *sc)
 }
 
 static void schedule(struct selfcheck *sc);
+
+static void on_start_timer(void *ctx)
+{
+	struct selfcheck *sc = ctx;
+	sc->start_timer = 0;
+	selfcheck_run_now(sc);
+}
 
 static void on_timer(void *ctx)
 {
@@ -310,6 +328,10 @@ struct selfcheck *selfcheck_new(struct loop *loop, struct store *store, struct u
 		goto fail;
 	}
 	schedule(sc);
+	/* Once at start too: the status has a summary from the first minute,
+	 * and what broke while the gateway was off is told (only what is
+	 * newly failing: a restart repeats nothing). */
+	sc->start_timer = loop_timer_add(loop, START_DELAY_MS, on_start_timer, sc);
 	return sc;
 fail:
 	if (sc && !err[0])
@@ -324,6 +346,7 @@ void selfcheck_free(struct selfcheck *sc)
 	if (!sc)
 		return;
 	loop_timer_cancel(sc->loop, sc->timer);
+	loop_timer_cancel(sc->loop, sc->start_timer);
 	/* Never taken: their callers still get an answer. */
 	j = worker_stop(sc->w);
 	while (j) {

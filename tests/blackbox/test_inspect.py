@@ -131,3 +131,37 @@ def test_status_shows_the_self_check(site):
     s = start(site)
     st = s.status()
     assert "compliance" in st
+
+
+def notices(site, text):
+    return [m for m in site.probe.select(site.topic("notify"))
+            if text in (m.json().get("message") or "")]
+
+
+WALK_TEXT = "Mọi đầu báo được thử trong 31 ngày gần nhất"
+
+
+def test_self_check_tells_the_owner_once_of_a_newly_failed_criterion(site):
+    # A new house: no detector walk-tested yet.
+    s = start(site)
+    (m,) = s.probe.wait_for(s.topic("notify"),
+                         pred=lambda m: WALK_TEXT in (m.json().get("message") or ""),
+                         what="the self-check's notice of the walk tests")
+    assert m.json()["to"] == "owner"
+    assert "smoke-101" in m.json()["message"]
+    wait_until(lambda: s.status()["compliance"].get("at"), what="the self-check's summary")
+    st = s.status()["compliance"]
+    assert "walk-tested" in st["failing"] and st["failed"] >= 1
+    text = s.ctl("status").stdout
+    assert "self-check:" in text and "walk-tested" in text
+    # A restart checks again; what was already failing is not told again.
+    s.stop()
+    s.wait_exit()
+    before = len(notices(s, WALK_TEXT))
+    s.start()
+    wait_until(lambda: s.status()["compliance"].get("at"), what="the self-check after restart")
+    events = lambda: [e for e in s.ctl_json("events", "--limit", "500")["events"]
+                      if e.get("type") == "self_check"]
+    wait_until(lambda: len(events()) >= 2, what="both self-checks recorded")
+    s.barrier()
+    assert len(notices(s, WALK_TEXT)) == before == 1
