@@ -514,6 +514,9 @@ struct sensor_hist {
 	double battery; /* NAN unknown */
 	cJSON *points;  /* [{"day","percent"}] */
 	char last_day[11];
+	cJSON *last_point; /* in points */
+	double last_percent;
+	int64_t last_at;
 	int64_t last_test; /* 0: never */
 };
 
@@ -745,26 +748,36 @@ static void set_online(struct rep *r, int s, int64_t at, int online)
 	h->online = online;
 }
 
+/* The battery trend: the day's last value, a point only when the whole
+ * percent changed (a chart draws steps), and over a long period at most
+ * one a week, so that a year's report of a big house stays small enough
+ * for the control socket. */
 static void set_battery(struct rep *r, int s, int64_t at, double v)
 {
 	struct sensor_hist *h = &r->sh[s];
 	char day[11];
+	int64_t spacing = r->to - r->from > 92 * 86400000LL ? 7 * 86400000LL : 0;
+	cJSON *p;
 	h->battery = v;
 	if (at < r->from)
 		return;
 	day_of(at, day);
 	if (!h->points)
 		h->points = cJSON_CreateArray();
-	if (strcmp(day, h->last_day) == 0) {
-		cJSON *last = cJSON_GetArrayItem(h->points, cJSON_GetArraySize(h->points) - 1);
-		cJSON_ReplaceItemInObject(last, "percent", cJSON_CreateNumber(v));
-	} else {
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddStringToObject(p, "day", day);
-		cJSON_AddNumberToObject(p, "percent", v);
-		cJSON_AddItemToArray(h->points, p);
-		memcpy(h->last_day, day, sizeof(day));
+	if (h->last_point && strcmp(day, h->last_day) == 0) {
+		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(h->last_point, "percent"), v);
+		return;
 	}
+	if (h->last_point && (lround(v) == lround(h->last_percent) || at - h->last_at < spacing))
+		return;
+	p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "day", day);
+	cJSON_AddNumberToObject(p, "percent", v);
+	cJSON_AddItemToArray(h->points, p);
+	memcpy(h->last_day, day, sizeof(day));
+	h->last_point = p;
+	h->last_percent = v;
+	h->last_at = at;
 }
 
 static void set_link(struct rep *r, int64_t at, int up)
