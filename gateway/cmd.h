@@ -29,7 +29,7 @@ struct cmd_ctx {
 	struct registry *reg;
 	struct users *users;
 	struct buses *buses;
-	struct ctl *ctl; /* for deferred replies */
+	struct ctl *ctl;             /* for deferred replies */
 	struct selfcheck *selfcheck; /* reports off the loop's thread; NULL: unavailable */
 	const struct status_deps *status;
 	/* After a command changed the panel: let the rules hear about it,

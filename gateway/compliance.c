@@ -841,18 +841,27 @@ static int read_prior(struct rep *r, char *err, size_t errlen)
 	}
 	if (finish(r, st, rc, err, errlen) < 0)
 		return -1;
+	/* The link's last word before the period, and whether the daemon
+	 * (re)started after it (then the link was down until its next "up").
+	 * A start or stop with no link event before it says nothing: the
+	 * build that wrote it did not record the link (an upgraded gateway). */
 	if (prep(r, &st,
-	         "SELECT type, detail, max(at_ms) FROM events WHERE at_ms < ?1 AND "
-	         "((origin = 'upstream' AND type = 'link') OR (origin = 'daemon' AND type IN "
-	         "('start', 'stop')))",
+	         "SELECT (SELECT detail || ' ' || max(at_ms) FROM events WHERE at_ms < ?1 AND "
+	         "origin = 'upstream' AND type = 'link'), (SELECT max(at_ms) FROM events WHERE "
+	         "at_ms < ?1 AND origin = 'daemon' AND type IN ('start', 'stop'))",
 	         err, errlen) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, r->from);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-			set_link(r, r->from,
-			         !strcmp(col_text(st, 0), "link") &&
-			             !strcmp(col_text(st, 1), "up"));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		char state[16] = "";
+		long long link_at = 0;
+		sscanf(col_text(st, 0), "%15s %lld", state, &link_at);
+		set_link(r, r->from, !strcmp(state, "up"));
+		if (sqlite3_column_int64(st, 1) > link_at)
+			set_link(r, r->from, 0);
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE;
 	return finish(r, st, rc, err, errlen);
 }
 
@@ -896,7 +905,8 @@ static int read_events(struct rep *r, char *err, size_t errlen)
 			set_link(r, at, detail && !strcmp(detail, "up"));
 		} else if (!strcmp(origin, "daemon") &&
 		           (!strcmp(type, "start") || !strcmp(type, "stop"))) {
-			set_link(r, at, 0);
+			if (r->link_known) /* see read_prior */
+				set_link(r, at, 0);
 		} else if (!strcmp(type, "inspect")) {
 			inspect_event(r, at, origin, point, has_value, value, detail);
 		}

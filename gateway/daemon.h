@@ -50,7 +50,7 @@ struct daemon {
 	struct users *users;
 	struct hass *hass;
 	struct neighbours *neighbours; /* the neighbour group's feeds */
-	struct selfcheck *selfcheck;   /* reports and the daily self-check; NULL if it cannot start */
+	struct selfcheck *selfcheck; /* reports and the daily self-check; NULL if it cannot start */
 	/* What the status, the faults and the commands work on: refreshed by
 	 * daemon_bind() whenever one of the pointers above changes. */
 	struct status_deps status;

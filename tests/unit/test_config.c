@@ -347,12 +347,12 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	assert_int_equal(d.errors, 3);
 	expect_diag(&d, 0, "site.json:3:32: zones[0].nmae: unknown key; did you mean \"name\"?");
 	expect_diag(&d, 0, "site.json:4:3: heartbeat: unknown key; did you mean \"heartbeat_s\"?");
-	expect_diag(
-	    &d, 0,
-	    "site.json:5:3: extra: unknown key; expected one of site, database, "
-	    "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
-	    "heartbeat_s, zones, "
-	    "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, neighbours, outbox, modem, credentials, criteria");
+	expect_diag(&d, 0,
+	            "site.json:5:3: extra: unknown key; expected one of site, database, "
+	            "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
+	            "heartbeat_s, zones, "
+	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, "
+	            "neighbours, outbox, modem, credentials, criteria");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
