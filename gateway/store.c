@@ -1074,6 +1074,12 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 
 /* ---- the event log's hash chain (chain.h) ---------------------------------- */
 
+static int col_is(sqlite3_stmt *st, int i, const char *v)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t && strcmp(t, v) == 0;
+}
+
 /* Bind an event row and its hash (hex; NULL for none) to ST_EVENT. */
 static void bind_event(sqlite3_stmt *st, const struct chain_row *r, const char *hash)
 {
@@ -1236,7 +1242,7 @@ static int w_event(struct store *s, int64_t at_ms, const char *origin, const cha
 static int w_prune_step(struct store *s, int64_t before_ms, int max, int *more)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t k = 0, k_ms = 0, n = 0;
+	int64_t k = 0, k_ms = 0, n = 0, seen = 0;
 	char hash[CHAIN_HEX_LEN] = "", detail[256], at[32], before[32];
 	struct chain_row r = {
 	    .at = at, .origin = "store", .type = CHAIN_TYPE_PRUNED, .detail = detail};
@@ -1246,7 +1252,7 @@ static int w_prune_step(struct store *s, int64_t before_ms, int max, int *more)
 	if (begin(s) < 0)
 		return STORE_ESTORAGE;
 	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT id, at_ms, hash FROM events WHERE id < ?1 ORDER BY id"
+	                       "SELECT id, at_ms, hash, type FROM events WHERE id < ?1 ORDER BY id"
 	                       " LIMIT ?2",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto fail;
@@ -1255,16 +1261,19 @@ static int w_prune_step(struct store *s, int64_t before_ms, int max, int *more)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_int64(st, 1) >= before_ms)
 			break;
+		seen++;
 		k = sqlite3_column_int64(st, 0);
 		k_ms = sqlite3_column_int64(st, 1);
 		has_hash = sqlite3_column_type(st, 2) != SQLITE_NULL;
 		snprintf(hash, sizeof(hash), "%s",
 		         has_hash ? (const char *)sqlite3_column_text(st, 2) : "");
-		n++;
+		/* An earlier anchor goes too, but it was no event. */
+		if (!col_is(st, 3, CHAIN_TYPE_PRUNED))
+			n++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto fail;
-	*more = rc == SQLITE_DONE && n == max;
+	*more = rc == SQLITE_DONE && seen == max;
 	sqlite3_finalize(st);
 	st = NULL;
 	if (!k)
@@ -1308,9 +1317,11 @@ static int w_prune(struct store *s, int64_t before_ms)
 			return rc;
 		total += rc;
 	}
-	if (total > 0)
-		log_notice("store: retention: %d event(s) older than %lld days removed", total,
-		           (long long)((loop_wall_ms() - before_ms) / 86400000));
+	if (total > 0) {
+		char at[32];
+		store_format_time(before_ms, at, sizeof(at));
+		log_notice("store: retention: %d event(s) from before %s removed", total, at);
+	}
 	return total;
 }
 
