@@ -290,6 +290,22 @@ out:
 	return rc;
 }
 
+/* false-alarm ID --reason TEXT */
+static int parse_false_alarm(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
+{
+	if (a->argc != 1 || !a->reason || !*a->reason) {
+		snprintf(err, errlen,
+		         "false-alarm needs ID --reason TEXT, e.g. false-alarm 12 --reason \"khói "
+		         "nấu ăn\"");
+		return CMD_ARGS_ERROR;
+	}
+	if (add_alarm_id("false-alarm", a->argv[0], req, err, errlen) < 0)
+		return CMD_ARGS_ERROR;
+	cJSON_AddStringToObject(req, "reason", a->reason);
+	add_by(a, req);
+	return CMD_ARGS_OK;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 const struct command commands[CMD__COUNT] = {
@@ -304,10 +320,20 @@ const char *const commands_names[CMD__COUNT + 1] = {
 #undef CMD
     NULL};
 
+/* A row's name is a C identifier (false_alarm); people type a hyphen
+ * (false-alarm): both name the same command. */
+static int name_is(const char *row, const char *name)
+{
+	for (; *row && *name; row++, name++)
+		if (*row != *name && !(*row == '_' && *name == '-'))
+			return 0;
+	return *row == *name;
+}
+
 const struct command *commands_lookup(const char *name)
 {
 	for (int i = 0; name && i < CMD__COUNT; i++)
-		if (strcmp(commands[i].name, name) == 0)
+		if (name_is(commands[i].name, name))
 			return &commands[i];
 	return NULL;
 }

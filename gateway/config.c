@@ -65,7 +65,7 @@ static const char *const top_keys[] = {"site",          "database",       "contr
                                        "outputs",       "contacts",       "rules",
                                        "homeassistant", "profiles_dir",   "neighbours",
                                        "outbox",        "modem",          "credentials",
-                                       NULL};
+                                       "retention_days", NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
@@ -1179,6 +1179,11 @@ static void parse_top(struct loader *l, const cJSON *root)
 
 	c->heartbeat_s = 60;
 	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
+
+	/* Records are kept until the next inspection and a year after: 400
+	 * days. Less is allowed (tests, a lab) and warned about at start. */
+	c->retention_days = 400;
+	get_int(l, root, "retention_days", OPTIONAL, 1, 36500, "days", &c->retention_days);
 
 	/* Bounds what a long outage can pile up (notices and replies go
 	 * first; alarms and alerts are never dropped). */

@@ -88,6 +88,8 @@ void daemon_bind(struct daemon *dm)
 	    .after = daemon_after_command,
 	    .arg = dm,
 	};
+	if (dm->store && dm->cfg)
+		store_set_retention(dm->store, dm->cfg->retention_days);
 }
 
 /* ---- status and supervision --------------------------------------------- */
@@ -379,11 +381,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: safehoused -c FILE [-f] [--check]\n"
 	           "       safehoused -c FILE --test SCENARIO...\n"
+	           "       safehoused --verify DATABASE\n"
 	           "  -c, --config FILE  site configuration (JSON)\n"
 	           "  -f, --foreground   log to stderr instead of syslog\n"
 	           "      --check        validate the config and every rule file, then exit\n"
 	           "      --test         run scenario files against the config's rules on a\n"
 	           "                     virtual clock; exit 1 if any scenario fails\n"
+	           "      --verify DB    check the event log's hash chain in the database\n"
+	           "                     file DB (read-only); exit 1 if a row was changed\n"
+	           "                     or deleted\n"
 	           "  -V, --version      print the version\n");
 }
 
@@ -594,15 +600,34 @@ out:
 	return rc;
 }
 
+/* --verify DB: the same check as `safehousectl verify`, on a file, with no
+ * daemon (an inspector's copy of the database, a stopped gateway). */
+static int verify_file(const char *db)
+{
+	struct store_verify_result r;
+	if (store_verify_file(db, &r) < 0) {
+		fprintf(stderr, "safehoused: %s\n", r.reason);
+		return 2;
+	}
+	if (!r.ok) {
+		printf("%s: the event log does not verify: %s\n", db, r.reason);
+		return 1;
+	}
+	printf("%s: event log verified: %lld row(s) chained", db, (long long)r.rows);
+	if (r.unchained)
+		printf(" (%lld earlier row(s) from before the chain are not)",
+		       (long long)r.unchained);
+	printf("\nhead: row %lld, hash %s\n", (long long)r.head_row, r.head_hash);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-	                                     {"foreground", no_argument, NULL, 'f'},
-	                                     {"check", no_argument, NULL, 'k'},
-	                                     {"test", no_argument, NULL, 't'},
-	                                     {"version", no_argument, NULL, 'V'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"check", no_argument, NULL, 'k'},        {"test", no_argument, NULL, 't'},
+	    {"verify", required_argument, NULL, 'v'}, {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
 	int foreground = 0, check = 0, test = 0, c, rc = 1, lockfd;
@@ -622,6 +647,8 @@ int main(int argc, char **argv)
 		case 't':
 			test = 1;
 			break;
+		case 'v':
+			return verify_file(optarg);
 		case 'V':
 			printf("safehoused %s\n", SH_VERSION);
 			return 0;

@@ -1339,6 +1339,13 @@ static void w_retention(struct store *s, int64_t keep_ms)
 
 void store_set_retention(struct store *s, int days)
 {
+	static int warned = -1;
+	if (days > 0 && days < 400 && warned != days) {
+		warned = days;
+		log_warn("store: events are kept only %d days (retention_days); inspections "
+		         "expect 400 (until the next inspection and a year after)",
+		         days);
+	}
 	lock(s);
 	s->retention_ms = days > 0 ? (int64_t)days * 86400000 : 0;
 	unlock(s);
