@@ -338,20 +338,32 @@ const struct command *commands_lookup(const char *name)
 	return NULL;
 }
 
+/* A name as people type it: false_alarm is false-alarm. */
+static const char *typed(const char *name, char *buf, size_t size)
+{
+	size_t i;
+	for (i = 0; name[i] && i + 1 < size; i++)
+		buf[i] = name[i] == '_' ? '-' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 void commands_unknown(const char *name, char *buf, size_t size)
 {
+	char t[32];
 	const char *hint = name ? sh_suggest(name, commands_names) : NULL;
 	size_t off;
 	int n;
 	n = snprintf(buf, size, "unknown command \"%s\"", name ? name : "");
 	if (hint && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, "; did you mean \"%s\"?", hint);
+		n += snprintf(buf + n, size - (size_t)n, "; did you mean \"%s\"?",
+		              typed(hint, t, sizeof(t)));
 	if (n < 0 || (size_t)n >= size)
 		return;
 	off = (size_t)n;
 	for (int i = 0; i < CMD__COUNT && off < size; i++) {
 		n = snprintf(buf + off, size - off, "%s%s",
-		             i ? ", " : " (known: ", commands[i].name);
+		             i ? ", " : " (known: ", typed(commands[i].name, t, sizeof(t)));
 		if (n < 0)
 			return;
 		off += (size_t)n;
@@ -404,10 +416,11 @@ int commands_request(const char *name, const struct cmd_args *a, cJSON **req, ch
 	*req = NULL;
 	if (!c) {
 		const char *hint = sh_suggest(name, commands_names);
+		char t[32];
 		snprintf(err, errlen, "unknown command \"%s\"", name);
 		if (hint)
 			snprintf(err + strlen(err), errlen - strlen(err), "; did you mean \"%s\"?",
-			         hint);
+			         typed(hint, t, sizeof(t)));
 		return CMD_ARGS_UNKNOWN;
 	}
 	r = cJSON_CreateObject();

@@ -95,7 +95,7 @@ static void unknown_command_names_the_nearest_and_lists_the_known(void **state)
 	commands_unknown("silense", buf, sizeof(buf));
 	assert_non_null(strstr(buf, "unknown command \"silense\"; did you mean \"silence\"?"));
 	assert_non_null(strstr(buf, "(known: status, alarms, ack,"));
-	assert_non_null(strstr(buf, "modbus, users, verify, false_alarm)"));
+	assert_non_null(strstr(buf, "modbus, users, verify, false-alarm)"));
 	commands_unknown("xyzzyplugh", buf, sizeof(buf));
 	assert_null(strstr(buf, "did you mean"));
 	/* A small buffer is cut, never overrun. */
