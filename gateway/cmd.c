@@ -510,6 +510,11 @@ static void verify_done(void *ctx, int rc)
 	cJSON_AddBoolToObject(r, "verified", ok);
 	cJSON_AddNumberToObject(r, "rows", (double)v->r.rows);
 	cJSON_AddNumberToObject(r, "unchained", (double)v->r.unchained);
+	if (v->r.pruned_ms) {
+		char at[32];
+		store_format_time(v->r.pruned_ms, at, sizeof(at));
+		cJSON_AddStringToObject(r, "pruned_through", at);
+	}
 	h = cJSON_AddObjectToObject(r, "head");
 	cJSON_AddNumberToObject(h, "row", (double)v->r.head_row);
 	cJSON_AddStringToObject(h, "hash", v->r.head_hash);

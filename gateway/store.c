@@ -1463,6 +1463,7 @@ static int verify_db(sqlite3 *db, struct store_verify_result *r)
 				break;
 			}
 			memcpy(prev, held, sizeof(prev));
+			r->pruned_ms = row.at_ms;
 			goto next;
 		}
 		if (!started && (!row.type || strcmp(row.type, CHAIN_TYPE_START) != 0)) {

@@ -701,6 +701,7 @@ static void test_pruning_keeps_the_log_verifiable(void **state)
 	assert_int_equal(store_verify_file(f->path, &r), 0);
 	assert_true(r.ok);
 	assert_int_equal(r.head_row, 5001);
+	assert_int_equal(r.pruned_ms, t0 + 4499 * 60000);
 	/* The anchor's recorded hash is what it stands for: change it and
 	 * verify says so. */
 	exec_sql(f->path, "UPDATE events SET detail=replace(detail, '\"hash\":\"', "
