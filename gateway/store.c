@@ -294,6 +294,7 @@ struct store {
 	 * hashed again, in order, when they are written). */
 	struct chain_head ch, ch_ok;
 	int64_t prune_at; /* monotonic ms of the next retention step */
+	int64_t pruned;   /* events removed by the steps of this run so far */
 
 	/* Shared between the writer and the loop (under mu when threaded). */
 	struct store_health health;
@@ -302,6 +303,7 @@ struct store {
 	int64_t durable_serial; /* every op up to this serial is on disk */
 	struct chain_head head; /* the committed head, for the heartbeat */
 	int64_t retention_ms;   /* events older than this are pruned; 0: never */
+	int prune_kick;         /* store_retention_run: a step at the writer's next wake */
 	char *file;             /* the database's path, for store_verify */
 	struct worker *vw;      /* store_verify's thread, started when first needed */
 
@@ -1331,10 +1333,18 @@ static void w_retention(struct store *s, int64_t keep_ms)
 	int more = 0, rc = w_prune_step(s, loop_wall_ms() - keep_ms, PRUNE_STEP, &more);
 	if (rc == STORE_ESTORAGE)
 		w_fail(s, NULL);
-	else if (rc > 0)
-		log_notice("store: retention: %d event(s) older than %lld days removed", rc,
-		           (long long)(keep_ms / 86400000));
-	s->prune_at = loop_mono_ms() + (more && rc > 0 ? PRUNE_PAUSE_MS : PRUNE_EVERY_MS);
+	if (rc > 0)
+		s->pruned += rc;
+	/* One line per run, not per step. */
+	if (s->pruned && !(more && rc > 0)) {
+		log_notice("store: retention: %lld event(s) older than %lld days removed",
+		           (long long)s->pruned, (long long)(keep_ms / 86400000));
+		s->pruned = 0;
+	}
+	/* A step the disk refused is tried again soon after it takes writes. */
+	s->prune_at = loop_mono_ms() + (more && rc > 0         ? PRUNE_PAUSE_MS
+	                                : rc == STORE_ESTORAGE ? PRUNE_FIRST_MS
+	                                                       : PRUNE_EVERY_MS);
 }
 
 void store_set_retention(struct store *s, int days)
@@ -2227,6 +2237,25 @@ int store_commit_then(struct store *s, store_done_fn fn, void *ctx)
 	return submit(s, o);
 }
 
+int store_retention_run(struct store *s)
+{
+	struct op *o;
+	int64_t keep;
+	if (!s->threaded) {
+		lock(s);
+		keep = s->retention_ms;
+		unlock(s);
+		return keep ? (store_prune(s, loop_wall_ms() - keep) < 0 ? -1 : 0) : 0;
+	}
+	lock(s);
+	s->prune_kick = 1;
+	unlock(s);
+	/* A barrier nobody waits for wakes the writer. */
+	if (!(o = op_new(OP_BARRIER)))
+		return -1;
+	return submit(s, o);
+}
+
 int store_commit(struct store *s)
 {
 	struct op *o;
@@ -2292,6 +2321,10 @@ static void writer(struct worker *w, void *arg)
 		int stop;
 		lock(s);
 		keep = s->retention_ms;
+		if (s->prune_kick) {
+			s->prune_kick = 0;
+			s->prune_at = loop_mono_ms();
+		}
 		unlock(s);
 		if (s->in_txn)
 			due = s->txn_start + BATCH_MS;

@@ -306,6 +306,9 @@ int store_verify(struct store *s, struct store_verify_result *r, store_done_fn f
  * row holding the hash of the last one removed, so that the log still
  * verifies. Only events: never alarms, the outbox or anything else. */
 void store_set_retention(struct store *s, int days);
+/* Run the retention now instead of at its time (its steps follow as
+ * above): for tests and tools. Returns 0 or -1. */
+int store_retention_run(struct store *s);
 /* Remove events older than before_ms (wall) now, as above. Inline stores
  * only (tests, tools). Returns the rows removed, or -1. */
 int store_prune(struct store *s, int64_t before_ms);

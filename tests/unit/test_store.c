@@ -803,6 +803,38 @@ static void test_threaded_verify_answers_through_the_fd(void **state)
 	store_close(s);
 }
 
+/* The daemon's retention runs on the writer thread, in steps: old events
+ * go, recent ones stay, and the log still verifies. */
+static void test_threaded_retention_prunes_old_events_in_steps(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char err[256];
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 4500; i++) /* more than two steps */
+		assert_int_equal(store_event(s, old + i, "t", "reading", "x", "smoke", 1, i, NULL),
+		                 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_event(s, now + i, "t", "reading", "x", "smoke", 1, i, NULL),
+		                 0);
+	assert_int_equal(store_commit(s), 0);
+	store_set_retention(s, 1);
+	assert_int_equal(store_retention_run(s), 0);
+	for (int i = 0; i < 500 && scalar(f->path, "SELECT count(*) FROM events") != 6; i++) {
+		struct pollfd p = {.fd = store_fd(s), .events = POLLIN};
+		if (poll(&p, 1, 10) > 0)
+			store_dispatch(s);
+	}
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 6);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events WHERE type='log_pruned'"), 1);
+	store_close(s);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.head_row, 4505);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -834,6 +866,8 @@ int main(void)
 	        test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skipped, setup,
 	        teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
+	    cmocka_unit_test_setup_teardown(test_threaded_retention_prunes_old_events_in_steps,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_rows_are_hash_chained_and_verify, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_reopened_log_chains_on_from_its_last_row, setup,
