@@ -4,8 +4,10 @@ deleted (here with the sqlite3 tool, as an owner could), the heartbeat
 carries the chain's head to the station, and a false-alarm mark is an event
 that never changes the alarm."""
 
+import hashlib
 import json
 import sqlite3
+import struct
 import subprocess
 
 from helpers import SAFEHOUSED, wait_until
@@ -192,3 +194,40 @@ def test_false_alarm_needs_a_reason(running_site):
     r = running_site.ctl("false-alarm", "1")
     assert r.returncode == 2
     assert "--reason" in r.stderr
+
+
+def _text(v):
+    if v is None:
+        return b"\x00"
+    b = v.encode()
+    return b"\x03" + len(b).to_bytes(4, "big") + b
+
+
+def _int(v):
+    return b"\x01" + (v & (2**64 - 1)).to_bytes(8, "big")
+
+
+def _real(v):
+    if v is None:
+        return b"\x00"
+    return b"\x02" + struct.pack(">d", v)
+
+
+def test_the_chain_follows_the_documented_encoding(running_site):
+    """An inspector can check the log with nothing but the README: recompute
+    every row's hash in Python from the documented encoding."""
+    s = running_site
+    make_events(s)
+    s.ctl("arm", "home")  # a command event: no sensor, point or value
+    assert s.stop() == 0
+    prev = hashlib.sha256(b"safehouse event log v1").digest()
+    with sqlite3.connect(s.db_path, timeout=5) as db:
+        rows = db.execute("SELECT id, at, at_ms, origin, type, sensor, point, value, detail,"
+                          " hash FROM events ORDER BY id").fetchall()
+    assert len(rows) >= 7
+    assert any(r[7] is None for r in rows) and any(r[7] is not None for r in rows)
+    for (id_, at, at_ms, origin, type_, sensor, point, value, detail, held) in rows:
+        enc = (_int(id_) + _text(at) + _int(at_ms) + _text(origin) + _text(type_) +
+               _text(sensor) + _text(point) + _real(value) + _text(detail))
+        prev = hashlib.sha256(prev + enc).digest()
+        assert prev.hex() == held, f"row {id_}"
