@@ -655,6 +655,109 @@ static cJSON *cmd_inspect(struct cmd_ctx *c, const cJSON *req, const char *by)
 	return r;
 }
 
+/* ---- the event log ------------------------------------------------------------ */
+
+struct verify_job {
+	struct store_verify_result r;
+	struct ctl *ctl;
+	uint64_t token;
+};
+
+/* The verification is done (on the store's thread): answer the client. A
+ * log that does not verify is a refusal, so that safehousectl exits 1;
+ * the reply says which row and why either way. */
+static void verify_done(void *ctx, int rc)
+{
+	struct verify_job *v = ctx;
+	cJSON *r = cJSON_CreateObject(), *h;
+	char msg[320];
+	int ok = rc == 0 && v->r.ok;
+	cJSON_AddBoolToObject(r, "ok", ok);
+	if (!ok) {
+		snprintf(
+		    msg, sizeof(msg), "%s%s",
+		    rc == 0 ? "the event log does not verify: " : "cannot verify: ", v->r.reason);
+		cJSON_AddStringToObject(r, "error", msg);
+		log_warn("verify: %s", msg);
+	}
+	cJSON_AddBoolToObject(r, "verified", ok);
+	cJSON_AddNumberToObject(r, "rows", (double)v->r.rows);
+	cJSON_AddNumberToObject(r, "unchained", (double)v->r.unchained);
+	if (v->r.pruned_ms) {
+		char at[32];
+		store_format_time(v->r.pruned_ms, at, sizeof(at));
+		cJSON_AddStringToObject(r, "pruned_through", at);
+	}
+	h = cJSON_AddObjectToObject(r, "head");
+	cJSON_AddNumberToObject(h, "row", (double)v->r.head_row);
+	cJSON_AddStringToObject(h, "hash", v->r.head_hash);
+	if (ok) {
+		cJSON_AddNullToObject(r, "first_bad_row");
+		cJSON_AddNullToObject(r, "reason");
+	} else {
+		cJSON_AddNumberToObject(r, "first_bad_row", (double)v->r.first_bad_row);
+		cJSON_AddStringToObject(r, "reason", v->r.reason);
+	}
+	ctl_reply(v->ctl, v->token, r);
+	free(v);
+}
+
+/* verify: the whole log is read on the store's own thread (a year of events
+ * takes a while); the loop goes on meanwhile. */
+static cJSON *cmd_verify(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	struct verify_job *v = calloc(1, sizeof(*v));
+	(void)req;
+	(void)by;
+	if (!v)
+		return cmd_error("verify: out of memory", NULL);
+	v->ctl = c->ctl;
+	v->token = ctl_defer(c->ctl);
+	if (store_verify(c->store, &v->r, verify_done, v) < 0) {
+		ctl_reply(c->ctl, v->token, cmd_error("verify: cannot start a thread", NULL));
+		free(v);
+	}
+	return CTL_DEFERRED;
+}
+
+/* false-alarm ID --reason TEXT: an event that marks the alarm; the alarm's
+ * row is never changed (the record shows what happened, and then what
+ * people said about it). */
+static cJSON *cmd_false_alarm(struct cmd_ctx *c, const cJSON *req, const char *by)
+{
+	const cJSON *reason = cJSON_GetObjectItem(req, "reason");
+	struct shape_alarm_live live;
+	char idbuf[24], *detail;
+	int64_t id;
+	cJSON *d, *r;
+	if (get_alarm_id(req, 0, &id) < 0)
+		return cmd_error("false-alarm: \"id\" must be an alarm id", NULL);
+	if (!cJSON_IsString(reason) || !reason->valuestring[0] || strlen(reason->valuestring) > 500)
+		return cmd_error("false-alarm: \"reason\" must be a text of 1 to 500 characters",
+		                 NULL);
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	/* The store has every alarm once written; the panel has one raised
+	 * a moment ago whose row may still be on its way to the disk. */
+	if (store_alarm_known(c->store, id) != 1 && panel_alarm_live(c->panel, id, &live) != 0)
+		return cmd_error("false-alarm: there is no alarm %s (see 'safehousectl alarms "
+		                 "--all')",
+		                 idbuf);
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "alarm", (double)id);
+	cJSON_AddStringToObject(d, "by", by);
+	cJSON_AddStringToObject(d, "reason", reason->valuestring);
+	detail = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
+	if (!detail)
+		return cmd_error("false-alarm: out of memory", NULL);
+	store_event(c->store, loop_wall_ms(), by, "false_alarm", NULL, NULL, 1, (double)id, detail);
+	log_notice("alarm %s marked as a false alarm by %s: %s", idbuf, by, reason->valuestring);
+	free(detail);
+	r = ok_reply();
+	cJSON_AddNumberToObject(r, "alarm", (double)id);
+	return r;
+}
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 /* The code names the actor. Wrong codes count towards the lock-out (a

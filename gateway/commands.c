@@ -348,6 +348,22 @@ out:
 	return rc;
 }
 
+/* false-alarm ID --reason TEXT */
+static int parse_false_alarm(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
+{
+	if (a->argc != 1 || !a->reason || !*a->reason) {
+		snprintf(err, errlen,
+		         "false-alarm needs ID --reason TEXT, e.g. false-alarm 12 --reason \"khói "
+		         "nấu ăn\"");
+		return CMD_ARGS_ERROR;
+	}
+	if (add_alarm_id("false-alarm", a->argv[0], req, err, errlen) < 0)
+		return CMD_ARGS_ERROR;
+	cJSON_AddStringToObject(req, "reason", a->reason);
+	add_by(a, req);
+	return CMD_ARGS_OK;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 const struct command commands[CMD__COUNT] = {
@@ -362,28 +378,50 @@ const char *const commands_names[CMD__COUNT + 1] = {
 #undef CMD
     NULL};
 
+/* A row's name is a C identifier (false_alarm); people type a hyphen
+ * (false-alarm): both name the same command. */
+static int name_is(const char *row, const char *name)
+{
+	for (; *row && *name; row++, name++)
+		if (*row != *name && !(*row == '_' && *name == '-'))
+			return 0;
+	return *row == *name;
+}
+
 const struct command *commands_lookup(const char *name)
 {
 	for (int i = 0; name && i < CMD__COUNT; i++)
-		if (strcmp(commands[i].name, name) == 0)
+		if (name_is(commands[i].name, name))
 			return &commands[i];
 	return NULL;
 }
 
+/* A name as people type it: false_alarm is false-alarm. */
+static const char *typed(const char *name, char *buf, size_t size)
+{
+	size_t i;
+	for (i = 0; name[i] && i + 1 < size; i++)
+		buf[i] = name[i] == '_' ? '-' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 void commands_unknown(const char *name, char *buf, size_t size)
 {
+	char t[32];
 	const char *hint = name ? sh_suggest(name, commands_names) : NULL;
 	size_t off;
 	int n;
 	n = snprintf(buf, size, "unknown command \"%s\"", name ? name : "");
 	if (hint && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, "; did you mean \"%s\"?", hint);
+		n += snprintf(buf + n, size - (size_t)n, "; did you mean \"%s\"?",
+		              typed(hint, t, sizeof(t)));
 	if (n < 0 || (size_t)n >= size)
 		return;
 	off = (size_t)n;
 	for (int i = 0; i < CMD__COUNT && off < size; i++) {
 		n = snprintf(buf + off, size - off, "%s%s",
-		             i ? ", " : " (known: ", commands[i].name);
+		             i ? ", " : " (known: ", typed(commands[i].name, t, sizeof(t)));
 		if (n < 0)
 			return;
 		off += (size_t)n;
@@ -436,10 +474,11 @@ int commands_request(const char *name, const struct cmd_args *a, cJSON **req, ch
 	*req = NULL;
 	if (!c) {
 		const char *hint = sh_suggest(name, commands_names);
+		char t[32];
 		snprintf(err, errlen, "unknown command \"%s\"", name);
 		if (hint)
 			snprintf(err + strlen(err), errlen - strlen(err), "; did you mean \"%s\"?",
-			         hint);
+			         typed(hint, t, sizeof(t)));
 		return CMD_ARGS_UNKNOWN;
 	}
 	r = cJSON_CreateObject();

@@ -545,6 +545,9 @@ struct rep {
 	cJSON *outbox;
 	cJSON *disabl;
 	cJSON *walk;
+	/* the hash chain, checked once per report (store_verify_file) */
+	struct store_verify_result vr;
+	int vr_rc; /* 0: read (vr.ok the verdict), -1: could not read; 1: not yet */
 };
 
 #define TR(r, vi, en) ((r)->lang == LANG_EN ? (en) : (vi))
@@ -1260,14 +1263,41 @@ static void check_upstream(struct rep *r, const struct criterion *k, struct verd
 
 /* Until the tamper-evident log is merged: the lead wires this to
  * store_verify_file(db_path, ...). */
-static int log_verified(const char *db_path, cJSON *evidence, int lang)
+/* The hash chain of the event log (store.c): checked once per report, on
+ * the report's own thread, from the file (a copy works the same). */
+static void rep_verify(struct rep *r, const char *db_path)
 {
-	(void)db_path;
-	cJSON_AddItemToArray(
-	    evidence,
-	    cJSON_CreateString(lang == LANG_EN ? "log verification not available in this build"
-	                                       : "bản này chưa có chức năng kiểm tra nhật ký"));
-	return 2; /* not checked */
+	if (r->vr_rc != 1)
+		return;
+	memset(&r->vr, 0, sizeof(r->vr));
+	r->vr_rc = store_verify_file(db_path, &r->vr);
+}
+
+static int log_verified(struct rep *r, const char *db_path, cJSON *evidence)
+{
+	char buf[320];
+
+	rep_verify(r, db_path);
+	if (r->vr_rc < 0) {
+		snprintf(buf, sizeof(buf), "%s: %s",
+		         TR(r, "không đọc được nhật ký", "the log cannot be read"), r->vr.reason);
+		cJSON_AddItemToArray(evidence, cJSON_CreateString(buf));
+		return 2; /* not checked */
+	}
+	if (!r->vr.ok) {
+		snprintf(
+		    buf, sizeof(buf), "%s %lld: %s",
+		    TR(r, "nhật ký bị sửa hoặc xoá từ dòng", "the log was changed or cut at row"),
+		    (long long)r->vr.first_bad_row, r->vr.reason);
+		cJSON_AddItemToArray(evidence, cJSON_CreateString(buf));
+		return 1; /* fail */
+	}
+	snprintf(buf, sizeof(buf), "%s: %lld %s, %s %lld %s",
+	         TR(r, "chuỗi băm toàn vẹn", "hash chain verified"), (long long)r->vr.rows,
+	         TR(r, "dòng", "rows"), TR(r, "đầu chuỗi: dòng", "head: row"),
+	         (long long)r->vr.head_row, r->vr.head_hash);
+	cJSON_AddItemToArray(evidence, cJSON_CreateString(buf));
+	return 0; /* pass */
 }
 
 static void check_outbox(struct rep *r, struct verdict *v)
@@ -1356,7 +1386,7 @@ static void add_criteria(struct rep *r, cJSON *root, const char *db_path)
 			check_outbox(r, &v);
 			break;
 		case CK_LOG:
-			v.result = log_verified(db_path, v.evidence, r->lang);
+			v.result = log_verified(r, db_path, v.evidence);
 			break;
 		case CK__COUNT:
 			break;
@@ -1676,7 +1706,7 @@ cJSON *compliance_report(const struct config *c, const struct compliance_criteri
                          const char *db_path, int64_t from_ms, int64_t to_ms, int64_t now_ms,
                          int lang, int auto_only, char *err, size_t errlen)
 {
-	struct rep r = {0};
+	struct rep r = {.vr_rc = 1};
 	cJSON *root = NULL, *out = NULL, *log;
 	double max_minutes = 10;
 
@@ -1748,8 +1778,21 @@ cJSON *compliance_report(const struct config *c, const struct compliance_criteri
 		cJSON_AddNullToObject(root, "inspection");
 	}
 	log = cJSON_AddObjectToObject(root, "log");
-	cJSON_AddNullToObject(log, "verified");
-	cJSON_AddNullToObject(log, "head");
+	rep_verify(&r, db_path);
+	if (r.vr_rc < 0) {
+		cJSON_AddNullToObject(log, "verified");
+		cJSON_AddNullToObject(log, "head");
+	} else {
+		cJSON *h;
+		cJSON_AddBoolToObject(log, "verified", r.vr.ok);
+		h = cJSON_AddObjectToObject(log, "head");
+		cJSON_AddNumberToObject(h, "row", (double)r.vr.head_row);
+		cJSON_AddStringToObject(h, "hash", r.vr.head_hash);
+		if (!r.vr.ok) {
+			cJSON_AddNumberToObject(log, "first_bad_row", (double)r.vr.first_bad_row);
+			cJSON_AddStringToObject(log, "reason", r.vr.reason);
+		}
+	}
 	out = root;
 	root = NULL;
 out:

@@ -80,6 +80,7 @@ static const char *const top_keys[] = {"site",
                                        "modem",
                                        "credentials",
                                        "criteria",
+                                       "retention_days",
                                        NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
@@ -1195,6 +1196,11 @@ static void parse_top(struct loader *l, const cJSON *root)
 
 	c->heartbeat_s = 60;
 	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
+
+	/* Records are kept until the next inspection and a year after: 400
+	 * days. Less is allowed (tests, a lab) and warned about at start. */
+	c->retention_days = 400;
+	get_int(l, root, "retention_days", OPTIONAL, 1, 36500, "days", &c->retention_days);
 
 	/* Bounds what a long outage can pile up (notices and replies go
 	 * first; alarms and alerts are never dropped). */

@@ -188,6 +188,7 @@ struct config {
 	struct config_broker upstream; /* host NULL: the local broker; all 0 */
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
+	int retention_days; /* events are kept at least this long */
 	int hass_enabled; /* "homeassistant": {"enabled"} (default 1) */
 	struct config_modem modem;
 	char *hass_prefix; /* discovery prefix (default "homeassistant") */

@@ -91,6 +91,8 @@ void daemon_bind(struct daemon *dm)
 	    .after = daemon_after_command,
 	    .arg = dm,
 	};
+	if (dm->store && dm->cfg)
+		store_set_retention(dm->store, dm->cfg->retention_days);
 }
 
 /* ---- status and supervision --------------------------------------------- */
@@ -388,6 +390,7 @@ static void usage(FILE *f)
 	    "       safehoused -c FILE --test SCENARIO...\n"
 	    "       safehoused -c FILE --report --from DATE --to DATE [--format text|json|html]\n"
 	    "                  [--lang vi|en] [--db FILE] [-o FILE]\n"
+	    "       safehoused --verify DATABASE\n"
 	    "  -c, --config FILE  site configuration (JSON)\n"
 	    "  -f, --foreground   log to stderr instead of syslog\n"
 	    "      --check        validate the config and every rule file, then exit\n"
@@ -395,6 +398,9 @@ static void usage(FILE *f)
 	    "                     virtual clock; exit 1 if any scenario fails\n"
 	    "      --report       the compliance report of [--from, --to) from the\n"
 	    "                     database (--db: a copy of it), read-only\n"
+	    "      --verify DB    check the event log's hash chain in the database\n"
+	    "                     file DB (read-only); exit 1 if a row was changed\n"
+	    "                     or deleted\n"
 	    "  -V, --version      print the version\n");
 }
 
@@ -615,16 +621,44 @@ out:
 	return rc;
 }
 
+/* --verify DB: the same check as `safehousectl verify`, on a file, with no
+ * daemon (an inspector's copy of the database, a stopped gateway). */
+static int verify_file(const char *db)
+{
+	struct store_verify_result r;
+	if (store_verify_file(db, &r) < 0) {
+		fprintf(stderr, "safehoused: %s\n", r.reason);
+		return 2;
+	}
+	if (!r.ok) {
+		printf("%s: the event log does not verify: %s\n", db, r.reason);
+		return 1;
+	}
+	printf("%s: event log verified: %lld row(s) chained", db, (long long)r.rows);
+	if (r.unchained)
+		printf(" (%lld earlier row(s) from before the chain are not)",
+		       (long long)r.unchained);
+	printf("\nhead: row %lld, hash %s\n", (long long)r.head_row, r.head_hash);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
-	    {"check", no_argument, NULL, 'k'},        {"test", no_argument, NULL, 't'},
-	    {"version", no_argument, NULL, 'V'},      {"report", no_argument, NULL, 'R'},
-	    {"from", required_argument, NULL, 1},     {"to", required_argument, NULL, 2},
-	    {"format", required_argument, NULL, 3},   {"lang", required_argument, NULL, 4},
-	    {"db", required_argument, NULL, 5},       {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"foreground", no_argument, NULL, 'f'},
+	                                     {"check", no_argument, NULL, 'k'},
+	                                     {"test", no_argument, NULL, 't'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {"report", no_argument, NULL, 'R'},
+	                                     {"from", required_argument, NULL, 1},
+	                                     {"to", required_argument, NULL, 2},
+	                                     {"format", required_argument, NULL, 3},
+	                                     {"lang", required_argument, NULL, 4},
+	                                     {"db", required_argument, NULL, 5},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"verify", required_argument, NULL, 'v'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	struct daemon *dm;
 	struct diag_count d;
 	int foreground = 0, check = 0, test = 0, report = 0, c, rc = 1, lockfd;
@@ -666,6 +700,8 @@ int main(int argc, char **argv)
 		case 'o':
 			ro.out = optarg;
 			break;
+		case 'v':
+			return verify_file(optarg);
 		case 'V':
 			printf("safehoused %s\n", SH_VERSION);
 			return 0;

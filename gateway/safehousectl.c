@@ -196,6 +196,18 @@ static void show_status(const cJSON *r)
 			       str(st, "since"), str(st, "error"), num(st, "held"),
 			       num(st, "shed"));
 	}
+	{
+		const cJSON *db = cJSON_GetObjectItem(r, "database");
+		const cJSON *lg = cJSON_GetObjectItem(r, "log");
+		if (cJSON_IsObject(db))
+			printf("database: %.1f MB, oldest event %s, events kept %.0f days\n",
+			       num(db, "bytes") / 1e6,
+			       *str(db, "oldest_event") ? str(db, "oldest_event") : "(none)",
+			       num(db, "retention_days"));
+		if (cJSON_IsObject(lg) && num(lg, "row") > 0)
+			printf("log:      head row %.0f, hash %s\n", num(lg, "row"),
+			       str(lg, "hash"));
+	}
 	printf("sensors:  %.0f total, %.0f online, %.0f offline, %.0f not heard from yet\n",
 	       num(s, "total"), num(s, "online"), num(s, "offline"), num(s, "unknown"));
 	{
@@ -399,6 +411,24 @@ static void print_outbox(const struct cmd_args *a, const cJSON *r)
 		if (*str(it, "waiting"))
 			printf("         waiting: %s\n", str(it, "waiting"));
 	}
+}
+
+static void print_verify(const struct cmd_args *a, const cJSON *r)
+{
+	const cJSON *h = cJSON_GetObjectItem(r, "head");
+	(void)a;
+	printf("event log verified: %.0f row(s) chained", num(r, "rows"));
+	if (num(r, "unchained") > 0)
+		printf(" (%.0f earlier row(s) from before the chain are not)", num(r, "unchained"));
+	printf("\n");
+	if (num(h, "row") > 0)
+		printf("head: row %.0f, hash %s\n", num(h, "row"), str(h, "hash"));
+}
+
+static void print_false_alarm(const struct cmd_args *a, const cJSON *r)
+{
+	(void)a;
+	printf("alarm %.0f marked as a false alarm\n", num(r, "alarm"));
 }
 
 static void print_ack(const struct cmd_args *a, const cJSON *r)

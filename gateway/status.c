@@ -79,6 +79,29 @@ static void add_latency(const struct status_deps *d, cJSON *o)
 	cJSON_AddNumberToObject(a, "max", (double)lt.max_us / 1000.0);
 }
 
+/* "database": its size, the oldest event kept and how long events are
+ * kept (retention_days), for an inspector who asks whether the records go
+ * back far enough; "log": the event log's chain head. */
+static void add_database(const struct status_deps *d, cJSON *o)
+{
+	int64_t bytes = -1, oldest = 0, row;
+	char at[32], hash[STORE_HASH_HEX];
+	cJSON *db = cJSON_AddObjectToObject(o, "database"), *lg;
+	store_db_info(d->store, &bytes, &oldest);
+	cJSON_AddNumberToObject(db, "bytes", (double)bytes);
+	if (oldest) {
+		store_format_time(oldest, at, sizeof(at));
+		cJSON_AddStringToObject(db, "oldest_event", at);
+	} else {
+		cJSON_AddNullToObject(db, "oldest_event");
+	}
+	cJSON_AddNumberToObject(db, "retention_days", d->cfg->retention_days);
+	store_chain_head(d->store, &row, hash);
+	lg = cJSON_AddObjectToObject(o, "log");
+	cJSON_AddNumberToObject(lg, "row", (double)row);
+	cJSON_AddStringToObject(lg, "hash", hash);
+}
+
 /* What only safehousectl status shows: payload counters, links, rules,
  * restored states, buses, uptime. */
 static void add_ctl_fields(const struct status_deps *d, cJSON *o)
@@ -108,6 +131,7 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddItemToObject(o, "modbus", buses_status(d->buses));
 	cJSON_AddNumberToObject(o, "uptime_s", (double)((loop_mono_ms() - d->started_mono) / 1000));
 	cJSON_AddStringToObject(o, "version", SH_VERSION);
+	add_database(d, o);
 }
 
 /* "neighbours": the group's feeds come over the upstream link (the local
@@ -175,6 +199,16 @@ cJSON *status_heartbeat(const struct status_deps *d)
 	cJSON_AddNumberToObject(hb, "active_alarms", alarms);
 	cJSON_AddNumberToObject(hb, "faults", faults);
 	cJSON_AddNumberToObject(hb, "outbox_pending", upstream_pending(d->up));
+	/* The event log's head: the station keeps the copy the owner cannot
+	 * change, for an inspector to compare with the report's. */
+	{
+		int64_t row;
+		char hash[STORE_HASH_HEX];
+		cJSON *lg = cJSON_AddObjectToObject(hb, "log");
+		store_chain_head(d->store, &row, hash);
+		cJSON_AddNumberToObject(lg, "row", (double)row);
+		cJSON_AddStringToObject(lg, "hash", hash);
+	}
 	return hb;
 }
 

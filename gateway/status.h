@@ -48,7 +48,8 @@ struct status_deps {
  * otherwise the upstream status message. The caller frees it. */
 struct cJSON *status_build(const struct status_deps *d, int for_ctl);
 
-/* The upstream heartbeat: uptime, alarm and fault counts, outbox. */
+/* The upstream heartbeat: uptime, alarm and fault counts, outbox, and the
+ * event log's head {"log": {"row", "hash"}} (store_chain_head). */
 struct cJSON *status_heartbeat(const struct status_deps *d);
 
 /* The gateway's faults about itself, and since when the link is down. */

@@ -4,15 +4,18 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chain.h"
 #include "log.h"
 #include "loop.h"
 #include "worker.h"
@@ -87,6 +90,10 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';"
     "UPDATE outbox SET state='delivered' WHERE delivered_at IS NOT NULL;"
     "CREATE INDEX outbox_live ON outbox(channel, seq) WHERE state='pending';",
+    /* 6: the event log's hash chain (chain.h). Rows written before it have
+     * no hash; open_file starts the chain after them with a chain-start
+     * row, so that everything from then on can be verified. */
+    "ALTER TABLE events ADD COLUMN hash TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -130,8 +137,8 @@ enum stmt_id {
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_EVENT] = "INSERT INTO events(at, at_ms, origin, type, sensor, point, value, detail)"
-                 " VALUES(?,?,?,?,?,?,?,?)",
+    [ST_EVENT] = "INSERT INTO events(at, at_ms, origin, type, sensor, point, value, detail, id,"
+                 " hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
     [ST_ALARM_INSERT] = "INSERT INTO alarms(class, zone, sensor, rule, message, state, active,"
                         " cause_active, raised_at, raised_ms, updated_at, updated_ms, acked_by,"
                         " reset_by, siren, id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -215,6 +222,7 @@ enum op_type {
 	OP_USER_DEL,
 	OP_OUTBOX_MARK,
 	OP_BARRIER, /* commit everything before it, then report */
+	OP_VERIFY,  /* store_verify, on its own thread; never written */
 };
 
 #define OP_STRS 9
@@ -232,12 +240,19 @@ struct op {
 	store_done_fn fn;
 	void *ctx;
 	int rc;
+	struct store_verify_result *vr; /* OP_VERIFY: the caller's */
 };
 
 static struct op *op_of(struct worker_job *j)
 {
 	return (struct op *)j;
 }
+
+/* The event log's last row: its id (0: none) and hash. */
+struct chain_head {
+	int64_t id;
+	unsigned char hash[CHAIN_HASH_LEN];
+};
 
 struct store {
 	sqlite3 *db;  /* writes: the writer thread's (the caller's when inline) */
@@ -274,12 +289,23 @@ struct store {
 	sqlite3 *next_rdb;
 	sqlite3_stmt *next_rst[ST__COUNT];
 	int w_notify; /* health changed: wake the loop */
+	/* The hash chain: ch is the head in the open transaction, ch_ok the
+	 * committed one, that a rollback returns to (the backlog's rows are
+	 * hashed again, in order, when they are written). */
+	struct chain_head ch, ch_ok;
+	int64_t prune_at; /* monotonic ms of the next retention step */
+	int64_t pruned;   /* events removed by the steps of this run so far */
 
 	/* Shared between the writer and the loop (under mu when threaded). */
 	struct store_health health;
 	int health_dirty;
 	int64_t durable_seq;    /* highest outbox seq known to be on disk */
 	int64_t durable_serial; /* every op up to this serial is on disk */
+	struct chain_head head; /* the committed head, for the heartbeat */
+	int64_t retention_ms;   /* events older than this are pruned; 0: never */
+	int prune_kick;         /* store_retention_run: a step at the writer's next wake */
+	char *file;             /* the database's path, for store_verify */
+	struct worker *vw;      /* store_verify's thread, started when first needed */
 
 	/* Loop side: outbox rows not yet known to be on disk, so that they can
 	 * be sent from memory when the disk refuses them. */
@@ -339,6 +365,13 @@ static void memrow_free(struct memrow *m)
 #define INLINE_TXN_MAX 4096
 /* Queued writes that wake the writer before BATCH_MS is up. */
 #define QUEUE_WAKE 1024
+/* Retention runs in steps of PRUNE_STEP rows, PRUNE_PAUSE_MS apart, so that
+ * a big first prune (after an upgrade) never holds up an alarm's write for
+ * long; once caught up, once a day. */
+#define PRUNE_STEP 2000
+#define PRUNE_PAUSE_MS 200
+#define PRUNE_FIRST_MS 60000
+#define PRUNE_EVERY_MS (24 * 3600 * 1000)
 
 void store_format_time(int64_t ms, char *buf, size_t size)
 {
@@ -442,8 +475,11 @@ static void set_health(struct store *s, int failing);
  * Returns 0 with *dbp and st[] ready, -1 when it must be refused (read-only,
  * a newer schema), or STORE_ESTORAGE when the disk is the problem (full, an
  * I/O error, a corrupt file): then the daemon may run from memory. */
+static int chain_load(sqlite3 *db, sqlite3_stmt *ins, struct chain_head *h, char *err,
+                      size_t errlen);
+
 static int open_file(const char *path, sqlite3 **dbp, sqlite3_stmt **st, int64_t *next_seq,
-                     int64_t *next_alarm, char *err, size_t errlen)
+                     int64_t *next_alarm, struct chain_head *head, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	int rc = -1;
@@ -473,7 +509,8 @@ static int open_file(const char *path, sqlite3 **dbp, sqlite3_stmt **st, int64_t
 	         err, errlen) < 0 ||
 	    migrate(db, err, errlen) < 0 || prepare_all(db, st, err, errlen) < 0 ||
 	    (*next_seq = max_of(db, "SELECT coalesce(max(seq),0) FROM outbox", err, errlen)) < 0 ||
-	    (*next_alarm = max_of(db, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) < 0)
+	    (*next_alarm = max_of(db, "SELECT coalesce(max(id),0) FROM alarms", err, errlen)) < 0 ||
+	    chain_load(db, st[ST_EVENT], head, err, errlen) < 0)
 		goto fail;
 	*dbp = db;
 	return 0;
@@ -581,7 +618,12 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	rc = open_file(path, &s->db, s->st, &s->next_seq, &s->next_alarm, err, errlen);
+	if (sodium_init() < 0 || !(s->file = strdup(path))) {
+		snprintf(err, errlen, "out of memory (or libsodium cannot start)");
+		goto fail;
+	}
+	chain_genesis(s->ch.hash);
+	rc = open_file(path, &s->db, s->st, &s->next_seq, &s->next_alarm, &s->ch, err, errlen);
 	if (rc == STORE_ESTORAGE && (flags & STORE_DEGRADED_OK)) {
 		/* Sirens matter more than the record: start, say why, keep
 		 * everything in memory and write it when the disk takes it. */
@@ -600,6 +642,10 @@ struct store *store_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	s->next_seq++;
 	s->next_alarm++;
+	s->ch_ok = s->head = s->ch;
+	/* The first retention step a minute after the start: not in the
+	 * middle of a restart's burst of writes. */
+	s->prune_at = loop_mono_ms() + PRUNE_FIRST_MS;
 	s->rdb = s->db;
 	memcpy(s->rst, s->st, sizeof(s->st));
 	if (!(flags & STORE_THREADED))
@@ -671,6 +717,9 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	/* A verification under way is abandoned; its reply is dropped. */
+	jobs_free(worker_stop(s->vw));
+	s->vw = NULL;
 	if (s->threaded) {
 		/* The writer drains the queue and commits before it stops. */
 		jobs_free(worker_stop(s->w));
@@ -705,6 +754,7 @@ void store_close(struct store *s)
 		sqlite3_close(s->next_rdb);
 	}
 	free(s->path);
+	free(s->file);
 	free(s->mem_uri);
 	if (s->rdb && s->rdb != s->db) {
 		for (int i = 0; i < ST__COUNT; i++)
@@ -791,6 +841,16 @@ static void w_rollback(struct store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->in_txn = 0;
 	s->uncommitted = 0;
+	s->ch = s->ch_ok;
+}
+
+/* The open transaction is on the disk: so is its part of the chain. */
+static void chain_committed(struct store *s)
+{
+	s->ch_ok = s->ch;
+	lock(s);
+	s->head = s->ch;
+	unlock(s);
 }
 
 /* Telemetry is what may be shed while the disk refuses writes: a reading
@@ -898,6 +958,7 @@ static int w_commit(struct store *s)
 	}
 	s->in_txn = 0;
 	s->uncommitted = 0;
+	chain_committed(s);
 	list = s->txn_head;
 	s->txn_head = s->txn_tail = NULL;
 	w_durable(s, list);
@@ -911,9 +972,11 @@ static int w_reopen(struct store *s)
 	sqlite3 *db = NULL, *rdb = NULL;
 	sqlite3_stmt *st[ST__COUNT] = {0}, *rst[ST__COUNT] = {0};
 	int64_t seq, alarm;
+	struct chain_head head;
 	char err[256];
 
-	if (open_file(s->path, &db, st, &seq, &alarm, err, sizeof(err)) < 0) {
+	chain_genesis(head.hash);
+	if (open_file(s->path, &db, st, &seq, &alarm, &head, err, sizeof(err)) < 0) {
 		snprintf(s->werr, sizeof(s->werr), "%s", err);
 		return -1;
 	}
@@ -942,6 +1005,9 @@ static int w_reopen(struct store *s)
 	sqlite3_close(s->db);
 	s->db = db;
 	memcpy(s->st, st, sizeof(st));
+	/* The backlog's events chain on from the file's last row. */
+	s->ch = head;
+	chain_committed(s);
 	if (s->threaded) {
 		lock(s);
 		s->next_rdb = rdb;
@@ -973,6 +1039,7 @@ static void w_retry(struct store *s)
 		goto failed;
 	s->in_txn = 0;
 	s->uncommitted = 0;
+	chain_committed(s);
 	log_notice("store: writing again; %lld held write(s) are on the disk", (long long)s->nback);
 	/* Rows SQLite refused on their own (-1) were logged and go with the
 	 * rest. */
@@ -1007,28 +1074,553 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
+/* ---- the event log's hash chain (chain.h) ---------------------------------- */
+
+static int col_is(sqlite3_stmt *st, int i, const char *v)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t && strcmp(t, v) == 0;
+}
+
+/* Bind an event row and its hash (hex; NULL for none) to ST_EVENT. */
+static void bind_event(sqlite3_stmt *st, const struct chain_row *r, const char *hash)
+{
+	bind_text(st, 1, r->at);
+	sqlite3_bind_int64(st, 2, r->at_ms);
+	bind_text(st, 3, r->origin);
+	bind_text(st, 4, r->type);
+	bind_text(st, 5, r->sensor);
+	bind_text(st, 6, r->point);
+	if (r->has_value)
+		sqlite3_bind_double(st, 7, r->value);
+	else
+		sqlite3_bind_null(st, 7);
+	bind_text(st, 8, r->detail);
+	sqlite3_bind_int64(st, 9, r->id);
+	bind_text(st, 10, hash);
+}
+
+/* An event row as it is read back, columns in ST_EVENT's order (at,
+ * at_ms, origin, type, sensor, point, value, detail, id, hash) from col. */
+static void row_of(sqlite3_stmt *st, int col, struct chain_row *r)
+{
+	r->at = (const char *)sqlite3_column_text(st, col);
+	r->at_ms = sqlite3_column_int64(st, col + 1);
+	r->origin = (const char *)sqlite3_column_text(st, col + 2);
+	r->type = (const char *)sqlite3_column_text(st, col + 3);
+	r->sensor = (const char *)sqlite3_column_text(st, col + 4);
+	r->point = (const char *)sqlite3_column_text(st, col + 5);
+	r->has_value = sqlite3_column_type(st, col + 6) != SQLITE_NULL;
+	r->value = sqlite3_column_double(st, col + 6);
+	r->detail = (const char *)sqlite3_column_text(st, col + 7);
+	r->id = sqlite3_column_int64(st, col + 8);
+}
+
+/* The log holds rows from before the chain (an upgraded database): the
+ * chain starts with a row that says how many came before it unchained. */
+static int chain_start(sqlite3 *db, sqlite3_stmt *ins, struct chain_head *h, char *err,
+                       size_t errlen)
+{
+	int64_t n = max_of(db, "SELECT count(*) FROM events WHERE hash IS NULL", err, errlen);
+	int64_t now = loop_wall_ms();
+	char at[32], detail[128], hex[CHAIN_HEX_LEN];
+	struct chain_row r = {.id = h->id + 1,
+	                      .at = at,
+	                      .at_ms = now,
+	                      .origin = "store",
+	                      .type = CHAIN_TYPE_START,
+	                      .detail = detail};
+	int rc;
+
+	if (n < 0)
+		return -1;
+	store_format_time(now, at, sizeof(at));
+	snprintf(detail, sizeof(detail), "{\"unchained\":%lld,\"through\":%lld}", (long long)n,
+	         (long long)h->id);
+	chain_genesis(h->hash);
+	chain_hash(h->hash, &r, h->hash);
+	chain_hex(h->hash, hex);
+	bind_event(ins, &r, hex);
+	if (exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	rc = sqlite3_step(ins);
+	sqlite3_reset(ins);
+	sqlite3_clear_bindings(ins);
+	if (rc != SQLITE_DONE || exec(db, "COMMIT", err, errlen) < 0) {
+		snprintf(err, errlen, "cannot start the event log's hash chain: %s",
+		         sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	h->id = r.id;
+	log_notice("store: the event log is hash-chained from row %lld on (%lld earlier rows "
+	           "are not chained)",
+	           (long long)r.id, (long long)n);
+	return 0;
+}
+
+/* Read the chain's head (the last event row) into h; start the chain when
+ * the log has rows from before it. */
+static int chain_load(sqlite3 *db, sqlite3_stmt *ins, struct chain_head *h, char *err,
+                      size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, legacy = 0;
+
+	h->id = 0;
+	chain_genesis(h->hash);
+	if (sqlite3_prepare_v2(db, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rc = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = -1;
+		goto fail;
+	}
+	h->id = sqlite3_column_int64(st, 0);
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+		legacy = 1;
+	else if (chain_unhex((const char *)sqlite3_column_text(st, 1), h->hash) < 0)
+		/* New rows chain on all the same: verify names this one. */
+		log_warn("store: the last event row (%lld) has no valid hash; the log does not "
+		         "verify (safehousectl verify)",
+		         (long long)h->id);
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = legacy ? chain_start(db, ins, h, err, errlen) : 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "cannot read the event log: %s", sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The hash is computed here, on the writer's thread, so that the chain
+ * costs the event loop nothing. */
 static int w_event(struct store *s, int64_t at_ms, const char *origin, const char *type,
                    const char *sensor, const char *point, int has_value, double value,
                    const char *detail)
 {
 	sqlite3_stmt *st = s->st[ST_EVENT];
-	char at[32];
+	char at[32], hex[CHAIN_HEX_LEN];
+	unsigned char h[CHAIN_HASH_LEN];
+	struct chain_row r = {.id = s->ch.id + 1,
+	                      .at = at,
+	                      .at_ms = at_ms,
+	                      .origin = origin,
+	                      .type = type,
+	                      .sensor = sensor,
+	                      .point = point,
+	                      .has_value = has_value,
+	                      .value = value,
+	                      .detail = detail};
+	int rc;
 	if (begin(s) < 0)
 		return STORE_ESTORAGE;
 	store_format_time(at_ms, at, sizeof(at));
-	bind_text(st, 1, at);
-	sqlite3_bind_int64(st, 2, at_ms);
-	bind_text(st, 3, origin);
-	bind_text(st, 4, type);
-	bind_text(st, 5, sensor);
-	bind_text(st, 6, point);
-	if (has_value)
-		sqlite3_bind_double(st, 7, value);
-	else
-		sqlite3_bind_null(st, 7);
-	bind_text(st, 8, detail);
+	chain_hash(s->ch.hash, &r, h);
+	chain_hex(h, hex);
+	bind_event(st, &r, hex);
 	s->uncommitted++;
-	return step_done(s, st);
+	rc = step_done(s, st);
+	if (rc == 0) {
+		s->ch.id = r.id;
+		memcpy(s->ch.hash, h, sizeof(h));
+	}
+	return rc;
+}
+
+/* One step of retention: remove at most max rows from the start of the log
+ * that are older than before_ms (never the last row, the chain's head),
+ * and put in the last one's place an anchor row holding that row's hash.
+ * The next row was chained on that hash, so the log still verifies from
+ * the anchor on. Sets *more when rows older than before_ms remain. Returns
+ * the rows removed, -1, or STORE_ESTORAGE. */
+static int w_prune_step(struct store *s, int64_t before_ms, int max, int *more)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t k = 0, k_ms = 0, n = 0, seen = 0;
+	char hash[CHAIN_HEX_LEN] = "", detail[256], at[32], before[32];
+	struct chain_row r = {
+	    .at = at, .origin = "store", .type = CHAIN_TYPE_PRUNED, .detail = detail};
+	int rc = -1, has_hash = 0;
+
+	*more = 0;
+	if (begin(s) < 0)
+		return STORE_ESTORAGE;
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT id, at_ms, hash, type FROM events WHERE id < ?1 ORDER BY id"
+	                       " LIMIT ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, s->ch.id);
+	sqlite3_bind_int(st, 2, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 1) >= before_ms)
+			break;
+		seen++;
+		k = sqlite3_column_int64(st, 0);
+		k_ms = sqlite3_column_int64(st, 1);
+		has_hash = sqlite3_column_type(st, 2) != SQLITE_NULL;
+		snprintf(hash, sizeof(hash), "%s",
+		         has_hash ? (const char *)sqlite3_column_text(st, 2) : "");
+		/* An earlier anchor goes too, but it was no event. */
+		if (!col_is(st, 3, CHAIN_TYPE_PRUNED))
+			n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	*more = rc == SQLITE_DONE && seen == max;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!k)
+		return 0;
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE id <= ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, k);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	store_format_time(k_ms, at, sizeof(at));
+	store_format_time(before_ms, before, sizeof(before));
+	snprintf(detail, sizeof(detail),
+	         "{\"through\":%lld,\"rows\":%lld,\"before\":\"%s\",\"hash\":%s%s%s}", (long long)k,
+	         (long long)n, before, has_hash ? "\"" : "", has_hash ? hash : "null",
+	         has_hash ? "\"" : "");
+	r.id = k;
+	r.at_ms = k_ms;
+	bind_event(s->st[ST_EVENT], &r, has_hash ? hash : NULL);
+	s->uncommitted++;
+	if ((rc = step_done(s, s->st[ST_EVENT])) < 0)
+		return rc;
+	return (int)n;
+fail:
+	snprintf(s->werr, sizeof(s->werr), "%s", sqlite3_errmsg(s->db));
+	rc = is_storage_error(sqlite3_extended_errcode(s->db)) ? STORE_ESTORAGE : -1;
+	sqlite3_finalize(st);
+	if (rc == -1)
+		log_err("store: retention: %s", s->werr);
+	return rc;
+}
+
+/* Prune everything older than before_ms, step by step. */
+static int w_prune(struct store *s, int64_t before_ms)
+{
+	int more = 1, rc, total = 0;
+	while (more) {
+		if ((rc = w_prune_step(s, before_ms, PRUNE_STEP, &more)) < 0)
+			return rc;
+		total += rc;
+	}
+	if (total > 0) {
+		char at[32];
+		store_format_time(before_ms, at, sizeof(at));
+		log_notice("store: retention: %d event(s) from before %s removed", total, at);
+	}
+	return total;
+}
+
+/* The writer's daily retention, one step at a time (see PRUNE_STEP). */
+static void w_retention(struct store *s, int64_t keep_ms)
+{
+	int more = 0, rc = w_prune_step(s, loop_wall_ms() - keep_ms, PRUNE_STEP, &more);
+	if (rc == STORE_ESTORAGE)
+		w_fail(s, NULL);
+	if (rc > 0)
+		s->pruned += rc;
+	/* One line per run, not per step. */
+	if (s->pruned && !(more && rc > 0)) {
+		log_notice("store: retention: %lld event(s) older than %lld days removed",
+		           (long long)s->pruned, (long long)(keep_ms / 86400000));
+		s->pruned = 0;
+	}
+	/* A step the disk refused is tried again soon after it takes writes. */
+	s->prune_at = loop_mono_ms() + (more && rc > 0         ? PRUNE_PAUSE_MS
+	                                : rc == STORE_ESTORAGE ? PRUNE_FIRST_MS
+	                                                       : PRUNE_EVERY_MS);
+}
+
+void store_set_retention(struct store *s, int days)
+{
+	static int warned = -1;
+	if (days > 0 && days < 400 && warned != days) {
+		warned = days;
+		log_warn("store: events are kept only %d days (retention_days); inspections "
+		         "expect 400 (until the next inspection and a year after)",
+		         days);
+	}
+	lock(s);
+	s->retention_ms = days > 0 ? (int64_t)days * 86400000 : 0;
+	unlock(s);
+}
+
+int store_prune(struct store *s, int64_t before_ms)
+{
+	int rc;
+	if (s->threaded || s->failing)
+		return -1;
+	rc = w_prune(s, before_ms);
+	if (rc < 0) {
+		if (rc == STORE_ESTORAGE)
+			w_fail(s, NULL);
+		return -1;
+	}
+	return w_commit(s) < 0 ? -1 : rc;
+}
+
+void store_chain_head(struct store *s, int64_t *row, char hash[STORE_HASH_HEX])
+{
+	struct chain_head h;
+	lock(s);
+	h = s->head;
+	unlock(s);
+	*row = h.id;
+	if (h.id)
+		chain_hex(h.hash, hash);
+	else
+		hash[0] = '\0';
+}
+
+static void verify_fail(struct store_verify_result *r, int64_t row, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void verify_fail(struct store_verify_result *r, int64_t row, const char *fmt, ...)
+{
+	va_list ap;
+	r->ok = 0;
+	r->first_bad_row = row;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* The anchor's own record of the hash it stands for: the pruned row's. */
+static int anchor_hash_ok(const char *detail, const char *hash)
+{
+	const char *p = detail ? strstr(detail, "\"hash\":\"") : NULL;
+	return p && strncmp(p + 8, hash, 2 * CHAIN_HASH_LEN) == 0 &&
+	       p[8 + 2 * CHAIN_HASH_LEN] == '"';
+}
+
+/* Walk the log in id order. Rows with no hash before the chain starts are
+ * from before it (counted as unchained); the chain starts at row 1, at a
+ * chain-start row, or at a retention anchor; from there on every row must
+ * follow the one before it (no gap in the ids) and hash to what it holds. */
+static int verify_db(sqlite3 *db, struct store_verify_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char prev[CHAIN_HASH_LEN], h[CHAIN_HASH_LEN], held[CHAIN_HASH_LEN];
+	int64_t expect = 0, first_unchained = 0;
+	int started = 0, rc;
+
+	memset(r, 0, sizeof(*r));
+	r->ok = 1;
+	chain_genesis(prev);
+	/* One read transaction: a consistent picture while the writer goes on. */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+	                       "SELECT at, at_ms, origin, type, sensor, point, value, detail, id,"
+	                       " hash FROM events ORDER BY id",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(r->reason, sizeof(r->reason), "cannot read the event log: %s",
+		         sqlite3_errmsg(db));
+		r->ok = 0;
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chain_row row;
+		const char *hash = (const char *)sqlite3_column_text(st, 9);
+		row_of(st, 0, &row);
+		if (!hash) {
+			if (!started) {
+				if (!r->unchained++)
+					first_unchained = row.id;
+				continue;
+			}
+			verify_fail(r, row.id,
+			            "row %lld has no hash (written or changed outside "
+			            "safehoused)",
+			            (long long)row.id);
+			break;
+		}
+		if (chain_unhex(hash, held) < 0) {
+			verify_fail(r, row.id, "row %lld: its hash is not a SHA-256 (changed)",
+			            (long long)row.id);
+			break;
+		}
+		if (started && row.id != expect) {
+			verify_fail(r, expect,
+			            "row %lld is missing (deleted): row %lld follows row %lld",
+			            (long long)expect, (long long)row.id, (long long)expect - 1);
+			break;
+		}
+		if (!started && row.type && strcmp(row.type, CHAIN_TYPE_PRUNED) == 0) {
+			/* A retention anchor starts what is left: it holds the
+			 * hash of the last row it stands for. */
+			if (!anchor_hash_ok(row.detail, hash)) {
+				verify_fail(r, row.id,
+				            "row %lld: the retention anchor does not match the "
+				            "hash it records (changed)",
+				            (long long)row.id);
+				break;
+			}
+			memcpy(prev, held, sizeof(prev));
+			r->pruned_ms = row.at_ms;
+			goto next;
+		}
+		if (!started && (!row.type || strcmp(row.type, CHAIN_TYPE_START) != 0)) {
+			if (r->unchained) {
+				verify_fail(r, first_unchained,
+				            "rows %lld to %lld have no hash and no chain-start row "
+				            "follows them (changed)",
+				            (long long)first_unchained, (long long)row.id - 1);
+				break;
+			}
+			if (row.id != 1) {
+				verify_fail(r, 1, "rows 1 to %lld are missing (deleted)",
+				            (long long)row.id - 1);
+				break;
+			}
+		}
+		chain_hash(prev, &row, h);
+		if (memcmp(h, held, sizeof(h)) != 0) {
+			verify_fail(r, row.id,
+			            "row %lld does not match its hash (changed, or a row before it "
+			            "was replaced)",
+			            (long long)row.id);
+			break;
+		}
+		memcpy(prev, h, sizeof(prev));
+	next:
+		started = 1;
+		r->rows++;
+		r->head_row = row.id;
+		chain_hex(held, r->head_hash);
+		expect = row.id + 1;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		snprintf(r->reason, sizeof(r->reason), "cannot read the event log: %s",
+		         sqlite3_errmsg(db));
+		r->ok = 0;
+		r->first_bad_row = 0;
+		rc = -1;
+	} else {
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int store_verify_file(const char *db_path, struct store_verify_result *r)
+{
+	sqlite3 *db = NULL;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (sodium_init() < 0) {
+		snprintf(r->reason, sizeof(r->reason), "libsodium cannot start");
+		return -1;
+	}
+	/* Read-only: verifying never changes what it checks. */
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(r->reason, sizeof(r->reason), "cannot open %s: %s", db_path,
+		         db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 2000);
+	rc = verify_db(db, r);
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/* store_verify's thread: one verification after another, each on a
+ * connection of its own. */
+static void verifier(struct worker *w, void *arg)
+{
+	struct store *s = arg;
+	struct worker_job *list;
+	while (!worker_next(w, INT64_MAX, &list) || list) {
+		while (list) {
+			struct op *o = op_of(list);
+			list = list->next;
+			store_verify_file(s->file, o->vr);
+			o->rc = 0; /* not a write: store_dispatch must not see a failure */
+			worker_reply(w, &o->job);
+		}
+	}
+}
+
+int store_verify(struct store *s, struct store_verify_result *r, store_done_fn fn, void *ctx)
+{
+	struct op *o;
+	if (!s->threaded) {
+		int rc = verify_db(s->db, r);
+		if (fn)
+			fn(ctx, rc);
+		return 0;
+	}
+	if (!s->vw) {
+		if (!(s->vw = worker_new(s->done, 0, 0)))
+			return -1;
+		if (worker_start(s->vw, verifier, s) < 0) {
+			jobs_free(worker_stop(s->vw));
+			s->vw = NULL;
+			return -1;
+		}
+	}
+	if (!(o = calloc(1, sizeof(*o))))
+		return -1;
+	o->type = OP_VERIFY;
+	o->vr = r;
+	o->fn = fn;
+	o->ctx = ctx;
+	worker_post(s->vw, &o->job, 1);
+	return 0;
+}
+
+int store_db_info(struct store *s, int64_t *bytes, int64_t *oldest_ms)
+{
+	char err[160];
+	*bytes = max_of(s->rdb,
+	                "SELECT page_count * page_size FROM pragma_page_count(),"
+	                " pragma_page_size()",
+	                err, sizeof(err));
+	*oldest_ms = 0;
+	/* A retention anchor stands for rows that are gone: not an event. */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->rdb,
+	                       "SELECT at_ms FROM events WHERE type != '" CHAIN_TYPE_PRUNED
+	                       "' ORDER BY at_ms LIMIT 1",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		*oldest_ms = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return *bytes < 0 ? -1 : 0;
+}
+
+int store_alarm_known(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	if (sqlite3_prepare_v2(s->rdb, "SELECT 1 FROM alarms WHERE id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* The siren column: the pattern's name, NULL for a silent alarm. */
@@ -1191,6 +1783,8 @@ static int run_op(struct store *s, struct op *o)
 		return w_generic(s, o);
 	case OP_BARRIER:
 		break; /* w_apply commits at a barrier */
+	case OP_VERIFY:
+		break; /* never given to the writer */
 	}
 	return -1;
 }
@@ -1643,6 +2237,25 @@ int store_commit_then(struct store *s, store_done_fn fn, void *ctx)
 	return submit(s, o);
 }
 
+int store_retention_run(struct store *s)
+{
+	struct op *o;
+	int64_t keep;
+	if (!s->threaded) {
+		lock(s);
+		keep = s->retention_ms;
+		unlock(s);
+		return keep ? (store_prune(s, loop_wall_ms() - keep) < 0 ? -1 : 0) : 0;
+	}
+	lock(s);
+	s->prune_kick = 1;
+	unlock(s);
+	/* A barrier nobody waits for wakes the writer. */
+	if (!(o = op_new(OP_BARRIER)))
+		return -1;
+	return submit(s, o);
+}
+
 int store_commit(struct store *s)
 {
 	struct op *o;
@@ -1704,12 +2317,21 @@ static void writer(struct worker *w, void *arg)
 	struct store *s = arg;
 	for (;;) {
 		struct worker_job *list;
-		int64_t due = INT64_MAX;
+		int64_t due = INT64_MAX, keep;
 		int stop;
+		lock(s);
+		keep = s->retention_ms;
+		if (s->prune_kick) {
+			s->prune_kick = 0;
+			s->prune_at = loop_mono_ms();
+		}
+		unlock(s);
 		if (s->in_txn)
 			due = s->txn_start + BATCH_MS;
 		if (s->failing && s->retry_at < due)
 			due = s->retry_at;
+		if (keep && !s->failing && s->prune_at < due)
+			due = s->prune_at;
 		stop = worker_next(w, due, &list);
 		while (list) {
 			struct op *o = op_of(list);
@@ -1718,6 +2340,9 @@ static void writer(struct worker *w, void *arg)
 		}
 		if (s->failing && (stop || loop_mono_ms() >= s->retry_at))
 			w_retry(s);
+		/* Retention joins the open batch, after the writes queued. */
+		if (keep && !s->failing && !stop && loop_mono_ms() >= s->prune_at)
+			w_retention(s, keep);
 		if (s->in_txn && (stop || loop_mono_ms() - s->txn_start >= BATCH_MS))
 			w_commit(s);
 		if (s->w_notify) {

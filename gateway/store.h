@@ -23,7 +23,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* STORE_THREADED: every write goes to a writer thread with its own
  * connection, so that no fsync ever runs on the caller's thread (the event
@@ -260,6 +260,65 @@ int store_users_foreach(struct store *s, store_user_fn fn, void *ctx);
 /* One detector activation during a walk test. */
 int store_test_add(struct store *s, int64_t at_ms, const char *sensor, const char *zone,
                    const char *point, double value, const char *started_by);
+
+/* ---- the event log's hash chain (chain.h) ------------------------------- */
+
+#define STORE_HASH_HEX 65 /* a SHA-256 in hex and its NUL */
+
+/* The chain's head as far as it is on the disk: the last event row's id
+ * (0: none yet) and its hash in hex ("" when none). For the heartbeat, so
+ * that the station holds a copy the owner cannot change. */
+void store_chain_head(struct store *s, int64_t *row, char hash[STORE_HASH_HEX]);
+
+/* What a verification of the event log found. */
+struct store_verify_result {
+	int ok;            /* 1: every chained row is as written, none missing */
+	int64_t rows;      /* chained rows checked */
+	int64_t unchained; /* rows from before the chain (an upgraded database) */
+	int64_t head_row;  /* the last row checked (0: none) */
+	char head_hash[STORE_HASH_HEX];
+	/* The log starts at a retention anchor: the time of the last row it
+	 * stands for (0: none). Rows up to then are gone; anyone could cut the
+	 * log there the same way, so a report checks it is older than the
+	 * retention. */
+	int64_t pruned_ms;
+	int64_t first_bad_row; /* when !ok: the first row that breaks the chain */
+	char reason[192];      /* when !ok: why (changed, deleted, ...) */
+};
+
+/* Verify the event log of the database file at db_path, opened read-only
+ * (the daemon may be running, or not: for the report and for
+ * `safehoused --verify DB`). Returns 0 when the log could be read (r->ok
+ * is the verdict), -1 when it could not (r->reason says why, r->ok is 0).
+ * It reads every row: about 1.5 s per million rows. */
+int store_verify_file(const char *db_path, struct store_verify_result *r);
+
+/* The daemon's verification: on a thread of its own, reading the file
+ * through its own connection, so that neither the loop nor the writer
+ * waits; fn(ctx, rc) is called from store_dispatch when *r is filled (r
+ * must live until then; at once when inline, where the store's own
+ * connection is read). Returns 0, or -1 when it could not start. */
+int store_verify(struct store *s, struct store_verify_result *r, store_done_fn fn, void *ctx);
+
+/* Retention: keep events for days days (0: for ever). Once a day (first a
+ * minute after the start) the writer removes older ones from the start of
+ * the log, PRUNE_STEP rows at a time, and leaves in their place an anchor
+ * row holding the hash of the last one removed, so that the log still
+ * verifies. Only events: never alarms, the outbox or anything else. */
+void store_set_retention(struct store *s, int days);
+/* Run the retention now instead of at its time (its steps follow as
+ * above): for tests and tools. Returns 0 or -1. */
+int store_retention_run(struct store *s);
+/* Remove events older than before_ms (wall) now, as above. Inline stores
+ * only (tests, tools). Returns the rows removed, or -1. */
+int store_prune(struct store *s, int64_t before_ms);
+
+/* The database's size in bytes (page_count * page_size) and the time of the
+ * oldest event (wall ms; 0: none). Returns 0 or -1. */
+int store_db_info(struct store *s, int64_t *bytes, int64_t *oldest_ms);
+
+/* Whether alarm id is in the store: 1, 0, or -1 on a read error. */
+int store_alarm_known(struct store *s, int64_t id);
 
 /* Format a UTC epoch-milliseconds time as RFC 3339 with milliseconds
  * ("2026-11-29T03:04:05.123Z") into buf (at least 32 bytes). */

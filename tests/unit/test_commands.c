@@ -95,7 +95,7 @@ static void unknown_command_names_the_nearest_and_lists_the_known(void **state)
 	commands_unknown("silense", buf, sizeof(buf));
 	assert_non_null(strstr(buf, "unknown command \"silense\"; did you mean \"silence\"?"));
 	assert_non_null(strstr(buf, "(known: status, alarms, ack,"));
-	assert_non_null(strstr(buf, "modbus, users, report, inspect)"));
+	assert_non_null(strstr(buf, "modbus, users, report, inspect, verify, false-alarm)"));
 	commands_unknown("xyzzyplugh", buf, sizeof(buf));
 	assert_null(strstr(buf, "did you mean"));
 	/* A small buffer is cut, never overrun. */
@@ -114,6 +114,10 @@ static void help_has_a_line_for_every_command(void **state)
 	for (int i = 0; i < CMD__COUNT; i++) {
 		char line[64];
 		snprintf(line, sizeof(line), "\n  %s", commands[i].name);
+		/* false_alarm is typed (and shown) as false-alarm */
+		for (char *p = line; *p; p++)
+			if (*p == '_')
+				*p = '-';
 		assert_true(strncmp(text, line + 1, strlen(line) - 1) == 0 || strstr(text, line));
 	}
 	assert_non_null(strstr(text, "  status               site, mode,"));

@@ -352,7 +352,8 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	            "control_socket, control_group, control_idle_s, log_level, mqtt, upstream, "
 	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, "
-	            "neighbours, outbox, modem, credentials, criteria");
+	            "neighbours, outbox, modem, credentials, criteria, "
+	            "retention_days");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)

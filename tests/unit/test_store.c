@@ -569,6 +569,272 @@ static void test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skippe
 	store_close(s);
 }
 
+/* ---- the event log's hash chain ---------------------------------------------- */
+
+/* n events a minute apart from t0, in an inline store, committed. */
+static struct store *log_of(const char *path, int n, int64_t t0)
+{
+	char err[256], detail[64];
+	struct store *s = store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < n; i++) {
+		snprintf(detail, sizeof(detail), "event %d", i + 1);
+		assert_int_equal(store_event(s, t0 + (int64_t)i * 60000, "test", "reading",
+		                             "smoke1", "smoke", 1, i * 0.5, detail),
+		                 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+	return s;
+}
+
+static void test_event_rows_are_hash_chained_and_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char head[STORE_HASH_HEX];
+	int64_t row;
+	struct store *s = log_of(f->path, 20, 1700000000000);
+	store_chain_head(s, &row, head);
+	store_close(s);
+	assert_int_equal(row, 20);
+	assert_int_equal(strlen(head), 64);
+	assert_int_equal(scalar(f->path, "SELECT count(DISTINCT hash) FROM events"), 20);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.rows, 20);
+	assert_int_equal(r.head_row, 20);
+	assert_string_equal(r.head_hash, head);
+	assert_int_equal(r.first_bad_row, 0);
+}
+
+static void test_a_reopened_log_chains_on_from_its_last_row(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char err[256];
+	struct store *s = log_of(f->path, 3, 1700000000000);
+	store_close(s);
+	s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_event(s, 1700000300000, "test", "mode", NULL, NULL, 0, 0, "away"),
+	                 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.rows, 4);
+}
+
+static void test_an_edited_event_row_fails_verify_at_that_row(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	store_close(log_of(f->path, 10, 1700000000000));
+	exec_sql(f->path, "UPDATE events SET detail='nothing happened' WHERE id=6");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_row, 6);
+	assert_non_null(strstr(r.reason, "row 6"));
+	assert_int_equal(r.head_row, 5); /* what verified before it */
+}
+
+static void test_an_edited_value_or_time_fails_verify_at_that_row(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	store_close(log_of(f->path, 10, 1700000000000));
+	exec_sql(f->path, "UPDATE events SET value=0 WHERE id=9");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_row, 9);
+	exec_sql(f->path, "UPDATE events SET at_ms=at_ms+1 WHERE id=3");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_int_equal(r.first_bad_row, 3);
+}
+
+static void test_a_deleted_event_row_fails_verify_naming_the_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	store_close(log_of(f->path, 10, 1700000000000));
+	exec_sql(f->path, "DELETE FROM events WHERE id=4");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_row, 4);
+	assert_non_null(strstr(r.reason, "missing"));
+}
+
+static void test_deleting_the_first_rows_fails_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	store_close(log_of(f->path, 10, 1700000000000));
+	exec_sql(f->path, "DELETE FROM events WHERE id<=2");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_row, 1);
+}
+
+static void test_pruning_keeps_the_log_verifiable(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	int64_t t0 = 1700000000000;
+	/* 5000 rows a minute apart: more than one retention step. */
+	struct store *s = log_of(f->path, 5000, t0);
+	assert_int_equal(store_prune(s, t0 + 4000 * 60000), 4000);
+	assert_int_equal(store_event(s, t0 + 5000 * 60000, "test", "mode", NULL, NULL, 0, 0, "x"),
+	                 0);
+	assert_int_equal(store_commit(s), 0);
+	{
+		int64_t bytes, oldest;
+		assert_int_equal(store_db_info(s, &bytes, &oldest), 0);
+		assert_true(bytes > 0);
+		assert_int_equal(oldest, t0 + 4000 * 60000); /* the anchor is not an event */
+	}
+	/* Pruning again (nothing left to prune, then more) still verifies. */
+	assert_int_equal(store_prune(s, t0 + 4000 * 60000), 0);
+	assert_int_equal(store_prune(s, t0 + 4500 * 60000), 500);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "SELECT min(id) FROM events"), 4500);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 502);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.head_row, 5001);
+	assert_int_equal(r.pruned_ms, t0 + 4499 * 60000);
+	/* The anchor's recorded hash is what it stands for: change it and
+	 * verify says so. */
+	exec_sql(f->path, "UPDATE events SET detail=replace(detail, '\"hash\":\"', "
+	                  "'\"hash\":\"0') WHERE id=4500");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_row, 4500);
+}
+
+static void test_pruning_never_removes_the_last_row_or_other_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	struct store_alarm a = {.cls = ALARM_FIRE,
+	                        .state = ALARM_RAISED,
+	                        .active = 1,
+	                        .raised_ms = 1,
+	                        .updated_ms = 1,
+	                        .siren = SIREN_FIRE};
+	struct store *s = log_of(f->path, 5, 1700000000000);
+	assert_int_equal(store_alarm_insert(s, &a), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_prune(s, INT64_MAX), 4);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms"), 1);
+	assert_int_equal(scalar(f->path, "SELECT max(id) FROM events"), 5);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+}
+
+/* A schema 5 database with events: the upgrade starts the chain after
+ * them, and verify checks from there on. */
+static void test_an_upgraded_log_is_chained_from_a_chain_start_row(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char err[256];
+	struct store *s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	store_close(s);
+	exec_sql(f->path, "ALTER TABLE events DROP COLUMN hash; PRAGMA user_version=5;"
+	                  "INSERT INTO events(at, at_ms, origin, type) VALUES('a',1,'o','t'),"
+	                  "('b',2,'o','t'),('c',3,'o','t');");
+	s = store_open(f->path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_event(s, 4, "test", "mode", NULL, NULL, 0, 0, "away"), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	assert_int_equal(scalar(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(scalar(f->path, "SELECT id FROM events WHERE type='log_chain_start'"), 4);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.unchained, 3);
+	assert_int_equal(r.rows, 2);
+	assert_int_equal(r.head_row, 5);
+	/* From the chain-start row on, an edit is found. */
+	exec_sql(f->path, "UPDATE events SET detail='home' WHERE id=5");
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_int_equal(r.first_bad_row, 5);
+}
+
+static void test_verify_of_a_missing_file_says_why(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/nope.db", f->dir);
+	assert_int_equal(store_verify_file(path, &r), -1);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.reason, "nope.db"));
+}
+
+static void verified(void *ctx, int rc)
+{
+	*(int *)ctx = rc == 0 ? 1 : -1;
+}
+
+static void test_threaded_verify_answers_through_the_fd(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char err[256];
+	int done = 0;
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(
+		    store_event(s, 1700000000000 + i, "t", "reading", "x", "smoke", 1, i, NULL), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_verify(s, &r, verified, &done), 0);
+	for (int i = 0; i < 500 && !done; i++) {
+		struct pollfd p = {.fd = store_fd(s), .events = POLLIN};
+		if (poll(&p, 1, 10) > 0)
+			store_dispatch(s);
+	}
+	assert_int_equal(done, 1);
+	assert_true(r.ok);
+	assert_int_equal(r.rows, 50);
+	store_close(s);
+}
+
+/* The daemon's retention runs on the writer thread, in steps: old events
+ * go, recent ones stay, and the log still verifies. */
+static void test_threaded_retention_prunes_old_events_in_steps(void **state)
+{
+	struct fixture *f = *state;
+	struct store_verify_result r;
+	char err[256];
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 4500; i++) /* more than two steps */
+		assert_int_equal(store_event(s, old + i, "t", "reading", "x", "smoke", 1, i, NULL),
+		                 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_event(s, now + i, "t", "reading", "x", "smoke", 1, i, NULL),
+		                 0);
+	assert_int_equal(store_commit(s), 0);
+	store_set_retention(s, 1);
+	assert_int_equal(store_retention_run(s), 0);
+	for (int i = 0; i < 500 && scalar(f->path, "SELECT count(*) FROM events") != 6; i++) {
+		struct pollfd p = {.fd = store_fd(s), .events = POLLIN};
+		if (poll(&p, 1, 10) > 0)
+			store_dispatch(s);
+	}
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events"), 6);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events WHERE type='log_pruned'"), 1);
+	store_close(s);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.head_row, 4505);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +866,29 @@ int main(void)
 	        test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skipped, setup,
 	        teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
+	    cmocka_unit_test_setup_teardown(test_threaded_retention_prunes_old_events_in_steps,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_rows_are_hash_chained_and_verify, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_reopened_log_chains_on_from_its_last_row, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_an_edited_event_row_fails_verify_at_that_row,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_an_edited_value_or_time_fails_verify_at_that_row,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_deleted_event_row_fails_verify_naming_the_gap,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deleting_the_first_rows_fails_verify, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pruning_keeps_the_log_verifiable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pruning_never_removes_the_last_row_or_other_tables,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_an_upgraded_log_is_chained_from_a_chain_start_row,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_of_a_missing_file_says_why, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_threaded_verify_answers_through_the_fd, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,95 @@
+/*
+ * chain.c: the event log's hash chain (see chain.h).
+ */
+#include "chain.h"
+
+#include <sodium.h>
+#include <string.h>
+
+enum { TAG_NULL = 0, TAG_INT = 1, TAG_REAL = 2, TAG_TEXT = 3 };
+
+static void put_u64(crypto_hash_sha256_state *st, unsigned char tag, uint64_t v)
+{
+	unsigned char b[9];
+	b[0] = tag;
+	for (int i = 0; i < 8; i++)
+		b[1 + i] = (unsigned char)(v >> (56 - 8 * i));
+	crypto_hash_sha256_update(st, b, sizeof(b));
+}
+
+static void put_int(crypto_hash_sha256_state *st, int64_t v)
+{
+	put_u64(st, TAG_INT, (uint64_t)v);
+}
+
+/* The IEEE 754 bits, big-endian: the same double always encodes alike. */
+static void put_real(crypto_hash_sha256_state *st, double v)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	put_u64(st, TAG_REAL, bits);
+}
+
+static void put_text(crypto_hash_sha256_state *st, const char *v)
+{
+	unsigned char b[5];
+	size_t n;
+	if (!v) {
+		b[0] = TAG_NULL;
+		crypto_hash_sha256_update(st, b, 1);
+		return;
+	}
+	n = strlen(v);
+	b[0] = TAG_TEXT;
+	b[1] = (unsigned char)(n >> 24);
+	b[2] = (unsigned char)(n >> 16);
+	b[3] = (unsigned char)(n >> 8);
+	b[4] = (unsigned char)n;
+	crypto_hash_sha256_update(st, b, sizeof(b));
+	crypto_hash_sha256_update(st, (const unsigned char *)v, n);
+}
+
+void chain_genesis(unsigned char out[CHAIN_HASH_LEN])
+{
+	static const char tag[] = "safehouse event log v1";
+	crypto_hash_sha256(out, (const unsigned char *)tag, sizeof(tag) - 1);
+}
+
+void chain_hash(const unsigned char prev[CHAIN_HASH_LEN], const struct chain_row *r,
+                unsigned char out[CHAIN_HASH_LEN])
+{
+	crypto_hash_sha256_state st;
+	unsigned char tag = TAG_NULL;
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, prev, CHAIN_HASH_LEN);
+	put_int(&st, r->id);
+	put_text(&st, r->at);
+	put_int(&st, r->at_ms);
+	put_text(&st, r->origin);
+	put_text(&st, r->type);
+	put_text(&st, r->sensor);
+	put_text(&st, r->point);
+	if (r->has_value)
+		put_real(&st, r->value);
+	else
+		crypto_hash_sha256_update(&st, &tag, 1);
+	put_text(&st, r->detail);
+	crypto_hash_sha256_final(&st, out);
+}
+
+void chain_hex(const unsigned char h[CHAIN_HASH_LEN], char out[CHAIN_HEX_LEN])
+{
+	sodium_bin2hex(out, CHAIN_HEX_LEN, h, CHAIN_HASH_LEN);
+}
+
+int chain_unhex(const char *hex, unsigned char out[CHAIN_HASH_LEN])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!hex || strlen(hex) != 2 * CHAIN_HASH_LEN)
+		return -1;
+	if (sodium_hex2bin(out, CHAIN_HASH_LEN, hex, 2 * CHAIN_HASH_LEN, NULL, &n, &end) != 0 ||
+	    n != CHAIN_HASH_LEN || *end)
+		return -1;
+	return 0;
+}
