@@ -11,6 +11,7 @@ for the wrong reason, or passes vacuously, shows.
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -72,8 +73,24 @@ def test_good_month_passes_every_automatic_criterion(tmp_path):
     v = verdicts(rep)
     assert set(HISTORY_CRITERIA + STRUCTURE_CRITERIA) <= set(auto_ids(rep))
     assert {k: v[k] for k in auto_ids(rep)} == {k: "pass" for k in auto_ids(rep)}
-    # Until the hash chain is merged, the log is honestly "not checked".
-    assert v["event-log"] == "not_checked"
+    # history_gen writes through the real store: its log is hash-chained.
+    assert v["event-log"] == "pass"
+    assert rep["log"]["verified"] is True and rep["log"]["head"]["row"] > 0
+
+
+def test_an_edited_event_row_fails_the_log_criterion_naming_the_row(tmp_path):
+    cfg = write_config(tmp_path)
+    db = history(tmp_path, cfg)
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT id FROM events WHERE type = 'alarm' ORDER BY id LIMIT 1").fetchone()[0]
+    con.execute("UPDATE events SET detail = 'nothing happened' WHERE id = ?", (row,))
+    con.commit()
+    con.close()
+    rep = report(cfg, db)
+    assert verdicts(rep)["event-log"] == "fail"
+    assert rep["log"]["verified"] is False and rep["log"]["first_bad_row"] == row
+    ev = [c for c in rep["criteria"] if c["id"] == "event-log"][0]["evidence"]
+    assert any(str(row) in e for e in ev), ev
 
 
 @pytest.mark.parametrize("criterion", HISTORY_CRITERIA)
@@ -147,7 +164,8 @@ def test_report_json_has_the_documented_shape(tmp_path):
     assert set(rep["inventory"][0]) >= {"zone", "zone_name", "floor", "kind", "sensors",
                                         "outputs"}
     assert rep["batteries"][0]["points"][0].keys() >= {"day", "percent"}
-    assert rep["log"] == {"verified": None, "head": None}
+    assert rep["log"]["verified"] is True
+    assert set(rep["log"]["head"]) == {"row", "hash"} and len(rep["log"]["head"]["hash"]) == 64
 
 
 def test_text_report_is_in_vietnamese_by_default(tmp_path):
