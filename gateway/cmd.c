@@ -732,6 +732,21 @@ static cJSON *cmd_false_alarm(struct cmd_ctx *c, const cJSON *req, const char *b
 	cJSON *d, *r;
 	if (get_alarm_id(req, 0, &id) < 0)
 		return cmd_error("false-alarm: \"id\" must be an alarm id", NULL);
+	/* A code names the user: only the owner or the installer speaks for
+	 * the house (a tenant's code opens the panel, not the record). Without
+	 * a code the caller is on the gateway itself, in the control group. */
+	if (cJSON_IsString(cJSON_GetObjectItem(req, "code"))) {
+		const char *role = users_role(c->users, by);
+		char msg[200];
+		if (!role || (strcmp(role, "owner") && strcmp(role, "installer"))) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "false-alarm: %s may not mark a false alarm (role %s); only an owner "
+			    "or an installer may",
+			    by, role ? role : "none");
+			return cmd_error("%s", msg);
+		}
+	}
 	if (!cJSON_IsString(reason) || !reason->valuestring[0] || strlen(reason->valuestring) > 500)
 		return cmd_error("false-alarm: \"reason\" must be a text of 1 to 500 characters",
 		                 NULL);

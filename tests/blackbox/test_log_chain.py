@@ -231,3 +231,21 @@ def test_the_chain_follows_the_documented_encoding(running_site):
                _text(sensor) + _text(point) + _real(value) + _text(detail))
         prev = hashlib.sha256(prev + enc).digest()
         assert prev.hex() == held, f"row {id_}"
+
+
+def test_false_alarm_with_a_tenants_code_is_refused_and_an_owners_accepted(running_site):
+    from test_codes import add_user
+    s = running_site
+    add_user(s, "lan", "tenant", "1357")
+    add_user(s, "chunha", "owner", "2468")
+    m = s.probe.mark()
+    s.report("smoke-101", SMOKE)
+    alarm = s.wait_alarm(since=m, state="raised")[0]
+    r = s.ctl("false-alarm", alarm["id"], "--reason", "nấu ăn", "--code", "1357")
+    assert r.returncode == 1
+    assert "lan may not mark a false alarm (role tenant)" in r.stderr
+    r = s.ctl("false-alarm", alarm["id"], "--reason", "nấu ăn", "--code", "2468")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: [e for e in s.ctl_json("events", "--limit", "50")["events"]
+                        if e["type"] == "false_alarm" and e.get("origin") == "chunha"],
+               what="the owner's false_alarm event")
