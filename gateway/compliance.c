@@ -548,6 +548,7 @@ struct rep {
 	/* the hash chain, checked once per report (store_verify_file) */
 	struct store_verify_result vr;
 	int vr_rc; /* 0: read (vr.ok the verdict), -1: could not read; 1: not yet */
+	int64_t now;
 };
 
 #define TR(r, vi, en) ((r)->lang == LANG_EN ? (en) : (vi))
@@ -1292,6 +1293,20 @@ static int log_verified(struct rep *r, const char *db_path, cJSON *evidence)
 		cJSON_AddItemToArray(evidence, cJSON_CreateString(buf));
 		return 1; /* fail */
 	}
+	/* Retention cuts the start of the log and leaves an anchor; anyone
+	 * could do the same to hide old rows. A cut is honest only when what
+	 * it removed is older than the retention (a minute of clock slack). */
+	if (r->vr.pruned_ms && r->c &&
+	    r->vr.pruned_ms > r->now - (int64_t)r->c->retention_days * 86400000 + 60000) {
+		char at[32];
+		store_format_time(r->vr.pruned_ms, at, sizeof(at));
+		snprintf(buf, sizeof(buf), "%s %s, %s %d %s",
+		         TR(r, "nhật ký bị cắt đến", "the log was cut through"), at,
+		         TR(r, "mới hơn thời hạn lưu", "newer than the retention of"),
+		         r->c->retention_days, TR(r, "ngày", "days"));
+		cJSON_AddItemToArray(evidence, cJSON_CreateString(buf));
+		return 1; /* fail */
+	}
 	snprintf(buf, sizeof(buf), "%s: %lld %s, %s %lld %s",
 	         TR(r, "chuỗi băm toàn vẹn", "hash chain verified"), (long long)r->vr.rows,
 	         TR(r, "dòng", "rows"), TR(r, "đầu chuỗi: dòng", "head: row"),
@@ -1719,6 +1734,7 @@ cJSON *compliance_report(const struct config *c, const struct compliance_criteri
 	r.from = from_ms;
 	r.to = to_ms;
 	r.end = now_ms < to_ms ? (now_ms > from_ms ? now_ms : from_ms) : to_ms;
+	r.now = now_ms;
 	r.lang = lang;
 	r.link = -1;
 	fmt_time(from_ms, r.from_s);

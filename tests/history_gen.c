@@ -4,6 +4,7 @@
  * times, for the compliance report's tests and benchmark.
  *
  *   history_gen CONFIG DB --end RFC3339 --days N [--busy] [--break WHAT]...
+ *               [--cut-days N]
  *
  * The history is a well-run house: every sensor online with healthy
  * batteries, walk tests of every detector and a siren test every 25 days,
@@ -127,13 +128,13 @@ int main(int argc, char **argv)
 	struct store *s;
 	char err[256], d[256];
 	char *brk[16];
-	int nbrk = 0, busy = 0, days = 31;
+	int nbrk = 0, busy = 0, days = 31, cut_days = -1;
 	int64_t end = 0, start;
 	const char *end_s = NULL;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: history_gen CONFIG DB --end RFC3339 --days N [--busy] "
-		                "[--break CRITERION]...\n");
+		                "[--break CRITERION]... [--cut-days N]\n");
 		return 2;
 	}
 	for (int i = 3; i < argc; i++) {
@@ -143,6 +144,8 @@ int main(int argc, char **argv)
 			days = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--busy"))
 			busy = 1;
+		else if (!strcmp(argv[i], "--cut-days") && i + 1 < argc)
+			cut_days = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--break") && i + 1 < argc && nbrk < 16)
 			brk[nbrk++] = argv[++i];
 		else {
@@ -284,6 +287,15 @@ int main(int argc, char **argv)
 	}
 	if (store_commit(s) < 0) {
 		fprintf(stderr, "history_gen: commit failed\n");
+		store_close(s);
+		config_free(c);
+		return 1;
+	}
+	/* --cut-days N: the start of the log cut as retention does, through
+	 * N days before the end (an owner hiding old rows would do this). */
+	if (cut_days >= 0 &&
+	    (store_prune(s, end - (int64_t)cut_days * 24 * HOUR) < 0 || store_commit(s) < 0)) {
+		fprintf(stderr, "history_gen: prune failed\n");
 		store_close(s);
 		config_free(c);
 		return 1;

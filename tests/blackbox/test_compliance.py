@@ -42,11 +42,13 @@ def write_config(tmp_path, edit=None):
     return path
 
 
-def history(tmp_path, config, *breaks, days=31):
+def history(tmp_path, config, *breaks, days=31, cut_days=None):
     db = tmp_path / "history.db"
     args = [HISTORY_GEN, str(config), str(db), "--end", END, "--days", str(days)]
     for b in breaks:
         args += ["--break", b]
+    if cut_days is not None:
+        args += ["--cut-days", str(cut_days)]
     subprocess.run(args, check=True, timeout=60)
     return db
 
@@ -76,6 +78,23 @@ def test_good_month_passes_every_automatic_criterion(tmp_path):
     # history_gen writes through the real store: its log is hash-chained.
     assert v["event-log"] == "pass"
     assert rep["log"]["verified"] is True and rep["log"]["head"]["row"] > 0
+
+
+def test_a_log_cut_more_recently_than_the_retention_fails_the_log_criterion(tmp_path):
+    # Cutting the start of the log and leaving an anchor is what retention
+    # does; done to rows younger than the retention (400 days), it hides them.
+    cfg = write_config(tmp_path)
+    rep = report(cfg, history(tmp_path, cfg, cut_days=10))
+    assert verdicts(rep)["event-log"] == "fail"
+    ev = [c for c in rep["criteria"] if c["id"] == "event-log"][0]["evidence"]
+    assert any("cut through" in e and "retention of 400 days" in e for e in ev), ev
+
+
+def test_a_log_cut_by_the_retention_itself_still_passes(tmp_path):
+    cfg = write_config(tmp_path, lambda c: c.update(retention_days=1))
+    rep = report(cfg, history(tmp_path, cfg, cut_days=10))
+    assert verdicts(rep)["event-log"] == "pass"
+    assert rep["log"]["verified"] is True
 
 
 def test_an_edited_event_row_fails_the_log_criterion_naming_the_row(tmp_path):
