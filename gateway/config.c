@@ -2957,7 +2957,9 @@ static int index_by_id(const void *arr, int n, size_t size, size_t id_off, const
 	for (int i = 0; arr && id && i < n; i++) {
 		const char *const *eid =
 		    (const void *)((const char *)arr + (size_t)i * size + id_off);
-		if (strcmp(*eid, id) == 0)
+		/* An element whose id was refused has none, while the loader
+		 * still looks things up to report every error in one pass. */
+		if (*eid && strcmp(*eid, id) == 0)
 			return i;
 	}
 	return -1;

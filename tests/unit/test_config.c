@@ -1248,6 +1248,26 @@ static void test_bad_neighbours_and_language_are_each_reported(void **state)
 	assert_int_equal(d.errors, 1);
 }
 
+/* A contact whose id is refused has none; the loader still looks contacts
+ * up by id (the self-check's "owner") and must report, not crash (found by
+ * fuzz_config; tests/fuzz/corpus/config/regress-contact-without-id.json). */
+static void test_contact_with_a_refused_id_is_reported_not_looked_up(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"contacts\": [{\"id\": \"bad id\", \"via\": \"upstream\"},\n"
+	                      "                {\"id\": \"owner\", \"via\": \"upstream\"}]\n"
+	                      "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	expect_diag(&d, 0,
+	            "site.json:4:23: contacts[0].id: invalid id \"bad id\": use 1 to 63 letters, "
+	            "digits, '-' or '_'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1255,6 +1275,7 @@ int main(void)
 	    cmocka_unit_test(test_without_upstream_alerts_go_to_the_local_broker),
 	    cmocka_unit_test(test_tasmota_sensor_defaults_to_mains_supervision),
 	    cmocka_unit_test(test_contact_steps_make_an_escalation_chain),
+	    cmocka_unit_test(test_contact_with_a_refused_id_is_reported_not_looked_up),
 	    cmocka_unit_test(test_bad_steps_are_all_reported_with_their_place),
 	    cmocka_unit_test(test_every_error_is_reported_in_one_pass_in_file_order),
 	    cmocka_unit_test(test_unknown_key_suggests_the_intended_one),
