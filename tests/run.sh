@@ -67,7 +67,7 @@ fi
 # The fuzz targets (clang libFuzzer, ASan + UBSan), a short run each:
 # decoders, rule parser, config loader, scenario parser, control requests.
 # FUZZ_SECONDS=0 skips them; tests/fuzz/run.sh 600 is the one-hour run.
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 if [ "$FUZZ_SECONDS" != 0 ] && [ $QUICK -eq 0 ]; then
 	echo
 	echo "=== fuzz targets, ${FUZZ_SECONDS} s each ==="
