@@ -131,3 +131,19 @@ int fjson_word(const void *payload, size_t len, char *word, size_t size)
 	word[e - b] = 0;
 	return 0;
 }
+
+void fjson_values_init(struct fjson_values *vs)
+{
+	vs->n = 0;
+	for (int i = 0; i < POINT__COUNT; i++)
+		vs->at[i] = -1;
+}
+
+void fjson_put(struct fjson_values *vs, enum sh_point p, double value)
+{
+	if (vs->at[p] < 0) {
+		vs->at[p] = vs->n++;
+		vs->v[vs->at[p]].point = p;
+	}
+	vs->v[vs->at[p]].value = value;
+}

@@ -40,4 +40,15 @@ void fjson_drop(struct family_drops *d, const char *field, enum family_reject wh
  * empty, too long for size, or holds a NUL or a control character. */
 int fjson_word(const void *payload, size_t len, char *word, size_t size);
 
+/* The values of one message, one per point: a point set twice keeps the
+ * last value (as JSON.parse does with a repeated key). */
+struct fjson_values {
+	struct sh_point_value v[FAMILY_MAX_VALUES];
+	int at[POINT__COUNT]; /* index into v, or -1 */
+	int n;
+};
+
+void fjson_values_init(struct fjson_values *vs);
+void fjson_put(struct fjson_values *vs, enum sh_point p, double value);
+
 #endif

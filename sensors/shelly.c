@@ -70,24 +70,9 @@ static int shelly_topics(const struct family_binding *b, char out[][256], int ma
 
 /* ---- decoding ---------------------------------------------------------- */
 
-struct values {
-	struct sh_point_value v[FAMILY_MAX_VALUES];
-	int at[POINT__COUNT];
-	int n;
-};
-
-static void put(struct values *vs, enum sh_point p, double value)
-{
-	if (vs->at[p] < 0) {
-		vs->at[p] = vs->n++;
-		vs->v[vs->at[p]].point = p;
-	}
-	vs->v[vs->at[p]].value = value;
-}
-
 /* The smoke component's status (whole, or the changed part of it). Returns
  * how many usable fields it held. */
-static int decode_smoke(const cJSON *st, struct values *vs, struct family_drops *d)
+static int decode_smoke(const cJSON *st, struct fjson_values *vs, struct family_drops *d)
 {
 	const cJSON *alarm, *mute;
 	int usable = 0;
@@ -99,7 +84,7 @@ static int decode_smoke(const cJSON *st, struct values *vs, struct family_drops 
 	alarm = cJSON_GetObjectItemCaseSensitive(st, "alarm");
 	mute = cJSON_GetObjectItemCaseSensitive(st, "mute");
 	if (cJSON_IsBool(alarm)) {
-		put(vs, POINT_SMOKE, cJSON_IsTrue(alarm));
+		fjson_put(vs, POINT_SMOKE, cJSON_IsTrue(alarm));
 		usable++;
 	} else if (alarm && !cJSON_IsNull(alarm)) {
 		fjson_drop(d, "alarm", REJECT_BAD_TYPE, "not a boolean", alarm);
@@ -115,7 +100,7 @@ static int decode_smoke(const cJSON *st, struct values *vs, struct family_drops 
 }
 
 /* devicepower:0 {"id":0,"battery":{"V":2.9,"percent":85},"external":..}. */
-static int decode_power(const cJSON *st, struct values *vs, struct family_drops *d)
+static int decode_power(const cJSON *st, struct fjson_values *vs, struct family_drops *d)
 {
 	const cJSON *bat, *pct;
 
@@ -142,12 +127,12 @@ static int decode_power(const cJSON *st, struct values *vs, struct family_drops 
 		fjson_drop(d, "percent", REJECT_BAD_VALUE, "out of range", pct);
 		return 0;
 	}
-	put(vs, POINT_BATTERY, pct->valuedouble);
+	fjson_put(vs, POINT_BATTERY, pct->valuedouble);
 	return 1;
 }
 
 /* NotifyEvent: params.events[], each {"component":..,"event":..}. */
-static int decode_events(const cJSON *params, const char *comp, struct values *vs,
+static int decode_events(const cJSON *params, const char *comp, struct fjson_values *vs,
                          struct family_drops *d)
 {
 	const cJSON *events = cJSON_GetObjectItemCaseSensitive(params, "events"), *ev;
@@ -169,15 +154,15 @@ static int decode_events(const cJSON *params, const char *comp, struct values *v
 		/* smoke.alarm_test sounds the buzzer, with no event for its
 		 * end: it is not a state to hold, and is only a sign of life. */
 		if (strcmp(e->valuestring, "smoke.alarm") == 0)
-			put(vs, POINT_SMOKE, 1);
+			fjson_put(vs, POINT_SMOKE, 1);
 		else if (strcmp(e->valuestring, "smoke.alarm_off") == 0)
-			put(vs, POINT_SMOKE, 0);
+			fjson_put(vs, POINT_SMOKE, 0);
 	}
 	/* A notification from the device, whatever it is about. */
 	return 1;
 }
 
-static int decode_rpc(const cJSON *root, const char *comp, struct values *vs,
+static int decode_rpc(const cJSON *root, const char *comp, struct fjson_values *vs,
                       struct family_drops *d)
 {
 	const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
@@ -216,7 +201,7 @@ static int shelly_decode(const struct family_binding *b, int which, const void *
                          struct family_drops *drops)
 {
 	struct family_drops local;
-	struct values vs = {.n = 0};
+	struct fjson_values vs = {.n = 0};
 	const char *comp = component_of(b);
 	char word[16];
 	cJSON *root = NULL;
@@ -231,8 +216,7 @@ static int shelly_decode(const struct family_binding *b, int which, const void *
 		*why = REJECT_TOO_LARGE;
 		return -1;
 	}
-	for (int i = 0; i < POINT__COUNT; i++)
-		vs.at[i] = -1;
+	fjson_values_init(&vs);
 
 	switch (which) {
 	case R_ONLINE:
@@ -241,9 +225,9 @@ static int shelly_decode(const struct family_binding *b, int which, const void *
 			goto out;
 		}
 		if (strcmp(word, "true") == 0)
-			put(&vs, POINT_ONLINE, 1);
+			fjson_put(&vs, POINT_ONLINE, 1);
 		else if (strcmp(word, "false") == 0)
-			put(&vs, POINT_ONLINE, 0);
+			fjson_put(&vs, POINT_ONLINE, 0);
 		else {
 			*why = REJECT_BAD_VALUE;
 			goto out;

@@ -176,21 +176,6 @@ static int tasmota_topics(const struct family_binding *b, char out[][256], int m
 /* ---- decoding ---------------------------------------------------------- */
 
 /* One value per point; the last one in a message wins. */
-struct values {
-	struct sh_point_value v[FAMILY_MAX_VALUES];
-	int at[POINT__COUNT];
-	int n;
-};
-
-static void put(struct values *vs, enum sh_point p, double value)
-{
-	if (vs->at[p] < 0) {
-		vs->at[p] = vs->n++;
-		vs->v[vs->at[p]].point = p;
-	}
-	vs->v[vs->at[p]].value = value;
-}
-
 /* The relay's key in STATE and RESULT: "POWER" on a one-relay device (and
  * with SetOption26 "POWER1"), "POWERn" for relay n of several. */
 static int is_relay_key(const char *key, int relay)
@@ -219,7 +204,7 @@ static int on_off(const cJSON *it)
  * {"Action":"ON"} in RESULT (SetOption114). Returns 1 if used, 0 if
  * dropped. */
 static int decode_input(const struct family_binding *b, const char *name, const cJSON *it,
-                        struct values *vs, struct family_drops *d)
+                        struct fjson_values *vs, struct family_drops *d)
 {
 	const cJSON *v = it;
 	enum sh_point p = sh_kind_primary_point(b->kind);
@@ -242,13 +227,13 @@ static int decode_input(const struct family_binding *b, const char *name, const 
 	/* A panic input's release is not an event. */
 	if (p == POINT_PANIC && !on)
 		return 1;
-	put(vs, p, on);
+	fjson_put(vs, p, on);
 	return 1;
 }
 
 /* A temperature object: {"Id":..,"Temperature":23.4}. Returns 1 if used,
  * 0 if dropped. */
-static int decode_temperature(const cJSON *obj, int fahrenheit, struct values *vs,
+static int decode_temperature(const cJSON *obj, int fahrenheit, struct fjson_values *vs,
                               struct family_drops *d)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "Temperature");
@@ -268,12 +253,12 @@ static int decode_temperature(const cJSON *obj, int fahrenheit, struct values *v
 		fjson_drop(d, "Temperature", REJECT_BAD_VALUE, "out of range", t);
 		return 0;
 	}
-	put(vs, POINT_TEMPERATURE, x);
+	fjson_put(vs, POINT_TEMPERATURE, x);
 	return 1;
 }
 
 static int decode_json(const struct family_binding *b, enum role r, const cJSON *root,
-                       struct values *vs, struct family_drops *d)
+                       struct fjson_values *vs, struct family_drops *d)
 {
 	const struct tasmota_opts *o = opts_of(b);
 	const char *input = input_name(b);
@@ -306,7 +291,7 @@ static int decode_json(const struct family_binding *b, enum role r, const cJSON 
 				           "not ON or OFF", it);
 				continue;
 			}
-			put(vs, POINT_SOUNDING, on);
+			fjson_put(vs, POINT_SOUNDING, on);
 			usable++;
 			continue;
 		}
@@ -336,7 +321,7 @@ static int tasmota_decode(const struct family_binding *b, int which, const void 
                           struct family_drops *drops)
 {
 	struct family_drops local;
-	struct values vs = {.n = 0};
+	struct fjson_values vs = {.n = 0};
 	enum role r[4];
 	char word[16];
 	cJSON *root = NULL;
@@ -355,8 +340,7 @@ static int tasmota_decode(const struct family_binding *b, int which, const void 
 		*why = REJECT_UNKNOWN_TOPIC;
 		return -1;
 	}
-	for (int i = 0; i < POINT__COUNT; i++)
-		vs.at[i] = -1;
+	fjson_values_init(&vs);
 
 	switch (r[which]) {
 	case R_LWT:
@@ -365,9 +349,9 @@ static int tasmota_decode(const struct family_binding *b, int which, const void 
 			goto out;
 		}
 		if (strcmp(word, "Online") == 0)
-			put(&vs, POINT_ONLINE, 1);
+			fjson_put(&vs, POINT_ONLINE, 1);
 		else if (strcmp(word, "Offline") == 0)
-			put(&vs, POINT_ONLINE, 0);
+			fjson_put(&vs, POINT_ONLINE, 0);
 		else {
 			*why = REJECT_BAD_VALUE;
 			goto out;
@@ -379,9 +363,9 @@ static int tasmota_decode(const struct family_binding *b, int which, const void 
 			goto out;
 		}
 		if (strcmp(word, "ON") == 0)
-			put(&vs, POINT_SOUNDING, 1);
+			fjson_put(&vs, POINT_SOUNDING, 1);
 		else if (strcmp(word, "OFF") == 0)
-			put(&vs, POINT_SOUNDING, 0);
+			fjson_put(&vs, POINT_SOUNDING, 0);
 		else {
 			*why = REJECT_BAD_VALUE;
 			goto out;
