@@ -253,6 +253,7 @@ static int record(struct panel *p, struct alarm *a, int insert, int active, int6
 	if (ev == RAE_ACKNOWLEDGED || !active)
 		upstream_stop_chain(p->d.up, a->id, by ? by : "panel", wall_ms);
 	info = info_of(a);
+	info.by = by;
 	return upstream_queue_alarm(p->d.up, &info, wall_ms);
 }
 

@@ -160,10 +160,9 @@ static void add_zone(const struct upstream *up, cJSON *o, const char *zone)
 		cJSON_AddNullToObject(o, "zone_name");
 }
 
-static void add_place(const struct upstream *up, cJSON *o, int64_t wall_ms)
+static void add_where(const struct upstream *up, cJSON *o)
 {
 	const struct config *c = up->cfg;
-	char at[32];
 	if (c->site.address)
 		cJSON_AddStringToObject(o, "address", c->site.address);
 	else
@@ -175,6 +174,12 @@ static void add_place(const struct upstream *up, cJSON *o, int64_t wall_ms)
 	} else {
 		cJSON_AddNullToObject(o, "geo");
 	}
+}
+
+static void add_place(const struct upstream *up, cJSON *o, int64_t wall_ms)
+{
+	char at[32];
+	add_where(up, o);
 	store_format_time(wall_ms, at, sizeof(at));
 	cJSON_AddStringToObject(o, "at", at);
 }
@@ -245,6 +250,8 @@ int upstream_queue_alarm(struct upstream *up, const struct upstream_alarm_info *
 	add_str_or_null(o, "sensor", a->sensor);
 	add_str_or_null(o, "rule", a->rule);
 	add_str_or_null(o, "message", a->message);
+	/* Who changed it: the station shows "acknowledged by militia:an". */
+	add_str_or_null(o, "by", a->by);
 	add_place(up, o, wall_ms);
 	if (queue(up, CHANNEL_UPSTREAM, NULL, a->id, "alarm", o, seq, wall_ms) < 0)
 		return -1;
@@ -547,6 +554,11 @@ void upstream_publish_status(struct upstream *up, cJSON *status)
 	char *text;
 	store_format_time(loop_wall_ms(), at, sizeof(at));
 	cJSON_AddStringToObject(status, "site", up->cfg->site.id);
+	/* Who and where the house is, so that a station shows a house it has
+	 * no directory entry for (first seen) with its name and phone. */
+	add_str_or_null(status, "name", up->cfg->site.name);
+	add_str_or_null(status, "phone", up->cfg->site.phone);
+	add_where(up, status);
 	cJSON_AddBoolToObject(status, "online", 1);
 	cJSON_AddStringToObject(status, "at", at);
 	text = cJSON_PrintUnformatted(status);
@@ -569,6 +581,8 @@ void upstream_publish_heartbeat(struct upstream *up, cJSON *hb)
 	char *text;
 	store_format_time(loop_wall_ms(), at, sizeof(at));
 	cJSON_AddStringToObject(hb, "site", up->cfg->site.id);
+	/* The station's reporting window is 3 heartbeats unless it says. */
+	cJSON_AddNumberToObject(hb, "heartbeat_s", up->cfg->heartbeat_s);
 	cJSON_AddStringToObject(hb, "at", at);
 	text = cJSON_PrintUnformatted(hb);
 	cJSON_Delete(hb);

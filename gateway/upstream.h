@@ -31,6 +31,7 @@ struct upstream_alarm_info {
 	const char *sensor;
 	const char *rule;
 	const char *message;
+	const char *by; /* who acknowledged, silenced or reset it; NULL: the panel */
 };
 
 struct upstream *upstream_new(struct loop *l, struct store *s, const struct config *c);

@@ -132,13 +132,14 @@ static const struct upstream_alarm_info fire = {
     .sensor = "smoke-101",
     .rule = "smoke",
     .message = "Khói ở phòng 101",
+    .by = "militia:an",
 };
 
 static void test_alarm_feed_message_has_every_field_the_receiver_reads(void **state)
 {
 	static const char *const fields[] = {"site",    "id",        "seq",    "class", "state",
 	                                     "zone",    "zone_name", "sensor", "rule",  "message",
-	                                     "address", "geo",       "at",     NULL};
+	                                     "address", "geo",       "at",     "by",   NULL};
 	struct world *w = *state;
 	struct rows r;
 	const cJSON *o;
@@ -151,11 +152,12 @@ static void test_alarm_feed_message_has_every_field_the_receiver_reads(void **st
 		assert_non_null(cJSON_GetObjectItem(o, fields[i]));
 	for (const cJSON *it = o->child; it; it = it->next)
 		n++;
-	assert_int_equal(n, 13); /* and nothing else */
+	assert_int_equal(n, 14); /* and nothing else */
 	assert_string_equal(str(o, "site"), "nha-tro");
 	assert_true(num(o, "id") == 7);
 	assert_string_equal(str(o, "class"), "fire");
 	assert_string_equal(str(o, "state"), "acknowledged");
+	assert_string_equal(str(o, "by"), "militia:an");
 	assert_string_equal(str(o, "zone_name"), "Phòng 101");
 	assert_string_equal(str(o, "address"), "Số 7, hẻm 3");
 	assert_true(num(cJSON_GetObjectItem(o, "geo"), "lat") == 10.5);
