@@ -556,7 +556,8 @@ void upstream_publish_status(struct upstream *up, cJSON *status)
 	cJSON_AddStringToObject(status, "site", up->cfg->site.id);
 	/* Who and where the house is, so that a station shows a house it has
 	 * no directory entry for (first seen) with its name and phone. */
-	add_str_or_null(status, "name", up->cfg->site.name);
+	if (!cJSON_GetObjectItem(status, "name"))
+		add_str_or_null(status, "name", up->cfg->site.name);
 	add_str_or_null(status, "phone", up->cfg->site.phone);
 	add_where(up, status);
 	cJSON_AddBoolToObject(status, "online", 1);

@@ -44,7 +44,7 @@ ADDRESS = "Số 7, hẻm 3, đường N5, ấp 3, xã Minh Sơn"
 GEO = {"lat": 10.6412, "lon": 106.7235}
 
 ALARM_FIELDS = {"site", "id", "seq", "class", "state", "zone", "zone_name", "sensor",
-                "rule", "message", "address", "geo", "at"}
+                "rule", "message", "by", "address", "geo", "at"}
 ALERT_FIELDS = {"site", "id", "seq", "alarm", "to", "priority", "class", "zone",
                 "zone_name", "message", "address", "geo", "at"}
 AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
