@@ -1,7 +1,537 @@
-/* safehouse-station: placeholder while the station is being built. */
+/*
+ * main.c: safehouse-station, the militia's duty console.
+ *
+ * One process, one event loop: the commune broker's feed (every site's
+ * alarm, alert, notify, status and heartbeat) -> checked (sfeed) -> the
+ * board (live picture, lost contact) and the store -> the console's open
+ * browsers (server-sent events). Acknowledgments clicked on the console go
+ * back to the gateway on PREFIX/SITE/ack.
+ *
+ * Nothing the broker believes delivered is lost: the subscription is a
+ * persistent session (clean session off, stable client id), and the broker
+ * is acknowledged only after the store has committed what the messages
+ * changed (mqttc defer_acks). A station stopped or restarted finds what
+ * was published meanwhile waiting in its session.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "gateway/log.h"
+#include "gateway/loop.h"
+#include "gateway/mqttc.h"
+#include "station/board.h"
+#include "station/console.h"
+#include "station/sconfig.h"
+#include "station/sfeed.h"
+#include "station/sstore.h"
+#include "station/susers.h"
+
+/* Lost contact is checked this often: EN 50136 asks that a missing report
+ * be seen within the reporting window; 5 s keeps the error small. */
+#define CHECK_MS 5000
+/* At most this many malformed messages are logged per minute (all are
+ * counted): a broken gateway must not flood the log. */
+#define MALFORMED_LOG_PER_MIN 20
+
+struct station {
+	struct sconfig *cfg;
+	struct loop *loop;
+	struct sstore *store;
+	struct board *board;
+	struct susers *users;
+	struct console *console;
+	struct mqttc *mq;
+	int in_txn;
+	int txn_failed;
+	int sigfd;
+	int stop, reload;
+	int check_timer;
+	int64_t malformed;
+	int64_t malformed_window, malformed_logged;
+};
+
+static int txn(void *ctx)
 {
-	fprintf(stderr, "safehouse-station: not built yet\n");
-	return 1;
+	struct station *st = ctx;
+	if (st->in_txn)
+		return 0;
+	if (sstore_begin(st->store) < 0)
+		return -EIO;
+	st->in_txn = 1;
+	return 0;
+}
+
+/* Before the loop waits: commit what this iteration wrote. */
+static int commit(struct station *st)
+{
+	int rc = 0;
+	if (!st->in_txn)
+		return 0;
+	st->in_txn = 0;
+	if (st->txn_failed || sstore_commit(st->store) < 0) {
+		sstore_rollback(st->store);
+		rc = -EIO;
+	}
+	st->txn_failed = 0;
+	return rc;
+}
+
+static void on_prepare(void *ctx)
+{
+	struct station *st = ctx;
+	if (commit(st) < 0)
+		log_err("station: a store commit failed; the broker will deliver those messages "
+		        "again");
+}
+
+static void malformed(struct station *st, const char *topic, const char *why)
+{
+	int64_t now = loop_mono_ms();
+	st->malformed++;
+	if (now - st->malformed_window > 60000) {
+		if (st->malformed_logged > MALFORMED_LOG_PER_MIN)
+			log_warn("station: %lld more malformed messages in the last minute",
+			         (long long)(st->malformed_logged - MALFORMED_LOG_PER_MIN));
+		st->malformed_window = now;
+		st->malformed_logged = 0;
+	}
+	if (++st->malformed_logged <= MALFORMED_LOG_PER_MIN)
+		log_warn("station: malformed message on %s: %s; ignored", topic, why);
+}
+
+static void on_message(void *ctx, const struct mosquitto_message *m)
+{
+	struct station *st = ctx;
+	char site[SSTORE_ID_MAX], why[256];
+	enum sfeed_kind kind;
+	struct sfeed_msg *msg;
+	int rc;
+	if (sfeed_topic(st->cfg->broker.prefix, m->topic, site, &kind, why, sizeof(why)) < 0) {
+		/* Our own acks come back on PREFIX/+/... only if someone
+		 * subscribes wider; anything else is not for us. */
+		log_debug("station: %s: %s", m->topic, why);
+		return;
+	}
+	msg = malloc(sizeof(*msg));
+	if (!msg) {
+		st->txn_failed = 1;
+		return;
+	}
+	if (sfeed_parse(kind, site, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0),
+	                msg, why, sizeof(why)) < 0) {
+		malformed(st, m->topic, why);
+		goto out;
+	}
+	if (txn(st) < 0) {
+		st->txn_failed = 1;
+		goto out;
+	}
+	rc = board_apply(st->board, msg, m->payload, (size_t)m->payloadlen, m->retain,
+	                 loop_wall_ms(), loop_mono_ms());
+	if (rc < 0) {
+		log_err("station: %s: could not record it (store error)", m->topic);
+		st->txn_failed = 1;
+	}
+out:
+	free(msg);
+}
+
+static void on_barrier(void *ctx, mqttc_done_fn done, void *dctx)
+{
+	struct station *st = ctx;
+	done(dctx, commit(st));
+}
+
+static void on_connect(void *ctx)
+{
+	struct station *st = ctx;
+	static const char *const leaves[] = {"alarm", "alert", "notify", "status", "heartbeat"};
+	char topic[256];
+	log_notice("station: connected to the broker %s:%d", st->cfg->broker.host,
+	           st->cfg->broker.port);
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		snprintf(topic, sizeof(topic), "%s/+/%s", st->cfg->broker.prefix, leaves[i]);
+		mqttc_subscribe(st->mq, topic);
+	}
+}
+
+static void on_disconnect(void *ctx)
+{
+	struct station *st = ctx;
+	log_warn("station: broker connection lost%s%s; reconnecting",
+	         mqttc_error(st->mq) ? ": " : "", mqttc_error(st->mq) ? mqttc_error(st->mq) : "");
+}
+
+static struct mqttc *broker(void *ctx)
+{
+	return ((struct station *)ctx)->mq;
+}
+
+static int64_t malformed_count(void *ctx)
+{
+	return ((struct station *)ctx)->malformed;
+}
+
+static void hook_alarm(void *ctx, struct board *b, const char *site, int64_t id)
+{
+	struct station *st = ctx;
+	(void)b;
+	console_alarm_changed(st->console, site, id);
+}
+
+static void hook_site(void *ctx, struct board *b, const char *site)
+{
+	struct station *st = ctx;
+	(void)b;
+	console_site_changed(st->console, site);
+}
+
+static void check_timer(void *ctx)
+{
+	struct station *st = ctx;
+	if (txn(st) < 0 || board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
+		st->txn_failed = 1;
+	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
+}
+
+static void on_signal(void *ctx, int fd, short revents)
+{
+	struct station *st = ctx;
+	struct signalfd_siginfo si;
+	(void)revents;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			st->reload = 1;
+		else
+			st->stop = 1;
+	}
+}
+
+static int setup_signals(struct station *st)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	st->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (st->sigfd < 0)
+		return -errno;
+	return loop_fd_add(st->loop, st->sigfd, POLLIN, on_signal, st);
+}
+
+/* The directory (sites, groups, windows) changes on SIGHUP; the broker, the
+ * database and the listener are read at start. */
+static void reload(struct station *st)
+{
+	struct sconfig *nc = NULL;
+	int rc = sconfig_load(st->cfg->path, stderr, &nc);
+	if (rc != 0 || !nc) {
+		log_err("station: reload: %s has errors (above); keeping the running configuration",
+		        st->cfg->path);
+		return;
+	}
+	log_notice("station: reload: the site directory and reporting windows are from %s now; "
+	           "broker, database and http settings need a restart",
+	           nc->path);
+	board_set_config(st->board, nc);
+	console_set_config(st->console, nc);
+	sconfig_free(st->cfg);
+	st->cfg = nc;
+}
+
+static int run(struct station *st)
+{
+	struct mqttc_params p = {0};
+	static const struct mqttc_callbacks cb = {.on_connect = on_connect,
+	                                          .on_disconnect = on_disconnect,
+	                                          .on_message = on_message,
+	                                          .barrier = on_barrier};
+	static const struct board_hooks hooks = {hook_alarm, hook_site};
+	struct console_deps cd = {0};
+	char err[512];
+	int rc = 1;
+
+	st->loop = loop_new();
+	if (!st->loop)
+		goto out;
+	st->store = sstore_open(st->cfg->database, err, sizeof(err));
+	if (!st->store) {
+		log_err("station: %s", err);
+		goto out;
+	}
+	st->users = susers_new(st->store);
+	st->board = board_new(st->cfg, st->store, &hooks, st);
+	if (!st->users || !st->board)
+		goto out;
+	if (sstore_begin(st->store) < 0 ||
+	    board_load(st->board, loop_wall_ms(), loop_mono_ms()) < 0 ||
+	    sstore_commit(st->store) < 0) {
+		log_err("station: could not load the sites and alarms from %s", st->cfg->database);
+		goto out;
+	}
+	cd.cfg = st->cfg;
+	cd.board = st->board;
+	cd.users = st->users;
+	cd.store = st->store;
+	cd.broker = broker;
+	cd.txn = txn;
+	cd.malformed = malformed_count;
+	cd.ctx = st;
+	cd.started_wall_ms = loop_wall_ms();
+	st->console = console_new(st->loop, &cd, err, sizeof(err));
+	if (!st->console) {
+		log_err("station: %s", err);
+		goto out;
+	}
+	p.name = "commune";
+	p.host = st->cfg->broker.host;
+	p.port = st->cfg->broker.port;
+	p.username = st->cfg->broker.username;
+	p.password = st->cfg->broker.password;
+	p.client_id = st->cfg->broker.client_id;
+	p.keepalive_s = st->cfg->broker.keepalive_s;
+	p.tls = st->cfg->broker.tls;
+	p.cafile = st->cfg->broker.cafile;
+	p.certfile = st->cfg->broker.certfile;
+	p.keyfile = st->cfg->broker.keyfile;
+	p.persistent = 1;
+	p.defer_acks = 1;
+	st->mq = mqttc_new(st->loop, &p, &cb, st);
+	if (!st->mq || setup_signals(st) < 0 ||
+	    loop_prepare_add(st->loop, on_prepare, st) < 0)
+		goto out;
+	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
+	log_notice("station: serving the console on %s (port %d), %zu site(s) known, database %s "
+	           "(%s)",
+	           st->cfg->http.listen, console_port(st->console), board_site_count(st->board),
+	           st->cfg->database, sstore_backend_name(st->store));
+	while (!st->stop) {
+		loop_run_once(st->loop, 1000);
+		if (st->reload) {
+			st->reload = 0;
+			reload(st);
+		}
+	}
+	log_notice("station: stopping");
+	/* Whatever was applied is committed, so the held acks may go. */
+	if (commit(st) == 0 && st->mq)
+		mqttc_acks_durable(st->mq);
+	if (st->mq) {
+		mqttc_flush(st->mq);
+		mqttc_disconnect(st->mq);
+	}
+	rc = 0;
+out:
+	if (st->mq)
+		mqttc_free(st->mq);
+	console_free(st->console);
+	board_free(st->board);
+	if (st->users)
+		susers_free(st->users);
+	if (st->store)
+		sstore_close(st->store);
+	if (st->loop)
+		loop_free(st->loop);
+	if (st->sigfd > 0)
+		close(st->sigfd);
+	return rc;
+}
+
+/* ---- users ---- */
+
+/* A password from stdin (one line), or typed on the terminal without echo. */
+static int read_password(int from_stdin, const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int tty = !from_stdin && isatty(STDIN_FILENO);
+	size_t n;
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	if (!fgets(buf, (int)size, stdin))
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return n ? 0 : -1;
+}
+
+static int print_user(void *ctx, const char *name, const char *role)
+{
+	(void)ctx;
+	printf("%s\t%s\n", name, role);
+	return 0;
+}
+
+static int users_cmd(struct sconfig *cfg, int argc, char **argv)
+{
+	char err[512], why[256], pw[256], pw2[256];
+	const char *role = NULL, *name = NULL;
+	int from_stdin = 0, rc = 1;
+	struct sstore *s = NULL;
+	struct susers *u = NULL;
+	const char *verb = argc > 0 ? argv[0] : "";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+			role = argv[++i];
+		else if (strcmp(argv[i], "--password-stdin") == 0)
+			from_stdin = 1;
+		else if (!name && argv[i][0] != '-')
+			name = argv[i];
+		else {
+			fprintf(stderr, "safehouse-station users: unexpected argument \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	if (strcmp(verb, "list") != 0 && !name) {
+		fprintf(stderr, "usage: safehouse-station -c FILE users add NAME --role "
+		                "officer|viewer [--password-stdin]\n"
+		                "       safehouse-station -c FILE users passwd NAME [--password-stdin]\n"
+		                "       safehouse-station -c FILE users del NAME\n"
+		                "       safehouse-station -c FILE users list\n");
+		return 2;
+	}
+	s = sstore_open(cfg->database, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "safehouse-station: %s\n", err);
+		return 1;
+	}
+	u = susers_new(s);
+	if (!u)
+		goto out;
+	if (strcmp(verb, "list") == 0) {
+		rc = susers_list(u, print_user, NULL) < 0;
+		goto out;
+	}
+	if (strcmp(verb, "del") == 0) {
+		if (sstore_begin(s) < 0 || susers_del(u, name, why, sizeof(why)) < 0 ||
+		    sstore_commit(s) < 0) {
+			fprintf(stderr, "safehouse-station: users del %s: %s\n", name, why);
+			goto out;
+		}
+		printf("user %s deleted\n", name);
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "passwd") != 0) {
+		fprintf(stderr, "safehouse-station users: unknown command \"%s\" (add, passwd, del, "
+		                "list)\n",
+		        verb);
+		rc = 2;
+		goto out;
+	}
+	if (strcmp(verb, "add") == 0 && !role) {
+		fprintf(stderr, "safehouse-station users add: --role officer|viewer is required\n");
+		rc = 2;
+		goto out;
+	}
+	if (read_password(from_stdin, "Password: ", pw, sizeof(pw)) < 0) {
+		fprintf(stderr, "safehouse-station: no password given\n");
+		goto out;
+	}
+	if (!from_stdin && isatty(STDIN_FILENO) &&
+	    (read_password(0, "Again: ", pw2, sizeof(pw2)) < 0 || strcmp(pw, pw2) != 0)) {
+		fprintf(stderr, "safehouse-station: the two passwords differ\n");
+		goto out;
+	}
+	why[0] = '\0';
+	if (sstore_begin(s) < 0 ||
+	    (strcmp(verb, "add") == 0 ? susers_add(u, name, role, pw, why, sizeof(why))
+	                              : susers_passwd(u, name, pw, why, sizeof(why))) < 0) {
+		sstore_rollback(s);
+		fprintf(stderr, "safehouse-station: users %s %s: %s\n", verb, name, why);
+		goto out;
+	}
+	if (sstore_commit(s) < 0)
+		goto out;
+	printf("user %s %s\n", name, strcmp(verb, "add") == 0 ? "added" : "password changed");
+	rc = 0;
+out:
+	memset(pw, 0, sizeof(pw));
+	memset(pw2, 0, sizeof(pw2));
+	if (u)
+		susers_free(u);
+	sstore_close(s);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: safehouse-station -c station.json [--check]\n"
+	           "       safehouse-station -c station.json users add NAME --role "
+	           "officer|viewer [--password-stdin]\n"
+	           "       safehouse-station -c station.json users passwd|del NAME | users list\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int check = 0, i, rc;
+	struct station st;
+	struct sconfig *cfg = NULL;
+	memset(&st, 0, sizeof(st));
+	st.sigfd = -1;
+	for (i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--check") == 0)
+			check = 1;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else
+			break;
+	}
+	if (!path) {
+		usage(stderr);
+		return 2;
+	}
+	rc = sconfig_load(path, stderr, &cfg);
+	if (rc != 0 || !cfg) {
+		fprintf(stderr, "safehouse-station: %s: %d error(s); nothing started\n", path,
+		        rc > 0 ? rc : 1);
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK (%zu site(s), %zu group(s))\n", path, cfg->nsites, cfg->ngroups);
+		sconfig_free(cfg);
+		return 0;
+	}
+	log_init("safehouse-station", 1, cfg->log_level);
+	if (i < argc) {
+		if (strcmp(argv[i], "users") == 0) {
+			rc = users_cmd(cfg, argc - i - 1, argv + i + 1);
+			sconfig_free(cfg);
+			return rc;
+		}
+		fprintf(stderr, "safehouse-station: unknown argument \"%s\"\n", argv[i]);
+		usage(stderr);
+		sconfig_free(cfg);
+		return 2;
+	}
+	st.cfg = cfg;
+	rc = run(&st);
+	sconfig_free(st.cfg);
+	return rc;
 }
