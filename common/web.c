@@ -69,6 +69,7 @@ struct stream {
 	size_t off, len, cap; /* unsent bytes are buf[off..len) */
 	int linked;           /* in w->streams (counted, gets events) */
 	int suspended;
+	int gone_fd; /* the socket watched for the client leaving while parked, or -1 */
 	int dropped; /* the reader ends the response */
 	struct stream *next, *prev;
 };
@@ -317,8 +318,17 @@ static void stream_unlink(struct stream *s)
 	w->nstreams--;
 }
 
+static void stream_unwatch(struct stream *s)
+{
+	if (s->gone_fd >= 0) {
+		loop_fd_del(s->w->l, s->gone_fd);
+		s->gone_fd = -1;
+	}
+}
+
 static void stream_wake(struct stream *s)
 {
+	stream_unwatch(s);
 	if (s->suspended && s->conn) {
 		s->suspended = 0;
 		MHD_resume_connection(s->conn);
@@ -380,14 +390,35 @@ static int stream_push(struct stream *s, const char *data, size_t n)
 	return 0;
 }
 
+/* A parked connection is out of MHD's epoll set, so MHD would notice a
+ * client that left only at the next write (the keepalive, up to 15 s
+ * later). An event-stream client never half-closes: its end of the
+ * connection closing means it is gone. */
+static void on_gone(void *ctx, int fd, short revents)
+{
+	(void)fd;
+	(void)revents;
+	stream_drop(ctx, NULL);
+}
+
+static void stream_watch(struct stream *s)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (ci && ci->connect_fd >= 0 &&
+	    loop_fd_add(s->w->l, ci->connect_fd, POLLRDHUP, on_gone, s) == 0)
+		s->gone_fd = ci->connect_fd;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
 	size_t n;
 
 	(void)pos;
-	if (s->dropped)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (s->dropped) /* the end of the chunked body; "Connection: close" ends the link */
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (s->len == s->off) {
 		/* Nothing to send: park the connection until the next
 		 * event (returning 0 alone would spin). */
@@ -395,6 +426,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (s->conn && !s->suspended) {
 			s->suspended = 1;
 			MHD_suspend_connection(s->conn);
+			stream_watch(s);
 		}
 		return 0;
 	}
@@ -412,6 +444,7 @@ static void stream_free(void *cls)
 	struct stream *s = cls;
 
 	stream_unlink(s);
+	stream_unwatch(s);
 	if (s->req)
 		s->req->stream = NULL;
 	free(s->topic);
@@ -637,6 +670,7 @@ int web_reply_sse(struct web_req *r, const char *topic)
 	}
 	s->w = w;
 	s->conn = r->conn;
+	s->gone_fd = -1;
 	resp =
 	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
 	if (!resp) {
@@ -649,6 +683,8 @@ int web_reply_sse(struct web_req *r, const char *topic)
 		return rc; /* resp destroyed, which freed s */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	/* A stream is never followed by another request on its connection. */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	s->req = r;
 	r->stream = s;
 	s->next = w->streams;
@@ -935,6 +971,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (r->stream) {
 		struct stream *s = r->stream;
+		stream_unwatch(s);
 		s->req = NULL;
 		s->conn = NULL;
 		s->suspended = 0;
@@ -1043,22 +1080,21 @@ struct web *web_new(struct loop *l, const struct web_conf *c, const struct web_r
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	if (w->tls)
-		w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_SOCK_ADDR,
-		                        (struct sockaddr *)&ss, MHD_OPTION_EXTERNAL_LOGGER,
-		                        mhd_logger, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-		                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
-		                        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                        (unsigned)WEB_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-		                        (unsigned)WEB_CONN_TIMEOUT_S, MHD_OPTION_HTTPS_MEM_KEY,
-		                        w->key, MHD_OPTION_HTTPS_MEM_CERT, w->cert, MHD_OPTION_END);
+		w->d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+		    on_completed, w, MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)WEB_PER_IP_LIMIT,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_CONN_TIMEOUT_S,
+		    MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_HTTPS_MEM_CERT, w->cert,
+		    MHD_OPTION_END);
 	else
-		w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_SOCK_ADDR,
-		                        (struct sockaddr *)&ss, MHD_OPTION_EXTERNAL_LOGGER,
-		                        mhd_logger, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-		                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
-		                        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                        (unsigned)WEB_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-		                        (unsigned)WEB_CONN_TIMEOUT_S, MHD_OPTION_END);
+		w->d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+		    on_completed, w, MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)WEB_PER_IP_LIMIT,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (!w->d) {
 		char why[128];
 		bind_error(&ss, why, sizeof(why));
