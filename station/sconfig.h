@@ -41,8 +41,8 @@ struct sconfig {
 	char *path; /* the file it was read from */
 	struct {
 		char *host;
-		int port; /* default 1883, 8883 with TLS */
-		char *prefix; /* default "safehouse" */
+		int port;        /* default 1883, 8883 with TLS */
+		char *prefix;    /* default "safehouse" */
 		char *client_id; /* default "safehouse-station" */
 		char *username, *password;
 		int keepalive_s; /* default 30 */
@@ -51,9 +51,9 @@ struct sconfig {
 	} broker;
 	char *database; /* a file path (made absolute) or a postgresql:// URL */
 	struct {
-		char *listen; /* default "127.0.0.1:8090" */
-		char *cert, *key; /* HTTPS when both are set */
-		char *language;   /* "vi" (default) or "en" */
+		char *listen;       /* default "127.0.0.1:8090" */
+		char *cert, *key;   /* HTTPS when both are set */
+		char *language;     /* "vi" (default) or "en" */
 		int session_idle_s; /* default 43200 */
 	} http;
 	/* Reporting window: 0 means three of the site's own heartbeat_s (180 s
@@ -71,6 +71,11 @@ struct sconfig {
  * sconfig_free; > 0: *out is NULL). -ENOENT etc. when the file cannot be
  * read at all (also reported on errs). */
 int sconfig_load(const char *path, FILE *errs, struct sconfig **out);
+/* The same from a string (tests, fuzzing): name is used in messages, dir
+ * for relative paths (NULL: the working directory); no file-mode check.
+ * errs may be NULL (here and above) to drop the messages. */
+int sconfig_load_string(const char *text, const char *name, const char *dir, FILE *errs,
+                        struct sconfig **out);
 void sconfig_free(struct sconfig *c);
 
 /* Lookups (NULL when absent). */

@@ -1,0 +1,149 @@
+/*
+ * sstore.c: the station's store, dispatching to one backend (sstore.h).
+ *
+ * The backend is chosen once, from the target string, and every call goes
+ * through its const vtable, so the ingest and the console never know which
+ * database they talk to.
+ */
+#include "sstore.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct sstore_backend sstore_sqlite;
+
+struct sstore {
+	const struct sstore_backend *be;
+	void *b;
+};
+
+static int is_postgres(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+}
+
+struct sstore *sstore_open(const char *target, char *err, size_t errlen)
+{
+	struct sstore *s = NULL;
+
+	if (!target || !*target) {
+		snprintf(err, errlen, "no database given");
+		return NULL;
+	}
+	if (is_postgres(target)) {
+		/* Not a fallback to SQLite: a district that asked for a shared
+		 * database must not silently get a local file. */
+		snprintf(err, errlen,
+		         "%s: PostgreSQL backend not built yet; give a SQLite file path as "
+		         "\"database\"",
+		         target);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->be = &sstore_sqlite;
+	if (s->be->open(target, &s->b, err, errlen) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void sstore_close(struct sstore *s)
+{
+	if (!s)
+		return;
+	s->be->close(s->b);
+	free(s);
+}
+
+const char *sstore_backend_name(const struct sstore *s)
+{
+	return s->be->name;
+}
+
+int sstore_begin(struct sstore *s)
+{
+	return s->be->begin(s->b);
+}
+
+int sstore_commit(struct sstore *s)
+{
+	return s->be->commit(s->b);
+}
+
+int sstore_rollback(struct sstore *s)
+{
+	return s->be->rollback(s->b);
+}
+
+int sstore_feed_put(struct sstore *s, const char *site, int64_t seq, const char *topic,
+                    int64_t at_ms, int64_t recv_ms, const char *payload)
+{
+	return s->be->feed_put(s->b, site, seq, topic, at_ms, recv_ms, payload);
+}
+
+int sstore_alarm_put(struct sstore *s, const struct salarm *a)
+{
+	return s->be->alarm_put(s->b, a);
+}
+
+int sstore_site_put(struct sstore *s, const struct ssite *site)
+{
+	return s->be->site_put(s->b, site);
+}
+
+int sstore_event_put(struct sstore *s, const struct sevent *e)
+{
+	return s->be->event_put(s->b, e);
+}
+
+int sstore_load(struct sstore *s, int (*site_fn)(void *ctx, const struct ssite *site),
+                int (*alarm_fn)(void *ctx, const struct salarm *a), void *ctx)
+{
+	return s->be->load(s->b, site_fn, alarm_fn, ctx);
+}
+
+int sstore_site_alarms(struct sstore *s, const char *site, int limit,
+                       int (*fn)(void *ctx, const struct salarm *a), void *ctx)
+{
+	return s->be->site_alarms(s->b, site, limit, fn, ctx);
+}
+
+int sstore_events(struct sstore *s, const char *site, int limit,
+                  int (*fn)(void *ctx, const struct sevent *e), void *ctx)
+{
+	return s->be->events(s->b, site, limit, fn, ctx);
+}
+
+int64_t sstore_feed_count(struct sstore *s)
+{
+	return s->be->feed_count(s->b);
+}
+
+int sstore_user_put(struct sstore *s, const char *name, const char *role, const char *hash)
+{
+	return s->be->user_put(s->b, name, role, hash);
+}
+
+int sstore_user_get(struct sstore *s, const char *name, char *role, size_t rolelen, char *hash,
+                    size_t hashlen)
+{
+	return s->be->user_get(s->b, name, role, rolelen, hash, hashlen);
+}
+
+int sstore_user_del(struct sstore *s, const char *name)
+{
+	return s->be->user_del(s->b, name);
+}
+
+int sstore_users(struct sstore *s, int (*fn)(void *ctx, const char *name, const char *role),
+                 void *ctx)
+{
+	return s->be->users(s->b, fn, ctx);
+}
