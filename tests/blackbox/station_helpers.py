@@ -44,7 +44,7 @@ class Station:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.broker = broker
-        self.port = None
+        self.port = free_port()  # kept across restarts: clients keep the address
         self.proc = None
         self.runs = 0
         self.logfile = self.dir / "station.log"
@@ -53,7 +53,7 @@ class Station:
             "broker": {"host": "127.0.0.1", "port": broker.port, "prefix": "safehouse",
                        "client_id": client_id or f"station-{os.getpid()}-{id(self) % 100000}"},
             "database": "station.db",
-            "http": {"listen": "127.0.0.1:0"},
+            "http": {"listen": f"127.0.0.1:{self.port}"},
             "sites": [],
             "groups": [],
         }
@@ -84,11 +84,6 @@ class Station:
         return r
 
     def start(self, wait=True):
-        # The HTTP port: fixed across restarts of one test, so that a
-        # client keeps its address.
-        if self.port is None:
-            self.port = free_port()
-        self.config["http"]["listen"] = f"127.0.0.1:{self.port}"
         if self.tls:
             self.config["http"]["cert"], self.config["http"]["key"] = map(str, self.tls)
         self.write()
