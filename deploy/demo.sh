@@ -10,10 +10,19 @@
 # militia's alert and SMS, the escalation to a call to the commune police when
 # nobody acknowledges, then the duty phone's "OK" SMS reply acknowledging the
 # alarm, its confirmation and the outbox with the remaining calls cancelled.
-# Everything it starts is stopped on exit. Exit 0 when all of that happened,
-# 1 otherwise.
+# The militia's duty console (safehouse-station) runs against the same broker:
+# the fire must appear on it, and the SMS acknowledgment come back as
+# "acknowledged by militia:...". Everything it starts is stopped on exit.
+# Exit 0 when all of that happened, 1 otherwise.
 #
-# Environment: SAFEHOUSED, SAFEHOUSECTL (default build/...), PYTHON
+#   deploy/demo.sh            the scripted demo (about 30 s)
+#   deploy/demo.sh --console  the same house, but YOU are the militia: open the
+#                             console's address in a browser, log in, see the
+#                             fire arrive and acknowledge it; the gateway's
+#                             escalation stops. Runs until you acknowledge (or
+#                             10 minutes); Ctrl-C ends it.
+#
+# Environment: SAFEHOUSED, SAFEHOUSECTL, SAFEHOUSE_STATION (default build/...), PYTHON
 # (default /usr/bin/python3, which has Debian's python3-paho-mqtt).
 set -euo pipefail
 
@@ -22,6 +31,11 @@ PY=${PYTHON:-/usr/bin/python3}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 SAFEHOUSED=${SAFEHOUSED:-$ROOT/build/safehoused}
 SAFEHOUSECTL=${SAFEHOUSECTL:-$ROOT/build/safehousectl}
+STATION=${SAFEHOUSE_STATION:-$ROOT/build/safehouse-station}
+CONSOLE=0
+[[ ${1:-} == --console ]] && CONSOLE=1
+CONSOLE_USER=truc-ban
+CONSOLE_PASSWORD=demo-2026
 KIT=$ROOT/deploy/sim/kit.py
 PHONE=$ROOT/deploy/sim/phone.py
 DUTY=+84901234567   # the militia member on duty (SMS), from nha-tro.json
@@ -39,9 +53,9 @@ if [[ -z ${SAFEHOUSED_PREBUILT:-} ]]; then
 	if [[ ! -f $ROOT/build/CMakeCache.txt ]]; then
 		cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	fi
-	cmake --build "$ROOT/build" -j2 --target safehoused safehousectl >/dev/null
+	cmake --build "$ROOT/build" -j2 --target safehoused safehousectl safehouse-station >/dev/null
 fi
-for exe in "$SAFEHOUSED" "$SAFEHOUSECTL" "$MOSQUITTO" "$(command -v socat || echo socat)"; do
+for exe in "$SAFEHOUSED" "$SAFEHOUSECTL" "$STATION" "$MOSQUITTO" "$(command -v socat || echo socat)"; do
 	[[ -x $exe ]] || { echo "demo: $exe is missing" >&2; exit 1; }
 done
 
@@ -63,6 +77,8 @@ cleanup() {
 		tail -n 20 "$TMP/mosquitto.log" 2>/dev/null || true
 		echo "----- phone network log -----"
 		tail -n 20 "$TMP/phone.err" 2>/dev/null || true
+		echo "----- station log -----"
+		tail -n 30 "$TMP/station.log" 2>/dev/null || true
 	fi
 	rm -rf "$TMP"
 	exit "$rc"
@@ -162,6 +178,37 @@ if [[ $ready -ne 1 ]]; then
 	exit 1
 fi
 
+# 4b. The militia's duty console on the same broker (the demo has no separate
+# commune broker: the gateway's feed goes to the local one).
+CPORT=${CONSOLE_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+CLISTEN=${CONSOLE_LISTEN:-127.0.0.1}
+"$PY" - "$CONFIG" "$PORT" "$TMP" "$CLISTEN:$CPORT" <<'EOF'
+import json, sys
+cfg = json.load(open(sys.argv[1], encoding="utf-8"))
+site = cfg["site"]
+entry = {k: site[k] for k in ("id", "name", "address", "phone", "geo") if k in site}
+st = {"broker": {"host": "127.0.0.1", "port": int(sys.argv[2]),
+                 "prefix": (cfg.get("upstream") or {}).get("prefix", "safehouse"),
+                 "client_id": "demo-station"},
+      "database": f"{sys.argv[3]}/station.db",
+      "http": {"listen": sys.argv[4]},
+      "sites": [entry]}
+json.dump(st, open(f"{sys.argv[3]}/station.json", "w", encoding="utf-8"), ensure_ascii=False,
+          indent=2)
+EOF
+echo "$CONSOLE_PASSWORD" | "$STATION" -c "$TMP/station.json" users add "$CONSOLE_USER" \
+	--role officer --password-stdin >/dev/null
+"$STATION" -c "$TMP/station.json" >"$TMP/station.log" 2>&1 &
+PIDS+=($!)
+station_up() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$CPORT/healthz', timeout=1)" 2>/dev/null; }
+if ! wait_for 10 station_up; then
+	echo "demo: the duty console (safehouse-station) did not come up" >&2
+	exit 1
+fi
+CONSOLE_URL="http://$CLISTEN:$CPORT/"
+[[ $CLISTEN == 0.0.0.0 ]] && CONSOLE_URL="http://$(hostname -I 2>/dev/null | awk '{print $1}'):$CPORT/"
+say "The militia's duty console: $CONSOLE_URL  (user $CONSOLE_USER, password $CONSOLE_PASSWORD)"
+
 KIT_SUMMARY=$("$PY" - "$CONFIG" <<'EOF'
 import collections, json, sys
 cfg = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -208,11 +255,18 @@ What you are about to see:
 EOF
 
 # 5 + 6. Watch first (subscribed before anything happens), then the kit.
-say "Live: what the gateway does"
-"$PY" "$KIT" watch -c "$CONFIG" --port "$PORT" --timeout 50 --until-ack --t0 "$T0" \
+say "Live: what the gateway does, and what the duty console shows"
+WATCH_S=50
+[[ $CONSOLE -eq 1 ]] && WATCH_S=600
+"$PY" "$KIT" watch -c "$CONFIG" --port "$PORT" --timeout "$WATCH_S" --until-ack --t0 "$T0" \
 	--ready-file "$TMP/watch.ready" &
 WPID=$!
 PIDS+=($WPID)
+"$PY" "$ROOT/deploy/sim/console.py" --url "http://127.0.0.1:$CPORT" --user "$CONSOLE_USER" \
+	--password "$CONSOLE_PASSWORD" --site "$SITE" --until acknowledged --timeout "$WATCH_S" \
+	--t0 "$T0" &
+CPID=$!
+PIDS+=($CPID)
 wait_for 10 test -e "$TMP/watch.ready" || true
 "$PY" "$KIT" run -c "$CONFIG" --port "$PORT" --seconds 11 --trigger smoke-101 --trigger smoke-102 \
 	--trigger-after 4 --trigger-gap 3 &
@@ -221,7 +275,11 @@ PIDS+=($!)
 # 7. The duty phone answers "OK" once the chain has called the police.
 fail=()
 if wait_for 40 at_least 1 "CALL -> $POLICE"; then
-	echo "$DUTY OK" >>"$TMP/replies"
+	if [[ $CONSOLE -eq 1 ]]; then
+		say "You are the militia now: open $CONSOLE_URL, log in as $CONSOLE_USER / $CONSOLE_PASSWORD and press \"Xác nhận\" (acknowledge) on the fire"
+	else
+		echo "$DUTY OK" >>"$TMP/replies"
+	fi
 else
 	fail+=("the call to the commune police")
 fi
@@ -231,8 +289,15 @@ wait "$WPID"
 rc=$?
 set -e
 [[ $rc -eq 0 ]] || fail+=("the siren, the militia's alert or the acknowledgment (see above)")
-# The sender of the OK gets a confirmation: a second SMS to the duty phone.
-wait_for 15 at_least 2 "SMS -> $DUTY:" || fail+=("the confirmation SMS to $DUTY")
+set +e
+wait "$CPID"
+rc=$?
+set -e
+[[ $rc -eq 0 ]] || fail+=("the fire on the duty console and its acknowledgment there")
+if [[ $CONSOLE -eq 0 ]]; then
+	# The sender of the OK gets a confirmation: a second SMS to the duty phone.
+	wait_for 15 at_least 2 "SMS -> $DUTY:" || fail+=("the confirmation SMS to $DUTY")
+fi
 at_least 1 "WEBHOOK <- owner:" || fail+=("the owner's webhook")
 at_least 1 "SMS -> +84909123456:" || fail+=("the owner's SMS")
 
@@ -250,8 +315,9 @@ say "Gateway status (safehousectl status)"
 
 echo
 if [[ ${#fail[@]} -eq 0 ]]; then
-	echo "Demo OK: the siren sounded, the owner and the militia were alerted, the chain"
-	echo "escalated to a call when nobody acknowledged and an OK reply by SMS stopped it,"
+	echo "Demo OK: the siren sounded, the owner and the militia were alerted, the fire"
+	echo "appeared on the militia's duty console, the chain escalated to a call when"
+	echo "nobody acknowledged, and an acknowledgment ($([[ $CONSOLE -eq 1 ]] && echo "from the console" || echo "an OK reply by SMS")) stopped it,"
 	echo "all within the house's own gateway; with the internet down the siren would"
 	echo "still sound and the SMS and calls would still go out through the modem."
 	exit 0
