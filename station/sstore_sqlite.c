@@ -24,8 +24,13 @@
 
 /* Each entry takes the schema from version i to i + 1; append, never
  * edit, so that an old file is brought forward step by step. */
+/* In the file's header, so that the station knows its own database from
+ * another program's SQLite file ("SHST"). */
+#define SSTORE_APP_ID 0x53485354
+
 static const char *const migrations[] = {
     /* 1: the first schema */
+    "PRAGMA application_id=1397248852;"
     "CREATE TABLE feed(site TEXT NOT NULL, seq INTEGER NOT NULL, topic TEXT NOT NULL,"
     " at_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL, payload TEXT NOT NULL,"
     " PRIMARY KEY(site, seq));"
@@ -131,20 +136,25 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
+static int pragma_int(sqlite3 *db, const char *sql, int *v, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		*v = sqlite3_column_int(st, 0);
 		rc = 0;
 	} else {
-		snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
+{
+	return pragma_int(db, "PRAGMA user_version", v, err, errlen);
 }
 
 /* Bring the schema to NMIGRATIONS. Each step and its version bump commit
@@ -154,10 +164,21 @@ static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	char sql[64], ignore[8];
-	int version;
+	int version, app_id, tables;
 
-	if (user_version(db, &version, err, errlen) < 0)
+	if (user_version(db, &version, err, errlen) < 0 ||
+	    pragma_int(db, "PRAGMA application_id", &app_id, err, errlen) < 0 ||
+	    pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err, errlen) < 0)
 		return -1;
+	/* A database of another program (the gateway's safehouse.db, given
+	 * by mistake) must be refused, not have the station's tables added. */
+	if ((version > 0 && app_id != SSTORE_APP_ID) || (version == 0 && tables > 0)) {
+		snprintf(err, errlen,
+		         "it is another program's SQLite database (application_id %d, schema "
+		         "version %d), not the station's; give the station a file of its own",
+		         app_id, version);
+		return -1;
+	}
 	if (version > NMIGRATIONS) {
 		snprintf(err, errlen,
 		         "schema version %d is newer than this station knows (%d); refusing to "
