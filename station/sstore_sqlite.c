@@ -517,15 +517,50 @@ static void site_row(sqlite3_stmt *st, struct ssite *s)
 	s->status_json = (char *)sqlite3_column_text(st, i++);
 }
 
-/* Step st to the end, handing each row to fn (through row()). Returns 0,
- * fn's negative value, or -EIO. The statement is reset either way. */
-static int rows(struct sq *q, sqlite3_stmt *st, const char *what,
-                int (*row)(sqlite3_stmt *st, void *fn, void *ctx), void *fn, void *ctx)
+/* The caller's callback for one kind of row (ISO C has no conversion
+ * between function and object pointers, so no void * for them). */
+struct cb {
+	int (*site)(void *ctx, const struct ssite *s);
+	int (*alarm)(void *ctx, const struct salarm *a);
+	int (*event)(void *ctx, const struct sevent *e);
+	int (*user)(void *ctx, const char *name, const char *role);
+	void *ctx;
+};
+
+static int row(sqlite3_stmt *st, const struct cb *cb)
+{
+	if (cb->site) {
+		struct ssite s;
+		site_row(st, &s);
+		return cb->site(cb->ctx, &s);
+	}
+	if (cb->alarm) {
+		struct salarm a;
+		alarm_row(st, &a);
+		return cb->alarm(cb->ctx, &a);
+	}
+	if (cb->event) {
+		struct sevent e;
+		memset(&e, 0, sizeof(e));
+		e.at_ms = sqlite3_column_int64(st, 0);
+		col(st, 1, e.site, sizeof(e.site));
+		col(st, 2, e.what, sizeof(e.what));
+		col(st, 3, e.by, sizeof(e.by));
+		col(st, 4, e.detail, sizeof(e.detail));
+		return cb->event(cb->ctx, &e);
+	}
+	return cb->user(cb->ctx, (const char *)sqlite3_column_text(st, 0),
+	                (const char *)sqlite3_column_text(st, 1));
+}
+
+/* Step st to the end, handing each row to cb. Returns 0, the callback's
+ * negative value, or -EIO. The statement is reset either way. */
+static int rows(struct sq *q, sqlite3_stmt *st, const char *what, const struct cb *cb)
 {
 	int rc, r = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((r = row(st, fn, ctx)) < 0)
+		if ((r = row(st, cb)) < 0)
 			break;
 	if (r >= 0 && rc != SQLITE_DONE) {
 		log_err("sstore: %s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
@@ -536,52 +571,20 @@ static int rows(struct sq *q, sqlite3_stmt *st, const char *what,
 	return r < 0 ? r : 0;
 }
 
-static int site_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct ssite s;
-
-	site_row(st, &s);
-	return ((int (*)(void *, const struct ssite *))fn)(ctx, &s);
-}
-
-static int alarm_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct salarm a;
-
-	alarm_row(st, &a);
-	return ((int (*)(void *, const struct salarm *))fn)(ctx, &a);
-}
-
-static int event_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct sevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.at_ms = sqlite3_column_int64(st, 0);
-	col(st, 1, e.site, sizeof(e.site));
-	col(st, 2, e.what, sizeof(e.what));
-	col(st, 3, e.by, sizeof(e.by));
-	col(st, 4, e.detail, sizeof(e.detail));
-	return ((int (*)(void *, const struct sevent *))fn)(ctx, &e);
-}
-
-static int user_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	return ((int (*)(void *, const char *, const char *))fn)(
-	    ctx, (const char *)sqlite3_column_text(st, 0),
-	    (const char *)sqlite3_column_text(st, 1));
-}
-
 static int sq_load(void *b, int (*site_fn)(void *ctx, const struct ssite *s),
                    int (*alarm_fn)(void *ctx, const struct salarm *a), void *ctx)
 {
 	struct sq *q = b;
-	int r;
+	int r = 0;
 
-	r = rows(q, q->st[ST_SITES], "loading sites", site_cb, (void *)site_fn, ctx);
-	if (r < 0)
+	/* Either callback may be NULL: that half is skipped. */
+	if (site_fn)
+		r = rows(q, q->st[ST_SITES], "loading sites",
+		         &(struct cb){.site = site_fn, .ctx = ctx});
+	if (r < 0 || !alarm_fn)
 		return r;
-	return rows(q, q->st[ST_OPEN_ALARMS], "loading alarms", alarm_cb, (void *)alarm_fn, ctx);
+	return rows(q, q->st[ST_OPEN_ALARMS], "loading alarms",
+	            &(struct cb){.alarm = alarm_fn, .ctx = ctx});
 }
 
 static int sq_site_alarms(void *b, const char *site, int limit,
@@ -592,7 +595,7 @@ static int sq_site_alarms(void *b, const char *site, int limit,
 
 	text(st, 1, site);
 	sqlite3_bind_int(st, 2, limit);
-	return rows(q, st, "reading alarms", alarm_cb, (void *)fn, ctx);
+	return rows(q, st, "reading alarms", &(struct cb){.alarm = fn, .ctx = ctx});
 }
 
 static int sq_events(void *b, const char *site, int limit,
@@ -605,7 +608,7 @@ static int sq_events(void *b, const char *site, int limit,
 	if (site)
 		text(st, i++, site);
 	sqlite3_bind_int(st, i, limit);
-	return rows(q, st, "reading events", event_cb, (void *)fn, ctx);
+	return rows(q, st, "reading events", &(struct cb){.event = fn, .ctx = ctx});
 }
 
 static int sq_user_put(void *b, const char *name, const char *role, const char *hash)
@@ -662,7 +665,7 @@ static int sq_user_del(void *b, const char *name)
 static int sq_users(void *b, int (*fn)(void *ctx, const char *name, const char *role), void *ctx)
 {
 	struct sq *q = b;
-	return rows(q, q->st[ST_USERS], "listing users", user_cb, (void *)fn, ctx);
+	return rows(q, q->st[ST_USERS], "listing users", &(struct cb){.user = fn, .ctx = ctx});
 }
 
 const struct sstore_backend sstore_sqlite = {
