@@ -102,7 +102,10 @@ struct sstore_backend {
 	int (*site_put)(void *b, const struct ssite *s);
 	int (*event_put)(void *b, const struct sevent *e);
 	/* At start: every site, then every alarm not yet reset (and station
-	 * alarms not yet closed), oldest first. fn returning < 0 stops. */
+	 * alarms not yet closed), oldest first. fn returning < 0 stops. The
+	 * structs handed to a callback (and a site's status_json) are the
+	 * backend's, valid during the call only: copy what is kept. Either
+	 * callback may be NULL to skip that half. */
 	int (*load)(void *b, int (*site_fn)(void *ctx, const struct ssite *s),
 	            int (*alarm_fn)(void *ctx, const struct salarm *a), void *ctx);
 	/* One site's alarms, newest first, at most limit. */

@@ -24,8 +24,13 @@
 
 /* Each entry takes the schema from version i to i + 1; append, never
  * edit, so that an old file is brought forward step by step. */
+/* In the file's header, so that the station knows its own database from
+ * another program's SQLite file ("SHST"). */
+#define SSTORE_APP_ID 0x53485354
+
 static const char *const migrations[] = {
     /* 1: the first schema */
+    "PRAGMA application_id=1397248852;"
     "CREATE TABLE feed(site TEXT NOT NULL, seq INTEGER NOT NULL, topic TEXT NOT NULL,"
     " at_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL, payload TEXT NOT NULL,"
     " PRIMARY KEY(site, seq));"
@@ -131,20 +136,25 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
+static int pragma_int(sqlite3 *db, const char *sql, int *v, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		*v = sqlite3_column_int(st, 0);
 		rc = 0;
 	} else {
-		snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
+{
+	return pragma_int(db, "PRAGMA user_version", v, err, errlen);
 }
 
 /* Bring the schema to NMIGRATIONS. Each step and its version bump commit
@@ -154,10 +164,21 @@ static int user_version(sqlite3 *db, int *v, char *err, size_t errlen)
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	char sql[64], ignore[8];
-	int version;
+	int version, app_id, tables;
 
-	if (user_version(db, &version, err, errlen) < 0)
+	if (user_version(db, &version, err, errlen) < 0 ||
+	    pragma_int(db, "PRAGMA application_id", &app_id, err, errlen) < 0 ||
+	    pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err, errlen) < 0)
 		return -1;
+	/* A database of another program (the gateway's safehouse.db, given
+	 * by mistake) must be refused, not have the station's tables added. */
+	if ((version > 0 && app_id != SSTORE_APP_ID) || (version == 0 && tables > 0)) {
+		snprintf(err, errlen,
+		         "it is another program's SQLite database (application_id %d, schema "
+		         "version %d), not the station's; give the station a file of its own",
+		         app_id, version);
+		return -1;
+	}
 	if (version > NMIGRATIONS) {
 		snprintf(err, errlen,
 		         "schema version %d is newer than this station knows (%d); refusing to "
@@ -496,15 +517,50 @@ static void site_row(sqlite3_stmt *st, struct ssite *s)
 	s->status_json = (char *)sqlite3_column_text(st, i++);
 }
 
-/* Step st to the end, handing each row to fn (through row()). Returns 0,
- * fn's negative value, or -EIO. The statement is reset either way. */
-static int rows(struct sq *q, sqlite3_stmt *st, const char *what,
-                int (*row)(sqlite3_stmt *st, void *fn, void *ctx), void *fn, void *ctx)
+/* The caller's callback for one kind of row (ISO C has no conversion
+ * between function and object pointers, so no void * for them). */
+struct cb {
+	int (*site)(void *ctx, const struct ssite *s);
+	int (*alarm)(void *ctx, const struct salarm *a);
+	int (*event)(void *ctx, const struct sevent *e);
+	int (*user)(void *ctx, const char *name, const char *role);
+	void *ctx;
+};
+
+static int row(sqlite3_stmt *st, const struct cb *cb)
+{
+	if (cb->site) {
+		struct ssite s;
+		site_row(st, &s);
+		return cb->site(cb->ctx, &s);
+	}
+	if (cb->alarm) {
+		struct salarm a;
+		alarm_row(st, &a);
+		return cb->alarm(cb->ctx, &a);
+	}
+	if (cb->event) {
+		struct sevent e;
+		memset(&e, 0, sizeof(e));
+		e.at_ms = sqlite3_column_int64(st, 0);
+		col(st, 1, e.site, sizeof(e.site));
+		col(st, 2, e.what, sizeof(e.what));
+		col(st, 3, e.by, sizeof(e.by));
+		col(st, 4, e.detail, sizeof(e.detail));
+		return cb->event(cb->ctx, &e);
+	}
+	return cb->user(cb->ctx, (const char *)sqlite3_column_text(st, 0),
+	                (const char *)sqlite3_column_text(st, 1));
+}
+
+/* Step st to the end, handing each row to cb. Returns 0, the callback's
+ * negative value, or -EIO. The statement is reset either way. */
+static int rows(struct sq *q, sqlite3_stmt *st, const char *what, const struct cb *cb)
 {
 	int rc, r = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((r = row(st, fn, ctx)) < 0)
+		if ((r = row(st, cb)) < 0)
 			break;
 	if (r >= 0 && rc != SQLITE_DONE) {
 		log_err("sstore: %s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
@@ -515,52 +571,20 @@ static int rows(struct sq *q, sqlite3_stmt *st, const char *what,
 	return r < 0 ? r : 0;
 }
 
-static int site_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct ssite s;
-
-	site_row(st, &s);
-	return ((int (*)(void *, const struct ssite *))fn)(ctx, &s);
-}
-
-static int alarm_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct salarm a;
-
-	alarm_row(st, &a);
-	return ((int (*)(void *, const struct salarm *))fn)(ctx, &a);
-}
-
-static int event_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	struct sevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.at_ms = sqlite3_column_int64(st, 0);
-	col(st, 1, e.site, sizeof(e.site));
-	col(st, 2, e.what, sizeof(e.what));
-	col(st, 3, e.by, sizeof(e.by));
-	col(st, 4, e.detail, sizeof(e.detail));
-	return ((int (*)(void *, const struct sevent *))fn)(ctx, &e);
-}
-
-static int user_cb(sqlite3_stmt *st, void *fn, void *ctx)
-{
-	return ((int (*)(void *, const char *, const char *))fn)(
-	    ctx, (const char *)sqlite3_column_text(st, 0),
-	    (const char *)sqlite3_column_text(st, 1));
-}
-
 static int sq_load(void *b, int (*site_fn)(void *ctx, const struct ssite *s),
                    int (*alarm_fn)(void *ctx, const struct salarm *a), void *ctx)
 {
 	struct sq *q = b;
-	int r;
+	int r = 0;
 
-	r = rows(q, q->st[ST_SITES], "loading sites", site_cb, (void *)site_fn, ctx);
-	if (r < 0)
+	/* Either callback may be NULL: that half is skipped. */
+	if (site_fn)
+		r = rows(q, q->st[ST_SITES], "loading sites",
+		         &(struct cb){.site = site_fn, .ctx = ctx});
+	if (r < 0 || !alarm_fn)
 		return r;
-	return rows(q, q->st[ST_OPEN_ALARMS], "loading alarms", alarm_cb, (void *)alarm_fn, ctx);
+	return rows(q, q->st[ST_OPEN_ALARMS], "loading alarms",
+	            &(struct cb){.alarm = alarm_fn, .ctx = ctx});
 }
 
 static int sq_site_alarms(void *b, const char *site, int limit,
@@ -571,7 +595,7 @@ static int sq_site_alarms(void *b, const char *site, int limit,
 
 	text(st, 1, site);
 	sqlite3_bind_int(st, 2, limit);
-	return rows(q, st, "reading alarms", alarm_cb, (void *)fn, ctx);
+	return rows(q, st, "reading alarms", &(struct cb){.alarm = fn, .ctx = ctx});
 }
 
 static int sq_events(void *b, const char *site, int limit,
@@ -584,7 +608,7 @@ static int sq_events(void *b, const char *site, int limit,
 	if (site)
 		text(st, i++, site);
 	sqlite3_bind_int(st, i, limit);
-	return rows(q, st, "reading events", event_cb, (void *)fn, ctx);
+	return rows(q, st, "reading events", &(struct cb){.event = fn, .ctx = ctx});
 }
 
 static int sq_user_put(void *b, const char *name, const char *role, const char *hash)
@@ -641,7 +665,7 @@ static int sq_user_del(void *b, const char *name)
 static int sq_users(void *b, int (*fn)(void *ctx, const char *name, const char *role), void *ctx)
 {
 	struct sq *q = b;
-	return rows(q, q->st[ST_USERS], "listing users", user_cb, (void *)fn, ctx);
+	return rows(q, q->st[ST_USERS], "listing users", &(struct cb){.user = fn, .ctx = ctx});
 }
 
 const struct sstore_backend sstore_sqlite = {

@@ -298,6 +298,32 @@ static void test_a_file_that_is_not_a_database_is_refused_saying_so(void **state
 	assert_non_null(strstr(err, "directory"));
 }
 
+static void test_another_programs_sqlite_file_is_refused_and_left_alone(void **state)
+{
+	struct fx *f = *state;
+	char path[160], err[512] = "";
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+
+	snprintf(path, sizeof(path), "%s/safehouse.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE outbox(seq INTEGER); PRAGMA user_version=7",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(sstore_open(path, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "another program's"));
+	/* nothing of the station's was added */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 static void test_a_postgresql_target_is_refused_until_that_backend_exists(void **state)
 {
 	char err[512] = "";
@@ -322,6 +348,10 @@ static void test_a_new_file_is_private_and_has_a_schema_version(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_true(sqlite3_column_int(q, 0) >= 1);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0x53485354);
 	sqlite3_finalize(q);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
@@ -378,6 +408,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_file_that_is_not_a_database_is_refused_saying_so,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_another_programs_sqlite_file_is_refused_and_left_alone, setup, teardown),
 	    cmocka_unit_test(test_a_postgresql_target_is_refused_until_that_backend_exists),
 	    cmocka_unit_test_setup_teardown(test_a_new_file_is_private_and_has_a_schema_version,
 	                                    setup, teardown),
