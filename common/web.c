@@ -125,7 +125,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_notice("%s: http: %s", w ? w->name : "web", buf);
+	/* Mostly clients that leave or misbehave; failures that matter
+	 * reach the caller as web_new's error text. */
+	log_info("%s: http: %s", w ? w->name : "web", buf);
 }
 
 static int read_pem(const char *path, char **out, char *err, size_t errlen, const char *name,
@@ -238,22 +240,25 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
 }
 
 /* MHD_start_daemon() says only that it failed: find out why by trying the
- * bind ourselves (the usual cause is another program on the port). */
-static void bind_error(const struct sockaddr_storage *ss, char *buf, size_t len)
+ * bind ourselves (the usual cause is another program on the port).
+ * Returns 0 when the bind works (the cause is elsewhere). */
+static int bind_error(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	socklen_t sl =
 	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
 
-	snprintf(buf, len, "cannot start the HTTP server");
 	if (fd < 0) {
 		snprintf(buf, len, "%s", strerror(errno));
-		return;
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, sl) < 0)
+	if (bind(fd, (const struct sockaddr *)ss, sl) < 0) {
 		snprintf(buf, len, "%s", strerror(errno));
+		rc = -1;
+	}
 	close(fd);
+	return rc;
 }
 
 /* ---- sessions ---- */
@@ -1097,9 +1102,18 @@ struct web *web_new(struct loop *l, const struct web_conf *c, const struct web_r
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (!w->d) {
 		char why[128];
-		bind_error(&ss, why, sizeof(why));
-		snprintf(err, errlen, "%s: listen %s: %s%s", name, c->listen, why,
-		         w->tls ? " (or the certificate and key are not a valid PEM pair)" : "");
+		if (bind_error(&ss, why, sizeof(why)) < 0)
+			snprintf(err, errlen, "%s: listen %s: %s", name, c->listen, why);
+		else if (w->tls)
+			snprintf(err, errlen,
+			         "%s: HTTPS: certificate %s and key %s are not a valid PEM pair "
+			         "(details in the log)",
+			         name, c->cert_file, c->key_file);
+		else
+			snprintf(err, errlen,
+			         "%s: listen %s: cannot start the HTTP server "
+			         "(details in the log)",
+			         name, c->listen);
 		goto fail;
 	}
 	di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD);

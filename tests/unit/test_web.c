@@ -948,6 +948,24 @@ static void unreadable_key_file_is_an_error_text(void **state)
 	assert_non_null(strstr(err, "missing.pem: No such file or directory"));
 }
 
+static void key_that_is_not_pem_is_an_error_text(void **state)
+{
+	struct fx *f = *state;
+	char cert[128], key[128], err[256] = "";
+	FILE *k;
+
+	assert_int_equal(make_cert(f, cert, key, sizeof(cert)), 0);
+	k = fopen(key, "w");
+	assert_non_null(k);
+	fputs("not a key\n", k);
+	fclose(k);
+	struct web_conf c = {
+	    .name = "console", .listen = "127.0.0.1:0", .cert_file = cert, .key_file = key};
+	assert_null(web_new(f->l, &c, routes, 1, NULL, 0, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "console: HTTPS: certificate "));
+	assert_non_null(strstr(err, "are not a valid PEM pair"));
+}
+
 static void listen_errors_say_what_is_wrong(void **state)
 {
 	struct fx *f = *state;
@@ -1017,6 +1035,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        https_serves_with_the_given_certificate_and_secure_cookies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unreadable_key_file_is_an_error_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(key_that_is_not_pem_is_an_error_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(listen_errors_say_what_is_wrong, setup, teardown),
 	    cmocka_unit_test_setup_teardown(ipv6_loopback_listens, setup, teardown),
 	};
