@@ -65,6 +65,7 @@ struct stream {
 	struct web_req *req; /* NULL once MHD reported the request completed */
 	struct MHD_Connection *conn;
 	char *topic;
+	char token[WEB_TOKEN_HEX + 1]; /* the session of a WEB_AUTH stream, "" for a public one */
 	char *buf;
 	size_t off, len, cap; /* unsent bytes are buf[off..len) */
 	int linked;           /* in w->streams (counted, gets events) */
@@ -88,6 +89,7 @@ struct web_req {
 	struct MHD_Response *resp;
 	unsigned status;
 	int is_asset;
+	int flags;        /* of the route */
 	char cookie[160]; /* Set-Cookie for the reply, "" when none */
 	struct stream *stream;
 };
@@ -270,6 +272,20 @@ static void session_clear(struct session *s)
 	sodium_memzero(s, sizeof(*s));
 }
 
+static void stream_drop(struct stream *s, const char *why);
+
+/* A session ends (log-out, expiry, user dropped): its event streams end
+ * with it, so a locked account stops receiving the alarm feed at once. */
+static void session_end(struct web *w, struct session *s)
+{
+	for (struct stream *st = w->streams, *next; st; st = next) {
+		next = st->next;
+		if (st->token[0] && sodium_memcmp(st->token, s->token, WEB_TOKEN_HEX) == 0)
+			stream_drop(st, NULL);
+	}
+	session_clear(s);
+}
+
 static struct session *session_find(struct web *w, const char *token)
 {
 	int64_t now = loop_mono_ms();
@@ -284,7 +300,7 @@ static struct session *session_find(struct web *w, const char *token)
 		if (!s->used)
 			continue;
 		if (now - s->last > w->idle_ms) {
-			session_clear(s);
+			session_end(w, s);
 			continue;
 		}
 		if (sodium_memcmp(s->token, token, WEB_TOKEN_HEX) == 0)
@@ -452,6 +468,7 @@ static void stream_free(void *cls)
 	stream_unwatch(s);
 	if (s->req)
 		s->req->stream = NULL;
+	sodium_memzero(s->token, sizeof(s->token));
 	free(s->topic);
 	free(s->buf);
 	free(s);
@@ -461,7 +478,13 @@ static void keepalive(void *ctx)
 {
 	struct web *w = ctx;
 	static const char ka[] = ": keepalive\n\n";
+	int64_t now = loop_mono_ms();
 
+	/* Expire idle sessions now rather than at the next request, so that
+	 * their streams end on time. */
+	for (int i = 0; i < WEB_MAX_SESSIONS; i++)
+		if (w->sess[i].used && now - w->sess[i].last > w->idle_ms)
+			session_end(w, &w->sess[i]);
 	for (struct stream *s = w->streams, *next; s; s = next) {
 		next = s->next;
 		stream_push(s, ka, sizeof(ka) - 1);
@@ -690,6 +713,8 @@ int web_reply_sse(struct web_req *r, const char *topic)
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	/* A stream is never followed by another request on its connection. */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if ((r->flags & WEB_AUTH) && r->sess)
+		memcpy(s->token, r->sess->token, sizeof(s->token));
 	s->req = r;
 	r->stream = s;
 	s->next = w->streams;
@@ -714,13 +739,13 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 	if (!user || !role || !csrf || csrflen < WEB_TOKEN_HEX + 1)
 		return -EINVAL;
 	if (r->sess) {
-		session_clear(r->sess);
+		session_end(w, r->sess);
 		r->sess = NULL;
 	}
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
 		struct session *c = &w->sess[i];
 		if (c->used && now - c->last > w->idle_ms)
-			session_clear(c);
+			session_end(w, c);
 		if (!c->used) {
 			s = c;
 			break;
@@ -730,7 +755,7 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 	}
 	if (s->used) {
 		log_notice("%s: session table full: the longest idle session ends", w->name);
-		session_clear(s);
+		session_end(w, s);
 	}
 	s->user = strdup(user);
 	s->role = strdup(role);
@@ -752,7 +777,7 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 void web_session_end(struct web_req *r)
 {
 	if (r->sess) {
-		session_clear(r->sess);
+		session_end(r->w, r->sess);
 		r->sess = NULL;
 	}
 	snprintf(r->cookie, sizeof(r->cookie),
@@ -766,7 +791,7 @@ void web_sessions_drop_user(struct web *w, const char *user)
 		return;
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++)
 		if (w->sess[i].used && strcmp(w->sess[i].user, user) == 0)
-			session_clear(&w->sess[i]);
+			session_end(w, &w->sess[i]);
 }
 
 /* ---- dispatch ---- */
@@ -811,6 +836,7 @@ static void dispatch(struct web_req *r)
 		if (strcmp(rt->method, r->method) == 0 ||
 		    (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
 			hit = rt;
+			r->flags = rt->flags;
 			r->rest = rest;
 		}
 	}

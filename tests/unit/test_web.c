@@ -823,6 +823,42 @@ static void streams_beyond_max_sse_get_503_and_auth_streams_need_a_session(void 
 	wait_streams(f, 0);
 }
 
+static void auth_streams_end_with_their_session(void **state)
+{
+	struct fx *f = *state;
+	char cookie[128], csrf[128];
+	struct sse p, pub;
+
+	/* log-out ends the session's stream, not a public one */
+	login(f, cookie, sizeof(cookie), csrf, sizeof(csrf));
+	sse_open(f, &p, "/api/private-events", cookie);
+	sse_open(f, &pub, "/api/events", cookie);
+	wait_streams(f, 2);
+	assert_true(sse_wait(f, &p, "retry: 2000"));
+	struct call out = {.method = "POST", .path = "/api/logout", .body = "{}", .hdr = {cookie}};
+	call(f, &out);
+	assert_int_equal(out.status, 200);
+	call_free(&out);
+	wait_streams(f, 1);
+	pump_until(f, &p.done); /* the client sees the end */
+	assert_true(atomic_load(&p.done));
+	sse_close(f, &p);
+	assert_int_equal(web_sse_send(f->w, NULL, "still", "{}"), 1);
+	assert_true(sse_wait(f, &pub, "event: still"));
+	sse_close(f, &pub);
+	wait_streams(f, 0);
+
+	/* so does dropping the user */
+	login(f, cookie, sizeof(cookie), csrf, sizeof(csrf));
+	sse_open(f, &p, "/api/private-events", cookie);
+	wait_streams(f, 1);
+	web_sessions_drop_user(f->w, "an");
+	assert_int_equal(web_sse_count(f->w), 0);
+	pump_until(f, &p.done);
+	assert_true(atomic_load(&p.done));
+	sse_close(f, &p);
+}
+
 static void stream_of_a_client_that_does_not_read_is_dropped_at_the_bound(void **state)
 {
 	struct fx *f = *state;
@@ -1029,6 +1065,7 @@ int main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        streams_beyond_max_sse_get_503_and_auth_streams_need_a_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(auth_streams_end_with_their_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        stream_of_a_client_that_does_not_read_is_dropped_at_the_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(web_free_closes_open_streams, setup, teardown),
