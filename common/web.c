@@ -885,8 +885,21 @@ static void dispatch(struct web_req *r)
 		web_reply_data(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
 }
 
+/* The path for a log line: it is decoded client input, so control bytes
+ * (a "%0A" forging a second log line) become '?'. */
+static const char *log_path(const char *path, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; path && path[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)path[i] < 0x20 || path[i] == 0x7f ? '?' : path[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static enum MHD_Result queue_reply(struct web_req *r)
 {
+	char lp[128];
 	enum MHD_Result ok;
 
 	if (!r->resp && web_reply_error(r, 500, "internal error") < 0)
@@ -899,13 +912,14 @@ static enum MHD_Result queue_reply(struct web_req *r)
 	if (r->cookie[0])
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SET_COOKIE, r->cookie);
 	if (r->status >= 500)
-		log_warn("%s: %s %s from %s: %u", r->w->name, r->method, r->path, r->peer,
-		         r->status);
+		log_warn("%s: %s %s from %s: %u", r->w->name, r->method,
+		         log_path(r->path, lp, sizeof(lp)), r->peer, r->status);
 	ok = MHD_queue_response(r->conn, r->status, r->resp);
 	MHD_destroy_response(r->resp); /* MHD keeps its own reference */
 	r->resp = NULL;
 	if (ok != MHD_YES)
-		log_warn("%s: %s %s: cannot queue the reply", r->w->name, r->method, r->path);
+		log_warn("%s: %s %s: cannot queue the reply", r->w->name, r->method,
+		         log_path(r->path, lp, sizeof(lp)));
 	return ok;
 }
 
