@@ -65,6 +65,7 @@ struct stream {
 	struct web_req *req; /* NULL once MHD reported the request completed */
 	struct MHD_Connection *conn;
 	char *topic;
+	char token[WEB_TOKEN_HEX + 1]; /* the session of a WEB_AUTH stream, "" for a public one */
 	char *buf;
 	size_t off, len, cap; /* unsent bytes are buf[off..len) */
 	int linked;           /* in w->streams (counted, gets events) */
@@ -88,6 +89,7 @@ struct web_req {
 	struct MHD_Response *resp;
 	unsigned status;
 	int is_asset;
+	int flags;        /* of the route */
 	char cookie[160]; /* Set-Cookie for the reply, "" when none */
 	struct stream *stream;
 };
@@ -125,7 +127,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_notice("%s: http: %s", w ? w->name : "web", buf);
+	/* Mostly clients that leave or misbehave; failures that matter
+	 * reach the caller as web_new's error text. */
+	log_info("%s: http: %s", w ? w->name : "web", buf);
 }
 
 static int read_pem(const char *path, char **out, char *err, size_t errlen, const char *name,
@@ -238,22 +242,25 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
 }
 
 /* MHD_start_daemon() says only that it failed: find out why by trying the
- * bind ourselves (the usual cause is another program on the port). */
-static void bind_error(const struct sockaddr_storage *ss, char *buf, size_t len)
+ * bind ourselves (the usual cause is another program on the port).
+ * Returns 0 when the bind works (the cause is elsewhere). */
+static int bind_error(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	socklen_t sl =
 	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
 
-	snprintf(buf, len, "cannot start the HTTP server");
 	if (fd < 0) {
 		snprintf(buf, len, "%s", strerror(errno));
-		return;
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, sl) < 0)
+	if (bind(fd, (const struct sockaddr *)ss, sl) < 0) {
 		snprintf(buf, len, "%s", strerror(errno));
+		rc = -1;
+	}
 	close(fd);
+	return rc;
 }
 
 /* ---- sessions ---- */
@@ -263,6 +270,20 @@ static void session_clear(struct session *s)
 	free(s->user);
 	free(s->role);
 	sodium_memzero(s, sizeof(*s));
+}
+
+static void stream_drop(struct stream *s, const char *why);
+
+/* A session ends (log-out, expiry, user dropped): its event streams end
+ * with it, so a locked account stops receiving the alarm feed at once. */
+static void session_end(struct web *w, struct session *s)
+{
+	for (struct stream *st = w->streams, *next; st; st = next) {
+		next = st->next;
+		if (st->token[0] && sodium_memcmp(st->token, s->token, WEB_TOKEN_HEX) == 0)
+			stream_drop(st, NULL);
+	}
+	session_clear(s);
 }
 
 static struct session *session_find(struct web *w, const char *token)
@@ -279,7 +300,7 @@ static struct session *session_find(struct web *w, const char *token)
 		if (!s->used)
 			continue;
 		if (now - s->last > w->idle_ms) {
-			session_clear(s);
+			session_end(w, s);
 			continue;
 		}
 		if (sodium_memcmp(s->token, token, WEB_TOKEN_HEX) == 0)
@@ -447,6 +468,7 @@ static void stream_free(void *cls)
 	stream_unwatch(s);
 	if (s->req)
 		s->req->stream = NULL;
+	sodium_memzero(s->token, sizeof(s->token));
 	free(s->topic);
 	free(s->buf);
 	free(s);
@@ -456,7 +478,13 @@ static void keepalive(void *ctx)
 {
 	struct web *w = ctx;
 	static const char ka[] = ": keepalive\n\n";
+	int64_t now = loop_mono_ms();
 
+	/* Expire idle sessions now rather than at the next request, so that
+	 * their streams end on time. */
+	for (int i = 0; i < WEB_MAX_SESSIONS; i++)
+		if (w->sess[i].used && now - w->sess[i].last > w->idle_ms)
+			session_end(w, &w->sess[i]);
 	for (struct stream *s = w->streams, *next; s; s = next) {
 		next = s->next;
 		stream_push(s, ka, sizeof(ka) - 1);
@@ -685,6 +713,8 @@ int web_reply_sse(struct web_req *r, const char *topic)
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	/* A stream is never followed by another request on its connection. */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if ((r->flags & WEB_AUTH) && r->sess)
+		memcpy(s->token, r->sess->token, sizeof(s->token));
 	s->req = r;
 	r->stream = s;
 	s->next = w->streams;
@@ -709,13 +739,13 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 	if (!user || !role || !csrf || csrflen < WEB_TOKEN_HEX + 1)
 		return -EINVAL;
 	if (r->sess) {
-		session_clear(r->sess);
+		session_end(w, r->sess);
 		r->sess = NULL;
 	}
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
 		struct session *c = &w->sess[i];
 		if (c->used && now - c->last > w->idle_ms)
-			session_clear(c);
+			session_end(w, c);
 		if (!c->used) {
 			s = c;
 			break;
@@ -725,7 +755,7 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 	}
 	if (s->used) {
 		log_notice("%s: session table full: the longest idle session ends", w->name);
-		session_clear(s);
+		session_end(w, s);
 	}
 	s->user = strdup(user);
 	s->role = strdup(role);
@@ -747,7 +777,7 @@ int web_session_start(struct web_req *r, const char *user, const char *role, cha
 void web_session_end(struct web_req *r)
 {
 	if (r->sess) {
-		session_clear(r->sess);
+		session_end(r->w, r->sess);
 		r->sess = NULL;
 	}
 	snprintf(r->cookie, sizeof(r->cookie),
@@ -761,7 +791,7 @@ void web_sessions_drop_user(struct web *w, const char *user)
 		return;
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++)
 		if (w->sess[i].used && strcmp(w->sess[i].user, user) == 0)
-			session_clear(&w->sess[i]);
+			session_end(w, &w->sess[i]);
 }
 
 /* ---- dispatch ---- */
@@ -806,6 +836,7 @@ static void dispatch(struct web_req *r)
 		if (strcmp(rt->method, r->method) == 0 ||
 		    (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
 			hit = rt;
+			r->flags = rt->flags;
 			r->rest = rest;
 		}
 	}
@@ -854,8 +885,21 @@ static void dispatch(struct web_req *r)
 		web_reply_data(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
 }
 
+/* The path for a log line: it is decoded client input, so control bytes
+ * (a "%0A" forging a second log line) become '?'. */
+static const char *log_path(const char *path, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; path && path[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)path[i] < 0x20 || path[i] == 0x7f ? '?' : path[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static enum MHD_Result queue_reply(struct web_req *r)
 {
+	char lp[128];
 	enum MHD_Result ok;
 
 	if (!r->resp && web_reply_error(r, 500, "internal error") < 0)
@@ -868,13 +912,14 @@ static enum MHD_Result queue_reply(struct web_req *r)
 	if (r->cookie[0])
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SET_COOKIE, r->cookie);
 	if (r->status >= 500)
-		log_warn("%s: %s %s from %s: %u", r->w->name, r->method, r->path, r->peer,
-		         r->status);
+		log_warn("%s: %s %s from %s: %u", r->w->name, r->method,
+		         log_path(r->path, lp, sizeof(lp)), r->peer, r->status);
 	ok = MHD_queue_response(r->conn, r->status, r->resp);
 	MHD_destroy_response(r->resp); /* MHD keeps its own reference */
 	r->resp = NULL;
 	if (ok != MHD_YES)
-		log_warn("%s: %s %s: cannot queue the reply", r->w->name, r->method, r->path);
+		log_warn("%s: %s %s: cannot queue the reply", r->w->name, r->method,
+		         log_path(r->path, lp, sizeof(lp)));
 	return ok;
 }
 
@@ -1097,9 +1142,18 @@ struct web *web_new(struct loop *l, const struct web_conf *c, const struct web_r
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (!w->d) {
 		char why[128];
-		bind_error(&ss, why, sizeof(why));
-		snprintf(err, errlen, "%s: listen %s: %s%s", name, c->listen, why,
-		         w->tls ? " (or the certificate and key are not a valid PEM pair)" : "");
+		if (bind_error(&ss, why, sizeof(why)) < 0)
+			snprintf(err, errlen, "%s: listen %s: %s", name, c->listen, why);
+		else if (w->tls)
+			snprintf(err, errlen,
+			         "%s: HTTPS: certificate %s and key %s are not a valid PEM pair "
+			         "(details in the log)",
+			         name, c->cert_file, c->key_file);
+		else
+			snprintf(err, errlen,
+			         "%s: listen %s: cannot start the HTTP server "
+			         "(details in the log)",
+			         name, c->listen);
 		goto fail;
 	}
 	di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD);

@@ -823,6 +823,42 @@ static void streams_beyond_max_sse_get_503_and_auth_streams_need_a_session(void 
 	wait_streams(f, 0);
 }
 
+static void auth_streams_end_with_their_session(void **state)
+{
+	struct fx *f = *state;
+	char cookie[128], csrf[128];
+	struct sse p, pub;
+
+	/* log-out ends the session's stream, not a public one */
+	login(f, cookie, sizeof(cookie), csrf, sizeof(csrf));
+	sse_open(f, &p, "/api/private-events", cookie);
+	sse_open(f, &pub, "/api/events", cookie);
+	wait_streams(f, 2);
+	assert_true(sse_wait(f, &p, "retry: 2000"));
+	struct call out = {.method = "POST", .path = "/api/logout", .body = "{}", .hdr = {cookie}};
+	call(f, &out);
+	assert_int_equal(out.status, 200);
+	call_free(&out);
+	wait_streams(f, 1);
+	pump_until(f, &p.done); /* the client sees the end */
+	assert_true(atomic_load(&p.done));
+	sse_close(f, &p);
+	assert_int_equal(web_sse_send(f->w, NULL, "still", "{}"), 1);
+	assert_true(sse_wait(f, &pub, "event: still"));
+	sse_close(f, &pub);
+	wait_streams(f, 0);
+
+	/* so does dropping the user */
+	login(f, cookie, sizeof(cookie), csrf, sizeof(csrf));
+	sse_open(f, &p, "/api/private-events", cookie);
+	wait_streams(f, 1);
+	web_sessions_drop_user(f->w, "an");
+	assert_int_equal(web_sse_count(f->w), 0);
+	pump_until(f, &p.done);
+	assert_true(atomic_load(&p.done));
+	sse_close(f, &p);
+}
+
 static void stream_of_a_client_that_does_not_read_is_dropped_at_the_bound(void **state)
 {
 	struct fx *f = *state;
@@ -948,6 +984,24 @@ static void unreadable_key_file_is_an_error_text(void **state)
 	assert_non_null(strstr(err, "missing.pem: No such file or directory"));
 }
 
+static void key_that_is_not_pem_is_an_error_text(void **state)
+{
+	struct fx *f = *state;
+	char cert[128], key[128], err[256] = "";
+	FILE *k;
+
+	assert_int_equal(make_cert(f, cert, key, sizeof(cert)), 0);
+	k = fopen(key, "w");
+	assert_non_null(k);
+	fputs("not a key\n", k);
+	fclose(k);
+	struct web_conf c = {
+	    .name = "console", .listen = "127.0.0.1:0", .cert_file = cert, .key_file = key};
+	assert_null(web_new(f->l, &c, routes, 1, NULL, 0, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "console: HTTPS: certificate "));
+	assert_non_null(strstr(err, "are not a valid PEM pair"));
+}
+
 static void listen_errors_say_what_is_wrong(void **state)
 {
 	struct fx *f = *state;
@@ -1011,12 +1065,14 @@ int main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        streams_beyond_max_sse_get_503_and_auth_streams_need_a_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(auth_streams_end_with_their_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        stream_of_a_client_that_does_not_read_is_dropped_at_the_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(web_free_closes_open_streams, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        https_serves_with_the_given_certificate_and_secure_cookies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unreadable_key_file_is_an_error_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(key_that_is_not_pem_is_an_error_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(listen_errors_say_what_is_wrong, setup, teardown),
 	    cmocka_unit_test_setup_teardown(ipv6_loopback_listens, setup, teardown),
 	};
