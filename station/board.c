@@ -26,7 +26,7 @@ struct balarm {
 
 struct bsite {
 	struct ssite s;
-	int64_t contact_mono; /* last fresh message (monotonic ms) */
+	int64_t contact_mono;  /* last fresh message (monotonic ms) */
 	struct balarm *alarms; /* active (not reset / closed) */
 	size_t nalarms, cap;
 };
@@ -175,8 +175,8 @@ static void apply_directory(struct board *b, struct bsite *s)
 	}
 }
 
-struct board *board_new(const struct sconfig *c, struct sstore *st,
-                        const struct board_hooks *hooks, void *ctx)
+struct board *board_new(const struct sconfig *c, struct sstore *st, const struct board_hooks *hooks,
+                        void *ctx)
 {
 	struct board *b = calloc(1, sizeof(*b));
 	if (!b)
@@ -301,7 +301,7 @@ static int contact_back(struct board *b, struct bsite *s, int64_t wall_ms)
 		struct balarm *ba = &s->alarms[i];
 		int64_t id = ba->a.id;
 		if (id >= 0 || (strcmp(ba->a.state, "raised") != 0 &&
-		                    strcmp(ba->a.state, "acknowledged") != 0)) {
+		                strcmp(ba->a.state, "acknowledged") != 0)) {
 			i++;
 			continue;
 		}
@@ -478,9 +478,10 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 			fresh = 0; /* the will: the opposite of contact */
 			/* Retained: it was offline already when we subscribed. */
 			if (!s->s.lost_contact &&
-			    lose_contact(b, s, wall_ms,
-			                 retained ? "the gateway is offline (its last will)"
-			                          : "the gateway's connection dropped (its last will)") < 0)
+			    lose_contact(
+			        b, s, wall_ms,
+			        retained ? "the gateway is offline (its last will)"
+			                 : "the gateway's connection dropped (its last will)") < 0)
 				return -EIO;
 		}
 		changed = 1;
@@ -775,8 +776,10 @@ static int in_filter(const struct bsite *s, int f)
 
 static int cmp_site(const void *x, const void *y)
 {
-	const struct bsite *p = *(const struct bsite *const *)x, *q = *(const struct bsite *const *)y;
-	int wp = site_has_alarm(p) * 2 + p->s.lost_contact, wq = site_has_alarm(q) * 2 + q->s.lost_contact;
+	const struct bsite *p = *(const struct bsite *const *)x,
+	                   *q = *(const struct bsite *const *)y;
+	int wp = site_has_alarm(p) * 2 + p->s.lost_contact,
+	    wq = site_has_alarm(q) * 2 + q->s.lost_contact;
 	if (wp != wq)
 		return wq - wp;
 	return strcasecmp(p->s.name[0] ? p->s.name : p->s.id, q->s.name[0] ? q->s.name : q->s.id);
@@ -824,7 +827,8 @@ static int hist_alarm(void *ctx, const struct salarm *a)
 	else
 		cJSON_AddNullToObject(o, "ack_s");
 	if (a->reset_ms && a->raised_ms)
-		cJSON_AddNumberToObject(o, "reset_s", (double)((a->reset_ms - a->raised_ms) / 1000));
+		cJSON_AddNumberToObject(o, "reset_s",
+		                        (double)((a->reset_ms - a->raised_ms) / 1000));
 	else
 		cJSON_AddNullToObject(o, "reset_s");
 	cJSON_AddItemToArray(arr, o);

@@ -46,8 +46,8 @@ struct board_stats {
 };
 
 /* c and st must outlive the board. hooks may be NULL. */
-struct board *board_new(const struct sconfig *c, struct sstore *st,
-                        const struct board_hooks *hooks, void *ctx);
+struct board *board_new(const struct sconfig *c, struct sstore *st, const struct board_hooks *hooks,
+                        void *ctx);
 void board_free(struct board *b);
 /* The directory (config) and what the store kept. now_mono: the start of
  * every site's grace window. 0 or negative. */
@@ -77,8 +77,8 @@ struct cJSON *board_alarms_json(struct board *b, int64_t wall_ms);
 struct cJSON *board_site_json(struct board *b, const char *site, int64_t now_mono);
 /* q: search text (name, address, id, phone; case-insensitive), filter:
  * all online lost alarm faults disabled (NULL: all). */
-struct cJSON *board_sites_json(struct board *b, const char *q, const char *filter,
-                               int64_t wall_ms, int64_t now_mono);
+struct cJSON *board_sites_json(struct board *b, const char *q, const char *filter, int64_t wall_ms,
+                               int64_t now_mono);
 /* One site's page: site, status, alarm history, journal. NULL: unknown. */
 struct cJSON *board_site_page(struct board *b, const char *site, int64_t now_mono);
 

@@ -310,8 +310,7 @@ static int run(struct station *st)
 	p.persistent = 1;
 	p.defer_acks = 1;
 	st->mq = mqttc_new(st->loop, &p, &cb, st);
-	if (!st->mq || setup_signals(st) < 0 ||
-	    loop_prepare_add(st->loop, on_prepare, st) < 0)
+	if (!st->mq || setup_signals(st) < 0 || loop_prepare_add(st->loop, on_prepare, st) < 0)
 		goto out;
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 	log_notice("station: serving the console on %s (port %d), %zu site(s) known, database %s "
@@ -400,16 +399,18 @@ static int users_cmd(struct sconfig *cfg, int argc, char **argv)
 		else if (!name && argv[i][0] != '-')
 			name = argv[i];
 		else {
-			fprintf(stderr, "safehouse-station users: unexpected argument \"%s\"\n", argv[i]);
+			fprintf(stderr, "safehouse-station users: unexpected argument \"%s\"\n",
+			        argv[i]);
 			return 2;
 		}
 	}
 	if (strcmp(verb, "list") != 0 && !name) {
-		fprintf(stderr, "usage: safehouse-station -c FILE users add NAME --role "
-		                "officer|viewer [--password-stdin]\n"
-		                "       safehouse-station -c FILE users passwd NAME [--password-stdin]\n"
-		                "       safehouse-station -c FILE users del NAME\n"
-		                "       safehouse-station -c FILE users list\n");
+		fprintf(stderr,
+		        "usage: safehouse-station -c FILE users add NAME --role "
+		        "officer|viewer [--password-stdin]\n"
+		        "       safehouse-station -c FILE users passwd NAME [--password-stdin]\n"
+		        "       safehouse-station -c FILE users del NAME\n"
+		        "       safehouse-station -c FILE users list\n");
 		return 2;
 	}
 	s = sstore_open(cfg->database, err, sizeof(err));
@@ -435,8 +436,9 @@ static int users_cmd(struct sconfig *cfg, int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(verb, "add") != 0 && strcmp(verb, "passwd") != 0) {
-		fprintf(stderr, "safehouse-station users: unknown command \"%s\" (add, passwd, del, "
-		                "list)\n",
+		fprintf(stderr,
+		        "safehouse-station users: unknown command \"%s\" (add, passwd, del, "
+		        "list)\n",
 		        verb);
 		rc = 2;
 		goto out;
@@ -493,7 +495,8 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	st.sigfd = -1;
 	for (i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--check") == 0)
 			check = 1;

@@ -14,10 +14,10 @@
 const char *const sfeed_kind_names[SFEED__COUNT] = {"alarm", "alert", "notify", "status",
                                                     "heartbeat"};
 
-static const char *const classes[] = {"fire",  "gas",          "panic",       "intrusion",
-                                      "tamper", "lost_contact", "supervisory", "fault", NULL};
-static const char *const states[] = {"raised", "acknowledged", "silenced", "cleared", "reset",
-                                     NULL};
+static const char *const classes[] = {"fire",         "gas",         "panic", "intrusion", "tamper",
+                                      "lost_contact", "supervisory", "fault", NULL};
+static const char *const states[] = {"raised",  "acknowledged", "silenced",
+                                     "cleared", "reset",        NULL};
 
 /* The largest payload a gateway sends is a status with its alarm list; a
  * bigger one is not from a gateway. */
@@ -37,7 +37,8 @@ int sfeed_class_rank(const char *cls)
 	return i < 0 ? 99 : i;
 }
 
-static int fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
@@ -202,7 +203,8 @@ static int get_geo(const cJSON *o, struct sfeed_msg *m, char *why, size_t whylen
 	if (!cJSON_IsObject(g) || !cJSON_IsNumber(la) || !cJSON_IsNumber(lo) ||
 	    !(la->valuedouble >= -90 && la->valuedouble <= 90) ||
 	    !(lo->valuedouble >= -180 && lo->valuedouble <= 180))
-		return fail(why, whylen, "geo: must be {\"lat\": -90..90, \"lon\": -180..180} or null");
+		return fail(why, whylen,
+		            "geo: must be {\"lat\": -90..90, \"lon\": -180..180} or null");
 	m->has_geo = 1;
 	m->lat = la->valuedouble;
 	m->lon = lo->valuedouble;
@@ -277,7 +279,8 @@ static int parse_alert(const cJSON *o, struct sfeed_msg *m, char *why, size_t wh
 	    get_str(o, "message", m->text, sizeof(m->text), why, whylen) < 0 ||
 	    get_str(o, "class", m->alarm.cls, sizeof(m->alarm.cls), why, whylen) < 0 ||
 	    get_str(o, "zone", m->alarm.zone, sizeof(m->alarm.zone), why, whylen) < 0 ||
-	    get_str(o, "zone_name", m->alarm.zone_name, sizeof(m->alarm.zone_name), why, whylen) < 0)
+	    get_str(o, "zone_name", m->alarm.zone_name, sizeof(m->alarm.zone_name), why, whylen) <
+	        0)
 		return -1;
 	return 0;
 }

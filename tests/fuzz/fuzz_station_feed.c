@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(terminated(m.alarm.message, sizeof(m.alarm.message)));
 		FUZZ_CHECK(terminated(m.name, sizeof(m.name)));
 		FUZZ_CHECK(terminated(m.log_hash, sizeof(m.log_hash)));
-		FUZZ_CHECK(!m.has_geo || (m.lat >= -90 && m.lat <= 90 && m.lon >= -180 && m.lon <= 180));
+		FUZZ_CHECK(!m.has_geo ||
+		           (m.lat >= -90 && m.lat <= 90 && m.lon >= -180 && m.lon <= 180));
 	}
 	/* The same bytes as a topic. */
 	if (size - 1 < sizeof(topic)) {
