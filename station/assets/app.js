@@ -429,6 +429,7 @@ function onAlarm(a) {
   announce();
   renderAlarms();
   renderFire();
+  if (S.view === 'map') renderMap();
   if (S.view === 'site' && S.siteId === str(a.site)) loadSiteSoon();
 }
 
@@ -791,7 +792,13 @@ function svg(tag, attrs, ...kids) {
 }
 
 function siteColour(s) {
-  if (num(s.active_alarms) > 0) return { key: 'alarm', fill: '#d3122b' };
+  // A house that only has its lost-contact alarm is grey, not red: red
+  // means something happened inside it.
+  const id = str(s.site);
+  const mine = S.alarms.filter((a) => str(a.site) === id);
+  const real = mine.some((a) => a.class !== 'lost_contact');
+  const onlyLost = mine.length > 0 && !real && num(s.active_alarms) <= mine.length;
+  if (real || (num(s.active_alarms) > 0 && !onlyLost)) return { key: 'alarm', fill: '#d3122b' };
   if (s.lost_contact || !s.online) return { key: 'lost', fill: '#7d8a96' };
   if (num(s.faults) > 0) return { key: 'faults', fill: '#e0a100' };
   return { key: 'online', fill: '#1f9d48' };
