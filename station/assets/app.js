@@ -22,7 +22,7 @@ const I18N = {
     doc_title: 'Trạm trực ban — safehouse',
     nav_alarms: 'Báo động', nav_sites: 'Nhà', nav_map: 'Bản đồ',
     logout: 'Đăng xuất', lang_other: 'English',
-    mute: 'Tắt tiếng', unmute: 'Bật tiếng',
+    mute: 'Tắt tiếng', unmute: 'Bật tiếng', sound_enable: 'Bấm để bật âm thanh',
     login_title: 'Đăng nhập', login_user: 'Tên đăng nhập', login_password: 'Mật khẩu',
     login_submit: 'Đăng nhập', login_wrong: 'Sai tên đăng nhập hoặc mật khẩu.',
     login_locked: 'Tài khoản tạm bị khóa. Thử lại sau {s}.',
@@ -79,7 +79,7 @@ const I18N = {
     doc_title: 'Duty station — safehouse',
     nav_alarms: 'Alarms', nav_sites: 'Houses', nav_map: 'Map',
     logout: 'Log out', lang_other: 'Tiếng Việt',
-    mute: 'Mute', unmute: 'Unmute',
+    mute: 'Mute', unmute: 'Unmute', sound_enable: 'Click to enable sound',
     login_title: 'Log in', login_user: 'User name', login_password: 'Password',
     login_submit: 'Log in', login_wrong: 'Wrong user name or password.',
     login_locked: 'Account locked for now. Try again in {s}.',
@@ -158,6 +158,7 @@ const S = {
   broker: true,
   muted: false,
   ackBusy: new Set(),
+  inflight: new Set(), // one Map per GET /api/alarms under way: events seen meanwhile
 };
 
 /* ---------- small helpers ---------- */
@@ -417,6 +418,7 @@ function alarmCmp(a, b) {
 
 function onAlarm(a) {
   const k = alarmKey(a);
+  for (const m of S.inflight) m.set(k, a);
   const i = S.alarms.findIndex((x) => alarmKey(x) === k);
   if (GONE.has(a.state)) {
     if (i >= 0) S.alarms.splice(i, 1);
@@ -453,11 +455,28 @@ async function reloadAll() {
   if (S.view === 'site' && S.siteId) loadSite();
 }
 
+/* The answer may be older than an event that arrived while it was on its
+ * way (an alarm acknowledged just after the server built the list): such
+ * an event is applied again on top unless the list has a newer copy. */
 async function loadAlarms() {
-  const r = await api('GET', '/api/alarms');
+  const meanwhile = new Map();
+  S.inflight.add(meanwhile);
+  let r;
+  try {
+    r = await api('GET', '/api/alarms');
+  } finally {
+    S.inflight.delete(meanwhile);
+  }
   if (r.status !== 200 || !Array.isArray(r.data.alarms)) return;
   setSkew(r.data.now);
-  S.alarms = r.data.alarms.filter((a) => a && !GONE.has(a.state));
+  const list = new Map();
+  for (const a of r.data.alarms) if (a && typeof a === 'object') list.set(alarmKey(a), a);
+  for (const [k, ev] of meanwhile) {
+    const have = list.get(k);
+    if (have && (parseT(have.updated_at) || 0) > (parseT(ev.updated_at) || 0)) continue;
+    if (GONE.has(ev.state)) list.delete(k); else list.set(k, ev);
+  }
+  S.alarms = [...list.values()].filter((a) => !GONE.has(a.state)).sort(alarmCmp);
   announce();
   renderAlarms();
   renderFire();
@@ -514,6 +533,7 @@ function armAudio() {
     const AC = window.AudioContext || window.webkitAudioContext;
     if (AC) { try { audio = new AC(); } catch (e) { audio = null; } }
   }
+  if (audio && !audio.onstatechange) audio.onstatechange = () => renderChrome();
   if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
 }
 
@@ -560,7 +580,11 @@ function renderChrome() {
   $('nav').hidden = !inside;
   $('logout').hidden = !inside;
   $('mute-toggle').hidden = !inside;
-  $('mute-toggle').textContent = S.muted ? t('unmute') : t('mute');
+  // Until the browser lets us play sound the button says so: a duty
+  // officer must know that the console is silent.
+  const mode = S.muted ? 'unmute' : (audio && audio.state === 'running') ? 'mute' : 'enable';
+  $('mute-toggle').textContent = t(mode === 'enable' ? 'sound_enable' : mode);
+  $('mute-toggle').dataset.mode = mode;
   $('mute-toggle').setAttribute('aria-pressed', S.muted ? 'true' : 'false');
   $('who').hidden = !inside;
   $('who').textContent = inside ? S.me.user + ' · ' + (S.me.role === 'officer' ? t('role_officer') :
@@ -653,8 +677,12 @@ function renderAlarms() {
   $('alarms-body').replaceChildren(...S.alarms.map(alarmRow));
 }
 
+/* A cell's content goes in one wrapper so that the phone layout (label
+ * and value side by side) sees one value; an empty cell stays empty and
+ * is hidden there. */
 function td(labelKey, ...kids) {
-  return el('td', { 'data-label': labelKey ? t(labelKey) : null }, ...kids);
+  const k = kids.filter((x) => x !== null && x !== undefined && x !== false && x !== '');
+  return el('td', { 'data-label': labelKey ? t(labelKey) : null }, k.length ? el('div', { class: 'v' }, ...k) : null);
 }
 
 function phoneLink(p) {
@@ -763,8 +791,8 @@ function num(v) {
 function siteRow(s) {
   const id = str(s.site);
   const name = el('a', { href: '#/site/' + encodeURIComponent(id), class: 'house', text: str(s.name || id) });
-  const nameCell = td('col_house', name);
-  if (s.known === false) nameCell.append(' ', el('span', { class: 'badge new', title: t('first_seen_title'), text: t('first_seen') }));
+  const nameCell = td('col_house', name, s.known === false ? ' ' : null,
+    s.known === false ? el('span', { class: 'badge new', title: t('first_seen_title'), text: t('first_seen') }) : null);
   const tr = el('tr', {
     'data-testid': 'site-row', 'data-site': id, class: 'site-row' + (s.lost_contact ? ' lost' : '') + (num(s.active_alarms) ? ' in-alarm' : ''),
     on: { click: (e) => { if (!e.target.closest('a')) openSite(id); } },
@@ -833,7 +861,11 @@ function renderMap() {
   const minSpan = 0.002; // about 200 m: one house, or houses on one street
   if (maxx - minx < minSpan) { const c = (minx + maxx) / 2; minx = c - minSpan / 2; maxx = c + minSpan / 2; }
   if (maxy - miny < minSpan) { const c = (miny + maxy) / 2; miny = c - minSpan / 2; maxy = c + minSpan / 2; }
-  const W = 1000, H = 640, M = 50;
+  // Drawn at the box's own pixel size, so that a dot stays a finger-sized
+  // target on a phone instead of a scaled-down speck.
+  const W = Math.max(280, Math.round(box.clientWidth || 1000));
+  const H = Math.round(Math.min(Math.max(W * 0.62, 300), Math.max(300, window.innerHeight - 200)));
+  const M = 40;
   const scale = Math.min((W - 2 * M) / (maxx - minx), (H - 2 * M) / (maxy - miny));
   const ox = (W - (maxx - minx) * scale) / 2, oy = (H - (maxy - miny) * scale) / 2;
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, id: 'map-svg', role: 'img', 'aria-label': t('map_title'), preserveAspectRatio: 'xMidYMid meet' });
@@ -850,7 +882,8 @@ function renderMap() {
     const g = svg('g', { class: 'map-site st-' + c.key, 'data-testid': 'map-site', 'data-site': id, tabindex: 0, role: 'link' }, title,
       svg('circle', { cx: cx.toFixed(1), cy: cy.toFixed(1), r: c.key === 'alarm' ? 14 : 11, fill: c.fill }));
     if (labels) {
-      const tx = svg('text', { x: (cx + 16).toFixed(1), y: (cy + 5).toFixed(1), class: 'map-label' });
+      const left = cx > W * 0.6; // keep the label inside the drawing
+      const tx = svg('text', { x: (left ? cx - 17 : cx + 17).toFixed(1), y: (cy + 5).toFixed(1), class: 'map-label', 'text-anchor': left ? 'end' : 'start' });
       tx.textContent = str(s.name || id);
       g.append(tx);
     }
@@ -1006,6 +1039,7 @@ function wireStatic() {
     else if (!$('login-error').hidden) $('login-error').hidden = true;
   });
   $('mute-toggle').addEventListener('click', () => {
+    if ($('mute-toggle').dataset.mode === 'enable') { armAudio(); renderChrome(); return; }
     S.muted = !S.muted;
     try { localStorage.setItem('safehouse.muted', S.muted ? '1' : '0'); } catch (e) { /* private mode */ }
     renderChrome();
@@ -1016,6 +1050,7 @@ function wireStatic() {
   const search = debounce(() => { S.q = $('site-search').value.trim(); loadSites(); }, 300);
   $('site-search').addEventListener('input', search);
   window.addEventListener('hashchange', route);
+  window.addEventListener('resize', debounce(() => { if (S.view === 'map') renderMap(); }, 200));
   for (const ev of ['pointerdown', 'keydown', 'touchstart']) window.addEventListener(ev, armAudio, { passive: true });
 }
 
