@@ -72,7 +72,8 @@ const I18N = {
     h_faults: 'Lỗi thiết bị', h_disabled: 'Thiết bị bị vô hiệu', h_history: 'Lịch sử báo động',
     h_events: 'Nhật ký trạm', none: 'Không có.', faults_count: '{n} lỗi',
     d_s: '{s} giây', d_ms: '{m} phút {s} giây', d_hm: '{h} giờ {m} phút', d_dh: '{d} ngày {h} giờ',
-    mode_unknown: '—',
+    mode_unknown: '—', mode_disarmed: 'Tắt canh', mode_armed_home: 'Canh khi có người', mode_armed_night: 'Canh ban đêm',
+    mode_armed_away: 'Canh khi vắng nhà',
   },
   en: {
     app_title: 'Duty station',
@@ -129,7 +130,8 @@ const I18N = {
     h_faults: 'Device faults', h_disabled: 'Disabled devices', h_history: 'Alarm history',
     h_events: 'Station journal', none: 'None.', faults_count: '{n} faults',
     d_s: '{s} s', d_ms: '{m} min {s} s', d_hm: '{h} h {m} min', d_dh: '{d} d {h} h',
-    mode_unknown: '—',
+    mode_unknown: '—', mode_disarmed: 'Disarmed', mode_armed_home: 'Armed home', mode_armed_night: 'Armed night',
+    mode_armed_away: 'Armed away',
   },
 };
 
@@ -158,6 +160,7 @@ const S = {
   broker: true,
   muted: false,
   ackBusy: new Set(),
+  msg: null,           // {key, vars, kind} shown in #message
   inflight: new Set(), // one Map per GET /api/alarms under way: events seen meanwhile
 };
 
@@ -194,6 +197,11 @@ function el(tag, attrs, ...kids) {
 function str(v) { return (v === null || v === undefined) ? '' : String(v); }
 function alarmKey(a) { return str(a.site) + '\u0000' + str(a.id); }
 function classLabel(c) { return I18N.vi['cls_' + c] !== undefined ? t('cls_' + c) : str(c); }
+/* The gateway's panel modes (DESIGN.md); an unknown mode shows as sent. */
+function modeLabel(m) {
+  if (m === null || m === undefined || m === '') return t('mode_unknown');
+  return I18N.vi['mode_' + m] !== undefined ? t('mode_' + m) : str(m);
+}
 function stateLabel(s) { return I18N.vi['st_' + s] !== undefined ? t('st_' + s) : str(s); }
 function nowMs() { return Date.now() + S.skew; }
 function parseT(s) { const v = s ? Date.parse(s) : NaN; return Number.isFinite(v) ? v : null; }
@@ -235,13 +243,20 @@ function fmtTime(iso) {
   }
 }
 
-function showMessage(text, kind) {
-  $('message-text').textContent = text;
-  $('message').className = 'message ' + (kind || 'error');
-  $('message').hidden = false;
+/* The message area keeps the key, not the text, so that it follows a
+ * language switch. Errors stay until closed; information fades. */
+function showMessage(key, vars, kind) {
+  S.msg = { key, vars, kind: kind || 'error' };
+  renderMessage();
   clearTimeout(showMessage.timer);
-  // Errors stay until closed; information fades.
-  if (kind === 'info') showMessage.timer = setTimeout(() => { $('message').hidden = true; }, 8000);
+  if (kind === 'info') showMessage.timer = setTimeout(() => { S.msg = null; renderMessage(); }, 8000);
+}
+
+function renderMessage() {
+  $('message').hidden = !S.msg;
+  if (!S.msg) return;
+  $('message-text').textContent = t(S.msg.key, S.msg.vars);
+  $('message').className = 'message ' + S.msg.kind;
 }
 
 /* ---------- API ---------- */
@@ -328,6 +343,7 @@ async function doLogin(ev) {
 
 function loggedIn(me) {
   S.me = { user: str(me.user), role: str(me.role), csrf: str(me.csrf) };
+  S.msg = null;
   $('login-error').hidden = true;
   renderChrome();
   route();
@@ -347,11 +363,12 @@ function sessionEnded() {
   closeEvents();
   resetData();
   showLogin();
-  showMessage(t('session_expired'), 'error');
+  showMessage('session_expired', null, 'error');
 }
 
 function resetData() {
   S.me = null;
+  S.msg = null;
   S.alarms = [];
   S.seen.clear();
   S.sites.clear();
@@ -597,6 +614,7 @@ function renderChrome() {
   }
   renderConn();
   renderFire();
+  renderMessage();
 }
 
 function renderConn() {
@@ -612,6 +630,8 @@ function renderConn() {
 function renderFire() {
   const fires = S.me ? S.alarms.filter((a) => a.class === 'fire' && a.state !== 'cleared') : [];
   document.body.classList.toggle('fire', fires.length > 0);
+  // The header pulses while a fire waits for someone to acknowledge it.
+  document.body.classList.toggle('fire-raised', fires.some((a) => a.state === 'raised'));
   const b = $('fire-banner');
   if (fires.length) {
     const names = [...new Set(fires.map((a) => str(a.site_name || a.site) + (a.address ? ' (' + str(a.address) + ')' : '')))];
@@ -697,7 +717,7 @@ function stateCell(a) {
     stateLabel(a.state));
   const wrap = el('div', null, box);
   if (a.acked_by && a.state !== 'raised') wrap.append(el('div', { class: 'by', text: t('ack_by', { by: str(a.acked_by) }) }));
-  if (a.ack_pending && a.state === 'raised') {
+  if (a.ack_pending) { // the server clears it once the house has acknowledged
     wrap.append(el('div', { class: 'pending', 'data-testid': 'ack-pending', text: t('ack_pending') +
       (a.ack_pending.by ? ' (' + str(a.ack_pending.by) + ')' : '') }));
   }
@@ -743,13 +763,13 @@ async function doAck(a) {
   const r = await api('POST', '/api/ack', { site: a.site, alarm: a.id });
   S.ackBusy.delete(k);
   const house = str(a.site_name || a.site);
-  if (r.status === 202) showMessage(t('ack_sent', { house }), 'info');
-  else if (r.status === 200) showMessage(t('ack_station', { house }), 'info');
-  else if (r.status === 409) showMessage(t('err_already'), 'warn');
-  else if (r.status === 503) showMessage(t('err_broker'), 'error');
-  else if (r.status === 403) showMessage(/viewer/i.test(str(r.data.error)) ? t('err_viewer') : t('err_forbidden', { e: str(r.data.error) }), 'error');
-  else if (r.status === 404) showMessage(t('err_notfound'), 'warn');
-  else if (r.status !== 401) showMessage(r.status === 0 ? t('err_network') : t('err_generic', { code: r.status, e: str(r.data.error) }), 'error');
+  if (r.status === 202) showMessage('ack_sent', { house }, 'info');
+  else if (r.status === 200) showMessage('ack_station', { house }, 'info');
+  else if (r.status === 409) showMessage('err_already', null, 'warn');
+  else if (r.status === 503) showMessage('err_broker', null, 'error');
+  else if (r.status === 403) showMessage(/viewer/i.test(str(r.data.error)) ? 'err_viewer' : 'err_forbidden', { e: str(r.data.error) }, 'error');
+  else if (r.status === 404) showMessage('err_notfound', null, 'warn');
+  else if (r.status !== 401) showMessage(r.status === 0 ? 'err_network' : 'err_generic', { code: r.status, e: str(r.data.error) }, 'error');
   renderAlarms();
 }
 
@@ -801,7 +821,7 @@ function siteRow(s) {
   td('col_address', str(s.address)),
   td('col_group', str(s.group)),
   td('col_online', contactCell(s)),
-  td('col_mode', str(s.mode) || t('mode_unknown')),
+  td('col_mode', modeLabel(s.mode)),
   td('col_active', el('span', { class: num(s.active_alarms) ? 'n hot' : 'n', text: str(num(s.active_alarms)) })),
   td('col_faults', el('span', { class: num(s.faults) ? 'n warm' : 'n', text: str(num(s.faults)) })),
   td('col_disabled', el('span', { class: num(s.disablements) ? 'n warm' : 'n', text: str(num(s.disablements)) })),
@@ -974,7 +994,7 @@ function renderSite() {
     ['col_phone', s.phone ? phoneLink(s.phone) : ''],
     ['col_group', str(s.group)],
     ['sum_status', contactCell(s)],
-    ['col_mode', str(s.mode)],
+    ['col_mode', s.mode ? modeLabel(s.mode) : ''],
     ['col_active', str(num(s.active_alarms))],
     ['col_faults', str(num(s.faults))],
     ['col_disabled', str(num(s.disablements))],
@@ -1044,7 +1064,7 @@ function wireStatic() {
     try { localStorage.setItem('safehouse.muted', S.muted ? '1' : '0'); } catch (e) { /* private mode */ }
     renderChrome();
   });
-  $('message-close').addEventListener('click', () => { $('message').hidden = true; });
+  $('message-close').addEventListener('click', () => { S.msg = null; renderMessage(); });
   for (const b of document.querySelectorAll('#nav button')) b.addEventListener('click', () => go('#/' + b.dataset.view));
   $('site-back').addEventListener('click', () => { if (history.length > 1) history.back(); else go('#/sites'); });
   const search = debounce(() => { S.q = $('site-search').value.trim(); loadSites(); }, 300);

@@ -70,6 +70,7 @@ fs.mkdirSync(opts.shots, { recursive: true });
 const shots = [];
 const pageErrors = [];
 let browser, page;
+let step = 'start the browser'; // what was being done, for the failure line
 
 async function shot(name) {
   const f = path.join(opts.shots, name + '.png');
@@ -105,6 +106,7 @@ async function scenarioAck() {
   const t0 = Date.now();
   await openAndLogin();
   // 1. a wrong password is refused visibly
+  step = 'a wrong password shows #login-error';
   await login(opts.user, opts.password + '-wrong');
   await page.locator('#login-error').waitFor({ state: 'visible', timeout: 10000 });
   const wrongText = (await page.locator('#login-error').textContent()) || '';
@@ -112,6 +114,7 @@ async function scenarioAck() {
   if (await page.locator('#view-alarms').isVisible()) throw new Error('a wrong password opened the console');
 
   // 2. log in
+  step = 'log in and show the live alarm list';
   await login(opts.user, opts.password);
   await waitLive();
   const who = ((await page.locator('#who').textContent()) || '').trim();
@@ -119,6 +122,7 @@ async function scenarioAck() {
   console.log('READY');
 
   // 3. the fire arrives live
+  step = `wait for a fire row of ${opts.site} (up to ${opts.timeoutS} s)`;
   const row = page.locator(`[data-testid=alarm-row][data-site=${cssStr(opts.site)}][data-class="fire"]`).first();
   await row.waitFor({ state: 'visible', timeout: opts.timeoutS * 1000 });
   const alarmId = await row.getAttribute('data-alarm');
@@ -130,11 +134,13 @@ async function scenarioAck() {
   // 4. acknowledge it (the row is looked up again by its ids: the page
   // re-renders rows on every event)
   const sel = `[data-testid=alarm-row][data-site=${cssStr(opts.site)}][data-alarm=${cssStr(alarmId)}]`;
+  step = 'click the acknowledge button';
   const button = page.locator(sel + ' [data-testid=ack-button]');
   await button.waitFor({ state: 'visible', timeout: 5000 });
   await button.click();
 
   // 5. the state turns acknowledged only from the server's event
+  step = `wait for alarm ${alarmId} to read acknowledged (up to ${opts.timeoutS} s)`;
   await page.locator(sel + ' [data-testid=alarm-state][data-state="acknowledged"]')
     .waitFor({ state: 'visible', timeout: opts.timeoutS * 1000 });
   const tAck = Date.now();
@@ -144,6 +150,7 @@ async function scenarioAck() {
   await shot('ack-2-acknowledged');
 
   // 6. a state change without the CSRF header is refused
+  step = 'POST /api/ack without X-CSRF-Token';
   const noCsrf = await page.evaluate(async ({ site, alarm }) => {
     const r = await fetch('/api/ack', {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'same-origin',
@@ -166,12 +173,14 @@ async function noSidewaysScroll(label) {
 }
 
 async function scenarioSmoke() {
+  step = 'log in';
   await openAndLogin();
   await login(opts.user, opts.password);
   await waitLive();
   const sizes = [['1366x768', 1366, 768], ['360x740', 360, 740]];
   const seen = {};
   for (const [name, w, h] of sizes) {
+    step = `views at ${name}`;
     await page.setViewportSize({ width: w, height: h });
     await page.locator('#nav-alarms').click();
     await page.locator('#view-alarms').waitFor({ state: 'visible' });
@@ -194,6 +203,7 @@ async function scenarioSmoke() {
     await noSidewaysScroll(`map ${name}`);
   }
   if (opts.site) {
+    step = `open ${opts.site} from the map`;
     await page.locator(`[data-testid=map-site][data-site=${cssStr(opts.site)}]`).click();
     await page.locator('#view-site [data-testid=site-name]').waitFor({ state: 'visible', timeout: 10000 });
     await shot('smoke-house-360x740');
@@ -212,16 +222,28 @@ try {
   page.on('console', (m) => {
     if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) pageErrors.push(m.text());
   });
+  step = `open ${opts.url}`;
   const result = opts.scenario === 'ack' ? await scenarioAck() : await scenarioSmoke();
   console.log(JSON.stringify({ ok: true, scenario: opts.scenario, ...result, shots }));
   code = 0;
 } catch (e) {
   const msg = String(e && e.message ? e.message : e).split('\n')[0];
+  log('FAILED while:', step);
   log('FAILED:', e && e.stack ? e.stack : e);
+  let rows = null, banners = null;
   if (page) {
     try { await shot('failure'); } catch (x) { log('no failure screenshot:', x.message); }
+    // What the officer saw, to tell "no fire arrived" from "wrong row".
+    try {
+      rows = await page.$$eval('[data-testid=alarm-row]', (l) => l.map((r) => ({
+        site: r.dataset.site, alarm: r.dataset.alarm, class: r.dataset.class, state: r.dataset.state })));
+      banners = await page.evaluate(() => ({
+        conn_lost: !document.getElementById('conn-banner').hidden,
+        message: document.getElementById('message').hidden ? null : document.getElementById('message-text').textContent,
+        login_error: document.getElementById('login-error').hidden ? null : document.getElementById('login-error').textContent }));
+    } catch (x) { log('no page state:', x.message); }
   }
-  console.log(JSON.stringify({ ok: false, scenario: opts.scenario, error: msg, page_errors: pageErrors, shots }));
+  console.log(JSON.stringify({ ok: false, scenario: opts.scenario, step, error: msg, alarm_rows: rows, page: banners, page_errors: pageErrors, shots }));
 } finally {
   if (browser) await browser.close().catch(() => {});
 }
