@@ -336,6 +336,7 @@ async function doLogin(ev) {
   }
   if (r.status === 429) err.textContent = t('login_locked', { s: fmtDuration(r.data.retry_s || 60) });
   else if (r.status === 401) err.textContent = t('login_wrong');
+  else if (r.status === 0) err.textContent = t('err_network');
   else err.textContent = t('err_generic', { code: r.status, e: str(r.data.error) });
   err.hidden = false;
   $('login-password').select();
@@ -393,7 +394,10 @@ function connectEvents() {
       setTimeout(async () => {
         if (S.es !== es) return;
         const r = await api('GET', '/api/me');
-        if (r.status === 200 && S.es === es) connectEvents();
+        if (r.status === 200 && S.es === es && S.me) {
+          if (r.data.csrf) S.me.csrf = str(r.data.csrf);
+          connectEvents();
+        }
         else if (r.status !== 401 && S.es === es) setTimeout(() => { if (S.es === es) connectEvents(); }, 3000);
       }, 2000);
     }
