@@ -12,6 +12,11 @@ libcurl4-openssl-dev openssl libmicrohttpd-dev
 mosquitto mosquitto-clients sqlite3 socat tzdata
 python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial-asyncio
 fonts-dejavu-core chromium poppler-utils python3-pil"
+# nodejs, npm: the station console's browser test (tests/browser: playwright-
+# core driving the chromium above). A node already on PATH (nvm, a newer
+# upstream build) is used as it is.
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 missing=""
 for p in $PACKAGES; do
