@@ -28,7 +28,15 @@ struct console {
 	struct loop *loop;
 	struct web *web;
 	unsigned stream_seq;
+	int ping_timer;
 };
+
+/* A ping every PING_MS on every stream: the page treats a stream silent for
+ * longer than a few pings as stalled and says so (a comment line, which the
+ * web module also sends, is invisible to a page's script). */
+#define PING_MS 15000
+
+static void ping(void *ctx);
 
 static int64_t now_wall(void)
 {
@@ -269,13 +277,27 @@ struct console *console_new(struct loop *l, const struct console_deps *deps, cha
 		free(c);
 		return NULL;
 	}
+	c->ping_timer = loop_timer_add(l, PING_MS, ping, c);
 	return c;
+}
+
+static void ping(void *ctx)
+{
+	struct console *c = ctx;
+	char data[64], at[40];
+	c->ping_timer = loop_timer_add(c->loop, PING_MS, ping, c);
+	if (!web_sse_count(c->web))
+		return;
+	store_format_time(now_wall(), at, sizeof(at));
+	snprintf(data, sizeof(data), "{\"now\":\"%s\"}", at);
+	web_sse_send(c->web, NULL, "ping", data);
 }
 
 void console_free(struct console *c)
 {
 	if (!c)
 		return;
+	loop_timer_cancel(c->loop, c->ping_timer);
 	web_free(c->web);
 	free(c);
 }

@@ -39,6 +39,9 @@ const I18N = {
     col_action: '', col_group: 'Nhóm', col_online: 'Liên lạc', col_mode: 'Chế độ',
     col_active: 'Báo động', col_faults: 'Lỗi', col_disabled: 'Vô hiệu', col_heartbeat: 'Tín hiệu cuối',
     col_raised: 'Lúc báo', col_ack_s: 'Thời gian xác nhận', col_reset_s: 'Thời gian khôi phục',
+    ev_login: 'Đăng nhập', ev_login_failed: 'Đăng nhập sai', ev_login_locked: 'Tài khoản bị khóa',
+    ev_logout: 'Đăng xuất', ev_ack_sent: 'Đã gửi xác nhận', ev_ack: 'Xác nhận',
+    ev_lost_contact: 'Mất liên lạc', ev_contact_back: 'Liên lạc lại',
     col_by: 'Người', col_at: 'Lúc', col_what: 'Sự kiện', col_detail: 'Chi tiết', col_message: 'Nội dung',
     ack: 'Xác nhận', ack_resend: 'Gửi lại xác nhận', ack_sending: 'Đang gửi…',
     ack_pending: 'Đã gửi, chờ nhà xác nhận',
@@ -97,6 +100,9 @@ const I18N = {
     col_action: '', col_group: 'Group', col_online: 'Contact', col_mode: 'Mode',
     col_active: 'Alarms', col_faults: 'Faults', col_disabled: 'Disabled', col_heartbeat: 'Last heartbeat',
     col_raised: 'Raised', col_ack_s: 'Time to acknowledge', col_reset_s: 'Time to reset',
+    ev_login: 'Logged in', ev_login_failed: 'Failed log-in', ev_login_locked: 'Account locked',
+    ev_logout: 'Logged out', ev_ack_sent: 'Acknowledgment sent', ev_ack: 'Acknowledged',
+    ev_lost_contact: 'Lost contact', ev_contact_back: 'Contact back',
     col_by: 'By', col_at: 'At', col_what: 'Event', col_detail: 'Detail', col_message: 'Message',
     ack: 'Acknowledge', ack_resend: 'Send again', ack_sending: 'Sending…',
     ack_pending: 'Sent, waiting for the house',
@@ -383,7 +389,13 @@ function connectEvents() {
   closeEvents();
   const es = new EventSource('/api/events');
   S.es = es;
-  es.addEventListener('open', () => { S.esOpen = true; renderConn(); });
+  S.lastEvent = Date.now();
+  es.addEventListener('open', () => { S.lastEvent = Date.now(); S.esOpen = true; renderConn(); });
+  // The station sends a ping every 15 s: a stream that says nothing for
+  // 40 s is stalled (a proxy, a dead link) even if the browser thinks it
+  // is open, and the page must not look calm then.
+  es.addEventListener('ping', () => { S.lastEvent = Date.now(); });
+  for (const name of ['hello', 'alarm', 'site']) es.addEventListener(name, () => { S.lastEvent = Date.now(); });
   es.addEventListener('error', () => {
     S.esOpen = false;
     renderConn();
@@ -1025,7 +1037,7 @@ function renderSite() {
   const events = Array.isArray(d.events) ? d.events.filter(Boolean) : [];
   kids.push(el('section', { class: 'block', 'data-testid': 'site-events' }, el('h2', { text: t('h_events') }), table([
     ['col_at', (e) => fmtTime(e.at)],
-    ['col_what', (e) => str(e.what)],
+    ['col_what', (e) => { const w = str(e.what); const k = 'ev_' + w; return t(k) === k ? w : t(k); }],
     ['col_by', (e) => str(e.by)],
     ['col_detail', (e) => (e.detail !== null && typeof e.detail === 'object') ? itemText(e.detail) : str(e.detail)],
   ], events)));
@@ -1048,6 +1060,11 @@ function tick() {
   // an error event was missed.
   const open = !!(S.es && S.es.readyState === EventSource.OPEN);
   if (S.me && open !== S.esOpen) { S.esOpen = open; renderConn(); }
+  if (S.me && S.es && open && Date.now() - (S.lastEvent || 0) > 40000) {
+    S.esOpen = false;
+    renderConn();
+    connectEvents();
+  }
 }
 
 /* ---------- wiring ---------- */
