@@ -312,6 +312,13 @@ async function boot() {
   }
   setInterval(tick, 1000);
   setInterval(checkHealth, 20000);
+  // A heartbeat that says nothing new is not pushed (thousands of houses
+  // beat every minute): the houses' "last heartbeat" is re-read instead.
+  setInterval(() => {
+    if (!S.me) return;
+    if (S.view === 'sites') loadSites();
+    else if (S.view === 'map') loadAllSites();
+  }, 30000);
 }
 
 function showLogin() {
