@@ -27,9 +27,10 @@ struct balarm {
 
 struct bsite {
 	struct ssite s;
-	int64_t contact_mono;   /* last fresh message (monotonic ms) */
-	int64_t persisted_mono; /* when its row was last written */
-	struct balarm *alarms;  /* active (not reset / closed) */
+	int64_t contact_mono;           /* last fresh message (monotonic ms) */
+	int64_t persisted_mono;         /* when its row was last written */
+	const struct sconfig_site *dir; /* its directory entry, or NULL */
+	struct balarm *alarms;          /* active (not reset / closed) */
 	size_t nalarms, cap;
 };
 
@@ -158,7 +159,8 @@ static void site_changed(struct board *b, const char *site)
  * commune registered the house, the gateway's owner typed its config. */
 static void apply_directory(struct board *b, struct bsite *s)
 {
-	const struct sconfig_site *d = sconfig_site(b->c, s->s.id);
+	const struct sconfig_site *d = s->dir;
+	(void)b;
 	if (!d)
 		return;
 	s->s.known = 1;
@@ -243,6 +245,7 @@ int board_load(struct board *b, int64_t wall_ms, int64_t now_mono)
 		struct bsite *s = find(b, b->c->sites[i].id);
 		if (!s && !(s = add_site(b, b->c->sites[i].id)))
 			return -ENOMEM;
+		s->dir = &b->c->sites[i];
 		apply_directory(b, s);
 		s->contact_mono = now_mono;
 	}
@@ -893,13 +896,15 @@ cJSON *board_site_page(struct board *b, const char *site, int64_t now_mono)
 void board_set_config(struct board *b, const struct sconfig *c)
 {
 	b->c = c;
-	for (size_t i = 0; i < c->nsites; i++)
-		if (!find(b, c->sites[i].id)) {
-			struct bsite *s = add_site(b, c->sites[i].id);
-			if (!s)
-				break;
+	for (size_t i = 0; i < b->n; i++)
+		b->sites[i]->dir = NULL;
+	for (size_t i = 0; i < c->nsites; i++) {
+		struct bsite *s = find(b, c->sites[i].id);
+		if (!s && (s = add_site(b, c->sites[i].id)))
 			s->contact_mono = loop_mono_ms();
-		}
+		if (s)
+			s->dir = &c->sites[i];
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		b->sites[i]->s.known = 0;
 		b->sites[i]->s.group[0] = '\0';

@@ -696,10 +696,58 @@ static const cJSON *dup_of(const cJSON *arr, const cJSON *upto, const char *id)
 	return NULL;
 }
 
-static void check_dup(struct loader *l, const cJSON *arr, const cJSON *e, const char *id,
+/* The ids seen so far in one array, hashed: a district's directory has
+ * tens of thousands of houses, and comparing each with all before it took
+ * the check 40 s for 50,000. */
+struct idset {
+	const char **ids;
+	const cJSON **nodes;
+	size_t cap;
+};
+
+static uint32_t id_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static int idset_init(struct idset *set, int n)
+{
+	size_t cap = 16;
+	while (cap < (size_t)n * 2)
+		cap *= 2;
+	set->ids = calloc(cap, sizeof(*set->ids));
+	set->nodes = calloc(cap, sizeof(*set->nodes));
+	set->cap = cap;
+	return set->ids && set->nodes ? 0 : -ENOMEM;
+}
+
+static void idset_free(struct idset *set)
+{
+	free(set->ids);
+	free(set->nodes);
+}
+
+/* The element that first had id, or NULL (then id is recorded as e's). */
+static const cJSON *idset_first(struct idset *set, const cJSON *e, const char *id)
+{
+	size_t i;
+	if (!set->cap)
+		return NULL;
+	for (i = id_hash(id) & (set->cap - 1); set->ids[i]; i = (i + 1) & (set->cap - 1))
+		if (strcmp(set->ids[i], id) == 0)
+			return set->nodes[i];
+	set->ids[i] = id;
+	set->nodes[i] = member(e, "id");
+	return NULL;
+}
+
+static void check_dup(struct loader *l, struct idset *set, const cJSON *e, const char *id,
                       const char *what)
 {
-	const cJSON *first = id ? dup_of(arr, e, id) : NULL;
+	const cJSON *first = id ? idset_first(set, e, id) : NULL;
 	const struct jsonpos_node *p = first ? jsonpos_find(&l->pos, first) : NULL;
 	char q[QUOTE_BUF];
 
@@ -712,6 +760,7 @@ static void parse_groups(struct loader *l, const cJSON *root)
 {
 	struct sconfig *c = l->c;
 	const cJSON *arr = get_arr(l, root, "groups"), *e;
+	struct idset ids = {0};
 	size_t old, n = 0;
 
 	if (!arr || !cJSON_GetArraySize(arr))
@@ -722,6 +771,8 @@ static void parse_groups(struct loader *l, const cJSON *root)
 		return;
 	}
 	old = path_push_key(l, "groups");
+	if (idset_init(&ids, cJSON_GetArraySize(arr)) < 0)
+		l->oom = 1;
 	cJSON_ArrayForEach(e, arr)
 	{
 		struct sconfig_group *g = &c->groups[n];
@@ -732,7 +783,7 @@ static void parse_groups(struct loader *l, const cJSON *root)
 		} else {
 			check_keys(l, e, group_keys);
 			get_id(l, e, "as sites name it in \"group\"", &g->id);
-			check_dup(l, arr, e, g->id, "group id");
+			check_dup(l, &ids, e, g->id, "group id");
 			get_str(l, e, "name", OPTIONAL, NULL, 0, &g->name);
 			get_int(l, e, "lost_contact_s", 30, 86400, "seconds", &g->lost_contact_s);
 		}
@@ -740,6 +791,7 @@ static void parse_groups(struct loader *l, const cJSON *root)
 		n++;
 	}
 	c->ngroups = n;
+	idset_free(&ids);
 	path_pop(l, old);
 }
 
@@ -747,6 +799,7 @@ static void parse_sites(struct loader *l, const cJSON *root)
 {
 	struct sconfig *c = l->c;
 	const cJSON *arr = get_arr(l, root, "sites"), *e;
+	struct idset ids = {0};
 	char q[QUOTE_BUF];
 	size_t old, n = 0;
 
@@ -758,6 +811,8 @@ static void parse_sites(struct loader *l, const cJSON *root)
 		return;
 	}
 	old = path_push_key(l, "sites");
+	if (idset_init(&ids, cJSON_GetArraySize(arr)) < 0)
+		l->oom = 1;
 	cJSON_ArrayForEach(e, arr)
 	{
 		struct sconfig_site *s = &c->sites[n];
@@ -773,7 +828,7 @@ static void parse_sites(struct loader *l, const cJSON *root)
 		check_keys(l, e, site_keys);
 		get_id(l, e, "the same as the gateway's site.id (its MQTT topics carry it)",
 		       &s->id);
-		check_dup(l, arr, e, s->id, "site id");
+		check_dup(l, &ids, e, s->id, "site id");
 		/* The store keeps these in fixed fields (struct ssite). */
 		get_str(l, e, "name", OPTIONAL, NULL, sizeof(((struct ssite *)0)->name) - 1,
 		        &s->name);
@@ -818,6 +873,7 @@ static void parse_sites(struct loader *l, const cJSON *root)
 		n++;
 	}
 	c->nsites = n;
+	idset_free(&ids);
 	path_pop(l, old);
 }
 
