@@ -440,3 +440,27 @@ def test_station_restarted_during_a_burst_loses_nothing_and_duplicates_nothing(s
     assert per_site == {s: 10 for s in sites}
     s = station.session("an")
     assert len(s.alarms()) == total
+
+
+def test_an_ack_from_the_console_stops_the_gateways_escalation(station, site):
+    """The militia's chain: the feed at once, a second step 30 s later. The
+    officer's click on the console cancels the step before it is due."""
+    site.config["contacts"] = [
+        {"id": "militia", "steps": [{"via": "upstream"},
+                                    {"via": "upstream", "after_s": 30}]},
+        {"id": "owner", "via": "upstream"},
+    ]
+    site.start()
+    station.start()
+    s = station.session("an")
+    fire(site)
+    a = wait_until(lambda: s.find_alarm(site=SITE_ID, **{"class": "fire"}), what="the fire")
+    assert s.call("POST", "/api/ack", {"site": SITE_ID, "alarm": a["id"]})[0] == 202
+
+    def step_two():
+        rows = site.ctl_json("outbox", "--all")["outbox"]
+        return [r for r in rows if r["contact"] == "militia" and r["alarm"] == a["id"]
+                and r["step"] == 2 and r["state"] == "cancelled"]
+
+    row = wait_until(step_two, what="step 2 cancelled in the gateway's outbox")[0]
+    assert "escalation stopped by militia:an" in row["last_error"]
