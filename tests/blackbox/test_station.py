@@ -464,3 +464,28 @@ def test_an_ack_from_the_console_stops_the_gateways_escalation(station, site):
 
     row = wait_until(step_two, what="step 2 cancelled in the gateway's outbox")[0]
     assert "escalation stopped by militia:an" in row["last_error"]
+
+
+def test_sighup_reloads_the_directory_and_keeps_it_when_the_file_is_bad(station, sim):
+    import signal
+    station.start()
+    s = station.session("an")
+    sim.heartbeat("nt-later")
+    wait_until(lambda: [x for x in s.get("/api/sites")["sites"] if x["site"] == "nt-later"],
+               what="the first-seen site")
+    station.config["sites"].append({"id": "nt-later", "name": "Nhà trọ Đăng ký sau",
+                                    "phone": "+84900000999"})
+    station.write()
+    station.proc.send_signal(signal.SIGHUP)
+    site = wait_until(lambda: [x for x in s.get("/api/sites")["sites"]
+                               if x["site"] == "nt-later" and x["known"]],
+                      what="the directory reloaded")[0]
+    assert site["name"] == "Nhà trọ Đăng ký sau"
+    # A broken file: the running directory stays, the station says why.
+    station.config_path.write_text('{"database": "station.db", "sites": [{"id": 7}]}\n')
+    station.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "keeping the running configuration" in station.log(),
+               what="the reload refused")
+    assert "station.json:1:" in station.log()
+    assert [x for x in s.get("/api/sites")["sites"] if x["site"] == "nt-later"][0]["known"]
+    assert station.healthy()
