@@ -637,6 +637,8 @@ static cJSON *alarm_json(const struct salarm *a, const struct bsite *s, const st
 	cJSON_AddStringToObject(o, "rule", a->rule);
 	cJSON_AddStringToObject(o, "message", a->message);
 	add_time(o, "raised_at", a->raised_ms);
+	/* DESIGN.md's name for it. */
+	add_time(o, "at", a->raised_ms);
 	add_time(o, "updated_at", a->updated_ms);
 	add_time(o, "acked_at", a->acked_ms);
 	if (a->acked_by[0])
