@@ -11,7 +11,7 @@
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
 #   tests/fuzz/run.sh               every target, 20 s each (10 targets: under
 #                                   2 minutes on 2 cores)
-#   tests/fuzz/run.sh 600           every target, 10 min each: an hour in all
+#   tests/fuzz/run.sh 600           every target, 10 min each (under an hour on 2 cores)
 #   tests/fuzz/run.sh 3600 fuzz_z2m one target for an hour
 set -euo pipefail
 
