@@ -10,7 +10,7 @@ PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
 libcurl4-openssl-dev openssl libmicrohttpd-dev
 mosquitto mosquitto-clients sqlite3 socat tzdata
-python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial-asyncio
+python3 python3-pytest python3-pytest-xdist python3-paho-mqtt python3-pymodbus python3-serial-asyncio
 fonts-dejavu-core chromium poppler-utils python3-pil"
 # nodejs, npm: the station console's browser test (tests/browser: playwright-
 # core driving the chromium above). A node already on PATH (nvm, a newer

@@ -170,11 +170,12 @@ static void set_error(struct mqttc *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A read failed before the broker's CONNACK. With no word from OpenSSL
- * (on_log_cb would have set one) under TLS, the broker closed the session
- * (libmosquitto: EPROTO, or a lost connection): under TLS 1.3 a broker that
- * wants a client certificate says so by an alert OpenSSL may not have read
- * when the socket closes. */
+/* A read failed before the broker's CONNACK, or the TLS handshake inside
+ * connect_async did (which of the two sees the close is a race). With no
+ * word from OpenSSL (on_log_cb would have set one) under TLS, the broker
+ * closed the session (libmosquitto: EPROTO, or a lost connection): under
+ * TLS 1.3 a broker that wants a client certificate says so by an alert
+ * OpenSSL may not have read when the socket closes. */
 static void set_read_error(struct mqttc *c, int rc, int err)
 {
 	if (c->tls && ((rc == MOSQ_ERR_ERRNO && err == EPROTO) || rc == MOSQ_ERR_CONN_LOST))
@@ -584,11 +585,12 @@ static void start_connect(void *arg)
 static void connect_started(struct mqttc *c, int rc, int err)
 {
 	if (rc != MOSQ_ERR_SUCCESS) {
-		if (!c->error[0])
-			set_error(c, "%s",
-			          rc == MOSQ_ERR_ERRNO ? strerror(err)
-			          : rc == MOSQ_ERR_EAI ? "cannot resolve the host name"
-			                               : mosquitto_strerror(rc));
+		if (!c->error[0]) {
+			if (rc == MOSQ_ERR_EAI)
+				set_error(c, "cannot resolve the host name");
+			else
+				set_read_error(c, rc, err);
+		}
 		log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)", c->name,
 		         c->host, c->port, c->backoff_ms, c->error);
 		mosquitto_destroy(c->mosq);

@@ -4,6 +4,11 @@
 # Every server a test needs (mosquitto, Modbus simulators) is started by the
 # test itself on a free loopback port and stopped afterwards.
 #
+# The black-box tests run BLACKBOX_JOBS at a time (pytest-xdist; default two
+# per core: they mostly wait on the daemon, the broker and the simulators),
+# the unit tests one per core, the fuzz targets one per core. Each stage
+# prints how long it took.
+#
 # Usage: tests/run.sh [--quick]   (--quick: skip the sanitizer pass)
 set -euo pipefail
 
@@ -16,13 +21,26 @@ QUICK=0
 
 PY=/usr/bin/python3
 JOBS=$(nproc 2>/dev/null || echo 2)
+BLACKBOX_JOBS="${BLACKBOX_JOBS:-$((2 * JOBS))}"
 failed=()
+
+# Wall-clock time of each stage, so that a slow one shows in the CI log.
+# stage NAME: ends the current stage (prints its time) and starts NAME;
+# stage alone only ends the current one.
+stage_name="install-deps"
+stage_start=$SECONDS
+stage() {
+	[ -z "$stage_name" ] || echo "--- $stage_name: $((SECONDS - stage_start)) s"
+	stage_start=$SECONDS
+	stage_name="${1:-}"
+	[ -z "$stage_name" ] || echo "=== $stage_name ==="
+}
 
 run_pass() {
 	local name="$1" dir="$2"
 	shift 2
 	echo
-	echo "=== $name build ($dir) ==="
+	stage "$name build ($dir)"
 	cmake -S "$ROOT" -B "$ROOT/$dir" "$@" >/dev/null
 	cmake --build "$ROOT/$dir" -j"$JOBS" 2>&1 | grep -E "warning|error" && {
 		echo "build $name: compiler warnings or errors (the build must be clean)"
@@ -30,28 +48,31 @@ run_pass() {
 	}
 	cmake --build "$ROOT/$dir" -j"$JOBS" >/dev/null
 
-	echo "=== $name: unit tests (cmocka) ==="
-	if ! (cd "$ROOT/$dir" && ctest --output-on-failure); then
+	stage "$name: unit tests (cmocka)"
+	if ! (cd "$ROOT/$dir" && ctest --output-on-failure -j"$JOBS"); then
 		failed+=("$name: unit tests")
 	fi
 
-	echo "=== $name: config and rule checks ==="
+	stage "$name: config and rule checks"
 	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" --check; then
 		failed+=("$name: demo config check")
 	fi
 
-	echo "=== $name: the model's scenarios (virtual clock, demo house) ==="
+	stage "$name: the model's scenarios (virtual clock, demo house)"
 	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" \
 		--test "$ROOT"/rules/model/tests/*.scenario; then
 		failed+=("$name: model scenarios")
 	fi
 
-	echo "=== $name: black-box tests (pytest, real mosquitto and SQLite) ==="
+	stage "$name: black-box tests (pytest, real mosquitto and SQLite, $BLACKBOX_JOBS at a time)"
 	set +e
+	# --durations: the slowest tests, to keep an eye on the suite's length.
 	SAFEHOUSED="$ROOT/$dir/safehoused" SAFEHOUSECTL="$ROOT/$dir/safehousectl" \
-		$PY -m pytest -q -p no:cacheprovider "$ROOT/tests/blackbox"
+		$PY -m pytest -q -p no:cacheprovider -n "$BLACKBOX_JOBS" --durations=10 \
+		"$ROOT/tests/blackbox"
 	local rc=$?
 	set -e
+	stage
 	# 5 means "no tests collected": that is a failure of the suite too.
 	[ $rc -eq 0 ] || failed+=("$name: black-box tests (pytest exit $rc)")
 }
@@ -66,14 +87,15 @@ fi
 
 # The fuzz targets (clang libFuzzer, ASan + UBSan), a short run each:
 # decoders, rule parser, config loader, scenario parser, control requests.
-# FUZZ_SECONDS=0 skips them; tests/fuzz/run.sh 600 is the one-hour run.
+# FUZZ_SECONDS=0 skips them; tests/fuzz/run.sh 600 is the long run.
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 if [ "$FUZZ_SECONDS" != 0 ] && [ $QUICK -eq 0 ]; then
 	echo
-	echo "=== fuzz targets, ${FUZZ_SECONDS} s each ==="
+	stage "fuzz targets, ${FUZZ_SECONDS} s each, $JOBS at a time"
 	if ! "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS"; then
 		failed+=("fuzz targets")
 	fi
+	stage
 fi
 
 echo
@@ -82,4 +104,4 @@ if [ ${#failed[@]} -ne 0 ]; then
 	printf '  %s\n' "${failed[@]}"
 	exit 1
 fi
-echo "all test passes succeeded"
+echo "all test passes succeeded in $SECONDS s"
