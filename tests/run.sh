@@ -18,6 +18,8 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 
 "$ROOT/deploy/install-deps.sh"
+# The station console's browser test: playwright-core (pinned) with npm ci.
+"$ROOT/tests/browser/setup.sh"
 
 PY=/usr/bin/python3
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -56,6 +58,9 @@ run_pass() {
 	stage "$name: config and rule checks"
 	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" --check; then
 		failed+=("$name: demo config check")
+	fi
+	if ! "$ROOT/$dir/safehouse-station" -c "$ROOT/deploy/examples/station.json" --check; then
+		failed+=("$name: example station config check")
 	fi
 
 	stage "$name: the model's scenarios (virtual clock, demo house)"
