@@ -71,14 +71,26 @@ ensure_packages() { # ARCH
 	fi
 	echo "cross: installing:$missing"
 	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-		$SUDO dpkg --add-architecture "$arch"
+		$SUDO dpkg --add-architecture "$arch" || return 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
+	# (Called in an `||` list, where set -e does not apply: every step is
+	# checked.) A -dev:ARCH must have the very version of the host's
+	# (Multi-Arch: same), so a partial index (a mirror caught mid-sync) is
+	# an error: try again, three times.
+	local try
+	for try in 1 2 3; do
+		if $SUDO apt-get update -qq -o APT::Update::Error-Mode=any; then
+			break
+		fi
+		[ $try -eq 3 ] && return 1
+		echo "cross: apt-get update failed, again in 10 s" >&2
+		sleep 10
+	done
 	# --no-remove: a -dev:ARCH that cannot be co-installed with the host's
 	# must fail here, never silently remove the native build's packages.
 	# shellcheck disable=SC2086
-	$SUDO apt-get install -y -qq --no-install-recommends --no-remove $missing >/dev/null
+	$SUDO apt-get install -y -qq --no-install-recommends --no-remove $missing >/dev/null || return 1
 }
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
