@@ -72,7 +72,20 @@ ensure_packages() { # ARCH
 	echo "cross: installing:$missing"
 	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
 		$SUDO dpkg --add-architecture "$arch" || return 1
+		if ! install_missing "$missing"; then
+			# Leave apt as we found it: an architecture whose index the
+			# mirror cannot serve makes every later apt-get update fail.
+			echo "cross: removing the architecture $arch again" >&2
+			$SUDO dpkg --remove-architecture "$arch" && $SUDO apt-get update -qq
+			return 1
+		fi
+		return 0
 	fi
+	install_missing "$missing"
+}
+
+install_missing() { # PACKAGES
+	local missing=$1
 	export DEBIAN_FRONTEND=noninteractive
 	# (Called in an `||` list, where set -e does not apply: every step is
 	# checked.) A -dev:ARCH must have the very version of the host's
@@ -238,8 +251,8 @@ for arch in "$@"; do
 	}
 	t5=$(date +%s)
 	# shellcheck disable=SC2086
-	rows+=("$(printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %5ss %5ss %5ss %5ss' "$arch" $sizes $mem \
-		"$unit" "$scen" $((t1 - t0)) $((t2 - t1)) $((t3 - t2)) $((t5 - t0)))")
+	rows+=("$(printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %5ss %5ss %5ss %5ss %5ss' "$arch" $sizes \
+		$mem "$unit" "$scen" $((t1 - t0)) $((t2 - t1)) $((t3 - t2)) $((t4 - t3)) $((t5 - t0)))")
 done
 
 echo
@@ -258,14 +271,15 @@ mem=$(rss_of native "$TMP/rss-native" "$NATIVE/safehoused") || {
 	failed+=("native: demo house")
 }
 # shellcheck disable=SC2086
-rows+=("$(printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %6s %6s %6s %6s' "$(uname -m | cut -c1-7)" $sizes $mem \
-	- - - - - -)")
+rows+=("$(printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %6s %6s %6s %6s %6s' "$(uname -m | cut -c1-7)" \
+	$sizes $mem - - - - - - -)")
 
 echo
 echo "Summary (sizes: stripped, kB; RSS/HWM: the demo house idle after start, kB;"
-echo "under qemu-user the figure includes qemu's own memory, see the native row)"
-printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %6s %6s %6s %6s\n' arch safehoused ctl station \
-	RSS HWM unit scenarios apt build ctest total
+echo "under qemu-user the figure includes qemu's own memory, see the native row;"
+echo "times: apt-get, build, ctest, --check + scenarios, the whole arch)"
+printf '%-7s %8s %8s %8s  %8s %8s  %-6s %-9s %6s %6s %6s %6s %6s\n' arch safehoused ctl station \
+	RSS HWM unit scenarios apt build ctest scen total
 for r in "${rows[@]}"; do echo "$r"; done
 
 echo
