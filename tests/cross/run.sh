@@ -173,6 +173,7 @@ EOF
 TMP=$(mktemp -d /tmp/safehouse-cross.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 failed=()
+skipped=()
 rows=()
 
 # The host's safehousectl talks to any arch's daemon over the socket; the
@@ -197,7 +198,14 @@ for arch in "$@"; do
 	echo
 	echo "=== $arch ($triplet): packages ==="
 	ensure_packages "$arch" || {
-		failed+=("$arch: packages")
+		# The suite (tests/run.sh) sets CROSS_INSTALL_FAILURE=skip: a
+		# mirror that cannot serve the foreign packages is not a defect
+		# of ours; it is reported loudly (exit 3), not hidden.
+		if [ "${CROSS_INSTALL_FAILURE:-fail}" = skip ]; then
+			skipped+=("$arch: the cross packages could not be installed (mirror?)")
+		else
+			failed+=("$arch: packages")
+		fi
 		continue
 	}
 	t1=$(date +%s)
@@ -287,5 +295,10 @@ if [ ${#failed[@]} -ne 0 ]; then
 	echo "FAILED:"
 	printf '  %s\n' "${failed[@]}"
 	exit 1
+fi
+if [ ${#skipped[@]} -ne 0 ]; then
+	echo "NOT RUN:"
+	printf '  %s\n' "${skipped[@]}"
+	exit 3
 fi
 echo "cross: all passes succeeded ($*)"
