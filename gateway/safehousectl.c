@@ -478,6 +478,11 @@ static void print_enable(const struct cmd_args *a, const cJSON *r)
 static void print_test(const struct cmd_args *a, const cJSON *r)
 {
 	(void)r;
+	if (strcmp(a->argv[0], "output") == 0) {
+		printf("output %s on for %s s, then back to its wanted state\n", a->argv[1],
+		       a->seconds ? a->seconds : "3");
+		return;
+	}
 	printf("walk test %s\n", strcmp(a->argv[0], "start") == 0
 	                             ? "started (ends by itself after 1 hour)"
 	                             : "stopped");
