@@ -945,6 +945,25 @@ static void warn_at(const char *file, const struct jsonpos *jp, const cJSON *nod
 	printf(" (warning)\n");
 }
 
+/* A settable "state" at the top level or in a switch's or light's
+ * features: what a relay or valve output is sent. */
+static int switchable(const cJSON *exposes)
+{
+	const cJSON *e, *f;
+	if ((e = z2m_expose_find(exposes, "state")) && z2m_expose_settable(e))
+		return 1;
+	cJSON_ArrayForEach(e, exposes)
+	{
+		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(e, "features"))
+		{
+			const char *p = sget(f, "property");
+			if (p && strcmp(p, "state") == 0 && z2m_expose_settable(f))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /* The device a configured topic names (BASE/NAME, or BASE/NAME/set for an
  * output), or NULL with *friendly set to the name looked for ("" when the
  * topic is not under BASE). */
@@ -1066,11 +1085,20 @@ int discover_check_devices(const struct discover_opts *o)
 			warnings++;
 			continue;
 		}
-		if (out->kind != OUTPUT_SIREN && out->kind != OUTPUT_STROBE)
-			continue;
 		device_words(dev, words, sizeof(words));
 		exposes = cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(dev, "definition"), "exposes");
+		if (out->kind != OUTPUT_SIREN && out->kind != OUTPUT_STROBE) {
+			/* A relay or valve is sent {"state": "ON"/"OFF"}. */
+			if (switchable(exposes))
+				continue;
+			snprintf(path, sizeof(path), "outputs[%d].kind", idx);
+			warn_at(o->config, &jp, cJSON_GetObjectItemCaseSensitive(it, "kind"), path,
+			        "%s: device %s exposes no switchable \"state\", which a %s is sent",
+			        out->id, words, config_output_kind_name(out->kind));
+			warnings++;
+			continue;
+		}
 		form_node = cJSON_GetObjectItemCaseSensitive(mq, "siren");
 		form = cJSON_IsString(form_node) ? form_node->valuestring : "warning";
 		accepts = z2m_siren_form_of(exposes);

@@ -111,6 +111,40 @@ static int action_is_button(const cJSON *exposes, char *vals, size_t len)
 	return press;
 }
 
+/* The values the device's own siren command takes, as " (modes stop/
+ * emergency)" or " (alarm ON/OFF)", for the installer to compare with
+ * the zigbee2mqtt frontend. "" when there are none to show. */
+static void siren_values(const cJSON *exposes, char *buf, size_t len)
+{
+	const cJSON *w = z2m_expose_find(exposes, "warning"), *vals = NULL, *v;
+	const char *what = "alarm";
+	size_t n;
+	buf[0] = 0;
+	if (w && is_type(w, "composite")) {
+		vals = cJSON_GetObjectItemCaseSensitive(z2m_expose_feature(w, "mode"), "values");
+		what = "modes";
+	} else if ((w = z2m_expose_find(exposes, "alarm"))) {
+		const cJSON *on = cJSON_GetObjectItemCaseSensitive(w, "value_on");
+		const cJSON *off = cJSON_GetObjectItemCaseSensitive(w, "value_off");
+		if (is_type(w, "binary") && cJSON_IsString(on) && cJSON_IsString(off)) {
+			snprintf(buf, len, " (alarm %s/%s)", on->valuestring, off->valuestring);
+			return;
+		}
+		vals = cJSON_GetObjectItemCaseSensitive(w, "values");
+	}
+	if (!cJSON_IsArray(vals) || !cJSON_GetArraySize(vals))
+		return;
+	n = (size_t)snprintf(buf, len, " (%s ", what);
+	cJSON_ArrayForEach(v, vals)
+	{
+		if (cJSON_IsString(v) && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", v == vals->child ? "" : "/",
+			                      v->valuestring);
+	}
+	if (n < len)
+		snprintf(buf + n, len - n, ")");
+}
+
 static int contains_word(const char *s, const char *w)
 {
 	return s && strcasestr(s, w) != NULL;
@@ -200,7 +234,9 @@ int z2m_discover_classify(const cJSON *dev, struct z2m_discover_class *out)
 	if (form) {
 		out->what = Z2M_DISCOVER_SIREN;
 		out->siren = form;
-		snprintf(out->why, sizeof(out->why), "accepts %s", z2m_siren_form_looks(form));
+		siren_values(exposes, vals, sizeof(vals));
+		snprintf(out->why, sizeof(out->why), "accepts %s%s", z2m_siren_form_looks(form),
+		         vals);
 		return 0;
 	}
 	if (alarm) {

@@ -78,6 +78,11 @@ def test_discover_proposes_each_devices_kind_power_and_siren_form(broker, probe)
             checked += 1
     assert checked == 15
     assert len(got) == 15
+    # Each siren's line shows what its own command takes.
+    line = next(ln for ln in r.stdout.splitlines() if "HS2WD-E" in ln)
+    assert "(modes stop/emergency)" in line
+    line = next(ln for ln in r.stdout.splitlines() if "(Tuya ZA03)" in ln)
+    assert "(alarm ON/OFF)" in line
 
 
 def test_discover_takes_the_zone_from_the_friendly_name(broker, probe):
@@ -190,6 +195,11 @@ def mismatched_config(site):
         {"id": "coi-cau-thang", "kind": "siren", "zone": "hall",
          "mqtt": {"topic": "zigbee2mqtt/cau-thang/coi/set", "format": "zigbee2mqtt",
                   "siren": "tuya-alarm-onoff"}},
+        {"id": "o-cam-bep", "kind": "relay", "zone": "bep",
+         "mqtt": {"topic": "zigbee2mqtt/bep/o-cam/set", "format": "zigbee2mqtt"}},
+        # A button is no relay.
+        {"id": "relay-sos", "kind": "relay", "zone": "hall",
+         "mqtt": {"topic": "zigbee2mqtt/phong-101/sos/set", "format": "zigbee2mqtt"}},
     ]
     site.write()
 
@@ -204,7 +214,7 @@ def test_check_devices_warns_on_a_wrong_kind_and_a_wrong_siren_form(site, broker
     r = ctl("check-devices", "-c", site.config_path)
     assert r.returncode == 1, r.stderr
     w = warnings_of(r.stdout)
-    assert len(w) == 2, r.stdout
+    assert len(w) == 3, r.stdout
     text = site.config_path.read_text().splitlines()
     kind = next(x for x in w if "sensors[0].kind" in x)
     assert kind.startswith(f"{site.config_path}:")
@@ -215,7 +225,9 @@ def test_check_devices_warns_on_a_wrong_kind_and_a_wrong_siren_form(site, broker
     assert ("siren-hall: device TS0601 _TZE204_t1blo2bj (NEO NAS-AB02B2) accepts alarm "
             "true/false with volume low/medium/high (\"siren\": \"tuya-alarm-bool\"), "
             "not warning") in siren
-    assert "2 warning(s)" in r.stdout
+    relay = next(x for x in w if "outputs[3].kind" in x)
+    assert 'relay-sos: device SOS-EM HEIMAN (Heiman HS1EB/HS1EB-E) exposes no switchable' in relay
+    assert "3 warning(s)" in r.stdout
 
 
 def test_check_devices_is_quiet_when_every_device_matches(site, broker, probe):
@@ -223,11 +235,12 @@ def test_check_devices_is_quiet_when_every_device_matches(site, broker, probe):
     mismatched_config(site)
     site.config["sensors"][0]["kind"] = "heat"
     site.config["outputs"][0]["mqtt"]["siren"] = "tuya-alarm-bool"
+    del site.config["outputs"][3]
     site.write()
     r = ctl("check-devices", "-c", site.config_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert warnings_of(r.stdout) == []
-    assert "4 zigbee2mqtt sensor(s) and output(s)" in r.stdout
+    assert "5 zigbee2mqtt sensor(s) and output(s)" in r.stdout
 
 
 def test_discover_without_bridge_devices_says_so_within_its_timeout(broker, probe):
