@@ -293,31 +293,81 @@ static void device_words(const cJSON *d, char *buf, size_t len)
 
 /* ---- ids and zones from friendly names ------------------------------------------ */
 
-/* An id from s: letters, digits, '-' and '_' kept, anything else one '-'. */
+/* Vietnamese letters and the ASCII letter an id keeps of them, so that
+ * "phòng-101/khói" becomes phong-101-khoi, not ph-ng-101-kh-i. */
+static const struct {
+	const char *letters; /* UTF-8 */
+	char ascii;
+} fold[] = {
+    {"àáảãạăằắẳẵặâầấẩẫậ", 'a'},
+    {"ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ", 'A'},
+    {"èéẻẽẹêềếểễệ", 'e'},
+    {"ÈÉẺẼẸÊỀẾỂỄỆ", 'E'},
+    {"ìíỉĩị", 'i'},
+    {"ÌÍỈĨỊ", 'I'},
+    {"òóỏõọôồốổỗộơờớởỡợ", 'o'},
+    {"ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ", 'O'},
+    {"ùúủũụưừứửữự", 'u'},
+    {"ÙÚỦŨỤƯỪỨỬỮỰ", 'U'},
+    {"ỳýỷỹỵ", 'y'},
+    {"ỲÝỶỸỴ", 'Y'},
+    {"đ", 'd'},
+    {"Đ", 'D'},
+};
+
+/* The ASCII letter of the UTF-8 letter at s (its length in *n), or 0. */
+static char fold_letter(const char *s, size_t *n)
+{
+	for (size_t g = 0; g < sizeof(fold) / sizeof(fold[0]); g++) {
+		const char *l = fold[g].letters;
+		while (*l) {
+			size_t len = 1;
+			while ((l[len] & 0xC0) == 0x80)
+				len++;
+			if (strncmp(s, l, len) == 0) {
+				*n = len;
+				return fold[g].ascii;
+			}
+			l += len;
+		}
+	}
+	return 0;
+}
+
+/* An id from s: letters (Vietnamese ones without their marks), digits,
+ * '-' and '_' kept, anything else one '-'. */
 static void make_id(const char *s, char *out, size_t outlen)
 {
-	size_t n = 0;
-	for (; *s && n + 1 < outlen && n < ID_MAX; s++) {
+	size_t n = 0, len;
+	char a;
+	while (*s && n + 1 < outlen && n < ID_MAX) {
 		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || c == '_' || c == '-')
+		if (isalnum(c) || c == '_' || c == '-') {
 			out[n++] = (char)c;
-		else if (n && out[n - 1] != '-')
-			out[n++] = '-';
+			s++;
+		} else if (c >= 0x80 && (a = fold_letter(s, &len))) {
+			out[n++] = a;
+			s += len;
+		} else {
+			if (n && out[n - 1] != '-')
+				out[n++] = '-';
+			s++;
+		}
 	}
 	while (n && out[n - 1] == '-')
 		n--;
 	out[n] = 0;
 }
 
-/* The zone hinted by "ROOM/DEVICE": ROOM as an id; "" when none. */
-static void zone_hint(const char *friendly, char *out, size_t outlen)
+/* The zone hinted by "ROOM/DEVICE": ROOM as an id, and ROOM itself in room
+ * (its name, when it is not the id); "" when none. */
+static void zone_hint(const char *friendly, char *out, size_t outlen, char *room, size_t roomlen)
 {
 	const char *slash = strchr(friendly, '/');
-	char room[128];
-	out[0] = 0;
-	if (!slash || slash == friendly || (size_t)(slash - friendly) >= sizeof(room))
+	out[0] = room[0] = 0;
+	if (!slash || slash == friendly || (size_t)(slash - friendly) >= roomlen)
 		return;
-	snprintf(room, sizeof(room), "%.*s", (int)(slash - friendly), friendly);
+	snprintf(room, roomlen, "%.*s", (int)(slash - friendly), friendly);
 	make_id(room, out, outlen);
 }
 
@@ -370,6 +420,7 @@ static void unique_id(const struct idset *used, const char *base, char *out, siz
 struct proposal {
 	cJSON *sensors, *outputs, *new_zones; /* entries, as written */
 	cJSON *zones_used;                    /* every zone id the entries name */
+	cJSON *zone_names;                    /* new zone id -> the room as written */
 	int known, unclassified, unzoned;
 };
 
@@ -414,7 +465,8 @@ static int propose(const cJSON *devices, const struct config *cfg, const struct 
 	p->outputs = cJSON_CreateArray();
 	p->new_zones = cJSON_CreateArray();
 	p->zones_used = cJSON_CreateArray();
-	if (!p->sensors || !p->outputs || !p->new_zones || !p->zones_used)
+	p->zone_names = cJSON_CreateObject();
+	if (!p->sensors || !p->outputs || !p->new_zones || !p->zones_used || !p->zone_names)
 		goto out;
 	for (int i = 0; cfg && i < cfg->nsensors; i++)
 		idset_add(&used, cfg->sensors[i].id);
@@ -425,6 +477,7 @@ static int propose(const cJSON *devices, const struct config *cfg, const struct 
 		struct z2m_discover_class c;
 		const char *friendly = sget(d, "friendly_name");
 		char topic[300], idbase[ID_MAX + 1], id[ID_MAX + 1], zone[ID_MAX + 1], words[200];
+		char room[128];
 		cJSON *e, *mq;
 		idx++;
 		if (z2m_discover_classify(d, &c) < 0) {
@@ -457,7 +510,10 @@ static int propose(const cJSON *devices, const struct config *cfg, const struct 
 			        idbase, sizeof(idbase));
 		unique_id(&used, idbase, id, sizeof(id));
 		idset_add(&used, id);
-		zone_hint(friendly, zone, sizeof(zone));
+		zone_hint(friendly, zone, sizeof(zone), room, sizeof(room));
+		if (zone[0] && strcmp(room, zone) != 0 &&
+		    !cJSON_GetObjectItemCaseSensitive(p->zone_names, zone))
+			cJSON_AddStringToObject(p->zone_names, zone, room);
 		if (!zone[0] && o->zone)
 			snprintf(zone, sizeof(zone), "%s", o->zone);
 		e = cJSON_CreateObject();
@@ -512,15 +568,18 @@ static void proposal_free(struct proposal *p)
 	cJSON_Delete(p->outputs);
 	cJSON_Delete(p->new_zones);
 	cJSON_Delete(p->zones_used);
+	cJSON_Delete(p->zone_names);
 }
 
-static cJSON *zone_entry(const struct config *cfg, const char *id)
+/* A new zone's entry: its id, and the room as written when that differs. */
+static cJSON *zone_entry(const struct proposal *p, const char *id)
 {
 	cJSON *z = cJSON_CreateObject();
-	int i = cfg ? config_zone_index(cfg, id) : -1;
+	const char *name =
+	    p ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p->zone_names, id)) : NULL;
 	cJSON_AddStringToObject(z, "id", id);
-	if (i >= 0 && cfg->zones[i].name && strcmp(cfg->zones[i].name, id) != 0)
-		cJSON_AddStringToObject(z, "name", cfg->zones[i].name);
+	if (name)
+		cJSON_AddStringToObject(z, "name", name);
 	return z;
 }
 
@@ -670,7 +729,7 @@ static char *merged_text(const char *t, size_t len, const struct proposal *p)
 
 	cJSON_ArrayForEach(it, p->new_zones)
 	{
-		cJSON_AddItemToArray(zones, zone_entry(NULL, it->valuestring));
+		cJSON_AddItemToArray(zones, zone_entry(p, it->valuestring));
 	}
 	arrs[0] = zones;
 	arrs[1] = p->sensors;
@@ -801,7 +860,7 @@ static int write_fragment(const struct discover_opts *o, const struct proposal *
 	zones = cJSON_AddArrayToObject(root, "zones");
 	cJSON_ArrayForEach(it, p->new_zones)
 	{
-		cJSON_AddItemToArray(zones, zone_entry(NULL, it->valuestring));
+		cJSON_AddItemToArray(zones, zone_entry(p, it->valuestring));
 	}
 	cJSON_AddItemReferenceToObject(root, "sensors", p->sensors);
 	cJSON_AddItemReferenceToObject(root, "outputs", p->outputs);

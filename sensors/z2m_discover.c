@@ -55,7 +55,9 @@ const cJSON *z2m_expose_feature(const cJSON *composite, const char *name)
 int z2m_expose_settable(const cJSON *e)
 {
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "access");
-	return cJSON_IsNumber(a) && ((int)a->valuedouble & ACCESS_SET);
+	/* A bit mask of 3 bits; anything else (1e300, -1, NaN) is no access. */
+	return cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble <= 255 &&
+	       ((int)a->valuedouble & ACCESS_SET);
 }
 
 static int is_type(const cJSON *e, const char *t)

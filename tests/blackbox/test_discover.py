@@ -10,6 +10,7 @@ command and stops it."""
 
 import difflib
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -341,3 +342,45 @@ def test_test_output_of_an_unknown_output_suggests_one(site):
     assert 'unknown output "siren-hal"; did you mean "siren-hall"?' in r.stderr
     r = s.ctl("test", "output", "siren-hall", "--seconds", "99")
     assert r.returncode != 0 and "1 to 30" in r.stderr
+
+
+def test_vietnamese_names_give_ascii_ids_and_keep_the_room_as_the_zones_name(site, broker,
+                                                                             probe):
+    smoke = next(d for d in devices() if d["definition"] and d["definition"]["model"] == "HS1SA-E")
+    smoke["friendly_name"] = "Phòng 101/Khói bếp"
+    publish_devices(probe, json.dumps([smoke]))
+    site.write()
+    frag = site.dir / "fragment.json"
+    r = ctl("discover", "-c", site.config_path, "-o", frag)
+    assert r.returncode == 0, r.stderr
+    f = json.loads(frag.read_text())
+    s = f["sensors"][0]
+    assert (s["id"], s["zone"], s["name"]) == ("Phong-101-Khoi-bep", "Phong-101",
+                                               "Phòng 101/Khói bếp")
+    assert s["mqtt"]["topic"] == "zigbee2mqtt/Phòng 101/Khói bếp"
+    assert f["zones"] == [{"id": "Phong-101", "name": "Phòng 101"}]
+
+
+def test_merge_into_a_config_with_an_empty_and_a_missing_array(site, broker, probe):
+    publish_devices(probe)
+    site.config["sensors"] = []
+    del site.config["outputs"]
+    site.rules = {"site.rules": ""}
+    site.write()
+    before = site.config_path.read_text()
+    r = ctl("discover", "-c", site.config_path, "--merge")
+    assert r.returncode == 0, r.stderr
+    after = site.config_path.read_text()
+    merged = json.loads(after)
+    assert len(merged["sensors"]) == 11 and len(merged["outputs"]) == 4
+    # Take the new entries (and the new "outputs" key) out again: what is
+    # left is the old file, but for whitespace around the insertions.
+    rest = re.sub(r"\s+", "", after)
+    new = merged["zones"][len(site.config["zones"]):] + merged["sensors"] + merged["outputs"]
+    for e in new:
+        t = json.dumps(e, separators=(",", ":"), ensure_ascii=False)
+        assert t in rest
+        rest = rest.replace("," + t, "", 1) if ("," + t) in rest else rest.replace(t + ",", "", 1) \
+            if (t + ",") in rest else rest.replace(t, "", 1)
+    rest = rest.replace(',"outputs":[]', "")
+    assert rest == re.sub(r"\s+", "", before)

@@ -203,6 +203,9 @@ static void test_malformed_entries_are_refused_with_a_reason(void **state)
 	    "{\"friendly_name\":\"x\",\"definition\":{\"exposes\":[{\"type\":\"composite\","
 	    "\"property\":\"warning\",\"access\":2,\"features\":7}]}}",
 	    "{\"friendly_name\":\"x\",\"power_source\":5,\"type\":[],\"definition\":[]}",
+	    /* an access no int holds (found by fuzz_discover) */
+	    "{\"friendly_name\":\"x\",\"definition\":{\"exposes\":[{\"type\":\"binary\","
+	    "\"property\":\"alarm\",\"access\":1e300,\"value_on\":true}]}}",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
