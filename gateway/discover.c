@@ -191,18 +191,26 @@ static char *read_text(const char *path, size_t *len)
 }
 
 /* Write text to path through a temporary file in its directory and a
- * rename, with mode (the config may hold secrets: 0600 stays 0600). */
-static int write_atomic(const char *path, const char *text, mode_t mode)
+ * rename, with mode (the config may hold secrets: 0600 stays 0600) and,
+ * unless uid is (uid_t)-1, that owner: a config the daemon's user owns
+ * must stay readable by it after root merged into it. */
+static int write_atomic(const char *path, const char *text, mode_t mode, uid_t uid, gid_t gid)
 {
 	char *tmp = NULL;
 	FILE *f = NULL;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, owner = 0;
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		goto out;
 	}
 	fd = mkstemp(tmp);
-	if (fd < 0 || fchmod(fd, mode) < 0 || !(f = fdopen(fd, "w")))
+	if (fd < 0 || fchmod(fd, mode) < 0)
+		goto out;
+	if (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0) {
+		owner = 1;
+		goto out;
+	}
+	if (!(f = fdopen(fd, "w")))
 		goto out;
 	fd = -1;
 	if (fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) < 0)
@@ -216,7 +224,12 @@ static int write_atomic(const char *path, const char *text, mode_t mode)
 		goto out;
 	rc = 0;
 out:
-	if (rc < 0)
+	if (owner)
+		fprintf(stderr,
+		        "safehousectl: %s: cannot keep its owner (%ld:%ld): run as root or as its "
+		        "owner; nothing written\n",
+		        path, (long)uid, (long)gid);
+	else if (rc < 0)
 		fprintf(stderr, "safehousectl: cannot write %s: %s\n", path, strerror(errno));
 	if (f)
 		fclose(f);
@@ -799,7 +812,9 @@ out:
 
 static int write_merged(const struct discover_opts *o, const struct proposal *p)
 {
-	const char *dest = o->output ? o->output : o->config;
+	/* A config reached through a symbolic link is written where it is. */
+	char *real = o->output ? NULL : realpath(o->config, NULL);
+	const char *dest = o->output ? o->output : real ? real : o->config;
 	char *text = NULL, *merged = NULL, *tmp = NULL, *dir = NULL;
 	struct stat st;
 	size_t len;
@@ -807,6 +822,7 @@ static int write_merged(const struct discover_opts *o, const struct proposal *p)
 
 	if (!cJSON_GetArraySize(p->sensors) && !cJSON_GetArraySize(p->outputs)) {
 		printf("nothing to merge: %s unchanged\n", dest);
+		free(real);
 		return 0;
 	}
 	text = read_text(o->config, &len);
@@ -830,7 +846,8 @@ static int write_merged(const struct discover_opts *o, const struct proposal *p)
 		        dest);
 		goto out;
 	}
-	if (write_atomic(dest, merged, st.st_mode & 07777) < 0)
+	if (write_atomic(dest, merged, st.st_mode & 07777, o->output ? (uid_t)-1 : st.st_uid,
+	                 o->output ? (gid_t)-1 : st.st_gid) < 0)
 		goto out;
 	printf("merged into %s: %d sensor(s), %d output(s), %d new zone(s); the entries that "
 	       "were there are unchanged\n",
@@ -842,6 +859,7 @@ out:
 	free(merged);
 	free(tmp);
 	free(dir);
+	free(real);
 	return rc;
 }
 
@@ -899,7 +917,7 @@ static int write_fragment(const struct discover_opts *o, const struct proposal *
 		text = t2;
 		memcpy(text + n, "\n", 2);
 	}
-	if (write_atomic(o->output, text, 0644) < 0)
+	if (write_atomic(o->output, text, 0644, (uid_t)-1, (gid_t)-1) < 0)
 		goto out;
 	printf("written to %s: %d sensor(s), %d output(s), %d zone(s) to add to the config\n",
 	       o->output, cJSON_GetArraySize(p->sensors), cJSON_GetArraySize(p->outputs),

@@ -6,8 +6,10 @@
  * the config file, never the daemon's state. discover proposes a sensor or
  * output entry for every paired device the config does not have yet (kind,
  * power and siren form from the device's exposes, zone from its friendly
- * name), writes them as a config (-o) or into the config (--merge, checked
- * by the real loader before anything is written); check-devices warns where
+ * name), writes them as a fragment to add to the config (-o) or into the
+ * config itself (--merge: only insertions, the entries already there stay
+ * byte for byte; checked by the real loader before anything is written, the
+ * file's owner and mode kept); check-devices warns where
  * a configured sensor's device does not expose what its kind reads, or a
  * siren's form is not the one its device accepts.
  */

@@ -384,3 +384,27 @@ def test_merge_into_a_config_with_an_empty_and_a_missing_array(site, broker, pro
             if (t + ",") in rest else rest.replace(t, "", 1)
     rest = rest.replace(',"outputs":[]', "")
     assert rest == re.sub(r"\s+", "", before)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_merge_keeps_the_configs_owner_and_mode(site, broker, probe):
+    publish_devices(probe)
+    site.write()
+    os.chown(site.config_path, 65534, 65534)
+    os.chmod(site.config_path, 0o600)
+    r = ctl("discover", "-c", site.config_path, "--merge")
+    assert r.returncode == 0, r.stderr
+    st = os.stat(site.config_path)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (65534, 65534, 0o600)
+    assert len(json.loads(site.config_path.read_text())["sensors"]) == 6 + 11
+
+
+def test_merge_through_a_symbolic_link_writes_the_file_it_points_to(site, broker, probe):
+    publish_devices(probe)
+    site.write()
+    link = site.dir / "site-link.json"
+    link.symlink_to(site.config_path)
+    r = ctl("discover", "-c", link, "--merge")
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink()
+    assert len(json.loads(site.config_path.read_text())["sensors"]) == 6 + 11
