@@ -1384,6 +1384,15 @@ int panel_test_output(struct panel *p, const char *output, int seconds, const ch
 		free(ids);
 		return -ENOENT;
 	}
+	/* The gateway cannot tell a valve it never commanded from one the gas
+	 * rule closed: switching it "on" could open the gas again. */
+	if (c->outputs[i].kind == OUTPUT_VALVE) {
+		snprintf(why, whylen,
+		         "\"%s\" is a valve: a test would open it, perhaps after the gas rule "
+		         "closed it; test it by hand at the valve",
+		         output);
+		return -EINVAL;
+	}
 	/* A real alarm owns the sirens: a test must neither add to them nor,
 	 * when it ends, stop one. */
 	if (p->n > 0 || outputs_sirens_on(p->d.outputs)) {

@@ -408,3 +408,21 @@ def test_merge_through_a_symbolic_link_writes_the_file_it_points_to(site, broker
     assert r.returncode == 0, r.stderr
     assert link.is_symlink()
     assert len(json.loads(site.config_path.read_text())["sensors"]) == 6 + 11
+
+
+def test_test_output_switches_a_relay_and_refuses_a_valve(site):
+    site.config["outputs"] += [
+        {"id": "den-hanh-lang", "kind": "relay", "zone": "hall",
+         "mqtt": {"topic": "zigbee2mqtt/den_hanh_lang/set", "format": "zigbee2mqtt"}},
+        {"id": "van-gas", "kind": "valve", "zone": "kitchen",
+         "mqtt": {"topic": "zigbee2mqtt/van_gas/set", "format": "zigbee2mqtt"}},
+    ]
+    s = site.start()
+    m = s.probe.mark()
+    assert s.ctl("test", "output", "den-hanh-lang", "--seconds", "1").returncode == 0
+    cmds = s.probe.wait_for("zigbee2mqtt/den_hanh_lang/set", since=m, count=2, what="relay on, off")
+    assert [c.json() for c in cmds[:2]] == [{"state": "ON"}, {"state": "OFF"}]
+    r = s.ctl("test", "output", "van-gas")
+    assert r.returncode == 1 and "is a valve" in r.stderr
+    s.barrier()
+    assert s.probe.select("zigbee2mqtt/van_gas/set", since=m) == []
