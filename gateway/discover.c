@@ -504,8 +504,13 @@ static int propose(const cJSON *devices, const struct config *cfg, const struct 
 			printf("  entry %d (%s) has no friendly_name: skipped\n", idx, words);
 			continue;
 		}
-		snprintf(topic, sizeof(topic), "%s/%s%s", base, friendly,
-		         c.what == Z2M_DISCOVER_SIREN ? "/set" : "");
+		if (snprintf(topic, sizeof(topic), "%s/%s%s", base, friendly,
+		             c.what == Z2M_DISCOVER_SIREN ? "/set" : "") >= (int)sizeof(topic)) {
+			printf("  entry %d (%s): its friendly name is too long for a topic: "
+			       "skipped\n",
+			       idx, words);
+			continue;
+		}
 		if (config_has_topic(cfg, topic)) {
 			p->known++;
 			continue;
