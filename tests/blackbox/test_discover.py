@@ -108,7 +108,8 @@ def test_discover_refuses_to_guess_the_unclassifiable(broker, probe):
     assert len(nones) == 4
     for d in nones:
         reason_word = d["_expect"].split()[1]
-        line = next(ln for ln in rest.splitlines() if ln.strip().startswith(d["friendly_name"] + ":"))
+        line = next(ln for ln in rest.splitlines()
+                    if ln.strip().startswith(d["friendly_name"] + ":"))
         assert reason_word in line, line
         assert not any(t.startswith(f"zigbee2mqtt/{d['friendly_name']}") for t in got)
     assert "Coordinator" not in r.stdout
