@@ -388,8 +388,23 @@ static cJSON *cmd_test(struct cmd_ctx *c, const cJSON *req, const char *by)
 	} else if (cJSON_IsString(action) && strcmp(action->valuestring, "stop") == 0) {
 		rc = panel_test_stop(c->panel, by, loop_wall_ms());
 		snprintf(why, sizeof(why), "no walk test is running");
+	} else if (cJSON_IsString(action) && strcmp(action->valuestring, "output") == 0) {
+		const cJSON *out = cJSON_GetObjectItem(req, "output");
+		const cJSON *secs = cJSON_GetObjectItem(req, "seconds");
+		int s = 3;
+		if (!cJSON_IsString(out) || !out->valuestring[0] ||
+		    strlen(out->valuestring) >= SH_ID_MAX)
+			return cmd_error("test: \"output\" must be an output id", NULL);
+		if (secs && (!cJSON_IsNumber(secs) || secs->valuedouble < 1 ||
+		             secs->valuedouble > 30 || secs->valuedouble != (int)secs->valuedouble))
+			return cmd_error("test: \"seconds\" must be a whole number from 1 to 30",
+			                 NULL);
+		if (secs)
+			s = (int)secs->valuedouble;
+		rc = panel_test_output(c->panel, out->valuestring, s, by, loop_wall_ms(), why,
+		                       sizeof(why));
 	} else {
-		return cmd_error("test: \"action\" must be start or stop", NULL);
+		return cmd_error("test: \"action\" must be start, stop or output", NULL);
 	}
 	after(c);
 	if (rc < 0)

@@ -253,7 +253,7 @@ static int parse_enable(const struct cmd_args *a, cJSON *req, char *err, size_t 
 	return CMD_ARGS_OK;
 }
 
-/* test start [ZONE] [--sirens] | test stop */
+/* test start [ZONE] [--sirens] | test stop | test output ID [--seconds N] */
 static int parse_test(const struct cmd_args *a, cJSON *req, char *err, size_t errlen)
 {
 	(void)err;
@@ -266,6 +266,19 @@ static int parse_test(const struct cmd_args *a, cJSON *req, char *err, size_t er
 			cJSON_AddBoolToObject(req, "sirens", 1);
 	} else if (a->argc == 1 && strcmp(a->argv[0], "stop") == 0) {
 		cJSON_AddStringToObject(req, "action", "stop");
+	} else if (a->argc == 2 && strcmp(a->argv[0], "output") == 0) {
+		cJSON_AddStringToObject(req, "action", "output");
+		cJSON_AddStringToObject(req, "output", a->argv[1]);
+		if (a->seconds) {
+			char *end;
+			long n = strtol(a->seconds, &end, 10);
+			if (*end || end == a->seconds || n < 1 || n > 30) {
+				snprintf(err, errlen, "test output: --seconds %s: 1 to 30",
+				         a->seconds);
+				return CMD_ARGS_ERROR;
+			}
+			cJSON_AddNumberToObject(req, "seconds", (double)n);
+		}
 	} else {
 		return CMD_ARGS_USAGE;
 	}

@@ -40,6 +40,7 @@ struct cmd_args {
 	const char *code; /* --code, or NULL */
 	const char *for_s, *reason, *zone, *since, *limit, *role, *units;
 	const char *from, *to, *format, *lang, *output, *note; /* report, inspect */
+	const char *seconds;                                   /* test output --seconds */
 	int all, force, sirens, pin_stdin, duress;
 	/* Reads a PIN (users add/passwd): from the terminal without echo, or
 	 * a line of stdin. Returns 0, or -1 when none was given. */

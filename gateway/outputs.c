@@ -25,6 +25,10 @@ struct outputs {
 	int refresh_timer;
 	int (*coil)(void *ctx, int output, int on);
 	void *coil_ctx;
+	/* The installer's test of one output (outputs_test): its id (the index
+	 * may move at a reload) and the timer that ends it. */
+	char test_id[64];
+	int test_timer;
 };
 
 void outputs_set_coil_writer(struct outputs *o, int (*fn)(void *ctx, int output, int on), void *ctx)
@@ -38,7 +42,9 @@ static int is_siren(const struct config_output *out)
 	return out->kind == OUTPUT_SIREN || out->kind == OUTPUT_STROBE;
 }
 
-static void send_one(struct outputs *o, int i, int on)
+/* Command output i on or off; a siren sounds for duration_s per command
+ * (0: the output's own). */
+static void send_cmd(struct outputs *o, int i, int on, int duration_s)
 {
 	const struct config_output *out = &o->cfg->outputs[i];
 	const struct family *fam = family_find(out->mqtt.format);
@@ -46,7 +52,7 @@ static void send_one(struct outputs *o, int i, int on)
 	    .siren = is_siren(out),
 	    .on = on,
 	    .pattern = o->pattern,
-	    .duration_s = out->duration_s,
+	    .duration_s = duration_s ? duration_s : out->duration_s,
 	};
 	char buf[256];
 	int len;
@@ -71,6 +77,11 @@ static void send_one(struct outputs *o, int i, int on)
 		log_info("outputs: %s %s%s%s", out->id, on ? "on" : "off",
 		         on && cmd.siren ? " " : "",
 		         on && cmd.siren ? sh_siren_name(o->pattern) : "");
+}
+
+static void send_one(struct outputs *o, int i, int on)
+{
+	send_cmd(o, i, on, 0);
 }
 
 static int refresh_interval_ms(const struct outputs *o)
@@ -117,6 +128,7 @@ void outputs_free(struct outputs *o)
 	if (!o)
 		return;
 	loop_timer_cancel(o->loop, o->refresh_timer);
+	loop_timer_cancel(o->loop, o->test_timer);
 	free(o->relay_on);
 	free(o);
 }
@@ -197,4 +209,46 @@ void outputs_resync(struct outputs *o)
 			send_one(o, i, 1);
 		}
 	}
+}
+
+/* The end of a test: the output goes back to what the house wants of it.
+ * A siren that a real alarm turned on meanwhile keeps sounding (the alarm
+ * owns it now); a relay gets its wanted state again. */
+static void test_end(void *arg)
+{
+	struct outputs *o = arg;
+	int i = config_output_index(o->cfg, o->test_id);
+	o->test_timer = 0;
+	o->test_id[0] = 0;
+	if (i < 0)
+		return;
+	if (is_siren(&o->cfg->outputs[i])) {
+		if (!o->sirens_on)
+			send_one(o, i, 0);
+	} else {
+		send_one(o, i, i < o->nrelay ? o->relay_on[i] : 0);
+	}
+	log_info("outputs: test of %s ended", o->cfg->outputs[i].id);
+}
+
+int outputs_test(struct outputs *o, int output, int seconds)
+{
+	const struct config_output *out;
+	if (output < 0 || output >= o->cfg->noutputs || seconds < 1)
+		return -1;
+	if (o->test_timer) {
+		loop_timer_cancel(o->loop, o->test_timer);
+		test_end(o);
+	}
+	out = &o->cfg->outputs[output];
+	snprintf(o->test_id, sizeof(o->test_id), "%s", out->id);
+	/* The siren itself stops after seconds too, should the stop be lost. */
+	send_cmd(o, output, 1, is_siren(out) ? seconds : 0);
+	o->test_timer = loop_timer_add(o->loop, seconds * 1000, test_end, o);
+	return 0;
+}
+
+int outputs_testing(const struct outputs *o)
+{
+	return o->test_timer != 0;
 }

@@ -39,6 +39,13 @@ void outputs_set_coil_writer(struct outputs *o, int (*fn)(void *ctx, int output,
 /* Wanted state of one output (sirens: the siren state). */
 int outputs_state(const struct outputs *o, int output);
 
+/* The installer's test of one output (config index): on now (a siren with
+ * the pattern fire, for seconds), back to its wanted state after seconds
+ * (a siren a real alarm turned on meanwhile keeps sounding). A test still
+ * running is ended first. Returns 0, or -1 for a bad index. */
+int outputs_test(struct outputs *o, int output, int seconds);
+int outputs_testing(const struct outputs *o);
+
 /* Send every output's wanted state again (after a reconnect). */
 void outputs_resync(struct outputs *o);
 

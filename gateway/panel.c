@@ -1366,6 +1366,56 @@ void panel_test_activation(struct panel *p, int sensor, enum sh_point point, dou
 	}
 }
 
+int panel_test_output(struct panel *p, const char *output, int seconds, const char *by,
+                      int64_t wall_ms, char *why, size_t whylen)
+{
+	const struct config *c = p->d.cfg;
+	int i = config_output_index(c, output);
+	char buf[200];
+	if (i < 0) {
+		const char **ids = calloc((size_t)c->noutputs + 1, sizeof(*ids));
+		const char *hint = NULL;
+		for (int k = 0; ids && k < c->noutputs; k++)
+			ids[k] = c->outputs[k].id;
+		if (ids)
+			hint = sh_suggest(output, ids);
+		snprintf(why, whylen, "unknown output \"%s\"%s%s%s", output,
+		         hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+		free(ids);
+		return -ENOENT;
+	}
+	/* The gateway cannot tell a valve it never commanded from one the gas
+	 * rule closed: switching it "on" could open the gas again. */
+	if (c->outputs[i].kind == OUTPUT_VALVE) {
+		snprintf(why, whylen,
+		         "\"%s\" is a valve: a test would open it, perhaps after the gas rule "
+		         "closed it; test it by hand at the valve",
+		         output);
+		return -EINVAL;
+	}
+	/* A real alarm owns the sirens: a test must neither add to them nor,
+	 * when it ends, stop one. */
+	if (p->n > 0 || outputs_sirens_on(p->d.outputs)) {
+		snprintf(why, whylen,
+		         "an alarm is active (or the sirens are sounding): an output is not "
+		         "tested during an alarm; reset it first");
+		return -EBUSY;
+	}
+	if (outputs_test(p->d.outputs, i, seconds) < 0) {
+		snprintf(why, whylen, "cannot drive output \"%s\"", output);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "output %s %s for %d s by %s", output,
+	         c->outputs[i].kind == OUTPUT_SIREN || c->outputs[i].kind == OUTPUT_STROBE
+	             ? "sounded"
+	             : "switched on",
+	         seconds, by ? by : "?");
+	store_event(p->d.store, wall_ms, by ? by : "?", "test", output, NULL, 0, 0, buf);
+	log_notice("panel: %s", buf);
+	commit_and_send(p);
+	return 0;
+}
+
 /* Open doors and windows that arming would leave open, as "id (name), ...". */
 static int open_openings(const struct panel *p, char *buf, size_t size)
 {

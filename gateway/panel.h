@@ -118,6 +118,14 @@ int panel_test_covers(const struct panel *p, int sensor);
 void panel_test_activation(struct panel *p, int sensor, enum sh_point point, double value,
                            int64_t mono_ms, int64_t wall_ms);
 
+/* The installer's test of one output (safehousectl test output): on for
+ * seconds, then back to its wanted state; recorded as an event of type
+ * "test". Refused (-EBUSY) while an alarm is active or the sirens sound,
+ * -EINVAL for a valve (on would open it), -ENOENT for an unknown output
+ * (why suggests one). */
+int panel_test_output(struct panel *p, const char *output, int seconds, const char *by,
+                      int64_t wall_ms, char *why, size_t whylen);
+
 /* Adds "disablements", "bypassed" and "test" to a status object. */
 void panel_service_json(const struct panel *p, struct cJSON *o);
 

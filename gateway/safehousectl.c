@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "compliance.h"
 #include "config.h" /* SH_DEFAULT_SOCKET */
+#include "discover.h"
 
 #define REPLY_MAX (4 * 1024 * 1024)
 #define TIMEOUT_MS 10000
@@ -34,6 +35,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: safehousectl [-s SOCKET] [--json] COMMAND [ARGS]\n"
 	           "commands:\n");
 	commands_usage(f);
+	fprintf(f, "  discover [-c CONFIG] [--broker HOST:PORT] [--base zigbee2mqtt] [--zone Z]\n"
+	           "           [-o FILE] [--merge]\n"
+	           "                       propose a sensor or siren entry for every paired\n"
+	           "                       zigbee2mqtt device the config lacks (no daemon needed)\n"
+	           "  check-devices -c CONFIG [--broker HOST:PORT] [--base zigbee2mqtt]\n"
+	           "                       warn where a configured device does not expose what\n"
+	           "                       its kind or siren form needs (no daemon needed)\n");
 	fprintf(f, "state-changing commands take --code PIN (the code names who did it) and\n"
 	           "--by NAME\n"
 	           "options:\n"
@@ -470,6 +478,11 @@ static void print_enable(const struct cmd_args *a, const cJSON *r)
 static void print_test(const struct cmd_args *a, const cJSON *r)
 {
 	(void)r;
+	if (strcmp(a->argv[0], "output") == 0) {
+		printf("output %s on for %s s, then back to its wanted state\n", a->argv[1],
+		       a->seconds ? a->seconds : "3");
+		return;
+	}
 	printf("walk test %s\n", strcmp(a->argv[0], "start") == 0
 	                             ? "started (ends by itself after 1 hour)"
 	                             : "stopped");
@@ -542,24 +555,40 @@ static const print_fn printers[CMD__COUNT] = {
 
 /* Options may come before or after the command ("reset 4 --by Lan"). Fills
  * a and *sock; returns -1 to exit with *rc (help, or a usage error). */
-static int read_options(int argc, char **argv, struct cmd_args *a, const char **sock, int *json,
-                        int *rc)
+static int read_options(int argc, char **argv, struct cmd_args *a, struct discover_opts *d,
+                        const char **sock, int *json, int *rc)
 {
-	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	    {"all", no_argument, NULL, 'a'},          {"by", required_argument, NULL, 'b'},
-	    {"force", no_argument, NULL, 'f'},        {"for", required_argument, NULL, 'F'},
-	    {"reason", required_argument, NULL, 'R'}, {"sirens", no_argument, NULL, 'S'},
-	    {"zone", required_argument, NULL, 'z'},   {"since", required_argument, NULL, 'i'},
-	    {"limit", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
-	    {"code", required_argument, NULL, 'c'},   {"role", required_argument, NULL, 'r'},
-	    {"pin-stdin", no_argument, NULL, 'P'},    {"duress", no_argument, NULL, 'D'},
-	    {"units", required_argument, NULL, 'U'},  {"from", required_argument, NULL, 1},
-	    {"to", required_argument, NULL, 2},       {"format", required_argument, NULL, 3},
-	    {"lang", required_argument, NULL, 4},     {"output", required_argument, NULL, 'o'},
-	    {"note", required_argument, NULL, 5},     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"all", no_argument, NULL, 'a'},
+	                                     {"by", required_argument, NULL, 'b'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"for", required_argument, NULL, 'F'},
+	                                     {"reason", required_argument, NULL, 'R'},
+	                                     {"sirens", no_argument, NULL, 'S'},
+	                                     {"zone", required_argument, NULL, 'z'},
+	                                     {"since", required_argument, NULL, 'i'},
+	                                     {"limit", required_argument, NULL, 'l'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"code", required_argument, NULL, 6},
+	                                     {"role", required_argument, NULL, 'r'},
+	                                     {"pin-stdin", no_argument, NULL, 'P'},
+	                                     {"duress", no_argument, NULL, 'D'},
+	                                     {"units", required_argument, NULL, 'U'},
+	                                     {"from", required_argument, NULL, 1},
+	                                     {"to", required_argument, NULL, 2},
+	                                     {"format", required_argument, NULL, 3},
+	                                     {"lang", required_argument, NULL, 4},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"note", required_argument, NULL, 5},
+	                                     {"config", required_argument, NULL, 'c'},
+	                                     {"broker", required_argument, NULL, 7},
+	                                     {"base", required_argument, NULL, 8},
+	                                     {"merge", no_argument, NULL, 9},
+	                                     {"seconds", required_argument, NULL, 10},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "s:jho:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jho:c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			*sock = optarg;
@@ -594,8 +623,23 @@ static int read_options(int argc, char **argv, struct cmd_args *a, const char **
 		case 'l':
 			a->limit = optarg;
 			break;
-		case 'c':
+		case 6:
 			a->code = optarg;
+			break;
+		case 'c':
+			d->config = optarg;
+			break;
+		case 7:
+			d->broker = optarg;
+			break;
+		case 8:
+			d->base = optarg;
+			break;
+		case 9:
+			d->merge = 1;
+			break;
+		case 10:
+			a->seconds = optarg;
 			break;
 		case 'r':
 			a->role = optarg;
@@ -648,6 +692,7 @@ static int read_options(int argc, char **argv, struct cmd_args *a, const char **
 int main(int argc, char **argv)
 {
 	struct cmd_args a = {.read_pin = read_pin};
+	struct discover_opts d = {.timeout_ms = 5000};
 	const char *sock = getenv("SAFEHOUSE_SOCKET"), *name;
 	const struct command *cmd;
 	char err[512];
@@ -656,9 +701,23 @@ int main(int argc, char **argv)
 
 	if (!sock || !*sock)
 		sock = SH_DEFAULT_SOCKET;
-	if (read_options(argc, argv, &a, &sock, &json, &rc) < 0)
+	if (read_options(argc, argv, &a, &d, &sock, &json, &rc) < 0)
 		return rc;
 	name = argv[optind++];
+	/* The installer's tools on zigbee2mqtt's device list: the broker and
+	 * the config file, no daemon. */
+	if (strcmp(name, "discover") == 0 || strcmp(name, "check-devices") == 0) {
+		const char *t = getenv("SAFEHOUSECTL_DISCOVER_TIMEOUT_MS");
+		if (optind != argc) {
+			usage(stderr);
+			return 2;
+		}
+		if (t && atoi(t) > 0)
+			d.timeout_ms = atoi(t);
+		d.output = a.output;
+		d.zone = a.zone;
+		return name[0] == 'd' ? discover_run(&d) : discover_check_devices(&d);
+	}
 	a.argc = argc - optind;
 	a.argv = argv + optind;
 	if (!a.by)

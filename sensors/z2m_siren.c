@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cJSON.h"
+#include "z2m_discover.h"
 
 /* A siren's on-time when the output gives none (the config's default). */
 #define Z2M_SIREN_DEFAULT_S 300
@@ -26,11 +27,18 @@
  * the form's maximum); returns what snprintf returns. */
 typedef int (*z2m_siren_on_fn)(char *buf, size_t size, enum sh_siren p, int secs);
 
+/* 1 when a device's definition.exposes (zigbee2mqtt bridge/devices) show
+ * this form. The forms' signatures exclude one another, so a device matches
+ * one form at most. */
+typedef int (*z2m_siren_match_fn)(const cJSON *exposes);
+
 struct z2m_siren_form {
 	const char *name;
 	z2m_siren_on_fn on;
 	const char *off; /* the stop payload: it must silence whatever on started */
 	int max_s;       /* the longest on-time the device takes */
+	z2m_siren_match_fn match;
+	const char *looks; /* the signature in words, for messages */
 };
 
 /* ZCL IAS WD through the "warning" converter (toZigbee.ts `warning`): mode
@@ -115,20 +123,140 @@ static int on_ts0216(char *buf, size_t size, enum sh_siren p, int secs)
 	return snprintf(buf, size, "{\"volume\":100,\"duration\":%d,\"alarm\":true}", secs);
 }
 
+/* ---- what each form looks like in exposes ---------------------------------
+ * The same converters, seen from zigbee2mqtt's bridge/devices: the warning
+ * composite is exposes.ts `warning` (access SET; features mode, level,
+ * strobe_level, strobe, strobe_duty_cycle, duration); heiman.ts HS2WD-E
+ * removes level and strobe_level and allows mode stop/emergency only. The
+ * Tuya forms are one settable "alarm" each: neo.ts NAS-AB02B2
+ * binary(true/false) + enum volume; tuya.ts TS0216 binary(true/false) +
+ * numeric volume 0..100; ZA03 binary("ON"/"OFF") + duration unit "s";
+ * YXZBSL the same with unit "min"; ZG-229Z enum alarm with
+ * alarm_sound_light and normal. */
+
+static int has_value(const cJSON *values, const char *v)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, values)
+	{
+		if (cJSON_IsString(it) && strcmp(it->valuestring, v) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int type_is(const cJSON *e, const char *type)
+{
+	const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+	return t && strcmp(t, type) == 0;
+}
+
+/* The settable "warning" composite, or NULL. */
+static const cJSON *warning_composite(const cJSON *exposes)
+{
+	const cJSON *w = z2m_expose_find(exposes, "warning");
+	if (!w || !type_is(w, "composite") || !z2m_expose_settable(w))
+		return NULL;
+	return w;
+}
+
+static int match_warning(const cJSON *exposes)
+{
+	const cJSON *w = warning_composite(exposes);
+	return w && z2m_expose_feature(w, "level") && z2m_expose_feature(w, "mode");
+}
+
+static int match_warning_heiman(const cJSON *exposes)
+{
+	const cJSON *w = warning_composite(exposes), *mode, *it;
+	if (!w || z2m_expose_feature(w, "level") || !(mode = z2m_expose_feature(w, "mode")))
+		return 0;
+	if (!has_value(cJSON_GetObjectItemCaseSensitive(mode, "values"), "emergency"))
+		return 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(mode, "values"))
+	{
+		if (!cJSON_IsString(it) || (strcmp(it->valuestring, "stop") != 0 &&
+		                            strcmp(it->valuestring, "emergency") != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* The settable binary "alarm" whose value_on is the JSON value on_json
+ * ("true" or "\"ON\""). */
+static int alarm_binary(const cJSON *exposes, int on_bool)
+{
+	const cJSON *a = z2m_expose_find(exposes, "alarm"), *on;
+	if (!a || !type_is(a, "binary") || !z2m_expose_settable(a))
+		return 0;
+	on = cJSON_GetObjectItemCaseSensitive(a, "value_on");
+	if (on_bool)
+		return cJSON_IsTrue(on);
+	return cJSON_IsString(on) && strcmp(on->valuestring, "ON") == 0;
+}
+
+static int prop_type(const cJSON *exposes, const char *prop, const char *type)
+{
+	const cJSON *e = z2m_expose_find(exposes, prop);
+	return e && type_is(e, type);
+}
+
+static int duration_unit(const cJSON *exposes, const char *unit)
+{
+	const cJSON *d = z2m_expose_find(exposes, "duration");
+	const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "unit"));
+	return d && type_is(d, "numeric") && u && strcmp(u, unit) == 0;
+}
+
+static int match_tuya_alarm_bool(const cJSON *exposes)
+{
+	return alarm_binary(exposes, 1) && prop_type(exposes, "volume", "enum");
+}
+
+static int match_ts0216(const cJSON *exposes)
+{
+	return alarm_binary(exposes, 1) && prop_type(exposes, "volume", "numeric");
+}
+
+static int match_tuya_alarm_onoff(const cJSON *exposes)
+{
+	return alarm_binary(exposes, 0) && duration_unit(exposes, "s");
+}
+
+static int match_tuya_alarm_onoff_min(const cJSON *exposes)
+{
+	return alarm_binary(exposes, 0) && duration_unit(exposes, "min");
+}
+
+static int match_tuya_alarm_enum(const cJSON *exposes)
+{
+	const cJSON *a = z2m_expose_find(exposes, "alarm");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, "values");
+	return a && type_is(a, "enum") && z2m_expose_settable(a) &&
+	       has_value(v, "alarm_sound_light") && has_value(v, "normal");
+}
+
 /* The stop of the "warning" forms sends every bit of the info byte as zero
  * (mode stop, level low, no strobe): SIRZB-110 does not stop otherwise (the
  * converter's own comment), and it is what the converters' own off
  * commands send (warning_simple, ts0216_alarm). */
 static const struct z2m_siren_form forms[] = {
     {"warning", on_warning,
-     "{\"warning\":{\"mode\":\"stop\",\"level\":\"low\",\"strobe\":false,\"duration\":0}}", 65534},
+     "{\"warning\":{\"mode\":\"stop\",\"level\":\"low\",\"strobe\":false,\"duration\":0}}", 65534,
+     match_warning, "the warning composite (mode, level, strobe, duration)"},
     {"warning-heiman", on_warning_heiman,
-     "{\"warning\":{\"mode\":\"stop\",\"strobe\":false,\"duration\":0}}", 65534},
-    {"tuya-alarm-bool", on_tuya_alarm_bool, "{\"alarm\":false}", 1800},
-    {"tuya-alarm-onoff", on_tuya_alarm_onoff, "{\"alarm\":\"OFF\"}", 380},
-    {"tuya-alarm-onoff-min", on_tuya_alarm_onoff_min, "{\"alarm\":\"OFF\"}", 3600},
-    {"tuya-alarm-enum", on_tuya_alarm_enum, "{\"alarm\":\"normal\"}", 1800},
-    {"ts0216", on_ts0216, "{\"alarm\":false}", 65534},
+     "{\"warning\":{\"mode\":\"stop\",\"strobe\":false,\"duration\":0}}", 65534,
+     match_warning_heiman, "the warning composite with modes stop and emergency only, no level"},
+    {"tuya-alarm-bool", on_tuya_alarm_bool, "{\"alarm\":false}", 1800, match_tuya_alarm_bool,
+     "alarm true/false with volume low/medium/high"},
+    {"tuya-alarm-onoff", on_tuya_alarm_onoff, "{\"alarm\":\"OFF\"}", 380, match_tuya_alarm_onoff,
+     "alarm ON/OFF with duration in seconds"},
+    {"tuya-alarm-onoff-min", on_tuya_alarm_onoff_min, "{\"alarm\":\"OFF\"}", 3600,
+     match_tuya_alarm_onoff_min, "alarm ON/OFF with duration in minutes"},
+    {"tuya-alarm-enum", on_tuya_alarm_enum, "{\"alarm\":\"normal\"}", 1800, match_tuya_alarm_enum,
+     "alarm alarm_sound_light/normal"},
+    {"ts0216", on_ts0216, "{\"alarm\":false}", 65534, match_ts0216,
+     "alarm true/false with volume 0..100"},
 };
 
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
@@ -232,4 +360,18 @@ int z2m_siren_encode(const struct family_binding *b, const struct family_output_
 	if (len < 0 || (size_t)len >= size)
 		return -1;
 	return len;
+}
+
+const char *z2m_siren_form_of(const cJSON *exposes)
+{
+	for (size_t i = 0; i < NFORMS; i++)
+		if (forms[i].match(exposes))
+			return forms[i].name;
+	return NULL;
+}
+
+const char *z2m_siren_form_looks(const char *name)
+{
+	const struct z2m_siren_form *f = name ? form_find(name) : NULL;
+	return f ? f->looks : NULL;
 }

@@ -27,4 +27,12 @@ void z2m_siren_free(struct family_binding *b);
 int z2m_siren_encode(const struct family_binding *b, const struct family_output_cmd *cmd, char *buf,
                      size_t size);
 
+/* The form a device's exposes (definition.exposes of zigbee2mqtt's
+ * bridge/devices) accept, as a name of z2m_siren_form_names, or NULL when
+ * they show none of this version's forms. */
+const char *z2m_siren_form_of(const struct cJSON *exposes);
+/* What form name looks like in exposes, in words ("alarm ON/OFF with
+ * duration in seconds"); NULL for an unknown name. Static strings. */
+const char *z2m_siren_form_looks(const char *name);
+
 #endif
