@@ -254,6 +254,16 @@ What you are about to see:
 
 EOF
 
+if [[ $CONSOLE -eq 1 ]]; then
+	cat <<EOF
+  * --console: the duty phone does NOT answer this time. Once the police are
+    called, YOU acknowledge the fire on the duty console ($CONSOLE_URL,
+    user $CONSOLE_USER, password $CONSOLE_PASSWORD); the gateway records
+    militia:$CONSOLE_USER and cancels the remaining calls.
+
+EOF
+fi
+
 # 5 + 6. Watch first (subscribed before anything happens), then the kit.
 say "Live: what the gateway does, and what the duty console shows"
 WATCH_S=50
