@@ -491,6 +491,20 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 		}
 		changed = 1;
 		break;
+	case SFEED_BRIDGE:
+		/* "1" says the bridge is up, nothing about the gateway behind
+		 * it: not contact (its heartbeats are). "0" is the bridge's
+		 * will: the house is cut off. */
+		fresh = 0;
+		if (!m->online && !s->s.lost_contact) {
+			if (lose_contact(b, s, wall_ms,
+			                 "the house's mosquitto bridge went down (its last will)") <
+			    0)
+				return -EIO;
+			s->s.online = 0;
+			changed = 1;
+		}
+		break;
 	case SFEED_HEARTBEAT:
 		/* Most heartbeats say what the last one said: they only move
 		 * the contact time (in memory). Writing each would be a commit

@@ -155,7 +155,8 @@ static void on_barrier(void *ctx, mqttc_done_fn done, void *dctx)
 static void on_connect(void *ctx)
 {
 	struct station *st = ctx;
-	static const char *const leaves[] = {"alarm", "alert", "notify", "status", "heartbeat"};
+	static const char *const leaves[] = {"alarm",  "alert",     "notify",
+	                                     "status", "heartbeat", "bridge"};
 	char topic[256];
 	log_notice("station: connected to the broker %s:%d", st->cfg->broker.host,
 	           st->cfg->broker.port);

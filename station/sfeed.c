@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-const char *const sfeed_kind_names[SFEED__COUNT] = {"alarm", "alert", "notify", "status",
-                                                    "heartbeat"};
+const char *const sfeed_kind_names[SFEED__COUNT] = {"alarm",  "alert",     "notify",
+                                                    "status", "heartbeat", "bridge"};
 
 static const char *const classes[] = {"fire",         "gas",         "panic", "intrusion", "tamper",
                                       "lost_contact", "supervisory", "fault", NULL};
@@ -331,6 +331,15 @@ int sfeed_parse(enum sfeed_kind kind, const char *site, const char *payload, siz
 	m->log_row = -1;
 	if ((unsigned)kind >= SFEED__COUNT)
 		return fail(why, whylen, "unknown kind");
+	if (kind == SFEED_BRIDGE) {
+		/* mosquitto's bridge notification: a bare 1 or 0, no JSON. */
+		if (len == 1 && (payload[0] == '0' || payload[0] == '1')) {
+			snprintf(m->alarm.site, sizeof(m->alarm.site), "%s", site);
+			m->online = payload[0] == '1';
+			return 0;
+		}
+		return fail(why, whylen, "a bridge notification is 1 or 0");
+	}
 	if (len == 0 || len > PAYLOAD_MAX) {
 		fail(why, whylen, "payload of %zu bytes (expected a JSON object, at most %d)", len,
 		     PAYLOAD_MAX);

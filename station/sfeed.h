@@ -21,6 +21,9 @@ enum sfeed_kind {
 	SFEED_NOTIFY,    /* PREFIX/SITE/notify: information, with seq */
 	SFEED_STATUS,    /* PREFIX/SITE/status: retained summary, or the will */
 	SFEED_HEARTBEAT, /* PREFIX/SITE/heartbeat */
+	/* PREFIX/SITE/bridge: a house whose mosquitto bridges the feed
+	 * (deploy/mosquitto/bridge.conf): "1" while up, "0" its last will. */
+	SFEED_BRIDGE,
 	SFEED__COUNT
 };
 
@@ -47,7 +50,7 @@ struct sfeed_msg {
 	char to[SSTORE_ID_MAX];
 	char priority[16];
 	char text[512];
-	/* status */
+	/* status, bridge */
 	int online;
 	char mode[16];
 	int active_alarms, faults, disablements; /* -1: not given */

@@ -489,3 +489,22 @@ def test_sighup_reloads_the_directory_and_keeps_it_when_the_file_is_bad(station,
     assert "station.json:1:" in station.log()
     assert [x for x in s.get("/api/sites")["sites"] if x["site"] == "nt-later"][0]["known"]
     assert station.healthy()
+
+
+def test_a_mosquitto_bridges_last_will_is_lost_contact(station, sim):
+    """deploy/mosquitto/bridge.conf's notification topic: "0" when the
+    house's bridge (and so the house) is cut off."""
+    station.start()
+    s = station.session("an")
+    sim.status("nt-br")
+    sim.publish("safehouse/nt-br/bridge", "1", retain=True)
+    sim.heartbeat("nt-br")
+    wait_until(lambda: [x for x in s.get("/api/sites?filter=online")["sites"]
+                        if x["site"] == "nt-br"], what="online")
+    assert s.find_alarm(site="nt-br") is None  # "1" raises nothing
+    sim.publish("safehouse/nt-br/bridge", "0", retain=True)
+    a = wait_until(lambda: s.find_alarm(site="nt-br", **{"class": "lost_contact"}),
+                   what="lost contact from the bridge's will")
+    assert "bridge" in a["message"]
+    sim.publish("safehouse/nt-br/bridge", "yes")
+    wait_until(lambda: s.get("/api/stats")["malformed"] == 1, what="a bad notification counted")
