@@ -212,11 +212,13 @@ getent passwd safehouse-station >/dev/null || fail "no user safehouse-station af
 	fail "/var/lib/safehouse is $(stat -c %U:%G:%a /var/lib/safehouse)"
 [ "$(stat -c %U:%G:%a /etc/safehouse)" = root:safehouse:750 ] ||
 	fail "/etc/safehouse is $(stat -c %U:%G:%a /etc/safehouse)"
-[ "$(stat -c %U:%G:%a /etc/safehouse/site.json)" = root:safehouse:640 ] ||
+[ "$(stat -c %U:%G:%a /etc/safehouse/site.json)" = safehouse:safehouse:600 ] ||
 	fail "/etc/safehouse/site.json is $(stat -c %U:%G:%a /etc/safehouse/site.json)"
 [ "$(stat -c %U:%G:%a /var/lib/safehouse-station)" = safehouse-station:safehouse-station:750 ] ||
 	fail "/var/lib/safehouse-station is $(stat -c %U:%G:%a /var/lib/safehouse-station)"
-[ -f /etc/safehouse-station/station.json ] || fail "no /etc/safehouse-station/station.json"
+[ "$(stat -c %U:%G:%a /etc/safehouse-station/station.json)" = \
+	safehouse-station:safehouse-station:600 ] || fail "/etc/safehouse-station/station.json: $(
+	stat -c %U:%G:%a /etc/safehouse-station/station.json)"
 # The installed --check, as the service's user (ExecStartPre does the same).
 runuser -u safehouse -- safehoused -c /etc/safehouse/site.json --check >"$W/icheck.txt" 2>&1 ||
 	{ cat "$W/icheck.txt" >&2; fail "the installed safehoused --check (as user safehouse)"; }
