@@ -1,14 +1,17 @@
 #!/bin/sh
 # Install every Debian package safehouse needs to build, run and test.
 # (fonts-dejavu-core: the HTML report's Vietnamese glyphs; chromium,
-# poppler-utils and python3-pil: its test renders it to PDF and PNG.)
+# poppler-utils and python3-pil: its test renders it to PDF and PNG;
+# libsystemd-dev: sd_notify; dpkg-dev, debhelper, lintian: the Debian
+# packages, tests/package/build.sh; systemd: systemd-analyze for the units.)
 # Idempotent: runs apt-get only when something is missing, and says little
 # when everything is already there.
 set -eu
 
 PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
-libcurl4-openssl-dev openssl libmicrohttpd-dev
+libcurl4-openssl-dev openssl libmicrohttpd-dev libsystemd-dev
+dpkg-dev debhelper lintian systemd
 mosquitto mosquitto-clients sqlite3 socat tzdata
 python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial-asyncio
 fonts-dejavu-core chromium poppler-utils python3-pil"
@@ -17,6 +20,8 @@ fonts-dejavu-core chromium poppler-utils python3-pil"
 # upstream build) is used as it is.
 command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
+# python3-seccomp: the system call filter of tests/blackbox/test_sandbox.py.
+PACKAGES="$PACKAGES python3-seccomp"
 
 missing=""
 for p in $PACKAGES; do

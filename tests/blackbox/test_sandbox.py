@@ -1,18 +1,22 @@
 """The service's sandbox, approximated without systemd: the gateway runs
 with no capabilities at all (empty bounding set, as CapabilityBoundingSet=
-empty), no new privileges (NoNewPrivileges=yes) and a read-only root
+empty), no new privileges (NoNewPrivileges=yes), a read-only root
 filesystem except its own directory (as ProtectSystem=strict with
-ReadWritePaths= for the database and the socket), and still reaches its
-broker, its database, a serial port (Modbus RTU on a pty) and its control
-socket, and sounds a siren.
+ReadWritePaths= for the database and the socket), and a seccomp filter with
+only systemd's @system-service system calls, EPERM for the others, and
+sockets of AF_UNIX, AF_INET and AF_INET6 only (SystemCallFilter=,
+SystemCallErrorNumber=, RestrictAddressFamilies=; seccomp_exec.py), and
+still reaches its broker, its database, a serial port (Modbus RTU on a pty)
+and its control socket, and sounds a siren.
 
 What this does NOT reproduce (systemd is not PID 1 in the test container):
 the unit's user (it runs as uid 0 without capabilities, so file permissions
 apply as for the file owner), DeviceAllow= (a pty is char-pts, which the
 unit's device list would refuse: real ports are ttyUSB/ttyACM/ttyS/ttyAMA),
-RestrictAddressFamilies=, SystemCallFilter=, PrivateTmp= and the other
-Protect*= settings. tests/package/build.sh checks the unit files with
-systemd-analyze verify and security."""
+PrivateTmp=, MemoryDenyWriteExecute= and the other Protect*= settings.
+LeakSanitizer is off inside (its ptrace is not a @system-service call).
+tests/package/build.sh checks the unit files with systemd-analyze verify
+and security."""
 
 import os
 import shutil
@@ -20,7 +24,7 @@ import sqlite3
 
 import pytest
 
-from helpers import wait_until
+from helpers import ROOT, wait_until
 from modbus_helpers import rtu_bus, start_modbus_site, use_modbus, wait_device
 
 SMOKE_RULE = """\
@@ -64,16 +68,22 @@ def root_mount_options(pid):
 
 
 def test_sandboxed_gateway_reaches_broker_database_serial_port_and_socket(modbus_rtu, site):
-    for tool in ("unshare", "setpriv", "mount"):
+    for tool in ("unshare", "setpriv", "mount", "systemd-analyze"):
         if not shutil.which(tool):
-            pytest.fail(f"missing {tool} (util-linux)", pytrace=False)
+            pytest.fail(f"missing {tool} (util-linux, systemd)", pytrace=False)
+    try:
+        import seccomp  # noqa: F401
+    except ImportError:
+        pytest.fail("missing python3-seccomp (deploy/install-deps.sh)", pytrace=False)
     sim = modbus_rtu
     use_modbus(site, [rtu_bus("rtu0", sim.gw_end)], [
         {"id": "smoke-wired", "name": "smoke-wired", "kind": "smoke", "zone": "room-101",
          "modbus": {"bus": "rtu0", "unit": 1, "discrete_input": 0}},
     ], rules=SMOKE_RULE)
-    site.env = dict(os.environ, SITE_DIR=str(site.dir))
-    site.wrapper = ["unshare", "-m", "sh", "-c", SANDBOX, "sandbox"]
+    site.env = dict(os.environ, SITE_DIR=str(site.dir),
+                    ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+    site.wrapper = ["unshare", "-m", "sh", "-c", SANDBOX, "sandbox", "/usr/bin/python3",
+                    str(ROOT / "tests" / "blackbox" / "seccomp_exec.py"), "@system-service", "--"]
     # Ready: the control socket answers `status` (the socket), the retained
     # online status came through the broker, the RTU device answered.
     start_modbus_site(site)
@@ -84,6 +94,7 @@ def test_sandboxed_gateway_reaches_broker_database_serial_port_and_socket(modbus
     assert "safehoused" in st["Name"]
     assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0, st
     assert st["NoNewPrivs"] == "1"
+    assert st["Seccomp"] == "2", "the system call filter is on"
     assert "ro" in root_mount_options(site.proc.pid)
 
     # A fire on the serial port: the alarm goes out through the broker, the
