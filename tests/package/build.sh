@@ -95,7 +95,9 @@ for f in usr/sbin/safehoused usr/bin/safehousectl usr/sbin/safehouse-station \
 	usr/share/safehouse/rules/options/panic-sirens.rules \
 	usr/share/safehouse/profiles/io-8ch.json usr/share/safehouse/examples/site.json \
 	usr/share/safehouse-station/examples/station.json \
-	usr/share/doc/safehouse/README.md usr/share/doc/safehouse-station/station.md; do
+	usr/share/doc/safehouse/README.md usr/share/doc/safehouse-station/station.md \
+	usr/share/man/man8/safehoused.8.gz usr/share/man/man8/safehousectl.8.gz \
+	usr/share/man/man8/safehouse-station.8.gz; do
 	[ -e "$R/$f" ] || fail "the packages do not install /$f"
 done
 # Every model rule file, not just one.
@@ -168,7 +170,8 @@ for u in safehoused safehouse-station; do
 	# verify checks that ExecStart's binaries exist: point them into the
 	# throwaway root.
 	sed "s#/usr/sbin/#$R/usr/sbin/#g" "$R/lib/systemd/system/$u.service" >"$W/$u.service"
-	systemd-analyze verify "$W/$u.service" >"$W/verify-$u.txt" 2>&1 ||
+	# (and that the man page it names is there: MANPATH, the packaged ones)
+	MANPATH="$R/usr/share/man" systemd-analyze verify "$W/$u.service" >"$W/verify-$u.txt" 2>&1 ||
 		{ cat "$W/verify-$u.txt" >&2; fail "systemd-analyze verify $u.service"; }
 	systemd-analyze security --offline=true --no-pager "$R/lib/systemd/system/$u.service" \
 		>"$W/security-$u.txt" 2>&1 || true
