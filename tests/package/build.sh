@@ -54,8 +54,15 @@ step "copying the tree to $OUT/src"
 rm -rf "$OUT/src"
 mkdir -p "$OUT/src"
 # What git knows (tracked, and new files not ignored): no build directories.
-(cd "$ROOT" && git ls-files --cached --others --exclude-standard -z |
-	xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$OUT/src"
+# Outside a git checkout (an exported tree): everything but the builds.
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	(cd "$ROOT" && git ls-files --cached --others --exclude-standard -z |
+		xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$OUT/src"
+else
+	(cd "$ROOT" && tar -cf - --exclude='./build' --exclude='./build-*' --exclude='./obj-*' \
+		--exclude='./tests/browser/node_modules' --exclude='__pycache__' .) |
+		tar -xf - -C "$OUT/src"
+fi
 start=$(date +%s)
 step "dpkg-buildpackage -us -uc -b (log: $OUT/build.log)"
 if ! (cd "$OUT/src" && DEB_BUILD_OPTIONS="parallel=2${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}" \
