@@ -20,6 +20,8 @@ fonts-dejavu-core chromium poppler-utils python3-pil"
 # upstream build) is used as it is.
 command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
+# python3-seccomp: the system call filter of tests/blackbox/test_sandbox.py.
+PACKAGES="$PACKAGES python3-seccomp"
 
 missing=""
 for p in $PACKAGES; do

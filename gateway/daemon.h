@@ -61,6 +61,8 @@ struct daemon {
 	int64_t started_mono;
 	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
 	int tick_timer;
+	/* systemd's watchdog ping (common/svc.h); 0 when there is none. */
+	int watchdog_timer;
 	int64_t tick_due;
 	char ack_topic[SH_TOPIC_MAX];
 	char command_topic[SH_TOPIC_MAX];

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/svc.h"
 #include "../rules/rules.h"
 #include "cmd.h"
 #include "config.h"
@@ -246,6 +247,24 @@ static void supervise(void *arg)
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 }
 
+/* The service manager's watchdog: pinged from this loop's timers, so a loop
+ * that stops turning stops the pings and systemd restarts the daemon. */
+static void watchdog_ping(void *arg)
+{
+	struct daemon *dm = arg;
+	svc_watchdog_ping();
+	dm->watchdog_timer = loop_timer_add(dm->loop, svc_watchdog_ms(), watchdog_ping, dm);
+}
+
+/* What `systemctl status safehoused` shows under "Status:". */
+static void say_ready(struct daemon *dm)
+{
+	char s[256];
+	snprintf(s, sizeof(s), "site %s: %d sensors, %d outputs, %d rules", dm->cfg->site.id,
+	         dm->cfg->nsensors, dm->cfg->noutputs, rules_count(dm->rules));
+	svc_ready(s);
+}
+
 /* ---- reload ------------------------------------------------------------- */
 
 static int str_differs(const char *a, const char *b)
@@ -357,9 +376,13 @@ static void on_signal(void *arg, int fd, short revents)
 	struct signalfd_siginfo si;
 	(void)revents;
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
+		if (si.ssi_signo == SIGHUP) {
+			/* READY=1 again also after a failed reload: the running
+			 * configuration is still in service. */
+			svc_reloading();
 			reload(dm);
-		else
+			say_ready(dm);
+		} else
 			dm->stop = 1;
 	}
 }
@@ -536,6 +559,8 @@ static int start_all(struct daemon *dm)
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
 	dm->hb_timer =
 	    loop_timer_add(dm->loop, (int64_t)dm->cfg->heartbeat_s * 1000, heartbeat, dm);
+	if (svc_watchdog_ms() > 0)
+		watchdog_ping(dm);
 	log_notice("safehoused %s: site %s, %d zones, %d sensors, %d outputs, %d rules", SH_VERSION,
 	           dm->cfg->site.id, dm->cfg->nzones, dm->cfg->nsensors, dm->cfg->noutputs,
 	           rules_count(dm->rules));
@@ -609,6 +634,9 @@ static int run(struct daemon *dm)
 	int rc = 1;
 	if (start_all(dm) < 0)
 		goto out;
+	/* Everything is open and listening, the broker connection is under
+	 * way: from here on a report can sound a siren. */
+	say_ready(dm);
 	while (!dm->stop)
 		if (loop_run_once(dm->loop, -1) < 0) {
 			log_err("event loop: %s", strerror(errno));
@@ -617,6 +645,7 @@ static int run(struct daemon *dm)
 	log_notice("stopping");
 	rc = 0;
 out:
+	svc_stopping();
 	stop_all(dm, rc);
 	return rc;
 }

@@ -26,6 +26,7 @@
 
 #include <mosquitto.h>
 
+#include "common/svc.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/mqttc.h"
@@ -56,6 +57,7 @@ struct station {
 	int sigfd;
 	int stop, reload;
 	int check_timer;
+	int watchdog_timer;
 	int64_t malformed;
 	int64_t malformed_window, malformed_logged;
 };
@@ -205,6 +207,23 @@ static void check_timer(void *ctx)
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 }
 
+/* systemd's watchdog (common/svc.h): pinged from this loop's timers, so a
+ * loop that stops turning stops the pings and systemd restarts us. */
+static void watchdog_ping(void *ctx)
+{
+	struct station *st = ctx;
+	svc_watchdog_ping();
+	st->watchdog_timer = loop_timer_add(st->loop, svc_watchdog_ms(), watchdog_ping, st);
+}
+
+static void say_ready(struct station *st)
+{
+	char s[256];
+	snprintf(s, sizeof(s), "console on %s, %zu site(s) known", st->cfg->http.listen,
+	         board_site_count(st->board));
+	svc_ready(s);
+}
+
 static void on_signal(void *ctx, int fd, short revents)
 {
 	struct station *st = ctx;
@@ -314,18 +333,27 @@ static int run(struct station *st)
 	if (!st->mq || setup_signals(st) < 0 || loop_prepare_add(st->loop, on_prepare, st) < 0)
 		goto out;
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
+	if (svc_watchdog_ms() > 0)
+		watchdog_ping(st);
 	log_notice("station: serving the console on %s (port %d), %zu site(s) known, database %s "
 	           "(%s)",
 	           st->cfg->http.listen, console_port(st->console), board_site_count(st->board),
 	           st->cfg->database, sstore_backend_name(st->store));
+	/* The console answers and the broker connection is under way. */
+	say_ready(st);
 	while (!st->stop) {
 		loop_run_once(st->loop, 1000);
 		if (st->reload) {
 			st->reload = 0;
+			/* READY=1 again also after a failed reload: the running
+			 * configuration stays in service. */
+			svc_reloading();
 			reload(st);
+			say_ready(st);
 		}
 	}
 	log_notice("station: stopping");
+	svc_stopping();
 	/* Whatever was applied is committed, so the held acks may go. */
 	if (commit(st) == 0 && st->mq)
 		mqttc_acks_durable(st->mq);

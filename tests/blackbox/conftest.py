@@ -24,6 +24,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "upstream_outage: stops and restarts a second (upstream) mosquitto during the test")
+    config.addinivalue_line(
+        "markers", "package: builds the Debian packages (tests/package/build.sh; slow)")
 
 
 @pytest.fixture(scope="session", autouse=True)

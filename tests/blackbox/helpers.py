@@ -418,6 +418,7 @@ class Site:
         self.runs = 0
         self.logfile = self.dir / "safehoused.log"
         self.env = None  # the daemon's environment; None: the test's own
+        self.wrapper = []  # a command the daemon runs under (test_sandbox.py)
 
     # -- files --
     @property
@@ -475,7 +476,7 @@ class Site:
         log = open(self.logfile, "ab")
         log.write(f"\n===== run {self.runs}: {SAFEHOUSED} -c {self.config_path} -f\n".encode())
         log.flush()
-        self.proc = subprocess.Popen([SAFEHOUSED, "-c", str(self.config_path), "-f"],
+        self.proc = subprocess.Popen([*self.wrapper, SAFEHOUSED, "-c", str(self.config_path), "-f"],
                                      stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env)
         log.close()

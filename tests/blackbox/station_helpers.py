@@ -49,6 +49,8 @@ class Station:
         self.runs = 0
         self.logfile = self.dir / "station.log"
         self.tls = None  # (cert, key) paths for HTTPS
+        self.env = None  # the station's environment; None: the test's own
+        self.wrapper = []  # a command the station runs under (test_sandbox.py)
         self.config = {
             "broker": {"host": "127.0.0.1", "port": broker.port, "prefix": "safehouse",
                        "client_id": client_id or f"station-{os.getpid()}-{id(self) % 100000}"},
@@ -92,8 +94,10 @@ class Station:
             log = open(self.logfile, "ab")
             log.write(f"\n===== run {self.runs}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([STATION, "-c", str(self.config_path)], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen([*self.wrapper, STATION, "-c", str(self.config_path)],
+                                         stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=self.env)
             log.close()
             if not wait:
                 return self
