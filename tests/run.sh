@@ -73,7 +73,7 @@ run_pass() {
 	set +e
 	# --durations: the slowest tests, to keep an eye on the suite's length.
 	SAFEHOUSED="$ROOT/$dir/safehoused" SAFEHOUSECTL="$ROOT/$dir/safehousectl" \
-		$PY -m pytest -q -p no:cacheprovider -n "$BLACKBOX_JOBS" --durations=10 \
+		$PY -m pytest -q -p no:cacheprovider -n "$BLACKBOX_JOBS" --durations=10 -m "not package" \
 		"$ROOT/tests/blackbox"
 	local rc=$?
 	set -e
@@ -88,6 +88,19 @@ if [ $QUICK -eq 0 ]; then
 	export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1:exitcode=86"
 	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
 	run_pass sanitizer build-asan -DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON
+fi
+
+# The Debian packages: build, lintian, contents, --check from the extracted
+# binaries, systemd-analyze verify/security of the units; as root also
+# apt-get install, upgrade and purge (the machine is left clean).
+if [ $QUICK -eq 0 ]; then
+	stage "Debian packages (tests/package/build.sh)"
+	pkgargs=""
+	[ "$(id -u)" = 0 ] && pkgargs="--install"
+	if ! "$ROOT/tests/package/build.sh" $pkgargs; then
+		failed+=("Debian packages")
+	fi
+	stage
 fi
 
 # The arm64 build (Debian's cross toolchain) with its unit tests, --check and
