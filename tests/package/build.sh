@@ -100,7 +100,7 @@ for f in usr/sbin/safehoused usr/bin/safehousectl usr/sbin/safehouse-station \
 	etc/mosquitto/conf.d/safehouse.conf \
 	usr/share/safehouse/rules/model/fire.rules usr/share/safehouse/rules/model/criteria.json \
 	usr/share/safehouse/rules/options/panic-sirens.rules \
-	usr/share/safehouse/profiles/io-8ch.json usr/share/safehouse/examples/site.json \
+	usr/share/safehouse/profiles/io-8ch.json usr/share/safehouse/examples/site.json usr/share/safehouse/examples/bridge.conf \
 	usr/share/safehouse-station/examples/station.json \
 	usr/share/doc/safehouse/README.md usr/share/doc/safehouse-station/station.md \
 	usr/share/man/man8/safehoused.8.gz usr/share/man/man8/safehousectl.8.gz \
