@@ -149,7 +149,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sites", type=int, default=1000)
     ap.add_argument("--probes", type=int, default=200)
-    ap.add_argument("--gap", type=float, default=0.05, help="seconds between probe alarms")
+    ap.add_argument("--gap", type=float, default=0.1, help="seconds between probe alarms")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--ramp", default="", help="comma-separated site counts, e.g. 1000,5000,20000")
     args = ap.parse_args()
