@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "config.h"
+#include "../common/svc.h"
 #include "daemon.h"
 #include "hass.h"
 #include "ingest.h"
@@ -134,13 +135,18 @@ static void on_remote_connect(void *ctx)
 	mqttc_subscribe(dm->remote, dm->command_topic);
 	neighbours_subscribe(dm, dm->remote);
 	upstream_on_connect(dm->up);
+	/* `systemctl status` shows the militia's link as it is now. */
+	svc_status("site %s: upstream connected", dm->cfg->site.id);
 	daemon_status_changed(dm);
 }
 
 static void on_remote_disconnect(void *ctx)
 {
 	struct daemon *dm = ctx;
+	const char *why = upstream_error(dm->up);
 	upstream_on_disconnect(dm->up);
+	svc_status("site %s: upstream down%s%s; %d message(s) wait in the outbox", dm->cfg->site.id,
+	           why ? ": " : "", why ? why : "", upstream_pending(dm->up));
 }
 
 static void on_remote_publish(void *ctx, int mid)

@@ -162,6 +162,8 @@ static void on_connect(void *ctx)
 	char topic[256];
 	log_notice("station: connected to the broker %s:%d", st->cfg->broker.host,
 	           st->cfg->broker.port);
+	svc_status("console on %s, %zu site(s); broker %s:%d connected", st->cfg->http.listen,
+	           board_site_count(st->board), st->cfg->broker.host, st->cfg->broker.port);
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		snprintf(topic, sizeof(topic), "%s/+/%s", st->cfg->broker.prefix, leaves[i]);
 		mqttc_subscribe(st->mq, topic);
@@ -173,6 +175,8 @@ static void on_disconnect(void *ctx)
 	struct station *st = ctx;
 	log_warn("station: broker connection lost%s%s; reconnecting",
 	         mqttc_error(st->mq) ? ": " : "", mqttc_error(st->mq) ? mqttc_error(st->mq) : "");
+	svc_status("console on %s; broker DOWN%s%s: no alarms arrive", st->cfg->http.listen,
+	           mqttc_error(st->mq) ? ": " : "", mqttc_error(st->mq) ? mqttc_error(st->mq) : "");
 }
 
 static struct mqttc *broker(void *ctx)

@@ -257,3 +257,20 @@ def test_station_reload_and_stop_are_announced(station, notify):
     m = notify.mark()
     assert station.stop() == 0
     notify.wait_for("STOPPING", since=m, what="STOPPING=1 on SIGTERM")
+
+
+def test_station_status_line_says_when_the_broker_is_down(station, notify, broker):
+    """`systemctl status safehouse-station` must not look fine while no
+    alarm can arrive."""
+    station.start()
+    notify.wait_for("READY")
+    m = notify.mark()
+    broker.fixed_port = broker.port  # back on the same port, where the station looks
+    broker.stop()
+    wait_until(lambda: [f for f in notify.since(m, "STATUS")
+                        if "broker DOWN" in f["STATUS"]], what="STATUS= with broker DOWN")
+    m = notify.mark()
+    broker.start()
+    wait_until(lambda: [f for f in notify.since(m, "STATUS")
+                        if "connected" in f["STATUS"]], timeout=40,
+               what="STATUS= with the broker connected again")
