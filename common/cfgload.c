@@ -9,11 +9,15 @@
 #include "sensors/point.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- small helpers ---- */
 
@@ -511,4 +515,186 @@ int cfgl_get_id(struct cfgl *cl, const cJSON *obj, size_t max, const char *why, 
 	                "invalid id %s: use 1 to %d letters, digits, '-' or '_'%s%s",
 	                cfgl_quote(q, s), (int)max - 1, why ? ", " : "", why ? why : "");
 	return -1;
+}
+
+/* ---- loading ---- */
+
+int cfgl_read_file(const char *path, size_t max, char **buf, size_t *len, int *mode)
+{
+	char *b = NULL;
+	size_t n = 0, cap = 0;
+	struct stat st;
+	int fd, r = 0;
+
+	*buf = NULL;
+	*len = 0;
+	*mode = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* The mode of what was opened (a symlink's target), for the secrets
+	 * checks; a pipe or a device is not a file anyone else reads later. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		*mode = (int)(st.st_mode & 07777);
+	else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		goto out;
+	}
+	/* Read to EOF rather than trusting st_size: the file may be a pipe
+	 * or change while it is read. Stop one byte past the limit. */
+	for (;;) {
+		ssize_t got;
+
+		if (n + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 16384;
+			char *nb;
+			if (ncap > max + 2)
+				ncap = max + 2;
+			nb = realloc(b, ncap);
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			b = nb;
+			cap = ncap;
+		}
+		got = read(fd, b + n, cap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > max)
+			break;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	b = NULL;
+out:
+	close(fd);
+	free(b);
+	if (r < 0)
+		*mode = -1;
+	return r;
+}
+
+char *cfgl_file_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* An absolute, lexical directory: the daemon changes to / when it
+ * detaches, so a relative one would change meaning. Symlinks are kept, so
+ * that paths read as the installer wrote them. */
+char *cfgl_absolute_dir(const char *dir)
+{
+	char *cwd, *out = NULL;
+
+	if (dir[0] == '/')
+		return strdup(dir);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	while (dir[0] == '.' && dir[1] == '/')
+		dir += 2;
+	if (strcmp(dir, ".") == 0 || !dir[0])
+		return cwd;
+	if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
+}
+
+/* cJSON reports only where it stopped; name the mistakes people make most
+ * in hand-edited JSON. */
+static void report_syntax(struct cfgl *cl, const char *text, const char *at, int near)
+{
+	const char *p = at, *comma = NULL;
+	char snip[24], q[CFGL_QUOTE_BUF];
+	size_t n = 0;
+	int line, col;
+
+	if (*p != '}' && *p != ']' && p > text && (p[-1] == '}' || p[-1] == ']'))
+		p--;
+	if (*p == '}' || *p == ']') {
+		while (p > text && (unsigned char)p[-1] <= 32)
+			p--;
+		if (p > text && p[-1] == ',')
+			comma = p - 1;
+	}
+	if (comma) {
+		jsonpos_text_pos(text, comma, &line, &col);
+		cfgl_report_pos(cl, 0, line, col, "invalid JSON: a comma before a closing bracket");
+		return;
+	}
+	/* cJSON stops on the second character of a comment opener. */
+	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
+		at--;
+	jsonpos_text_pos(text, at, &line, &col);
+	if (at[0] == '/' && (at[1] == '/' || at[1] == '*')) {
+		cfgl_report_pos(cl, 0, line, col, "invalid JSON: comments are not allowed");
+		return;
+	}
+	if (!*at) {
+		cfgl_report_pos(cl, 0, line, col, "invalid JSON: unexpected end of file");
+		return;
+	}
+	if (!near) {
+		cfgl_report_pos(cl, 0, line, col, "invalid JSON");
+		return;
+	}
+	while (at[n] && at[n] != '\n' && at[n] != '\r' && n < sizeof(snip) - 1) {
+		snip[n] = at[n];
+		n++;
+	}
+	/* Never cut a UTF-8 sequence in half: the message must stay valid
+	 * text for whoever reads it (a terminal, a log, a test harness). */
+	if (at[n] && ((unsigned char)at[n] & 0xC0) == 0x80)
+		while (n > 0 && ((unsigned char)snip[n - 1] & 0xC0) == 0x80)
+			n--;
+	if (n > 0 && at[n] && ((unsigned char)snip[n - 1] & 0xC0) == 0xC0)
+		n--;
+	snip[n] = '\0';
+	cfgl_report_pos(cl, 0, line, col, "invalid JSON near %s", cfgl_quote(q, snip));
+}
+
+int cfgl_parse(struct cfgl *cl, const char *text, size_t len, size_t max, const char *size_hint,
+               int near, cJSON **root)
+{
+	const char *end = NULL, *nul;
+	int line, col;
+
+	*root = NULL;
+	if (len > max) {
+		cfgl_report_pos(cl, 0, 0, 0, "too large: over %d MiB%s%s", (int)(max >> 20),
+		                size_hint ? "; " : "", size_hint ? size_hint : "");
+		return -1;
+	}
+	nul = memchr(text, '\0', len);
+	if (nul) {
+		jsonpos_text_pos(text, nul, &line, &col);
+		cfgl_report_pos(cl, 0, line, col, "invalid JSON: a NUL byte; is this a text file?");
+		return -1;
+	}
+	/* The end pointer is what cJSON_GetErrorPtr() would return, without
+	 * cJSON's global error state. */
+	*root = cJSON_ParseWithOpts(text, &end, 1);
+	if (!*root) {
+		report_syntax(cl, text, end ? end : text, near);
+		return -1;
+	}
+	if (jsonpos_index(&cl->pos, text, *root) < 0)
+		cl->oom = 1;
+	return 0;
 }

@@ -106,6 +106,28 @@ void cfgl_flush(struct cfgl *cl, diag_fn fn, void *ctx);
 /* Free what cl owns besides the diagnostics (the position index). */
 void cfgl_free(struct cfgl *cl);
 
+/* ---- loading ---- */
+
+/* The whole file at path into *buf (malloc'ed, NUL-terminated, the
+ * caller's to free; NULL on error) and *len. Reading stops one byte past
+ * max, so that the caller can say the file is too large. *mode gets the
+ * permission bits of what was opened (a symlink's target), or -1 when it
+ * is not a regular file. Returns 0 or -errno (-EISDIR for a directory). */
+int cfgl_read_file(const char *path, size_t max, char **buf, size_t *len, int *mode);
+/* The directory of path ("." when it has none). Caller frees; NULL when
+ * out of memory. */
+char *cfgl_file_dir(const char *path);
+/* dir made absolute against the current directory. Caller frees; NULL
+ * (errno set) when the current directory or memory is not there. */
+char *cfgl_absolute_dir(const char *dir);
+/* Parse text (len bytes, NUL-terminated at len) into *root (the caller's
+ * to cJSON_Delete(); NULL on error) and index its positions into cl->pos.
+ * Over max bytes, a NUL byte or a syntax error is reported; size_hint (may
+ * be NULL) follows "too large: over N MiB", and near set quotes the text
+ * where a syntax error stops. Returns 0, or -1 after reporting. */
+int cfgl_parse(struct cfgl *cl, const char *text, size_t len, size_t max, const char *size_hint,
+               int near, struct cJSON **root);
+
 /* ---- typed members ----
  *
  * required: 0 optional, 1 required (a missing required key is reported

@@ -1922,59 +1922,6 @@ static void parse_neighbours(struct loader *l, const cJSON *root)
 
 /* ---- loading ---- */
 
-/* cJSON reports only where it stopped; name the two mistakes people make
- * most in hand-edited JSON. */
-static void report_syntax(struct loader *l, const char *text, const char *at)
-{
-	const char *p = at, *comma = NULL;
-	char snip[24];
-	size_t n = 0;
-	int line, col;
-
-	if (*p != '}' && *p != ']' && p > text && (p[-1] == '}' || p[-1] == ']'))
-		p--;
-	if (*p == '}' || *p == ']') {
-		while (p > text && (unsigned char)p[-1] <= 32)
-			p--;
-		if (p > text && p[-1] == ',')
-			comma = p - 1;
-	}
-	if (comma) {
-		jsonpos_text_pos(text, comma, &line, &col);
-		cfgl_report_pos(&l->cl, 0, line, col,
-		                "invalid JSON: a comma before a closing bracket");
-		return;
-	}
-	/* cJSON stops on the second character of a comment opener. */
-	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
-		at--;
-	jsonpos_text_pos(text, at, &line, &col);
-	if (at[0] == '/' && (at[1] == '/' || at[1] == '*')) {
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON: comments are not allowed");
-		return;
-	}
-	if (!*at) {
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON: unexpected end of file");
-		return;
-	}
-	while (at[n] && at[n] != '\n' && at[n] != '\r' && n < sizeof(snip) - 1) {
-		snip[n] = at[n];
-		n++;
-	}
-	/* Never cut a UTF-8 sequence in half: the message must stay valid
-	 * text for whoever reads it (a terminal, a log, a test harness). */
-	if (at[n] && ((unsigned char)at[n] & 0xC0) == 0x80)
-		while (n > 0 && ((unsigned char)snip[n - 1] & 0xC0) == 0x80)
-			n--;
-	if (n > 0 && at[n] && ((unsigned char)snip[n - 1] & 0xC0) == 0xC0)
-		n--;
-	snip[n] = '\0';
-	{
-		char q[CFGL_QUOTE_BUF];
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON near %s", cfgl_quote(q, snip));
-	}
-}
-
 /* Keys whose value is a secret, as dotted paths from the top: a new secret
  * key (a webhook token, a PIN) is one line here. */
 static const char *const secret_keys[] = {"mqtt.password", "upstream.password", NULL};
@@ -2191,38 +2138,14 @@ static void validate(struct loader *l, const cJSON *root)
 	check_secrets_mode(l, root);
 }
 
-/* An absolute, lexical directory: the daemon changes to / when it
- * detaches, so a relative one would change meaning. Symlinks are kept, so
- * that paths read as the installer wrote them. */
-static char *absolute_dir(const char *dir)
-{
-	char *cwd, *out = NULL;
-
-	if (dir[0] == '/')
-		return strdup(dir);
-	cwd = getcwd(NULL, 0);
-	if (!cwd)
-		return NULL;
-	while (dir[0] == '.' && dir[1] == '/')
-		dir += 2;
-	if (strcmp(dir, ".") == 0 || !dir[0])
-		return cwd;
-	if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir) < 0)
-		out = NULL;
-	free(cwd);
-	return out;
-}
-
 static struct config *load(int partial, const char *text, size_t len, const char *name,
                            const char *dir, int mode, config_diag_fn diag, void *ctx, int *nerrors)
 {
 	struct loader l = {.cl = {.name = name ? name : "<string>", .mode = mode},
 	                   .partial = partial};
 	cJSON *root = NULL;
-	const char *end = NULL, *nul;
 	char *adir = NULL;
 	struct config *c = NULL;
-	int line, col;
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -2231,7 +2154,7 @@ static struct config *load(int partial, const char *text, size_t len, const char
 	}
 	l.c = c;
 	c->path = cfgl_sdup(&l.cl, l.cl.name);
-	adir = absolute_dir(dir ? dir : ".");
+	adir = cfgl_absolute_dir(dir ? dir : ".");
 	if (!adir) {
 		cfgl_report_pos(&l.cl, 0, 0, 0, "cannot resolve relative paths: %s",
 		                strerror(errno));
@@ -2239,27 +2162,9 @@ static struct config *load(int partial, const char *text, size_t len, const char
 	}
 	c->dir = cfgl_sdup(&l.cl, adir);
 	l.cl.dir = adir;
-	if (len > CONFIG_MAX_SIZE) {
-		cfgl_report_pos(&l.cl, 0, 0, 0, "too large: over %d MiB; a site config is a few kB",
-		                CONFIG_MAX_SIZE >> 20);
+	if (cfgl_parse(&l.cl, text, len, CONFIG_MAX_SIZE, "a site config is a few kB", 1, &root) <
+	    0)
 		goto out;
-	}
-	nul = memchr(text, '\0', len);
-	if (nul) {
-		jsonpos_text_pos(text, nul, &line, &col);
-		cfgl_report_pos(&l.cl, 0, line, col,
-		                "invalid JSON: a NUL byte; is this a text file?");
-		goto out;
-	}
-	/* The end pointer is what cJSON_GetErrorPtr() would return, without
-	 * cJSON's global error state. */
-	root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root) {
-		report_syntax(&l, text, end ? end : text);
-		goto out;
-	}
-	if (jsonpos_index(&l.cl.pos, text, root) < 0)
-		l.cl.oom = 1;
 	validate(&l, root);
 
 out:
@@ -2281,86 +2186,31 @@ out:
 	return c;
 }
 
-/* The file's directory, for relative paths; "." when it has none. */
-static char *file_dir(const char *file)
-{
-	const char *slash = strrchr(file, '/');
-
-	if (!slash)
-		return strdup(".");
-	if (slash == file)
-		return strdup("/");
-	return strndup(file, (size_t)(slash - file));
-}
-
 static struct config *load_file(int partial, const char *file, config_diag_fn diag, void *ctx,
                                 int *nerrors)
 {
 	struct config *c = NULL;
 	char *buf = NULL, *dir = NULL, msg[512];
-	size_t len = 0, cap = 0;
-	const char *why = NULL;
-	int fd = -1, mode = -1;
-	struct stat st;
+	size_t len = 0;
+	int mode = -1, r;
 
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		why = strerror(errno);
-		goto out;
+	/* Stop one byte past the limit, for load() to say it is too large. */
+	r = cfgl_read_file(file, CONFIG_MAX_SIZE, &buf, &len, &mode);
+	if (r == 0) {
+		dir = cfgl_file_dir(file);
+		if (!dir)
+			r = -ENOMEM;
 	}
-	/* The mode of what was opened (a symlink's target), for the secrets
-	 * check; a pipe or a device is not a file anyone else reads later. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		mode = (int)(st.st_mode & 07777);
-	/* Read to EOF rather than trusting st_size: the file may be a pipe
-	 * or change while it is read. Stop one byte past the limit. */
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *nbuf;
-			if (ncap > CONFIG_MAX_SIZE + 2)
-				ncap = CONFIG_MAX_SIZE + 2;
-			nbuf = realloc(buf, ncap);
-			if (!nbuf) {
-				why = strerror(ENOMEM);
-				goto out;
-			}
-			buf = nbuf;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			why = strerror(errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_MAX_SIZE)
-			break;
-	}
-	buf[len] = '\0';
-	dir = file_dir(file);
-	if (!dir) {
-		why = strerror(ENOMEM);
-		goto out;
-	}
-	c = load(partial, buf, len, file, dir, mode, diag, ctx, nerrors);
-
-out:
-	if (why) {
-		snprintf(msg, sizeof(msg), "%s: cannot read: %s", file, why);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s: cannot read: %s", file, strerror(-r));
 		if (diag)
 			diag(ctx, 0, msg);
 		if (nerrors)
 			*nerrors = 1;
+		goto out;
 	}
-	if (fd >= 0)
-		close(fd);
+	c = load(partial, buf, len, file, dir, mode, diag, ctx, nerrors);
+out:
 	free(buf);
 	free(dir);
 	return c;

@@ -20,7 +20,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,62 +514,13 @@ static void validate(struct loader *l, const cJSON *root)
 	check_secrets_mode(l, root);
 }
 
-/* cJSON says only where it stopped; name the two usual hand-edit slips. */
-static void report_syntax(struct loader *l, const char *text, const char *at)
-{
-	const char *p = at;
-	int line, col;
-
-	if (*p != '}' && *p != ']' && p > text && (p[-1] == '}' || p[-1] == ']'))
-		p--;
-	if (*p == '}' || *p == ']') {
-		while (p > text && (unsigned char)p[-1] <= 32)
-			p--;
-		if (p > text && p[-1] == ',') {
-			jsonpos_text_pos(text, p - 1, &line, &col);
-			cfgl_report_pos(&l->cl, 0, line, col,
-			                "invalid JSON: a comma before a closing bracket");
-			return;
-		}
-	}
-	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
-		at--;
-	jsonpos_text_pos(text, at, &line, &col);
-	if (at[0] == '/' && (at[1] == '/' || at[1] == '*'))
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON: comments are not allowed");
-	else if (!*at)
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON: unexpected end of file");
-	else
-		cfgl_report_pos(&l->cl, 0, line, col, "invalid JSON");
-}
-
-static char *absolute_dir(const char *dir)
-{
-	char *cwd, *out = NULL;
-
-	if (dir[0] == '/')
-		return strdup(dir);
-	cwd = getcwd(NULL, 0);
-	if (!cwd)
-		return NULL;
-	while (dir[0] == '.' && dir[1] == '/')
-		dir += 2;
-	if (strcmp(dir, ".") == 0 || !dir[0])
-		return cwd;
-	if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir) < 0)
-		out = NULL;
-	free(cwd);
-	return out;
-}
-
 static int load(const char *text, size_t len, const char *name, const char *dir, int mode,
                 FILE *errs, struct sconfig **out)
 {
 	struct loader l = {.cl = {.name = name ? name : "<string>", .mode = mode}};
 	cJSON *root = NULL;
-	const char *end = NULL;
 	char *adir = NULL;
-	int line, col, n;
+	int n;
 
 	*out = NULL;
 	l.c = calloc(1, sizeof(*l.c));
@@ -579,30 +529,15 @@ static int load(const char *text, size_t len, const char *name, const char *dir,
 		goto out;
 	}
 	l.c->path = cfgl_sdup(&l.cl, l.cl.name);
-	adir = absolute_dir(dir ? dir : ".");
+	adir = cfgl_absolute_dir(dir ? dir : ".");
 	if (!adir) {
 		cfgl_report_pos(&l.cl, 0, 0, 0, "cannot resolve relative paths: %s",
 		                strerror(errno));
 		goto out;
 	}
 	l.cl.dir = adir;
-	if (len > SCONFIG_MAX_SIZE) {
-		cfgl_report_pos(&l.cl, 0, 0, 0, "too large: over %d MiB", SCONFIG_MAX_SIZE >> 20);
+	if (cfgl_parse(&l.cl, text, len, SCONFIG_MAX_SIZE, NULL, 0, &root) < 0)
 		goto out;
-	}
-	if (memchr(text, '\0', len)) {
-		jsonpos_text_pos(text, memchr(text, '\0', len), &line, &col);
-		cfgl_report_pos(&l.cl, 0, line, col,
-		                "invalid JSON: a NUL byte; is this a text file?");
-		goto out;
-	}
-	root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root) {
-		report_syntax(&l, text, end ? end : text);
-		goto out;
-	}
-	if (jsonpos_index(&l.cl.pos, text, root) < 0)
-		l.cl.oom = 1;
 	validate(&l, root);
 out:
 	cfgl_flush(&l.cl, print_diag, errs);
@@ -626,67 +561,24 @@ int sconfig_load_string(const char *text, const char *name, const char *dir, FIL
 int sconfig_load(const char *path, FILE *errs, struct sconfig **out)
 {
 	char *buf = NULL, *dir = NULL;
-	const char *slash = strrchr(path, '/');
-	size_t len = 0, cap = 0;
-	int fd, mode = -1, r;
-	struct stat st;
+	size_t len = 0;
+	int mode = -1, r;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto fail;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		mode = (int)(st.st_mode & 07777);
-	else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		goto fail;
+	/* Stop one byte past the limit, for load() to say it is too large. */
+	r = cfgl_read_file(path, SCONFIG_MAX_SIZE, &buf, &len, &mode);
+	if (r == 0) {
+		dir = cfgl_file_dir(path);
+		if (!dir)
+			r = -ENOMEM;
 	}
-	for (;;) {
-		ssize_t n;
-		if (len + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *nbuf;
-			if (ncap > SCONFIG_MAX_SIZE + 2)
-				ncap = SCONFIG_MAX_SIZE + 2;
-			nbuf = realloc(buf, ncap);
-			if (!nbuf) {
-				errno = ENOMEM;
-				goto fail;
-			}
-			buf = nbuf;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > SCONFIG_MAX_SIZE)
-			break;
-	}
-	buf[len] = '\0';
-	close(fd);
-	fd = -1;
-	dir = !slash          ? strdup(".")
-	      : slash == path ? strdup("/")
-	                      : strndup(path, (size_t)(slash - path));
-	if (!dir) {
-		errno = ENOMEM;
-		goto fail;
+	if (r < 0) {
+		if (errs)
+			fprintf(errs, "%s: cannot read: %s\n", path, strerror(-r));
+		goto out;
 	}
 	r = load(buf, len, path, dir, mode, errs, out);
-	free(buf);
-	free(dir);
-	return r;
-fail:
-	r = -errno;
-	if (errs)
-		fprintf(errs, "%s: cannot read: %s\n", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+out:
 	free(buf);
 	free(dir);
 	return r;
