@@ -364,22 +364,39 @@ int cfgl_get_str(struct cfgl *cl, const cJSON *obj, const char *key, int require
 	return 0;
 }
 
-int cfgl_get_int(struct cfgl *cl, const cJSON *obj, const char *key, int required, long min,
-                 long max, const char *unit, int *out)
+/* The number member key of obj, or NULL with *r set: 0 when absent and
+ * optional, -1 when missing but required or not a number (reported, as
+ * want). */
+static const cJSON *num_member(struct cfgl *cl, const cJSON *obj, const char *key, int required,
+                               const char *want, int *r)
 {
 	const cJSON *v = cfgl_member(obj, key);
-	size_t old;
-	int r = -1;
 
+	*r = -1;
 	if (!v) {
 		if (required)
 			cfgl_missing(cl, obj, key, NULL);
-		return required ? -1 : 0;
+		else
+			*r = 0;
+		return NULL;
 	}
 	if (!cJSON_IsNumber(v)) {
-		cfgl_bad_type(cl, v, key, "a whole number");
-		return -1;
+		cfgl_bad_type(cl, v, key, want);
+		return NULL;
 	}
+	return v;
+}
+
+int cfgl_get_int(struct cfgl *cl, const cJSON *obj, const char *key, int required, long min,
+                 long max, const char *unit, int *out)
+{
+	int r;
+	const cJSON *v = num_member(cl, obj, key, required, "a whole number", &r);
+	size_t old;
+
+	if (!v)
+		return r;
+	r = -1;
 	old = cfgl_path_push_key(cl, key);
 	if (!isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
 		cfgl_report(cl, 0, v, 0, "expected a whole number, found %g", v->valuedouble);
@@ -401,19 +418,13 @@ int cfgl_get_int(struct cfgl *cl, const cJSON *obj, const char *key, int require
 int cfgl_get_double(struct cfgl *cl, const cJSON *obj, const char *key, int required, double min,
                     double max, double *out)
 {
-	const cJSON *v = cfgl_member(obj, key);
+	int r;
+	const cJSON *v = num_member(cl, obj, key, required, "a number", &r);
 	size_t old;
-	int r = -1;
 
-	if (!v) {
-		if (required)
-			cfgl_missing(cl, obj, key, NULL);
-		return required ? -1 : 0;
-	}
-	if (!cJSON_IsNumber(v)) {
-		cfgl_bad_type(cl, v, key, "a number");
-		return -1;
-	}
+	if (!v)
+		return r;
+	r = -1;
 	old = cfgl_path_push_key(cl, key);
 	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max) {
 		cfgl_report(cl, 0, v, 0, "%g is out of range: must be %g to %g", v->valuedouble,
