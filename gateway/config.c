@@ -16,6 +16,7 @@
  */
 #include "config.h"
 #include "channel.h"
+#include "../common/cfgload.h"
 #include "../common/diag.h"
 #include "jsonpos.h"
 #include "../rules/rules.h"
@@ -41,11 +42,6 @@
  * bounding it bounds the memory a --check can take on a 1 GB gateway. */
 #define CONFIG_MAX_SIZE (4 * 1024 * 1024)
 
-#define JPATH_MAX 512 /* a JSON path in a message */
-#define QUOTE_MAX 64  /* bytes of a user's value quoted in a message */
-#define QUOTE_BUF (QUOTE_MAX * 4 + 16)
-#define KEYS_MAX 32 /* members of the longest key list below */
-
 /* Families append suffixes such as "/availability" to a device topic and
  * write the result into SH_TOPIC_MAX buffers; keep room for them. */
 #define TOPIC_LEN_MAX (SH_TOPIC_MAX - 32)
@@ -58,30 +54,11 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {"site",
-                                       "database",
-                                       "control_socket",
-                                       "control_group",
-                                       "control_idle_s",
-                                       "log_level",
-                                       "mqtt",
-                                       "upstream",
-                                       "heartbeat_s",
-                                       "zones",
-                                       "buses",
-                                       "sensors",
-                                       "outputs",
-                                       "contacts",
-                                       "rules",
-                                       "homeassistant",
-                                       "profiles_dir",
-                                       "neighbours",
-                                       "outbox",
-                                       "modem",
-                                       "credentials",
-                                       "criteria",
-                                       "retention_days",
-                                       NULL};
+static const char *const top_keys[] = {
+    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
+    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
+    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
+    "outbox",  "modem",    "credentials",    "criteria",      "retention_days", NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const criteria_keys[] = {"file", "notify", "self_check_at", NULL};
@@ -120,18 +97,8 @@ struct idref {
 };
 
 struct loader {
-	const char *name; /* the file, as the user named it */
-	const char *dir;  /* absolute, for relative paths */
-	int mode;         /* the file's permission bits; -1: not a file (a string) */
-	int partial;      /* --check: also check what the daemon will need to write */
-	int oom;
-
-	struct jsonpos pos;
-
-	struct diag_list diags; /* counts the errors too */
-
-	char path[JPATH_MAX];
-	size_t pathlen;
+	struct cfgl cl; /* name, dir, mode, positions, diagnostics, JSON path */
+	int partial;    /* --check: also check what the daemon will need to write */
 
 	/* Zone ids, for the references of sensors and outputs. */
 	struct idref *zone_refs;
@@ -145,497 +112,7 @@ struct loader {
 	struct config *c;
 };
 
-/* ---- small helpers ---- */
-
-static int index_of(const char *const *names, const char *s)
-{
-	for (int i = 0; s && names[i]; i++)
-		if (strcmp(names[i], s) == 0)
-			return i;
-	return -1;
-}
-
-static char *sdup(struct loader *l, const char *s)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		l->oom = 1;
-	return d;
-}
-
-/* User text goes into one-line messages: escape what would break the line
- * and cut what would drown it. Stops on a character boundary. */
-static const char *quote(char *buf, const char *s)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; s[i]; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		/* Past QUOTE_MAX, finish the UTF-8 sequence in hand (at most 3
-		 * continuation bytes), never a run of them: invalid UTF-8 can
-		 * hold thousands (found by fuzz_config). */
-		if (i >= QUOTE_MAX && ((ch & 0xc0) != 0x80 || i >= QUOTE_MAX + 3))
-			break;
-		if (ch == '"' || ch == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)ch;
-		} else if (ch < 32 || ch == 127) {
-			o += (size_t)snprintf(buf + o, 5, "\\x%02x", ch);
-		} else {
-			buf[o++] = (char)ch;
-		}
-	}
-	if (s[i]) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-/* "a, b, c" for messages that list the choices. */
-static const char *join_names(char *buf, size_t size, const char *const *names)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; names && names[i] && o < size; i++)
-		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
-	return buf;
-}
-
-static int is_word(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
-		    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '-')
-			return 0;
-	return 1;
-}
-
-/* ---- JSON paths ---- */
-
-static void path_append(struct loader *l, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (l->pathlen >= sizeof(l->path) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(l->path + l->pathlen, sizeof(l->path) - l->pathlen, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	l->pathlen += (size_t)n;
-	if (l->pathlen > sizeof(l->path) - 1)
-		l->pathlen = sizeof(l->path) - 1;
-}
-
-static size_t path_push_key(struct loader *l, const char *key)
-{
-	size_t old = l->pathlen;
-	char q[QUOTE_BUF];
-
-	/* A key that is not a plain word is quoted, so that a stray space or
-	 * newline in it is visible in the message. */
-	if (is_word(key))
-		path_append(l, "%s%s", old ? "." : "", key);
-	else
-		path_append(l, "[%s]", quote(q, key));
-	return old;
-}
-
-static size_t path_push_index(struct loader *l, int i)
-{
-	size_t old = l->pathlen;
-
-	path_append(l, "[%d]", i);
-	return old;
-}
-
-static void path_pop(struct loader *l, size_t old)
-{
-	l->pathlen = old;
-	l->path[old] = '\0';
-}
-
-/* ---- diagnostics ----
- *
- * Collected in a diag_list (common/diag.h), shared with the rule compiler,
- * and handed to the caller sorted by position when the load is done. A
- * config is one file: every diagnostic is file 0. */
-
-static void vreport(struct loader *l, int severity, int line, int col, const char *fmt, va_list ap)
-{
-	char *text = NULL, *msg = NULL;
-	const char *sep = l->pathlen ? ": " : "";
-	int n;
-
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
-	if (!text)
-		n = -1;
-	else if (line > 0)
-		n = asprintf(&msg, "%s:%d:%d: %s%s%s", l->name, line, col, l->path, sep, text);
-	else
-		n = asprintf(&msg, "%s: %s%s%s", l->name, l->path, sep, text);
-	free(text);
-	/* counted even when it could not be kept: the load must fail */
-	diag_add(&l->diags, 0, line, col, severity, n < 0 ? NULL : msg);
-	if (l->diags.oom)
-		l->oom = 1;
-}
-
-/* Report at a position in the text (line 0: the file as a whole). */
-static void report_pos(struct loader *l, int severity, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void report_pos(struct loader *l, int severity, int line, int col, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(l, severity, line, col, fmt, ap);
-	va_end(ap);
-}
-
-/* Report at a node: where its value starts, or where its key starts when
- * at_key is set (unknown and repeated keys). */
-static void report(struct loader *l, int severity, const cJSON *at, int at_key, const char *fmt,
-                   ...) __attribute__((format(printf, 5, 6)));
-static void report(struct loader *l, int severity, const cJSON *at, int at_key, const char *fmt,
-                   ...)
-{
-	const struct jsonpos_node *p = jsonpos_find(&l->pos, at);
-	int line = 0, col = 0;
-	va_list ap;
-
-	if (p) {
-		line = at_key && p->kline ? p->kline : p->line;
-		col = at_key && p->kline ? p->kcol : p->col;
-	}
-	va_start(ap, fmt);
-	vreport(l, severity, line, col, fmt, ap);
-	va_end(ap);
-}
-
-static void report_flush(struct loader *l, config_diag_fn fn, void *ctx)
-{
-	diag_flush(&l->diags, fn, ctx);
-	if (l->oom) {
-		/* No allocation here: memory is what ran out. */
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s: out of memory", l->name);
-		l->diags.nerrors++;
-		if (fn)
-			fn(ctx, 0, msg);
-	}
-}
-
-/* ---- typed members ---- */
-
-static const cJSON *member(const cJSON *obj, const char *key)
-{
-	return obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-}
-
-static void missing(struct loader *l, const cJSON *obj, const char *key, const char *why)
-{
-	report(l, 0, obj, 0, "missing required key \"%s\"%s%s", key, why ? ": " : "",
-	       why ? why : "");
-}
-
-static const char *type_name(const cJSON *v)
-{
-	if (cJSON_IsString(v))
-		return "a string";
-	if (cJSON_IsNumber(v))
-		return "a number";
-	if (cJSON_IsBool(v))
-		return "true/false";
-	if (cJSON_IsNull(v))
-		return "null";
-	if (cJSON_IsArray(v))
-		return "an array";
-	return "an object";
-}
-
-static void bad_type(struct loader *l, const cJSON *v, const char *key, const char *want)
-{
-	size_t old = key ? path_push_key(l, key) : l->pathlen;
-
-	report(l, 0, v, 0, "expected %s, found %s", want, type_name(v));
-	path_pop(l, old);
-}
-
-/* Every member of obj must be one of keys; reports unknown and repeated
- * keys with the key's own position. */
-static void check_keys(struct loader *l, const cJSON *obj, const char *const *keys)
-{
-	const cJSON *seen[KEYS_MAX] = {0};
-	char q[QUOTE_BUF], list[256];
-
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		int k = index_of(keys, m->string);
-		/* A key list longer than the table is a programming error; never
-		 * write past it. */
-		if (k >= KEYS_MAX)
-			k = -1;
-		size_t old = path_push_key(l, m->string);
-
-		if (k < 0) {
-			const char *hint = sh_suggest(m->string, keys);
-			if (hint)
-				report(l, 0, m, 1, "unknown key; did you mean %s?", quote(q, hint));
-			else
-				report(l, 0, m, 1, "unknown key; expected one of %s",
-				       join_names(list, sizeof(list), keys));
-		} else if (seen[k]) {
-			/* cJSON keeps both and lookups return the first, so the
-			 * later one would be silently ignored. */
-			const struct jsonpos_node *p = jsonpos_find(&l->pos, seen[k]);
-			report(l, 0, m, 1, "key given twice; the first one, at line %d, would win",
-			       p ? p->kline : 0);
-		} else {
-			seen[k] = m;
-		}
-		path_pop(l, old);
-	}
-}
-
-/* A string member. Returns 1 with *out pointing into the tree, 0 when
- * absent (a missing required key is reported) or -1 after reporting. */
-static int str_member(struct loader *l, const cJSON *obj, const char *key, int required,
-                      const char **out)
-{
-	const cJSON *v = member(obj, key);
-
-	*out = NULL;
-	if (!v) {
-		if (required)
-			missing(l, obj, key, NULL);
-		return 0;
-	}
-	if (!cJSON_IsString(v)) {
-		bad_type(l, v, key, "a string");
-		return -1;
-	}
-	if (!v->valuestring[0]) {
-		size_t old = path_push_key(l, key);
-		if (required)
-			report(l, 0, v, 0, "must not be empty");
-		else
-			report(l, 0, v, 0, "empty string; leave the key out to use the default");
-		path_pop(l, old);
-		return -1;
-	}
-	*out = v->valuestring;
-	return 1;
-}
-
-/* A string member copied into *out, or def (which may be NULL) when the
- * key is absent. Returns 0, or -1 after reporting. */
-static int get_str(struct loader *l, const cJSON *obj, const char *key, int required,
-                   const char *def, char **out)
-{
-	const char *s;
-	int r = str_member(l, obj, key, required, &s);
-
-	*out = NULL;
-	if (r < 0 || (r == 0 && required))
-		return -1;
-	*out = sdup(l, r ? s : def);
-	return 0;
-}
-
-/* An integer member in min..max; *out keeps its default when absent. */
-static int get_int(struct loader *l, const cJSON *obj, const char *key, int required, long min,
-                   long max, const char *unit, int *out)
-{
-	const cJSON *v = member(obj, key);
-	size_t old;
-	int r = -1;
-
-	if (!v) {
-		if (required)
-			missing(l, obj, key, NULL);
-		return required ? -1 : 0;
-	}
-	if (!cJSON_IsNumber(v)) {
-		bad_type(l, v, key, "a whole number");
-		return -1;
-	}
-	old = path_push_key(l, key);
-	if (!isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
-		report(l, 0, v, 0, "expected a whole number, found %g", v->valuedouble);
-	else if (v->valuedouble < (double)min || v->valuedouble > (double)max) {
-		if (max == INT_MAX)
-			report(l, 0, v, 0, "%g is out of range: must be at least %ld%s%s",
-			       v->valuedouble, min, unit ? " " : "", unit ? unit : "");
-		else
-			report(l, 0, v, 0, "%g is out of range: must be %ld to %ld%s%s",
-			       v->valuedouble, min, max, unit ? " " : "", unit ? unit : "");
-	} else {
-		*out = (int)v->valuedouble;
-		r = 0;
-	}
-	path_pop(l, old);
-	return r;
-}
-
-static int get_double(struct loader *l, const cJSON *obj, const char *key, int required, double min,
-                      double max, double *out)
-{
-	const cJSON *v = member(obj, key);
-	size_t old;
-	int r = -1;
-
-	if (!v) {
-		if (required)
-			missing(l, obj, key, NULL);
-		return required ? -1 : 0;
-	}
-	if (!cJSON_IsNumber(v)) {
-		bad_type(l, v, key, "a number");
-		return -1;
-	}
-	old = path_push_key(l, key);
-	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max) {
-		report(l, 0, v, 0, "%g is out of range: must be %g to %g", v->valuedouble, min,
-		       max);
-	} else {
-		*out = v->valuedouble;
-		r = 0;
-	}
-	path_pop(l, old);
-	return r;
-}
-
-static int get_bool(struct loader *l, const cJSON *obj, const char *key, int *out)
-{
-	const cJSON *v = member(obj, key);
-
-	if (!v)
-		return 0;
-	if (!cJSON_IsBool(v)) {
-		bad_type(l, v, key, "true or false");
-		return -1;
-	}
-	*out = cJSON_IsTrue(v);
-	return 0;
-}
-
-/* One word of a fixed list, as its index; *out keeps its default when the
- * key is absent. what names the list in messages ("zone kind"). */
-static int get_enum(struct loader *l, const cJSON *obj, const char *key, int required,
-                    const char *const *names, const char *what, int *out)
-{
-	const char *s;
-	char q[QUOTE_BUF], h[QUOTE_BUF], list[256];
-	int r = str_member(l, obj, key, required, &s), i;
-	size_t old;
-
-	if (r <= 0)
-		return r == 0 && !required ? 0 : -1;
-	i = index_of(names, s);
-	if (i >= 0) {
-		*out = i;
-		return 0;
-	}
-	old = path_push_key(l, key);
-	if (sh_suggest(s, names))
-		report(l, 0, member(obj, key), 0, "unknown %s %s; did you mean %s?", what,
-		       quote(q, s), quote(h, sh_suggest(s, names)));
-	else
-		report(l, 0, member(obj, key), 0, "unknown %s %s; expected one of %s", what,
-		       quote(q, s), join_names(list, sizeof(list), names));
-	path_pop(l, old);
-	return -1;
-}
-
-/* An object member: NULL when absent (reported when required) or not an
- * object (reported). */
-static const cJSON *get_obj(struct loader *l, const cJSON *obj, const char *key, int required,
-                            const char *why)
-{
-	const cJSON *v = member(obj, key);
-
-	if (!v) {
-		if (required)
-			missing(l, obj, key, why);
-		return NULL;
-	}
-	if (!cJSON_IsObject(v)) {
-		bad_type(l, v, key, "an object");
-		return NULL;
-	}
-	return v;
-}
-
-static const cJSON *get_arr(struct loader *l, const cJSON *obj, const char *key, int required)
-{
-	const cJSON *v = member(obj, key);
-
-	if (!v) {
-		if (required)
-			missing(l, obj, key, NULL);
-		return NULL;
-	}
-	if (!cJSON_IsArray(v)) {
-		bad_type(l, v, key, "an array");
-		return NULL;
-	}
-	return v;
-}
-
 /* ---- values with rules of their own ---- */
-
-/* Ids appear in MQTT topics (the site), rule files and safehousectl
- * commands, and are copied into SH_ID_MAX buffers: keep them plain. */
-static int get_id(struct loader *l, const cJSON *obj, const char *why, char **out)
-{
-	const char *s;
-	char q[QUOTE_BUF];
-	size_t old;
-
-	*out = NULL;
-	if (str_member(l, obj, "id", REQUIRED, &s) <= 0)
-		return -1;
-	if (strlen(s) < SH_ID_MAX && is_word(s)) {
-		*out = sdup(l, s);
-		return 0;
-	}
-	old = path_push_key(l, "id");
-	report(l, 0, member(obj, "id"), 0,
-	       "invalid id %s: use 1 to %d letters, digits, '-' or '_'%s%s", quote(q, s),
-	       SH_ID_MAX - 1, why ? ", since " : "", why ? why : "");
-	path_pop(l, old);
-	return -1;
-}
-
-static char *join_path(struct loader *l, const char *dir, const char *rel)
-{
-	char *out = NULL;
-	size_t n = strlen(dir);
-
-	if (rel[0] == '/')
-		return sdup(l, rel);
-	while (rel[0] == '.' && rel[1] == '/')
-		rel += 2;
-	if (asprintf(&out, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", rel) < 0) {
-		l->oom = 1;
-		return NULL;
-	}
-	return out;
-}
 
 /* A path member; relative paths are relative to the config file (the
  * contract), not to wherever the daemon was started. */
@@ -643,39 +120,41 @@ static int get_path(struct loader *l, const cJSON *obj, const char *key, const c
                     char **out)
 {
 	const char *s;
-	int r = str_member(l, obj, key, OPTIONAL, &s);
+	int r = cfgl_str_member(&l->cl, obj, key, OPTIONAL, &s);
 
 	*out = NULL;
 	if (r < 0)
 		return -1;
 	if (r == 0 && !def)
 		return 0;
-	*out = join_path(l, l->dir, r ? s : def);
+	*out = cfgl_join_path(&l->cl, l->cl.dir, r ? s : def);
 	return 0;
 }
 
 static int topic_ok(struct loader *l, const cJSON *obj, const char *key, char **out)
 {
 	const char *s;
-	const cJSON *v = member(obj, key);
+	const cJSON *v = cfgl_member(obj, key);
 	size_t old;
-	int r = str_member(l, obj, key, REQUIRED, &s);
+	int r = cfgl_str_member(&l->cl, obj, key, REQUIRED, &s);
 
 	*out = NULL;
 	if (r <= 0)
 		return -1;
-	old = path_push_key(l, key);
+	old = cfgl_path_push_key(&l->cl, key);
 	r = -1;
 	if (strpbrk(s, "+#"))
-		report(l, 0, v, 0,
-		       "MQTT wildcards ('+', '#') are not allowed: the topic names one device");
+		cfgl_report(
+		    &l->cl, 0, v, 0,
+		    "MQTT wildcards ('+', '#') are not allowed: the topic names one device");
 	else if (strlen(s) > TOPIC_LEN_MAX)
-		report(l, 0, v, 0, "too long: %zu bytes, at most %d", strlen(s), TOPIC_LEN_MAX);
+		cfgl_report(&l->cl, 0, v, 0, "too long: %zu bytes, at most %d", strlen(s),
+		            TOPIC_LEN_MAX);
 	else
 		r = 0;
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 	if (r == 0)
-		*out = sdup(l, s);
+		*out = cfgl_sdup(&l->cl, s);
 	return r;
 }
 
@@ -686,16 +165,16 @@ static void family_report(void *ctx, int severity, const cJSON *node, const char
 {
 	struct loader *l = ctx;
 	char msg[512];
-	size_t old = l->pathlen;
+	size_t old = l->cl.pathlen;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (key && *key)
-		path_append(l, "%s%s", key[0] == '[' ? "" : ".", key);
-	report(l, severity, node, 0, "%s", msg);
-	path_pop(l, old);
+		cfgl_path_append(&l->cl, "%s%s", key[0] == '[' ? "" : ".", key);
+	cfgl_report(&l->cl, severity, node, 0, "%s", msg);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* {"topic", "format", ...} of a sensor or output; the keys beyond topic and
@@ -704,41 +183,42 @@ static void parse_binding(struct loader *l, const cJSON *b, struct family_bindin
 {
 	const struct family *fam;
 	const char *fmt;
-	char q[QUOTE_BUF], h[QUOTE_BUF], list[256];
-	const char *keys[KEYS_MAX + 1];
+	char q[CFGL_QUOTE_BUF], h[CFGL_QUOTE_BUF], list[256];
+	const char *keys[CFGL_KEYS_MAX + 1];
 	const char *hint;
 	size_t old;
 	int nk = 0;
 
 	topic_ok(l, b, "topic", &out->topic);
-	if (str_member(l, b, "format", REQUIRED, &fmt) <= 0) {
-		check_keys(l, b, binding_keys);
+	if (cfgl_str_member(&l->cl, b, "format", REQUIRED, &fmt) <= 0) {
+		cfgl_check_keys(&l->cl, b, binding_keys);
 		return;
 	}
 	fam = family_find(fmt);
 	if (!fam) {
 		/* Other keys would only be guessed at: the format decides
 		 * which ones exist. */
-		old = path_push_key(l, "format");
+		old = cfgl_path_push_key(&l->cl, "format");
 		hint = sh_suggest(fmt, family_names);
 		if (hint)
-			report(l, 0, member(b, "format"), 0,
-			       "unknown payload format %s; did you mean %s?", quote(q, fmt),
-			       quote(h, hint));
+			cfgl_report(&l->cl, 0, cfgl_member(b, "format"), 0,
+			            "unknown payload format %s; did you mean %s?",
+			            cfgl_quote(q, fmt), cfgl_quote(h, hint));
 		else
-			report(l, 0, member(b, "format"), 0,
-			       "unknown payload format %s; this version knows %s", quote(q, fmt),
-			       join_names(list, sizeof(list), family_names));
-		path_pop(l, old);
+			cfgl_report(&l->cl, 0, cfgl_member(b, "format"), 0,
+			            "unknown payload format %s; this version knows %s",
+			            cfgl_quote(q, fmt),
+			            cfgl_join_names(list, sizeof(list), family_names));
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
-	out->format = sdup(l, fmt);
-	for (int i = 0; binding_keys[i] && nk < KEYS_MAX; i++)
+	out->format = cfgl_sdup(&l->cl, fmt);
+	for (int i = 0; binding_keys[i] && nk < CFGL_KEYS_MAX; i++)
 		keys[nk++] = binding_keys[i];
-	for (int i = 0; fam->keys && fam->keys[i] && nk < KEYS_MAX; i++)
+	for (int i = 0; fam->keys && fam->keys[i] && nk < CFGL_KEYS_MAX; i++)
 		keys[nk++] = fam->keys[i];
 	keys[nk] = NULL;
-	check_keys(l, b, keys);
+	cfgl_check_keys(&l->cl, b, keys);
 	if (fam->configure) {
 		const struct cfg_report cfg = {.ctx = l, .report = family_report};
 		fam->configure(out, b, &cfg);
@@ -751,32 +231,32 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 static void parse_source(struct loader *l, const cJSON *obj, const char *what,
                          struct family_binding *out, struct config_modbus *mb, int is_output)
 {
-	const cJSON *modbus = member(obj, "modbus");
+	const cJSON *modbus = cfgl_member(obj, "modbus");
 	const cJSON *b;
 	size_t old;
 
 	mb->bus = -1;
 	if (modbus) {
-		if (member(obj, "mqtt")) {
-			report(l, 0, modbus, 1, "give \"mqtt\" or \"modbus\", not both");
+		if (cfgl_member(obj, "mqtt")) {
+			cfgl_report(&l->cl, 0, modbus, 1, "give \"mqtt\" or \"modbus\", not both");
 			return;
 		}
 		if (!cJSON_IsObject(modbus)) {
-			bad_type(l, modbus, "modbus", "an object");
+			cfgl_bad_type(&l->cl, modbus, "modbus", "an object");
 			return;
 		}
-		old = path_push_key(l, "modbus");
+		old = cfgl_path_push_key(&l->cl, "modbus");
 		parse_modbus(l, modbus, is_output, mb);
-		path_pop(l, old);
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
-	b = get_obj(l, obj, "mqtt", REQUIRED, what);
+	b = cfgl_get_obj(&l->cl, obj, "mqtt", REQUIRED, what);
 	if (!b)
 		return;
 	out->is_output = is_output;
-	old = path_push_key(l, "mqtt");
+	old = cfgl_path_push_key(&l->cl, "mqtt");
 	parse_binding(l, b, out);
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* ---- sections ---- */
@@ -784,30 +264,31 @@ static void parse_source(struct loader *l, const cJSON *obj, const char *what,
 static void parse_site(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
-	const cJSON *site = get_obj(l, root, "site", REQUIRED, NULL), *geo;
+	const cJSON *site = cfgl_get_obj(&l->cl, root, "site", REQUIRED, NULL), *geo;
 	size_t old;
 
 	if (!site)
 		return;
-	old = path_push_key(l, "site");
-	check_keys(l, site, site_keys);
-	get_id(l, site, "it is part of every MQTT topic of the site", &c->site.id);
-	get_str(l, site, "name", OPTIONAL, NULL, &c->site.name);
-	get_str(l, site, "address", OPTIONAL, NULL, &c->site.address);
-	get_str(l, site, "phone", OPTIONAL, NULL, &c->site.phone);
-	get_str(l, site, "timezone", OPTIONAL, SH_DEFAULT_TIMEZONE, &c->site.timezone);
-	get_enum(l, site, "language", OPTIONAL, languages, "language", &c->site.language);
-	geo = get_obj(l, site, "geo", OPTIONAL, NULL);
+	old = cfgl_path_push_key(&l->cl, "site");
+	cfgl_check_keys(&l->cl, site, site_keys);
+	cfgl_get_id(&l->cl, site, SH_ID_MAX, "since it is part of every MQTT topic of the site",
+	            &c->site.id);
+	cfgl_get_str(&l->cl, site, "name", OPTIONAL, NULL, 0, &c->site.name);
+	cfgl_get_str(&l->cl, site, "address", OPTIONAL, NULL, 0, &c->site.address);
+	cfgl_get_str(&l->cl, site, "phone", OPTIONAL, NULL, 0, &c->site.phone);
+	cfgl_get_str(&l->cl, site, "timezone", OPTIONAL, SH_DEFAULT_TIMEZONE, 0, &c->site.timezone);
+	cfgl_get_enum(&l->cl, site, "language", OPTIONAL, languages, "language", &c->site.language);
+	geo = cfgl_get_obj(&l->cl, site, "geo", OPTIONAL, NULL);
 	if (geo) {
-		size_t g = path_push_key(l, "geo");
+		size_t g = cfgl_path_push_key(&l->cl, "geo");
 		int a, b;
-		check_keys(l, geo, geo_keys);
-		a = get_double(l, geo, "lat", REQUIRED, -90, 90, &c->site.lat);
-		b = get_double(l, geo, "lon", REQUIRED, -180, 180, &c->site.lon);
+		cfgl_check_keys(&l->cl, geo, geo_keys);
+		a = cfgl_get_double(&l->cl, geo, "lat", REQUIRED, -90, 90, &c->site.lat);
+		b = cfgl_get_double(&l->cl, geo, "lon", REQUIRED, -180, 180, &c->site.lon);
 		c->site.has_geo = a == 0 && b == 0;
-		path_pop(l, g);
+		cfgl_path_pop(&l->cl, g);
 	}
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* ---- credentials ---- */
@@ -847,15 +328,15 @@ static int credential_entry(struct loader *l, const cJSON *e, const cJSON *at,
 		p = cJSON_GetObjectItemCaseSensitive(e, "password");
 	}
 	if (!cJSON_IsString(p) || !p->valuestring[0] || (u && !cJSON_IsString(u))) {
-		report(l, 0, at, 0,
-		       "%s: entry \"%s\" must be a non-empty string or an object "
-		       "{\"username\": ..., \"password\": ...}",
-		       l->c->credentials, e->string);
+		cfgl_report(&l->cl, 0, at, 0,
+		            "%s: entry \"%s\" must be a non-empty string or an object "
+		            "{\"username\": ..., \"password\": ...}",
+		            l->c->credentials, e->string);
 		return -1;
 	}
-	out->name = sdup(l, e->string);
-	out->username = u ? sdup(l, u->valuestring) : NULL;
-	out->secret = sdup(l, p->valuestring);
+	out->name = cfgl_sdup(&l->cl, e->string);
+	out->username = u ? cfgl_sdup(&l->cl, u->valuestring) : NULL;
+	out->secret = cfgl_sdup(&l->cl, p->valuestring);
 	return 0;
 }
 
@@ -868,7 +349,7 @@ static int credential_entry(struct loader *l, const cJSON *e, const cJSON *at,
 static void load_credentials(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
-	const cJSON *at = member(root, "credentials"), *doc = NULL, *e;
+	const cJSON *at = cfgl_member(root, "credentials"), *doc = NULL, *e;
 	char *buf = NULL;
 	size_t old;
 	ssize_t n = 0;
@@ -877,28 +358,29 @@ static void load_credentials(struct loader *l, const cJSON *root)
 
 	if (get_path(l, root, "credentials", NULL, &c->credentials) < 0 || !c->credentials)
 		return;
-	old = path_push_key(l, "credentials");
+	old = cfgl_path_push_key(&l->cl, "credentials");
 	fd = open(c->credentials, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		report(l, 0, at, 0, "cannot read %s: %s", c->credentials, strerror(errno));
+		cfgl_report(&l->cl, 0, at, 0, "cannot read %s: %s", c->credentials,
+		            strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		report(l, 0, at, 0, "%s is not a regular file", c->credentials);
+		cfgl_report(&l->cl, 0, at, 0, "%s is not a regular file", c->credentials);
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		report(l, 0, at, 0,
-		       "%s holds passwords but is %s by group or others (mode %04o); "
-		       "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
-		       "runs as)",
-		       c->credentials, st.st_mode & 044 ? "readable" : "writable",
-		       (unsigned)(st.st_mode & 07777), c->credentials);
+		cfgl_report(&l->cl, 0, at, 0,
+		            "%s holds passwords but is %s by group or others (mode %04o); "
+		            "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
+		            "runs as)",
+		            c->credentials, st.st_mode & 044 ? "readable" : "writable",
+		            (unsigned)(st.st_mode & 07777), c->credentials);
 		goto out;
 	}
 	if (st.st_size > CREDENTIALS_MAX_SIZE || !(buf = malloc((size_t)st.st_size + 1))) {
-		report(l, 0, at, 0, "%s: larger than %d bytes", c->credentials,
-		       CREDENTIALS_MAX_SIZE);
+		cfgl_report(&l->cl, 0, at, 0, "%s: larger than %d bytes", c->credentials,
+		            CREDENTIALS_MAX_SIZE);
 		goto out;
 	}
 	while (n < st.st_size) {
@@ -917,18 +399,19 @@ static void load_credentials(struct loader *l, const cJSON *root)
 		for (const char *q = buf; bad && q < bad && q < buf + n; q++)
 			line += *q == '\n';
 		if (doc)
-			report(l, 0, at, 0,
-			       "%s: not a JSON object; expected {\"NAME\": \"SECRET\" or "
-			       "{\"username\": ..., \"password\": ...}}",
-			       c->credentials);
+			cfgl_report(&l->cl, 0, at, 0,
+			            "%s: not a JSON object; expected {\"NAME\": \"SECRET\" or "
+			            "{\"username\": ..., \"password\": ...}}",
+			            c->credentials);
 		else
-			report(l, 0, at, 0, "%s: invalid JSON at line %d", c->credentials, line);
+			cfgl_report(&l->cl, 0, at, 0, "%s: invalid JSON at line %d", c->credentials,
+			            line);
 		goto out;
 	}
 	c->nsecrets = cJSON_GetArraySize(doc);
 	c->secrets = calloc((size_t)c->nsecrets + 1, sizeof(*c->secrets));
 	if (!c->secrets) {
-		l->oom = 1;
+		l->cl.oom = 1;
 		c->nsecrets = 0;
 		goto out;
 	}
@@ -943,7 +426,7 @@ out:
 		close(fd);
 	free(buf);
 	cJSON_Delete((cJSON *)doc);
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* A broker's username and password from the credentials file: "password":
@@ -953,16 +436,16 @@ out:
 static void broker_credentials(struct loader *l, const cJSON *obj, const char *own,
                                struct config_broker *b)
 {
-	const cJSON *pw = member(obj, "password");
+	const cJSON *pw = cfgl_member(obj, "password");
 	const struct config_secret *s;
 	const char *name;
 	size_t old;
 
-	if (!pw && !member(obj, "username")) {
+	if (!pw && !cfgl_member(obj, "username")) {
 		s = find_secret(l->c, own);
 		if (s && s->username) {
-			b->username = sdup(l, s->username);
-			b->password = sdup(l, s->secret);
+			b->username = cfgl_sdup(&l->cl, s->username);
+			b->password = cfgl_sdup(&l->cl, s->secret);
 		}
 		return;
 	}
@@ -975,26 +458,28 @@ static void broker_credentials(struct loader *l, const cJSON *obj, const char *o
 	if (!s && l->c->credentials && !l->c->secrets)
 		return; /* the file was refused: said once, at "credentials" */
 	if (!s) {
-		old = path_push_key(l, "password");
+		old = cfgl_path_push_key(&l->cl, "password");
 		if (!l->c->credentials)
-			report(l, 0, pw, 0,
-			       "refers to the credentials file, but there is no \"credentials\" "
-			       "key naming one");
+			cfgl_report(
+			    &l->cl, 0, pw, 0,
+			    "refers to the credentials file, but there is no \"credentials\" "
+			    "key naming one");
 		else
-			report(l, 0, pw, 0, "%s has no entry \"%s\"", l->c->credentials, name);
-		path_pop(l, old);
+			cfgl_report(&l->cl, 0, pw, 0, "%s has no entry \"%s\"", l->c->credentials,
+			            name);
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
-	b->password = sdup(l, s->secret);
+	b->password = cfgl_sdup(&l->cl, s->secret);
 	if (!b->username && s->username)
-		b->username = sdup(l, s->username);
+		b->username = cfgl_sdup(&l->cl, s->username);
 }
 
 /* Upstream TLS with a client certificate: both files, readable, and the
  * key for our eyes only (whoever reads it can be the site upstream). */
 static void parse_client_cert(struct loader *l, const cJSON *obj, struct config_broker *b)
 {
-	const cJSON *cert = member(obj, "certfile"), *key = member(obj, "keyfile");
+	const cJSON *cert = cfgl_member(obj, "certfile"), *key = cfgl_member(obj, "keyfile");
 	struct stat st;
 	size_t old;
 
@@ -1003,36 +488,37 @@ static void parse_client_cert(struct loader *l, const cJSON *obj, struct config_
 	if (!cert && !key)
 		return;
 	if (!cert || !key) {
-		old = path_push_key(l, cert ? "certfile" : "keyfile");
-		report(l, 0, cert ? cert : key, 1,
-		       "a client certificate needs both \"certfile\" and \"keyfile\"");
-		path_pop(l, old);
+		old = cfgl_path_push_key(&l->cl, cert ? "certfile" : "keyfile");
+		cfgl_report(&l->cl, 0, cert ? cert : key, 1,
+		            "a client certificate needs both \"certfile\" and \"keyfile\"");
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
-	if (cJSON_IsFalse(member(obj, "tls"))) {
-		old = path_push_key(l, "certfile");
-		report(l, 0, cert, 0, "a client certificate is only used with \"tls\": true");
-		path_pop(l, old);
+	if (cJSON_IsFalse(cfgl_member(obj, "tls"))) {
+		old = cfgl_path_push_key(&l->cl, "certfile");
+		cfgl_report(&l->cl, 0, cert, 0,
+		            "a client certificate is only used with \"tls\": true");
+		cfgl_path_pop(&l->cl, old);
 	}
 	b->tls = 1;
 	if (b->certfile && access(b->certfile, R_OK) < 0) {
-		old = path_push_key(l, "certfile");
-		report(l, 0, cert, 0, "cannot read %s: %s", b->certfile, strerror(errno));
-		path_pop(l, old);
+		old = cfgl_path_push_key(&l->cl, "certfile");
+		cfgl_report(&l->cl, 0, cert, 0, "cannot read %s: %s", b->certfile, strerror(errno));
+		cfgl_path_pop(&l->cl, old);
 	}
 	if (!b->keyfile)
 		return;
-	old = path_push_key(l, "keyfile");
+	old = cfgl_path_push_key(&l->cl, "keyfile");
 	if (access(b->keyfile, R_OK) < 0 || stat(b->keyfile, &st) < 0)
-		report(l, 0, key, 0, "cannot read %s: %s", b->keyfile, strerror(errno));
+		cfgl_report(&l->cl, 0, key, 0, "cannot read %s: %s", b->keyfile, strerror(errno));
 	else if (st.st_mode & 077)
-		report(l, 0, key, 0,
-		       "%s is a private key but is %s by group or others (mode %04o); "
-		       "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
-		       "runs as)",
-		       b->keyfile, st.st_mode & 044 ? "readable" : "writable",
-		       (unsigned)(st.st_mode & 07777), b->keyfile);
-	path_pop(l, old);
+		cfgl_report(&l->cl, 0, key, 0,
+		            "%s is a private key but is %s by group or others (mode %04o); "
+		            "safehoused refuses it: run chmod 600 %s (owned by the user the daemon "
+		            "runs as)",
+		            b->keyfile, st.st_mode & 044 ? "readable" : "writable",
+		            (unsigned)(st.st_mode & 07777), b->keyfile);
+	cfgl_path_pop(&l->cl, old);
 }
 
 static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struct config_broker *b)
@@ -1040,81 +526,85 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	const char *site = l->c->site.id ? l->c->site.id : "";
 	char *def_client = NULL;
 
-	check_keys(l, obj, upstream ? upstream_keys : mqtt_keys);
-	get_str(l, obj, "host", upstream ? REQUIRED : OPTIONAL, DEFAULT_BROKER, &b->host);
+	cfgl_check_keys(&l->cl, obj, upstream ? upstream_keys : mqtt_keys);
+	cfgl_get_str(&l->cl, obj, "host", upstream ? REQUIRED : OPTIONAL, DEFAULT_BROKER, 0,
+	             &b->host);
 	if (upstream) {
 		const char *cafile;
-		const cJSON *tls = member(obj, "tls");
+		const cJSON *tls = cfgl_member(obj, "tls");
 
-		get_bool(l, obj, "tls", &b->tls);
-		if (str_member(l, obj, "cafile", OPTIONAL, &cafile) > 0) {
-			size_t old = path_push_key(l, "cafile");
-			b->cafile = join_path(l, l->dir, cafile);
+		cfgl_get_bool(&l->cl, obj, "tls", &b->tls);
+		if (cfgl_str_member(&l->cl, obj, "cafile", OPTIONAL, &cafile) > 0) {
+			size_t old = cfgl_path_push_key(&l->cl, "cafile");
+			b->cafile = cfgl_join_path(&l->cl, l->cl.dir, cafile);
 			if (cJSON_IsFalse(tls))
-				report(l, 0, member(obj, "cafile"), 0,
-				       "a CA file is only used with \"tls\": true");
+				cfgl_report(&l->cl, 0, cfgl_member(obj, "cafile"), 0,
+				            "a CA file is only used with \"tls\": true");
 			else if (b->cafile && access(b->cafile, R_OK) < 0)
-				report(l, 0, member(obj, "cafile"), 0, "cannot read %s: %s",
-				       b->cafile, strerror(errno));
+				cfgl_report(&l->cl, 0, cfgl_member(obj, "cafile"), 0,
+				            "cannot read %s: %s", b->cafile, strerror(errno));
 			b->tls = 1;
-			path_pop(l, old);
+			cfgl_path_pop(&l->cl, old);
 		}
 		parse_client_cert(l, obj, b);
 	}
 	/* TLS on the plain port never connects: follow the usual 8883. */
 	b->port = b->tls ? 8883 : 1883;
-	get_int(l, obj, "port", OPTIONAL, 1, 65535, NULL, &b->port);
-	get_str(l, obj, "username", OPTIONAL, NULL, &b->username);
-	get_str(l, obj, "password", OPTIONAL, NULL, &b->password);
+	cfgl_get_int(&l->cl, obj, "port", OPTIONAL, 1, 65535, NULL, &b->port);
+	cfgl_get_str(&l->cl, obj, "username", OPTIONAL, NULL, 0, &b->username);
+	cfgl_get_str(&l->cl, obj, "password", OPTIONAL, NULL, 0, &b->password);
 	broker_credentials(l, obj, upstream ? "upstream" : "mqtt", b);
 	/* b->password is NULL when a "credentials:" reference failed: said. */
-	if (b->password && !member(obj, "username") && !b->username) {
-		size_t old = path_push_key(l, "password");
-		report(l, 0, member(obj, "password"), 1,
-		       "a password needs a username: MQTT sends none without one");
-		path_pop(l, old);
+	if (b->password && !cfgl_member(obj, "username") && !b->username) {
+		size_t old = cfgl_path_push_key(&l->cl, "password");
+		cfgl_report(&l->cl, 0, cfgl_member(obj, "password"), 1,
+		            "a password needs a username: MQTT sends none without one");
+		cfgl_path_pop(&l->cl, old);
 	}
 	if (asprintf(&def_client, "%s%s", DEFAULT_CLIENT_PREFIX, site) < 0) {
 		def_client = NULL;
-		l->oom = 1;
+		l->cl.oom = 1;
 	}
-	get_str(l, obj, "client_id", OPTIONAL, def_client, &b->client_id);
+	cfgl_get_str(&l->cl, obj, "client_id", OPTIONAL, def_client, 0, &b->client_id);
 	free(def_client);
 	b->keepalive_s = 30;
-	get_int(l, obj, "keepalive_s", OPTIONAL, 5, 3600, "seconds", &b->keepalive_s);
+	cfgl_get_int(&l->cl, obj, "keepalive_s", OPTIONAL, 5, 3600, "seconds", &b->keepalive_s);
 	/* An upstream link down this long is a fault (EN 54-2: faults within
 	 * 100 s; a link may blink, so 5 minutes by default). */
 	b->down_fault_s = 300;
 	if (upstream)
-		get_int(l, obj, "down_fault_s", OPTIONAL, 1, 86400, "seconds", &b->down_fault_s);
+		cfgl_get_int(&l->cl, obj, "down_fault_s", OPTIONAL, 1, 86400, "seconds",
+		             &b->down_fault_s);
 }
 
 static void parse_prefix(struct loader *l, const cJSON *up)
 {
 	const char *s;
-	const cJSON *v = member(up, "prefix");
+	const cJSON *v = cfgl_member(up, "prefix");
 	size_t old;
-	int r = str_member(l, up, "prefix", OPTIONAL, &s);
+	int r = cfgl_str_member(&l->cl, up, "prefix", OPTIONAL, &s);
 
 	if (r < 0)
 		return;
 	if (r == 0) {
-		l->c->upstream_prefix = sdup(l, DEFAULT_PREFIX);
+		l->c->upstream_prefix = cfgl_sdup(&l->cl, DEFAULT_PREFIX);
 		return;
 	}
-	old = path_push_key(l, "prefix");
+	old = cfgl_path_push_key(&l->cl, "prefix");
 	if (strpbrk(s, "+#"))
-		report(l, 0, v, 0,
-		       "MQTT wildcards ('+', '#') cannot be part of a topic to publish");
+		cfgl_report(&l->cl, 0, v, 0,
+		            "MQTT wildcards ('+', '#') cannot be part of a topic to publish");
 	else if (s[0] == '/' || s[strlen(s) - 1] == '/')
-		report(l, 0, v, 0,
-		       "must not start or end with '/': topics are PREFIX/SITE/..., and an empty "
-		       "level is a different topic");
+		cfgl_report(
+		    &l->cl, 0, v, 0,
+		    "must not start or end with '/': topics are PREFIX/SITE/..., and an empty "
+		    "level is a different topic");
 	else if (strlen(s) > TOPIC_LEN_MAX - SH_ID_MAX)
-		report(l, 0, v, 0, "too long: at most %d bytes", TOPIC_LEN_MAX - SH_ID_MAX);
+		cfgl_report(&l->cl, 0, v, 0, "too long: at most %d bytes",
+		            TOPIC_LEN_MAX - SH_ID_MAX);
 	else
-		l->c->upstream_prefix = sdup(l, s);
-	path_pop(l, old);
+		l->c->upstream_prefix = cfgl_sdup(&l->cl, s);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* --check: the daemon refuses a database it cannot write (SQLite would open
@@ -1123,7 +613,7 @@ static void parse_prefix(struct loader *l, const cJSON *up)
  * (EROFS); SQLite also needs the directory for its -wal and -shm files. */
 static void check_database_writable(struct loader *l, const cJSON *root, const char *db)
 {
-	const cJSON *v = member(root, "database");
+	const cJSON *v = cfgl_member(root, "database");
 	char dir[PATH_MAX];
 	const char *slash = strrchr(db, '/');
 	size_t old;
@@ -1132,18 +622,19 @@ static void check_database_writable(struct loader *l, const cJSON *root, const c
 		return;
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db) + (slash == db) : 1,
 	         slash ? db : ".");
-	old = path_push_key(l, "database");
+	old = cfgl_path_push_key(&l->cl, "database");
 	if (access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0)
-		report(l, 0, v ? v : root, 0,
-		       "cannot write %s: %s; safehoused refuses to start on it (give it to the "
-		       "daemon's user: chown safehouse %s; chmod 600 %s; or fix the mount)",
-		       db, strerror(errno), db, db);
+		cfgl_report(
+		    &l->cl, 0, v ? v : root, 0,
+		    "cannot write %s: %s; safehoused refuses to start on it (give it to the "
+		    "daemon's user: chown safehouse %s; chmod 600 %s; or fix the mount)",
+		    db, strerror(errno), db, db);
 	else if (access(dir, W_OK | X_OK) != 0)
-		report(l, 0, v ? v : root, 0,
-		       "cannot write in %s: %s; SQLite creates the database and its -wal and "
-		       "-shm files there (install -d -o safehouse %s)",
-		       dir, strerror(errno), dir);
-	path_pop(l, old);
+		cfgl_report(&l->cl, 0, v ? v : root, 0,
+		            "cannot write in %s: %s; SQLite creates the database and its -wal and "
+		            "-shm files there (install -d -o safehouse %s)",
+		            dir, strerror(errno), dir);
+	cfgl_path_pop(&l->cl, old);
 }
 
 static void parse_top(struct loader *l, const cJSON *root)
@@ -1151,7 +642,7 @@ static void parse_top(struct loader *l, const cJSON *root)
 	struct config *c = l->c;
 	const cJSON *v;
 	size_t old;
-	int level = index_of(log_levels, DEFAULT_LOG_LEVEL);
+	int level = cfgl_index_of(log_levels, DEFAULT_LOG_LEVEL);
 
 	/* First: the brokers (and, later, channels) take secrets from it. */
 	load_credentials(l, root);
@@ -1161,71 +652,73 @@ static void parse_top(struct loader *l, const cJSON *root)
 	get_path(l, root, "control_socket", SH_DEFAULT_SOCKET, &c->control_socket);
 	if (c->control_socket &&
 	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		v = member(root, "control_socket");
-		old = path_push_key(l, "control_socket");
-		report(l, 0, v ? v : root, 0,
-		       "%s is %zu bytes long; a Unix socket path holds at most %zu",
-		       c->control_socket, strlen(c->control_socket),
-		       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-		path_pop(l, old);
+		v = cfgl_member(root, "control_socket");
+		old = cfgl_path_push_key(&l->cl, "control_socket");
+		cfgl_report(&l->cl, 0, v ? v : root, 0,
+		            "%s is %zu bytes long; a Unix socket path holds at most %zu",
+		            c->control_socket, strlen(c->control_socket),
+		            sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		cfgl_path_pop(&l->cl, old);
 	}
-	get_str(l, root, "control_group", OPTIONAL, NULL, &c->control_group);
+	cfgl_get_str(&l->cl, root, "control_group", OPTIONAL, NULL, 0, &c->control_group);
 	/* Long enough for a person at a terminal, short enough that a script
 	 * leaking connections frees them; 1 s still lets safehousectl, which
 	 * sends its request at once, work. */
 	c->control_idle_s = 60;
-	get_int(l, root, "control_idle_s", OPTIONAL, 1, 3600, "seconds", &c->control_idle_s);
-	get_enum(l, root, "log_level", OPTIONAL, log_levels, "log level", &level);
-	c->log_level = sdup(l, log_levels[level]);
+	cfgl_get_int(&l->cl, root, "control_idle_s", OPTIONAL, 1, 3600, "seconds",
+	             &c->control_idle_s);
+	cfgl_get_enum(&l->cl, root, "log_level", OPTIONAL, log_levels, "log level", &level);
+	c->log_level = cfgl_sdup(&l->cl, log_levels[level]);
 
 	/* No mqtt object means every default: parse an empty one. */
-	v = get_obj(l, root, "mqtt", OPTIONAL, NULL);
-	old = path_push_key(l, "mqtt");
+	v = cfgl_get_obj(&l->cl, root, "mqtt", OPTIONAL, NULL);
+	old = cfgl_path_push_key(&l->cl, "mqtt");
 	parse_broker(l, v ? v : &(cJSON){.type = cJSON_Object}, 0, &c->mqtt);
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 
-	v = get_obj(l, root, "upstream", OPTIONAL, NULL);
+	v = cfgl_get_obj(&l->cl, root, "upstream", OPTIONAL, NULL);
 	if (v) {
-		old = path_push_key(l, "upstream");
+		old = cfgl_path_push_key(&l->cl, "upstream");
 		parse_broker(l, v, 1, &c->upstream);
 		parse_prefix(l, v);
-		path_pop(l, old);
+		cfgl_path_pop(&l->cl, old);
 	} else {
-		c->upstream_prefix = sdup(l, DEFAULT_PREFIX);
+		c->upstream_prefix = cfgl_sdup(&l->cl, DEFAULT_PREFIX);
 	}
 
 	c->heartbeat_s = 60;
-	get_int(l, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
+	cfgl_get_int(&l->cl, root, "heartbeat_s", OPTIONAL, 5, 86400, "seconds", &c->heartbeat_s);
 
 	/* Records are kept until the next inspection and a year after: 400
 	 * days. Less is allowed (tests, a lab) and warned about at start. */
 	c->retention_days = 400;
-	get_int(l, root, "retention_days", OPTIONAL, 1, 36500, "days", &c->retention_days);
+	cfgl_get_int(&l->cl, root, "retention_days", OPTIONAL, 1, 36500, "days",
+	             &c->retention_days);
 
 	/* Bounds what a long outage can pile up (notices and replies go
 	 * first; alarms and alerts are never dropped). */
 	c->outbox_max_pending = 10000;
-	v = get_obj(l, root, "outbox", OPTIONAL, NULL);
+	v = cfgl_get_obj(&l->cl, root, "outbox", OPTIONAL, NULL);
 	if (v) {
-		old = path_push_key(l, "outbox");
-		check_keys(l, v, outbox_keys);
-		get_int(l, v, "max_pending", OPTIONAL, 10, 1000000, "messages",
-		        &c->outbox_max_pending);
-		path_pop(l, old);
+		old = cfgl_path_push_key(&l->cl, "outbox");
+		cfgl_check_keys(&l->cl, v, outbox_keys);
+		cfgl_get_int(&l->cl, v, "max_pending", OPTIONAL, 10, 1000000, "messages",
+		             &c->outbox_max_pending);
+		cfgl_path_pop(&l->cl, old);
 	}
 
 	/* Home Assistant discovery, on the local broker: on unless switched
 	 * off, so that the gateway shows up in Home Assistant by itself. */
 	c->hass_enabled = 1;
-	v = get_obj(l, root, "homeassistant", OPTIONAL, NULL);
-	old = path_push_key(l, "homeassistant");
+	v = cfgl_get_obj(&l->cl, root, "homeassistant", OPTIONAL, NULL);
+	old = cfgl_path_push_key(&l->cl, "homeassistant");
 	if (v) {
-		check_keys(l, v, hass_keys);
-		get_bool(l, v, "enabled", &c->hass_enabled);
+		cfgl_check_keys(&l->cl, v, hass_keys);
+		cfgl_get_bool(&l->cl, v, "enabled", &c->hass_enabled);
 	}
-	get_str(l, v ? v : &(cJSON){.type = cJSON_Object}, "prefix", OPTIONAL, "homeassistant",
-	        &c->hass_prefix);
-	path_pop(l, old);
+	cfgl_get_str(&l->cl, v ? v : &(cJSON){.type = cJSON_Object}, "prefix", OPTIONAL,
+	             "homeassistant", 0, &c->hass_prefix);
+	cfgl_path_pop(&l->cl, old);
 }
 
 static int idref_cmp(const void *a, const void *b)
@@ -1245,19 +738,20 @@ static void check_dup_ids(struct loader *l, const char *section, struct idref *r
 	for (int i = 1, first = 0; i < n; i++) {
 		const struct jsonpos_node *p;
 		size_t old;
-		char q[QUOTE_BUF];
+		char q[CFGL_QUOTE_BUF];
 
 		if (strcmp(refs[i].id, refs[first].id) != 0) {
 			first = i;
 			continue;
 		}
-		p = jsonpos_find(&l->pos, refs[first].node);
-		old = path_push_key(l, section);
-		path_push_index(l, refs[i].index);
-		path_push_key(l, "id");
-		report(l, 0, refs[i].node, 0, "duplicate id %s; %s[%d] at line %d already uses it",
-		       quote(q, refs[i].id), section, refs[first].index, p ? p->line : 0);
-		path_pop(l, old);
+		p = jsonpos_find(&l->cl.pos, refs[first].node);
+		old = cfgl_path_push_key(&l->cl, section);
+		cfgl_path_push_index(&l->cl, refs[i].index);
+		cfgl_path_push_key(&l->cl, "id");
+		cfgl_report(&l->cl, 0, refs[i].node, 0,
+		            "duplicate id %s; %s[%d] at line %d already uses it",
+		            cfgl_quote(q, refs[i].id), section, refs[first].index, p ? p->line : 0);
+		cfgl_path_pop(&l->cl, old);
 	}
 }
 
@@ -1265,45 +759,47 @@ static void check_dup_ids(struct loader *l, const char *section, struct idref *r
  * fetches it for an alarm in the zone (gateway/webhook.c). */
 static void parse_camera(struct loader *l, const cJSON *zone, struct config_camera *cam)
 {
-	const cJSON *o = get_obj(l, zone, "camera", OPTIONAL, NULL);
+	const cJSON *o = cfgl_get_obj(&l->cl, zone, "camera", OPTIONAL, NULL);
 	const char *s;
-	char q[QUOTE_BUF];
+	char q[CFGL_QUOTE_BUF];
 	int auth = 0;
 	size_t old;
 
 	if (!o)
 		return;
-	old = path_push_key(l, "camera");
-	check_keys(l, o, camera_keys);
-	if (str_member(l, o, "snapshot_url", REQUIRED, &s) > 0) {
-		size_t o2 = path_push_key(l, "snapshot_url");
+	old = cfgl_path_push_key(&l->cl, "camera");
+	cfgl_check_keys(&l->cl, o, camera_keys);
+	if (cfgl_str_member(&l->cl, o, "snapshot_url", REQUIRED, &s) > 0) {
+		size_t o2 = cfgl_path_push_key(&l->cl, "snapshot_url");
 		if ((strncmp(s, "http://", 7) != 0 || !s[7]) &&
 		    (strncmp(s, "https://", 8) != 0 || !s[8]))
-			report(l, 0, member(o, "snapshot_url"), 0,
-			       "invalid URL %s: must start with http:// or https://", quote(q, s));
+			cfgl_report(&l->cl, 0, cfgl_member(o, "snapshot_url"), 0,
+			            "invalid URL %s: must start with http:// or https://",
+			            cfgl_quote(q, s));
 		else if (strpbrk(s, " \t\r\n"))
-			report(l, 0, member(o, "snapshot_url"), 0,
-			       "invalid URL %s: contains a space", quote(q, s));
+			cfgl_report(&l->cl, 0, cfgl_member(o, "snapshot_url"), 0,
+			            "invalid URL %s: contains a space", cfgl_quote(q, s));
 		else
-			cam->snapshot_url = sdup(l, s);
-		path_pop(l, o2);
+			cam->snapshot_url = cfgl_sdup(&l->cl, s);
+		cfgl_path_pop(&l->cl, o2);
 	}
-	get_str(l, o, "username", OPTIONAL, NULL, &cam->username);
-	get_str(l, o, "password", OPTIONAL, NULL, &cam->password);
-	get_enum(l, o, "auth", OPTIONAL, camera_auths, "camera auth", &auth);
+	cfgl_get_str(&l->cl, o, "username", OPTIONAL, NULL, 0, &cam->username);
+	cfgl_get_str(&l->cl, o, "password", OPTIONAL, NULL, 0, &cam->password);
+	cfgl_get_enum(&l->cl, o, "auth", OPTIONAL, camera_auths, "camera auth", &auth);
 	cam->digest = auth == 1;
-	if (member(o, "password") && !member(o, "username")) {
-		size_t o2 = path_push_key(l, "password");
-		report(l, 0, member(o, "password"), 1,
-		       "a password needs a username: the camera is sent none without one");
-		path_pop(l, o2);
+	if (cfgl_member(o, "password") && !cfgl_member(o, "username")) {
+		size_t o2 = cfgl_path_push_key(&l->cl, "password");
+		cfgl_report(&l->cl, 0, cfgl_member(o, "password"), 1,
+		            "a password needs a username: the camera is sent none without one");
+		cfgl_path_pop(&l->cl, o2);
 	}
-	if (member(o, "auth") && !member(o, "username")) {
-		size_t o2 = path_push_key(l, "auth");
-		report(l, 1, member(o, "auth"), 1, "ignored: no username, so no authentication");
-		path_pop(l, o2);
+	if (cfgl_member(o, "auth") && !cfgl_member(o, "username")) {
+		size_t o2 = cfgl_path_push_key(&l->cl, "auth");
+		cfgl_report(&l->cl, 1, cfgl_member(o, "auth"), 1,
+		            "ignored: no username, so no authentication");
+		cfgl_path_pop(&l->cl, o2);
 	}
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 }
 
 static void parse_zone(struct loader *l, const cJSON *e, void *elem)
@@ -1311,12 +807,12 @@ static void parse_zone(struct loader *l, const cJSON *e, void *elem)
 	struct config_zone *z = elem;
 	int kind = 0;
 
-	check_keys(l, e, zone_keys);
-	get_id(l, e, NULL, &z->id);
-	get_str(l, e, "name", OPTIONAL, z->id, &z->name);
-	get_int(l, e, "floor", OPTIONAL, -1000, 1000, NULL, &z->floor);
-	get_enum(l, e, "kind", OPTIONAL, zone_kinds, "zone kind", &kind);
-	z->kind = sdup(l, zone_kinds[kind]);
+	cfgl_check_keys(&l->cl, e, zone_keys);
+	cfgl_get_id(&l->cl, e, SH_ID_MAX, NULL, &z->id);
+	cfgl_get_str(&l->cl, e, "name", OPTIONAL, z->id, 0, &z->name);
+	cfgl_get_int(&l->cl, e, "floor", OPTIONAL, -1000, 1000, NULL, &z->floor);
+	cfgl_get_enum(&l->cl, e, "kind", OPTIONAL, zone_kinds, "zone kind", &kind);
+	z->kind = cfgl_sdup(&l->cl, zone_kinds[kind]);
 	parse_camera(l, e, &z->camera);
 }
 
@@ -1330,11 +826,11 @@ static void zone_ref(struct loader *l, const cJSON *obj, int required, int *out)
 {
 	const struct idref *r;
 	const char *s, *hint;
-	char q[QUOTE_BUF], h[QUOTE_BUF];
+	char q[CFGL_QUOTE_BUF], h[CFGL_QUOTE_BUF];
 	size_t old;
 
 	*out = -1;
-	if (str_member(l, obj, "zone", required, &s) <= 0 || l->zones_broken)
+	if (cfgl_str_member(&l->cl, obj, "zone", required, &s) <= 0 || l->zones_broken)
 		return;
 	r = l->zone_refs ? bsearch(s, l->zone_refs, (size_t)l->nzone_refs, sizeof(*l->zone_refs),
 	                           zone_ref_cmp)
@@ -1343,15 +839,16 @@ static void zone_ref(struct loader *l, const cJSON *obj, int required, int *out)
 		*out = r->index;
 		return;
 	}
-	old = path_push_key(l, "zone");
+	old = cfgl_path_push_key(&l->cl, "zone");
 	hint = sh_suggest(s, l->zone_names);
 	if (hint)
-		report(l, 0, member(obj, "zone"), 0, "unknown zone %s; did you mean %s?",
-		       quote(q, s), quote(h, hint));
+		cfgl_report(&l->cl, 0, cfgl_member(obj, "zone"), 0,
+		            "unknown zone %s; did you mean %s?", cfgl_quote(q, s),
+		            cfgl_quote(h, hint));
 	else
-		report(l, 0, member(obj, "zone"), 0, "unknown zone %s: no zone has this id",
-		       quote(q, s));
-	path_pop(l, old);
+		cfgl_report(&l->cl, 0, cfgl_member(obj, "zone"), 0,
+		            "unknown zone %s: no zone has this id", cfgl_quote(q, s));
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* ---- Modbus ---- */
@@ -1378,9 +875,9 @@ static void parse_bus(struct loader *l, const cJSON *e, void *elem)
 	int type = 0, par = 0;
 	static const long bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
 
-	check_keys(l, e, bus_keys);
-	get_id(l, e, NULL, &b->id);
-	get_enum(l, e, "type", REQUIRED, bus_type_names, "bus type", &type);
+	cfgl_check_keys(&l->cl, e, bus_keys);
+	cfgl_get_id(&l->cl, e, SH_ID_MAX, NULL, &b->id);
+	cfgl_get_enum(&l->cl, e, "type", REQUIRED, bus_type_names, "bus type", &type);
 	b->type = (enum bus_type)type;
 	b->port = 502;
 	b->baud = 9600;
@@ -1390,32 +887,33 @@ static void parse_bus(struct loader *l, const cJSON *e, void *elem)
 	b->retries = 2;
 	b->poll_ms = 500;
 	if (b->type == BUS_TCP) {
-		get_str(l, e, "host", REQUIRED, NULL, &b->host);
-		get_int(l, e, "port", OPTIONAL, 1, 65535, NULL, &b->port);
+		cfgl_get_str(&l->cl, e, "host", REQUIRED, NULL, 0, &b->host);
+		cfgl_get_int(&l->cl, e, "port", OPTIONAL, 1, 65535, NULL, &b->port);
 	} else {
 		get_path(l, e, "device", NULL, &b->device);
 		if (!b->device)
-			missing(l, e, "device", "an RTU bus needs its serial device");
-		if (get_int(l, e, "baud", OPTIONAL, 1200, 115200, "baud", &b->baud) == 0) {
+			cfgl_missing(&l->cl, e, "device", "an RTU bus needs its serial device");
+		if (cfgl_get_int(&l->cl, e, "baud", OPTIONAL, 1200, 115200, "baud", &b->baud) ==
+		    0) {
 			int ok = 0;
 			for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
 				ok |= bauds[i] == b->baud;
 			if (!ok) {
-				size_t old = path_push_key(l, "baud");
-				report(l, 0, member(e, "baud"), 0,
-				       "%d is not a serial speed (1200 ... 115200)", b->baud);
-				path_pop(l, old);
+				size_t old = cfgl_path_push_key(&l->cl, "baud");
+				cfgl_report(&l->cl, 0, cfgl_member(e, "baud"), 0,
+				            "%d is not a serial speed (1200 ... 115200)", b->baud);
+				cfgl_path_pop(&l->cl, old);
 			}
 		}
-		get_enum(l, e, "parity", OPTIONAL, parities, "parity", &par);
+		cfgl_get_enum(&l->cl, e, "parity", OPTIONAL, parities, "parity", &par);
 		b->parity = parities[par][0];
-		get_int(l, e, "data_bits", OPTIONAL, 7, 8, NULL, &b->data_bits);
-		get_int(l, e, "stop_bits", OPTIONAL, 1, 2, NULL, &b->stop_bits);
-		get_bool(l, e, "rs485", &b->rs485);
+		cfgl_get_int(&l->cl, e, "data_bits", OPTIONAL, 7, 8, NULL, &b->data_bits);
+		cfgl_get_int(&l->cl, e, "stop_bits", OPTIONAL, 1, 2, NULL, &b->stop_bits);
+		cfgl_get_bool(&l->cl, e, "rs485", &b->rs485);
 	}
-	get_int(l, e, "timeout_ms", OPTIONAL, 10, 60000, "ms", &b->timeout_ms);
-	get_int(l, e, "retries", OPTIONAL, 0, 10, NULL, &b->retries);
-	get_int(l, e, "poll_ms", OPTIONAL, 20, 3600000, "ms", &b->poll_ms);
+	cfgl_get_int(&l->cl, e, "timeout_ms", OPTIONAL, 10, 60000, "ms", &b->timeout_ms);
+	cfgl_get_int(&l->cl, e, "retries", OPTIONAL, 0, 10, NULL, &b->retries);
+	cfgl_get_int(&l->cl, e, "poll_ms", OPTIONAL, 20, 3600000, "ms", &b->poll_ms);
 }
 
 /* A profile's channel (or output) object: the point a profile names. */
@@ -1423,24 +921,25 @@ static cJSON *profile_point(struct loader *l, const cJSON *m, int is_output, cJS
 {
 	const char *name;
 	char path[4096], key[16];
-	const cJSON *ch = member(m, "channel");
+	const cJSON *ch = cfgl_member(m, "channel");
 	cJSON *p = NULL;
 	size_t old;
 	FILE *f;
 
 	*doc = NULL;
-	if (str_member(l, m, "profile", REQUIRED, &name) <= 0)
+	if (cfgl_str_member(&l->cl, m, "profile", REQUIRED, &name) <= 0)
 		return NULL;
-	old = path_push_key(l, "profile");
-	if (!is_word(name)) {
-		report(l, 0, member(m, "profile"), 0, "a profile name is letters, digits, - and _");
+	old = cfgl_path_push_key(&l->cl, "profile");
+	if (!cfgl_is_word(name)) {
+		cfgl_report(&l->cl, 0, cfgl_member(m, "profile"), 0,
+		            "a profile name is letters, digits, - and _");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s.json", l->c->profiles_dir, name);
 	f = fopen(path, "r");
 	if (!f) {
-		report(l, 0, member(m, "profile"), 0, "cannot read profile %s: %s", path,
-		       strerror(errno));
+		cfgl_report(&l->cl, 0, cfgl_member(m, "profile"), 0, "cannot read profile %s: %s",
+		            path, strerror(errno));
 		goto out;
 	}
 	{
@@ -1454,33 +953,34 @@ static cJSON *profile_point(struct loader *l, const cJSON *m, int is_output, cJS
 	}
 	fclose(f);
 	if (!*doc) {
-		report(l, 0, member(m, "profile"), 0, "profile %s is not valid JSON", path);
+		cfgl_report(&l->cl, 0, cfgl_member(m, "profile"), 0, "profile %s is not valid JSON",
+		            path);
 		goto out;
 	}
-	path_pop(l, old);
-	old = path_push_key(l, "channel");
+	cfgl_path_pop(&l->cl, old);
+	old = cfgl_path_push_key(&l->cl, "channel");
 	if (!cJSON_IsNumber(ch) || ch->valuedouble < 1 || ch->valuedouble > 1000 ||
 	    ch->valuedouble != floor(ch->valuedouble)) {
-		report(l, 0, ch ? ch : m, 0, "a profile needs a \"channel\" number");
+		cfgl_report(&l->cl, 0, ch ? ch : m, 0, "a profile needs a \"channel\" number");
 		goto out;
 	}
 	snprintf(key, sizeof(key), "%d", (int)ch->valuedouble);
 	p = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(*doc, is_output ? "outputs" : "channels"), key);
 	if (!cJSON_IsObject(p)) {
-		report(l, 0, ch, 0, "profile %s has no %s %s", name,
-		       is_output ? "output" : "channel", key);
+		cfgl_report(&l->cl, 0, ch, 0, "profile %s has no %s %s", name,
+		            is_output ? "output" : "channel", key);
 		p = NULL;
 	}
 out:
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 	return p;
 }
 
 /* A number from the local object, else from the profile's point. */
 static const cJSON *pick(const cJSON *m, const cJSON *prof, const char *key)
 {
-	const cJSON *v = member(m, key);
+	const cJSON *v = cfgl_member(m, key);
 	return v ? v : (prof ? cJSON_GetObjectItemCaseSensitive(prof, key) : NULL);
 }
 
@@ -1497,20 +997,21 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 	mb->bit = -1;
 	mb->scale = 1;
 	mb->point = POINT_TEMPERATURE;
-	check_keys(l, m, modbus_keys);
-	if (member(m, "profile"))
+	cfgl_check_keys(&l->cl, m, modbus_keys);
+	if (cfgl_member(m, "profile"))
 		prof = profile_point(l, m, is_output, &doc);
-	if (str_member(l, m, "bus", REQUIRED, &bus) > 0) {
+	if (cfgl_str_member(&l->cl, m, "bus", REQUIRED, &bus) > 0) {
 		mb->bus = config_bus_index(c, bus);
 		if (mb->bus < 0) {
-			char q[QUOTE_BUF];
-			old = path_push_key(l, "bus");
-			report(l, 0, member(m, "bus"), 0, "unknown bus %s%s", quote(q, bus),
-			       c->nbuses ? "" : "; the config has no \"buses\"");
-			path_pop(l, old);
+			char q[CFGL_QUOTE_BUF];
+			old = cfgl_path_push_key(&l->cl, "bus");
+			cfgl_report(&l->cl, 0, cfgl_member(m, "bus"), 0, "unknown bus %s%s",
+			            cfgl_quote(q, bus),
+			            c->nbuses ? "" : "; the config has no \"buses\"");
+			cfgl_path_pop(&l->cl, old);
 		}
 	}
-	get_int(l, m, "unit", REQUIRED, 0, 255, NULL, &mb->unit);
+	cfgl_get_int(&l->cl, m, "unit", REQUIRED, 0, 255, NULL, &mb->unit);
 	for (int t = 0; mb_table_names[t]; t++) {
 		const cJSON *v = pick(m, prof, mb_table_names[t]);
 		if (v) {
@@ -1521,53 +1022,55 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 	}
 	/* A profile that could not be used has said why; "missing the table"
 	 * on top of that would send the installer the wrong way. */
-	if (ntables == 0 && member(m, "profile") && !prof)
+	if (ntables == 0 && cfgl_member(m, "profile") && !prof)
 		goto out;
 	if (ntables != 1) {
-		report(l, 0, m, 0,
-		       ntables ? "give one table: discrete_input, coil, input_register or "
-		                 "holding_register"
-		               : "missing the table and address: discrete_input, coil, "
-		                 "input_register or holding_register, or a profile and channel");
+		cfgl_report(&l->cl, 0, m, 0,
+		            ntables
+		                ? "give one table: discrete_input, coil, input_register or "
+		                  "holding_register"
+		                : "missing the table and address: discrete_input, coil, "
+		                  "input_register or holding_register, or a profile and channel");
 		goto out;
 	}
 	mb->table = (enum mb_table)table;
-	src = member(m, mb_table_names[table]) ? m : prof;
-	get_int(l, src, mb_table_names[table], REQUIRED, 0, 65535, NULL, &mb->address);
+	src = cfgl_member(m, mb_table_names[table]) ? m : prof;
+	cfgl_get_int(&l->cl, src, mb_table_names[table], REQUIRED, 0, 65535, NULL, &mb->address);
 	if (is_output && mb->table != MB_COIL) {
-		report(l, 0, tabv, 0, "an output is a coil");
+		cfgl_report(&l->cl, 0, tabv, 0, "an output is a coil");
 		goto out;
 	}
 	if (pick(m, prof, "bit")) {
-		src = member(m, "bit") ? m : prof;
+		src = cfgl_member(m, "bit") ? m : prof;
 		if (mb->table == MB_DISCRETE || mb->table == MB_COIL)
-			report(l, 0, pick(m, prof, "bit"), 0, "\"bit\" picks a bit of a register");
+			cfgl_report(&l->cl, 0, pick(m, prof, "bit"), 0,
+			            "\"bit\" picks a bit of a register");
 		else
-			get_int(l, src, "bit", REQUIRED, 0, 15, NULL, &mb->bit);
+			cfgl_get_int(&l->cl, src, "bit", REQUIRED, 0, 15, NULL, &mb->bit);
 	}
 	if (pick(m, prof, "type"))
-		get_enum(l, member(m, "type") ? m : prof, "type", REQUIRED, mb_type_names,
-		         "value type", &typ);
+		cfgl_get_enum(&l->cl, cfgl_member(m, "type") ? m : prof, "type", REQUIRED,
+		              mb_type_names, "value type", &typ);
 	if (typ < 0)
 		typ = (int)mbp_default_type(mb->table, mb->bit);
 	mb->type = (enum mb_type)typ;
 	if ((mb->table == MB_DISCRETE || mb->table == MB_COIL || mb->bit >= 0) &&
 	    mb->type != MBT_BOOL)
-		report(l, 0, pick(m, prof, "type"), 0, "a bit is a bool");
+		cfgl_report(&l->cl, 0, pick(m, prof, "type"), 0, "a bit is a bool");
 	if (pick(m, prof, "word_order"))
-		get_enum(l, member(m, "word_order") ? m : prof, "word_order", REQUIRED, word_orders,
-		         "word order", &wo);
+		cfgl_get_enum(&l->cl, cfgl_member(m, "word_order") ? m : prof, "word_order",
+		              REQUIRED, word_orders, "word order", &wo);
 	mb->word_little = wo == 1;
 	if (pick(m, prof, "scale"))
-		get_double(l, member(m, "scale") ? m : prof, "scale", REQUIRED, -1e9, 1e9,
-		           &mb->scale);
+		cfgl_get_double(&l->cl, cfgl_member(m, "scale") ? m : prof, "scale", REQUIRED, -1e9,
+		                1e9, &mb->scale);
 	if (pick(m, prof, "offset"))
-		get_double(l, member(m, "offset") ? m : prof, "offset", REQUIRED, -1e9, 1e9,
-		           &mb->offset);
+		cfgl_get_double(&l->cl, cfgl_member(m, "offset") ? m : prof, "offset", REQUIRED,
+		                -1e9, 1e9, &mb->offset);
 	if (pick(m, prof, "invert"))
-		get_bool(l, member(m, "invert") ? m : prof, "invert", &mb->invert);
-	if (member(m, "point")) {
-		get_enum(l, m, "point", REQUIRED, numeric_points, "point", &pt);
+		cfgl_get_bool(&l->cl, cfgl_member(m, "invert") ? m : prof, "invert", &mb->invert);
+	if (cfgl_member(m, "point")) {
+		cfgl_get_enum(&l->cl, m, "point", REQUIRED, numeric_points, "point", &pt);
 		mb->point = pt ? POINT_BATTERY : POINT_TEMPERATURE;
 	}
 	if (mb->bus >= 0) {
@@ -1576,9 +1079,9 @@ static void parse_modbus(struct loader *l, const cJSON *m, int is_output, struct
 		mb->timeout_ms = b->timeout_ms;
 		mb->retries = b->retries;
 	}
-	get_int(l, m, "poll_ms", OPTIONAL, 20, 3600000, "ms", &mb->poll_ms);
-	get_int(l, m, "timeout_ms", OPTIONAL, 10, 60000, "ms", &mb->timeout_ms);
-	get_int(l, m, "retries", OPTIONAL, 0, 10, NULL, &mb->retries);
+	cfgl_get_int(&l->cl, m, "poll_ms", OPTIONAL, 20, 3600000, "ms", &mb->poll_ms);
+	cfgl_get_int(&l->cl, m, "timeout_ms", OPTIONAL, 10, 60000, "ms", &mb->timeout_ms);
+	cfgl_get_int(&l->cl, m, "retries", OPTIONAL, 0, 10, NULL, &mb->retries);
 out:
 	cJSON_Delete(doc);
 }
@@ -1590,19 +1093,19 @@ static void parse_profiles_dir(struct loader *l, const cJSON *root)
 	struct config *c = l->c;
 	static const char *const tries[] = {"profiles", "../profiles", NULL};
 	struct stat st;
-	if (member(root, "profiles_dir")) {
+	if (cfgl_member(root, "profiles_dir")) {
 		get_path(l, root, "profiles_dir", NULL, &c->profiles_dir);
 		return;
 	}
 	for (int i = 0; tries[i]; i++) {
-		char *p = join_path(l, l->dir, tries[i]);
+		char *p = cfgl_join_path(&l->cl, l->cl.dir, tries[i]);
 		if (p && stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			c->profiles_dir = p;
 			return;
 		}
 		free(p);
 	}
-	c->profiles_dir = sdup(l, "/usr/share/safehouse/profiles");
+	c->profiles_dir = cfgl_sdup(&l->cl, "/usr/share/safehouse/profiles");
 }
 
 static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
@@ -1610,10 +1113,10 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	struct config_sensor *s = elem;
 	int kind = 0, power = 0;
 
-	check_keys(l, e, sensor_keys);
-	get_id(l, e, NULL, &s->id);
-	get_str(l, e, "name", OPTIONAL, s->id, &s->name);
-	get_enum(l, e, "kind", REQUIRED, sh_kind_names, "sensor kind", &kind);
+	cfgl_check_keys(&l->cl, e, sensor_keys);
+	cfgl_get_id(&l->cl, e, SH_ID_MAX, NULL, &s->id);
+	cfgl_get_str(&l->cl, e, "name", OPTIONAL, s->id, 0, &s->name);
+	cfgl_get_enum(&l->cl, e, "kind", REQUIRED, sh_kind_names, "sensor kind", &kind);
 	s->kind = (enum sh_kind)kind;
 	zone_ref(l, e, REQUIRED, &s->zone);
 	/* Gas and CO detectors, mains monitors and siren feedback are wired
@@ -1622,22 +1125,22 @@ static void parse_sensor(struct loader *l, const cJSON *e, void *elem)
 	         s->kind == KIND_SIREN_FEEDBACK)
 	            ? 1
 	            : 0;
-	get_enum(l, e, "power", OPTIONAL, power_names, "power source", &power);
+	cfgl_get_enum(&l->cl, e, "power", OPTIONAL, power_names, "power source", &power);
 	s->power_mains = power == 1;
 	/* Supervision by default: 2 h for a battery device, 10 min for a
 	 * mains one (a battery device sleeps; a mains one can answer). */
 	s->supervision_s = s->power_mains ? 600 : 7200;
-	get_int(l, e, "supervision_s", OPTIONAL, 0, INT_MAX, "seconds (0: not supervised)",
-	        &s->supervision_s);
+	cfgl_get_int(&l->cl, e, "supervision_s", OPTIONAL, 0, INT_MAX,
+	             "seconds (0: not supervised)", &s->supervision_s);
 	s->mqtt.kind = s->kind;
 	parse_source(l, e, "a sensor is read over MQTT or Modbus", &s->mqtt, &s->modbus, 0);
 	/* A wired device, or one of a family whose devices run on the mains
 	 * (a Tasmota board: it sends tele/STATE every TelePeriod, 5 min by
 	 * default), is a mains device unless the config says not. */
 	const struct family *fam = family_find(s->mqtt.format);
-	if ((s->modbus.bus >= 0 || (fam && fam->mains_powered)) && !member(e, "power")) {
+	if ((s->modbus.bus >= 0 || (fam && fam->mains_powered)) && !cfgl_member(e, "power")) {
 		s->power_mains = 1;
-		if (!member(e, "supervision_s"))
+		if (!cfgl_member(e, "supervision_s"))
 			s->supervision_s = 600;
 	}
 }
@@ -1647,13 +1150,13 @@ static void parse_output(struct loader *l, const cJSON *e, void *elem)
 	struct config_output *o = elem;
 	int kind = 0;
 
-	check_keys(l, e, output_keys);
-	get_id(l, e, NULL, &o->id);
-	get_enum(l, e, "kind", REQUIRED, output_kind_names, "output kind", &kind);
+	cfgl_check_keys(&l->cl, e, output_keys);
+	cfgl_get_id(&l->cl, e, SH_ID_MAX, NULL, &o->id);
+	cfgl_get_enum(&l->cl, e, "kind", REQUIRED, output_kind_names, "output kind", &kind);
 	o->kind = (enum output_kind)kind;
 	zone_ref(l, e, OPTIONAL, &o->zone);
 	o->duration_s = 300;
-	get_int(l, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
+	cfgl_get_int(&l->cl, e, "duration_s", OPTIONAL, 1, 1800, "seconds", &o->duration_s);
 	o->mqtt.kind = KIND_GENERIC;
 	o->mqtt.siren = o->kind == OUTPUT_SIREN || o->kind == OUTPUT_STROBE;
 	o->mqtt.duration_s = o->duration_s;
@@ -1685,18 +1188,18 @@ static const char *const step_common_keys[] = {"via",      "phone",      "url", 
 static void check_step_keys(struct loader *l, const cJSON *obj, const struct channel_conf *cc,
                             const char *const *extra)
 {
-	const char *keys[KEYS_MAX + 1];
+	const char *keys[CFGL_KEYS_MAX + 1];
 	int nk = 0;
 
-	for (int i = 0; extra && extra[i] && nk < KEYS_MAX; i++)
+	for (int i = 0; extra && extra[i] && nk < CFGL_KEYS_MAX; i++)
 		keys[nk++] = extra[i];
-	for (int i = 0; step_common_keys[i] && nk < KEYS_MAX; i++)
-		if (!extra || index_of(extra, step_common_keys[i]) < 0)
+	for (int i = 0; step_common_keys[i] && nk < CFGL_KEYS_MAX; i++)
+		if (!extra || cfgl_index_of(extra, step_common_keys[i]) < 0)
 			keys[nk++] = step_common_keys[i];
-	for (int i = 0; cc && cc->keys && cc->keys[i] && nk < KEYS_MAX; i++)
+	for (int i = 0; cc && cc->keys && cc->keys[i] && nk < CFGL_KEYS_MAX; i++)
 		keys[nk++] = cc->keys[i];
 	keys[nk] = NULL;
-	check_keys(l, obj, keys);
+	cfgl_check_keys(&l->cl, obj, keys);
 }
 
 /* One step, from obj (a member of "steps", or the contact itself in the
@@ -1705,65 +1208,69 @@ static void parse_step(struct loader *l, const cJSON *obj, struct config_step *s
 {
 	const struct channel_conf *cc;
 	const char *s;
-	char q[QUOTE_BUF];
+	char q[CFGL_QUOTE_BUF];
 	int via = -1, r;
 	size_t old;
 
-	if (get_enum(l, obj, "via", REQUIRED, via_names, "contact channel", &via) < 0)
+	if (cfgl_get_enum(&l->cl, obj, "via", REQUIRED, via_names, "contact channel", &via) < 0)
 		via = -1;
 	st->via = via < 0 ? VIA_UPSTREAM : (enum contact_via)via;
 
-	r = str_member(l, obj, "phone", via == VIA_SMS || via == VIA_CALL, &s);
+	r = cfgl_str_member(&l->cl, obj, "phone", via == VIA_SMS || via == VIA_CALL, &s);
 	if (r > 0) {
-		old = path_push_key(l, "phone");
+		old = cfgl_path_push_key(&l->cl, "phone");
 		if (!phone_ok(s))
-			report(l, 0, member(obj, "phone"), 0,
-			       "invalid phone number %s: use digits with an optional leading "
-			       "'+', 8 to 16 characters, e.g. \"+84912345678\"",
-			       quote(q, s));
+			cfgl_report(&l->cl, 0, cfgl_member(obj, "phone"), 0,
+			            "invalid phone number %s: use digits with an optional leading "
+			            "'+', 8 to 16 characters, e.g. \"+84912345678\"",
+			            cfgl_quote(q, s));
 		else if (via == VIA_SMS || via == VIA_CALL)
-			st->phone = sdup(l, s);
+			st->phone = cfgl_sdup(&l->cl, s);
 		else if (via >= 0)
-			report(l, 1, member(obj, "phone"), 1,
-			       "ignored: only sms and call use a phone");
-		path_pop(l, old);
+			cfgl_report(&l->cl, 1, cfgl_member(obj, "phone"), 1,
+			            "ignored: only sms and call use a phone");
+		cfgl_path_pop(&l->cl, old);
 	}
 
-	r = str_member(l, obj, "url", 0, &s);
+	r = cfgl_str_member(&l->cl, obj, "url", 0, &s);
 	if (r > 0) {
-		old = path_push_key(l, "url");
+		old = cfgl_path_push_key(&l->cl, "url");
 		if ((strncmp(s, "http://", 7) != 0 || !s[7]) &&
 		    (strncmp(s, "https://", 8) != 0 || !s[8]))
-			report(l, 0, member(obj, "url"), 0,
-			       "invalid URL %s: must start with http:// or https://", quote(q, s));
+			cfgl_report(&l->cl, 0, cfgl_member(obj, "url"), 0,
+			            "invalid URL %s: must start with http:// or https://",
+			            cfgl_quote(q, s));
 		else if (strpbrk(s, " \t\r\n"))
-			report(l, 0, member(obj, "url"), 0, "invalid URL %s: contains a space",
-			       quote(q, s));
+			cfgl_report(&l->cl, 0, cfgl_member(obj, "url"), 0,
+			            "invalid URL %s: contains a space", cfgl_quote(q, s));
 		else if (via == VIA_WEBHOOK)
-			st->url = sdup(l, s);
+			st->url = cfgl_sdup(&l->cl, s);
 		else if (via >= 0)
-			report(l, 1, member(obj, "url"), 1, "ignored: only webhook uses a url");
-		path_pop(l, old);
+			cfgl_report(&l->cl, 1, cfgl_member(obj, "url"), 1,
+			            "ignored: only webhook uses a url");
+		cfgl_path_pop(&l->cl, old);
 	}
 
 	/* A day is the longest wait that makes sense for an alarm. */
-	get_int(l, obj, "after_s", OPTIONAL, 0, 86400, "seconds", &st->after_s);
-	get_int(l, obj, "repeat_s", OPTIONAL, 0, 86400, "seconds (0: once)", &st->repeat_s);
+	cfgl_get_int(&l->cl, obj, "after_s", OPTIONAL, 0, 86400, "seconds", &st->after_s);
+	cfgl_get_int(&l->cl, obj, "repeat_s", OPTIONAL, 0, 86400, "seconds (0: once)",
+	             &st->repeat_s);
 	st->repeat_max = 3;
-	if (get_int(l, obj, "repeat_max", OPTIONAL, 1, 100, "runs", &st->repeat_max) == 0 &&
-	    member(obj, "repeat_max") && st->repeat_s == 0) {
-		old = path_push_key(l, "repeat_max");
-		report(l, 1, member(obj, "repeat_max"), 1,
-		       "ignored: the step has no repeat_s, so it runs once");
-		path_pop(l, old);
+	if (cfgl_get_int(&l->cl, obj, "repeat_max", OPTIONAL, 1, 100, "runs", &st->repeat_max) ==
+	        0 &&
+	    cfgl_member(obj, "repeat_max") && st->repeat_s == 0) {
+		old = cfgl_path_push_key(&l->cl, "repeat_max");
+		cfgl_report(&l->cl, 1, cfgl_member(obj, "repeat_max"), 1,
+		            "ignored: the step has no repeat_s, so it runs once");
+		cfgl_path_pop(&l->cl, old);
 	}
 	if (st->repeat_s > 0 && st->repeat_s < 30) {
-		old = path_push_key(l, "repeat_s");
-		report(l, 0, member(obj, "repeat_s"), 0,
-		       "%d is too short: a repeated call or message needs at least 30 s "
-		       "between runs",
-		       st->repeat_s);
-		path_pop(l, old);
+		old = cfgl_path_push_key(&l->cl, "repeat_s");
+		cfgl_report(&l->cl, 0, cfgl_member(obj, "repeat_s"), 0,
+		            "%d is too short: a repeated call or message needs at least 30 s "
+		            "between runs",
+		            st->repeat_s);
+		cfgl_path_pop(&l->cl, old);
 	}
 
 	cc = via >= 0 ? channel_conf_find(st->via) : NULL;
@@ -1778,11 +1285,11 @@ static void parse_contact(struct loader *l, const cJSON *e, void *elem)
 	static const char *const contact_own[] = {"id",           "name",        "steps",
 	                                          "ack_by_reply", "ack_by_call", NULL};
 	struct config_contact *ct = elem;
-	const cJSON *steps = member(e, "steps");
+	const cJSON *steps = cfgl_member(e, "steps");
 	int has_phone = 0;
 
-	get_id(l, e, NULL, &ct->id);
-	get_str(l, e, "name", OPTIONAL, ct->id, &ct->name);
+	cfgl_get_id(&l->cl, e, SH_ID_MAX, NULL, &ct->id);
+	cfgl_get_str(&l->cl, e, "name", OPTIONAL, ct->id, 0, &ct->name);
 	if (steps) {
 		const cJSON *st;
 		int i = 0;
@@ -1791,86 +1298,91 @@ static void parse_contact(struct loader *l, const cJSON *e, void *elem)
 		 * steps. */
 		check_step_keys(l, e, NULL, contact_own);
 		for (int k = 0; step_common_keys[k]; k++) {
-			const cJSON *m = member(e, step_common_keys[k]);
+			const cJSON *m = cfgl_member(e, step_common_keys[k]);
 			if (m) {
-				size_t old = path_push_key(l, step_common_keys[k]);
-				report(l, 0, m, 1,
-				       "a contact with \"steps\" gives its channels in the steps, "
-				       "not beside them");
-				path_pop(l, old);
+				size_t old = cfgl_path_push_key(&l->cl, step_common_keys[k]);
+				cfgl_report(
+				    &l->cl, 0, m, 1,
+				    "a contact with \"steps\" gives its channels in the steps, "
+				    "not beside them");
+				cfgl_path_pop(&l->cl, old);
 			}
 		}
 		if (!cJSON_IsArray(steps)) {
-			bad_type(l, steps, "steps", "an array of steps");
+			cfgl_bad_type(&l->cl, steps, "steps", "an array of steps");
 			return;
 		}
 		if (cJSON_GetArraySize(steps) < 1 || cJSON_GetArraySize(steps) > 16) {
-			size_t old = path_push_key(l, "steps");
-			report(l, 0, steps, 0, "a contact has 1 to 16 steps, not %d",
-			       cJSON_GetArraySize(steps));
-			path_pop(l, old);
+			size_t old = cfgl_path_push_key(&l->cl, "steps");
+			cfgl_report(&l->cl, 0, steps, 0, "a contact has 1 to 16 steps, not %d",
+			            cJSON_GetArraySize(steps));
+			cfgl_path_pop(&l->cl, old);
 			return;
 		}
 		ct->steps = calloc((size_t)cJSON_GetArraySize(steps), sizeof(*ct->steps));
 		if (!ct->steps) {
-			l->oom = 1;
+			l->cl.oom = 1;
 			return;
 		}
 		cJSON_ArrayForEach(st, steps)
 		{
-			size_t old = path_push_key(l, "steps");
-			path_push_index(l, i);
+			size_t old = cfgl_path_push_key(&l->cl, "steps");
+			cfgl_path_push_index(&l->cl, i);
 			if (!cJSON_IsObject(st)) {
-				report(l, 0, st, 0,
-				       "expected a step object, e.g. {\"via\": \"sms\", "
-				       "\"phone\": \"+84...\", \"after_s\": 60}");
+				cfgl_report(&l->cl, 0, st, 0,
+				            "expected a step object, e.g. {\"via\": \"sms\", "
+				            "\"phone\": \"+84...\", \"after_s\": 60}");
 			} else {
-				const cJSON *v = member(st, "via");
-				int via =
-				    cJSON_IsString(v) ? index_of(via_names, v->valuestring) : -1;
+				const cJSON *v = cfgl_member(st, "via");
+				int via = cJSON_IsString(v)
+				              ? cfgl_index_of(via_names, v->valuestring)
+				              : -1;
 				check_step_keys(l, st, via >= 0 ? channel_conf_find(via) : NULL,
 				                NULL);
 				parse_step(l, st, &ct->steps[i]);
 			}
-			path_pop(l, old);
+			cfgl_path_pop(&l->cl, old);
 			i++;
 		}
 		ct->nsteps = i;
 	} else {
 		/* The short form: the contact is its one step, at once. */
-		const cJSON *v = member(e, "via");
-		int via = cJSON_IsString(v) ? index_of(via_names, v->valuestring) : -1;
+		const cJSON *v = cfgl_member(e, "via");
+		int via = cJSON_IsString(v) ? cfgl_index_of(via_names, v->valuestring) : -1;
 
 		check_step_keys(l, e, via >= 0 ? channel_conf_find(via) : NULL, contact_own);
 		ct->steps = calloc(1, sizeof(*ct->steps));
 		if (!ct->steps) {
-			l->oom = 1;
+			l->cl.oom = 1;
 			return;
 		}
 		ct->nsteps = 1;
 		parse_step(l, e, &ct->steps[0]);
-		if (member(e, "after_s") || member(e, "repeat_s")) {
-			size_t old =
-			    path_push_key(l, member(e, "after_s") ? "after_s" : "repeat_s");
-			report(l, 1, member(e, member(e, "after_s") ? "after_s" : "repeat_s"), 1,
-			       "a contact of one channel runs at once; write \"steps\" for a "
-			       "chain");
-			path_pop(l, old);
+		if (cfgl_member(e, "after_s") || cfgl_member(e, "repeat_s")) {
+			size_t old = cfgl_path_push_key(
+			    &l->cl, cfgl_member(e, "after_s") ? "after_s" : "repeat_s");
+			cfgl_report(
+			    &l->cl, 1,
+			    cfgl_member(e, cfgl_member(e, "after_s") ? "after_s" : "repeat_s"), 1,
+			    "a contact of one channel runs at once; write \"steps\" for a "
+			    "chain");
+			cfgl_path_pop(&l->cl, old);
 		}
 	}
 	for (int i = 0; i < ct->nsteps; i++)
 		if (ct->steps[i].via == VIA_SMS || ct->steps[i].via == VIA_CALL)
 			has_phone = 1;
 	ct->ack_by_reply = has_phone;
-	get_bool(l, e, "ack_by_reply", &ct->ack_by_reply);
-	get_bool(l, e, "ack_by_call", &ct->ack_by_call);
+	cfgl_get_bool(&l->cl, e, "ack_by_reply", &ct->ack_by_reply);
+	cfgl_get_bool(&l->cl, e, "ack_by_call", &ct->ack_by_call);
 	if ((ct->ack_by_reply || ct->ack_by_call) && !has_phone &&
-	    (member(e, "ack_by_reply") || member(e, "ack_by_call"))) {
-		const char *k = member(e, "ack_by_reply") ? "ack_by_reply" : "ack_by_call";
-		size_t old = path_push_key(l, k);
-		report(l, 1, member(e, k), 1,
-		       "ignored: the contact has no sms or call step, so no phone to answer from");
-		path_pop(l, old);
+	    (cfgl_member(e, "ack_by_reply") || cfgl_member(e, "ack_by_call"))) {
+		const char *k = cfgl_member(e, "ack_by_reply") ? "ack_by_reply" : "ack_by_call";
+		size_t old = cfgl_path_push_key(&l->cl, k);
+		cfgl_report(
+		    &l->cl, 1, cfgl_member(e, k), 1,
+		    "ignored: the contact has no sms or call step, so no phone to answer from");
+		cfgl_path_pop(&l->cl, old);
 	}
 	ct->via = ct->steps[0].via;
 	ct->phone = ct->steps[0].phone;
@@ -1914,29 +1426,30 @@ static void *parse_list(struct loader *l, const cJSON *arr, const struct list_ki
 	items = calloc((size_t)*n, k->size);
 	ids = calloc((size_t)*n, sizeof(*ids));
 	if (!items || !ids) {
-		l->oom = 1;
+		l->cl.oom = 1;
 		free(items);
 		free(ids);
 		*n = 0;
 		return NULL;
 	}
-	old = path_push_key(l, k->key);
+	old = cfgl_path_push_key(&l->cl, k->key);
 	cJSON_ArrayForEach(e, arr)
 	{
-		size_t o = path_push_index(l, i);
+		size_t o = cfgl_path_push_index(&l->cl, i);
 		char *elem = items + (size_t)i * k->size, *id;
 
 		if (cJSON_IsObject(e))
 			k->parse(l, e, elem);
 		else
-			report(l, 0, e, 0, "expected an object, found %s", type_name(e));
+			cfgl_report(&l->cl, 0, e, 0, "expected an object, found %s",
+			            cfgl_type_name(e));
 		memcpy(&id, elem + k->id_off, sizeof(id));
 		if (id)
-			ids[nids++] = (struct idref){id, i, member(e, "id")};
-		path_pop(l, o);
+			ids[nids++] = (struct idref){id, i, cfgl_member(e, "id")};
+		cfgl_path_pop(&l->cl, o);
 		i++;
 	}
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 	check_dup_ids(l, k->key, ids, nids);
 	if (refs) {
 		*refs = ids;
@@ -1950,17 +1463,17 @@ static void *parse_list(struct loader *l, const cJSON *arr, const struct list_ki
 static void parse_zones(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
-	const cJSON *arr = get_arr(l, root, "zones", REQUIRED);
+	const cJSON *arr = cfgl_get_arr(&l->cl, root, "zones", REQUIRED);
 	size_t old;
 
 	l->zones_broken = 1;
 	if (!arr)
 		return;
 	if (cJSON_GetArraySize(arr) == 0) {
-		old = path_push_key(l, "zones");
-		report(l, 0, arr, 0,
-		       "at least one zone is needed: every sensor names the zone it is in");
-		path_pop(l, old);
+		old = cfgl_path_push_key(&l->cl, "zones");
+		cfgl_report(&l->cl, 0, arr, 0,
+		            "at least one zone is needed: every sensor names the zone it is in");
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
 	c->zones = parse_list(l, arr, &zone_list, &c->nzones, &l->zone_refs, &l->nzone_refs);
@@ -1968,7 +1481,7 @@ static void parse_zones(struct loader *l, const cJSON *root)
 		return;
 	l->zone_names = calloc((size_t)c->nzones + 1, sizeof(*l->zone_names));
 	if (!l->zone_names) {
-		l->oom = 1;
+		l->cl.oom = 1;
 		return;
 	}
 	for (int k = 0, j = 0; k < c->nzones; k++)
@@ -2049,7 +1562,7 @@ static void check_topics(struct loader *l, const cJSON *root)
 	cap *= DEVICE_TOPICS_MAX;
 	seen = calloc((size_t)(cap ? cap : 1), sizeof(*seen));
 	if (!seen) {
-		l->oom = 1;
+		l->cl.oom = 1;
 		return;
 	}
 
@@ -2071,17 +1584,18 @@ static void check_topics(struct loader *l, const cJSON *root)
 						dup = j;
 				if (dup >= 0) {
 					const struct jsonpos_node *p =
-					    jsonpos_find(&l->pos, seen[dup].topic);
-					size_t old = path_push_key(l, lists[k]);
-					path_push_index(l, i);
-					path_push_key(l, "mqtt");
-					path_append(l, ".%s", dt[d].key);
-					report(l, 0, t, 0,
-					       "topic \"%s\" is already used by %s[%d] (line %d); "
-					       "each device needs its own topic",
-					       t->valuestring, seen[dup].list, seen[dup].idx,
-					       p ? p->line : 0);
-					path_pop(l, old);
+					    jsonpos_find(&l->cl.pos, seen[dup].topic);
+					size_t old = cfgl_path_push_key(&l->cl, lists[k]);
+					cfgl_path_push_index(&l->cl, i);
+					cfgl_path_push_key(&l->cl, "mqtt");
+					cfgl_path_append(&l->cl, ".%s", dt[d].key);
+					cfgl_report(
+					    &l->cl, 0, t, 0,
+					    "topic \"%s\" is already used by %s[%d] (line %d); "
+					    "each device needs its own topic",
+					    t->valuestring, seen[dup].list, seen[dup].idx,
+					    p ? p->line : 0);
+					cfgl_path_pop(&l->cl, old);
 				} else if (nseen < cap) {
 					seen[nseen++] = (struct seen){t, lists[k], i};
 				}
@@ -2102,10 +1616,10 @@ static void parse_criteria(struct loader *l, const cJSON *root)
 	struct config *c = l->c;
 	static const char *const tries[] = {"rules/model/criteria.json",
 	                                    "../../rules/model/criteria.json", NULL};
-	const cJSON *v = member(root, "criteria"), *arr, *e;
+	const cJSON *v = cfgl_member(root, "criteria"), *arr, *e;
 	size_t old;
 	struct stat st;
-	char q[QUOTE_BUF];
+	char q[CFGL_QUOTE_BUF];
 	int i = 0;
 
 	c->self_check_min = 8 * 60;
@@ -2114,75 +1628,76 @@ static void parse_criteria(struct loader *l, const cJSON *root)
 		v = NULL;
 	}
 	if (v && !cJSON_IsObject(v)) {
-		bad_type(l, v, "criteria", "a file name or an object");
+		cfgl_bad_type(&l->cl, v, "criteria", "a file name or an object");
 		return;
 	}
 	if (v) {
 		const char *at;
-		old = path_push_key(l, "criteria");
-		check_keys(l, v, criteria_keys);
+		old = cfgl_path_push_key(&l->cl, "criteria");
+		cfgl_check_keys(&l->cl, v, criteria_keys);
 		get_path(l, v, "file", NULL, &c->criteria_file);
-		if (str_member(l, v, "self_check_at", OPTIONAL, &at) > 0) {
+		if (cfgl_str_member(&l->cl, v, "self_check_at", OPTIONAL, &at) > 0) {
 			int h, m, n = 0;
-			size_t o = path_push_key(l, "self_check_at");
+			size_t o = cfgl_path_push_key(&l->cl, "self_check_at");
 			if (sscanf(at, "%2d:%2d%n", &h, &m, &n) != 2 || at[n] || h > 23 || m > 59 ||
 			    h < 0 || m < 0)
-				report(l, 0, member(v, "self_check_at"), 0,
-				       "expected a time of day HH:MM (site time), found %s",
-				       quote(q, at));
+				cfgl_report(&l->cl, 0, cfgl_member(v, "self_check_at"), 0,
+				            "expected a time of day HH:MM (site time), found %s",
+				            cfgl_quote(q, at));
 			else
 				c->self_check_min = h * 60 + m;
-			path_pop(l, o);
+			cfgl_path_pop(&l->cl, o);
 		}
-		if ((arr = get_arr(l, v, "notify", OPTIONAL))) {
-			size_t o = path_push_key(l, "notify");
+		if ((arr = cfgl_get_arr(&l->cl, v, "notify", OPTIONAL))) {
+			size_t o = cfgl_path_push_key(&l->cl, "notify");
 			c->criteria_notify =
 			    calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
 			if (!c->criteria_notify)
-				l->oom = 1;
+				l->cl.oom = 1;
 			cJSON_ArrayForEach(e, arr)
 			{
-				size_t o2 = path_push_index(l, i++);
+				size_t o2 = cfgl_path_push_index(&l->cl, i++);
 				if (!cJSON_IsString(e))
-					report(l, 0, e, 0, "expected a contact id, found %s",
-					       type_name(e));
+					cfgl_report(&l->cl, 0, e, 0,
+					            "expected a contact id, found %s",
+					            cfgl_type_name(e));
 				else if (config_contact_index(c, e->valuestring) < 0)
-					report(l, 0, e, 0, "unknown contact %s",
-					       quote(q, e->valuestring));
+					cfgl_report(&l->cl, 0, e, 0, "unknown contact %s",
+					            cfgl_quote(q, e->valuestring));
 				else if (c->criteria_notify)
 					c->criteria_notify[c->ncriteria_notify++] =
-					    sdup(l, e->valuestring);
-				path_pop(l, o2);
+					    cfgl_sdup(&l->cl, e->valuestring);
+				cfgl_path_pop(&l->cl, o2);
 			}
-			path_pop(l, o);
+			cfgl_path_pop(&l->cl, o);
 		}
-		path_pop(l, old);
+		cfgl_path_pop(&l->cl, old);
 	}
 	if (!c->criteria_notify && config_contact_index(c, "owner") >= 0) {
 		c->criteria_notify = calloc(2, sizeof(char *));
 		if (c->criteria_notify)
-			c->criteria_notify[c->ncriteria_notify++] = sdup(l, "owner");
+			c->criteria_notify[c->ncriteria_notify++] = cfgl_sdup(&l->cl, "owner");
 	}
 	if (c->criteria_file) {
 		/* Named: it must be there (the default may be missing: then the
 		 * report and the self-check say so, the gateway still runs). */
 		if (stat(c->criteria_file, &st) < 0) {
-			old = path_push_key(l, "criteria");
-			report(l, 0, member(root, "criteria"), 0, "criteria file %s: %s",
-			       c->criteria_file, strerror(errno));
-			path_pop(l, old);
+			old = cfgl_path_push_key(&l->cl, "criteria");
+			cfgl_report(&l->cl, 0, cfgl_member(root, "criteria"), 0,
+			            "criteria file %s: %s", c->criteria_file, strerror(errno));
+			cfgl_path_pop(&l->cl, old);
 		}
 		return;
 	}
 	for (int k = 0; tries[k]; k++) {
-		char *p = join_path(l, l->dir, tries[k]);
+		char *p = cfgl_join_path(&l->cl, l->cl.dir, tries[k]);
 		if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
 			c->criteria_file = p;
 			return;
 		}
 		free(p);
 	}
-	c->criteria_file = sdup(l, "/usr/share/safehouse/rules/model/criteria.json");
+	c->criteria_file = cfgl_sdup(&l->cl, "/usr/share/safehouse/rules/model/criteria.json");
 }
 
 static void parse_lists(struct loader *l, const cJSON *root)
@@ -2192,13 +1707,13 @@ static void parse_lists(struct loader *l, const cJSON *root)
 
 	parse_zones(l, root);
 	parse_profiles_dir(l, root);
-	if ((arr = get_arr(l, root, "buses", OPTIONAL)))
+	if ((arr = cfgl_get_arr(&l->cl, root, "buses", OPTIONAL)))
 		c->buses = parse_list(l, arr, &bus_list, &c->nbuses, NULL, NULL);
-	if ((arr = get_arr(l, root, "sensors", OPTIONAL)))
+	if ((arr = cfgl_get_arr(&l->cl, root, "sensors", OPTIONAL)))
 		c->sensors = parse_list(l, arr, &sensor_list, &c->nsensors, NULL, NULL);
-	if ((arr = get_arr(l, root, "outputs", OPTIONAL)))
+	if ((arr = cfgl_get_arr(&l->cl, root, "outputs", OPTIONAL)))
 		c->outputs = parse_list(l, arr, &output_list, &c->noutputs, NULL, NULL);
-	if ((arr = get_arr(l, root, "contacts", OPTIONAL)))
+	if ((arr = cfgl_get_arr(&l->cl, root, "contacts", OPTIONAL)))
 		c->contacts = parse_list(l, arr, &contact_list, &c->ncontacts, NULL, NULL);
 	check_topics(l, root);
 	parse_criteria(l, root);
@@ -2224,7 +1739,7 @@ static char *glob_escape(struct loader *l, const char *s)
 	char *out = malloc(strlen(s) * 2 + 1), *o = out;
 
 	if (!out) {
-		l->oom = 1;
+		l->cl.oom = 1;
 		return NULL;
 	}
 	for (; *s; s++) {
@@ -2242,13 +1757,13 @@ static void rule_add(struct loader *l, const char *path)
 		size_t n = l->arules ? l->arules * 2 : 16;
 		char **r = realloc(l->rules, n * sizeof(*r));
 		if (!r) {
-			l->oom = 1;
+			l->cl.oom = 1;
 			return;
 		}
 		l->rules = r;
 		l->arules = n;
 	}
-	l->rules[l->nrules] = sdup(l, path);
+	l->rules[l->nrules] = cfgl_sdup(&l->cl, path);
 	if (l->rules[l->nrules])
 		l->nrules++;
 }
@@ -2257,16 +1772,16 @@ static void rule_pattern(struct loader *l, const cJSON *v)
 {
 	const char *pat = v->valuestring;
 	char *edir = NULL, *full = NULL;
-	char q[QUOTE_BUF];
+	char q[CFGL_QUOTE_BUF];
 	glob_t g;
 	int r;
 
 	if (pat[0] == '/') {
-		full = sdup(l, pat);
+		full = cfgl_sdup(&l->cl, pat);
 	} else {
-		edir = glob_escape(l, l->dir);
+		edir = glob_escape(l, l->cl.dir);
 		if (edir)
-			full = join_path(l, edir, pat);
+			full = cfgl_join_path(&l->cl, edir, pat);
 	}
 	if (!full)
 		goto out;
@@ -2275,17 +1790,17 @@ static void rule_pattern(struct loader *l, const cJSON *v)
 		for (size_t i = 0; i < g.gl_pathc; i++)
 			rule_add(l, g.gl_pathv[i]);
 	} else if (r == GLOB_NOSPACE) {
-		l->oom = 1;
+		l->cl.oom = 1;
 	} else if (has_wildcard(pat)) {
-		report(l, 1, v, 0, "pattern %s matches no file (looked in %s)", quote(q, pat),
-		       l->dir);
+		cfgl_report(&l->cl, 1, v, 0, "pattern %s matches no file (looked in %s)",
+		            cfgl_quote(q, pat), l->cl.dir);
 	} else {
 		/* glob has no errno; stat tells why the file is not there. */
 		struct stat st;
-		char *plain = join_path(l, l->dir, pat);
+		char *plain = cfgl_join_path(&l->cl, l->cl.dir, pat);
 		int err = plain && stat(plain, &st) < 0 ? errno : ENOENT;
-		report(l, 0, v, 0, "rule file %s not found: %s: %s", quote(q, pat),
-		       plain ? plain : pat, strerror(err));
+		cfgl_report(&l->cl, 0, v, 0, "rule file %s not found: %s: %s", cfgl_quote(q, pat),
+		            plain ? plain : pat, strerror(err));
 		free(plain);
 	}
 	globfree(&g);
@@ -2302,26 +1817,27 @@ static int str_cmp(const void *a, const void *b)
 static void parse_rules(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
-	const cJSON *arr = get_arr(l, root, "rules", OPTIONAL), *e;
+	const cJSON *arr = cfgl_get_arr(&l->cl, root, "rules", OPTIONAL), *e;
 	size_t old, k = 0;
 	int i = 0;
 
 	if (!arr)
 		return;
-	old = path_push_key(l, "rules");
+	old = cfgl_path_push_key(&l->cl, "rules");
 	cJSON_ArrayForEach(e, arr)
 	{
-		size_t o = path_push_index(l, i++);
+		size_t o = cfgl_path_push_index(&l->cl, i++);
 		if (!cJSON_IsString(e))
-			report(l, 0, e, 0, "expected a string (a file name or pattern), found %s",
-			       type_name(e));
+			cfgl_report(&l->cl, 0, e, 0,
+			            "expected a string (a file name or pattern), found %s",
+			            cfgl_type_name(e));
 		else if (!e->valuestring[0])
-			report(l, 0, e, 0, "must not be empty");
+			cfgl_report(&l->cl, 0, e, 0, "must not be empty");
 		else
 			rule_pattern(l, e);
-		path_pop(l, o);
+		cfgl_path_pop(&l->cl, o);
 	}
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 
 	/* Overlapping patterns ("*.rules" and "fire.rules") must not load a
 	 * file twice: its rules would fire twice. */
@@ -2345,114 +1861,66 @@ static void parse_rules(struct loader *l, const cJSON *root)
 static void parse_neighbours(struct loader *l, const cJSON *root)
 {
 	struct config *c = l->c;
-	const cJSON *arr = get_arr(l, root, "neighbours", OPTIONAL), *e;
-	char q[QUOTE_BUF];
+	const cJSON *arr = cfgl_get_arr(&l->cl, root, "neighbours", OPTIONAL), *e;
+	char q[CFGL_QUOTE_BUF];
 	size_t old;
 	int i = 0, n;
 
 	if (!arr)
 		return;
-	old = path_push_key(l, "neighbours");
+	old = cfgl_path_push_key(&l->cl, "neighbours");
 	n = cJSON_GetArraySize(arr);
 	if (n < 1 || n > CONFIG_NEIGHBOURS_MAX) {
-		report(l, 0, arr, 0,
-		       "%d site(s): a neighbour group lists 1 to %d other sites (leave the key "
-		       "out for none)",
-		       n, CONFIG_NEIGHBOURS_MAX);
-		path_pop(l, old);
+		cfgl_report(
+		    &l->cl, 0, arr, 0,
+		    "%d site(s): a neighbour group lists 1 to %d other sites (leave the key "
+		    "out for none)",
+		    n, CONFIG_NEIGHBOURS_MAX);
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
 	c->neighbours = calloc((size_t)n, sizeof(*c->neighbours));
 	if (!c->neighbours) {
-		l->oom = 1;
-		path_pop(l, old);
+		l->cl.oom = 1;
+		cfgl_path_pop(&l->cl, old);
 		return;
 	}
 	cJSON_ArrayForEach(e, arr)
 	{
-		size_t o = path_push_index(l, i++);
+		size_t o = cfgl_path_push_index(&l->cl, i++);
 		int dup = -1;
 		if (!cJSON_IsString(e)) {
-			report(l, 0, e, 0, "expected a string (a neighbour's site id), found %s",
-			       type_name(e));
-			path_pop(l, o);
+			cfgl_report(&l->cl, 0, e, 0,
+			            "expected a string (a neighbour's site id), found %s",
+			            cfgl_type_name(e));
+			cfgl_path_pop(&l->cl, o);
 			continue;
 		}
 		for (int k = 0; k < c->nneighbours; k++)
 			if (strcmp(c->neighbours[k], e->valuestring) == 0)
 				dup = k;
-		if (strlen(e->valuestring) >= SH_ID_MAX || !is_word(e->valuestring))
-			report(l, 0, e, 0,
-			       "invalid site id %s: use 1 to %d letters, digits, '-' or '_', as "
-			       "in the neighbour's site.id",
-			       quote(q, e->valuestring), SH_ID_MAX - 1);
+		if (strlen(e->valuestring) >= SH_ID_MAX || !cfgl_is_word(e->valuestring))
+			cfgl_report(
+			    &l->cl, 0, e, 0,
+			    "invalid site id %s: use 1 to %d letters, digits, '-' or '_', as "
+			    "in the neighbour's site.id",
+			    cfgl_quote(q, e->valuestring), SH_ID_MAX - 1);
 		else if (c->site.id && strcmp(c->site.id, e->valuestring) == 0)
-			report(l, 0, e, 0,
-			       "%s is this site's own id: a neighbour group lists the other "
-			       "houses",
-			       quote(q, e->valuestring));
+			cfgl_report(&l->cl, 0, e, 0,
+			            "%s is this site's own id: a neighbour group lists the other "
+			            "houses",
+			            cfgl_quote(q, e->valuestring));
 		else if (dup >= 0)
-			report(l, 0, e, 0, "site %s is listed twice", quote(q, e->valuestring));
+			cfgl_report(&l->cl, 0, e, 0, "site %s is listed twice",
+			            cfgl_quote(q, e->valuestring));
 		else
-			c->neighbours[c->nneighbours++] = sdup(l, e->valuestring);
-		path_pop(l, o);
+			c->neighbours[c->nneighbours++] = cfgl_sdup(&l->cl, e->valuestring);
+		cfgl_path_pop(&l->cl, o);
 	}
-	path_pop(l, old);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* ---- loading ---- */
-
-/* cJSON reports only where it stopped; name the two mistakes people make
- * most in hand-edited JSON. */
-static void report_syntax(struct loader *l, const char *text, const char *at)
-{
-	const char *p = at, *comma = NULL;
-	char snip[24];
-	size_t n = 0;
-	int line, col;
-
-	if (*p != '}' && *p != ']' && p > text && (p[-1] == '}' || p[-1] == ']'))
-		p--;
-	if (*p == '}' || *p == ']') {
-		while (p > text && (unsigned char)p[-1] <= 32)
-			p--;
-		if (p > text && p[-1] == ',')
-			comma = p - 1;
-	}
-	if (comma) {
-		jsonpos_text_pos(text, comma, &line, &col);
-		report_pos(l, 0, line, col, "invalid JSON: a comma before a closing bracket");
-		return;
-	}
-	/* cJSON stops on the second character of a comment opener. */
-	if (at > text && at[-1] == '/' && (at[0] == '/' || at[0] == '*'))
-		at--;
-	jsonpos_text_pos(text, at, &line, &col);
-	if (at[0] == '/' && (at[1] == '/' || at[1] == '*')) {
-		report_pos(l, 0, line, col, "invalid JSON: comments are not allowed");
-		return;
-	}
-	if (!*at) {
-		report_pos(l, 0, line, col, "invalid JSON: unexpected end of file");
-		return;
-	}
-	while (at[n] && at[n] != '\n' && at[n] != '\r' && n < sizeof(snip) - 1) {
-		snip[n] = at[n];
-		n++;
-	}
-	/* Never cut a UTF-8 sequence in half: the message must stay valid
-	 * text for whoever reads it (a terminal, a log, a test harness). */
-	if (at[n] && ((unsigned char)at[n] & 0xC0) == 0x80)
-		while (n > 0 && ((unsigned char)snip[n - 1] & 0xC0) == 0x80)
-			n--;
-	if (n > 0 && at[n] && ((unsigned char)snip[n - 1] & 0xC0) == 0xC0)
-		n--;
-	snip[n] = '\0';
-	{
-		char q[QUOTE_BUF];
-		report_pos(l, 0, line, col, "invalid JSON near %s", quote(q, snip));
-	}
-}
 
 /* Keys whose value is a secret, as dotted paths from the top: a new secret
  * key (a webhook token, a PIN) is one line here. */
@@ -2470,7 +1938,7 @@ static const cJSON *member_path(const cJSON *root, const char *dotted)
 			return NULL;
 		memcpy(key, p, n);
 		key[n] = '\0';
-		root = cJSON_IsObject(root) ? member(root, key) : NULL;
+		root = cJSON_IsObject(root) ? cfgl_member(root, key) : NULL;
 		p += n + (p[n] == '.');
 	}
 	return root;
@@ -2480,26 +1948,27 @@ static void report_secret(struct loader *l, const cJSON *v, const char *what, co
     __attribute__((format(printf, 4, 5)));
 static void report_secret(struct loader *l, const cJSON *v, const char *what, const char *fmt, ...)
 {
-	size_t old = l->pathlen;
-	char path[JPATH_MAX];
+	size_t old = l->cl.pathlen;
+	char path[CFGL_PATH_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
-	path_append(l, "%s%s", old ? "." : "", path);
-	report(l, 0, v, 1,
-	       "this file holds a %s but is %s by group or others (mode %04o); "
-	       "run: chmod 600 %s (owned by the user the daemon runs as)",
-	       what, l->mode & 044 ? "readable" : "writable", l->mode & 07777, l->name);
-	path_pop(l, old);
+	cfgl_path_append(&l->cl, "%s%s", old ? "." : "", path);
+	cfgl_report(&l->cl, 0, v, 1,
+	            "this file holds a %s but is %s by group or others (mode %04o); "
+	            "run: chmod 600 %s (owned by the user the daemon runs as)",
+	            what, l->cl.mode & 044 ? "readable" : "writable", l->cl.mode & 07777,
+	            l->cl.name);
+	cfgl_path_pop(&l->cl, old);
 }
 
 /* A webhook token written into the file itself; "credentials:NAME" only
  * names one kept elsewhere. */
 static const cJSON *literal_token(const cJSON *obj)
 {
-	const cJSON *v = member(obj, "token");
+	const cJSON *v = cfgl_member(obj, "token");
 
 	return cJSON_IsString(v) && strncmp(v->valuestring, "credentials:", 12) != 0 ? v : NULL;
 }
@@ -2513,7 +1982,7 @@ static void check_secrets_mode(struct loader *l, const cJSON *root)
 	const cJSON *arr, *e, *v;
 	int i;
 
-	if (l->mode < 0 || !(l->mode & 077))
+	if (l->cl.mode < 0 || !(l->cl.mode & 077))
 		return;
 	for (i = 0; secret_keys[i]; i++) {
 		v = member_path(root, secret_keys[i]);
@@ -2521,7 +1990,7 @@ static void check_secrets_mode(struct loader *l, const cJSON *root)
 		if (v && !is_credential_ref(v))
 			report_secret(l, v, "password", "%s", secret_keys[i]);
 	}
-	arr = member(root, "zones");
+	arr = cfgl_member(root, "zones");
 	i = 0;
 	cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
 	{
@@ -2530,11 +1999,11 @@ static void check_secrets_mode(struct loader *l, const cJSON *root)
 			report_secret(l, v, "password", "zones[%d].camera.password", i);
 		i++;
 	}
-	arr = member(root, "contacts");
+	arr = cfgl_member(root, "contacts");
 	i = 0;
 	cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
 	{
-		const cJSON *steps = member(e, "steps"), *st;
+		const cJSON *steps = cfgl_member(e, "steps"), *st;
 		int j = 0;
 
 		if ((v = literal_token(e)))
@@ -2560,24 +2029,27 @@ static void check_pin_file(struct loader *l, const cJSON *v, const char *path)
 	FILE *f;
 
 	if (stat(path, &st) < 0) {
-		report(l, 0, v, 0, "cannot read the SIM PIN file %s: %s", path, strerror(errno));
+		cfgl_report(&l->cl, 0, v, 0, "cannot read the SIM PIN file %s: %s", path,
+		            strerror(errno));
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		report(l, 0, v, 0, "%s is not a file", path);
+		cfgl_report(&l->cl, 0, v, 0, "%s is not a file", path);
 		return;
 	}
 	if (st.st_mode & 077) {
-		report(l, 0, v, 0,
-		       "the SIM PIN file %s is %s by group or others (mode %04o); run: chmod 600 "
-		       "%s (owned by the user the daemon runs as)",
-		       path, st.st_mode & 044 ? "readable" : "writable",
-		       (unsigned)(st.st_mode & 07777), path);
+		cfgl_report(
+		    &l->cl, 0, v, 0,
+		    "the SIM PIN file %s is %s by group or others (mode %04o); run: chmod 600 "
+		    "%s (owned by the user the daemon runs as)",
+		    path, st.st_mode & 044 ? "readable" : "writable",
+		    (unsigned)(st.st_mode & 07777), path);
 		return;
 	}
 	f = fopen(path, "r");
 	if (!f) {
-		report(l, 0, v, 0, "cannot read the SIM PIN file %s: %s", path, strerror(errno));
+		cfgl_report(&l->cl, 0, v, 0, "cannot read the SIM PIN file %s: %s", path,
+		            strerror(errno));
 		return;
 	}
 	n = fread(pin, 1, sizeof(pin) - 1, f);
@@ -2586,8 +2058,8 @@ static void check_pin_file(struct loader *l, const cJSON *v, const char *path)
 	n = strcspn(pin, "\r\n");
 	pin[n] = '\0';
 	if (n < 4 || n > 8 || strspn(pin, "0123456789") != n)
-		report(l, 0, v, 0, "%s does not hold a SIM PIN: expected 4 to 8 digits on one line",
-		       path);
+		cfgl_report(&l->cl, 0, v, 0,
+		            "%s does not hold a SIM PIN: expected 4 to 8 digits on one line", path);
 	memset(pin, 0, sizeof(pin));
 }
 
@@ -2598,7 +2070,7 @@ static void parse_modem(struct loader *l, const cJSON *root)
 {
 	static const int bauds[] = {9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600};
 	struct config_modem *m = &l->c->modem;
-	const cJSON *v = get_obj(l, root, "modem", OPTIONAL, NULL);
+	const cJSON *v = cfgl_get_obj(&l->cl, root, "modem", OPTIONAL, NULL);
 	size_t old;
 
 	m->baud = 115200;
@@ -2607,55 +2079,56 @@ static void parse_modem(struct loader *l, const cJSON *root)
 	m->fault_s = 120;
 	if (!v)
 		return;
-	old = path_push_key(l, "modem");
-	check_keys(l, v, modem_keys);
+	old = cfgl_path_push_key(&l->cl, "modem");
+	cfgl_check_keys(&l->cl, v, modem_keys);
 	get_path(l, v, "device", NULL, &m->device);
-	if (!m->device && !member(v, "device"))
-		missing(l, v, "device", "the modem's serial port, e.g. \"/dev/ttyUSB2\"");
+	if (!m->device && !cfgl_member(v, "device"))
+		cfgl_missing(&l->cl, v, "device", "the modem's serial port, e.g. \"/dev/ttyUSB2\"");
 	if (l->partial && m->device && access(m->device, F_OK) < 0) {
 		/* --check only: a typo is found now, not at the first fire */
 		int e = errno;
-		size_t o = path_push_key(l, "device");
-		report(l, 1, member(v, "device"), 0,
-		       "%s does not exist now (%s); the daemon starts anyway and shows the fault "
-		       "\"modem: not connected\" until it appears",
-		       m->device, strerror(e));
-		path_pop(l, o);
+		size_t o = cfgl_path_push_key(&l->cl, "device");
+		cfgl_report(
+		    &l->cl, 1, cfgl_member(v, "device"), 0,
+		    "%s does not exist now (%s); the daemon starts anyway and shows the fault "
+		    "\"modem: not connected\" until it appears",
+		    m->device, strerror(e));
+		cfgl_path_pop(&l->cl, o);
 	}
-	if (get_int(l, v, "baud", OPTIONAL, 9600, 921600, "baud", &m->baud) == 0) {
+	if (cfgl_get_int(&l->cl, v, "baud", OPTIONAL, 9600, 921600, "baud", &m->baud) == 0) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
 			ok |= bauds[i] == m->baud;
 		if (!ok) {
-			size_t o = path_push_key(l, "baud");
-			report(
-			    l, 0, member(v, "baud"), 0,
+			size_t o = cfgl_path_push_key(&l->cl, "baud");
+			cfgl_report(
+			    &l->cl, 0, cfgl_member(v, "baud"), 0,
 			    "%d is not a serial speed (9600, 19200, 38400, 57600, 115200, 230400, "
 			    "460800 or 921600)",
 			    m->baud);
-			path_pop(l, o);
+			cfgl_path_pop(&l->cl, o);
 		}
 	}
 	get_path(l, v, "pin_file", NULL, &m->pin_file);
 	if (m->pin_file) {
-		size_t o = path_push_key(l, "pin_file");
-		check_pin_file(l, member(v, "pin_file"), m->pin_file);
-		path_pop(l, o);
+		size_t o = cfgl_path_push_key(&l->cl, "pin_file");
+		check_pin_file(l, cfgl_member(v, "pin_file"), m->pin_file);
+		cfgl_path_pop(&l->cl, o);
 	}
-	get_int(l, v, "ring_s", OPTIONAL, 5, 300, "seconds", &m->ring_s);
-	get_int(l, v, "check_s", OPTIONAL, 2, 3600, "seconds", &m->check_s);
-	get_int(l, v, "fault_s", OPTIONAL, 1, 3600, "seconds", &m->fault_s);
-	path_pop(l, old);
+	cfgl_get_int(&l->cl, v, "ring_s", OPTIONAL, 5, 300, "seconds", &m->ring_s);
+	cfgl_get_int(&l->cl, v, "check_s", OPTIONAL, 2, 3600, "seconds", &m->check_s);
+	cfgl_get_int(&l->cl, v, "fault_s", OPTIONAL, 1, 3600, "seconds", &m->fault_s);
+	cfgl_path_pop(&l->cl, old);
 }
 
 static void validate(struct loader *l, const cJSON *root)
 {
 	if (!cJSON_IsObject(root)) {
-		report(l, 0, root, 0, "expected an object at the top level, found %s",
-		       type_name(root));
+		cfgl_report(&l->cl, 0, root, 0, "expected an object at the top level, found %s",
+		            cfgl_type_name(root));
 		return;
 	}
-	check_keys(l, root, top_keys);
+	cfgl_check_keys(&l->cl, root, top_keys);
 	parse_site(l, root);
 	parse_top(l, root);
 	parse_modem(l, root);
@@ -2665,86 +2138,47 @@ static void validate(struct loader *l, const cJSON *root)
 	check_secrets_mode(l, root);
 }
 
-/* An absolute, lexical directory: the daemon changes to / when it
- * detaches, so a relative one would change meaning. Symlinks are kept, so
- * that paths read as the installer wrote them. */
-static char *absolute_dir(const char *dir)
-{
-	char *cwd, *out = NULL;
-
-	if (dir[0] == '/')
-		return strdup(dir);
-	cwd = getcwd(NULL, 0);
-	if (!cwd)
-		return NULL;
-	while (dir[0] == '.' && dir[1] == '/')
-		dir += 2;
-	if (strcmp(dir, ".") == 0 || !dir[0])
-		return cwd;
-	if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir) < 0)
-		out = NULL;
-	free(cwd);
-	return out;
-}
-
 static struct config *load(int partial, const char *text, size_t len, const char *name,
                            const char *dir, int mode, config_diag_fn diag, void *ctx, int *nerrors)
 {
-	struct loader l = {.name = name ? name : "<string>", .mode = mode, .partial = partial};
+	struct loader l = {.cl = {.name = name ? name : "<string>", .mode = mode},
+	                   .partial = partial};
 	cJSON *root = NULL;
-	const char *end = NULL, *nul;
 	char *adir = NULL;
 	struct config *c = NULL;
-	int line, col;
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		l.oom = 1;
+		l.cl.oom = 1;
 		goto out;
 	}
 	l.c = c;
-	c->path = sdup(&l, l.name);
-	adir = absolute_dir(dir ? dir : ".");
+	c->path = cfgl_sdup(&l.cl, l.cl.name);
+	adir = cfgl_absolute_dir(dir ? dir : ".");
 	if (!adir) {
-		report_pos(&l, 0, 0, 0, "cannot resolve relative paths: %s", strerror(errno));
+		cfgl_report_pos(&l.cl, 0, 0, 0, "cannot resolve relative paths: %s",
+		                strerror(errno));
 		goto out;
 	}
-	c->dir = sdup(&l, adir);
-	l.dir = adir;
-	if (len > CONFIG_MAX_SIZE) {
-		report_pos(&l, 0, 0, 0, "too large: over %d MiB; a site config is a few kB",
-		           CONFIG_MAX_SIZE >> 20);
+	c->dir = cfgl_sdup(&l.cl, adir);
+	l.cl.dir = adir;
+	if (cfgl_parse(&l.cl, text, len, CONFIG_MAX_SIZE, "a site config is a few kB", 1, &root) <
+	    0)
 		goto out;
-	}
-	nul = memchr(text, '\0', len);
-	if (nul) {
-		jsonpos_text_pos(text, nul, &line, &col);
-		report_pos(&l, 0, line, col, "invalid JSON: a NUL byte; is this a text file?");
-		goto out;
-	}
-	/* The end pointer is what cJSON_GetErrorPtr() would return, without
-	 * cJSON's global error state. */
-	root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root) {
-		report_syntax(&l, text, end ? end : text);
-		goto out;
-	}
-	if (jsonpos_index(&l.pos, text, root) < 0)
-		l.oom = 1;
 	validate(&l, root);
 
 out:
-	report_flush(&l, diag, ctx);
+	cfgl_flush(&l.cl, diag, ctx);
 	if (nerrors)
-		*nerrors = l.diags.nerrors;
-	if (l.diags.nerrors && !partial) {
+		*nerrors = l.cl.diags.nerrors;
+	if (l.cl.diags.nerrors && !partial) {
 		config_free(c);
 		c = NULL;
 	}
 	for (size_t i = 0; i < l.nrules; i++)
 		free(l.rules[i]);
 	free(l.rules);
-	jsonpos_free(&l.pos);
+	cfgl_free(&l.cl);
 	free(l.zone_refs);
 	free(l.zone_names);
 	free(adir);
@@ -2752,86 +2186,31 @@ out:
 	return c;
 }
 
-/* The file's directory, for relative paths; "." when it has none. */
-static char *file_dir(const char *file)
-{
-	const char *slash = strrchr(file, '/');
-
-	if (!slash)
-		return strdup(".");
-	if (slash == file)
-		return strdup("/");
-	return strndup(file, (size_t)(slash - file));
-}
-
 static struct config *load_file(int partial, const char *file, config_diag_fn diag, void *ctx,
                                 int *nerrors)
 {
 	struct config *c = NULL;
 	char *buf = NULL, *dir = NULL, msg[512];
-	size_t len = 0, cap = 0;
-	const char *why = NULL;
-	int fd = -1, mode = -1;
-	struct stat st;
+	size_t len = 0;
+	int mode = -1, r;
 
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		why = strerror(errno);
-		goto out;
+	/* Stop one byte past the limit, for load() to say it is too large. */
+	r = cfgl_read_file(file, CONFIG_MAX_SIZE, &buf, &len, &mode);
+	if (r == 0) {
+		dir = cfgl_file_dir(file);
+		if (!dir)
+			r = -ENOMEM;
 	}
-	/* The mode of what was opened (a symlink's target), for the secrets
-	 * check; a pipe or a device is not a file anyone else reads later. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		mode = (int)(st.st_mode & 07777);
-	/* Read to EOF rather than trusting st_size: the file may be a pipe
-	 * or change while it is read. Stop one byte past the limit. */
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *nbuf;
-			if (ncap > CONFIG_MAX_SIZE + 2)
-				ncap = CONFIG_MAX_SIZE + 2;
-			nbuf = realloc(buf, ncap);
-			if (!nbuf) {
-				why = strerror(ENOMEM);
-				goto out;
-			}
-			buf = nbuf;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			why = strerror(errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_MAX_SIZE)
-			break;
-	}
-	buf[len] = '\0';
-	dir = file_dir(file);
-	if (!dir) {
-		why = strerror(ENOMEM);
-		goto out;
-	}
-	c = load(partial, buf, len, file, dir, mode, diag, ctx, nerrors);
-
-out:
-	if (why) {
-		snprintf(msg, sizeof(msg), "%s: cannot read: %s", file, why);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s: cannot read: %s", file, strerror(-r));
 		if (diag)
 			diag(ctx, 0, msg);
 		if (nerrors)
 			*nerrors = 1;
+		goto out;
 	}
-	if (fd >= 0)
-		close(fd);
+	c = load(partial, buf, len, file, dir, mode, diag, ctx, nerrors);
+out:
 	free(buf);
 	free(dir);
 	return c;
