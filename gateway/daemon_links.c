@@ -132,7 +132,9 @@ static void on_remote_connect(void *ctx)
 {
 	struct daemon *dm = ctx;
 	mqttc_subscribe(dm->remote, dm->ack_topic);
-	mqttc_subscribe(dm->remote, dm->command_topic);
+	/* QoS 0: never queued for us while we are away, so a command runs
+	 * when it is given or not at all (its sender sees no result). */
+	mqttc_subscribe_qos(dm->remote, dm->command_topic, 0);
 	neighbours_subscribe(dm, dm->remote);
 	upstream_on_connect(dm->up);
 	/* `systemctl status` shows the militia's link as it is now. */
@@ -205,8 +207,12 @@ static struct mqttc *connect_broker(struct daemon *dm, const char *name,
 		p.client_id = cid;
 	}
 	/* The reports' session outlives us: what the sensors say while we are
-	 * down or reconnecting is queued by the broker and delivered after. */
-	p.persistent = reports;
+	 * down or reconnecting is queued by the broker and delivered after.
+	 * So does the upstream one: an acknowledgment the militia sends while
+	 * our link blinks (or the daemon restarts) waits in the commune
+	 * broker and stops the escalation when we are back, instead of being
+	 * lost while the police get called. */
+	p.persistent = reports || upstream;
 	p.defer_acks = reports;
 	p.backoff_min_ms = reports || out ? LOCAL_BACKOFF_MIN_MS : 0;
 	if (with_will) {

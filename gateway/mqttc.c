@@ -718,9 +718,14 @@ int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_
 
 int mqttc_subscribe(struct mqttc *c, const char *topic)
 {
+	return mqttc_subscribe_qos(c, topic, 1);
+}
+
+int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
+{
 	if (!c || !c->mosq)
 		return -1;
-	int rc = mosquitto_subscribe(c->mosq, NULL, topic, 1);
+	int rc = mosquitto_subscribe(c->mosq, NULL, topic, qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt %s: subscribe %s: %s", c->name, topic, mosquitto_strerror(rc));
 		return -1;

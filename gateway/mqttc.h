@@ -86,6 +86,9 @@ int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_
  * queued for a persistent session while we are away and is redelivered
  * until acknowledged). Only valid while connected: call from on_connect. */
 int mqttc_subscribe(struct mqttc *c, const char *topic);
+/* The same at another QoS: 0 for what must never be queued for us while we
+ * are away (a command must not run hours after it was given). */
+int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos);
 int mqttc_unsubscribe(struct mqttc *c, const char *topic);
 
 /* Write whatever libmosquitto still has queued (called after callbacks). */

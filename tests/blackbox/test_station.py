@@ -508,3 +508,34 @@ def test_a_mosquitto_bridges_last_will_is_lost_contact(station, sim):
     assert "bridge" in a["message"]
     sim.publish("safehouse/nt-br/bridge", "yes")
     wait_until(lambda: s.get("/api/stats")["malformed"] == 1, what="a bad notification counted")
+
+
+def test_an_ack_sent_while_the_gateway_is_away_is_applied_when_it_is_back(tmp_path, site):
+    """The gateway's upstream session is persistent: the commune broker
+    keeps the officer's ack while the gateway restarts, and hands it over
+    when it is back (before, it was lost and the escalation went on)."""
+    from helpers import Broker
+    up = Broker(tmp_path / "commune")
+    up.start()
+    st = Station(tmp_path / "station-up", up)
+    st.add_user("an", "officer")
+    try:
+        site.config["upstream"] = {"host": "127.0.0.1", "port": up.port}
+        site.start()
+        st.start()
+        s = st.session("an")
+        fire(site)
+        a = wait_until(lambda: s.find_alarm(site=SITE_ID, **{"class": "fire"}),
+                       what="the fire on the console")
+        assert site.stop() == 0
+        assert s.call("POST", "/api/ack", {"site": SITE_ID, "alarm": a["id"]})[0] == 202
+        site.start()
+        done = wait_until(lambda: [x for x in site.alarms() if x["id"] == a["id"]
+                                   and x["state"] == "acknowledged"],
+                          what="the ack handed over after the restart")
+        assert done
+        wait_until(lambda: (s.find_alarm(site=SITE_ID, id=a["id"]) or {}).get("acked_by")
+                   == "militia:an", what="the console showing it")
+    finally:
+        st.close()
+        up.stop()
