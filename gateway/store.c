@@ -18,6 +18,7 @@
 #include "chain.h"
 #include "log.h"
 #include "loop.h"
+#include "../sensors/point.h"
 #include "worker.h"
 
 /* Migration N takes the schema from version N-1 to N. Append only: a newer
@@ -262,6 +263,9 @@ struct store {
 	int in_txn;
 	int uncommitted;
 	int64_t txn_start; /* monotonic ms of the first write of the batch */
+	/* Monotonic ms of the batch's first write that is not slow telemetry
+	 * (op_is_slow); 0: nothing but slow telemetry so far. */
+	int64_t txn_urgent;
 	int64_t next_seq;
 	int64_t next_alarm;
 
@@ -436,6 +440,18 @@ out:
 }
 
 #define BATCH_MS 250
+/* A batch of nothing but slow telemetry (see op_is_slow) is committed after
+ * TELEMETRY_MS rather than BATCH_MS: every commit writes whole 4 KiB pages
+ * to the WAL (the events table's last leaf, its index's last leaf, the
+ * sensors' rows) plus an fsync, whatever the few rows it adds, and the
+ * checkpoint writes those pages again into the main file. A minute of a
+ * house's temperatures in one commit instead of one commit each is most of
+ * the SD card's daily writes (README, "Database"). What a power cut may
+ * take is at most this much temperature and battery history and the
+ * sensors' last values for the restore; anything else that joins the batch
+ * (an alarm, an outbox row, a state change, a person's action) commits it
+ * within BATCH_MS as before, and a barrier at once. */
+#define TELEMETRY_MS 60000
 
 static void writer(struct worker *w, void *arg);
 static int w_commit(struct store *s);
@@ -840,6 +856,7 @@ static void w_rollback(struct store *s)
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->in_txn = 0;
+	s->txn_urgent = 0;
 	s->uncommitted = 0;
 	s->ch = s->ch_ok;
 }
@@ -860,6 +877,21 @@ static int op_is_telemetry(const struct op *o)
 {
 	return o->type == OP_SENSOR_SAVE ||
 	       (o->type == OP_EVENT && o->str[1] && strcmp(o->str[1], "reading") == 0);
+}
+
+/* Slow telemetry may wait TELEMETRY_MS for its commit: a sensor snapshot
+ * (only read back at start) and a numeric reading (temperature, battery:
+ * history for the inspection report). A reading of a state (door, smoke,
+ * online) is news and commits within BATCH_MS. */
+static int op_is_slow(const struct op *o)
+{
+	int p;
+	if (o->type == OP_SENSOR_SAVE)
+		return 1;
+	if (o->type != OP_EVENT || !o->str[1] || strcmp(o->str[1], "reading") != 0 || !o->str[3])
+		return 0;
+	p = sh_point_from_name(o->str[3]);
+	return p >= 0 && sh_point_is_numeric((enum sh_point)p);
 }
 
 static void back_add(struct store *s, struct op *o)
@@ -957,6 +989,7 @@ static int w_commit(struct store *s)
 		return -1;
 	}
 	s->in_txn = 0;
+	s->txn_urgent = 0;
 	s->uncommitted = 0;
 	chain_committed(s);
 	list = s->txn_head;
@@ -1038,6 +1071,7 @@ static void w_retry(struct store *s)
 	if (step_done(s, s->st[ST_COMMIT]) < 0)
 		goto failed;
 	s->in_txn = 0;
+	s->txn_urgent = 0;
 	s->uncommitted = 0;
 	chain_committed(s);
 	log_notice("store: writing again; %lld held write(s) are on the disk", (long long)s->nback);
@@ -1335,6 +1369,9 @@ static void w_retention(struct store *s, int64_t keep_ms)
 		w_fail(s, NULL);
 	if (rc > 0)
 		s->pruned += rc;
+	/* Deletes are not telemetry: the batch goes within BATCH_MS. */
+	if (s->in_txn && !s->txn_urgent)
+		s->txn_urgent = loop_mono_ms();
 	/* One line per run, not per step. */
 	if (s->pruned && !(more && rc > 0)) {
 		log_notice("store: retention: %lld event(s) older than %lld days removed",
@@ -1830,6 +1867,8 @@ static void w_apply(struct store *s, struct op *o)
 		op_free(o);
 		return;
 	}
+	if (!s->txn_urgent && !op_is_slow(o))
+		s->txn_urgent = loop_mono_ms();
 	if (s->txn_tail)
 		s->txn_tail->next = o;
 	else
@@ -2306,10 +2345,20 @@ void store_dispatch(struct store *s)
 	}
 }
 
+/* When the open batch is to be committed: BATCH_MS after its first write
+ * that matters now, or TELEMETRY_MS after its first write when it holds
+ * nothing but slow telemetry. */
+static int64_t w_commit_due(const struct store *s)
+{
+	return s->txn_urgent ? s->txn_urgent + BATCH_MS : s->txn_start + TELEMETRY_MS;
+}
+
 /* The writer thread: runs ops in order inside one transaction, commits at a
- * barrier at once and otherwise every BATCH_MS, so that telemetry costs a
- * few fsyncs a second however busy the house is, and an alarm costs one
- * fsync that nobody on the event loop waits for. The worker wakes it for
+ * barrier at once and otherwise BATCH_MS after the batch's first write that
+ * is not slow telemetry (TELEMETRY_MS after its first write when it holds
+ * only that), so that telemetry costs an fsync a minute however busy the
+ * house is, and an alarm costs one fsync that nobody on the event loop
+ * waits for. The worker wakes it for
  * queued writes (see store_open); its own deadlines are the open
  * transaction's age and, while the disk refuses writes, the next retry. */
 static void writer(struct worker *w, void *arg)
@@ -2327,7 +2376,7 @@ static void writer(struct worker *w, void *arg)
 		}
 		unlock(s);
 		if (s->in_txn)
-			due = s->txn_start + BATCH_MS;
+			due = w_commit_due(s);
 		if (s->failing && s->retry_at < due)
 			due = s->retry_at;
 		if (keep && !s->failing && s->prune_at < due)
@@ -2343,7 +2392,7 @@ static void writer(struct worker *w, void *arg)
 		/* Retention joins the open batch, after the writes queued. */
 		if (keep && !s->failing && !stop && loop_mono_ms() >= s->prune_at)
 			w_retention(s, keep);
-		if (s->in_txn && (stop || loop_mono_ms() - s->txn_start >= BATCH_MS))
+		if (s->in_txn && (stop || loop_mono_ms() >= w_commit_due(s)))
 			w_commit(s);
 		if (s->w_notify) {
 			/* The store started or stopped failing: the loop

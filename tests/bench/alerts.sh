@@ -7,7 +7,7 @@
 #
 #   tests/bench/alerts.sh [--quick] [--soak] [alerts.py options]
 #
-# --quick: a 30 s outage and 1-minute SD run instead of 10 and 5 minutes.
+# --quick: a 30 s outage and 1-minute SD load run instead of 10 and 5 minutes.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SAFEHOUSED=${SAFEHOUSED:-$ROOT/build/safehoused}
