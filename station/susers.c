@@ -152,10 +152,31 @@ static void track_forget(struct susers *u, const char *name)
 	}
 }
 
+/* Hash password and write the user's row; a failed count of log-ins
+ * is forgotten (a new account, or a new password: let them in with it). */
+static int store_hashed(struct susers *u, const char *name, const char *role, const char *password,
+                        char *why, size_t whylen)
+{
+	char h[crypto_pwhash_STRBYTES];
+	int r;
+
+	if ((r = hash(password, h)) < 0) {
+		say(why, whylen, "cannot hash the password (out of memory)%s", "");
+		return r;
+	}
+	r = sstore_user_put(u->s, name, role, h);
+	sodium_memzero(h, sizeof(h));
+	if (r < 0) {
+		say(why, whylen, "cannot write the user to the database%s", "");
+		return r;
+	}
+	track_forget(u, name);
+	return 0;
+}
+
 int susers_add(struct susers *u, const char *name, const char *role, const char *password,
                char *why, size_t whylen)
 {
-	char h[crypto_pwhash_STRBYTES];
 	int r;
 
 	if (!name_ok(name)) {
@@ -179,17 +200,8 @@ int susers_add(struct susers *u, const char *name, const char *role, const char 
 		say(why, whylen, "cannot read the users from the database%s", "");
 		return r;
 	}
-	if ((r = hash(password, h)) < 0) {
-		say(why, whylen, "cannot hash the password (out of memory)%s", "");
+	if ((r = store_hashed(u, name, role, password, why, whylen)) < 0)
 		return r;
-	}
-	r = sstore_user_put(u->s, name, role, h);
-	sodium_memzero(h, sizeof(h));
-	if (r < 0) {
-		say(why, whylen, "cannot write the user to the database%s", "");
-		return r;
-	}
-	track_forget(u, name);
 	log_notice("susers: user %s added as %s", name, role);
 	return 0;
 }
@@ -197,7 +209,7 @@ int susers_add(struct susers *u, const char *name, const char *role, const char 
 int susers_passwd(struct susers *u, const char *name, const char *password, char *why,
                   size_t whylen)
 {
-	char role[16], h[crypto_pwhash_STRBYTES];
+	char role[16];
 	int r;
 
 	if (!name_ok(name) ||
@@ -211,18 +223,8 @@ int susers_passwd(struct susers *u, const char *name, const char *password, char
 	}
 	if (!password_ok(password, why, whylen))
 		return -EINVAL;
-	if ((r = hash(password, h)) < 0) {
-		say(why, whylen, "cannot hash the password (out of memory)%s", "");
+	if ((r = store_hashed(u, name, role, password, why, whylen)) < 0)
 		return r;
-	}
-	r = sstore_user_put(u->s, name, role, h);
-	sodium_memzero(h, sizeof(h));
-	if (r < 0) {
-		say(why, whylen, "cannot write the user to the database%s", "");
-		return r;
-	}
-	/* The owner set a new password: let them in with it now. */
-	track_forget(u, name);
 	log_notice("susers: password of %s changed", name);
 	return 0;
 }
