@@ -115,10 +115,13 @@ static int h_health(void *ctx, struct web_req *r)
 	struct mqttc *m = c->d.broker(c->d.ctx);
 	cJSON *o = cJSON_CreateObject();
 	int up = m && mqttc_connected(m);
-	cJSON_AddBoolToObject(o, "ok", up);
+	/* A store that cannot commit loses the history of what the console
+	 * shows: that is a fault, as much as a broker that is gone. */
+	int db = c->d.store_ok(c->d.ctx) && sstore_feed_count(c->d.store) >= 0;
+	cJSON_AddBoolToObject(o, "ok", up && db);
 	cJSON_AddBoolToObject(o, "broker", up);
-	cJSON_AddBoolToObject(o, "database", sstore_feed_count(c->d.store) >= 0);
-	return web_reply_json(r, up ? 200 : 503, o);
+	cJSON_AddBoolToObject(o, "database", db);
+	return web_reply_json(r, up && db ? 200 : 503, o);
 }
 
 static int h_alarms(void *ctx, struct web_req *r)

@@ -33,6 +33,8 @@ struct console_deps {
 	int (*txn)(void *ctx);
 	/* Counters for /api/stats. */
 	int64_t (*malformed)(void *ctx);
+	/* 0 while the last store commit failed (a full or failing disk). */
+	int (*store_ok)(void *ctx);
 	void *ctx;
 	int64_t started_wall_ms;
 };

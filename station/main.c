@@ -54,6 +54,7 @@ struct station {
 	struct mqttc *mq;
 	int in_txn;
 	int txn_failed;
+	int store_failing; /* the last commit failed: /healthz says so */
 	int sigfd;
 	int stop, reload;
 	int check_timer;
@@ -83,6 +84,14 @@ static int commit(struct station *st)
 	if (st->txn_failed || sstore_commit(st->store) < 0) {
 		sstore_rollback(st->store);
 		rc = -EIO;
+	}
+	if ((rc < 0) != st->store_failing) {
+		st->store_failing = rc < 0;
+		if (rc < 0)
+			svc_status("DATABASE FAILING: %s cannot commit (disk full?)",
+			           st->cfg->database);
+		else
+			svc_status("database %s writable again", st->cfg->database);
 	}
 	st->txn_failed = 0;
 	return rc;
@@ -187,6 +196,11 @@ static struct mqttc *broker(void *ctx)
 static int64_t malformed_count(void *ctx)
 {
 	return ((struct station *)ctx)->malformed;
+}
+
+static int store_ok(void *ctx)
+{
+	return !((struct station *)ctx)->store_failing;
 }
 
 static void hook_alarm(void *ctx, struct board *b, const char *site, int64_t id)
@@ -313,6 +327,7 @@ static int run(struct station *st)
 	cd.broker = broker;
 	cd.txn = txn;
 	cd.malformed = malformed_count;
+	cd.store_ok = store_ok;
 	cd.ctx = st;
 	cd.started_wall_ms = loop_wall_ms();
 	st->console = console_new(st->loop, &cd, err, sizeof(err));

@@ -539,3 +539,38 @@ def test_an_ack_sent_while_the_gateway_is_away_is_applied_when_it_is_back(tmp_pa
     finally:
         st.close()
         up.stop()
+
+
+def test_a_full_disk_shows_in_healthz_and_clears_when_space_is_back(tmp_path, broker, sim):
+    """The station's database on a tiny file system that fills up: the
+    console still shows the alarm (from memory), /healthz says the database
+    is failing (503), and says it is fine again once space is back."""
+    import subprocess as sp
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if sp.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+              capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    st = Station(tmp_path / "st", broker)
+    st.config["database"] = str(mnt / "station.db")
+    try:
+        st.add_user("an", "officer")
+        st.start()
+        s = st.session("an")
+        filler = mnt / "filler"
+        sp.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k"], capture_output=True)
+        for i in range(1, 40):
+            sim.alarm("nt-disk", i, message="x" * 300)
+        wait_until(lambda: st.request("GET", "/healthz")[1].get("database") is False,
+                   what="/healthz to say the database is failing")
+        assert st.request("GET", "/healthz")[0] == 503
+        assert s.find_alarm(site="nt-disk", id=39), "the console lost the alarm"
+        assert "could not record it" in st.log() or "commit failed" in st.log()
+        filler.unlink()
+        sim.alarm("nt-disk", 99)
+        wait_until(lambda: st.request("GET", "/healthz")[1].get("database") is True,
+                   what="/healthz to say the database is fine again")
+        assert st.healthy()
+    finally:
+        st.close()
+        sp.run(["umount", "-l", str(mnt)], capture_output=True)
