@@ -643,6 +643,9 @@ static cJSON *alarm_json(const struct salarm *a, const struct bsite *s, const st
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "site", a->site);
 	cJSON_AddNumberToObject(o, "id", (double)a->id);
+	/* The feed's seq of the change shown (0 for the station's own alarms):
+	 * lets a client order what it was sent per site. */
+	cJSON_AddNumberToObject(o, "seq", (double)a->seq);
 	cJSON_AddStringToObject(o, "class", a->cls);
 	cJSON_AddStringToObject(o, "state", a->state);
 	cJSON_AddStringToObject(o, "zone", a->zone);
