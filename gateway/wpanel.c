@@ -263,7 +263,7 @@ static int h_login(void *ctx, struct web_req *r)
 		return web_reply_error(r, 503, "too many sessions");
 	snprintf(detail, sizeof(detail), "web panel log-in from %s", web_req_peer(r));
 	store_event(p->d.cmd->store, loop_wall_ms(), user, "login", NULL, NULL, 0, 0, detail);
-	log_notice("panel: %s logged in from %s", user, web_req_peer(r));
+	log_notice("web panel: %s logged in from %s", user, web_req_peer(r));
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "user", user);
 	cJSON_AddStringToObject(o, "role", role ? role : "");
@@ -322,7 +322,7 @@ static int h_cmd(void *ctx, struct web_req *r)
 	}
 	rep = cmd_run_user(p->d.cmd, j, user);
 	ok = cJSON_IsTrue(cJSON_GetObjectItem(rep, "ok"));
-	log_info("panel: %s by %s: %s", cJSON_GetObjectItem(j, "cmd")->valuestring, user,
+	log_info("web panel: %s by %s: %s", cJSON_GetObjectItem(j, "cmd")->valuestring, user,
 	         ok ? "done" : cJSON_GetStringValue(cJSON_GetObjectItem(rep, "error")));
 	wpanel_changed(p);
 	return web_reply_json(r, ok ? 200 : 409, rep);
@@ -375,7 +375,7 @@ static int self_signed(struct wpanel *p, char *err, size_t errlen)
 	rc = webcert_ensure(p->cert, p->key, name, fpr, err, errlen);
 	if (rc < 0)
 		return -1;
-	log_notice("panel: %s self-signed certificate %s, SHA-256 fingerprint %s (compare it "
+	log_notice("web panel: %s self-signed certificate %s, SHA-256 fingerprint %s (compare it "
 	           "with the one the browser shows before you trust it)",
 	           rc ? "made a new" : "using the", p->cert, fpr);
 	return 0;
@@ -398,7 +398,7 @@ struct wpanel *wpanel_new(struct loop *l, const struct wpanel_deps *d, char *err
 	if (!c->web.public_view)
 		for (size_t i = VIEW_FROM; i < p->nroutes; i++)
 			p->routes[i].flags |= WEB_AUTH;
-	wc.name = "panel";
+	wc.name = "web panel";
 	wc.listen = c->web.listen;
 	wc.idle_s = c->web.session_idle_s;
 	if (c->web.https) {
@@ -418,7 +418,7 @@ struct wpanel *wpanel_new(struct loop *l, const struct wpanel_deps *d, char *err
 		goto fail;
 	p->ping_timer = loop_timer_add(l, PING_MS, ping, p);
 	if (!c->web.https)
-		log_notice("panel: plain HTTP: codes cross the Wi-Fi readable by anyone on it who "
+		log_notice("web panel: plain HTTP: codes cross the Wi-Fi readable by anyone on it who "
 		           "listens (\"https\": true encrypts them)");
 	return p;
 fail:
