@@ -565,7 +565,7 @@ static int start_all(struct daemon *dm)
 		 * a certificate that cannot be made is said, not fatal. */
 		dm->wpanel = wpanel_new(dm->loop, &wd, err, sizeof(err));
 		if (!dm->wpanel)
-			log_err("web panel: %s; the owner's web panel is off", err);
+			log_err("%s; the owner's web panel is off", err);
 	}
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
 	            "safehoused " SH_VERSION " started");

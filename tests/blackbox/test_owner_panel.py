@@ -396,3 +396,21 @@ def test_bad_web_config_is_reported_with_its_position(tmp_path):
     assert any("invalid address" in m for m in msgs), out
     assert any("colour" in m for m in msgs), out
     assert any("https" in m for m in msgs), out
+
+
+def test_port_in_use_leaves_the_gateway_guarding_without_the_panel(site):
+    import socket
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        site.config["web"] = {"listen": f"127.0.0.1:{busy.getsockname()[1]}"}
+        site.start()
+        wait_until(lambda: "the owner's web panel is off" in site.log(),
+                   what="the panel's failure in the log")
+        assert "Address already in use" in site.log()
+        since = site.probe.mark()
+        site.report("smoke-101", SMOKE)
+        site.wait_siren("fire", since=since)
+    finally:
+        busy.close()
