@@ -353,7 +353,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, "
 	            "neighbours, outbox, modem, credentials, criteria, "
-	            "retention_days");
+	            "retention_days, web");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
