@@ -322,8 +322,19 @@ static int h_cmd(void *ctx, struct web_req *r)
 	}
 	rep = cmd_run_user(p->d.cmd, j, user);
 	ok = cJSON_IsTrue(cJSON_GetObjectItem(rep, "ok"));
-	log_info("web panel: %s by %s: %s", cJSON_GetObjectItem(j, "cmd")->valuestring, user,
-	         ok ? "done" : cJSON_GetStringValue(cJSON_GetObjectItem(rep, "error")));
+	{
+		/* The reason may quote what the client sent (a target): no
+		 * control bytes reach the log (a "\n" forging a line). */
+		const char *e =
+		    ok ? "done" : cJSON_GetStringValue(cJSON_GetObjectItem(rep, "error"));
+		char line[256];
+		size_t i = 0;
+		for (; e && e[i] && i + 1 < sizeof(line); i++)
+			line[i] = (unsigned char)e[i] < 0x20 || e[i] == 0x7f ? '?' : e[i];
+		line[i] = 0;
+		log_info("web panel: %s by %s: %s", cJSON_GetObjectItem(j, "cmd")->valuestring,
+		         user, line);
+	}
 	wpanel_changed(p);
 	return web_reply_json(r, ok ? 200 : 409, rep);
 }
@@ -418,8 +429,9 @@ struct wpanel *wpanel_new(struct loop *l, const struct wpanel_deps *d, char *err
 		goto fail;
 	p->ping_timer = loop_timer_add(l, PING_MS, ping, p);
 	if (!c->web.https)
-		log_notice("web panel: plain HTTP: codes cross the Wi-Fi readable by anyone on it who "
-		           "listens (\"https\": true encrypts them)");
+		log_notice(
+		    "web panel: plain HTTP: codes cross the Wi-Fi readable by anyone on it who "
+		    "listens (\"https\": true encrypts them)");
 	return p;
 fail:
 	free(p->cert);

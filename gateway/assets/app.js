@@ -49,6 +49,7 @@ const I18N = {
     c_class: 'Loại', c_since: 'Từ lúc',
     online: 'Liên lạc tốt', offline: 'MẤT LIÊN LẠC', unknown: 'Chưa rõ', low: 'yếu', dis: 'vô hiệu',
     since_1h: '1 giờ qua', since_24h: '24 giờ qua', since_7d: '7 ngày qua', all_types: 'Mọi loại',
+    compliance: 'Tự kiểm tra {at}: {passed} đạt, {failed} không đạt{list}',
     search: 'Tìm…', h1: '1 giờ', h4: '4 giờ', h24: '1 ngày', d7: '7 ngày',
   },
   en: {
@@ -87,6 +88,7 @@ const I18N = {
     c_class: 'Class', c_since: 'Since',
     online: 'Online', offline: 'OFFLINE', unknown: 'Unknown', low: 'low', dis: 'disabled',
     since_1h: 'Last hour', since_24h: 'Last 24 h', since_7d: 'Last 7 days', all_types: 'All types',
+    compliance: 'Self-check {at}: {passed} passed, {failed} failed{list}',
     search: 'Search…', h1: '1 hour', h4: '4 hours', h24: '1 day', d7: '7 days',
   },
 };
@@ -337,6 +339,15 @@ function renderPanel() {
   const test = S.status && S.status.test;
   $('test-line').hidden = !test;
   if (test) $('test-line').textContent = t('test_line', { zone: test.zone || t('all_zones'), by: test.by, t: fmtTime(test.until) });
+  // The daily self-check against the inspection criteria (the full
+  // report: safehousectl report --format html).
+  const cp = S.status && S.status.compliance;
+  $('compliance').hidden = !(cp && cp.at);
+  if (cp && cp.at) {
+    const failing = (cp.failing || []).map((f) => (typeof f === 'string' ? f : (f.id || f.title || ''))).filter(Boolean);
+    $('compliance').textContent = t('compliance', { at: fmtTime(cp.at), passed: cp.passed, failed: cp.failed,
+      list: failing.length ? ': ' + failing.join(', ') : '' });
+  }
   $('ops').hidden = !S.me;
   $('op-test').textContent = test ? t('test_stop') : t('test_start');
 }
