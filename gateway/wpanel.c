@@ -15,6 +15,8 @@
 #include "gateway/cmd.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
+#include "gateway/report_html.h"
+#include "gateway/selfcheck.h"
 #include "gateway/loop.h"
 #include "gateway/status.h"
 #include "gateway/store.h"
@@ -42,6 +44,15 @@ struct bucket {
 	int64_t last_ms;
 };
 
+/* A compliance report being made on the self-check's thread. */
+struct report_job {
+	struct wpanel *p; /* NULL once the panel is gone: the job only frees itself */
+	struct web_req *r;
+	int64_t from, to;
+	int lang;
+	struct report_job *next;
+};
+
 struct wpanel {
 	struct wpanel_deps d;
 	struct loop *loop;
@@ -53,6 +64,7 @@ struct wpanel {
 	char *last_status; /* what the streams got last */
 	struct bucket posts, logins;
 	char *cert, *key; /* the self-signed pair's paths, or NULL */
+	struct report_job *jobs;
 };
 
 static const struct config *cfg(const struct wpanel *p)
@@ -229,6 +241,116 @@ static int h_stream(void *ctx, struct web_req *r)
 	return 0;
 }
 
+static void job_end(struct report_job *j)
+{
+	if (j->p)
+		for (struct report_job **pp = &j->p->jobs; *pp; pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				break;
+			}
+	free(j);
+}
+
+static void job_fail(struct report_job *j, int status, const char *msg)
+{
+	char body[256];
+	cJSON *o;
+	if (j->p) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "error", msg);
+		if (cJSON_PrintPreallocated(o, body, sizeof(body), 0))
+			web_later_reply(j->r, status, "application/json", body, strlen(body));
+		else
+			web_later_reply(j->r, 500, "application/json", "{}", 2);
+		cJSON_Delete(o);
+	}
+	job_end(j);
+}
+
+static void report_done(void *ctx, cJSON *report, const char *err)
+{
+	struct report_job *j = ctx;
+	char *html = NULL;
+	size_t len = 0;
+	FILE *f;
+	if (!j->p)
+		goto out;
+	if (!report) {
+		job_fail(j, 503, err ? err : "the report failed");
+		j = NULL;
+		goto out;
+	}
+	f = open_memstream(&html, &len);
+	if (!f || report_html(report, f) < 0) {
+		if (f)
+			fclose(f);
+		free(html);
+		job_fail(j, 500, "cannot render the report");
+		j = NULL;
+		goto out;
+	}
+	fclose(f);
+	web_later_reply(j->r, 200, "text/html; charset=utf-8", html, len);
+	free(html);
+out:
+	cJSON_Delete(report);
+	if (j)
+		job_end(j);
+}
+
+/* What was written before the request is committed: the report's own
+ * connection sees it (as cmd.c's report). */
+static void report_committed(void *ctx, int rc)
+{
+	struct report_job *j = ctx;
+	(void)rc; /* a refused write is a fault in the status; read what is there */
+	if (!j->p) {
+		job_end(j);
+		return;
+	}
+	if (!j->p->d.cmd->selfcheck ||
+	    selfcheck_report(j->p->d.cmd->selfcheck, j->from, j->to, j->lang, report_done, j) < 0)
+		job_fail(j, 503, "reports are busy or unavailable; try again");
+}
+
+/* The compliance report of the last ?days=N (1 to 400, default 30) as its
+ * printable HTML page, made on the self-check's thread. */
+static int h_report(void *ctx, struct web_req *r)
+{
+	struct wpanel *p = ctx;
+	const char *days = web_req_query(r, "days");
+	struct report_job *j;
+	long n = 30;
+	char *end;
+	NO_PIN_IN_URL(r);
+	if (days) {
+		n = strtol(days, &end, 10);
+		if (!*days || *end || n < 1 || n > 400)
+			return web_reply_error(r, 400, "\"days\" must be 1 to 400");
+	}
+	if (!p->d.cmd->selfcheck)
+		return web_reply_error(r, 503, "reports are unavailable (see the log)");
+	if (take(&p->posts, POST_BURST, POST_REFILL_MS) < 0)
+		return web_reply_error(r, 429, "too many requests; wait a moment");
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return web_reply_error(r, 503, "out of memory");
+	j->p = p;
+	j->r = r;
+	j->to = loop_wall_ms();
+	j->from = j->to - (int64_t)n * 86400 * 1000;
+	j->lang = strcmp(web_req_lang(r, cfg(p)->web.language == LANG_EN ? "en" : "vi"), "en")
+	              ? LANG_VI
+	              : LANG_EN;
+	j->next = p->jobs;
+	p->jobs = j;
+	web_reply_later(r);
+	if (store_commit_then(p->d.cmd->store, report_committed, j) < 0)
+		report_committed(j, -1);
+	return 0;
+}
+
 static int h_health(void *ctx, struct web_req *r)
 {
 	(void)ctx;
@@ -351,6 +473,7 @@ static const struct web_route route_table[] = {
     {"GET", "/api/sensors", WEB_PUBLIC, h_sensors},
     {"GET", "/api/events", WEB_PUBLIC, h_events},
     {"GET", "/api/stream", WEB_PUBLIC, h_stream},
+    {"GET", "/report", WEB_PUBLIC, h_report},
 };
 #define VIEW_FROM 5
 
@@ -446,6 +569,11 @@ void wpanel_free(struct wpanel *p)
 	if (!p)
 		return;
 	loop_timer_cancel(p->loop, p->ping_timer);
+	/* Reports under way finish into nothing: web_free answers their
+	 * requests 503. */
+	for (struct report_job *j = p->jobs; j; j = j->next)
+		j->p = NULL;
+	p->jobs = NULL;
 	web_free(p->web);
 	free(p->last_status);
 	free(p->cert);

@@ -27,6 +27,10 @@
  *                       "disarm"|"disable"|"enable"|"test"|"false_alarm", ...
  *                       the control protocol's fields} -> its reply; 200 when
  *                       ok, 409 with "error" when refused
+ *   GET  /report        [?days=N, 1..400, default 30] the compliance report of
+ *                       the last N days as its printable HTML page (made on
+ *                       the self-check's thread; 503 when reports are busy
+ *                       or unavailable)
  *   GET  /healthz
  */
 #ifndef SH_WPANEL_H

@@ -49,6 +49,7 @@ const I18N = {
     c_class: 'Loại', c_since: 'Từ lúc',
     online: 'Liên lạc tốt', offline: 'MẤT LIÊN LẠC', unknown: 'Chưa rõ', low: 'yếu', dis: 'vô hiệu',
     since_1h: '1 giờ qua', since_24h: '24 giờ qua', since_7d: '7 ngày qua', all_types: 'Mọi loại',
+    report_link: 'Báo cáo tuân thủ PCCC (30 ngày qua, để in)',
     compliance: 'Tự kiểm tra {at}: {passed} đạt, {failed} không đạt{list}',
     search: 'Tìm…', h1: '1 giờ', h4: '4 giờ', h24: '1 ngày', d7: '7 ngày',
   },
@@ -88,6 +89,7 @@ const I18N = {
     c_class: 'Class', c_since: 'Since',
     online: 'Online', offline: 'OFFLINE', unknown: 'Unknown', low: 'low', dis: 'disabled',
     since_1h: 'Last hour', since_24h: 'Last 24 h', since_7d: 'Last 7 days', all_types: 'All types',
+    report_link: 'Fire-safety compliance report (last 30 days, printable)',
     compliance: 'Self-check {at}: {passed} passed, {failed} failed{list}',
     search: 'Search…', h1: '1 hour', h4: '4 hours', h24: '1 day', d7: '7 days',
   },
@@ -348,6 +350,10 @@ function renderPanel() {
     $('compliance').textContent = t('compliance', { at: fmtTime(cp.at), passed: cp.passed, failed: cp.failed,
       list: failing.length ? ': ' + failing.join(', ') : '' });
   }
+  // The report exists where the gateway has its report thread (the
+  // status then carries "compliance").
+  $('report').hidden = !(cp && cp.at);
+  $('report-link').textContent = t('report_link');
   $('ops').hidden = !S.me;
   $('op-test').textContent = test ? t('test_stop') : t('test_start');
 }

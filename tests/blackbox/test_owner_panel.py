@@ -414,3 +414,53 @@ def test_port_in_use_leaves_the_gateway_guarding_without_the_panel(site):
         site.wait_siren("fire", since=since)
     finally:
         busy.close()
+
+
+@pytest.fixture
+def report_site(site):
+    from helpers import ROOT
+    site.config["criteria"] = str(ROOT / "rules" / "model" / "criteria.json")
+    site.config["web"] = {"listen": f"127.0.0.1:{free_port()}"}
+    site.start()
+    site.web_base = "http://" + site.config["web"]["listen"]
+    wait_until(lambda: _healthy(site.web_base), what="the panel")
+    return site
+
+
+def test_compliance_report_is_served_as_html(report_site):
+    panel_site = report_site
+    fire(panel_site)
+    try:
+        with urllib.request.urlopen(panel_site.web_base + "/report?days=7",
+                                    timeout=TIMEOUT * 3) as r:
+            html = r.read().decode()
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"{e.code} {e.read()}")
+    assert "<html" in html and "test-site" in html
+    assert "<script" not in html
+    code, body = Panel(panel_site.web_base).call("GET", "/report?days=0")
+    assert code == 400 and "days" in body["error"], body
+    assert panel_site.alive()
+
+
+def test_report_requests_at_once_are_all_answered(report_site):
+    panel_site = report_site
+    results = []
+
+    def get():
+        try:
+            with urllib.request.urlopen(panel_site.web_base + "/report?days=1",
+                                        timeout=TIMEOUT * 3) as r:
+                results.append(r.status)
+        except urllib.error.HTTPError as e:
+            results.append(e.code)
+
+    threads = [threading.Thread(target=get) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 4)
+    assert len(results) == 6 and set(results) <= {200, 503}, results
+    assert 200 in results
+    assert panel_site.status()["ok"] is True
