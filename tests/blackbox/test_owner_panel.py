@@ -464,3 +464,12 @@ def test_report_requests_at_once_are_all_answered(report_site):
     assert len(results) == 6 and set(results) <= {200, 503}, results
     assert 200 in results
     assert panel_site.status()["ok"] is True
+
+
+def test_a_flood_of_changes_is_rate_limited(panel_site):
+    p = Panel(panel_site.web_base)
+    p.login(OWNER_PIN)
+    codes = [p.cmd(cmd="silence")[0] for _ in range(40)]
+    assert 429 in codes, codes
+    assert codes[0] == 200
+    assert panel_site.alive()
