@@ -26,7 +26,7 @@ const I18N = {
     arm_away: 'Canh vắng nhà', disarm: 'Tắt canh', disable: 'Vô hiệu thiết bị…', test_start: 'Bắt đầu thử',
     test_stop: 'Dừng thử', ack: 'Xác nhận', reset: 'Khôi phục', false_alarm: 'Báo nhầm…', enable: 'Bật lại',
     h_alarms: 'Báo động', h_faults: 'Lỗi', h_disabled: 'Thiết bị bị vô hiệu', none: 'Không có.',
-    h_sensors: 'Thiết bị', h_events: 'Nhật ký',
+    h_sensors: 'Thiết bị', h_events: 'Nhật ký', h_recent: 'Báo động đã khôi phục (7 ngày qua)',
     mode_disarmed: 'Tắt canh', mode_armed_home: 'Canh có người', mode_armed_night: 'Canh ban đêm',
     mode_armed_away: 'Canh vắng nhà',
     cls_fire: 'Cháy', cls_gas: 'Rò rỉ gas', cls_panic: 'Khẩn cấp', cls_intrusion: 'Đột nhập',
@@ -66,7 +66,7 @@ const I18N = {
     arm_away: 'Arm away', disarm: 'Disarm', disable: 'Disable a sensor…', test_start: 'Start walk test',
     test_stop: 'Stop walk test', ack: 'Acknowledge', reset: 'Reset', false_alarm: 'False alarm…', enable: 'Enable',
     h_alarms: 'Alarms', h_faults: 'Faults', h_disabled: 'Disabled', none: 'None.',
-    h_sensors: 'Sensors', h_events: 'Events',
+    h_sensors: 'Sensors', h_events: 'Events', h_recent: 'Alarms reset (last 7 days)',
     mode_disarmed: 'Disarmed', mode_armed_home: 'Armed home', mode_armed_night: 'Armed night',
     mode_armed_away: 'Armed away',
     cls_fire: 'Fire', cls_gas: 'Gas leak', cls_panic: 'Panic', cls_intrusion: 'Intrusion',
@@ -96,7 +96,7 @@ const I18N = {
 };
 
 const S = {
-  lang: 'vi', info: null, me: null, status: null, sensors: [], events: [],
+  lang: 'vi', info: null, me: null, status: null, sensors: [], events: [], recent: [],
   es: null, connected: false, lastEvent: 0, view: 'panel', soundOn: false, pendingArm: null,
 };
 
@@ -170,6 +170,7 @@ function connect() {
     S.connected = true;
     renderAll();
     if (S.view === 'sensors') loadSensors();
+    loadRecentSoon();
   });
   es.addEventListener('ping', () => { S.lastEvent = Date.now(); if (S.status) setConnected(true); });
   es.addEventListener('error', () => {
@@ -249,7 +250,7 @@ function renderChrome() {
   const labels = { 'op-silence': 'silence', 'op-ack-all': 'ack_all', 'op-arm-home': 'arm_home',
     'op-arm-night': 'arm_night', 'op-arm-away': 'arm_away', 'op-disarm': 'disarm', 'op-disable': 'disable',
     'h-alarms': 'h_alarms', 'h-faults': 'h_faults', 'h-disabled': 'h_disabled', 'h-sensors': 'h_sensors',
-    'h-events': 'h_events', 'login-title': 'login_title', 'login-submit': 'login_submit',
+    'h-events': 'h_events', 'h-recent': 'h_recent', 'login-title': 'login_title', 'login-submit': 'login_submit',
     'login-cancel': 'cancel', 'disable-title': 'disable_title', 'dis-target-l': 'dis_target',
     'dis-for-l': 'dis_for', 'dis-reason-l': 'dis_reason', 'disable-submit': 'dis_submit',
     'disable-cancel': 'cancel', 'false-title': 'false_title', 'false-reason-l': 'false_reason',
@@ -310,11 +311,13 @@ function alarmCard(a) {
   ];
   if (S.me) {
     const btns = el('div', { class: 'row' });
+    const closed = a.state === 'reset';
     if (a.state === 'raised')
       btns.append(el('button', { type: 'button', class: 'mid', 'data-testid': 'ack', text: t('ack'),
         on: { click: () => run({ cmd: 'ack', id: a.id }) } }));
-    btns.append(el('button', { type: 'button', class: 'mid', 'data-testid': 'reset', text: t('reset'),
-      on: { click: () => run({ cmd: 'reset', id: a.id }) } }));
+    if (!closed)
+      btns.append(el('button', { type: 'button', class: 'mid', 'data-testid': 'reset', text: t('reset'),
+        on: { click: () => run({ cmd: 'reset', id: a.id }) } }));
     if (a.class !== 'fault' && a.class !== 'supervisory')
       btns.append(el('button', { type: 'button', class: 'mid', 'data-testid': 'false-alarm', text: t('false_alarm'),
         on: { click: () => openFalse(a.id) } }));
@@ -354,6 +357,12 @@ function renderPanel() {
   // status then carries "compliance").
   $('report').hidden = !(cp && cp.at);
   $('report-link').textContent = t('report_link');
+  // Alarms already reset may still be marked as false alarms.
+  const week = Date.now() - 7 * 86400000;
+  const recent = S.me ? S.recent.filter((a) => a.state === 'reset' &&
+    a.class !== 'fault' && a.class !== 'supervisory' && Date.parse(a.raised_at) >= week).slice(0, 10) : [];
+  $('h-recent').hidden = $('recent').hidden = !recent.length;
+  $('recent').replaceChildren(...recent.map(alarmCard));
   $('ops').hidden = !S.me;
   $('op-test').textContent = test ? t('test_stop') : t('test_start');
 }
@@ -409,6 +418,18 @@ function renderAll() {
   if (S.view === 'events') renderEvents();
 }
 
+// At most one load in flight per half second, and always one after the
+// last change.
+let recentTimer = null;
+function loadRecentSoon() {
+  if (!recentTimer) recentTimer = setTimeout(() => { recentTimer = null; loadRecent(); }, 500);
+}
+async function loadRecent() {
+  if (!S.me) return;
+  const r = await api('GET', '/api/alarms?all=1');
+  if (r.status === 200) { S.recent = r.data.alarms || []; renderPanel(); }
+}
+
 async function loadSensors() {
   const r = await api('GET', '/api/sensors');
   if (r.status === 200) { S.sensors = r.data.sensors || []; renderSensors(); }
@@ -438,6 +459,7 @@ async function submitLogin(ev) {
     $('dlg-login').close();
     say(t('logged_in', { user: r.data.user }), 'info');
     renderAll();
+    loadRecent();
     return;
   }
   err.hidden = false;

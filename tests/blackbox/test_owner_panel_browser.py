@@ -133,6 +133,10 @@ def test_owner_panel_in_a_browser(site):
         sc.expect("READY lockout")
         s.wait_alarm(since=since, id=aid, state="reset", by="chi-lan")
         assert not [a for a in s.alarms() if a["id"] == aid]
+        wait_until(lambda: any(e["type"] == "false_alarm" and e["origin"] == "chi-lan" and
+                               "khói nấu ăn" in e.get("detail", "")
+                               for e in s.ctl_json("events")["events"]),
+                   what="the false alarm recorded by chi-lan")
         # Four wrong codes here; the browser's wrong PIN is the fifth.
         p = Panel(base)
         for _ in range(4):

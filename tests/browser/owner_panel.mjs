@@ -19,7 +19,8 @@
  *      the gateway's status): "READY silenced", waits for a line (the
  *      caller checks safehousectl and the upstream feed);
  *   4. "READY clear", waits for a line (the caller cleared the detector):
- *      reset succeeds and the page is calm again;
+ *      reset succeeds and the page is calm again; the reset fire, listed
+ *      under the recent alarms, is marked as a false alarm;
  *   5. "READY lockout", waits for a line (the caller made four wrong tries):
  *      logs out, a wrong PIN (the fifth) is refused and the right one is
  *      then refused as locked (429);
@@ -185,6 +186,14 @@ async function main() {
   await waitSummary('normal');
   if (await page.evaluate(() => document.body.classList.contains('fire'))) throw new Error('still red after the reset');
   await shot('phone-reset');
+
+  step = 'mark the reset fire as a false alarm';
+  await page.locator('#message-close').click();
+  await page.locator('#recent [data-testid=alarm][data-class=fire] [data-testid=false-alarm]').first().click();
+  await page.locator('[data-testid=false-reason]').fill('khói nấu ăn');
+  await page.locator('[data-testid=false-submit]').click();
+  await page.locator('#message.info').waitFor({ timeout: T });
+  if (await page.locator('#dlg-false').isVisible()) throw new Error('the false-alarm dialog stayed open: ' + await page.locator('#false-error').textContent());
 
   step = 'a wrong PIN counts towards the lock-out';
   await ready('lockout', true); // the caller made four wrong tries already
