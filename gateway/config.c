@@ -55,13 +55,14 @@
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {
-    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
-    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
-    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
-    "outbox",  "modem",    "credentials",    "criteria",      "retention_days", "web", NULL};
+    "site",          "database",     "control_socket", "control_group", "control_idle_s",
+    "log_level",     "mqtt",         "upstream",       "heartbeat_s",   "zones",
+    "buses",         "sensors",      "outputs",        "contacts",      "rules",
+    "homeassistant", "profiles_dir", "neighbours",     "outbox",        "modem",
+    "credentials",   "criteria",     "retention_days", "web",           NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
-static const char *const web_keys[] = {"listen",   "https",          "cert", "key", "public",
-                                       "language", "session_idle_s", NULL};
+static const char *const web_keys[] = {"listen", "https",    "cert",           "key",
+                                       "public", "language", "session_idle_s", NULL};
 static const char *const web_languages[] = {"vi", "en", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const criteria_keys[] = {"file", "notify", "self_check_at", NULL};

@@ -311,7 +311,8 @@ static void reload(struct daemon *dm)
 	    str_differs(dm->cfg->control_socket, ncfg->control_socket) ||
 	    str_differs(dm->cfg->site.id, ncfg->site.id) ||
 	    str_differs(dm->cfg->web.listen, ncfg->web.listen) ||
-	    str_differs(dm->cfg->web.cert, ncfg->web.cert) || dm->cfg->web.https != ncfg->web.https ||
+	    str_differs(dm->cfg->web.cert, ncfg->web.cert) ||
+	    dm->cfg->web.https != ncfg->web.https ||
 	    dm->cfg->web.public_view != ncfg->web.public_view)
 		log_warn("reload: site id, broker, database, control socket and web panel "
 		         "address, https and public changes take effect at the next restart");
