@@ -96,6 +96,30 @@ int cfgl_is_word(const char *s)
 	return 1;
 }
 
+/* host:port or [v6]:port, port 1..65535. */
+int cfgl_listen_ok(const char *s)
+{
+	const char *colon, *host_end;
+	char *end;
+	long port;
+
+	if (s[0] == '[') {
+		host_end = strchr(s, ']');
+		if (!host_end || host_end == s + 1 || host_end[1] != ':')
+			return 0;
+		colon = host_end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s || memchr(s, ':', (size_t)(colon - s)))
+			return 0;
+	}
+	if (!colon[1] || colon[1] == '-' || colon[1] == '+')
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return !*end && !errno && port >= 1 && port <= 65535;
+}
+
 const cJSON *cfgl_member(const cJSON *obj, const char *key)
 {
 	return obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;

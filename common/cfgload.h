@@ -73,6 +73,8 @@ const char *cfgl_quote(char *buf, const char *s);
 const char *cfgl_join_names(char *buf, size_t size, const char *const *names);
 /* 1 when s is a plain non-empty word: letters, digits, '_' and '-'. */
 int cfgl_is_word(const char *s);
+/* 1 when s is HOST:PORT or [IPv6]:PORT with a port of 1 to 65535. */
+int cfgl_listen_ok(const char *s);
 /* The member key of obj (NULL obj: NULL). */
 const struct cJSON *cfgl_member(const struct cJSON *obj, const char *key);
 /* "a string", "a number", ... for "found %s" messages. */

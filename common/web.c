@@ -92,6 +92,12 @@ struct web_req {
 	int flags;        /* of the route */
 	char cookie[160]; /* Set-Cookie for the reply, "" when none */
 	struct stream *stream;
+	/* web_reply_later(): the reply comes from web_later_reply; meanwhile
+	 * the request is on w->laters and, once dispatch returned, its
+	 * connection suspended. */
+	int later, later_suspended;
+	int later_done; /* replied while suspended: the resumed call queues it */
+	struct web_req *later_next, *later_prev;
 };
 
 struct web {
@@ -106,6 +112,7 @@ struct web {
 	int max_sse;
 	const struct web_route *routes;
 	size_t nroutes;
+	struct web_req *laters; /* requests waiting for web_later_reply */
 	const struct web_asset *assets;
 	size_t nassets;
 	void *ctx;
@@ -820,6 +827,47 @@ static int check_csrf(const struct web_req *r)
 	       sodium_memcmp(h, r->sess->csrf, WEB_TOKEN_HEX) == 0;
 }
 
+static void later_unlink(struct web_req *r)
+{
+	if (!r->later)
+		return;
+	if (r->later_prev)
+		r->later_prev->later_next = r->later_next;
+	else
+		r->w->laters = r->later_next;
+	if (r->later_next)
+		r->later_next->later_prev = r->later_prev;
+	r->later_next = r->later_prev = NULL;
+	r->later = 0;
+}
+
+int web_reply_later(struct web_req *r)
+{
+	if (r->later || r->resp || r->stream)
+		return -EALREADY;
+	r->later = 1;
+	r->later_next = r->w->laters;
+	if (r->later_next)
+		r->later_next->later_prev = r;
+	r->w->laters = r;
+	return 0;
+}
+
+void web_later_reply(struct web_req *r, int status, const char *ctype, const void *data, size_t len)
+{
+	int suspended = r->later_suspended;
+	later_unlink(r);
+	if (web_reply_data(r, status, ctype, data, len) < 0)
+		web_reply_error(r, 500, "internal error");
+	if (suspended) {
+		/* MHD calls on_request again, which queues the reply. */
+		r->later_suspended = 0;
+		r->later_done = 1;
+		MHD_resume_connection(r->conn);
+		r->w->need_run = 1;
+	}
+}
+
 static void dispatch(struct web_req *r)
 {
 	struct web *w = r->w;
@@ -849,7 +897,9 @@ static void dispatch(struct web_req *r)
 			web_reply_error(r, 403, "bad or missing CSRF token");
 			return;
 		}
-		if (hit->fn(w->ctx, r) < 0 || !r->resp) {
+		if (hit->fn(w->ctx, r) < 0 || (!r->resp && !r->later)) {
+			if (r->later) /* answered now, not later */
+				later_unlink(r);
 			if (r->resp) {
 				MHD_destroy_response(r->resp);
 				r->resp = NULL;
@@ -969,6 +1019,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return MHD_YES;
 	}
+	if (r->later_done) /* resumed with its later reply */
+		return queue_reply(r);
 	r->method = method;
 	r->path = url;
 	if (*upload_size) {
@@ -1001,6 +1053,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	r->sess = session_find(w, MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEB_COOKIE));
 	dispatch(r);
+	if (r->later) {
+		/* Park it until web_later_reply. */
+		r->later_suspended = 1;
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	return queue_reply(r);
 }
 
@@ -1181,6 +1239,14 @@ void web_free(struct web *w)
 	for (struct stream *s = w->streams, *next; s; s = next) {
 		next = s->next;
 		stream_drop(s, NULL);
+	}
+	/* And with requests waiting for a later reply: answer them now. */
+	while (w->laters)
+		web_later_reply(w->laters, 503, "application/json", "{\"error\":\"stopping\"}",
+		                strlen("{\"error\":\"stopping\"}"));
+	if (w->d) {
+		/* Let MHD send what was resumed. */
+		MHD_run(w->d);
 	}
 	if (w->d)
 		MHD_stop_daemon(w->d);

@@ -42,10 +42,10 @@ struct web_conf {
 	const char *listen; /* "127.0.0.1:8090", "0.0.0.0:8080", "[::1]:8090" */
 	/* HTTPS with libmicrohttpd's GnuTLS when both are set (PEM files). */
 	const char *cert_file, *key_file;
-	int idle_s;            /* session idle expiry; 0: 43200 */
-	size_t max_body;       /* largest accepted request body; 0: 16384 */
-	int max_sse;           /* most open event streams; 0: 64 */
-	size_t sse_queue_max;  /* bytes queued per stream before it is dropped; 0: 1 MiB */
+	int idle_s;           /* session idle expiry; 0: 43200 */
+	size_t max_body;      /* largest accepted request body; 0: 16384 */
+	int max_sse;          /* most open event streams; 0: 64 */
+	size_t sse_queue_max; /* bytes queued per stream before it is dropped; 0: 1 MiB */
 };
 
 /* A route's requirements, checked before its handler runs. */
@@ -119,12 +119,24 @@ int web_reply_json(struct web_req *r, int status, struct cJSON *body);
 /* {"error": msg} with that status. */
 int web_reply_error(struct web_req *r, int status, const char *msg);
 /* Copies data. */
-int web_reply_data(struct web_req *r, int status, const char *ctype, const void *data,
-                   size_t len);
+int web_reply_data(struct web_req *r, int status, const char *ctype, const void *data, size_t len);
 /* Turn the request into an event stream (text/event-stream). topic is a
  * filter the stream keeps (NULL: every event), see web_sse_send. The
  * stream starts with a "retry: 2000" line so a browser reconnects fast. */
 int web_reply_sse(struct web_req *r, const char *topic);
+
+/* Answer later (work done off the loop's thread, such as a report): call
+ * it in the handler and return 0 without a reply; the connection waits
+ * until web_later_reply(r, ...), which must then be called exactly once
+ * from the loop's thread (r stays valid until then; also when the client
+ * has left: the reply then goes nowhere). Replying from inside the handler
+ * is allowed too. web_free answers every waiting request 503 first, after
+ * which r is gone: a module whose work may outlive its web forgets r then.
+ * Returns 0, or -EALREADY when r has a reply or a stream. */
+int web_reply_later(struct web_req *r);
+/* The reply of a request that web_reply_later parked (data copied). */
+void web_later_reply(struct web_req *r, int status, const char *ctype, const void *data,
+                     size_t len);
 
 /* Start a session for user with role and attach its cookie to the reply
  * that follows. The new CSRF token is copied to csrf (65 bytes). Any session

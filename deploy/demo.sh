@@ -21,6 +21,14 @@
 #                             fire arrive and acknowledge it; the gateway's
 #                             escalation stops. Runs until you acknowledge (or
 #                             10 minutes); Ctrl-C ends it.
+#   deploy/demo.sh --panel    the scripted demo, then YOU are the owner: open the
+#                             owner's panel (the address is printed), log in
+#                             with the printed PIN and silence the fire ("Tắt
+#                             còi"). Runs until you do (or 10 minutes).
+#
+# The owner's panel (the gateway's own web page) is on in every mode; its
+# address and the demo owner's PIN are printed. PANEL_LISTEN=0.0.0.0 serves it
+# on every interface, so that a phone on the same Wi-Fi can open it.
 #
 # Environment: SAFEHOUSED, SAFEHOUSECTL, SAFEHOUSE_STATION (default build/...), PYTHON
 # (default /usr/bin/python3, which has Debian's python3-paho-mqtt).
@@ -33,7 +41,11 @@ SAFEHOUSED=${SAFEHOUSED:-$ROOT/build/safehoused}
 SAFEHOUSECTL=${SAFEHOUSECTL:-$ROOT/build/safehousectl}
 STATION=${SAFEHOUSE_STATION:-$ROOT/build/safehouse-station}
 CONSOLE=0
+PANEL=0
 [[ ${1:-} == --console ]] && CONSOLE=1
+[[ ${1:-} == --panel ]] && PANEL=1
+PANEL_USER=chu-nha
+PANEL_PIN=135790
 CONSOLE_USER=truc-ban
 CONSOLE_PASSWORD=demo-2026
 KIT=$ROOT/deploy/sim/kit.py
@@ -136,10 +148,13 @@ fi
 # called 10 s after the militia's SMS (again every 30 s) where the shipped
 # example waits 90 s (real houses: 60-120 s, time for the duty phone to answer).
 CONFIG=$TMP/nha-tro.json
-"$PY" - "$ROOT" "$PORT" "$TMP" "$CONFIG" "$WEBHOOK_PORT" <<'EOF'
+PPORT=${PANEL_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+PLISTEN=${PANEL_LISTEN:-127.0.0.1}
+"$PY" - "$ROOT" "$PORT" "$TMP" "$CONFIG" "$WEBHOOK_PORT" "$PLISTEN:$PPORT" <<'EOF'
 import json, sys
 root, port, tmp, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 webhook_port = int(sys.argv[5])
+cfg_web = {"listen": sys.argv[6]}
 with open(f"{root}/deploy/examples/nha-tro.json", encoding="utf-8") as f:
     cfg = json.load(f)
 cfg["mqtt"]["port"] = port
@@ -148,6 +163,7 @@ cfg["database"] = f"{tmp}/safehouse.db"
 cfg["control_socket"] = f"{tmp}/control.sock"
 cfg.pop("upstream", None)  # the militia's feed goes to the local broker
 cfg["modem"] = {"device": f"{tmp}/modem", "ring_s": 5, "check_s": 2}
+cfg["web"] = cfg_web  # the owner's panel
 for c in cfg["contacts"]:
     for st in c.get("steps", []):
         if c["id"] == "militia" and st["via"] == "call":
@@ -177,6 +193,12 @@ if [[ $ready -ne 1 ]]; then
 	echo "demo: the gateway did not come up" >&2
 	exit 1
 fi
+# The owner, with a PIN for the panel (and for codes over MQTT).
+echo "$PANEL_PIN" | "$SAFEHOUSECTL" -s "$TMP/control.sock" users add "$PANEL_USER" --role owner \
+	--pin-stdin >/dev/null
+PANEL_URL="http://$PLISTEN:$PPORT/"
+[[ $PLISTEN == 0.0.0.0 ]] && PANEL_URL="http://$(hostname -I 2>/dev/null | awk '{print $1}'):$PPORT/"
+say "The owner's panel: $PANEL_URL  (PIN $PANEL_PIN)"
 
 # 4b. The militia's duty console on the same broker (the demo has no separate
 # commune broker: the gateway's feed goes to the local one).
@@ -319,6 +341,22 @@ rows = json.load(sys.stdin).get("outbox") or []
 print(sum(1 for r in rows if r.get("channel") == "call" and r.get("state") == "cancelled"))' ||
 	echo 0)
 [[ $cancelled -ge 1 ]] || fail+=("the police's remaining calls cancelled in the outbox")
+
+if [[ $PANEL -eq 1 && ${#fail[@]} -eq 0 ]]; then
+	say "You are the owner now: open $PANEL_URL, tap \"Đăng nhập\", enter the PIN $PANEL_PIN and press \"Tắt còi\" (silence)"
+	silenced_by_owner() {
+		"$SAFEHOUSECTL" -s "$TMP/control.sock" --json events --since 1h --limit 500 | "$PY" -c '
+import json, sys
+ev = json.load(sys.stdin).get("events") or []
+sys.exit(0 if any(e.get("origin") == sys.argv[1] and "silenced" in (e.get("detail") or "")
+                  for e in ev) else 1)' "$PANEL_USER"
+	}
+	if wait_for 600 silenced_by_owner; then
+		say "Silenced from the owner's panel by $PANEL_USER"
+	else
+		fail+=("the fire silenced from the owner's panel")
+	fi
+fi
 
 say "Gateway status (safehousectl status)"
 "$SAFEHOUSECTL" -s "$TMP/control.sock" status || true

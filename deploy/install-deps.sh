@@ -10,7 +10,7 @@ set -eu
 
 PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
-libcurl4-openssl-dev openssl libmicrohttpd-dev libsystemd-dev
+libcurl4-openssl-dev openssl libmicrohttpd-dev libgnutls28-dev libsystemd-dev
 dpkg-dev debhelper lintian systemd
 mosquitto mosquitto-clients sqlite3 socat tzdata
 python3 python3-pytest python3-pytest-xdist python3-paho-mqtt python3-pymodbus python3-serial-asyncio

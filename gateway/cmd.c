@@ -750,7 +750,7 @@ static cJSON *cmd_false_alarm(struct cmd_ctx *c, const cJSON *req, const char *b
 	/* A code names the user: only the owner or the installer speaks for
 	 * the house (a tenant's code opens the panel, not the record). Without
 	 * a code the caller is on the gateway itself, in the control group. */
-	if (cJSON_IsString(cJSON_GetObjectItem(req, "code"))) {
+	if (c->code_user) {
 		const char *role = users_role(c->users, by);
 		char msg[200];
 		if (!role || (strcmp(role, "owner") && strcmp(role, "installer"))) {
@@ -790,6 +790,47 @@ static cJSON *cmd_false_alarm(struct cmd_ctx *c, const cJSON *req, const char *b
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
+int cmd_check_code(struct cmd_ctx *c, const char *name, const char *code, const char *by,
+                   const char **user, int *duress, char *msg, size_t msglen)
+{
+	char why[256];
+	int lock = 0;
+	int rc = users_check(c->users, code, loop_mono_ms(), user, duress, &lock, why, sizeof(why));
+	if (rc == 0)
+		return 0;
+	snprintf(msg, msglen, "%s refused: %s", name, why);
+	store_event(c->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
+	log_warn("command: %s (claimed by %s)", msg, by);
+	if (lock) {
+		panel_raise(c->panel, ALARM_TAMPER, messages_get(c->cfg, MSG_KEYPAD_LOCKOUT),
+		            loop_mono_ms(), loop_wall_ms());
+		after(c);
+	}
+	return rc;
+}
+
+void cmd_duress(struct cmd_ctx *c)
+{
+	/* Nothing in the reply or the log line the person at the keypad
+	 * sees tells it apart from a normal command. */
+	panel_raise(c->panel, ALARM_PANIC, messages_get(c->cfg, MSG_DURESS), loop_mono_ms(),
+	            loop_wall_ms());
+	after(c);
+}
+
+/* One handler, as a user whose code was checked (cmd_run, the web panel's
+ * session): the handlers that care about the role (false-alarm) ask it. */
+static cJSON *run_checked(struct cmd_ctx *c, const struct command *cmd, const cJSON *req,
+                          const char *user)
+{
+	cJSON *r;
+	int was = c->code_user;
+	c->code_user = 1;
+	r = handlers[commands_id(cmd)](c, req, user);
+	c->code_user = was;
+	return r;
+}
+
 /* The code names the actor. Wrong codes count towards the lock-out (a
  * tamper alarm); a duress code does what was asked and raises a silent
  * panic alarm that calls the militia. */
@@ -799,8 +840,8 @@ cJSON *cmd_run(struct cmd_ctx *c, const cJSON *req, int from_mqtt)
 	const struct command *cmd = commands_lookup(name);
 	const cJSON *code = cJSON_GetObjectItem(req, "code");
 	const char *user = NULL;
-	char why[256], who[80], msg[320];
-	int bad, duress = 0, lock = 0, rc;
+	char who[80], msg[320];
+	int bad, duress = 0;
 	unsigned flags = cmd ? cmd->flags : 0; /* unknown: checked as a change */
 	const char *by = get_by(req, &bad);
 	cJSON *r;
@@ -814,37 +855,36 @@ cJSON *cmd_run(struct cmd_ctx *c, const cJSON *req, int from_mqtt)
 	if (from_mqtt && cmd && !(flags & CMD_MQTT))
 		return cmd_error("%s: only on the gateway itself, with safehousectl", name);
 	if (code) {
-		rc = users_check(c->users, code->valuestring, loop_mono_ms(), &user, &duress, &lock,
-		                 why, sizeof(why));
-		if (rc < 0) {
-			snprintf(msg, sizeof(msg), "%s refused: %s", name, why);
-			store_event(c->store, loop_wall_ms(), by, "command", NULL, NULL, 0, 0, msg);
-			log_warn("command: %s (claimed by %s)", msg, by);
-			if (lock) {
-				panel_raise(c->panel, ALARM_TAMPER,
-				            messages_get(c->cfg, MSG_KEYPAD_LOCKOUT),
-				            loop_mono_ms(), loop_wall_ms());
-				after(c);
-			}
+		if (cmd_check_code(c, name, code->valuestring, by, &user, &duress, msg,
+		                   sizeof(msg)) < 0)
 			return cmd_error("%s", msg);
-		}
 		snprintf(who, sizeof(who), "%s", user);
 		by = who;
 	}
-	if (cmd) {
+	if (cmd && code) {
+		r = run_checked(c, cmd, req, by);
+	} else if (cmd) {
 		r = handlers[commands_id(cmd)](c, req, by);
 	} else {
 		commands_unknown(name, msg, sizeof(msg));
 		r = cmd_error("%s", msg);
 	}
-	if (duress) {
-		/* Nothing in the reply or the log line the person at the keypad
-		 * sees tells it apart from a normal command. */
-		panel_raise(c->panel, ALARM_PANIC, messages_get(c->cfg, MSG_DURESS), loop_mono_ms(),
-		            loop_wall_ms());
-		after(c);
-	}
+	if (duress)
+		cmd_duress(c);
 	return r;
+}
+
+cJSON *cmd_run_user(struct cmd_ctx *c, const cJSON *req, const char *user)
+{
+	const cJSON *name = cJSON_GetObjectItem(req, "cmd");
+	const struct command *cmd =
+	    cJSON_IsString(name) ? commands_lookup(name->valuestring) : NULL;
+	char who[80];
+	if (!cmd)
+		return cmd_error("unknown command", NULL);
+	/* The user may be deleted by the handler (users del): a copy. */
+	snprintf(who, sizeof(who), "%s", user);
+	return run_checked(c, cmd, req, who);
 }
 
 cJSON *cmd_mqtt_request(struct cmd_ctx *c, const void *payload, int len)

@@ -36,6 +36,10 @@ struct cmd_ctx {
 	 * then write and schedule what follows. */
 	void (*after)(void *arg);
 	void *arg;
+	/* Set while a handler runs for a user whose code was checked (a code
+	 * in the request, or a web panel session made from one): handlers
+	 * that depend on the role ask users_role(by). */
+	int code_user;
 };
 
 /* Run one request as its "by" or, with a "code", as the code's user.
@@ -44,6 +48,23 @@ struct cmd_ctx {
  * decides who may talk to it) a code given is checked all the same.
  * Returns the reply (the caller frees it) or CTL_DEFERRED. */
 struct cJSON *cmd_run(struct cmd_ctx *c, const struct cJSON *req, int from_mqtt);
+
+/* Run a request for user, whose code was checked when the web panel's
+ * session started (wpanel.c): "by" and "code" in req are ignored, the
+ * handler records user. The caller checks which commands it offers and
+ * frees the reply (never CTL_DEFERRED: deferred commands are not offered). */
+struct cJSON *cmd_run_user(struct cmd_ctx *c, const struct cJSON *req, const char *user);
+
+/* Check code for command name (or "login"), as cmd_run does: a wrong code
+ * is an event and a warning that name the claimed by, counts towards the
+ * lock-out, and a lock it starts raises the tamper alarm. Returns 0 with
+ * *user (valid until the user is deleted) and *duress set; -EACCES or
+ * -EAGAIN (locked) with msg ("login refused: wrong code"). Never logs the
+ * code. */
+int cmd_check_code(struct cmd_ctx *c, const char *name, const char *code, const char *by,
+                   const char **user, int *duress, char *msg, size_t msglen);
+/* A duress code was used: the silent panic alarm (after the command). */
+void cmd_duress(struct cmd_ctx *c);
 
 /* PREFIX/SITE/command: a payload into a reply for PREFIX/SITE/command/
  * result, with the request's "id" as "request". The caller frees it. */

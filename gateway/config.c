@@ -55,11 +55,15 @@
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {
-    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
-    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
-    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
-    "outbox",  "modem",    "credentials",    "criteria",      "retention_days", NULL};
+    "site",          "database",     "control_socket", "control_group", "control_idle_s",
+    "log_level",     "mqtt",         "upstream",       "heartbeat_s",   "zones",
+    "buses",         "sensors",      "outputs",        "contacts",      "rules",
+    "homeassistant", "profiles_dir", "neighbours",     "outbox",        "modem",
+    "credentials",   "criteria",     "retention_days", "web",           NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
+static const char *const web_keys[] = {"listen", "https",    "cert",           "key",
+                                       "public", "language", "session_idle_s", NULL};
+static const char *const web_languages[] = {"vi", "en", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
 static const char *const criteria_keys[] = {"file", "notify", "self_check_at", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
@@ -718,6 +722,55 @@ static void parse_top(struct loader *l, const cJSON *root)
 	}
 	cfgl_get_str(&l->cl, v ? v : &(cJSON){.type = cJSON_Object}, "prefix", OPTIONAL,
 	             "homeassistant", 0, &c->hass_prefix);
+	cfgl_path_pop(&l->cl, old);
+}
+
+/* "web": the owner's panel. Off without a "listen"; a certificate needs
+ * both files, and https without them means a self-signed one. */
+static void parse_web(struct loader *l, const cJSON *root)
+{
+	struct config_web *w = &l->c->web;
+	const cJSON *v = cfgl_get_obj(&l->cl, root, "web", OPTIONAL, NULL);
+	char q[CFGL_QUOTE_BUF];
+	int lang = -1;
+	size_t old;
+
+	w->public_view = 1;
+	w->language = l->c->site.language;
+	w->session_idle_s = 600;
+	if (!v)
+		return;
+	old = cfgl_path_push_key(&l->cl, "web");
+	cfgl_check_keys(&l->cl, v, web_keys);
+	if (cfgl_get_str(&l->cl, v, "listen", REQUIRED, NULL, 0, &w->listen) == 0 && w->listen &&
+	    !cfgl_listen_ok(w->listen))
+		cfgl_report_key(&l->cl, 0, v, "listen", 0,
+		                "invalid address %s: use HOST:PORT or [IPv6]:PORT, port 1 to 65535 "
+		                "(e.g. \"0.0.0.0:8080\" for every interface, \"192.168.1.2:8080\" "
+		                "for the Wi-Fi's only)",
+		                cfgl_quote(q, w->listen));
+	cfgl_get_bool(&l->cl, v, "https", &w->https);
+	get_path(l, v, "cert", NULL, &w->cert);
+	get_path(l, v, "key", NULL, &w->key);
+	if (!w->cert != !w->key)
+		cfgl_report_key(&l->cl, 0, v, w->cert ? "cert" : "key", 1,
+		                "a certificate needs both \"cert\" and \"key\"");
+	else if (w->cert && !w->https)
+		cfgl_report_key(&l->cl, 0, v, "cert", 1,
+		                "\"cert\" and \"key\" are for HTTPS: add \"https\": true");
+	if (l->partial)
+		for (int i = 0; i < 2; i++) {
+			const char *f = i ? w->key : w->cert;
+			if (f && access(f, R_OK) < 0)
+				cfgl_report_key(&l->cl, 0, v, i ? "key" : "cert", 0,
+				                "cannot read %s: %s", f, strerror(errno));
+		}
+	cfgl_get_bool(&l->cl, v, "public", &w->public_view);
+	if (cfgl_get_enum(&l->cl, v, "language", OPTIONAL, web_languages, "language", &lang) == 0 &&
+	    lang >= 0)
+		w->language = lang == 0 ? LANG_VI : LANG_EN;
+	cfgl_get_int(&l->cl, v, "session_idle_s", OPTIONAL, 60, 86400, "seconds",
+	             &w->session_idle_s);
 	cfgl_path_pop(&l->cl, old);
 }
 
@@ -2135,6 +2188,7 @@ static void validate(struct loader *l, const cJSON *root)
 	parse_lists(l, root);
 	parse_rules(l, root);
 	parse_neighbours(l, root);
+	parse_web(l, root);
 	check_secrets_mode(l, root);
 }
 
@@ -2279,6 +2333,9 @@ void config_free(struct config *c)
 	free(c->secrets);
 	free(c->upstream_prefix);
 	free(c->hass_prefix);
+	free(c->web.listen);
+	free(c->web.cert);
+	free(c->web.key);
 	free(c->profiles_dir);
 	free(c->modem.device);
 	free(c->modem.pin_file);

@@ -162,6 +162,17 @@ struct config_modem {
 	int fault_s;    /* a modem fault lasting this long is a fault alarm (default 120) */
 };
 
+/* "web": the owner's panel served on the house's network. */
+struct config_web {
+	char *listen;       /* "0.0.0.0:8080"; NULL: no panel (the default) */
+	int https;          /* serve HTTPS (default 0: plain HTTP) */
+	char *cert, *key;   /* absolute PEM files; NULL with https: self-signed,
+	                     * made on first start beside the database */
+	int public_view;    /* "public": the annunciator without log-in (default 1) */
+	int language;       /* enum config_language; default the site's */
+	int session_idle_s; /* a log-in ends after this long idle (default 600) */
+};
+
 struct config {
 	char *path; /* the file this was loaded from */
 	char *dir;  /* its directory, absolute, for relative paths */
@@ -222,6 +233,9 @@ struct config {
 	 * feeds this gateway follows; never our own id, no duplicates. */
 	char **neighbours;
 	int nneighbours;
+
+	/* "web": the owner's panel (gateway/wpanel.h); listen NULL: off. */
+	struct config_web web;
 };
 
 /* site.language: "vi" (default) or "en". */

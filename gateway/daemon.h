@@ -50,6 +50,7 @@ struct daemon {
 	struct users *users;
 	struct hass *hass;
 	struct neighbours *neighbours; /* the neighbour group's feeds */
+	struct wpanel *wpanel;         /* the owner's web panel; NULL: off */
 	struct selfcheck *selfcheck; /* reports and the daily self-check; NULL if it cannot start */
 	/* What the status, the faults and the commands work on: refreshed by
 	 * daemon_bind() whenever one of the pointers above changes. */

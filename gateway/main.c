@@ -40,6 +40,7 @@
 #include "neighbours.h"
 #include "outbox.h"
 #include "webhook.h"
+#include "wpanel.h"
 #include "modem.h"
 #include "alerts.h"
 #include "outputs.h"
@@ -106,6 +107,7 @@ static void publish_status(void *arg)
 	daemon_local_status(dm);
 	hass_sync_panel(dm->hass, 0);
 	hass_sync_gateway(dm->hass, 0);
+	wpanel_changed(dm->wpanel);
 }
 
 /* Coalesce: a burst of alarm changes gives one status message. */
@@ -242,6 +244,8 @@ static void supervise(void *arg)
 	}
 	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
 	hass_sync_sensors(dm->hass);
+	/* Sensors' states and links change without a panel change. */
+	wpanel_changed(dm->wpanel);
 	daemon_schedule_flush(dm);
 	daemon_schedule_tick(dm);
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
@@ -305,9 +309,13 @@ static void reload(struct daemon *dm)
 	    broker_differs(&dm->cfg->upstream, &ncfg->upstream) ||
 	    str_differs(dm->cfg->database, ncfg->database) ||
 	    str_differs(dm->cfg->control_socket, ncfg->control_socket) ||
-	    str_differs(dm->cfg->site.id, ncfg->site.id))
-		log_warn("reload: site id, broker, database and control socket changes take "
-		         "effect at the next restart");
+	    str_differs(dm->cfg->site.id, ncfg->site.id) ||
+	    str_differs(dm->cfg->web.listen, ncfg->web.listen) ||
+	    str_differs(dm->cfg->web.cert, ncfg->web.cert) ||
+	    dm->cfg->web.https != ncfg->web.https ||
+	    dm->cfg->web.public_view != ncfg->web.public_view)
+		log_warn("reload: site id, broker, database, control socket and web panel "
+		         "address, https and public changes take effect at the next restart");
 	/* Swap. From here on nothing can fail. The bus workers read the old
 	 * config: stop them first, start them again on the new one. */
 	daemon_stop_buses(dm);
@@ -552,6 +560,14 @@ static int start_all(struct daemon *dm)
 	}
 	ctl_set_idle_timeout(dm->ctl, dm->cfg->control_idle_s);
 	daemon_bind(dm);
+	if (dm->cfg->web.listen) {
+		struct wpanel_deps wd = {&dm->cmd, &dm->status};
+		/* The house is guarded without its web page: a port in use or
+		 * a certificate that cannot be made is said, not fatal. */
+		dm->wpanel = wpanel_new(dm->loop, &wd, err, sizeof(err));
+		if (!dm->wpanel)
+			log_err("%s; the owner's web panel is off", err);
+	}
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
 	            "safehoused " SH_VERSION " started");
 	store_commit(dm->store);
@@ -607,6 +623,7 @@ static void stop_all(struct daemon *dm, int rc)
 	 * answer ("stopping"). */
 	selfcheck_free(dm->selfcheck);
 	dm->selfcheck = NULL;
+	wpanel_free(dm->wpanel);
 	ctl_free(dm->ctl);
 	engine_free(dm->engine);
 	panel_free(dm->panel);

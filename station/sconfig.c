@@ -200,30 +200,6 @@ static void parse_database(struct loader *l, const cJSON *root)
 	                     : cfgl_join_path(&l->cl, l->cl.dir, s);
 }
 
-/* host:port or [v6]:port, port 1..65535. */
-static int listen_ok(const char *s)
-{
-	const char *colon, *host_end;
-	char *end;
-	long port;
-
-	if (s[0] == '[') {
-		host_end = strchr(s, ']');
-		if (!host_end || host_end == s + 1 || host_end[1] != ':')
-			return 0;
-		colon = host_end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || colon == s || memchr(s, ':', (size_t)(colon - s)))
-			return 0;
-	}
-	if (!colon[1] || colon[1] == '-' || colon[1] == '+')
-		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	return !*end && !errno && port >= 1 && port <= 65535;
-}
-
 static void parse_http(struct loader *l, const cJSON *root)
 {
 	struct sconfig *c = l->c;
@@ -241,7 +217,7 @@ static void parse_http(struct loader *l, const cJSON *root)
 	cfgl_check_keys(&l->cl, h, http_keys);
 	if (cfgl_get_str(&l->cl, h, "listen", OPTIONAL, "127.0.0.1:8090", 0, &c->http.listen) ==
 	        0 &&
-	    c->http.listen && !listen_ok(c->http.listen)) {
+	    c->http.listen && !cfgl_listen_ok(c->http.listen)) {
 		cfgl_report_key(&l->cl, 0, h, "listen", 0,
 		                "invalid address %s: use HOST:PORT or [IPv6]:PORT, port 1 to 65535 "
 		                "(e.g. \"127.0.0.1:8090\", \"[::1]:8090\")",

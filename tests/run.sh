@@ -18,7 +18,8 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 
 "$ROOT/deploy/install-deps.sh"
-# The station console's browser test: playwright-core (pinned) with npm ci.
+# The browser tests (the station console, the owner's panel): playwright-core
+# (pinned) with npm ci.
 "$ROOT/tests/browser/setup.sh"
 
 PY=/usr/bin/python3

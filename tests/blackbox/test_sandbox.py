@@ -147,3 +147,28 @@ def test_sandboxed_station_reaches_broker_database_and_console(tmp_path, broker)
         print(f"----- station log -----\n{log[-20000:]}")
     assert not sanitizer_report(log), sanitizer_report(log)
     assert rc in (None, 0), f"safehouse-station exited with status {rc} on SIGTERM"
+
+
+def test_sandboxed_gateway_makes_its_certificate_and_serves_the_owners_panel(site):
+    import json
+    import ssl
+    import urllib.request
+    from helpers import free_port
+    site.config["web"] = {"listen": f"127.0.0.1:{free_port()}", "https": True}
+    site.env, site.wrapper = sandbox(site.dir)
+    site.start()
+    assert_sandboxed(site.proc.pid, "safehoused")
+    cert = site.dir / "web-cert.pem"
+    wait_until(cert.exists, what="the self-signed certificate")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    url = f"https://{site.config['web']['listen']}/api/status"
+
+    def status():
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
+                return json.load(r)
+        except OSError:
+            return None
+    st = wait_until(status, what="the owner's panel over HTTPS")
+    assert st["site"] == "test-site"

@@ -353,7 +353,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, "
 	            "neighbours, outbox, modem, credentials, criteria, "
-	            "retention_days");
+	            "retention_days, web");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -1216,6 +1216,59 @@ static void test_neighbours_and_language_load(void **state)
 	config_free(c);
 }
 
+static void test_web_is_off_by_default_and_loads_with_its_defaults(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\"site\": {\"id\": \"nt-1\", \"language\": \"en\"}, "
+	                        "\"zones\": [{\"id\": \"r\"}]}",
+	                        &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_null(c->web.listen);
+	config_free(c);
+	c = load("{\"site\": {\"id\": \"nt-1\", \"language\": \"en\"}, "
+	         "\"zones\": [{\"id\": \"r\"}], \"web\": {\"listen\": \"0.0.0.0:8080\"}}",
+	         &d);
+	assert_non_null(c);
+	assert_string_equal(c->web.listen, "0.0.0.0:8080");
+	assert_int_equal(c->web.https, 0);
+	assert_null(c->web.cert);
+	assert_int_equal(c->web.public_view, 1);
+	assert_int_equal(c->web.language, LANG_EN); /* the site's */
+	assert_int_equal(c->web.session_idle_s, 600);
+	config_free(c);
+}
+
+static void test_bad_web_section_is_reported_key_by_key(void **state)
+{
+	struct diags d;
+	struct config *c = load("{\n"
+	                        "  \"site\": {\"id\": \"nt-1\"},\n"
+	                        "  \"zones\": [{\"id\": \"r\"}],\n"
+	                        "  \"web\": {\"listen\": \"0.0.0.0:99999\", \"public\": 1,\n"
+	                        "          \"session_idle_s\": 5, \"lang\": \"vi\"}\n"
+	                        "}\n",
+	                        &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 4);
+	expect_diag(
+	    &d, 0,
+	    "site.json:4:21: web.listen: invalid address \"0.0.0.0:99999\": use HOST:PORT or "
+	    "[IPv6]:PORT, port 1 to 65535 (e.g. \"0.0.0.0:8080\" for every interface, "
+	    "\"192.168.1.2:8080\" for the Wi-Fi's only)");
+	expect_diag(&d, 0, "site.json:4:48: web.public: expected true or false, found a number");
+	expect_diag(&d, 0,
+	            "site.json:5:29: web.session_idle_s: 5 is out of range: must be 60 to 86400 "
+	            "seconds");
+	expect_diag(
+	    &d, 0,
+	    "site.json:5:32: web.lang: unknown key; expected one of listen, https, cert, key, "
+	    "public, language, session_idle_s");
+}
+
 static void test_bad_neighbours_and_language_are_each_reported(void **state)
 {
 	struct diags d;
@@ -1308,6 +1361,8 @@ int main(void)
 	    cmocka_unit_test(test_rules_site_describes_the_config_by_index),
 	    cmocka_unit_test(test_neighbours_and_language_load),
 	    cmocka_unit_test(test_bad_neighbours_and_language_are_each_reported),
+	    cmocka_unit_test(test_web_is_off_by_default_and_loads_with_its_defaults),
+	    cmocka_unit_test(test_bad_web_section_is_reported_key_by_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -113,7 +113,34 @@ static int h_fail(void *ctx, struct web_req *r)
 	return -1;
 }
 
+/* A reply made later (as a report on another thread): parked here, sent by
+ * a timer of the loop. */
+static struct web_req *parked;
+static struct loop *parked_loop;
+
+static void reply_parked(void *ctx)
+{
+	(void)ctx;
+	if (parked)
+		web_later_reply(parked, 200, "text/plain", "later\n", 6);
+	parked = NULL;
+}
+
+static int h_later(void *ctx, struct web_req *r)
+{
+	(void)ctx;
+	assert_int_equal(web_reply_later(r), 0);
+	assert_int_equal(web_reply_later(r), -EALREADY);
+	parked = r;
+	if (web_req_query(r, "now")) /* answered before the handler returns */
+		reply_parked(NULL);
+	else if (!web_req_query(r, "never"))
+		loop_timer_add(parked_loop, 50, reply_parked, NULL);
+	return 0;
+}
+
 static const struct web_route routes[] = {
+    {"GET", "/api/later", WEB_PUBLIC, h_later},
     {"POST", "/api/echo", WEB_PUBLIC, h_echo},
     {"GET", "/api/thing", WEB_PUBLIC, h_thing},
     {"GET", "/api/sites/*", WEB_PUBLIC, h_site},
@@ -166,6 +193,8 @@ static int setup(void **state)
 	struct web_conf c = {.max_body = 1024, .max_sse = 3, .sse_queue_max = 16384};
 
 	f->l = loop_new();
+	parked_loop = f->l;
+	parked = NULL;
 	*state = f;
 	return start(f, &c);
 }
@@ -925,6 +954,48 @@ static void web_free_closes_open_streams(void **state)
 	free(s.got.p);
 }
 
+static void later_reply_reaches_the_client(void **state)
+{
+	struct fx *f = *state;
+	struct call a = {.method = "GET", .path = "/api/later"};
+	struct call b = {.method = "GET", .path = "/api/later?now=1"};
+
+	call(f, &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.out.p, "later\n");
+	call_free(&a);
+	call(f, &b);
+	assert_int_equal(b.status, 200);
+	assert_string_equal(b.out.p, "later\n");
+	call_free(&b);
+	/* The connection served them: a normal request still works after. */
+	struct call c = {.method = "GET", .path = "/api/thing"};
+	call(f, &c);
+	assert_int_equal(c.status, 200);
+	call_free(&c);
+}
+
+static void web_free_answers_a_parked_request(void **state)
+{
+	struct fx *f = *state;
+	struct call c = {.method = "GET", .path = "/api/later?never=1"};
+	pthread_t t;
+
+	snprintf(c.url, sizeof(c.url), "%s%s", f->base, c.path);
+	assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+	int64_t end = loop_mono_ms() + DEADLINE_MS;
+	while (!parked && loop_mono_ms() < end)
+		loop_run_once(f->l, 1);
+	assert_non_null(parked);
+	parked = NULL; /* web_free answers it; the handle is gone after */
+	web_free(f->w);
+	f->w = NULL;
+	pthread_join(t, NULL);
+	/* 503, or the connection closed under it: never a hang. */
+	assert_true(c.rc != CURLE_OK || c.status == 503);
+	call_free(&c);
+}
+
 /* ---- tests: TLS and start-up errors ---- */
 
 static int make_cert(struct fx *f, char *cert, char *key, size_t len)
@@ -1039,6 +1110,8 @@ static void ipv6_loopback_listens(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(later_reply_reaches_the_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(web_free_answers_a_parked_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(json_body_round_trips_through_a_post_route, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(prefix_route_gives_the_decoded_rest, setup, teardown),
