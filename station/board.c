@@ -556,6 +556,12 @@ contact:
 	return rc > 0 ? 1 : 0;
 }
 
+void board_grace(struct board *b, int64_t now_mono)
+{
+	for (size_t i = 0; i < b->n; i++)
+		b->sites[i]->contact_mono = now_mono;
+}
+
 int board_check(struct board *b, int64_t wall_ms, int64_t now_mono)
 {
 	int rc = 0;

@@ -60,6 +60,11 @@ int board_load(struct board *b, int64_t wall_ms, int64_t now_mono);
 int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload, size_t len,
                 int retained, int64_t wall_ms, int64_t now_mono);
 
+/* Every site's contact clock starts again at now_mono: after a silence that
+ * was the station's own (it had stopped taking messages), no house is
+ * called lost for it. */
+void board_grace(struct board *b, int64_t now_mono);
+
 /* Raise and clear lost contact. Call at least every 10 s. */
 int board_check(struct board *b, int64_t wall_ms, int64_t now_mono);
 

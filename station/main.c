@@ -55,6 +55,16 @@ struct station {
 	int in_txn;
 	int txn_failed;
 	int store_failing; /* the last commit failed: /healthz says so */
+	/* A begin or commit failed since the last barrier: the messages it
+	 * covers are not all stored. */
+	int unsafe;
+	/* The database server was lost (PostgreSQL) since the last barrier,
+	 * noted when the failure happened (the next begin may reconnect
+	 * before the barrier asks). */
+	int lost_seen;
+	/* The database server is lost: the broker connection is dropped with
+	 * its acks held, and made again once a commit works. */
+	int drop_broker, broker_dropped, restart_broker;
 	int sigfd;
 	int stop, reload;
 	int check_timer;
@@ -63,13 +73,24 @@ struct station {
 	int64_t malformed_window, malformed_logged;
 };
 
+/* Something of this transaction failed: it will be rolled back. */
+static void store_failed(struct station *st)
+{
+	st->txn_failed = 1;
+	if (sstore_lost(st->store))
+		st->lost_seen = 1;
+}
+
 static int txn(void *ctx)
 {
 	struct station *st = ctx;
 	if (st->in_txn)
 		return 0;
-	if (sstore_begin(st->store) < 0)
+	if (sstore_begin(st->store) < 0) {
+		if (sstore_lost(st->store))
+			st->lost_seen = 1;
 		return -EIO;
+	}
 	st->in_txn = 1;
 	return 0;
 }
@@ -78,22 +99,37 @@ static int txn(void *ctx)
 static int commit(struct station *st)
 {
 	int rc = 0;
-	if (!st->in_txn)
+	if (!st->in_txn && !st->txn_failed)
 		return 0;
-	st->in_txn = 0;
-	if (st->txn_failed || sstore_commit(st->store) < 0) {
+	if (!st->in_txn) {
+		/* The begin failed (a lost database server): nothing of this
+		 * iteration was stored. */
+		rc = -EIO;
+	} else if (st->txn_failed || sstore_commit(st->store) < 0) {
 		sstore_rollback(st->store);
 		rc = -EIO;
 	}
+	st->in_txn = 0;
+	st->txn_failed = 0;
+	if (rc < 0)
+		st->unsafe = 1;
+	if (rc < 0 && sstore_lost(st->store))
+		st->lost_seen = 1;
+	else if (st->broker_dropped)
+		st->restart_broker = 1;
 	if ((rc < 0) != st->store_failing) {
 		st->store_failing = rc < 0;
-		if (rc < 0)
+		if (rc < 0 && sstore_lost(st->store))
+			svc_status(
+			    "DATABASE UNREACHABLE: %s; the broker keeps the messages until it "
+			    "is back",
+			    sstore_where(st->store));
+		else if (rc < 0)
 			svc_status("DATABASE FAILING: %s cannot commit (disk full?)",
-			           st->cfg->database);
+			           sstore_where(st->store));
 		else
-			svc_status("database %s writable again", st->cfg->database);
+			svc_status("database %s writable again", sstore_where(st->store));
 	}
-	st->txn_failed = 0;
 	return rc;
 }
 
@@ -144,14 +180,14 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 		goto out;
 	}
 	if (txn(st) < 0) {
-		st->txn_failed = 1;
+		store_failed(st);
 		goto out;
 	}
 	rc = board_apply(st->board, msg, m->payload, (size_t)m->payloadlen, m->retain,
 	                 loop_wall_ms(), loop_mono_ms());
 	if (rc < 0) {
 		log_err("station: %s: could not record it (store error)", m->topic);
-		st->txn_failed = 1;
+		store_failed(st);
 	}
 out:
 	free(msg);
@@ -160,7 +196,20 @@ out:
 static void on_barrier(void *ctx, mqttc_done_fn done, void *dctx)
 {
 	struct station *st = ctx;
-	done(dctx, commit(st));
+	int rc = commit(st) < 0 || st->unsafe ? -EIO : 0;
+	int lost = st->lost_seen;
+	st->unsafe = 0;
+	st->lost_seen = 0;
+	if (rc < 0 && lost) {
+		/* mqttc would acknowledge anyway (a full disk must not stop
+		 * the feed), and the broker would forget messages no database
+		 * holds. Drop the connection instead, acks unsent (after this
+		 * loop turn: not from inside mqttc); the broker redelivers
+		 * them to the resumed session once the database is back. */
+		st->drop_broker = 1;
+		return;
+	}
+	done(dctx, rc);
 }
 
 static void on_connect(void *ctx)
@@ -217,11 +266,70 @@ static void hook_site(void *ctx, struct board *b, const char *site)
 	console_site_changed(st->console, site);
 }
 
+/* The commune broker, persistent session, acks deferred to our commits. */
+static int broker_start(struct station *st)
+{
+	static const struct mqttc_callbacks cb = {.on_connect = on_connect,
+	                                          .on_disconnect = on_disconnect,
+	                                          .on_message = on_message,
+	                                          .barrier = on_barrier};
+	struct mqttc_params p = {0};
+	p.name = "commune";
+	p.host = st->cfg->broker.host;
+	p.port = st->cfg->broker.port;
+	p.username = st->cfg->broker.username;
+	p.password = st->cfg->broker.password;
+	p.client_id = st->cfg->broker.client_id;
+	p.keepalive_s = st->cfg->broker.keepalive_s;
+	p.tls = st->cfg->broker.tls;
+	p.cafile = st->cfg->broker.cafile;
+	p.certfile = st->cfg->broker.certfile;
+	p.keyfile = st->cfg->broker.keyfile;
+	p.persistent = 1;
+	p.defer_acks = 1;
+	st->mq = mqttc_new(st->loop, &p, &cb, st);
+	return st->mq ? 0 : -ENOMEM;
+}
+
+/* Between loop turns: the database server was lost while messages were
+ * not yet stored, or is back. */
+static void broker_cycle(struct station *st)
+{
+	if (st->drop_broker) {
+		st->drop_broker = 0;
+		if (st->mq) {
+			log_err("station: the database %s is unreachable; disconnected from the "
+			        "broker, which keeps the messages not yet stored and delivers them "
+			        "again once the database is back",
+			        sstore_where(st->store));
+			svc_status(
+			    "DATABASE UNREACHABLE: %s; broker disconnected until it is back: "
+			    "NO ALARMS ARRIVE",
+			    sstore_where(st->store));
+			mqttc_free(st->mq);
+			st->mq = NULL;
+			st->broker_dropped = 1;
+			st->restart_broker = 0;
+		}
+	}
+	if (st->restart_broker) {
+		st->restart_broker = 0;
+		if (!st->broker_dropped)
+			return;
+		log_notice("station: the database %s is back; connecting to the broker again",
+		           sstore_where(st->store));
+		/* The silence was ours: no house is called lost for it. */
+		board_grace(st->board, loop_mono_ms());
+		if (broker_start(st) == 0)
+			st->broker_dropped = 0;
+	}
+}
+
 static void check_timer(void *ctx)
 {
 	struct station *st = ctx;
 	if (txn(st) < 0 || board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
-		st->txn_failed = 1;
+		store_failed(st);
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 }
 
@@ -292,11 +400,6 @@ static void reload(struct station *st)
 
 static int run(struct station *st)
 {
-	struct mqttc_params p = {0};
-	static const struct mqttc_callbacks cb = {.on_connect = on_connect,
-	                                          .on_disconnect = on_disconnect,
-	                                          .on_message = on_message,
-	                                          .barrier = on_barrier};
 	static const struct board_hooks hooks = {hook_alarm, hook_site};
 	struct console_deps cd = {0};
 	char err[512];
@@ -317,7 +420,8 @@ static int run(struct station *st)
 	if (sstore_begin(st->store) < 0 ||
 	    board_load(st->board, loop_wall_ms(), loop_mono_ms()) < 0 ||
 	    sstore_commit(st->store) < 0) {
-		log_err("station: could not load the sites and alarms from %s", st->cfg->database);
+		log_err("station: could not load the sites and alarms from %s",
+		        sstore_where(st->store));
 		goto out;
 	}
 	cd.cfg = st->cfg;
@@ -335,21 +439,8 @@ static int run(struct station *st)
 		log_err("station: %s", err);
 		goto out;
 	}
-	p.name = "commune";
-	p.host = st->cfg->broker.host;
-	p.port = st->cfg->broker.port;
-	p.username = st->cfg->broker.username;
-	p.password = st->cfg->broker.password;
-	p.client_id = st->cfg->broker.client_id;
-	p.keepalive_s = st->cfg->broker.keepalive_s;
-	p.tls = st->cfg->broker.tls;
-	p.cafile = st->cfg->broker.cafile;
-	p.certfile = st->cfg->broker.certfile;
-	p.keyfile = st->cfg->broker.keyfile;
-	p.persistent = 1;
-	p.defer_acks = 1;
-	st->mq = mqttc_new(st->loop, &p, &cb, st);
-	if (!st->mq || setup_signals(st) < 0 || loop_prepare_add(st->loop, on_prepare, st) < 0)
+	if (broker_start(st) < 0 || setup_signals(st) < 0 ||
+	    loop_prepare_add(st->loop, on_prepare, st) < 0)
 		goto out;
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 	if (svc_watchdog_ms() > 0)
@@ -357,11 +448,12 @@ static int run(struct station *st)
 	log_notice("station: serving the console on %s (port %d), %zu site(s) known, database %s "
 	           "(%s)",
 	           st->cfg->http.listen, console_port(st->console), board_site_count(st->board),
-	           st->cfg->database, sstore_backend_name(st->store));
+	           sstore_where(st->store), sstore_backend_name(st->store));
 	/* The console answers and the broker connection is under way. */
 	say_ready(st);
 	while (!st->stop) {
 		loop_run_once(st->loop, 1000);
+		broker_cycle(st);
 		if (st->reload) {
 			st->reload = 0;
 			/* READY=1 again also after a failed reload: the running
@@ -374,7 +466,7 @@ static int run(struct station *st)
 	log_notice("station: stopping");
 	svc_stopping();
 	/* Whatever was applied is committed, so the held acks may go. */
-	if (commit(st) == 0 && st->mq)
+	if (commit(st) == 0 && !st->unsafe && st->mq)
 		mqttc_acks_durable(st->mq);
 	if (st->mq) {
 		mqttc_flush(st->mq);

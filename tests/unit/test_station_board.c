@@ -282,9 +282,35 @@ static void test_topics_name_a_site_and_a_kind(void **state)
 	    sfeed_topic("safehouse", "safehouse/a/b/alarm", site, &k, why, sizeof(why)), -1);
 }
 
+static void test_feed_text_is_kept_as_valid_utf8(void **state)
+{
+	struct sfeed_msg m;
+	char why[128], text[1024], name[400] = "Tang "; /* puts byte 127 inside an "ò" */
+	size_t n;
+	(void)state;
+	/* 40 x "Phòng " (7 bytes each) is more than zone_name holds */
+	for (int i = 0; i < 40; i++)
+		strcat(name, "Ph\xc3\xb2ng ");
+	snprintf(text, sizeof(text),
+	         "{\"site\":\"nt-u\",\"id\":1,\"seq\":1,\"class\":\"fire\",\"state\":"
+	         "\"raised\",\"zone_name\":\"%s\",\"message\":\"b\xffx\xe1\x80\","
+	         "\"at\":\"2026-11-29T00:00:00Z\"}",
+	         name);
+	assert_int_equal(sfeed_parse(SFEED_ALARM, "nt-u", text, strlen(text), &m, why, sizeof(why)),
+	                 0);
+	/* cut before a character, never inside one */
+	n = strlen(m.alarm.zone_name);
+	assert_true(n < sizeof(m.alarm.zone_name) && n > 100);
+	assert_int_equal(strncmp(m.alarm.zone_name, name, n), 0);
+	assert_true(name[n] != '\xb2'); /* not before the second byte of "ò" */
+	/* a byte that is not UTF-8, and a cut sequence, become U+FFFD */
+	assert_string_equal(m.alarm.message, "b\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_feed_text_is_kept_as_valid_utf8),
 	    cmocka_unit_test_setup_teardown(
 	        test_lost_contact_comes_after_three_heartbeats_and_not_before, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_wall_clock_step_does_not_make_a_site_silent,
