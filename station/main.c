@@ -65,6 +65,11 @@ struct station {
 	/* The database server is lost: the broker connection is dropped with
 	 * its acks held, and made again once a commit works. */
 	int drop_broker, broker_dropped, restart_broker;
+	/* Stations sharing the database: whether this one is the timekeeper
+	 * (-1 not yet known), and the notification descriptor the loop
+	 * watches (-1 none). */
+	int timekeeper;
+	int listen_fd;
 	int sigfd;
 	int stop, reload;
 	int check_timer;
@@ -252,6 +257,11 @@ static int store_ok(void *ctx)
 	return !((struct station *)ctx)->store_failing;
 }
 
+static int is_timekeeper(void *ctx)
+{
+	return ((struct station *)ctx)->timekeeper == 1;
+}
+
 static void hook_alarm(void *ctx, struct board *b, const char *site, int64_t id)
 {
 	struct station *st = ctx;
@@ -325,11 +335,107 @@ static void broker_cycle(struct station *st)
 	}
 }
 
+/* ---- stations sharing one database (docs/station.md, "Two stations") ---- */
+
+static int resync_alarm(void *ctx, const struct salarm *a)
+{
+	struct station *st = ctx;
+	if (a->id < 0)
+		board_station_alarm(st->board, a, loop_mono_ms());
+	return 0;
+}
+
+/* Take or leave the timekeeper's role (a PostgreSQL session lock: when the
+ * timekeeper's process or connection dies, its session ends and another
+ * station's next try gets it). A station alone always has it. */
+static void timekeeping(struct station *st)
+{
+	int tk = sstore_timekeeper(st->store);
+	if (tk < 0)
+		tk = 0; /* not connected: whoever holds the lock now, not us */
+	if (tk == st->timekeeper)
+		return;
+	st->timekeeper = tk;
+	board_set_timekeeper(st->board, tk);
+	if (!sstore_shared(st->store))
+		return;
+	if (tk) {
+		/* What the previous timekeeper raised is the starting point:
+		 * a loss it raised is not raised again. */
+		sstore_load(st->store, NULL, resync_alarm, st);
+		log_notice("station: this station is the timekeeper now: it raises lost contact "
+		           "for every station on %s",
+		           sstore_where(st->store));
+		svc_status("console on %s; timekeeper (raises lost contact)", st->cfg->http.listen);
+	} else {
+		log_notice("station: another station is the timekeeper; this one takes over if it "
+		           "stops");
+		svc_status("console on %s; standby timekeeper (another station raises lost "
+		           "contact)",
+		           st->cfg->http.listen);
+	}
+}
+
+/* A notification from another station: "alarm SITE ID" (a station alarm
+ * changed: read it), "ack SITE ID USER AT" (an ack was sent). */
+static int on_peer(void *ctx, const char *payload)
+{
+	struct station *st = ctx;
+	char buf[256], *save = NULL, *what, *site, *id, *user, *at;
+	struct salarm a;
+	snprintf(buf, sizeof(buf), "%s", payload);
+	what = strtok_r(buf, "\t", &save);
+	site = strtok_r(NULL, "\t", &save);
+	id = strtok_r(NULL, "\t", &save);
+	if (!what || !site || !id) {
+		log_warn("station: a notification not understood: \"%.60s\"", payload);
+		return 0;
+	}
+	if (strcmp(what, "alarm") == 0) {
+		if (sstore_alarm_get(st->store, site, strtoll(id, NULL, 10), &a) == 0)
+			board_station_alarm(st->board, &a, loop_mono_ms());
+	} else if (strcmp(what, "ack") == 0 && (user = strtok_r(NULL, "\t", &save)) &&
+	           (at = strtok_r(NULL, "\t", &save))) {
+		board_ack_sent(st->board, site, strtoll(id, NULL, 10), user, strtoll(at, NULL, 10));
+	}
+	return 0;
+}
+
+static void on_listen(void *ctx, int fd, short revents)
+{
+	struct station *st = ctx;
+	(void)fd;
+	(void)revents;
+	sstore_listen_drain(st->store, on_peer, st);
+}
+
+/* Between loop turns: watch the current notification descriptor (it
+ * changes on a reconnect, and is gone while the server is), and take what
+ * came with other queries' answers. */
+static void listen_sync(struct station *st)
+{
+	int fd = sstore_listen_fd(st->store);
+	if (fd != st->listen_fd) {
+		if (st->listen_fd >= 0)
+			loop_fd_del(st->loop, st->listen_fd);
+		st->listen_fd = -1;
+		if (fd >= 0 && loop_fd_add(st->loop, fd, POLLIN, on_listen, st) == 0)
+			st->listen_fd = fd;
+	}
+	if (fd >= 0)
+		sstore_listen_drain(st->store, on_peer, st);
+}
+
 static void check_timer(void *ctx)
 {
 	struct station *st = ctx;
-	if (txn(st) < 0 || board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
+	if (txn(st) < 0) {
 		store_failed(st);
+	} else {
+		timekeeping(st);
+		if (board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
+			store_failed(st);
+	}
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 }
 
@@ -432,6 +538,7 @@ static int run(struct station *st)
 	cd.txn = txn;
 	cd.malformed = malformed_count;
 	cd.store_ok = store_ok;
+	cd.timekeeper = is_timekeeper;
 	cd.ctx = st;
 	cd.started_wall_ms = loop_wall_ms();
 	st->console = console_new(st->loop, &cd, err, sizeof(err));
@@ -439,6 +546,9 @@ static int run(struct station *st)
 		log_err("station: %s", err);
 		goto out;
 	}
+	st->timekeeper = -1;
+	timekeeping(st);
+	listen_sync(st);
 	if (broker_start(st) < 0 || setup_signals(st) < 0 ||
 	    loop_prepare_add(st->loop, on_prepare, st) < 0)
 		goto out;
@@ -454,6 +564,7 @@ static int run(struct station *st)
 	while (!st->stop) {
 		loop_run_once(st->loop, 1000);
 		broker_cycle(st);
+		listen_sync(st);
 		if (st->reload) {
 			st->reload = 0;
 			/* READY=1 again also after a failed reload: the running
@@ -634,6 +745,7 @@ int main(int argc, char **argv)
 	struct sconfig *cfg = NULL;
 	memset(&st, 0, sizeof(st));
 	st.sigfd = -1;
+	st.listen_fd = -1;
 	for (i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
 		    i + 1 < argc)

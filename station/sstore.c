@@ -165,3 +165,41 @@ int sstore_users(struct sstore *s, int (*fn)(void *ctx, const char *name, const 
 {
 	return s->be->users(s->b, fn, ctx);
 }
+
+int sstore_shared(const struct sstore *s)
+{
+	return s->be->notify != NULL;
+}
+
+int sstore_notify(struct sstore *s, const char *payload)
+{
+	return s->be->notify ? s->be->notify(s->b, payload) : 0;
+}
+
+int sstore_listen_fd(struct sstore *s)
+{
+	return s->be->listen_fd ? s->be->listen_fd(s->b) : -1;
+}
+
+int sstore_listen_drain(struct sstore *s, int (*fn)(void *ctx, const char *payload), void *ctx)
+{
+	return s->be->listen_drain ? s->be->listen_drain(s->b, fn, ctx) : 0;
+}
+
+int sstore_alarm_get(struct sstore *s, const char *site, int64_t id, struct salarm *out)
+{
+	return s->be->alarm_get ? s->be->alarm_get(s->b, site, id, out) : -ENOTSUP;
+}
+
+int sstore_ack_claim(struct sstore *s, const char *site, int64_t id, const char *by, int64_t now_ms,
+                     int64_t stale_ms, char *holder, size_t holderlen)
+{
+	if (!s->be->ack_claim)
+		return 1;
+	return s->be->ack_claim(s->b, site, id, by, now_ms, stale_ms, holder, holderlen);
+}
+
+int sstore_timekeeper(struct sstore *s)
+{
+	return s->be->timekeeper ? s->be->timekeeper(s->b) : 1;
+}

@@ -135,6 +135,29 @@ struct sstore_backend {
 	/* Optional (NULL: any target will do). 0 when target is well-formed,
 	 * without connecting; else err says why (never the password). */
 	int (*check)(const char *target, char *err, size_t errlen);
+
+	/* Several stations on one database (PostgreSQL; all NULL for SQLite,
+	 * where a station is alone). See docs/station.md, "Two stations". */
+	/* Tell the other stations (payload <= 7999 bytes), inside the
+	 * current transaction: delivered when it commits, dropped if not. */
+	int (*notify)(void *b, const char *payload);
+	/* The descriptor to watch for the others' notifications; -1 while
+	 * there is none (not connected). It changes on a reconnect. */
+	int (*listen_fd)(void *b);
+	/* Hand each notification of another station to fn, without
+	 * blocking. 0 or negative (the connection is lost). */
+	int (*listen_drain)(void *b, int (*fn)(void *ctx, const char *payload), void *ctx);
+	/* One alarm as stored: 0, or -ENOENT. */
+	int (*alarm_get)(void *b, const char *site, int64_t id, struct salarm *out);
+	/* Claim the sending of the ack of (site, id) for by: 1 claimed (the
+	 * caller publishes it), 0 another claim younger than stale_ms holds it
+	 * (holder gets its user). Inside the caller's transaction. */
+	int (*ack_claim)(void *b, const char *site, int64_t id, const char *by, int64_t now_ms,
+	                 int64_t stale_ms, char *holder, size_t holderlen);
+	/* 1 while this station is the timekeeper (the one that raises lost
+	 * contact), taking the role when it is free; 0 another station holds
+	 * it; negative: cannot tell (not connected). */
+	int (*timekeeper)(void *b);
 };
 
 /* Whether target is well-formed (a PostgreSQL URL libpq can read), without
@@ -173,5 +196,18 @@ int sstore_user_get(struct sstore *s, const char *name, char *role, size_t rolel
 int sstore_user_del(struct sstore *s, const char *name);
 int sstore_users(struct sstore *s, int (*fn)(void *ctx, const char *name, const char *role),
                  void *ctx);
+
+/* Several stations on one database (the optional members above). For a
+ * backend without them: shared 0, notify and drain do nothing (0),
+ * listen_fd -1, alarm_get -ENOTSUP, ack_claim 1 (always ours), timekeeper
+ * 1 (a station alone keeps its own time). */
+int sstore_shared(const struct sstore *s);
+int sstore_notify(struct sstore *s, const char *payload);
+int sstore_listen_fd(struct sstore *s);
+int sstore_listen_drain(struct sstore *s, int (*fn)(void *ctx, const char *payload), void *ctx);
+int sstore_alarm_get(struct sstore *s, const char *site, int64_t id, struct salarm *out);
+int sstore_ack_claim(struct sstore *s, const char *site, int64_t id, const char *by, int64_t now_ms,
+                     int64_t stale_ms, char *holder, size_t holderlen);
+int sstore_timekeeper(struct sstore *s);
 
 #endif

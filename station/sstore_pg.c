@@ -33,8 +33,12 @@
 #include <string.h>
 #include <time.h>
 
-/* pg_advisory_xact_lock's key for the schema's migration ("SHST"). */
+/* pg_advisory_xact_lock's key for the schema's migration ("SHST"), and
+ * the session lock the timekeeper holds ("SHTK"). */
 #define MIGRATE_LOCK_KEY "1397248852"
+#define TIMEKEEPER_LOCK_KEY "1397249099"
+/* The stations' channel (LISTEN/NOTIFY). */
+#define CHANNEL "safehouse_station"
 /* A failed reconnect is not retried sooner: each attempt may block the
  * loop for connect_timeout. */
 #define RECONNECT_MS 3000
@@ -69,6 +73,9 @@ static const char *const migrations[] = {
     "CREATE INDEX events_site_at ON events(site, at_ms);"
     "CREATE TABLE users(name text PRIMARY KEY, role text NOT NULL"
     " CHECK(role IN ('officer', 'viewer')), hash text NOT NULL, created_ms int8 NOT NULL);",
+    /* 2: who sends the ack of a gateway's alarm, when stations share */
+    "CREATE TABLE acks(site text NOT NULL, alarm int8 NOT NULL, by_user text NOT NULL,"
+    " at_ms int8 NOT NULL, PRIMARY KEY(site, alarm));",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -95,6 +102,11 @@ enum {
 	ST_USER_GET,
 	ST_USER_DEL,
 	ST_USERS,
+	ST_NOTIFY,
+	ST_ALARM_GET,
+	ST_ACK_CLAIM,
+	ST_ACK_HOLDER,
+	ST_TIMEKEEPER,
 	ST__COUNT
 };
 
@@ -146,6 +158,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_USER_GET] = "SELECT role, hash FROM users WHERE name = $1",
     [ST_USER_DEL] = "DELETE FROM users WHERE name = $1",
     [ST_USERS] = "SELECT name, role FROM users ORDER BY name COLLATE \"C\"",
+    [ST_NOTIFY] = "SELECT pg_notify('" CHANNEL "', $1)",
+    [ST_ALARM_GET] = "SELECT " ALARM_COLS " FROM alarms WHERE site = $1 AND id = $2",
+    /* A claim older than $5 (no confirmation came) may be taken over. */
+    [ST_ACK_CLAIM] = "INSERT INTO acks AS k(site, alarm, by_user, at_ms) VALUES($1, $2, $3, $4)"
+                     " ON CONFLICT(site, alarm) DO UPDATE SET by_user = excluded.by_user,"
+                     " at_ms = excluded.at_ms WHERE k.at_ms < $5 RETURNING by_user",
+    [ST_ACK_HOLDER] = "SELECT by_user FROM acks WHERE site = $1 AND alarm = $2",
+    [ST_TIMEKEEPER] = "SELECT pg_try_advisory_lock(" TIMEKEEPER_LOCK_KEY ")",
 };
 
 struct pg {
@@ -153,7 +173,8 @@ struct pg {
 	char *target;    /* with the password: for reconnecting only, never shown */
 	char *secret;    /* the password as written in the target, to scrub; or NULL */
 	char where[256]; /* user@host:port/dbname, what messages say */
-	int prepared;    /* the statements exist on this connection */
+	int prepared;    /* the statements exist on this connection, LISTEN is on */
+	int timekeeper;  /* this session holds the timekeeper's lock */
 	int lost;        /* the connection broke; the next begin reconnects */
 	int64_t last_attempt_mono;
 };
@@ -234,6 +255,7 @@ static int connect_db(struct pg *q, char *err, size_t errlen)
 	if (q->conn)
 		PQfinish(q->conn);
 	q->prepared = 0;
+	q->timekeeper = 0; /* a session lock ends with its session */
 	q->last_attempt_mono = mono_ms();
 	q->conn = PQconnectdbParams(keys, vals, 1);
 	if (!q->conn) {
@@ -342,6 +364,10 @@ static int prepare_all(struct pg *q, char *err, size_t errlen)
 			return -1;
 		}
 		PQclear(r);
+	}
+	if (exec(q, "LISTEN " CHANNEL, NULL, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "LISTEN: %s", why);
+		return -1;
 	}
 	q->prepared = 1;
 	return 0;
@@ -974,6 +1000,113 @@ static int pg_users(void *b, int (*fn)(void *ctx, const char *name, const char *
 	return rows(b, ST_USERS, NULL, "listing users", &(struct cb){.user = fn, .ctx = ctx});
 }
 
+static int pg_notify(void *b, const char *payload)
+{
+	struct pg *q = b;
+	struct params p = {0};
+
+	p_text(&p, payload);
+	return run(q, ST_NOTIFY, &p, NULL, "notify");
+}
+
+static int pg_listen_fd(void *b)
+{
+	struct pg *q = b;
+
+	return q->lost || !q->prepared ? -1 : PQsocket(q->conn);
+}
+
+static int pg_listen_drain(void *b, int (*fn)(void *ctx, const char *payload), void *ctx)
+{
+	struct pg *q = b;
+	PGnotify *n;
+	int self;
+
+	if (q->lost || !q->prepared)
+		return -ENOTCONN;
+	/* Reads what the socket has, without blocking; notifications that
+	 * came with the answer of another query are already queued. */
+	if (!PQconsumeInput(q->conn))
+		return failed(q, NULL, "reading notifications");
+	self = PQbackendPID(q->conn);
+	while ((n = PQnotifies(q->conn))) {
+		if (n->be_pid != self)
+			fn(ctx, n->extra);
+		PQfreemem(n);
+	}
+	return 0;
+}
+
+static int pg_alarm_get(void *b, const char *site, int64_t id, struct salarm *out)
+{
+	struct pg *q = b;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc;
+
+	p_text(&p, site);
+	p_i64(&p, id);
+	rc = run(q, ST_ALARM_GET, &p, &r, "reading an alarm");
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else
+		alarm_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_ack_claim(void *b, const char *site, int64_t id, const char *by, int64_t now_ms,
+                        int64_t stale_ms, char *holder, size_t holderlen)
+{
+	struct pg *q = b;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc;
+
+	p_text(&p, site);
+	p_i64(&p, id);
+	p_text(&p, by);
+	p_i64(&p, now_ms);
+	p_i64(&p, now_ms - stale_ms);
+	/* A second station's insert waits for the first's commit, then finds
+	 * its row: one claim wins. */
+	rc = run(q, ST_ACK_CLAIM, &p, &r, "claiming an ack");
+	if (rc < 0)
+		return rc;
+	rc = PQntuples(r) > 0;
+	PQclear(r);
+	if (rc || !holder)
+		return rc;
+	memset(&p, 0, sizeof(p));
+	p_text(&p, site);
+	p_i64(&p, id);
+	holder[0] = '\0';
+	if (run(q, ST_ACK_HOLDER, &p, &r, "reading an ack claim") == 0) {
+		if (PQntuples(r) > 0)
+			col(r, 0, 0, holder, holderlen);
+		PQclear(r);
+	}
+	return 0;
+}
+
+static int pg_timekeeper(void *b)
+{
+	struct pg *q = b;
+	PGresult *r = NULL;
+	int rc;
+
+	if (q->timekeeper && !q->lost)
+		return 1;
+	rc = run(q, ST_TIMEKEEPER, NULL, &r, "timekeeper lock");
+	if (rc < 0)
+		return rc;
+	q->timekeeper = flag(r, 0, 0);
+	PQclear(r);
+	return q->timekeeper;
+}
+
 const struct sstore_backend sstore_pg = {
     .name = "postgresql",
     .open = pg_open,
@@ -996,4 +1129,10 @@ const struct sstore_backend sstore_pg = {
     .lost = pg_lost,
     .where = pg_where,
     .check = pg_check,
+    .notify = pg_notify,
+    .listen_fd = pg_listen_fd,
+    .listen_drain = pg_listen_drain,
+    .alarm_get = pg_alarm_get,
+    .ack_claim = pg_ack_claim,
+    .timekeeper = pg_timekeeper,
 };

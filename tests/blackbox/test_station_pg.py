@@ -95,7 +95,7 @@ def test_an_alarm_lands_once_in_postgresql_and_shows_on_the_console(station, sim
                what="its feed row")
     assert pg.psql("SELECT state || ' ' || cls FROM alarms WHERE site = 'nt-pg' AND id = 3") \
         == "raised fire"
-    assert pg.psql("SELECT version FROM station_schema") == "1"
+    assert pg.psql("SELECT version FROM station_schema") == "2"
     assert s.get("/api/stats")["feed_rows"] == 1
     code, body, _ = station.request("GET", "/healthz")
     assert code == 200 and body["database"] is True

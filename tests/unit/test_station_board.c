@@ -282,6 +282,46 @@ static void test_topics_name_a_site_and_a_kind(void **state)
 	    sfeed_topic("safehouse", "safehouse/a/b/alarm", site, &k, why, sizeof(why)), -1);
 }
 
+static void test_a_standby_board_raises_no_lost_contact_but_shows_the_timekeepers(void **state)
+{
+	struct fx *f = *state;
+	struct salarm a = {0};
+	cJSON *site;
+	board_set_timekeeper(f->b, 0);
+	heartbeat(f, "nt-1", 1, WALL0, 0);
+	assert_int_equal(board_check(f->b, WALL0 + 60000, 60000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	/* the timekeeper's alarm, as read from the shared store */
+	strcpy(a.site, "nt-1");
+	a.id = -5;
+	strcpy(a.cls, "lost_contact");
+	strcpy(a.state, "raised");
+	a.raised_ms = a.updated_ms = WALL0 + 3000;
+	assert_int_equal(board_station_alarm(f->b, &a, 60000), 1);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+	site = board_site_json(f->b, "nt-1", 60000);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(site, "lost_contact")));
+	cJSON_Delete(site);
+	/* an older copy of it changes nothing; its closing removes it */
+	a.updated_ms = WALL0;
+	strcpy(a.state, "cleared");
+	assert_int_equal(board_station_alarm(f->b, &a, 60000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+	a.updated_ms = WALL0 + 9000;
+	strcpy(a.state, "reset");
+	assert_int_equal(board_station_alarm(f->b, &a, 61000), 1);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	site = board_site_json(f->b, "nt-1", 61000);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(site, "lost_contact")));
+	cJSON_Delete(site);
+	/* taking over the role: its own clock, from the last contact */
+	board_set_timekeeper(f->b, 1);
+	assert_int_equal(board_check(f->b, WALL0 + 62000, 62000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	assert_int_equal(board_check(f->b, WALL0 + 65000, 65000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+}
+
 static void test_feed_text_is_kept_as_valid_utf8(void **state)
 {
 	struct sfeed_msg m;
@@ -311,6 +351,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_feed_text_is_kept_as_valid_utf8),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_standby_board_raises_no_lost_contact_but_shows_the_timekeepers, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_lost_contact_comes_after_three_heartbeats_and_not_before, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_wall_clock_step_does_not_make_a_site_silent,

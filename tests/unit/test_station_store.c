@@ -76,7 +76,7 @@ static int teardown(void **state)
 	sstore_close(f->s);
 	/* Each test starts from an empty database, as with a new file. */
 	if (pg_url)
-		PQclear(pg_sql("DROP TABLE IF EXISTS feed, alarms, sites, events, users, "
+		PQclear(pg_sql("DROP TABLE IF EXISTS feed, alarms, sites, events, users, acks, "
 		               "station_schema"));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
