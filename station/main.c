@@ -308,9 +308,10 @@ static void broker_cycle(struct station *st)
 	if (st->drop_broker) {
 		st->drop_broker = 0;
 		if (st->mq) {
-			log_err("station: the database %s is unreachable; disconnected from the "
-			        "broker, which keeps the messages not yet stored and delivers them "
-			        "again once the database is back",
+			log_err("station: the database %s did not store the last messages "
+			        "(unreachable, or a deadlock with another station: see above); "
+			        "disconnected from the broker, which keeps them and delivers them "
+			        "again once a commit works",
 			        sstore_where(st->store));
 			svc_status(
 			    "DATABASE UNREACHABLE: %s; broker disconnected until it is back: "

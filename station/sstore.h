@@ -126,8 +126,9 @@ struct sstore_backend {
 	int (*user_del)(void *b, const char *name);
 	int (*users)(void *b, int (*fn)(void *ctx, const char *name, const char *role), void *ctx);
 	/* Optional (NULL: never). 1 while the connection to a database
-	 * server is lost: what failed may not be retried on it, and the next
-	 * begin reconnects. */
+	 * server is lost (the next begin reconnects), or the transaction was
+	 * lost to another writer (a deadlock: until the next begin): what
+	 * failed was not stored but will work when done again. */
 	int (*lost)(void *b);
 	/* Optional (NULL: the target). The database as messages name it,
 	 * never with a password; owned by the backend. */
@@ -170,9 +171,11 @@ const char *sstore_backend_name(const struct sstore *s);
 /* The database as logs and status may show it: a file path, or
  * user@host:port/dbname for PostgreSQL (never the password). Owned by s. */
 const char *sstore_where(const struct sstore *s);
-/* 1 while the connection to a database server is lost (PostgreSQL): a
- * commit that failed then did not store what it covered, and the caller
- * must keep the broker from forgetting those messages. 0 for SQLite. */
+/* 1 while the connection to a database server is lost, or after a
+ * transaction lost to another station's (PostgreSQL): a commit that failed
+ * then did not store what it covered, the same writes will work later, and
+ * the caller must keep the broker from forgetting those messages. 0 for
+ * SQLite. */
 int sstore_lost(const struct sstore *s);
 
 int sstore_begin(struct sstore *s);

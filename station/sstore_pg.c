@@ -176,6 +176,7 @@ struct pg {
 	int prepared;    /* the statements exist on this connection, LISTEN is on */
 	int timekeeper;  /* this session holds the timekeeper's lock */
 	int lost;        /* the connection broke; the next begin reconnects */
+	int transient;   /* the transaction was lost (deadlock): do it again */
 	int64_t last_attempt_mono;
 };
 
@@ -560,6 +561,13 @@ static int failed(struct pg *q, PGresult *r, const char *what)
 	log_err("sstore: postgresql %s: %s: %s", q->where, what, why);
 	if (q->lost)
 		return -ENOTCONN;
+	/* 40P01 deadlock_detected, 40001 serialization_failure: two stations
+	 * wrote the same rows in another order; the same writes will work
+	 * when done again (lost() says so until the next begin). */
+	if (state && strncmp(state, "40", 2) == 0) {
+		q->transient = 1;
+		return -EAGAIN;
+	}
 	/* 53100 disk_full, 53xxx insufficient resources */
 	if (state && strncmp(state, "53", 2) == 0)
 		return -ENOSPC;
@@ -624,6 +632,7 @@ static int pg_begin(void *b)
 		}
 		log_notice("sstore: connected to PostgreSQL %s again", q->where);
 	}
+	q->transient = 0;
 	return simple(q, "BEGIN", "begin");
 }
 
@@ -667,7 +676,9 @@ static int pg_rollback(void *b)
 
 static int pg_lost(void *b)
 {
-	return ((struct pg *)b)->lost;
+	struct pg *q = b;
+
+	return q->lost || q->transient;
 }
 
 static const char *pg_where(void *b)

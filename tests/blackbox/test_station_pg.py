@@ -83,7 +83,7 @@ def count(pg, sql):
 def test_the_store_unit_tests_pass_against_postgresql(pg):
     r = subprocess.run([str(UNIT), pg.url], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "[  PASSED  ] 9 test(s)" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "[  PASSED  ] 10 test(s)" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_an_alarm_lands_once_in_postgresql_and_shows_on_the_console(station, sim, pg):

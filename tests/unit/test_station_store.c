@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gateway/log.h"
@@ -387,6 +388,53 @@ static void test_a_malformed_postgresql_url_is_refused_without_its_password(void
 
 /* ---- PostgreSQL only ---- */
 
+/* Two stations write the same two rows in opposite orders: PostgreSQL
+ * kills one transaction (a deadlock). Its store says so as "lost" (the
+ * writes will work again), and the next begin works. */
+static void test_pg_a_deadlock_with_another_station_is_said_and_passes(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	int status, mine;
+	pid_t child;
+
+	assert_int_equal(sstore_begin(f->s), 0);
+	assert_int_equal(sstore_feed_put(f->s, "nt-a", 2, "t", 1, 1, "{}"), 1);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sstore *o = sstore_open(f->target, err, sizeof(err));
+		int rc;
+		if (!o || sstore_begin(o) < 0 ||
+		    sstore_feed_put(o, "nt-a", 1, "t", 1, 1, "{}") != 1)
+			_exit(3);
+		usleep(300 * 1000);
+		rc = sstore_feed_put(o, "nt-a", 2, "t", 1, 1, "{}");
+		if (rc < 0)
+			_exit(sstore_lost(o) ? 1 : 4);
+		_exit(sstore_commit(o) == 0 ? 0 : sstore_lost(o) ? 1 : 5);
+	}
+	usleep(150 * 1000);
+	/* waits for the child's row 1, while the child waits for our row 2 */
+	mine = sstore_feed_put(f->s, "nt-a", 1, "t", 1, 1, "{}");
+	if (mine < 0) {
+		assert_int_equal(sstore_lost(f->s), 1);
+		sstore_rollback(f->s);
+	} else {
+		assert_int_equal(sstore_commit(f->s), 0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	/* exactly one of the two lost its transaction, and said so */
+	assert_int_equal((mine < 0) + (WEXITSTATUS(status) == 1), 1);
+	assert_true(WEXITSTATUS(status) <= 1);
+	/* and the loser's next begin works */
+	assert_int_equal(sstore_begin(f->s), 0);
+	assert_int_equal(sstore_lost(f->s), 0);
+	assert_true(sstore_feed_put(f->s, "nt-a", 3, "t", 1, 1, "{}") == 1);
+	assert_int_equal(sstore_commit(f->s), 0);
+}
+
 static void test_pg_the_schema_has_a_version_table(void **state)
 {
 	struct fx *f = *state;
@@ -539,6 +587,8 @@ int main(int argc, char **argv)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_the_schema_has_a_version_table, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pg_a_deadlock_with_another_station_is_said_and_passes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_an_older_change_never_overwrites_a_newer_one,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
