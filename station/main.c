@@ -86,6 +86,8 @@ static void store_failed(struct station *st)
 		st->lost_seen = 1;
 }
 
+static void timekeeping(struct station *st);
+
 static int txn(void *ctx)
 {
 	struct station *st = ctx;
@@ -97,6 +99,11 @@ static int txn(void *ctx)
 		return -EIO;
 	}
 	st->in_txn = 1;
+	/* A reconnect ended the session that held the timekeeper's lock
+	 * (another station may hold it now): known before anything this
+	 * transaction does could raise lost contact. Free while it holds. */
+	if (st->timekeeper == 1 && sstore_shared(st->store))
+		timekeeping(st);
 	return 0;
 }
 
