@@ -2,14 +2,17 @@
 # Install every Debian package safehouse needs to build, run and test.
 # (fonts-dejavu-core: the HTML report's Vietnamese glyphs; chromium,
 # poppler-utils and python3-pil: its test renders it to PDF and PNG;
-# libsystemd-dev: sd_notify; dpkg-dev, debhelper, lintian: the Debian
-# packages, tests/package/build.sh; systemd: systemd-analyze for the units.)
+# libsystemd-dev: sd_notify; libpq-dev: the station's PostgreSQL backend;
+# postgresql-15: its tests run a private server, tests/blackbox/pg_server.py;
+# dpkg-dev, debhelper, lintian: the Debian packages, tests/package/build.sh;
+# systemd: systemd-analyze for the units.)
 # Idempotent: runs apt-get only when something is missing, and says little
 # when everything is already there.
 set -eu
 
 PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
+libpq-dev postgresql-15
 libcurl4-openssl-dev openssl libmicrohttpd-dev libgnutls28-dev libsystemd-dev
 dpkg-dev debhelper lintian systemd
 mosquitto mosquitto-clients sqlite3 socat tzdata

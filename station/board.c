@@ -44,6 +44,9 @@ struct board {
 	uint32_t *idx; /* open addressing: site index + 1, 0 empty */
 	size_t idxcap;
 	struct board_stats stats;
+	/* This station raises (and clears) lost contact; 0 while another
+	 * station sharing the database does (board_set_timekeeper). */
+	int timekeeper;
 };
 
 static uint32_t hash(const char *s)
@@ -189,6 +192,7 @@ struct board *board_new(const struct sconfig *c, struct sstore *st, const struct
 	b->st = st;
 	b->hooks = hooks;
 	b->ctx = ctx;
+	b->timekeeper = 1;
 	return b;
 }
 
@@ -294,7 +298,22 @@ int board_journal(struct board *b, int64_t wall_ms, const char *site, const char
 	return sstore_event_put(b->st, &e);
 }
 
-/* A station alarm of site s closes or clears when the site reports. */
+/* A station alarm written: the other stations sharing the database read it
+ * (sstore_notify; nothing for SQLite). Inside the caller's transaction. */
+static int station_alarm_put(struct board *b, const struct salarm *a)
+{
+	char payload[SSTORE_ID_MAX + 48];
+	if (sstore_alarm_put(b->st, a) < 0)
+		return -EIO;
+	if (!sstore_shared(b->st))
+		return 0;
+	snprintf(payload, sizeof(payload), "alarm\t%s\t%lld", a->site, (long long)a->id);
+	return sstore_notify(b->st, payload) < 0 ? -EIO : 0;
+}
+
+/* A station alarm of site s closes or clears when the site reports. Not the
+ * timekeeper: in memory only; the timekeeper writes it (and its row comes
+ * back through board_station_alarm). */
 static int contact_back(struct board *b, struct bsite *s, int64_t wall_ms)
 {
 	int rc = 0;
@@ -318,7 +337,7 @@ static int contact_back(struct board *b, struct bsite *s, int64_t wall_ms)
 		} else {
 			snprintf(ba->a.state, sizeof(ba->a.state), "cleared");
 		}
-		if (sstore_alarm_put(b->st, &ba->a) < 0)
+		if (b->timekeeper && station_alarm_put(b, &ba->a) < 0)
 			rc = -EIO;
 		alarm_changed(b, s->s.id, id);
 		if (ba->a.reset_ms)
@@ -326,6 +345,8 @@ static int contact_back(struct board *b, struct bsite *s, int64_t wall_ms)
 		else
 			i++;
 	}
+	if (!b->timekeeper)
+		return rc;
 	log_notice("station: %s reports again", s->s.id);
 	if (board_journal(b, wall_ms, s->s.id, "contact_back", NULL, "the site reports again") < 0)
 		rc = -EIO;
@@ -336,6 +357,9 @@ static int lose_contact(struct board *b, struct bsite *s, int64_t wall_ms, const
 {
 	struct salarm a;
 	int rc = 0;
+	/* Raised once for all the stations: by the timekeeper. */
+	if (!b->timekeeper)
+		return 0;
 	s->s.lost_contact = 1;
 	s->s.lost_since_ms = wall_ms;
 	memset(&a, 0, sizeof(a));
@@ -350,7 +374,7 @@ static int lose_contact(struct board *b, struct bsite *s, int64_t wall_ms, const
 	a.raised_ms = a.updated_ms = wall_ms;
 	if (!add_alarm(s, &a))
 		return -ENOMEM;
-	if (sstore_alarm_put(b->st, &a) < 0)
+	if (station_alarm_put(b, &a) < 0)
 		rc = -EIO;
 	log_warn("station: lost contact with %s: %s", s->s.id, why);
 	if (board_journal(b, wall_ms, s->s.id, "lost_contact", NULL, why) < 0)
@@ -423,6 +447,34 @@ static int apply_alarm(struct board *b, struct bsite *s, const struct sfeed_msg 
 	return 1;
 }
 
+/* A gateway alarm as stored (by another station), when newer than ours. */
+static int adopt_stored(struct board *b, struct bsite *s, int64_t id)
+{
+	struct balarm *ba = find_alarm(s, id);
+	struct salarm a;
+	int rc = sstore_alarm_get(b->st, s->s.id, id, &a), open;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (ba && ba->a.seq >= a.seq)
+		return 0;
+	open = strcmp(a.state, "reset") != 0;
+	if (!ba && !open)
+		return 0; /* closed before this station saw it */
+	if (!ba && !(ba = add_alarm(s, &a)))
+		return -ENOMEM;
+	ba->a = a;
+	if (a.acked_ms || !open) {
+		ba->pending_by[0] = '\0';
+		ba->pending_ms = 0;
+	}
+	alarm_changed(b, s->s.id, id);
+	if (!open)
+		drop_alarm(s, ba);
+	return 0;
+}
+
 int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload, size_t len,
                 int retained, int64_t wall_ms, int64_t now_mono)
 {
@@ -455,6 +507,12 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 			return rc;
 		if (rc == 0) {
 			b->stats.duplicates++;
+			/* Another station sharing the database stored it first:
+			 * this board has not seen it yet. The stored row is the
+			 * newest state of that alarm. */
+			if (m->kind == SFEED_ALARM && sstore_shared(b->st) &&
+			    adopt_stored(b, s, m->alarm.id) < 0)
+				return -EIO;
 			/* Still contact: the gateway is alive and talking. */
 			goto contact;
 		}
@@ -556,9 +614,62 @@ contact:
 	return rc > 0 ? 1 : 0;
 }
 
+void board_set_timekeeper(struct board *b, int on)
+{
+	b->timekeeper = !!on;
+}
+
+static int open_loss(const struct salarm *a)
+{
+	return a->id < 0 && strcmp(a->cls, "lost_contact") == 0 &&
+	       (strcmp(a->state, "raised") == 0 || strcmp(a->state, "acknowledged") == 0);
+}
+
+int board_station_alarm(struct board *b, const struct salarm *a, int64_t now_mono)
+{
+	struct bsite *s = find(b, a->site);
+	struct balarm *ba;
+	int open = strcmp(a->state, "reset") != 0, lost = 0;
+	if (a->id >= 0)
+		return -EINVAL;
+	if (!s && !(s = add_site(b, a->site)))
+		return -ENOMEM;
+	if (!s->contact_mono)
+		s->contact_mono = now_mono;
+	ba = find_alarm(s, a->id);
+	if (ba && ba->a.updated_ms > a->updated_ms)
+		return 0; /* ours is newer (a notification overtaken) */
+	if (ba && open)
+		ba->a = *a;
+	else if (ba)
+		drop_alarm(s, ba);
+	else if (open && !add_alarm(s, a))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nalarms; i++)
+		lost |= open_loss(&s->alarms[i].a);
+	if (lost != s->s.lost_contact) {
+		s->s.lost_contact = lost;
+		s->s.lost_since_ms = lost ? a->raised_ms : 0;
+		/* A follower that takes over times the site from now on. */
+		if (!lost)
+			s->contact_mono = now_mono;
+		site_changed(b, s->s.id);
+	}
+	alarm_changed(b, s->s.id, a->id);
+	return 1;
+}
+
+void board_grace(struct board *b, int64_t now_mono)
+{
+	for (size_t i = 0; i < b->n; i++)
+		b->sites[i]->contact_mono = now_mono;
+}
+
 int board_check(struct board *b, int64_t wall_ms, int64_t now_mono)
 {
 	int rc = 0;
+	if (!b->timekeeper)
+		return 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct bsite *s = b->sites[i];
 		int64_t win = (int64_t)window_s(b, s) * 1000;
@@ -594,7 +705,7 @@ int board_ack(struct board *b, const char *site, int64_t id, const char *user, i
 	} else {
 		snprintf(ba->a.state, sizeof(ba->a.state), "acknowledged");
 	}
-	if (sstore_alarm_put(b->st, &ba->a) < 0)
+	if (station_alarm_put(b, &ba->a) < 0)
 		return -EIO;
 	alarm_changed(b, site, id);
 	if (ba->a.reset_ms)

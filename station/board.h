@@ -60,6 +60,22 @@ int board_load(struct board *b, int64_t wall_ms, int64_t now_mono);
 int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload, size_t len,
                 int retained, int64_t wall_ms, int64_t now_mono);
 
+/* Stations sharing one database (PostgreSQL): only the timekeeper raises
+ * and clears lost contact in the store (once for all); the others take the
+ * timekeeper's station alarms from board_station_alarm. A board is its own
+ * timekeeper until told otherwise. */
+void board_set_timekeeper(struct board *b, int on);
+/* A station alarm (id < 0) as another station stored it: added, updated
+ * or closed on this board, the site's lost-contact flag following it; the
+ * hooks fire (the console's streams). Nothing is written. 1 applied, 0 ours
+ * was newer, negative on error. */
+int board_station_alarm(struct board *b, const struct salarm *a, int64_t now_mono);
+
+/* Every site's contact clock starts again at now_mono: after a silence that
+ * was the station's own (it had stopped taking messages), no house is
+ * called lost for it. */
+void board_grace(struct board *b, int64_t now_mono);
+
 /* Raise and clear lost contact. Call at least every 10 s. */
 int board_check(struct board *b, int64_t wall_ms, int64_t now_mono);
 

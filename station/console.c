@@ -35,6 +35,9 @@ struct console {
  * longer than a few pings as stalled and says so (a comment line, which the
  * web module also sends, is invisible to a page's script). */
 #define PING_MS 15000
+/* A claim to send an ack (stations sharing a database) that the gateway has
+ * not confirmed in this long may be taken by another click. */
+#define ACK_CLAIM_STALE_MS (120 * 1000)
 
 static void ping(void *ctx);
 
@@ -156,7 +159,7 @@ static int h_ack(void *ctx, struct web_req *r)
 	const cJSON *a = j ? cJSON_GetObjectItemCaseSensitive(j, "alarm") : NULL;
 	const char *user = web_req_user(r);
 	struct mqttc *m = c->d.broker(c->d.ctx);
-	char topic[256], payload[160], detail[128];
+	char topic[256], payload[160], detail[128], holder[96];
 	int64_t id;
 	int rc;
 	cJSON *o;
@@ -185,6 +188,20 @@ static int h_ack(void *ctx, struct web_req *r)
 	}
 	if (!m || !mqttc_connected(m))
 		return web_reply_error(r, 503, "broker not connected; not sent");
+	/* Stations sharing the database: one of them sends it (the claim in
+	 * the store); a click on another console finds it on its way. */
+	rc = sstore_ack_claim(c->d.store, s->valuestring, id, user, now_wall(), ACK_CLAIM_STALE_MS,
+	                      holder, sizeof(holder));
+	if (rc < 0)
+		return web_reply_error(r, 503, "database unavailable");
+	if (rc == 0) {
+		board_ack_sent(c->d.board, s->valuestring, id, holder[0] ? holder : "?",
+		               now_wall());
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "sent", 1);
+		cJSON_AddStringToObject(o, "by", holder);
+		return web_reply_json(r, 202, o);
+	}
 	snprintf(topic, sizeof(topic), "%s/%s/ack", c->d.cfg->broker.prefix, s->valuestring);
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "alarm", (double)id);
@@ -197,6 +214,14 @@ static int h_ack(void *ctx, struct web_req *r)
 	if (mqttc_publish(m, topic, payload, strlen(payload), 1, 0, NULL) < 0)
 		return web_reply_error(r, 503, "broker not connected; not sent");
 	board_ack_sent(c->d.board, s->valuestring, id, user, now_wall());
+	if (sstore_shared(c->d.store)) {
+		char note[SSTORE_ID_MAX + 160];
+		snprintf(note, sizeof(note), "ack\t%s\t%lld\t%s\t%lld", s->valuestring,
+		         (long long)id, user, (long long)now_wall());
+		if (sstore_notify(c->d.store, note) < 0)
+			log_err("console: could not tell the other stations of the ack of %lld",
+			        (long long)id);
+	}
 	log_notice("console: %s acknowledged alarm %lld of %s (sent to the gateway)", user,
 	           (long long)id, s->valuestring);
 	journal(c, s->valuestring, "ack_sent", user, detail);
@@ -240,6 +265,8 @@ static int h_stats(void *ctx, struct web_req *r)
 	cJSON_AddNumberToObject(o, "sites", (double)board_site_count(c->d.board));
 	cJSON_AddNumberToObject(o, "sse_clients", web_sse_count(c->web));
 	cJSON_AddBoolToObject(o, "broker_connected", m && mqttc_connected(m));
+	cJSON_AddBoolToObject(o, "timekeeper", c->d.timekeeper && c->d.timekeeper(c->d.ctx));
+	cJSON_AddBoolToObject(o, "shared_database", sstore_shared(c->d.store));
 	store_format_time(c->d.started_wall_ms, at, sizeof(at));
 	cJSON_AddStringToObject(o, "started_at", at);
 	return web_reply_json(r, 200, o);

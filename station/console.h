@@ -35,6 +35,8 @@ struct console_deps {
 	int64_t (*malformed)(void *ctx);
 	/* 0 while the last store commit failed (a full or failing disk). */
 	int (*store_ok)(void *ctx);
+	/* 1 while this station raises lost contact (always, alone). */
+	int (*timekeeper)(void *ctx);
 	void *ctx;
 	int64_t started_wall_ms;
 };

@@ -55,6 +55,21 @@ struct station {
 	int in_txn;
 	int txn_failed;
 	int store_failing; /* the last commit failed: /healthz says so */
+	/* A begin or commit failed since the last barrier: the messages it
+	 * covers are not all stored. */
+	int unsafe;
+	/* The database server was lost (PostgreSQL) since the last barrier,
+	 * noted when the failure happened (the next begin may reconnect
+	 * before the barrier asks). */
+	int lost_seen;
+	/* The database server is lost: the broker connection is dropped with
+	 * its acks held, and made again once a commit works. */
+	int drop_broker, broker_dropped, restart_broker;
+	/* Stations sharing the database: whether this one is the timekeeper
+	 * (-1 not yet known), and the notification descriptor the loop
+	 * watches (-1 none). */
+	int timekeeper;
+	int listen_fd;
 	int sigfd;
 	int stop, reload;
 	int check_timer;
@@ -63,14 +78,32 @@ struct station {
 	int64_t malformed_window, malformed_logged;
 };
 
+/* Something of this transaction failed: it will be rolled back. */
+static void store_failed(struct station *st)
+{
+	st->txn_failed = 1;
+	if (sstore_lost(st->store))
+		st->lost_seen = 1;
+}
+
+static void timekeeping(struct station *st);
+
 static int txn(void *ctx)
 {
 	struct station *st = ctx;
 	if (st->in_txn)
 		return 0;
-	if (sstore_begin(st->store) < 0)
+	if (sstore_begin(st->store) < 0) {
+		if (sstore_lost(st->store))
+			st->lost_seen = 1;
 		return -EIO;
+	}
 	st->in_txn = 1;
+	/* A reconnect ended the session that held the timekeeper's lock
+	 * (another station may hold it now): known before anything this
+	 * transaction does could raise lost contact. Free while it holds. */
+	if (st->timekeeper == 1 && sstore_shared(st->store))
+		timekeeping(st);
 	return 0;
 }
 
@@ -78,22 +111,37 @@ static int txn(void *ctx)
 static int commit(struct station *st)
 {
 	int rc = 0;
-	if (!st->in_txn)
+	if (!st->in_txn && !st->txn_failed)
 		return 0;
-	st->in_txn = 0;
-	if (st->txn_failed || sstore_commit(st->store) < 0) {
+	if (!st->in_txn) {
+		/* The begin failed (a lost database server): nothing of this
+		 * iteration was stored. */
+		rc = -EIO;
+	} else if (st->txn_failed || sstore_commit(st->store) < 0) {
 		sstore_rollback(st->store);
 		rc = -EIO;
 	}
+	st->in_txn = 0;
+	st->txn_failed = 0;
+	if (rc < 0)
+		st->unsafe = 1;
+	if (rc < 0 && sstore_lost(st->store))
+		st->lost_seen = 1;
+	else if (st->broker_dropped)
+		st->restart_broker = 1;
 	if ((rc < 0) != st->store_failing) {
 		st->store_failing = rc < 0;
-		if (rc < 0)
+		if (rc < 0 && sstore_lost(st->store))
+			svc_status(
+			    "DATABASE UNREACHABLE: %s; the broker keeps the messages until it "
+			    "is back",
+			    sstore_where(st->store));
+		else if (rc < 0)
 			svc_status("DATABASE FAILING: %s cannot commit (disk full?)",
-			           st->cfg->database);
+			           sstore_where(st->store));
 		else
-			svc_status("database %s writable again", st->cfg->database);
+			svc_status("database %s writable again", sstore_where(st->store));
 	}
-	st->txn_failed = 0;
 	return rc;
 }
 
@@ -144,14 +192,14 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 		goto out;
 	}
 	if (txn(st) < 0) {
-		st->txn_failed = 1;
+		store_failed(st);
 		goto out;
 	}
 	rc = board_apply(st->board, msg, m->payload, (size_t)m->payloadlen, m->retain,
 	                 loop_wall_ms(), loop_mono_ms());
 	if (rc < 0) {
 		log_err("station: %s: could not record it (store error)", m->topic);
-		st->txn_failed = 1;
+		store_failed(st);
 	}
 out:
 	free(msg);
@@ -160,7 +208,20 @@ out:
 static void on_barrier(void *ctx, mqttc_done_fn done, void *dctx)
 {
 	struct station *st = ctx;
-	done(dctx, commit(st));
+	int rc = commit(st) < 0 || st->unsafe ? -EIO : 0;
+	int lost = st->lost_seen;
+	st->unsafe = 0;
+	st->lost_seen = 0;
+	if (rc < 0 && lost) {
+		/* mqttc would acknowledge anyway (a full disk must not stop
+		 * the feed), and the broker would forget messages no database
+		 * holds. Drop the connection instead, acks unsent (after this
+		 * loop turn: not from inside mqttc); the broker redelivers
+		 * them to the resumed session once the database is back. */
+		st->drop_broker = 1;
+		return;
+	}
+	done(dctx, rc);
 }
 
 static void on_connect(void *ctx)
@@ -203,6 +264,11 @@ static int store_ok(void *ctx)
 	return !((struct station *)ctx)->store_failing;
 }
 
+static int is_timekeeper(void *ctx)
+{
+	return ((struct station *)ctx)->timekeeper == 1;
+}
+
 static void hook_alarm(void *ctx, struct board *b, const char *site, int64_t id)
 {
 	struct station *st = ctx;
@@ -217,11 +283,167 @@ static void hook_site(void *ctx, struct board *b, const char *site)
 	console_site_changed(st->console, site);
 }
 
+/* The commune broker, persistent session, acks deferred to our commits. */
+static int broker_start(struct station *st)
+{
+	static const struct mqttc_callbacks cb = {.on_connect = on_connect,
+	                                          .on_disconnect = on_disconnect,
+	                                          .on_message = on_message,
+	                                          .barrier = on_barrier};
+	struct mqttc_params p = {0};
+	p.name = "commune";
+	p.host = st->cfg->broker.host;
+	p.port = st->cfg->broker.port;
+	p.username = st->cfg->broker.username;
+	p.password = st->cfg->broker.password;
+	p.client_id = st->cfg->broker.client_id;
+	p.keepalive_s = st->cfg->broker.keepalive_s;
+	p.tls = st->cfg->broker.tls;
+	p.cafile = st->cfg->broker.cafile;
+	p.certfile = st->cfg->broker.certfile;
+	p.keyfile = st->cfg->broker.keyfile;
+	p.persistent = 1;
+	p.defer_acks = 1;
+	st->mq = mqttc_new(st->loop, &p, &cb, st);
+	return st->mq ? 0 : -ENOMEM;
+}
+
+/* Between loop turns: the database server was lost while messages were
+ * not yet stored, or is back. */
+static void broker_cycle(struct station *st)
+{
+	if (st->drop_broker) {
+		st->drop_broker = 0;
+		if (st->mq) {
+			log_err("station: the database %s did not store the last messages "
+			        "(unreachable, or a deadlock with another station: see above); "
+			        "disconnected from the broker, which keeps them and delivers them "
+			        "again once a commit works",
+			        sstore_where(st->store));
+			svc_status(
+			    "DATABASE UNREACHABLE: %s; broker disconnected until it is back: "
+			    "NO ALARMS ARRIVE",
+			    sstore_where(st->store));
+			mqttc_free(st->mq);
+			st->mq = NULL;
+			st->broker_dropped = 1;
+			st->restart_broker = 0;
+		}
+	}
+	if (st->restart_broker) {
+		st->restart_broker = 0;
+		if (!st->broker_dropped)
+			return;
+		log_notice("station: the database %s is back; connecting to the broker again",
+		           sstore_where(st->store));
+		/* The silence was ours: no house is called lost for it. */
+		board_grace(st->board, loop_mono_ms());
+		if (broker_start(st) == 0)
+			st->broker_dropped = 0;
+	}
+}
+
+/* ---- stations sharing one database (docs/station.md, "Two stations") ---- */
+
+static int resync_alarm(void *ctx, const struct salarm *a)
+{
+	struct station *st = ctx;
+	if (a->id < 0)
+		board_station_alarm(st->board, a, loop_mono_ms());
+	return 0;
+}
+
+/* Take or leave the timekeeper's role (a PostgreSQL session lock: when the
+ * timekeeper's process or connection dies, its session ends and another
+ * station's next try gets it). A station alone always has it. */
+static void timekeeping(struct station *st)
+{
+	int tk = sstore_timekeeper(st->store);
+	if (tk < 0)
+		tk = 0; /* not connected: whoever holds the lock now, not us */
+	if (tk == st->timekeeper)
+		return;
+	st->timekeeper = tk;
+	board_set_timekeeper(st->board, tk);
+	if (!sstore_shared(st->store))
+		return;
+	if (tk) {
+		/* What the previous timekeeper raised is the starting point:
+		 * a loss it raised is not raised again. */
+		sstore_load(st->store, NULL, resync_alarm, st);
+		log_notice("station: this station is the timekeeper now: it raises lost contact "
+		           "for every station on %s",
+		           sstore_where(st->store));
+		svc_status("console on %s; timekeeper (raises lost contact)", st->cfg->http.listen);
+	} else {
+		log_notice("station: another station is the timekeeper; this one takes over if it "
+		           "stops");
+		svc_status("console on %s; standby timekeeper (another station raises lost "
+		           "contact)",
+		           st->cfg->http.listen);
+	}
+}
+
+/* A notification from another station: "alarm SITE ID" (a station alarm
+ * changed: read it), "ack SITE ID USER AT" (an ack was sent). */
+static int on_peer(void *ctx, const char *payload)
+{
+	struct station *st = ctx;
+	char buf[256], *save = NULL, *what, *site, *id, *user, *at;
+	struct salarm a;
+	snprintf(buf, sizeof(buf), "%s", payload);
+	what = strtok_r(buf, "\t", &save);
+	site = strtok_r(NULL, "\t", &save);
+	id = strtok_r(NULL, "\t", &save);
+	if (!what || !site || !id) {
+		log_warn("station: a notification not understood: \"%.60s\"", payload);
+		return 0;
+	}
+	if (strcmp(what, "alarm") == 0) {
+		if (sstore_alarm_get(st->store, site, strtoll(id, NULL, 10), &a) == 0)
+			board_station_alarm(st->board, &a, loop_mono_ms());
+	} else if (strcmp(what, "ack") == 0 && (user = strtok_r(NULL, "\t", &save)) &&
+	           (at = strtok_r(NULL, "\t", &save))) {
+		board_ack_sent(st->board, site, strtoll(id, NULL, 10), user, strtoll(at, NULL, 10));
+	}
+	return 0;
+}
+
+static void on_listen(void *ctx, int fd, short revents)
+{
+	struct station *st = ctx;
+	(void)fd;
+	(void)revents;
+	sstore_listen_drain(st->store, on_peer, st);
+}
+
+/* Between loop turns: watch the current notification descriptor (it
+ * changes on a reconnect, and is gone while the server is), and take what
+ * came with other queries' answers. */
+static void listen_sync(struct station *st)
+{
+	int fd = sstore_listen_fd(st->store);
+	if (fd != st->listen_fd) {
+		if (st->listen_fd >= 0)
+			loop_fd_del(st->loop, st->listen_fd);
+		st->listen_fd = -1;
+		if (fd >= 0 && loop_fd_add(st->loop, fd, POLLIN, on_listen, st) == 0)
+			st->listen_fd = fd;
+	}
+	if (fd >= 0)
+		sstore_listen_drain(st->store, on_peer, st);
+}
+
 static void check_timer(void *ctx)
 {
 	struct station *st = ctx;
-	if (txn(st) < 0 || board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
-		st->txn_failed = 1;
+	if (txn(st) < 0) {
+		store_failed(st);
+	} else {
+		timekeeping(st);
+		if (board_check(st->board, loop_wall_ms(), loop_mono_ms()) < 0)
+			store_failed(st);
+	}
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 }
 
@@ -292,11 +514,6 @@ static void reload(struct station *st)
 
 static int run(struct station *st)
 {
-	struct mqttc_params p = {0};
-	static const struct mqttc_callbacks cb = {.on_connect = on_connect,
-	                                          .on_disconnect = on_disconnect,
-	                                          .on_message = on_message,
-	                                          .barrier = on_barrier};
 	static const struct board_hooks hooks = {hook_alarm, hook_site};
 	struct console_deps cd = {0};
 	char err[512];
@@ -317,7 +534,8 @@ static int run(struct station *st)
 	if (sstore_begin(st->store) < 0 ||
 	    board_load(st->board, loop_wall_ms(), loop_mono_ms()) < 0 ||
 	    sstore_commit(st->store) < 0) {
-		log_err("station: could not load the sites and alarms from %s", st->cfg->database);
+		log_err("station: could not load the sites and alarms from %s",
+		        sstore_where(st->store));
 		goto out;
 	}
 	cd.cfg = st->cfg;
@@ -328,6 +546,7 @@ static int run(struct station *st)
 	cd.txn = txn;
 	cd.malformed = malformed_count;
 	cd.store_ok = store_ok;
+	cd.timekeeper = is_timekeeper;
 	cd.ctx = st;
 	cd.started_wall_ms = loop_wall_ms();
 	st->console = console_new(st->loop, &cd, err, sizeof(err));
@@ -335,21 +554,11 @@ static int run(struct station *st)
 		log_err("station: %s", err);
 		goto out;
 	}
-	p.name = "commune";
-	p.host = st->cfg->broker.host;
-	p.port = st->cfg->broker.port;
-	p.username = st->cfg->broker.username;
-	p.password = st->cfg->broker.password;
-	p.client_id = st->cfg->broker.client_id;
-	p.keepalive_s = st->cfg->broker.keepalive_s;
-	p.tls = st->cfg->broker.tls;
-	p.cafile = st->cfg->broker.cafile;
-	p.certfile = st->cfg->broker.certfile;
-	p.keyfile = st->cfg->broker.keyfile;
-	p.persistent = 1;
-	p.defer_acks = 1;
-	st->mq = mqttc_new(st->loop, &p, &cb, st);
-	if (!st->mq || setup_signals(st) < 0 || loop_prepare_add(st->loop, on_prepare, st) < 0)
+	st->timekeeper = -1;
+	timekeeping(st);
+	listen_sync(st);
+	if (broker_start(st) < 0 || setup_signals(st) < 0 ||
+	    loop_prepare_add(st->loop, on_prepare, st) < 0)
 		goto out;
 	st->check_timer = loop_timer_add(st->loop, CHECK_MS, check_timer, st);
 	if (svc_watchdog_ms() > 0)
@@ -357,11 +566,13 @@ static int run(struct station *st)
 	log_notice("station: serving the console on %s (port %d), %zu site(s) known, database %s "
 	           "(%s)",
 	           st->cfg->http.listen, console_port(st->console), board_site_count(st->board),
-	           st->cfg->database, sstore_backend_name(st->store));
+	           sstore_where(st->store), sstore_backend_name(st->store));
 	/* The console answers and the broker connection is under way. */
 	say_ready(st);
 	while (!st->stop) {
 		loop_run_once(st->loop, 1000);
+		broker_cycle(st);
+		listen_sync(st);
 		if (st->reload) {
 			st->reload = 0;
 			/* READY=1 again also after a failed reload: the running
@@ -374,7 +585,7 @@ static int run(struct station *st)
 	log_notice("station: stopping");
 	svc_stopping();
 	/* Whatever was applied is committed, so the held acks may go. */
-	if (commit(st) == 0 && st->mq)
+	if (commit(st) == 0 && !st->unsafe && st->mq)
 		mqttc_acks_durable(st->mq);
 	if (st->mq) {
 		mqttc_flush(st->mq);
@@ -542,6 +753,7 @@ int main(int argc, char **argv)
 	struct sconfig *cfg = NULL;
 	memset(&st, 0, sizeof(st));
 	st.sigfd = -1;
+	st.listen_fd = -1;
 	for (i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
 		    i + 1 < argc)

@@ -190,6 +190,7 @@ static int is_postgres(const char *s)
 static void parse_database(struct loader *l, const cJSON *root)
 {
 	const char *s;
+	char why[320];
 
 	if (cfgl_str_member(&l->cl, root, "database", REQUIRED, &s) <= 0)
 		return;
@@ -198,6 +199,10 @@ static void parse_database(struct loader *l, const cJSON *root)
 	l->c->database = is_postgres(s) || strcmp(s, ":memory:") == 0
 	                     ? cfgl_sdup(&l->cl, s)
 	                     : cfgl_join_path(&l->cl, l->cl.dir, s);
+	/* A malformed URL is the file's error, found by --check; whether the
+	 * server answers is the start's. */
+	if (is_postgres(s) && sstore_check(s, why, sizeof(why)) < 0)
+		cfgl_report_key(&l->cl, 0, root, "database", 1, "%s", why);
 }
 
 static void parse_http(struct loader *l, const cJSON *root)

@@ -154,9 +154,51 @@ int sfeed_parse_time(const char *s, int64_t *ms)
 	return 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid). */
+static int utf8_len(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xe0 && s[0] <= 0xef)
+		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 &&
+		               !(s[0] == 0xe0 && s[1] < 0xa0) && !(s[0] == 0xed && s[1] > 0x9f)
+		           ? 3
+		           : 0;
+	if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 &&
+		               !(s[0] == 0xf0 && s[1] < 0x90) && !(s[0] == 0xf4 && s[1] > 0x8f)
+		           ? 4
+		           : 0;
+	return 0;
+}
+
+/* A gateway's text into a fixed field: always valid UTF-8 (the console's
+ * JSON and PostgreSQL need it), so never cut inside a character, and a
+ * byte that is not UTF-8 becomes U+FFFD. */
 static void copy(char *dst, size_t size, const char *src)
 {
-	snprintf(dst, size, "%s", src ? src : "");
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	size_t n = 0;
+	int k;
+
+	while (*p) {
+		k = utf8_len(p);
+		if (n + (size_t)(k ? k : 3) >= size)
+			break;
+		if (k) {
+			memcpy(dst + n, p, (size_t)k);
+			p += k;
+			n += (size_t)k;
+		} else {
+			memcpy(dst + n, "\xef\xbf\xbd", 3);
+			p++;
+			n += 3;
+		}
+	}
+	dst[n] = '\0';
 }
 
 /* A string field: absent or null gives "", anything else but a string is

@@ -13,10 +13,12 @@
 #include <string.h>
 
 extern const struct sstore_backend sstore_sqlite;
+extern const struct sstore_backend sstore_pg;
 
 struct sstore {
 	const struct sstore_backend *be;
 	void *b;
+	char *target; /* SQLite's path (a URL is not kept here) */
 };
 
 static int is_postgres(const char *target)
@@ -32,26 +34,41 @@ struct sstore *sstore_open(const char *target, char *err, size_t errlen)
 		snprintf(err, errlen, "no database given");
 		return NULL;
 	}
-	if (is_postgres(target)) {
-		/* Not a fallback to SQLite: a district that asked for a shared
-		 * database must not silently get a local file. */
-		snprintf(err, errlen,
-		         "%s: PostgreSQL backend not built yet; give a SQLite file path as "
-		         "\"database\"",
-		         target);
-		return NULL;
-	}
 	s = calloc(1, sizeof(*s));
-	if (!s) {
+	/* A PostgreSQL URL may hold a password: only the backend keeps it. */
+	if (!s || !(s->target = strdup(is_postgres(target) ? "postgresql" : target))) {
+		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->be = &sstore_sqlite;
+	/* Never a fallback from one to the other: a district that asked for
+	 * a shared database must not silently get a local file. */
+	s->be = is_postgres(target) ? &sstore_pg : &sstore_sqlite;
 	if (s->be->open(target, &s->b, err, errlen) < 0) {
+		free(s->target);
 		free(s);
 		return NULL;
 	}
 	return s;
+}
+
+int sstore_check(const char *target, char *err, size_t errlen)
+{
+	const struct sstore_backend *be = is_postgres(target) ? &sstore_pg : &sstore_sqlite;
+
+	if (be->check && be->check(target, err, errlen) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+const char *sstore_where(const struct sstore *s)
+{
+	return s->be->where ? s->be->where(s->b) : s->target;
+}
+
+int sstore_lost(const struct sstore *s)
+{
+	return s->be->lost ? s->be->lost(s->b) : 0;
 }
 
 void sstore_close(struct sstore *s)
@@ -59,6 +76,7 @@ void sstore_close(struct sstore *s)
 	if (!s)
 		return;
 	s->be->close(s->b);
+	free(s->target);
 	free(s);
 }
 
@@ -146,4 +164,42 @@ int sstore_users(struct sstore *s, int (*fn)(void *ctx, const char *name, const 
                  void *ctx)
 {
 	return s->be->users(s->b, fn, ctx);
+}
+
+int sstore_shared(const struct sstore *s)
+{
+	return s->be->notify != NULL;
+}
+
+int sstore_notify(struct sstore *s, const char *payload)
+{
+	return s->be->notify ? s->be->notify(s->b, payload) : 0;
+}
+
+int sstore_listen_fd(struct sstore *s)
+{
+	return s->be->listen_fd ? s->be->listen_fd(s->b) : -1;
+}
+
+int sstore_listen_drain(struct sstore *s, int (*fn)(void *ctx, const char *payload), void *ctx)
+{
+	return s->be->listen_drain ? s->be->listen_drain(s->b, fn, ctx) : 0;
+}
+
+int sstore_alarm_get(struct sstore *s, const char *site, int64_t id, struct salarm *out)
+{
+	return s->be->alarm_get ? s->be->alarm_get(s->b, site, id, out) : -ENOTSUP;
+}
+
+int sstore_ack_claim(struct sstore *s, const char *site, int64_t id, const char *by, int64_t now_ms,
+                     int64_t stale_ms, char *holder, size_t holderlen)
+{
+	if (!s->be->ack_claim)
+		return 1;
+	return s->be->ack_claim(s->b, site, id, by, now_ms, stale_ms, holder, holderlen);
+}
+
+int sstore_timekeeper(struct sstore *s)
+{
+	return s->be->timekeeper ? s->be->timekeeper(s->b) : 1;
 }

@@ -3,9 +3,11 @@
  *
  * One backend per kind of database, each a const vtable (struct
  * sstore_backend): SQLite (sstore_sqlite.c, the default: one file, WAL) and
- * later PostgreSQL for a district. sstore_open() picks the backend from the
- * target: "postgresql://..." or "postgres://..." for PostgreSQL, anything
- * else is a SQLite file path.
+ * PostgreSQL (sstore_pg.c, libpq) for a district whose stations share a
+ * server. sstore_open() picks the backend from the target: a libpq URL,
+ * "postgresql://..." or "postgres://...", for PostgreSQL, anything else is
+ * a SQLite file path. PostgreSQL calls are blocking: the loop stalls while
+ * the server answers (at most connect_timeout, 5 s, on a reconnect).
  *
  * What is kept:
  *  - feed: every upstream message with a seq (alarm, alert, notify), once:
@@ -38,7 +40,7 @@
  * "not yet". Strings are always NUL-terminated (truncated to fit). */
 struct salarm {
 	char site[SSTORE_ID_MAX];
-	int64_t id; /* the gateway's alarm id; < 0: made by the station */
+	int64_t id;     /* the gateway's alarm id; < 0: made by the station */
 	char cls[16];   /* fire gas panic intrusion tamper supervisory fault lost_contact */
 	char state[16]; /* raised acknowledged silenced cleared reset */
 	char zone[SSTORE_ID_MAX];
@@ -64,24 +66,25 @@ struct ssite {
 	int known;  /* in the station's directory (config), not only seen */
 	int online; /* the retained status says online (0 after the will) */
 	int lost_contact;
-	int heartbeat_s;            /* from its heartbeats; 0 unknown */
-	int64_t first_seen_ms;      /* first message of any kind */
-	int64_t last_heartbeat_ms;  /* station's clock at the last heartbeat */
-	int64_t last_message_ms;    /* station's clock at the last message */
+	int heartbeat_s;           /* from its heartbeats; 0 unknown */
+	int64_t first_seen_ms;     /* first message of any kind */
+	int64_t last_heartbeat_ms; /* station's clock at the last heartbeat */
+	int64_t last_message_ms;   /* station's clock at the last message */
 	int64_t lost_since_ms;
 	char mode[16];
 	int active_alarms, faults, disablements;
 	int64_t log_row; /* the head of its event log, from heartbeats */
 	char log_hash[65];
-	char *status_json; /* the last retained status, or NULL; owned by whoever holds the struct */
+	char
+	    *status_json; /* the last retained status, or NULL; owned by whoever holds the struct */
 };
 
 /* One line of the station's journal. */
 struct sevent {
 	int64_t at_ms;
 	char site[SSTORE_ID_MAX]; /* "" when not about a site */
-	char what[32];            /* login, login_failed, ack_sent, lost_contact, contact_back, ... */
-	char by[64];              /* user, or "" */
+	char what[32]; /* login, login_failed, ack_sent, lost_contact, contact_back, ... */
+	char by[64];   /* user, or "" */
 	char detail[256];
 };
 
@@ -122,12 +125,58 @@ struct sstore_backend {
 	                size_t hashlen);
 	int (*user_del)(void *b, const char *name);
 	int (*users)(void *b, int (*fn)(void *ctx, const char *name, const char *role), void *ctx);
+	/* Optional (NULL: never). 1 while the connection to a database
+	 * server is lost (the next begin reconnects), or the transaction was
+	 * lost to another writer (a deadlock: until the next begin): what
+	 * failed was not stored but will work when done again. */
+	int (*lost)(void *b);
+	/* Optional (NULL: the target). The database as messages name it,
+	 * never with a password; owned by the backend. */
+	const char *(*where)(void *b);
+	/* Optional (NULL: any target will do). 0 when target is well-formed,
+	 * without connecting; else err says why (never the password). */
+	int (*check)(const char *target, char *err, size_t errlen);
+
+	/* Several stations on one database (PostgreSQL; all NULL for SQLite,
+	 * where a station is alone). See docs/station.md, "Two stations". */
+	/* Tell the other stations (payload <= 7999 bytes), inside the
+	 * current transaction: delivered when it commits, dropped if not. */
+	int (*notify)(void *b, const char *payload);
+	/* The descriptor to watch for the others' notifications; -1 while
+	 * there is none (not connected). It changes on a reconnect. */
+	int (*listen_fd)(void *b);
+	/* Hand each notification of another station to fn, without
+	 * blocking. 0 or negative (the connection is lost). */
+	int (*listen_drain)(void *b, int (*fn)(void *ctx, const char *payload), void *ctx);
+	/* One alarm as stored: 0, or -ENOENT. */
+	int (*alarm_get)(void *b, const char *site, int64_t id, struct salarm *out);
+	/* Claim the sending of the ack of (site, id) for by: 1 claimed (the
+	 * caller publishes it), 0 another claim younger than stale_ms holds it
+	 * (holder gets its user). Inside the caller's transaction. */
+	int (*ack_claim)(void *b, const char *site, int64_t id, const char *by, int64_t now_ms,
+	                 int64_t stale_ms, char *holder, size_t holderlen);
+	/* 1 while this station is the timekeeper (the one that raises lost
+	 * contact), taking the role when it is free; 0 another station holds
+	 * it; negative: cannot tell (not connected). */
+	int (*timekeeper)(void *b);
 };
 
+/* Whether target is well-formed (a PostgreSQL URL libpq can read), without
+ * opening anything (--check). 0, or -EINVAL with err set. */
+int sstore_check(const char *target, char *err, size_t errlen);
 /* Open (creating or migrating the schema). NULL with err set. */
 struct sstore *sstore_open(const char *target, char *err, size_t errlen);
 void sstore_close(struct sstore *s);
 const char *sstore_backend_name(const struct sstore *s);
+/* The database as logs and status may show it: a file path, or
+ * user@host:port/dbname for PostgreSQL (never the password). Owned by s. */
+const char *sstore_where(const struct sstore *s);
+/* 1 while the connection to a database server is lost, or after a
+ * transaction lost to another station's (PostgreSQL): a commit that failed
+ * then did not store what it covered, the same writes will work later, and
+ * the caller must keep the broker from forgetting those messages. 0 for
+ * SQLite. */
+int sstore_lost(const struct sstore *s);
 
 int sstore_begin(struct sstore *s);
 int sstore_commit(struct sstore *s);
@@ -150,5 +199,18 @@ int sstore_user_get(struct sstore *s, const char *name, char *role, size_t rolel
 int sstore_user_del(struct sstore *s, const char *name);
 int sstore_users(struct sstore *s, int (*fn)(void *ctx, const char *name, const char *role),
                  void *ctx);
+
+/* Several stations on one database (the optional members above). For a
+ * backend without them: shared 0, notify and drain do nothing (0),
+ * listen_fd -1, alarm_get -ENOTSUP, ack_claim 1 (always ours), timekeeper
+ * 1 (a station alone keeps its own time). */
+int sstore_shared(const struct sstore *s);
+int sstore_notify(struct sstore *s, const char *payload);
+int sstore_listen_fd(struct sstore *s);
+int sstore_listen_drain(struct sstore *s, int (*fn)(void *ctx, const char *payload), void *ctx);
+int sstore_alarm_get(struct sstore *s, const char *site, int64_t id, struct salarm *out);
+int sstore_ack_claim(struct sstore *s, const char *site, int64_t id, const char *by, int64_t now_ms,
+                     int64_t stale_ms, char *holder, size_t holderlen);
+int sstore_timekeeper(struct sstore *s);
 
 #endif

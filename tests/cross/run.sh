@@ -30,7 +30,7 @@ JOBS=${JOBS:-2}
 # The -dev packages the build needs, installed as -dev:ARCH. One line per
 # library the CMakeLists.txt finds with pkg-config; add a new one here.
 DEV_PACKAGES="libmosquitto-dev libcjson-dev libsqlite3-dev libsodium-dev
-libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libsystemd-dev"
+libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libsystemd-dev libpq-dev"
 # Host packages: the compilers' driver, the emulator, and what the RSS
 # measurement and the native comparison run (the host's mosquitto).
 HOST_PACKAGES="cmake pkg-config qemu-user mosquitto python3"

@@ -282,9 +282,78 @@ static void test_topics_name_a_site_and_a_kind(void **state)
 	    sfeed_topic("safehouse", "safehouse/a/b/alarm", site, &k, why, sizeof(why)), -1);
 }
 
+static void test_a_standby_board_raises_no_lost_contact_but_shows_the_timekeepers(void **state)
+{
+	struct fx *f = *state;
+	struct salarm a = {0};
+	cJSON *site;
+	board_set_timekeeper(f->b, 0);
+	heartbeat(f, "nt-1", 1, WALL0, 0);
+	assert_int_equal(board_check(f->b, WALL0 + 60000, 60000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	/* the timekeeper's alarm, as read from the shared store */
+	strcpy(a.site, "nt-1");
+	a.id = -5;
+	strcpy(a.cls, "lost_contact");
+	strcpy(a.state, "raised");
+	a.raised_ms = a.updated_ms = WALL0 + 3000;
+	assert_int_equal(board_station_alarm(f->b, &a, 60000), 1);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+	site = board_site_json(f->b, "nt-1", 60000);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(site, "lost_contact")));
+	cJSON_Delete(site);
+	/* an older copy of it changes nothing; its closing removes it */
+	a.updated_ms = WALL0;
+	strcpy(a.state, "cleared");
+	assert_int_equal(board_station_alarm(f->b, &a, 60000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+	a.updated_ms = WALL0 + 9000;
+	strcpy(a.state, "reset");
+	assert_int_equal(board_station_alarm(f->b, &a, 61000), 1);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	site = board_site_json(f->b, "nt-1", 61000);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(site, "lost_contact")));
+	cJSON_Delete(site);
+	/* taking over the role: its own clock, from the last contact */
+	board_set_timekeeper(f->b, 1);
+	assert_int_equal(board_check(f->b, WALL0 + 62000, 62000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", NULL), 0);
+	assert_int_equal(board_check(f->b, WALL0 + 65000, 65000), 0);
+	assert_int_equal(count_alarms(f, "nt-1", "lost_contact", "raised"), 1);
+}
+
+static void test_feed_text_is_kept_as_valid_utf8(void **state)
+{
+	struct sfeed_msg m;
+	char why[128], text[1024], name[400] = "Tang "; /* puts byte 127 inside an "ò" */
+	size_t n;
+	(void)state;
+	/* 40 x "Phòng " (7 bytes each) is more than zone_name holds */
+	for (int i = 0; i < 40; i++)
+		strcat(name, "Ph\xc3\xb2ng ");
+	snprintf(text, sizeof(text),
+	         "{\"site\":\"nt-u\",\"id\":1,\"seq\":1,\"class\":\"fire\",\"state\":"
+	         "\"raised\",\"zone_name\":\"%s\",\"message\":\"b\xffx\xe1\x80\","
+	         "\"at\":\"2026-11-29T00:00:00Z\"}",
+	         name);
+	assert_int_equal(sfeed_parse(SFEED_ALARM, "nt-u", text, strlen(text), &m, why, sizeof(why)),
+	                 0);
+	/* cut before a character, never inside one */
+	n = strlen(m.alarm.zone_name);
+	assert_true(n < sizeof(m.alarm.zone_name) && n > 100);
+	assert_int_equal(strncmp(m.alarm.zone_name, name, n), 0);
+	assert_true(name[n] != '\xb2'); /* not before the second byte of "ò" */
+	/* a byte that is not UTF-8, and a cut sequence, become U+FFFD */
+	assert_string_equal(m.alarm.message, "b\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_feed_text_is_kept_as_valid_utf8),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_standby_board_raises_no_lost_contact_but_shows_the_timekeepers, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_lost_contact_comes_after_three_heartbeats_and_not_before, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_wall_clock_step_does_not_make_a_site_silent,

@@ -3,6 +3,11 @@
  * SQLite file in a temp directory: the feed is idempotent, alarms and sites
  * survive a reopen, the journal and a site's alarms come newest first, and
  * a file that is not a database is refused with a message that says so.
+ *
+ * With a PostgreSQL URL as its argument (tests/blackbox/test_station_pg.py
+ * starts a private server and passes it), the tests that are not about
+ * SQLite files run against that server instead, plus PostgreSQL's own: the
+ * schema version table, two writers of one alarm, a lost connection.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +16,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gateway/log.h"
@@ -23,8 +30,26 @@
 
 struct fx {
 	char dir[64], path[128];
+	const char *target; /* path, or the PostgreSQL URL */
 	struct sstore *s;
 };
+
+/* The PostgreSQL URL given on the command line, or NULL (SQLite). */
+static const char *pg_url;
+
+/* SQL on the test's own connection, to look behind the store's back. */
+static PGresult *pg_sql(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+	PQfinish(c);
+	return r;
+}
 
 static int setup(void **state)
 {
@@ -36,7 +61,8 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/station.db", f->dir);
-	f->s = sstore_open(f->path, err, sizeof(err));
+	f->target = pg_url ? pg_url : f->path;
+	f->s = sstore_open(f->target, err, sizeof(err));
 	*state = f;
 	if (!f->s)
 		fprintf(stderr, "%s\n", err);
@@ -49,6 +75,10 @@ static int teardown(void **state)
 	char cmd[160];
 
 	sstore_close(f->s);
+	/* Each test starts from an empty database, as with a new file. */
+	if (pg_url)
+		PQclear(pg_sql("DROP TABLE IF EXISTS feed, alarms, sites, events, users, acks, "
+		               "station_schema"));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -61,7 +91,9 @@ static void reopen(struct fx *f)
 	char err[512];
 
 	sstore_close(f->s);
-	f->s = sstore_open(f->path, err, sizeof(err));
+	f->s = sstore_open(f->target, err, sizeof(err));
+	if (!f->s)
+		fprintf(stderr, "%s\n", err);
 	assert_non_null(f->s);
 }
 
@@ -324,13 +356,158 @@ static void test_another_programs_sqlite_file_is_refused_and_left_alone(void **s
 	sqlite3_close(db);
 }
 
-static void test_a_postgresql_target_is_refused_until_that_backend_exists(void **state)
+static void test_an_unreachable_postgresql_server_is_named_without_its_password(void **state)
 {
 	char err[512] = "";
 
 	(void)state;
-	assert_null(sstore_open("postgresql://station@db/station", err, sizeof(err)));
-	assert_non_null(strstr(err, "PostgreSQL backend not built yet"));
+	/* port 1 on loopback: refused at once */
+	assert_null(
+	    sstore_open("postgresql://station:s3cr3t-pw@127.0.0.1:1/militia", err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot connect to PostgreSQL station@127.0.0.1:1/militia"));
+	assert_null(strstr(err, "s3cr3t-pw"));
+	/* not SQLite either: no file of that name appears */
+	assert_int_equal(access("postgresql:", F_OK), -1);
+}
+
+static void test_a_malformed_postgresql_url_is_refused_without_its_password(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(sstore_check("postgresql://station:s3cr3t-pw@127.0.0.1:5432/db?bogus=1",
+	                              err, sizeof(err)),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "not a valid PostgreSQL URL"));
+	assert_null(strstr(err, "s3cr3t-pw"));
+	assert_int_equal(sstore_check("postgres://station:pw@db.example/station", err, sizeof(err)),
+	                 0);
+	assert_int_equal(sstore_check("/var/lib/safehouse-station/station.db", err, sizeof(err)),
+	                 0);
+}
+
+/* ---- PostgreSQL only ---- */
+
+/* Two stations write the same two rows in opposite orders: PostgreSQL
+ * kills one transaction (a deadlock). Its store says so as "lost" (the
+ * writes will work again), and the next begin works. */
+static void test_pg_a_deadlock_with_another_station_is_said_and_passes(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	int status, mine;
+	pid_t child;
+
+	assert_int_equal(sstore_begin(f->s), 0);
+	assert_int_equal(sstore_feed_put(f->s, "nt-a", 2, "t", 1, 1, "{}"), 1);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sstore *o = sstore_open(f->target, err, sizeof(err));
+		int rc;
+		if (!o || sstore_begin(o) < 0 ||
+		    sstore_feed_put(o, "nt-a", 1, "t", 1, 1, "{}") != 1)
+			_exit(3);
+		usleep(300 * 1000);
+		rc = sstore_feed_put(o, "nt-a", 2, "t", 1, 1, "{}");
+		if (rc < 0)
+			_exit(sstore_lost(o) ? 1 : 4);
+		_exit(sstore_commit(o) == 0 ? 0 : sstore_lost(o) ? 1 : 5);
+	}
+	usleep(150 * 1000);
+	/* waits for the child's row 1, while the child waits for our row 2 */
+	mine = sstore_feed_put(f->s, "nt-a", 1, "t", 1, 1, "{}");
+	if (mine < 0) {
+		assert_int_equal(sstore_lost(f->s), 1);
+		sstore_rollback(f->s);
+	} else {
+		assert_int_equal(sstore_commit(f->s), 0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	/* exactly one of the two lost its transaction, and said so */
+	assert_int_equal((mine < 0) + (WEXITSTATUS(status) == 1), 1);
+	assert_true(WEXITSTATUS(status) <= 1);
+	/* and the loser's next begin works */
+	assert_int_equal(sstore_begin(f->s), 0);
+	assert_int_equal(sstore_lost(f->s), 0);
+	assert_true(sstore_feed_put(f->s, "nt-a", 3, "t", 1, 1, "{}") == 1);
+	assert_int_equal(sstore_commit(f->s), 0);
+}
+
+static void test_pg_the_schema_has_a_version_table(void **state)
+{
+	struct fx *f = *state;
+	PGresult *r = pg_sql("SELECT version FROM station_schema");
+
+	assert_string_equal(sstore_backend_name(f->s), "postgresql");
+	assert_int_equal(PQntuples(r), 1);
+	assert_true(atoi(PQgetvalue(r, 0, 0)) >= 1);
+	PQclear(r);
+	/* a second open finds it done and leaves one row */
+	reopen(f);
+	r = pg_sql("SELECT count(*) FROM station_schema");
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
+	PQclear(r);
+}
+
+static void test_pg_an_older_change_never_overwrites_a_newer_one(void **state)
+{
+	struct fx *f = *state;
+	struct salarm newer = alarm_of("nt-a", 4, 1000, 0), older = newer;
+	struct seen *v = calloc(1, sizeof(*v));
+
+	/* another station stored the acknowledgment (seq 110) first */
+	strcpy(newer.state, "acknowledged");
+	newer.seq = 110;
+	newer.acked_ms = 2000;
+	older.seq = 104;
+	assert_int_equal(sstore_alarm_put(f->s, &newer), 0);
+	assert_int_equal(sstore_alarm_put(f->s, &older), 0);
+	assert_int_equal(sstore_site_alarms(f->s, "nt-a", 10, on_alarm, v), 0);
+	assert_int_equal(v->nalarms, 1);
+	assert_string_equal(v->alarms[0].state, "acknowledged");
+	assert_int_equal(v->alarms[0].seq, 110);
+	/* a station alarm (seq 0): the later update wins */
+	newer = alarm_of("nt-a", -5, 1000, 0);
+	newer.seq = 0;
+	newer.updated_ms = 3000;
+	strcpy(newer.state, "cleared");
+	older = newer;
+	older.updated_ms = 1000;
+	strcpy(older.state, "raised");
+	assert_int_equal(sstore_alarm_put(f->s, &newer), 0);
+	assert_int_equal(sstore_alarm_put(f->s, &older), 0);
+	v->nalarms = 0;
+	assert_int_equal(sstore_site_alarms(f->s, "nt-a", 10, on_alarm, v), 0);
+	assert_int_equal(v->nalarms, 2);
+	/* newest first: same raised time, higher id first */
+	assert_int_equal(v->alarms[1].id, -5);
+	assert_string_equal(v->alarms[1].state, "cleared");
+	free(v);
+}
+
+static void test_pg_a_killed_connection_fails_the_commit_and_the_next_begin_reconnects(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(sstore_begin(f->s), 0);
+	assert_int_equal(sstore_feed_put(f->s, "nt-a", 1, "t", 1, 1, "{}"), 1);
+	/* the server ends the store's session, as a restart would */
+	PQclear(pg_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	               "WHERE application_name = 'safehouse-station'"));
+	assert_true(sstore_feed_put(f->s, "nt-a", 2, "t", 1, 1, "{}") < 0 ||
+	            sstore_commit(f->s) < 0);
+	assert_int_equal(sstore_lost(f->s), 1);
+	sstore_rollback(f->s);
+	/* reconnects are spaced (a few seconds); wait for one */
+	for (int i = 0; i < 100 && sstore_begin(f->s) < 0; i++)
+		usleep(100 * 1000);
+	assert_int_equal(sstore_lost(f->s), 0);
+	/* nothing of the lost transaction was stored */
+	assert_int_equal(sstore_feed_put(f->s, "nt-a", 1, "t", 1, 1, "{}"), 1);
+	assert_int_equal(sstore_commit(f->s), 0);
+	assert_int_equal(sstore_feed_count(f->s), 1);
 }
 
 static void test_a_new_file_is_private_and_has_a_schema_version(void **state)
@@ -393,8 +570,31 @@ static void test_users_are_written_read_listed_and_deleted(void **state)
 	assert_true(sstore_user_put(f->s, "x", "admin", "h") < 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	const struct CMUnitTest pg_tests[] = {
+	    cmocka_unit_test_setup_teardown(test_the_same_feed_message_twice_is_kept_once, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_alarms_not_yet_reset_come_back_after_a_reopen_oldest_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_site_comes_back_whole_with_its_status_and_geo,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_the_journal_reads_newest_first_per_site_or_all,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_sites_alarms_come_newest_first_and_at_most_limit,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_users_are_written_read_listed_and_deleted, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_the_schema_has_a_version_table, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pg_a_deadlock_with_another_station_is_said_and_passes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_an_older_change_never_overwrites_a_newer_one,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pg_a_killed_connection_fails_the_commit_and_the_next_begin_reconnects, setup,
+	        teardown),
+	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_the_same_feed_message_twice_is_kept_once, setup,
 	                                    teardown),
@@ -410,11 +610,16 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_another_programs_sqlite_file_is_refused_and_left_alone, setup, teardown),
-	    cmocka_unit_test(test_a_postgresql_target_is_refused_until_that_backend_exists),
+	    cmocka_unit_test(test_an_unreachable_postgresql_server_is_named_without_its_password),
+	    cmocka_unit_test(test_a_malformed_postgresql_url_is_refused_without_its_password),
 	    cmocka_unit_test_setup_teardown(test_a_new_file_is_private_and_has_a_schema_version,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_users_are_written_read_listed_and_deleted, setup,
 	                                    teardown),
 	};
+	if (argc > 1) {
+		pg_url = argv[1];
+		return cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
