@@ -36,6 +36,24 @@
  * comes after it; tests/bench (BENCH_LOAD_QOS=1) measured 20 ms at p99
  * 15 ms, 5 ms at p99 7.5 ms, under 20,000 QoS 1 msg/s. */
 #define BARRIER_SPACING_MS 5
+/* The next node of a cluster is tried this soon after the previous one
+ * failed: long enough not to spin on a refusing broker, short enough that
+ * the failover costs nothing next to the cluster's own election. */
+#define FAILOVER_MS 100
+
+/* A SUBSCRIBE waiting for its SUBACK: the topic is what the log names if
+ * the broker refuses it. */
+struct sub_pending {
+	struct sub_pending *next;
+	int mid;
+	char topic[];
+};
+
+struct mqttc_addr_own {
+	char *host;
+	int port;
+	int numeric; /* an IP address: connect_async cannot block on DNS */
+};
 
 /* A connect to a host name, on a thread of its own (see connect_job_run).
  * Shared by the thread and the loop; the last of the two frees it. */
@@ -67,10 +85,21 @@ struct mqttc {
 	int teardown_timer;
 	struct mqttc_callbacks cb;
 	void *ctx;
-	char *name, *host, *username, *password, *client_id, *cafile, *certfile, *keyfile;
+	char *name, *username, *password, *client_id, *cafile, *certfile, *keyfile;
 	char *will_topic, *will_payload;
+	/* The brokers; host, port and numeric_host are the current one's. */
+	struct mqttc_addr_own addr[MQTTC_ADDRS_MAX];
+	int naddrs, cur;
+	int failed; /* attempts failed in a row in this round */
+	/* Saved at CONNACK: a refused subscription counts as a failed attempt,
+	 * not as a fresh start (else a standing refusal retries at full speed). */
+	int failed_saved, backoff_saved;
+	const char *host;
 	int port, keepalive_s, tls;
-	int numeric_host;              /* an IP address: connect_async cannot block on DNS */
+	int numeric_host;
+	const char *lost_why; /* why an established link went (static text) */
+	char peer[MQTTC_PEER_MAX];
+	struct sub_pending *subs;
 	struct connect_job *resolving; /* a connect running on its thread */
 	/* Why the last attempt failed, as libmosquitto or OpenSSL said it
 	 * ("" while connected): for the log (once per change) and status. */
@@ -250,6 +279,10 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	           c->tls ? " (TLS)" : "");
 	c->error[0] = c->logged[0] = '\0';
 	c->connected = 1;
+	c->lost_why = NULL;
+	c->failed_saved = c->failed;
+	c->backoff_saved = c->backoff_ms;
+	c->failed = 0;
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
 	if (c->cb.on_connect)
@@ -261,9 +294,8 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 {
 	struct mqttc *c = arg;
 	(void)m;
-	if (c->connected && !c->closing)
-		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
-		         rc ? mosquitto_strerror(rc) : "closed");
+	if (c->connected && !c->lost_why)
+		c->lost_why = rc ? mosquitto_strerror(rc) : "closed";
 	if (!c->connected && !c->refused && !c->error[0])
 		set_read_error(c, MOSQ_ERR_CONN_LOST, 0);
 	c->dead = 1;
@@ -279,6 +311,47 @@ static void on_message_cb(struct mosquitto *m, void *arg, const struct mosquitto
 	if (c->cb.on_message)
 		c->cb.on_message(c->ctx, msg);
 	c->in_cb--;
+}
+
+static void subs_clear(struct mqttc *c)
+{
+	while (c->subs) {
+		struct sub_pending *s = c->subs;
+		c->subs = s->next;
+		free(s);
+	}
+}
+
+/* A refused subscription must never go unnoticed: a station not subscribed
+ * to the alarms shows a calm board while houses burn. Drop the link; the
+ * next connect subscribes again (on a cluster, possibly at another node). */
+static void on_subscribe_cb(struct mosquitto *m, void *arg, int mid, int n, const int *granted)
+{
+	struct mqttc *c = arg;
+	struct sub_pending **pp = &c->subs, *s;
+	(void)m;
+	while (*pp && (*pp)->mid != mid)
+		pp = &(*pp)->next;
+	s = *pp;
+	if (s)
+		*pp = s->next;
+	for (int i = 0; i < n; i++) {
+		if (granted[i] < 0 || granted[i] > 2) {
+			log_err("mqtt %s: %s:%d refused the subscription to %s (granted 0x%02x); "
+			        "dropping the link to subscribe again",
+			        c->name, c->host, c->port, s ? s->topic : "?", granted[i] & 0xff);
+			set_error(c, "the broker refused the subscription to %.100s",
+			          s ? s->topic : "?");
+			if (c->connected && !c->dead) {
+				c->lost_why = "subscription refused";
+				c->failed = c->failed_saved;
+				c->backoff_ms = c->backoff_saved;
+			}
+			c->dead = 1;
+			break;
+		}
+	}
+	free(s);
 }
 
 static void on_publish_cb(struct mosquitto *m, void *arg, int mid)
@@ -302,6 +375,8 @@ static void teardown(struct mqttc *c)
 	c->mosq = NULL;
 	c->connected = 0;
 	c->dead = 0;
+	c->closing = 0;
+	subs_clear(c);
 	/* Unacked messages die with the connection; the broker sends them again
 	 * to the resumed session. A barrier still in flight is void. */
 	if (c->barrier_out)
@@ -314,28 +389,97 @@ static void teardown(struct mqttc *c)
 		c->cb.on_disconnect(c->ctx);
 }
 
-static void schedule_retry(struct mqttc *c)
+static void use_addr(struct mqttc *c, int i)
 {
+	c->cur = i;
+	c->host = c->addr[i].host;
+	c->port = c->addr[i].port;
+	c->numeric_host = c->addr[i].numeric;
+}
+
+const char *mqttc_format_addr(char *buf, size_t size, const char *host, int port)
+{
+	snprintf(buf, size, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	return buf;
+}
+
+/* What the next attempt is. */
+enum attempt_end {
+	END_QUIET,  /* said already (a refused CONNECT), or our own disconnect */
+	END_NOCONN, /* the attempt failed before the broker accepted us */
+	END_LOST,   /* an established link went */
+};
+
+/* After a failed attempt or a lost link: the next broker at once, or after
+ * a whole round failed (or with one broker), the backoff. Says once what
+ * happened and what comes next. */
+static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *why)
+{
+	char from[MQTTC_PEER_MAX], to[MQTTC_PEER_MAX];
+	int delay, round_over;
+
+	mqttc_format_addr(from, sizeof(from), c->host, c->port);
+	if (c->naddrs > 1)
+		use_addr(c, (c->cur + 1) % c->naddrs);
+	round_over = c->naddrs <= 1 || ++c->failed >= c->naddrs;
+	if (round_over) {
+		c->failed = 0;
+		delay = c->backoff_ms;
+		c->backoff_ms *= 2;
+		if (c->backoff_ms > BACKOFF_MAX_MS)
+			c->backoff_ms = BACKOFF_MAX_MS;
+	} else {
+		delay = FAILOVER_MS;
+	}
 	loop_timer_cancel(c->loop, c->retry_timer);
-	c->retry_timer = loop_timer_add(c->loop, c->backoff_ms, start_connect, c);
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > BACKOFF_MAX_MS)
-		c->backoff_ms = BACKOFF_MAX_MS;
+	c->retry_timer = loop_timer_add(c->loop, delay, start_connect, c);
+	if (c->naddrs <= 1) {
+		/* The one-broker wording, as it always was. */
+		if (end == END_LOST)
+			log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host,
+			         c->port, why);
+		else if (end == END_NOCONN)
+			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)",
+			         c->name, c->host, c->port, delay, why);
+		return;
+	}
+	mqttc_format_addr(to, sizeof(to), c->host, c->port);
+	if (end == END_QUIET && round_over)
+		log_warn("mqtt %s: none of the %d brokers took us; trying %s in %d ms", c->name,
+		         c->naddrs, to, delay);
+	else if (end == END_QUIET)
+		log_warn("mqtt %s: trying %s", c->name, to);
+	else if (round_over)
+		log_warn(
+		    "mqtt %s: %s%s %s (%s); none of the %d brokers took us, trying %s in %d ms",
+		    c->name, end == END_LOST ? "" : "cannot connect to ", from,
+		    end == END_LOST ? "lost" : "failed", why, c->naddrs, to, delay);
+	else
+		log_warn("mqtt %s: %s%s%s (%s); trying %s", c->name,
+		         end == END_LOST ? "" : "cannot connect to ", from,
+		         end == END_LOST ? " lost" : "", why, to);
 }
 
 static void check_dead(struct mqttc *c)
 {
+	enum attempt_end end = END_QUIET;
+	const char *why = "";
+
 	if (c->dead && c->mosq) {
 		/* A connect that failed after connect_async returned (the
 		 * deferred-ack client writes its CONNECT only from the loop). */
 		if (!c->connected && !c->refused) {
 			if (!c->error[0])
 				set_error(c, "cannot connect");
-			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)",
-			         c->name, c->host, c->port, c->backoff_ms, c->error);
+			end = END_NOCONN;
+			why = c->error;
+		} else if (c->connected && !c->closing) {
+			end = END_LOST;
+			why = c->lost_why ? c->lost_why : "closed";
 		}
+		c->lost_why = NULL;
 		teardown(c);
-		schedule_retry(c);
+		schedule_retry(c, end, why);
 	}
 }
 
@@ -548,7 +692,7 @@ static void start_connect(void *arg)
 	c->mosq = mosquitto_new(c->client_id, !(c->persistent && c->client_id), c);
 	if (!c->mosq) {
 		log_err("mqtt %s: cannot create client", c->name);
-		schedule_retry(c);
+		schedule_retry(c, END_QUIET, "");
 		return;
 	}
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
@@ -563,6 +707,7 @@ static void start_connect(void *arg)
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
 	mosquitto_message_callback_set(c->mosq, on_message_cb);
 	mosquitto_publish_callback_set(c->mosq, on_publish_cb);
+	mosquitto_subscribe_callback_set(c->mosq, on_subscribe_cb);
 	mosquitto_log_callback_set(c->mosq, on_log_cb);
 	if (c->username)
 		mosquitto_username_pw_set(c->mosq, c->username, c->password);
@@ -591,11 +736,9 @@ static void connect_started(struct mqttc *c, int rc, int err)
 			else
 				set_read_error(c, rc, err);
 		}
-		log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)", c->name,
-		         c->host, c->port, c->backoff_ms, c->error);
 		mosquitto_destroy(c->mosq);
 		c->mosq = NULL;
-		schedule_retry(c);
+		schedule_retry(c, END_NOCONN, c->error);
 		return;
 	}
 	c->fd = mosquitto_socket(c->mosq);
@@ -615,8 +758,31 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 	c->cb = *cb;
 	c->ctx = ctx;
 	c->name = strdup(p->name ? p->name : "mqtt");
-	c->host = strdup(p->host ? p->host : "127.0.0.1");
-	c->port = p->port ? p->port : 1883;
+	if (p->addrs && p->naddrs > 0) {
+		c->naddrs = p->naddrs < MQTTC_ADDRS_MAX ? p->naddrs : MQTTC_ADDRS_MAX;
+		for (int i = 0; i < c->naddrs; i++) {
+			c->addr[i].host = dup_or_null(p->addrs[i].host);
+			c->addr[i].port = p->addrs[i].port;
+		}
+	} else {
+		c->naddrs = 1;
+		c->addr[0].host = dup_or_null(p->host);
+		c->addr[0].port = p->port;
+	}
+	for (int i = 0; i < c->naddrs; i++) {
+		unsigned char a[16];
+		if (!c->addr[i].host)
+			c->addr[i].host = strdup("127.0.0.1");
+		if (!c->addr[i].host) {
+			mqttc_free(c);
+			return NULL;
+		}
+		if (!c->addr[i].port)
+			c->addr[i].port = 1883;
+		c->addr[i].numeric = inet_pton(AF_INET, c->addr[i].host, a) == 1 ||
+		                     inet_pton(AF_INET6, c->addr[i].host, a) == 1;
+	}
+	use_addr(c, 0);
 	c->username = dup_or_null(p->username);
 	c->password = dup_or_null(p->password);
 	c->client_id = dup_or_null(p->client_id);
@@ -627,16 +793,11 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 	c->will_payload = dup_or_null(p->will_topic ? p->will_payload : NULL);
 	c->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
 	c->tls = p->tls;
-	{
-		unsigned char a[16];
-		c->numeric_host =
-		    inet_pton(AF_INET, c->host, a) == 1 || inet_pton(AF_INET6, c->host, a) == 1;
-	}
 	c->persistent = p->persistent;
 	c->defer = p->defer_acks;
 	c->backoff_min_ms = p->backoff_min_ms > 0 ? p->backoff_min_ms : BACKOFF_MIN_MS;
 	c->backoff_ms = c->backoff_min_ms;
-	if (!c->name || !c->host) {
+	if (!c->name) {
 		mqttc_free(c);
 		return NULL;
 	}
@@ -673,7 +834,9 @@ void mqttc_free(struct mqttc *c)
 	if (c->mosq)
 		mosquitto_destroy(c->mosq);
 	free(c->name);
-	free(c->host);
+	for (int i = 0; i < c->naddrs; i++)
+		free(c->addr[i].host);
+	subs_clear(c);
 	free(c->username);
 	if (c->password)
 		explicit_bzero(c->password, strlen(c->password));
@@ -723,12 +886,24 @@ int mqttc_subscribe(struct mqttc *c, const char *topic)
 
 int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
 {
+	struct sub_pending *s;
+	int mid = 0, rc;
+
 	if (!c || !c->mosq)
 		return -1;
-	int rc = mosquitto_subscribe(c->mosq, NULL, topic, qos);
+	rc = mosquitto_subscribe(c->mosq, &mid, topic, qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt %s: subscribe %s: %s", c->name, topic, mosquitto_strerror(rc));
 		return -1;
+	}
+	/* Without memory the SUBACK is still checked; only the topic is not
+	 * named then. */
+	s = malloc(sizeof(*s) + strlen(topic) + 1);
+	if (s) {
+		s->mid = mid;
+		strcpy(s->topic, topic);
+		s->next = c->subs;
+		c->subs = s;
 	}
 	return 0;
 }
@@ -738,6 +913,14 @@ int mqttc_unsubscribe(struct mqttc *c, const char *topic)
 	if (!c || !c->mosq)
 		return -1;
 	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+const char *mqttc_peer(const struct mqttc *c)
+{
+	struct mqttc *w = (struct mqttc *)c; /* the buffer is a cache */
+	if (!mqttc_connected(c))
+		return NULL;
+	return mqttc_format_addr(w->peer, sizeof(w->peer), c->host, c->port);
 }
 
 const char *mqttc_error(const struct mqttc *c)

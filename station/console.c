@@ -240,6 +240,8 @@ static int h_stats(void *ctx, struct web_req *r)
 	cJSON_AddNumberToObject(o, "sites", (double)board_site_count(c->d.board));
 	cJSON_AddNumberToObject(o, "sse_clients", web_sse_count(c->web));
 	cJSON_AddBoolToObject(o, "broker_connected", m && mqttc_connected(m));
+	if (m && mqttc_peer(m))
+		cJSON_AddStringToObject(o, "broker_peer", mqttc_peer(m));
 	store_format_time(c->d.started_wall_ms, at, sizeof(at));
 	cJSON_AddStringToObject(o, "started_at", at);
 	return web_reply_json(r, 200, o);
