@@ -3,7 +3,9 @@
 # (fonts-dejavu-core: the HTML report's Vietnamese glyphs; chromium,
 # poppler-utils and python3-pil: its test renders it to PDF and PNG;
 # libsystemd-dev: sd_notify; dpkg-dev, debhelper, lintian: the Debian
-# packages, tests/package/build.sh; systemd: systemd-analyze for the units.)
+# packages, tests/package/build.sh; systemd: systemd-analyze for the units;
+# nats-server: the commune broker as a 3-node cluster, deploy/nats and
+# tests/blackbox/test_cluster_failover.py.)
 # Idempotent: runs apt-get only when something is missing, and says little
 # when everything is already there.
 set -eu
@@ -12,7 +14,7 @@ PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
 libcurl4-openssl-dev openssl libmicrohttpd-dev libsystemd-dev
 dpkg-dev debhelper lintian systemd
-mosquitto mosquitto-clients sqlite3 socat tzdata
+mosquitto mosquitto-clients nats-server sqlite3 socat tzdata
 python3 python3-pytest python3-pytest-xdist python3-paho-mqtt python3-pymodbus python3-serial-asyncio
 fonts-dejavu-core chromium poppler-utils python3-pil"
 # nodejs, npm: the station console's browser test (tests/browser: playwright-
