@@ -40,6 +40,14 @@
  * failed: long enough not to spin on a refusing broker, short enough that
  * the failover costs nothing next to the cluster's own election. */
 #define FAILOVER_MS 100
+/* With several brokers, a link lost sooner than this after the broker
+ * accepted us counts as a failed attempt, not a fresh start: a cluster node
+ * in its election accepts the CONNECT and drops us seconds later, and two
+ * clients fighting over one client id kick each other at once; either must
+ * meet the backoff after a round, not go round the nodes ten times a
+ * second. (With one broker a lost link is retried at backoff_min as it
+ * always was: the local broker's blink must not delay a siren.) */
+#define STABLE_MS 10000
 
 /* A SUBSCRIBE waiting for its SUBACK: the topic is what the log names if
  * the broker refuses it. */
@@ -94,6 +102,8 @@ struct mqttc {
 	/* Saved at CONNACK: a refused subscription counts as a failed attempt,
 	 * not as a fresh start (else a standing refusal retries at full speed). */
 	int failed_saved, backoff_saved;
+	int64_t connected_at;
+	int sub_refused; /* a SUBACK said 0x80: the link is dropped */
 	const char *host;
 	int port, keepalive_s, tls;
 	int numeric_host;
@@ -282,6 +292,7 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	c->lost_why = NULL;
 	c->failed_saved = c->failed;
 	c->backoff_saved = c->backoff_ms;
+	c->connected_at = loop_mono_ms();
 	c->failed = 0;
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
@@ -342,11 +353,9 @@ static void on_subscribe_cb(struct mosquitto *m, void *arg, int mid, int n, cons
 			        c->name, c->host, c->port, s ? s->topic : "?", granted[i] & 0xff);
 			set_error(c, "the broker refused the subscription to %.100s",
 			          s ? s->topic : "?");
-			if (c->connected && !c->dead) {
+			if (c->connected && !c->dead)
 				c->lost_why = "subscription refused";
-				c->failed = c->failed_saved;
-				c->backoff_ms = c->backoff_saved;
-			}
+			c->sub_refused = 1;
 			c->dead = 1;
 			break;
 		}
@@ -415,7 +424,7 @@ enum attempt_end {
  * happened and what comes next. */
 static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *why)
 {
-	char from[MQTTC_PEER_MAX], to[MQTTC_PEER_MAX];
+	char from[MQTTC_PEER_MAX], to[MQTTC_PEER_MAX], what[MQTTC_PEER_MAX + 200];
 	int delay, round_over;
 
 	mqttc_format_addr(from, sizeof(from), c->host, c->port);
@@ -443,21 +452,18 @@ static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *wh
 			         c->name, c->host, c->port, delay, why);
 		return;
 	}
+	/* "A lost (why)" / "cannot connect to A (why)", then what comes next. */
 	mqttc_format_addr(to, sizeof(to), c->host, c->port);
-	if (end == END_QUIET && round_over)
-		log_warn("mqtt %s: none of the %d brokers took us; trying %s in %d ms", c->name,
-		         c->naddrs, to, delay);
-	else if (end == END_QUIET)
-		log_warn("mqtt %s: trying %s", c->name, to);
-	else if (round_over)
-		log_warn(
-		    "mqtt %s: %s%s %s (%s); none of the %d brokers took us, trying %s in %d ms",
-		    c->name, end == END_LOST ? "" : "cannot connect to ", from,
-		    end == END_LOST ? "lost" : "failed", why, c->naddrs, to, delay);
+	if (end == END_QUIET)
+		snprintf(what, sizeof(what), "%s", from);
 	else
-		log_warn("mqtt %s: %s%s%s (%s); trying %s", c->name,
-		         end == END_LOST ? "" : "cannot connect to ", from,
-		         end == END_LOST ? " lost" : "", why, to);
+		snprintf(what, sizeof(what),
+		         end == END_LOST ? "%s lost (%s)" : "cannot connect to %s (%s)", from, why);
+	if (round_over)
+		log_warn("mqtt %s: %s; none of the %d brokers took us, trying %s in %d ms", c->name,
+		         what, c->naddrs, to, delay);
+	else
+		log_warn("mqtt %s: %s; trying %s", c->name, what, to);
 }
 
 static void check_dead(struct mqttc *c)
@@ -476,8 +482,15 @@ static void check_dead(struct mqttc *c)
 		} else if (c->connected && !c->closing) {
 			end = END_LOST;
 			why = c->lost_why ? c->lost_why : "closed";
+			/* Not a working link after all: as if the attempt failed. */
+			if (c->sub_refused ||
+			    (c->naddrs > 1 && loop_mono_ms() - c->connected_at < STABLE_MS)) {
+				c->failed = c->failed_saved;
+				c->backoff_ms = c->backoff_saved;
+			}
 		}
 		c->lost_why = NULL;
+		c->sub_refused = 0;
 		teardown(c);
 		schedule_retry(c, end, why);
 	}

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from helpers import MqttProbe, base_config, errors_only, parse_diags, run_check, \
-    wait_until
+    sanitizer_report, wait_until
 from station_helpers import STATION, GatewaySim, Station
 
 # Kill -9 of a node -> the survivors' elections -> our reconnect -> the
@@ -96,8 +96,11 @@ def test_gateway_fails_over_and_the_alarm_raised_during_the_outage_reaches_the_m
     wait_until(lambda: site.status()["outbox_pending"] == 0, timeout=FAILOVER_TIMEOUT,
                what="the outbox to drain on the surviving nodes")
     t_drained = time.monotonic()
-    out = site.ctl("outbox")
-    assert out.returncode == 0
+    assert site.ctl_json("outbox")["outbox"] == []
+    assert "nothing waiting in the outbox" in site.ctl("outbox").stdout
+    delivered = [r for r in site.ctl_json("outbox", "--all")["outbox"]
+                 if r["channel"] == "upstream" and r["delivered_at"]]
+    assert len(delivered) >= 3  # the alarm and its two alerts
 
     nats_cluster.wait_settled()
     rx = resume_militia(nats_cluster, peer_node(nats_cluster, after))
@@ -138,6 +141,34 @@ def test_militia_ack_on_a_surviving_node_reaches_the_gateway_after_failover(site
                        timeout=FAILOVER_TIMEOUT, what="the ack to reach the gateway")[0]
     assert "militia:an" in json.dumps(acked, ensure_ascii=False)
     assert peer_node(nats_cluster, upstream_peer(site)) != node
+
+
+def test_a_dead_first_node_costs_no_backoff_the_next_one_is_tried_at_once(tmp_path, site):
+    """Plain mosquitto stands in for two nodes: the first address is closed.
+    The gateway must be on the second without waiting out a backoff, say
+    so once, and show the node in status."""
+    from helpers import Broker, free_port
+    up = Broker(tmp_path / "node2")
+    up.start()
+    dead = free_port()
+    try:
+        site.config["upstream"] = {"hosts": [f"127.0.0.1:{dead}", f"127.0.0.1:{up.port}"]}
+        site.start(upstream_local=False)
+        peer = wait_until(lambda: upstream_peer(site), what="the link on the second node")
+        assert peer == f"127.0.0.1:{up.port}"
+        log = site.log()
+        assert (f"mqtt upstream: cannot connect to 127.0.0.1:{dead} (Connection refused); "
+                f"trying 127.0.0.1:{up.port}") in log
+        # One failed attempt, then the next node: no backoff was waited.
+        assert "retrying in" not in log and "none of the 2 brokers" not in log
+        assert f"upstream: on 127.0.0.1:{up.port}" in site.ctl("status").stdout
+        # The second node goes too: a whole round fails, then the backoff.
+        assert up.stop() == 0
+        wait_until(lambda: "none of the 2 brokers took us" in site.log(),
+                   what="the round over and the backoff said")
+        assert upstream_peer(site) is None
+    finally:
+        up.stop()
 
 
 def station_on_cluster(tmp_path, cluster):
@@ -181,6 +212,7 @@ def test_station_fails_over_and_alarms_published_on_another_node_reach_its_conso
             sim.close()
         rc = st.close()
         print(st.log()[-8000:])
+    assert sanitizer_report(st.log()) is None
     assert rc in (None, 0)
 
 
@@ -289,6 +321,7 @@ def test_a_refused_subscription_is_logged_and_the_link_retried(tmp_path):
         rc = st.close()
         print(st.log()[-5000:])
         b.stop()
+    assert sanitizer_report(st.log()) is None
     assert rc in (None, 0)
 
 
