@@ -99,8 +99,9 @@ struct mqttc {
 	struct mqttc_addr_own addr[MQTTC_ADDRS_MAX];
 	int naddrs, cur;
 	int failed; /* attempts failed in a row in this round */
-	/* Saved at CONNACK: a refused subscription counts as a failed attempt,
-	 * not as a fresh start (else a standing refusal retries at full speed). */
+	/* Saved at CONNACK: a refused subscription, or (several brokers) a
+	 * link lost within STABLE_MS, counts as a failed attempt, not as a
+	 * fresh start (else a standing refusal retries at full speed). */
 	int failed_saved, backoff_saved;
 	int64_t connected_at;
 	int sub_refused; /* a SUBACK said 0x80: the link is dropped */
@@ -414,7 +415,8 @@ const char *mqttc_format_addr(char *buf, size_t size, const char *host, int port
 
 /* What the next attempt is. */
 enum attempt_end {
-	END_QUIET,  /* said already (a refused CONNECT), or our own disconnect */
+	END_QUIET,  /* said already (a refused CONNECT) */
+	END_CLOSED, /* our own disconnect: nothing to say, no other broker */
 	END_NOCONN, /* the attempt failed before the broker accepted us */
 	END_LOST,   /* an established link went */
 };
@@ -428,7 +430,7 @@ static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *wh
 	int delay, round_over;
 
 	mqttc_format_addr(from, sizeof(from), c->host, c->port);
-	if (c->naddrs > 1)
+	if (c->naddrs > 1 && end != END_CLOSED)
 		use_addr(c, (c->cur + 1) % c->naddrs);
 	round_over = c->naddrs <= 1 || ++c->failed >= c->naddrs;
 	if (round_over) {
@@ -442,6 +444,8 @@ static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *wh
 	}
 	loop_timer_cancel(c->loop, c->retry_timer);
 	c->retry_timer = loop_timer_add(c->loop, delay, start_connect, c);
+	if (end == END_CLOSED)
+		return;
 	if (c->naddrs <= 1) {
 		/* The one-broker wording, as it always was. */
 		if (end == END_LOST)
@@ -479,7 +483,9 @@ static void check_dead(struct mqttc *c)
 				set_error(c, "cannot connect");
 			end = END_NOCONN;
 			why = c->error;
-		} else if (c->connected && !c->closing) {
+		} else if (c->closing) {
+			end = END_CLOSED;
+		} else if (c->connected) {
 			end = END_LOST;
 			why = c->lost_why ? c->lost_why : "closed";
 			/* Not a working link after all: as if the attempt failed. */
