@@ -49,11 +49,12 @@
  * always was: the local broker's blink must not delay a siren.) */
 #define STABLE_MS 10000
 
-/* A SUBSCRIBE waiting for its SUBACK: the topic is what the log names if
- * the broker refuses it. */
+/* A SUBSCRIBE waiting for its SUBACK (mid: its message id; the topic is
+ * what the log names if the broker refuses it), or one the broker granted
+ * in this run (mid unused). */
 struct sub_pending {
 	struct sub_pending *next;
-	int mid;
+	int mid, qos;
 	char topic[];
 };
 
@@ -111,6 +112,14 @@ struct mqttc {
 	const char *lost_why; /* why an established link went (static text) */
 	char peer[MQTTC_PEER_MAX];
 	struct sub_pending *subs;
+	/* What the broker granted us in this run, and whether the link resumed
+	 * a session the broker kept (CONNACK's session present): then these
+	 * subscriptions are in it and are not sent again. On a cluster every
+	 * SUBSCRIBE is a JetStream consumer to create through its leaders;
+	 * right after a node died that is the slow and failing part, while the
+	 * session itself resumes at once, queue and all. */
+	struct sub_pending *granted;
+	int resumed;
 	struct connect_job *resolving; /* a connect running on its thread */
 	/* Why the last attempt failed, as libmosquitto or OpenSSL said it
 	 * ("" while connected): for the log (once per change) and status. */
@@ -274,7 +283,23 @@ static char *dup_or_null(const char *s)
 
 static void start_connect(void *arg);
 
-static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
+static void subs_free(struct sub_pending **list)
+{
+	while (*list) {
+		struct sub_pending *s = *list;
+		*list = s->next;
+		free(s);
+	}
+}
+
+static struct sub_pending **sub_find(struct sub_pending **list, const char *topic)
+{
+	while (*list && strcmp((*list)->topic, topic) != 0)
+		list = &(*list)->next;
+	return list;
+}
+
+static void on_connect_cb(struct mosquitto *m, void *arg, int rc, int flags)
 {
 	struct mqttc *c = arg;
 	(void)m;
@@ -290,6 +315,11 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	           c->tls ? " (TLS)" : "");
 	c->error[0] = c->logged[0] = '\0';
 	c->connected = 1;
+	/* A broker that lost our session (restarted without persistence, or
+	 * a first connect) gets every subscription again. */
+	c->resumed = c->persistent && (flags & 1);
+	if (!c->resumed)
+		subs_free(&c->granted);
 	c->lost_why = NULL;
 	c->failed_saved = c->failed;
 	c->backoff_saved = c->backoff_ms;
@@ -325,15 +355,6 @@ static void on_message_cb(struct mosquitto *m, void *arg, const struct mosquitto
 	c->in_cb--;
 }
 
-static void subs_clear(struct mqttc *c)
-{
-	while (c->subs) {
-		struct sub_pending *s = c->subs;
-		c->subs = s->next;
-		free(s);
-	}
-}
-
 /* A refused subscription must never go unnoticed: a station not subscribed
  * to the alarms shows a calm board while houses burn. Drop the link; the
  * next connect subscribes again (on a cluster, possibly at another node). */
@@ -348,7 +369,23 @@ static void on_subscribe_cb(struct mosquitto *m, void *arg, int mid, int n, cons
 	if (s)
 		*pp = s->next;
 	for (int i = 0; i < n; i++) {
-		if (granted[i] < 0 || granted[i] > 2) {
+		if (granted[i] >= 0 && granted[i] <= 2) {
+			struct sub_pending *g = s ? *sub_find(&c->granted, s->topic) : NULL;
+			if (g) {
+				g->qos = s->qos;
+			} else if (s) {
+				s->next = c->granted;
+				c->granted = s;
+				s = NULL;
+			}
+		} else {
+			if (s) {
+				struct sub_pending **g = sub_find(&c->granted, s->topic), *old = *g;
+				if (old) {
+					*g = old->next;
+					free(old);
+				}
+			}
 			log_err("mqtt %s: %s:%d refused the subscription to %s (granted 0x%02x); "
 			        "dropping the link to subscribe again",
 			        c->name, c->host, c->port, s ? s->topic : "?", granted[i] & 0xff);
@@ -386,7 +423,7 @@ static void teardown(struct mqttc *c)
 	c->connected = 0;
 	c->dead = 0;
 	c->closing = 0;
-	subs_clear(c);
+	subs_free(&c->subs);
 	/* Unacked messages die with the connection; the broker sends them again
 	 * to the resumed session. A barrier still in flight is void. */
 	if (c->barrier_out)
@@ -722,7 +759,7 @@ static void start_connect(void *arg)
 	 * the acks (see mqttc.h). */
 	if (c->defer)
 		mosquitto_threaded_set(c->mosq, true);
-	mosquitto_connect_callback_set(c->mosq, on_connect_cb);
+	mosquitto_connect_with_flags_callback_set(c->mosq, on_connect_cb);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
 	mosquitto_message_callback_set(c->mosq, on_message_cb);
 	mosquitto_publish_callback_set(c->mosq, on_publish_cb);
@@ -855,7 +892,8 @@ void mqttc_free(struct mqttc *c)
 	free(c->name);
 	for (int i = 0; i < c->naddrs; i++)
 		free(c->addr[i].host);
-	subs_clear(c);
+	subs_free(&c->subs);
+	subs_free(&c->granted);
 	free(c->username);
 	if (c->password)
 		explicit_bzero(c->password, strlen(c->password));
@@ -910,6 +948,9 @@ int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
 
 	if (!c || !c->mosq)
 		return -1;
+	s = *sub_find(&c->granted, topic);
+	if (c->resumed && s && s->qos == qos)
+		return 0; /* in the session the broker kept */
 	rc = mosquitto_subscribe(c->mosq, &mid, topic, qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt %s: subscribe %s: %s", c->name, topic, mosquitto_strerror(rc));
@@ -920,6 +961,7 @@ int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
 	s = malloc(sizeof(*s) + strlen(topic) + 1);
 	if (s) {
 		s->mid = mid;
+		s->qos = qos;
 		strcpy(s->topic, topic);
 		s->next = c->subs;
 		c->subs = s;
@@ -929,8 +971,16 @@ int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
 
 int mqttc_unsubscribe(struct mqttc *c, const char *topic)
 {
+	struct sub_pending **g, *old;
+
 	if (!c || !c->mosq)
 		return -1;
+	g = sub_find(&c->granted, topic);
+	old = *g;
+	if (old) {
+		*g = old->next;
+		free(old);
+	}
 	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 

@@ -20,6 +20,12 @@
  * off, so the broker resumes the session: subscriptions and what was queued for us while we were
  * away (a cluster shares the session between its nodes, so this holds across a failover too).
  *
+ * Callers subscribe again from every on_connect; when the broker says it
+ * kept our session (CONNACK session present), what it granted us before in
+ * this run is in that session and is not sent again: on a cluster each
+ * SUBSCRIBE is a consumer to create through leaders that may be in an
+ * election (a broker that lost the session, or a new run, gets them all).
+ *
  * A subscription the broker refuses (SUBACK 0x80: an ACL, or a cluster
  * still electing its stream leaders) is logged as an error with its topic
  * and the link is dropped and made again after the usual delay, so the
@@ -107,7 +113,8 @@ int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_
 
 /* Subscribe (QoS 1: a report published at QoS 1 reaches us at QoS 1, is
  * queued for a persistent session while we are away and is redelivered
- * until acknowledged). Only valid while connected: call from on_connect. */
+ * until acknowledged). Only valid while connected: call from on_connect.
+ * Returns 0 without sending when a resumed session has it already. */
 int mqttc_subscribe(struct mqttc *c, const char *topic);
 /* The same at another QoS: 0 for what must never be queued for us while we
  * are away (a command must not run hours after it was given). */

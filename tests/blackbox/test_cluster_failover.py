@@ -365,3 +365,23 @@ def test_station_hosts_mistakes_are_reported_with_their_place(tmp_path):
     out = r.stdout + r.stderr
     assert "broker.hosts: give either \"host\"" in out, out
     assert "broker.hosts[1]: \"127.0.0.1:1\" names the same broker as hosts[0]" in out, out
+
+
+def test_a_broker_that_lost_our_session_gets_every_subscription_again(site):
+    """mqttc sends no SUBSCRIBE for what a resumed session holds; a broker
+    restarted without persistence has no session (CONNACK says so), and
+    must get the sensors' topics again, or no detector would be heard."""
+    site.start()
+    site.broker.fixed_port = site.broker.port
+    site.probe.close()
+    assert site.broker.stop() == 0
+    wait_until(lambda: not site.status()["mqtt"]["local_reports"], what="the local link down")
+    site.broker.start()
+    wait_until(lambda: site.status()["mqtt"]["local_reports"], timeout=30,
+               what="the local link back")
+    site.probe = MqttProbe(site.broker.port).connect()
+    # Only published now, so only a fresh subscription can bring it.
+    m = site.probe.mark()
+    site.report("smoke-101", SMOKE)
+    site.wait_siren("fire", since=m)
+    assert [a for a in site.alarms() if a["sensor"] == "smoke-101"]
