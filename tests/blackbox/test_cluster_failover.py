@@ -192,6 +192,15 @@ def test_station_fails_over_and_alarms_published_on_another_node_reach_its_conso
         peer = wait_until(lambda: s.get("/api/stats").get("broker_peer"),
                           what="the station's broker peer in /api/stats")
         node = peer_node(nats_cluster, peer)
+        # A station at work: its feed arrives (so its subscriptions are in
+        # its session) before the node dies.
+        before = GatewaySim(nats_cluster.mqtt_ports[node])
+        try:
+            before.alarm("nt-pre", 100)
+        finally:
+            before.close()
+        wait_until(lambda: s.find_alarm(site="nt-pre", id=100), timeout=FAILOVER_TIMEOUT,
+                   what="an alarm on the console before the kill")
         t_kill = time.monotonic()
         nats_cluster.kill(node)
         nats_cluster.wait_settled()
