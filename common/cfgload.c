@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -732,4 +733,153 @@ int cfgl_parse(struct cfgl *cl, const char *text, size_t len, size_t max, const 
 	if (jsonpos_index(&cl->pos, text, *root) < 0)
 		cl->oom = 1;
 	return 0;
+}
+
+/* ---- broker lists ---- */
+
+static int port_of(const char *s, int *port)
+{
+	char *end;
+	long v;
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+int cfgl_split_hostport(const char *s, int def_port, char *host, size_t size, int *port,
+                        const char **why)
+{
+	const char *h = s, *colon;
+	size_t n;
+
+	*port = def_port;
+	if (!*s) {
+		*why = "an empty host";
+		return -1;
+	}
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '/' || *p == '@') {
+			*why = "a host name has no spaces, '/' or '@' (write HOST or HOST:PORT)";
+			return -1;
+		}
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close == s + 1) {
+			*why = "an IPv6 address in brackets needs its ']' (write [ADDRESS]:PORT)";
+			return -1;
+		}
+		h = s + 1;
+		n = (size_t)(close - h);
+		if (close[1] && (close[1] != ':' || port_of(close + 2, port) < 0)) {
+			*why = "the port after ']' must be ':' and a number from 1 to 65535";
+			return -1;
+		}
+	} else if ((colon = strchr(s, ':')) && strchr(colon + 1, ':')) {
+		n = strlen(s); /* a bare IPv6 address: no port */
+	} else if (colon) {
+		n = (size_t)(colon - s);
+		if (n == 0) {
+			*why = "an empty host before ':'";
+			return -1;
+		}
+		if (port_of(colon + 1, port) < 0) {
+			*why = "the port after ':' must be a number from 1 to 65535";
+			return -1;
+		}
+	} else {
+		n = strlen(s);
+	}
+	if (memchr(h, '[', n) || memchr(h, ']', n)) {
+		*why = "misplaced '[' or ']' (write [ADDRESS]:PORT for IPv6)";
+		return -1;
+	}
+	if (n + 1 > size) {
+		*why = "the host name is too long";
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return 0;
+}
+
+void cfgl_addrs_free(struct cfgl_addr *a, int n)
+{
+	for (int i = 0; a && i < n; i++)
+		free(a[i].host);
+	free(a);
+}
+
+int cfgl_get_hosts(struct cfgl *cl, const cJSON *obj, int def_port, struct cfgl_addr **out)
+{
+	const cJSON *v = cfgl_member(obj, "hosts"), *e;
+	struct cfgl_addr *a;
+	char host[256], q[CFGL_QUOTE_BUF];
+	const char *why;
+	size_t old;
+	int n = 0, i = 0, bad = 0;
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (cfgl_member(obj, "host")) {
+		cfgl_report_key(cl, 0, obj, "hosts", 1,
+		                "give either \"host\" (one broker) or \"hosts\" (a cluster), not "
+		                "both");
+		bad = 1;
+	}
+	if (!cJSON_IsArray(v)) {
+		cfgl_bad_type(cl, v, "hosts", "a list of \"HOST\" or \"HOST:PORT\" strings");
+		return -1;
+	}
+	n = cJSON_GetArraySize(v);
+	if (n < 1 || n > CFGL_HOSTS_MAX) {
+		cfgl_report_key(cl, 0, obj, "hosts", 0, "lists %d broker(s); give 1 to %d", n,
+		                CFGL_HOSTS_MAX);
+		return -1;
+	}
+	a = calloc((size_t)n, sizeof(*a));
+	if (!a) {
+		cl->oom = 1;
+		return -1;
+	}
+	old = cfgl_path_push_key(cl, "hosts");
+	cJSON_ArrayForEach(e, v)
+	{
+		size_t o2 = cfgl_path_push_index(cl, i);
+		int port;
+		if (!cJSON_IsString(e)) {
+			cfgl_bad_type(cl, e, NULL, "a string \"HOST\" or \"HOST:PORT\"");
+			bad = 1;
+		} else if (cfgl_split_hostport(e->valuestring, def_port, host, sizeof(host), &port,
+		                               &why) < 0) {
+			cfgl_report(cl, 0, e, 0, "%s: %s", cfgl_quote(q, e->valuestring), why);
+			bad = 1;
+		} else {
+			for (int j = 0; j < i; j++)
+				if (a[j].host && a[j].port == port &&
+				    strcasecmp(a[j].host, host) == 0) {
+					cfgl_report(
+					    cl, 0, e, 0,
+					    "%s names the same broker as hosts[%d]; each node once",
+					    cfgl_quote(q, e->valuestring), j);
+					bad = 1;
+				}
+			a[i].host = cfgl_sdup(cl, host);
+			a[i].port = port;
+		}
+		cfgl_path_pop(cl, o2);
+		i++;
+	}
+	cfgl_path_pop(cl, old);
+	if (bad || cl->oom) {
+		cfgl_addrs_free(a, n);
+		return -1;
+	}
+	*out = a;
+	return n;
 }

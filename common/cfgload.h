@@ -172,4 +172,27 @@ const struct cJSON *cfgl_get_arr(struct cfgl *cl, const struct cJSON *obj, const
  * *out (NULL on error); why (may be NULL) ends the message, after ", ". */
 int cfgl_get_id(struct cfgl *cl, const struct cJSON *obj, size_t max, const char *why, char **out);
 
+/* ---- broker lists ---- */
+
+/* The most brokers a "hosts" list names (mqttc's MQTTC_ADDRS_MAX). */
+#define CFGL_HOSTS_MAX 8
+
+/* One broker of a "hosts" list: host without brackets, port resolved. */
+struct cfgl_addr {
+	char *host;
+	int port;
+};
+
+/* "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address into
+ * host (size bytes) and *port (def_port when the string gives none).
+ * Returns 0, or -1 with *why (static text) saying what is wrong. */
+int cfgl_split_hostport(const char *s, int def_port, char *host, size_t size, int *port,
+                        const char **why);
+/* The member "hosts" of obj: 1 to CFGL_HOSTS_MAX strings as above, no
+ * broker twice, and not together with "host" (each mistake reported where
+ * it is, all in one pass). Returns the count with *out malloc'ed (free it
+ * with cfgl_addrs_free), 0 when obj has no "hosts", -1 after reporting. */
+int cfgl_get_hosts(struct cfgl *cl, const struct cJSON *obj, int def_port, struct cfgl_addr **out);
+void cfgl_addrs_free(struct cfgl_addr *a, int n);
+
 #endif

@@ -5,7 +5,8 @@
 # libsystemd-dev: sd_notify; libpq-dev: the station's PostgreSQL backend;
 # postgresql-15: its tests run a private server, tests/blackbox/pg_server.py;
 # dpkg-dev, debhelper, lintian: the Debian packages, tests/package/build.sh;
-# systemd: systemd-analyze for the units.)
+# systemd: systemd-analyze for the units; nats-server: the commune broker
+# as a 3-node cluster, deploy/nats and tests/blackbox/test_cluster_failover.py.)
 # Idempotent: runs apt-get only when something is missing, and says little
 # when everything is already there.
 set -eu
@@ -15,7 +16,7 @@ libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodi
 libpq-dev postgresql-15
 libcurl4-openssl-dev openssl libmicrohttpd-dev libgnutls28-dev libsystemd-dev
 dpkg-dev debhelper lintian systemd
-mosquitto mosquitto-clients sqlite3 socat tzdata
+mosquitto mosquitto-clients nats-server sqlite3 socat tzdata
 python3 python3-pytest python3-pytest-xdist python3-paho-mqtt python3-pymodbus python3-serial-asyncio
 fonts-dejavu-core chromium poppler-utils python3-pil"
 # nodejs, npm: the station console's browser test (tests/browser: playwright-

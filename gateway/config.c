@@ -73,8 +73,8 @@ static const char *const geo_keys[] = {"lat", "lon", NULL};
 static const char *const mqtt_keys[] = {"host",      "port",        "username", "password",
                                         "client_id", "keepalive_s", NULL};
 static const char *const upstream_keys[] = {
-    "host", "port",   "prefix",   "username", "password",     "client_id", "keepalive_s",
-    "tls",  "cafile", "certfile", "keyfile",  "down_fault_s", NULL};
+    "host",        "hosts", "port",   "prefix",   "username", "password",     "client_id",
+    "keepalive_s", "tls",   "cafile", "certfile", "keyfile",  "down_fault_s", NULL};
 static const char *const zone_keys[] = {"id", "name", "floor", "kind", "camera", NULL};
 static const char *const camera_keys[] = {"snapshot_url", "username", "password", "auth", NULL};
 static const char *const camera_auths[] = {"basic", "digest", NULL};
@@ -531,8 +531,10 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	char *def_client = NULL;
 
 	cfgl_check_keys(&l->cl, obj, upstream ? upstream_keys : mqtt_keys);
-	cfgl_get_str(&l->cl, obj, "host", upstream ? REQUIRED : OPTIONAL, DEFAULT_BROKER, 0,
-	             &b->host);
+	/* The upstream broker may be a cluster: "hosts" instead of "host". */
+	if (!upstream || !cfgl_member(obj, "hosts"))
+		cfgl_get_str(&l->cl, obj, "host", upstream ? REQUIRED : OPTIONAL, DEFAULT_BROKER, 0,
+		             &b->host);
 	if (upstream) {
 		const char *cafile;
 		const cJSON *tls = cfgl_member(obj, "tls");
@@ -555,6 +557,13 @@ static void parse_broker(struct loader *l, const cJSON *obj, int upstream, struc
 	/* TLS on the plain port never connects: follow the usual 8883. */
 	b->port = b->tls ? 8883 : 1883;
 	cfgl_get_int(&l->cl, obj, "port", OPTIONAL, 1, 65535, NULL, &b->port);
+	if (upstream && cfgl_member(obj, "hosts")) {
+		int n = cfgl_get_hosts(&l->cl, obj, b->port, &b->hosts);
+		if (n > 0) {
+			b->nhosts = n;
+			b->host = cfgl_sdup(&l->cl, b->hosts[0].host);
+		}
+	}
 	cfgl_get_str(&l->cl, obj, "username", OPTIONAL, NULL, 0, &b->username);
 	cfgl_get_str(&l->cl, obj, "password", OPTIONAL, NULL, 0, &b->password);
 	broker_credentials(l, obj, upstream ? "upstream" : "mqtt", b);
@@ -2289,6 +2298,7 @@ struct config *config_load_partial(const char *file, config_diag_fn diag, void *
 static void free_broker(struct config_broker *b)
 {
 	free(b->host);
+	cfgl_addrs_free(b->hosts, b->nhosts);
 	free(b->username);
 	free(b->password);
 	free(b->client_id);

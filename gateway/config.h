@@ -130,9 +130,15 @@ struct config_contact {
 	const char *url;
 };
 
+struct cfgl_addr; /* common/cfgload.h */
+
 struct config_broker {
-	char *host;
+	char *host; /* with hosts: a copy of the first one's, so host says "there is one" */
 	int port;
+	/* upstream "hosts": the nodes of a cluster, to fail over between (the
+	 * client's order); NULL and 0 with "host". */
+	struct cfgl_addr *hosts;
+	int nhosts;
 	char *username;
 	char *password;
 	char *client_id;
@@ -200,7 +206,7 @@ struct config {
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
 	int retention_days; /* events are kept at least this long */
-	int hass_enabled; /* "homeassistant": {"enabled"} (default 1) */
+	int hass_enabled;   /* "homeassistant": {"enabled"} (default 1) */
 	struct config_modem modem;
 	char *hass_prefix; /* discovery prefix (default "homeassistant") */
 

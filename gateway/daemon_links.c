@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "config.h"
+#include "../common/cfgload.h"
 #include "../common/svc.h"
 #include "daemon.h"
 #include "hass.h"
@@ -180,6 +181,7 @@ static struct mqttc *connect_broker(struct daemon *dm, const char *name,
                                     const struct mqttc_callbacks *cb)
 {
 	char cid[192], def[128];
+	struct mqttc_addr addrs[MQTTC_ADDRS_MAX];
 	int reports = strcmp(name, "local") == 0, out = strcmp(name, "local-out") == 0;
 	int upstream = !reports && !out;
 	struct mqttc_params p = {
@@ -195,6 +197,13 @@ static struct mqttc *connect_broker(struct daemon *dm, const char *name,
 	    .certfile = b->certfile,
 	    .keyfile = b->keyfile,
 	};
+	/* A cluster: the client fails over between its nodes. */
+	for (int i = 0; i < b->nhosts && i < MQTTC_ADDRS_MAX; i++) {
+		addrs[i].host = b->hosts[i].host;
+		addrs[i].port = b->hosts[i].port;
+		p.addrs = addrs;
+		p.naddrs = i + 1;
+	}
 	snprintf(def, sizeof(def), "safehoused-%s", dm->cfg->site.id);
 	/* The local connections need ids of their own: the default one is the
 	 * upstream connection's, and the local and the upstream broker may be

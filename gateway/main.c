@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/cfgload.h"
 #include "../common/svc.h"
 #include "../rules/rules.h"
 #include "cmd.h"
@@ -276,9 +277,20 @@ static int str_differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
+static int hosts_differ(const struct config_broker *a, const struct config_broker *b)
+{
+	if (a->nhosts != b->nhosts)
+		return 1;
+	for (int i = 0; i < a->nhosts; i++)
+		if (strcmp(a->hosts[i].host, b->hosts[i].host) != 0 ||
+		    a->hosts[i].port != b->hosts[i].port)
+			return 1;
+	return 0;
+}
+
 static int broker_differs(const struct config_broker *a, const struct config_broker *b)
 {
-	return str_differs(a->host, b->host) || a->port != b->port ||
+	return str_differs(a->host, b->host) || a->port != b->port || hosts_differ(a, b) ||
 	       str_differs(a->username, b->username) || str_differs(a->password, b->password) ||
 	       a->tls != b->tls || str_differs(a->cafile, b->cafile) ||
 	       str_differs(a->certfile, b->certfile) || str_differs(a->keyfile, b->keyfile);

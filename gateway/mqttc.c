@@ -36,6 +36,33 @@
  * comes after it; tests/bench (BENCH_LOAD_QOS=1) measured 20 ms at p99
  * 15 ms, 5 ms at p99 7.5 ms, under 20,000 QoS 1 msg/s. */
 #define BARRIER_SPACING_MS 5
+/* The next node of a cluster is tried this soon after the previous one
+ * failed: long enough not to spin on a refusing broker, short enough that
+ * the failover costs nothing next to the cluster's own election. */
+#define FAILOVER_MS 100
+/* With several brokers, a link lost sooner than this after the broker
+ * accepted us counts as a failed attempt, not a fresh start: a cluster node
+ * in its election accepts the CONNECT and drops us seconds later, and two
+ * clients fighting over one client id kick each other at once; either must
+ * meet the backoff after a round, not go round the nodes ten times a
+ * second. (With one broker a lost link is retried at backoff_min as it
+ * always was: the local broker's blink must not delay a siren.) */
+#define STABLE_MS 10000
+
+/* A SUBSCRIBE waiting for its SUBACK (mid: its message id; the topic is
+ * what the log names if the broker refuses it), or one the broker granted
+ * in this run (mid unused). */
+struct sub_pending {
+	struct sub_pending *next;
+	int mid, qos;
+	char topic[];
+};
+
+struct mqttc_addr_own {
+	char *host;
+	int port;
+	int numeric; /* an IP address: connect_async cannot block on DNS */
+};
 
 /* A connect to a host name, on a thread of its own (see connect_job_run).
  * Shared by the thread and the loop; the last of the two frees it. */
@@ -67,10 +94,32 @@ struct mqttc {
 	int teardown_timer;
 	struct mqttc_callbacks cb;
 	void *ctx;
-	char *name, *host, *username, *password, *client_id, *cafile, *certfile, *keyfile;
+	char *name, *username, *password, *client_id, *cafile, *certfile, *keyfile;
 	char *will_topic, *will_payload;
+	/* The brokers; host, port and numeric_host are the current one's. */
+	struct mqttc_addr_own addr[MQTTC_ADDRS_MAX];
+	int naddrs, cur;
+	int failed; /* attempts failed in a row in this round */
+	/* Saved at CONNACK: a refused subscription, or (several brokers) a
+	 * link lost within STABLE_MS, counts as a failed attempt, not as a
+	 * fresh start (else a standing refusal retries at full speed). */
+	int failed_saved, backoff_saved;
+	int64_t connected_at;
+	int sub_refused; /* a SUBACK said 0x80: the link is dropped */
+	const char *host;
 	int port, keepalive_s, tls;
-	int numeric_host;              /* an IP address: connect_async cannot block on DNS */
+	int numeric_host;
+	const char *lost_why; /* why an established link went (static text) */
+	char peer[MQTTC_PEER_MAX];
+	struct sub_pending *subs;
+	/* What the broker granted us in this run, and whether the link resumed
+	 * a session the broker kept (CONNACK's session present): then these
+	 * subscriptions are in it and are not sent again. On a cluster every
+	 * SUBSCRIBE is a JetStream consumer to create through its leaders;
+	 * right after a node died that is the slow and failing part, while the
+	 * session itself resumes at once, queue and all. */
+	struct sub_pending *granted;
+	int resumed;
 	struct connect_job *resolving; /* a connect running on its thread */
 	/* Why the last attempt failed, as libmosquitto or OpenSSL said it
 	 * ("" while connected): for the log (once per change) and status. */
@@ -234,7 +283,23 @@ static char *dup_or_null(const char *s)
 
 static void start_connect(void *arg);
 
-static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
+static void subs_free(struct sub_pending **list)
+{
+	while (*list) {
+		struct sub_pending *s = *list;
+		*list = s->next;
+		free(s);
+	}
+}
+
+static struct sub_pending **sub_find(struct sub_pending **list, const char *topic)
+{
+	while (*list && strcmp((*list)->topic, topic) != 0)
+		list = &(*list)->next;
+	return list;
+}
+
+static void on_connect_cb(struct mosquitto *m, void *arg, int rc, int flags)
 {
 	struct mqttc *c = arg;
 	(void)m;
@@ -250,6 +315,16 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	           c->tls ? " (TLS)" : "");
 	c->error[0] = c->logged[0] = '\0';
 	c->connected = 1;
+	/* A broker that lost our session (restarted without persistence, or
+	 * a first connect) gets every subscription again. */
+	c->resumed = c->persistent && (flags & 1);
+	if (!c->resumed)
+		subs_free(&c->granted);
+	c->lost_why = NULL;
+	c->failed_saved = c->failed;
+	c->backoff_saved = c->backoff_ms;
+	c->connected_at = loop_mono_ms();
+	c->failed = 0;
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
 	if (c->cb.on_connect)
@@ -261,9 +336,8 @@ static void on_disconnect_cb(struct mosquitto *m, void *arg, int rc)
 {
 	struct mqttc *c = arg;
 	(void)m;
-	if (c->connected && !c->closing)
-		log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host, c->port,
-		         rc ? mosquitto_strerror(rc) : "closed");
+	if (c->connected && !c->lost_why)
+		c->lost_why = rc ? mosquitto_strerror(rc) : "closed";
 	if (!c->connected && !c->refused && !c->error[0])
 		set_read_error(c, MOSQ_ERR_CONN_LOST, 0);
 	c->dead = 1;
@@ -279,6 +353,52 @@ static void on_message_cb(struct mosquitto *m, void *arg, const struct mosquitto
 	if (c->cb.on_message)
 		c->cb.on_message(c->ctx, msg);
 	c->in_cb--;
+}
+
+/* A refused subscription must never go unnoticed: a station not subscribed
+ * to the alarms shows a calm board while houses burn. Drop the link; the
+ * next connect subscribes again (on a cluster, possibly at another node). */
+static void on_subscribe_cb(struct mosquitto *m, void *arg, int mid, int n, const int *granted)
+{
+	struct mqttc *c = arg;
+	struct sub_pending **pp = &c->subs, *s;
+	(void)m;
+	while (*pp && (*pp)->mid != mid)
+		pp = &(*pp)->next;
+	s = *pp;
+	if (s)
+		*pp = s->next;
+	for (int i = 0; i < n; i++) {
+		if (granted[i] >= 0 && granted[i] <= 2) {
+			struct sub_pending *g = s ? *sub_find(&c->granted, s->topic) : NULL;
+			if (g) {
+				g->qos = s->qos;
+			} else if (s) {
+				s->next = c->granted;
+				c->granted = s;
+				s = NULL;
+			}
+		} else {
+			if (s) {
+				struct sub_pending **g = sub_find(&c->granted, s->topic), *old = *g;
+				if (old) {
+					*g = old->next;
+					free(old);
+				}
+			}
+			log_err("mqtt %s: %s:%d refused the subscription to %s (granted 0x%02x); "
+			        "dropping the link to subscribe again",
+			        c->name, c->host, c->port, s ? s->topic : "?", granted[i] & 0xff);
+			set_error(c, "the broker refused the subscription to %.100s",
+			          s ? s->topic : "?");
+			if (c->connected && !c->dead)
+				c->lost_why = "subscription refused";
+			c->sub_refused = 1;
+			c->dead = 1;
+			break;
+		}
+	}
+	free(s);
 }
 
 static void on_publish_cb(struct mosquitto *m, void *arg, int mid)
@@ -302,6 +422,8 @@ static void teardown(struct mqttc *c)
 	c->mosq = NULL;
 	c->connected = 0;
 	c->dead = 0;
+	c->closing = 0;
+	subs_free(&c->subs);
 	/* Unacked messages die with the connection; the broker sends them again
 	 * to the resumed session. A barrier still in flight is void. */
 	if (c->barrier_out)
@@ -314,28 +436,106 @@ static void teardown(struct mqttc *c)
 		c->cb.on_disconnect(c->ctx);
 }
 
-static void schedule_retry(struct mqttc *c)
+static void use_addr(struct mqttc *c, int i)
 {
+	c->cur = i;
+	c->host = c->addr[i].host;
+	c->port = c->addr[i].port;
+	c->numeric_host = c->addr[i].numeric;
+}
+
+const char *mqttc_format_addr(char *buf, size_t size, const char *host, int port)
+{
+	snprintf(buf, size, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	return buf;
+}
+
+/* What the next attempt is. */
+enum attempt_end {
+	END_QUIET,  /* said already (a refused CONNECT) */
+	END_CLOSED, /* our own disconnect: nothing to say, no other broker */
+	END_NOCONN, /* the attempt failed before the broker accepted us */
+	END_LOST,   /* an established link went */
+};
+
+/* After a failed attempt or a lost link: the next broker at once, or after
+ * a whole round failed (or with one broker), the backoff. Says once what
+ * happened and what comes next. */
+static void schedule_retry(struct mqttc *c, enum attempt_end end, const char *why)
+{
+	char from[MQTTC_PEER_MAX], to[MQTTC_PEER_MAX], what[MQTTC_PEER_MAX + 200];
+	int delay, round_over;
+
+	mqttc_format_addr(from, sizeof(from), c->host, c->port);
+	if (c->naddrs > 1 && end != END_CLOSED)
+		use_addr(c, (c->cur + 1) % c->naddrs);
+	round_over = c->naddrs <= 1 || ++c->failed >= c->naddrs;
+	if (round_over) {
+		c->failed = 0;
+		delay = c->backoff_ms;
+		c->backoff_ms *= 2;
+		if (c->backoff_ms > BACKOFF_MAX_MS)
+			c->backoff_ms = BACKOFF_MAX_MS;
+	} else {
+		delay = FAILOVER_MS;
+	}
 	loop_timer_cancel(c->loop, c->retry_timer);
-	c->retry_timer = loop_timer_add(c->loop, c->backoff_ms, start_connect, c);
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > BACKOFF_MAX_MS)
-		c->backoff_ms = BACKOFF_MAX_MS;
+	c->retry_timer = loop_timer_add(c->loop, delay, start_connect, c);
+	if (end == END_CLOSED)
+		return;
+	if (c->naddrs <= 1) {
+		/* The one-broker wording, as it always was. */
+		if (end == END_LOST)
+			log_warn("mqtt %s: connection to %s:%d lost (%s)", c->name, c->host,
+			         c->port, why);
+		else if (end == END_NOCONN)
+			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)",
+			         c->name, c->host, c->port, delay, why);
+		return;
+	}
+	/* "A lost (why)" / "cannot connect to A (why)", then what comes next. */
+	mqttc_format_addr(to, sizeof(to), c->host, c->port);
+	if (end == END_QUIET)
+		snprintf(what, sizeof(what), "%s", from);
+	else
+		snprintf(what, sizeof(what),
+		         end == END_LOST ? "%s lost (%s)" : "cannot connect to %s (%s)", from, why);
+	if (round_over)
+		log_warn("mqtt %s: %s; none of the %d brokers took us, trying %s in %d ms", c->name,
+		         what, c->naddrs, to, delay);
+	else
+		log_warn("mqtt %s: %s; trying %s", c->name, what, to);
 }
 
 static void check_dead(struct mqttc *c)
 {
+	enum attempt_end end = END_QUIET;
+	const char *why = "";
+
 	if (c->dead && c->mosq) {
 		/* A connect that failed after connect_async returned (the
 		 * deferred-ack client writes its CONNECT only from the loop). */
 		if (!c->connected && !c->refused) {
 			if (!c->error[0])
 				set_error(c, "cannot connect");
-			log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)",
-			         c->name, c->host, c->port, c->backoff_ms, c->error);
+			end = END_NOCONN;
+			why = c->error;
+		} else if (c->closing) {
+			end = END_CLOSED;
+		} else if (c->connected) {
+			end = END_LOST;
+			why = c->lost_why ? c->lost_why : "closed";
+			/* Not a working link after all: as if the attempt failed. */
+			if (c->sub_refused ||
+			    (c->naddrs > 1 && loop_mono_ms() - c->connected_at < STABLE_MS)) {
+				c->failed = c->failed_saved;
+				c->backoff_ms = c->backoff_saved;
+			}
 		}
+		c->lost_why = NULL;
+		c->sub_refused = 0;
 		teardown(c);
-		schedule_retry(c);
+		schedule_retry(c, end, why);
 	}
 }
 
@@ -548,7 +748,7 @@ static void start_connect(void *arg)
 	c->mosq = mosquitto_new(c->client_id, !(c->persistent && c->client_id), c);
 	if (!c->mosq) {
 		log_err("mqtt %s: cannot create client", c->name);
-		schedule_retry(c);
+		schedule_retry(c, END_QUIET, "");
 		return;
 	}
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
@@ -559,10 +759,11 @@ static void start_connect(void *arg)
 	 * the acks (see mqttc.h). */
 	if (c->defer)
 		mosquitto_threaded_set(c->mosq, true);
-	mosquitto_connect_callback_set(c->mosq, on_connect_cb);
+	mosquitto_connect_with_flags_callback_set(c->mosq, on_connect_cb);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect_cb);
 	mosquitto_message_callback_set(c->mosq, on_message_cb);
 	mosquitto_publish_callback_set(c->mosq, on_publish_cb);
+	mosquitto_subscribe_callback_set(c->mosq, on_subscribe_cb);
 	mosquitto_log_callback_set(c->mosq, on_log_cb);
 	if (c->username)
 		mosquitto_username_pw_set(c->mosq, c->username, c->password);
@@ -591,11 +792,9 @@ static void connect_started(struct mqttc *c, int rc, int err)
 			else
 				set_read_error(c, rc, err);
 		}
-		log_warn("mqtt %s: cannot connect to %s:%d; retrying in %d ms (%s)", c->name,
-		         c->host, c->port, c->backoff_ms, c->error);
 		mosquitto_destroy(c->mosq);
 		c->mosq = NULL;
-		schedule_retry(c);
+		schedule_retry(c, END_NOCONN, c->error);
 		return;
 	}
 	c->fd = mosquitto_socket(c->mosq);
@@ -615,8 +814,31 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 	c->cb = *cb;
 	c->ctx = ctx;
 	c->name = strdup(p->name ? p->name : "mqtt");
-	c->host = strdup(p->host ? p->host : "127.0.0.1");
-	c->port = p->port ? p->port : 1883;
+	if (p->addrs && p->naddrs > 0) {
+		c->naddrs = p->naddrs < MQTTC_ADDRS_MAX ? p->naddrs : MQTTC_ADDRS_MAX;
+		for (int i = 0; i < c->naddrs; i++) {
+			c->addr[i].host = dup_or_null(p->addrs[i].host);
+			c->addr[i].port = p->addrs[i].port;
+		}
+	} else {
+		c->naddrs = 1;
+		c->addr[0].host = dup_or_null(p->host);
+		c->addr[0].port = p->port;
+	}
+	for (int i = 0; i < c->naddrs; i++) {
+		unsigned char a[16];
+		if (!c->addr[i].host)
+			c->addr[i].host = strdup("127.0.0.1");
+		if (!c->addr[i].host) {
+			mqttc_free(c);
+			return NULL;
+		}
+		if (!c->addr[i].port)
+			c->addr[i].port = 1883;
+		c->addr[i].numeric = inet_pton(AF_INET, c->addr[i].host, a) == 1 ||
+		                     inet_pton(AF_INET6, c->addr[i].host, a) == 1;
+	}
+	use_addr(c, 0);
 	c->username = dup_or_null(p->username);
 	c->password = dup_or_null(p->password);
 	c->client_id = dup_or_null(p->client_id);
@@ -627,16 +849,11 @@ struct mqttc *mqttc_new(struct loop *l, const struct mqttc_params *p,
 	c->will_payload = dup_or_null(p->will_topic ? p->will_payload : NULL);
 	c->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
 	c->tls = p->tls;
-	{
-		unsigned char a[16];
-		c->numeric_host =
-		    inet_pton(AF_INET, c->host, a) == 1 || inet_pton(AF_INET6, c->host, a) == 1;
-	}
 	c->persistent = p->persistent;
 	c->defer = p->defer_acks;
 	c->backoff_min_ms = p->backoff_min_ms > 0 ? p->backoff_min_ms : BACKOFF_MIN_MS;
 	c->backoff_ms = c->backoff_min_ms;
-	if (!c->name || !c->host) {
+	if (!c->name) {
 		mqttc_free(c);
 		return NULL;
 	}
@@ -673,7 +890,10 @@ void mqttc_free(struct mqttc *c)
 	if (c->mosq)
 		mosquitto_destroy(c->mosq);
 	free(c->name);
-	free(c->host);
+	for (int i = 0; i < c->naddrs; i++)
+		free(c->addr[i].host);
+	subs_free(&c->subs);
+	subs_free(&c->granted);
 	free(c->username);
 	if (c->password)
 		explicit_bzero(c->password, strlen(c->password));
@@ -723,21 +943,53 @@ int mqttc_subscribe(struct mqttc *c, const char *topic)
 
 int mqttc_subscribe_qos(struct mqttc *c, const char *topic, int qos)
 {
+	struct sub_pending *s;
+	int mid = 0, rc;
+
 	if (!c || !c->mosq)
 		return -1;
-	int rc = mosquitto_subscribe(c->mosq, NULL, topic, qos);
+	s = *sub_find(&c->granted, topic);
+	if (c->resumed && s && s->qos == qos)
+		return 0; /* in the session the broker kept */
+	rc = mosquitto_subscribe(c->mosq, &mid, topic, qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt %s: subscribe %s: %s", c->name, topic, mosquitto_strerror(rc));
 		return -1;
+	}
+	/* Without memory the SUBACK is still checked; only the topic is not
+	 * named then. */
+	s = malloc(sizeof(*s) + strlen(topic) + 1);
+	if (s) {
+		s->mid = mid;
+		s->qos = qos;
+		strcpy(s->topic, topic);
+		s->next = c->subs;
+		c->subs = s;
 	}
 	return 0;
 }
 
 int mqttc_unsubscribe(struct mqttc *c, const char *topic)
 {
+	struct sub_pending **g, *old;
+
 	if (!c || !c->mosq)
 		return -1;
+	g = sub_find(&c->granted, topic);
+	old = *g;
+	if (old) {
+		*g = old->next;
+		free(old);
+	}
 	return mosquitto_unsubscribe(c->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+const char *mqttc_peer(const struct mqttc *c)
+{
+	struct mqttc *w = (struct mqttc *)c; /* the buffer is a cache */
+	if (!mqttc_connected(c))
+		return NULL;
+	return mqttc_format_addr(w->peer, sizeof(w->peer), c->host, c->port);
 }
 
 const char *mqttc_error(const struct mqttc *c)

@@ -11,11 +11,25 @@
  *
  * After a lost connection the client object is destroyed and a fresh one
  * connects with exponential backoff (backoff_min_ms, default 1 s, doubling
- * to 30 s). Anything that must not be lost is therefore kept by the caller
- * (the store's outbox) and sent again from on_connect, never left in
- * libmosquitto's queue. With `persistent`, the fresh client has the same id
- * and clean session off, so the broker resumes the session: subscriptions
- * and what was queued for us while we were away.
+ * to 30 s). With several broker addresses (the nodes of a cluster), a
+ * failed attempt or a lost link moves to the next address at once, round
+ * robin, and the backoff applies only after a whole round failed: a dead
+ * node must not cost the seconds of a backoff when its peers are up. Anything that must not be lost
+ * is therefore kept by the caller (the store's outbox) and sent again from on_connect, never left
+ * in libmosquitto's queue. With `persistent`, the fresh client has the same id and clean session
+ * off, so the broker resumes the session: subscriptions and what was queued for us while we were
+ * away (a cluster shares the session between its nodes, so this holds across a failover too).
+ *
+ * Callers subscribe again from every on_connect; when the broker says it
+ * kept our session (CONNACK session present), what it granted us before in
+ * this run is in that session and is not sent again: on a cluster each
+ * SUBSCRIBE is a consumer to create through leaders that may be in an
+ * election (a broker that lost the session, or a new run, gets them all).
+ *
+ * A subscription the broker refuses (SUBACK 0x80: an ACL, or a cluster
+ * still electing its stream leaders) is logged as an error with its topic
+ * and the link is dropped and made again after the usual delay, so the
+ * subscription is retried: a client never runs silently without one.
  *
  * Deferred acknowledgment (defer_acks): libmosquitto queues the PUBACK of a
  * QoS 1 message before it calls on_message. Such a connection is put in
@@ -38,8 +52,23 @@ struct loop;
 struct mqttc;
 struct mosquitto_message;
 
+/* The most broker addresses a client fails over between. */
+#define MQTTC_ADDRS_MAX 8
+/* "host:port" or "[v6]:port", with its NUL. */
+#define MQTTC_PEER_MAX 280
+
+/* One broker address; host is a name or an IP address (no brackets). */
+struct mqttc_addr {
+	const char *host;
+	int port; /* 0: 1883 */
+};
+
 struct mqttc_params {
 	const char *name; /* for logs: "local", "upstream" */
+	/* The brokers, tried in this order, round robin (naddrs 1 to
+	 * MQTTC_ADDRS_MAX, copied); addrs NULL: the one at host and port. */
+	const struct mqttc_addr *addrs;
+	int naddrs;
 	const char *host;
 	int port;
 	const char *username, *password;
@@ -84,7 +113,8 @@ int mqttc_publish(struct mqttc *c, const char *topic, const void *payload, size_
 
 /* Subscribe (QoS 1: a report published at QoS 1 reaches us at QoS 1, is
  * queued for a persistent session while we are away and is redelivered
- * until acknowledged). Only valid while connected: call from on_connect. */
+ * until acknowledged). Only valid while connected: call from on_connect.
+ * Returns 0 without sending when a resumed session has it already. */
 int mqttc_subscribe(struct mqttc *c, const char *topic);
 /* The same at another QoS: 0 for what must never be queued for us while we
  * are away (a command must not run hours after it was given). */
@@ -99,6 +129,13 @@ void mqttc_flush(struct mqttc *c);
  * "Connection refused"), or NULL when connected or not known yet. Owned by
  * c, valid until its next call. Never holds a secret. */
 const char *mqttc_error(const struct mqttc *c);
+
+/* The broker connected to, as "host:port" ("[v6]:port"), or NULL when not
+ * connected. Owned by c, valid until its next call. */
+const char *mqttc_peer(const struct mqttc *c);
+
+/* "host:port" of a into buf (MQTTC_PEER_MAX bytes); returns buf. */
+const char *mqttc_format_addr(char *buf, size_t size, const char *host, int port);
 
 /* defer_acks: messages read whose acks are held (status, tests). */
 int mqttc_unacked(const struct mqttc *c);

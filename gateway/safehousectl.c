@@ -248,6 +248,8 @@ static void show_status(const cJSON *r)
 	       num(r, "outbox_pending"));
 	if (cJSON_IsString(cJSON_GetObjectItem(m, "upstream_error")))
 		printf("          upstream: %s\n", str(m, "upstream_error"));
+	if (cJSON_IsString(cJSON_GetObjectItem(m, "upstream_peer")))
+		printf("          upstream: on %s\n", str(m, "upstream_peer"));
 	{
 		const cJSON *nb = cJSON_GetObjectItem(r, "neighbours");
 		if (cJSON_IsObject(nb) && cJSON_IsTrue(cJSON_GetObjectItem(nb, "watched")))

@@ -122,6 +122,8 @@ static void add_ctl_fields(const struct status_deps *d, cJSON *o)
 	cJSON_AddBoolToObject(m, "local_out", mqttc_connected(d->local_out));
 	cJSON_AddNumberToObject(m, "reports_unacked", mqttc_unacked(d->local));
 	cJSON_AddBoolToObject(m, "upstream", upstream_connected(d->up));
+	if (upstream_peer(d->up))
+		cJSON_AddStringToObject(m, "upstream_peer", upstream_peer(d->up));
 	if (d->outbox)
 		outbox_status_json(d->outbox, o);
 	if (upstream_error(d->up))

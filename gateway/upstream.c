@@ -605,6 +605,11 @@ const char *upstream_error(const struct upstream *up)
 	return mqttc_error(up->client);
 }
 
+const char *upstream_peer(const struct upstream *up)
+{
+	return mqttc_peer(up->client);
+}
+
 int upstream_connected(const struct upstream *up)
 {
 	return mqttc_connected(up->client);

@@ -101,6 +101,9 @@ int upstream_pending(struct upstream *up);
 /* Why the upstream link is down (mqttc_error), or NULL. */
 const char *upstream_error(const struct upstream *up);
 int upstream_connected(const struct upstream *up);
+/* The broker (of a cluster: the node) the link is on, "host:port", or
+ * NULL when down (mqttc_peer). */
+const char *upstream_peer(const struct upstream *up);
 
 /* Alarm raised -> PUBACK, over the last 256 raised alarms sent upstream
  * since start: from queueing the feed's "raised" row (in the transaction of

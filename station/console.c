@@ -267,6 +267,8 @@ static int h_stats(void *ctx, struct web_req *r)
 	cJSON_AddBoolToObject(o, "broker_connected", m && mqttc_connected(m));
 	cJSON_AddBoolToObject(o, "timekeeper", c->d.timekeeper && c->d.timekeeper(c->d.ctx));
 	cJSON_AddBoolToObject(o, "shared_database", sstore_shared(c->d.store));
+	if (m && mqttc_peer(m))
+		cJSON_AddStringToObject(o, "broker_peer", mqttc_peer(m));
 	store_format_time(c->d.started_wall_ms, at, sizeof(at));
 	cJSON_AddStringToObject(o, "started_at", at);
 	return web_reply_json(r, 200, o);

@@ -26,6 +26,7 @@
 
 #include <mosquitto.h>
 
+#include "common/cfgload.h"
 #include "common/svc.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
@@ -230,10 +231,11 @@ static void on_connect(void *ctx)
 	static const char *const leaves[] = {"alarm",  "alert",     "notify",
 	                                     "status", "heartbeat", "bridge"};
 	char topic[256];
-	log_notice("station: connected to the broker %s:%d", st->cfg->broker.host,
-	           st->cfg->broker.port);
-	svc_status("console on %s, %zu site(s); broker %s:%d connected", st->cfg->http.listen,
-	           board_site_count(st->board), st->cfg->broker.host, st->cfg->broker.port);
+	/* The node of a cluster it is on: which one is what an operator asks. */
+	const char *peer = mqttc_peer(st->mq);
+	log_notice("station: connected to the broker %s", peer ? peer : "?");
+	svc_status("console on %s, %zu site(s); broker %s connected", st->cfg->http.listen,
+	           board_site_count(st->board), peer ? peer : "?");
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		snprintf(topic, sizeof(topic), "%s/+/%s", st->cfg->broker.prefix, leaves[i]);
 		mqttc_subscribe(st->mq, topic);
@@ -291,9 +293,16 @@ static int broker_start(struct station *st)
 	                                          .on_message = on_message,
 	                                          .barrier = on_barrier};
 	struct mqttc_params p = {0};
+	struct mqttc_addr addrs[MQTTC_ADDRS_MAX];
 	p.name = "commune";
 	p.host = st->cfg->broker.host;
 	p.port = st->cfg->broker.port;
+	for (int i = 0; i < st->cfg->broker.nhosts && i < MQTTC_ADDRS_MAX; i++) {
+		addrs[i].host = st->cfg->broker.hosts[i].host;
+		addrs[i].port = st->cfg->broker.hosts[i].port;
+		p.addrs = addrs;
+		p.naddrs = i + 1;
+	}
 	p.username = st->cfg->broker.username;
 	p.password = st->cfg->broker.password;
 	p.client_id = st->cfg->broker.client_id;

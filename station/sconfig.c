@@ -36,9 +36,9 @@ enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {"broker", "database", "http",      "lost_contact_s",
                                        "groups", "sites",    "log_level", NULL};
-static const char *const broker_keys[] = {"host",     "port",     "prefix",      "client_id",
-                                          "username", "password", "keepalive_s", "tls",
-                                          "cafile",   "certfile", "keyfile",     NULL};
+static const char *const broker_keys[] = {
+    "host",        "hosts", "port",   "prefix",   "client_id", "username", "password",
+    "keepalive_s", "tls",   "cafile", "certfile", "keyfile",   NULL};
 static const char *const http_keys[] = {"listen",   "cert",           "key",
                                         "language", "session_idle_s", NULL};
 static const char *const group_keys[] = {"id", "name", "lost_contact_s", NULL};
@@ -137,7 +137,8 @@ static void parse_broker(struct loader *l, const cJSON *root)
 	}
 	old = cfgl_path_push_key(&l->cl, "broker");
 	cfgl_check_keys(&l->cl, b, broker_keys);
-	cfgl_get_str(&l->cl, b, "host", OPTIONAL, "127.0.0.1", 0, &c->broker.host);
+	if (!cfgl_member(b, "hosts"))
+		cfgl_get_str(&l->cl, b, "host", OPTIONAL, "127.0.0.1", 0, &c->broker.host);
 	cfgl_get_bool(&l->cl, b, "tls", &c->broker.tls);
 	if (get_file(l, b, "cafile", 0, &c->broker.cafile) > 0 &&
 	    cJSON_IsFalse(cfgl_member(b, "tls")))
@@ -152,6 +153,13 @@ static void parse_broker(struct loader *l, const cJSON *root)
 	/* TLS on the plain port never connects: follow the usual 8883. */
 	c->broker.port = c->broker.tls ? 8883 : 1883;
 	cfgl_get_int(&l->cl, b, "port", OPTIONAL, 1, 65535, NULL, &c->broker.port);
+	if (cfgl_member(b, "hosts")) {
+		int n = cfgl_get_hosts(&l->cl, b, c->broker.port, &c->broker.hosts);
+		if (n > 0) {
+			c->broker.nhosts = n;
+			c->broker.host = cfgl_sdup(&l->cl, c->broker.hosts[0].host);
+		}
+	}
 	r = cfgl_str_member(&l->cl, b, "prefix", OPTIONAL, &prefix);
 	if (r == 0)
 		c->broker.prefix = cfgl_sdup(&l->cl, "safehouse");
@@ -571,6 +579,7 @@ void sconfig_free(struct sconfig *c)
 		return;
 	free(c->path);
 	free(c->broker.host);
+	cfgl_addrs_free(c->broker.hosts, c->broker.nhosts);
 	free(c->broker.prefix);
 	free(c->broker.client_id);
 	free(c->broker.username);

@@ -2,6 +2,7 @@
  * sconfig.h: the station's configuration (one JSON file, station.json).
  *
  *   {"broker":   {"host": "127.0.0.1", "port": 1883, "prefix": "safehouse",
+ *                 (or "hosts": ["10.0.0.11", "10.0.0.12:1884"]: a cluster),
  *                 "client_id": "safehouse-station", "username": "...",
  *                 "password": "...", "keepalive_s": 30,
  *                 "tls": false, "cafile": "...", "certfile": "...", "keyfile": "..."},
@@ -37,11 +38,15 @@ struct sconfig_site {
 	double lat, lon;
 };
 
+struct cfgl_addr; /* common/cfgload.h */
+
 struct sconfig {
 	char *path; /* the file it was read from */
 	struct {
-		char *host;
-		int port;        /* default 1883, 8883 with TLS */
+		char *host;              /* with hosts: a copy of the first one's */
+		int port;                /* default 1883, 8883 with TLS */
+		struct cfgl_addr *hosts; /* "hosts": a cluster's nodes; NULL with "host" */
+		int nhosts;
 		char *prefix;    /* default "safehouse" */
 		char *client_id; /* default "safehouse-station" */
 		char *username, *password;

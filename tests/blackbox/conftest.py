@@ -74,3 +74,21 @@ def site(tmp_path, broker, probe):
 def running_site(site):
     """The default site, started and ready."""
     return site.start()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path):
+    """The commune broker as a 3-node nats-server cluster (nats_cluster.py),
+    started and carrying MQTT QoS 1; stopped (all of it) after the test."""
+    from nats_cluster import NATS_SERVER, NatsCluster
+    if not os.access(NATS_SERVER, os.X_OK):
+        pytest.fail(f"missing executable {NATS_SERVER} (Debian package nats-server; "
+                    f"deploy/install-deps.sh installs it)", pytrace=False)
+    c = NatsCluster(tmp_path / "nats")
+    try:
+        c.start()
+        print(f"NATS cluster ready in {c.start_s:.2f} s")
+        yield c
+    finally:
+        c.stop()
+        print(c.logs_tail(6000))

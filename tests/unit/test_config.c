@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cfgload.h"
 #include "gateway/config.h"
 #include "rules/rules.h"
 
@@ -1321,6 +1322,148 @@ static void test_contact_with_a_refused_id_is_reported_not_looked_up(void **stat
 	            "digits, '-' or '_'");
 }
 
+/* A cluster upstream: each node "HOST" or "HOST:PORT", the port defaulting
+ * to the object's; host names the first node, so code asking "is there an
+ * upstream" still works. */
+static void test_upstream_hosts_list_the_nodes_of_a_cluster(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"upstream\": {\"hosts\": [\"10.0.0.11\", \"10.0.0.12:1884\",\n"
+	                      "                \"[fd00::3]:1883\", \"fd00::4\", \"mq.example\"],\n"
+	                      "               \"port\": 1885}\n"
+	                      "}\n",
+	         &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(c->upstream.nhosts, 5);
+	assert_string_equal(c->upstream.hosts[0].host, "10.0.0.11");
+	assert_int_equal(c->upstream.hosts[0].port, 1885);
+	assert_string_equal(c->upstream.hosts[1].host, "10.0.0.12");
+	assert_int_equal(c->upstream.hosts[1].port, 1884);
+	assert_string_equal(c->upstream.hosts[2].host, "fd00::3");
+	assert_int_equal(c->upstream.hosts[2].port, 1883);
+	assert_string_equal(c->upstream.hosts[3].host, "fd00::4");
+	assert_int_equal(c->upstream.hosts[3].port, 1885);
+	assert_string_equal(c->upstream.hosts[4].host, "mq.example");
+	assert_string_equal(c->upstream.host, "10.0.0.11");
+	config_free(c);
+}
+
+static void test_upstream_with_one_host_has_no_list(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"upstream\": {\"host\": \"militia.example\"}\n}\n", &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->upstream.nhosts, 0);
+	assert_null(c->upstream.hosts);
+	assert_string_equal(c->upstream.host, "militia.example");
+	config_free(c);
+}
+
+static void test_upstream_hosts_mistakes_are_all_reported_with_their_place(void **state)
+{
+	struct diags d;
+	struct config *c =
+	    load(MINIMAL_HEAD "  \"upstream\": {\"host\": \"a\", \"hosts\": [\"b\", \"b:1883\",\n"
+	                      "    \"c:0\", \"d:x\", \"\", \"[fd00::1\", 7, \"e f\"]}\n"
+	                      "}\n",
+	         &d);
+
+	(void)state;
+	assert_null(c);
+	expect_diag(
+	    &d, 0,
+	    "site.json:4:29: upstream.hosts: give either \"host\" (one broker) or \"hosts\" "
+	    "(a cluster), not both");
+	expect_diag(&d, 0,
+	            "site.json:4:44: upstream.hosts[1]: \"b:1883\" names the same broker as "
+	            "hosts[0]; each node once");
+	expect_diag(
+	    &d, 0,
+	    "site.json:5:5: upstream.hosts[2]: \"c:0\": the port after ':' must be a number "
+	    "from 1 to 65535");
+	expect_diag(&d, 0,
+	            "site.json:5:12: upstream.hosts[3]: \"d:x\": the port after ':' must be a "
+	            "number from 1 to 65535");
+	expect_diag(&d, 0, "site.json:5:19: upstream.hosts[4]: \"\": an empty host");
+	expect_diag(&d, 0,
+	            "site.json:5:23: upstream.hosts[5]: \"[fd00::1\": an IPv6 address in brackets "
+	            "needs its ']' (write [ADDRESS]:PORT)");
+	expect_diag(&d, 0,
+	            "site.json:5:35: upstream.hosts[6]: expected a string \"HOST\" or "
+	            "\"HOST:PORT\", found a number");
+	expect_diag(&d, 0,
+	            "site.json:5:38: upstream.hosts[7]: \"e f\": a host name has no spaces, '/' or "
+	            "'@' (write HOST or HOST:PORT)");
+	assert_int_equal(d.errors, 8);
+}
+
+static void test_upstream_hosts_must_list_one_to_eight(void **state)
+{
+	struct diags d;
+	struct config *c = load(MINIMAL_HEAD "  \"upstream\": {\"hosts\": []}\n}\n", &d);
+
+	(void)state;
+	assert_null(c);
+	assert_int_equal(d.errors, 1);
+	expect_diag(&d, 0, "site.json:4:25: upstream.hosts: lists 0 broker(s); give 1 to 8");
+	c = load(MINIMAL_HEAD "  \"upstream\": {\"hosts\": [\"a\", \"b\", \"c\", \"d\", \"e\", "
+	                      "\"f\", \"g\", \"h\", \"i\"]}\n}\n",
+	         &d);
+	assert_null(c);
+	expect_diag(&d, 0, "site.json:4:25: upstream.hosts: lists 9 broker(s); give 1 to 8");
+}
+
+static void test_host_and_port_split_as_written(void **state)
+{
+	static const struct {
+		const char *in, *host;
+		int port; /* -1: refused */
+	} cases[] = {
+	    {"10.0.0.11", "10.0.0.11", 1883},
+	    {"10.0.0.12:1884", "10.0.0.12", 1884},
+	    {"[fd00::3]:1885", "fd00::3", 1885},
+	    {"[fd00::3]", "fd00::3", 1883},
+	    {"fd00::3", "fd00::3", 1883},
+	    {"mq.example:65535", "mq.example", 65535},
+	    {"h:65536", NULL, -1},
+	    {"h:", NULL, -1},
+	    {":1883", NULL, -1},
+	    {"[]:1883", NULL, -1},
+	    {"[fd00::3]x", NULL, -1},
+	    {"[fd00::3]:", NULL, -1},
+	    {"h:+1", NULL, -1},
+	    {"user@h", NULL, -1},
+	    {"mqtt://h", NULL, -1},
+	    {"a]b", NULL, -1},
+	};
+	char host[64];
+	const char *why;
+	int port;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = cfgl_split_hostport(cases[i].in, 1883, host, sizeof(host), &port, &why);
+		if (cases[i].port < 0) {
+			if (rc != -1)
+				fail_msg("%s: accepted", cases[i].in);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("%s: refused: %s", cases[i].in, why);
+		assert_string_equal(host, cases[i].host);
+		assert_int_equal(port, cases[i].port);
+	}
+	/* A host longer than the buffer is refused, not cut. */
+	assert_int_equal(cfgl_split_hostport("abcdefgh", 1883, host, 8, &port, &why), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1363,6 +1506,11 @@ int main(void)
 	    cmocka_unit_test(test_bad_neighbours_and_language_are_each_reported),
 	    cmocka_unit_test(test_web_is_off_by_default_and_loads_with_its_defaults),
 	    cmocka_unit_test(test_bad_web_section_is_reported_key_by_key),
+	    cmocka_unit_test(test_upstream_hosts_list_the_nodes_of_a_cluster),
+	    cmocka_unit_test(test_upstream_with_one_host_has_no_list),
+	    cmocka_unit_test(test_upstream_hosts_mistakes_are_all_reported_with_their_place),
+	    cmocka_unit_test(test_upstream_hosts_must_list_one_to_eight),
+	    cmocka_unit_test(test_host_and_port_split_as_written),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

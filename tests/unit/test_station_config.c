@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/cfgload.h"
 #include "station/sconfig.h"
 
 struct fx {
@@ -235,11 +236,11 @@ static void test_an_unknown_key_is_reported_with_a_suggestion(void **state)
 
 	assert_int_equal(load(f,
 	                      "{\"database\": \"s.db\",\n"
-	                      " \"broker\": {\"hots\": \"x\"},\n"
+	                      " \"broker\": {\"hst\": \"x\"},\n"
 	                      " \"lost_contacts\": 60, \"zzz\": 1}\n",
 	                      0644),
 	                 3);
-	said(f, 2, 13, "broker.hots", "unknown key; did you mean \"host\"?");
+	said(f, 2, 13, "broker.hst", "unknown key; did you mean \"host\"?");
 	said(f, 3, 2, "lost_contacts", "did you mean \"lost_contact_s\"?");
 	said(f, 3, 23, "zzz", "unknown key; expected one of broker, database");
 }
@@ -275,6 +276,37 @@ static void test_broken_json_and_a_missing_file_are_said_plainly(void **state)
 	free(out);
 }
 
+/* The station follows a cluster: "hosts", the port defaulting to the
+ * object's; mistakes each at their place, in one pass. */
+static void test_broker_hosts_list_a_cluster_and_mistakes_are_each_reported(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f,
+	                      "{\"database\": \"s.db\",\n"
+	                      " \"broker\": {\"hosts\": [\"10.0.0.11\", \"10.0.0.12:1884\", "
+	                      "\"[fd00::3]\"], \"port\": 1885}}\n",
+	                      0644),
+	                 0);
+	assert_int_equal(f->c->broker.nhosts, 3);
+	assert_string_equal(f->c->broker.hosts[0].host, "10.0.0.11");
+	assert_int_equal(f->c->broker.hosts[0].port, 1885);
+	assert_int_equal(f->c->broker.hosts[1].port, 1884);
+	assert_string_equal(f->c->broker.hosts[2].host, "fd00::3");
+	assert_string_equal(f->c->broker.host, "10.0.0.11");
+	assert_int_equal(load(f,
+	                      "{\"database\": \"s.db\",\n"
+	                      " \"broker\": {\"host\": \"a\", \"hosts\": [\"b:99999\", \"c\", "
+	                      "\"c:1883\"]}}\n",
+	                      0644),
+	                 3);
+	said(f, 2, 26, "broker.hosts", "not both");
+	said(f, 2, 36, "broker.hosts[0]", "\"b:99999\": the port after ':' must be a number");
+	said(f, 2, 52, "broker.hosts[2]", "\"c:1883\" names the same broker as hosts[1]");
+	assert_int_equal(load(f, "{\"database\": \"s.db\", \"broker\": {\"hosts\": []}}", 0644), 1);
+	said(f, 1, 42, "broker.hosts", "lists 0 broker(s); give 1 to 8");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +316,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_every_mistake_of_a_file_is_reported_in_one_pass_with_its_place, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_broker_hosts_list_a_cluster_and_mistakes_are_each_reported, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_an_unknown_key_is_reported_with_a_suggestion,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_password_in_a_file_others_can_read_is_refused,
