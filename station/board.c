@@ -27,7 +27,11 @@ struct balarm {
 
 struct bsite {
 	struct ssite s;
-	int64_t contact_mono;           /* last fresh message (monotonic ms) */
+	int64_t contact_mono; /* last fresh message (monotonic ms) */
+	/* A last will not yet followed by a report (monotonic ms), or 0; and
+	 * what it said. Lost contact once it is older than will_grace_s. */
+	int64_t will_mono;
+	const char *will_why;
 	int64_t persisted_mono;         /* when its row was last written */
 	const struct sconfig_site *dir; /* its directory entry, or NULL */
 	struct balarm *alarms;          /* active (not reset / closed) */
@@ -353,6 +357,9 @@ static int contact_back(struct board *b, struct bsite *s, int64_t wall_ms)
 	return rc;
 }
 
+static int will(struct board *b, struct bsite *s, int64_t wall_ms, int64_t now_mono,
+                const char *why);
+
 static int lose_contact(struct board *b, struct bsite *s, int64_t wall_ms, const char *why)
 {
 	struct salarm a;
@@ -541,10 +548,9 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 			fresh = 0; /* the will: the opposite of contact */
 			/* Retained: it was offline already when we subscribed. */
 			if (!s->s.lost_contact &&
-			    lose_contact(
-			        b, s, wall_ms,
-			        retained ? "the gateway is offline (its last will)"
-			                 : "the gateway's connection dropped (its last will)") < 0)
+			    will(b, s, wall_ms, now_mono,
+			         retained ? "the gateway is offline (its last will)"
+			                  : "the gateway's connection dropped (its last will)") < 0)
 				return -EIO;
 		}
 		changed = 1;
@@ -555,9 +561,8 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 		 * will: the house is cut off. */
 		fresh = 0;
 		if (!m->online && !s->s.lost_contact) {
-			if (lose_contact(b, s, wall_ms,
-			                 "the house's mosquitto bridge went down (its last will)") <
-			    0)
+			if (will(b, s, wall_ms, now_mono,
+			         "the house's mosquitto bridge went down (its last will)") < 0)
 				return -EIO;
 			s->s.online = 0;
 			changed = 1;
@@ -593,6 +598,7 @@ int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload,
 	}
 contact:
 	if (fresh) {
+		s->will_mono = 0;
 		s->contact_mono = now_mono;
 		s->s.last_message_ms = wall_ms;
 		if (s->s.lost_contact) {
@@ -665,6 +671,26 @@ void board_grace(struct board *b, int64_t now_mono)
 		b->sites[i]->contact_mono = now_mono;
 }
 
+/* A last will (the gateway's retained status offline, or its bridge's):
+ * lost contact, but only if the house has not reported again within
+ * will_grace_s. A gateway whose broker node died, or whose Internet link
+ * blinked, reconnects within seconds, and the broker publishes its will
+ * when the new connection takes the session over: raising lost contact
+ * for that would call the militia out for nothing. */
+static int will(struct board *b, struct bsite *s, int64_t wall_ms, int64_t now_mono,
+                const char *why)
+{
+	if (b->c->will_grace_s <= 0)
+		return lose_contact(b, s, wall_ms, why);
+	if (!s->will_mono) {
+		s->will_mono = now_mono;
+		s->will_why = why;
+		log_info("station: %s: %s; lost contact unless it reports within %d s", s->s.id,
+		         why, b->c->will_grace_s);
+	}
+	return 0;
+}
+
 int board_check(struct board *b, int64_t wall_ms, int64_t now_mono)
 {
 	int rc = 0;
@@ -674,6 +700,15 @@ int board_check(struct board *b, int64_t wall_ms, int64_t now_mono)
 		struct bsite *s = b->sites[i];
 		int64_t win = (int64_t)window_s(b, s) * 1000;
 		char why[160];
+		if (!s->s.lost_contact && s->will_mono &&
+		    now_mono - s->will_mono >= (int64_t)b->c->will_grace_s * 1000) {
+			s->will_mono = 0;
+			if (lose_contact(b, s, wall_ms, s->will_why) < 0 ||
+			    sstore_site_put(b->st, &s->s) < 0)
+				rc = -EIO;
+			site_changed(b, s->s.id);
+			continue;
+		}
 		if (s->s.lost_contact || now_mono - s->contact_mono <= win)
 			continue;
 		snprintf(why, sizeof(why), "no report for %lld s (window %d s)",

@@ -34,8 +34,9 @@
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
-static const char *const top_keys[] = {"broker", "database", "http",      "lost_contact_s",
-                                       "groups", "sites",    "log_level", NULL};
+static const char *const top_keys[] = {"broker",         "database",     "http",
+                                       "lost_contact_s", "will_grace_s", "groups",
+                                       "sites",          "log_level",    NULL};
 static const char *const broker_keys[] = {
     "host",        "hosts", "port",   "prefix",   "client_id", "username", "password",
     "keepalive_s", "tls",   "cafile", "certfile", "keyfile",   NULL};
@@ -494,6 +495,8 @@ static void validate(struct loader *l, const cJSON *root)
 	parse_http(l, root);
 	cfgl_get_int(&l->cl, root, "lost_contact_s", OPTIONAL, 30, 86400, "seconds",
 	             &c->lost_contact_s);
+	c->will_grace_s = 30;
+	cfgl_get_int(&l->cl, root, "will_grace_s", OPTIONAL, 0, 600, "seconds", &c->will_grace_s);
 	parse_groups(l, root);
 	parse_sites(l, root);
 	c->log_level = LOG_INFO;

@@ -64,6 +64,9 @@ struct sconfig {
 	/* Reporting window: 0 means three of the site's own heartbeat_s (180 s
 	 * for the default 60 s heartbeat, and that until one arrives). */
 	int lost_contact_s;
+	/* A last will is lost contact only when the house has not reported
+	 * again this long after it (default 30 s; 0: at once). */
+	int will_grace_s;
 	struct sconfig_group *groups;
 	size_t ngroups;
 	struct sconfig_site *sites;

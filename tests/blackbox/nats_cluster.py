@@ -136,7 +136,7 @@ class NatsCluster:
                 f'cluster {{\n  name: "commune"\n  listen: "127.0.0.1:{self.cluster_ports[i]}"\n'
                 f'  routes: [\n{routes}\n  ]\n}}\n'
                 f'mqtt {{\n  listen: "127.0.0.1:{self.mqtt_ports[i]}"\n'
-                f'  stream_replicas: {self.n}\n  ack_wait: "30s"\n}}\n' + auth)
+                f'  stream_replicas: {self.n}\n  ack_wait: "5s"\n}}\n' + auth)
 
     def conf_path(self, i):
         return self.dir / f"node{i + 1}.conf"

@@ -269,7 +269,8 @@ def test_a_silent_site_becomes_lost_contact_after_its_window_and_clears_on_repor
     wait_until(lambda: s.find_alarm(id=a["id"]) is None, what="the cleared loss closed")
 
 
-def test_a_gateways_last_will_is_lost_contact_at_once(station, sim):
+def test_a_gateways_last_will_is_lost_contact_after_the_grace(station, sim):
+    station.config["will_grace_s"] = 1
     station.start()
     s = station.session("an")
     sim.status("nt-will")
@@ -282,7 +283,29 @@ def test_a_gateways_last_will_is_lost_contact_at_once(station, sim):
     assert "last will" in a["message"]
 
 
+def test_a_will_followed_by_a_report_within_the_grace_raises_nothing(station, sim):
+    """A gateway whose broker node died (or whose link blinked) is back
+    within seconds, and the broker publishes its will when the new
+    connection takes the session over: that is no lost contact."""
+    station.config["will_grace_s"] = 3
+    station.start()
+    s = station.session("an")
+    for site in ("nt-back", "nt-gone"):
+        sim.status(site)
+        sim.heartbeat(site)
+    wait_until(lambda: len([x for x in s.get("/api/sites?filter=online")["sites"]
+                            if x["site"] in ("nt-back", "nt-gone")]) == 2, what="both online")
+    sim.status("nt-back", online=False)
+    sim.status("nt-back")  # reconnected: its fresh status
+    sim.status("nt-gone", online=False)  # later than nt-back's will: the horizon
+    wait_until(lambda: s.find_alarm(site="nt-gone", **{"class": "lost_contact"}),
+               what="lost contact for the house that did not come back")
+    assert s.find_alarm(site="nt-back") is None
+    assert [x for x in s.get("/api/sites?filter=online")["sites"] if x["site"] == "nt-back"]
+
+
 def test_a_real_gateway_stopping_is_lost_contact(station, running_site):
+    station.config["will_grace_s"] = 1
     station.start()
     s = station.session("an")
     wait_until(lambda: [x for x in s.get("/api/sites")["sites"]
@@ -494,6 +517,7 @@ def test_sighup_reloads_the_directory_and_keeps_it_when_the_file_is_bad(station,
 def test_a_mosquitto_bridges_last_will_is_lost_contact(station, sim):
     """deploy/mosquitto/bridge.conf's notification topic: "0" when the
     house's bridge (and so the house) is cut off."""
+    station.config["will_grace_s"] = 1
     station.start()
     s = station.session("an")
     sim.status("nt-br")
