@@ -31,6 +31,7 @@ const I18N = {
     role_officer: 'Trực ban', role_viewer: 'Chỉ xem',
     conn_lost: 'Mất kết nối tới trạm — thông tin trên màn hình có thể đã cũ. Đang kết nối lại…',
     broker_down: 'Trạm mất kết nối tới máy chủ tin nhắn (broker): báo động mới có thể không đến được.',
+    db_down: 'Trạm không ghi được vào cơ sở dữ liệu: báo động mới đang chờ ở broker và chỉ hiện khi cơ sở dữ liệu hoạt động lại. Hãy gọi điện cho các nhà nếu cần.',
     fire_banner: 'CHÁY: {list}',
     fire_title: 'CHÁY ({n}) — Trạm trực ban',
     alarms_title: 'Báo động đang có', alarms_empty: 'Không có báo động nào.',
@@ -92,6 +93,7 @@ const I18N = {
     role_officer: 'Duty officer', role_viewer: 'Viewer',
     conn_lost: 'Connection to the station lost — what you see may be out of date. Reconnecting…',
     broker_down: 'The station has lost its broker connection: new alarms may not arrive.',
+    db_down: 'The station cannot write to its database: new alarms wait in the broker and show only once the database is back. Call the houses if needed.',
     fire_banner: 'FIRE: {list}',
     fire_title: 'FIRE ({n}) — Duty station',
     alarms_title: 'Active alarms', alarms_empty: 'No active alarms.',
@@ -164,6 +166,7 @@ const S = {
   es: null,
   esOpen: false,
   broker: true,
+  database: true,
   muted: false,
   ackBusy: new Set(),
   msg: null,           // {key, vars, kind} shown in #message
@@ -311,7 +314,7 @@ async function boot() {
     showLogin();
   }
   setInterval(tick, 1000);
-  setInterval(checkHealth, 20000);
+  setInterval(checkHealth, 10000);
   // A heartbeat that says nothing new is not pushed (thousands of houses
   // beat every minute): the houses' "last heartbeat" is re-read instead.
   setInterval(() => {
@@ -558,6 +561,7 @@ async function checkHealth() {
     const res = await fetch('/healthz', { cache: 'no-store' });
     const h = await res.json();
     S.broker = h.broker !== false;
+    S.database = h.database !== false;
   } catch (e) {
     // The stream's own error shows the banner; nothing more to say here.
   }
@@ -646,8 +650,10 @@ function renderConn() {
   b.textContent = t('conn_lost');
   b.hidden = !lost;
   document.body.classList.toggle('disconnected', lost);
-  $('broker-banner').textContent = t('broker_down');
-  $('broker-banner').hidden = !S.me || S.broker || lost;
+  // The database's failure explains the broker's (the station lets go of
+  // the broker until it can store again): say the cause, once.
+  $('broker-banner').textContent = t(S.database ? 'broker_down' : 'db_down');
+  $('broker-banner').hidden = !S.me || (S.broker && S.database) || lost;
 }
 
 function renderFire() {
