@@ -60,9 +60,11 @@ run_pass() {
 	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" --check; then
 		failed+=("$name: demo config check")
 	fi
-	if ! "$ROOT/$dir/safehouse-station" -c "$ROOT/deploy/examples/station.json" --check; then
-		failed+=("$name: example station config check")
-	fi
+	for f in station.json station-city.json; do
+		if ! "$ROOT/$dir/safehouse-station" -c "$ROOT/deploy/examples/$f" --check; then
+			failed+=("$name: example station config check ($f)")
+		fi
+	done
 
 	stage "$name: the model's scenarios (virtual clock, demo house)"
 	if ! "$ROOT/$dir/safehoused" -c "$ROOT/deploy/examples/nha-tro.json" \
