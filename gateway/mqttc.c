@@ -346,14 +346,23 @@ static void on_fd(void *arg, int fd, short revents)
 	if (!c->mosq)
 		return;
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
-		int rc = mosquitto_loop_read(c->mosq, 1), avail = 0;
+		struct loop_span sp, d;
+		int rc, avail = 0, i = 1;
+		if (loop_trace_us() > 0)
+			loop_span_begin(&sp);
+		rc = mosquitto_loop_read(c->mosq, 1);
 		/* One packet per loop_read: with deferred acks, read the whole
 		 * burst the socket holds so it costs one commit, not one each. */
-		for (int i = 1;
-		     c->defer && rc == MOSQ_ERR_SUCCESS && !c->dead && i < READ_BURST_MAX &&
-		     ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
+		for (; c->defer && rc == MOSQ_ERR_SUCCESS && !c->dead && i < READ_BURST_MAX &&
+		       ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
 		     i++)
 			rc = mosquitto_loop_read(c->mosq, 1);
+		if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+			log_notice(
+			    "trace: mqtt %s: read burst of %d packet(s) %lld us (cpu %lld us, "
+			    "vcsw %ld, ivcsw %ld), %d byte(s) left",
+			    c->name, i, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw,
+			    avail);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			if (!c->connected && !c->error[0])
 				set_read_error(c, rc, errno);

@@ -2367,7 +2367,8 @@ static void writer(struct worker *w, void *arg)
 	for (;;) {
 		struct worker_job *list;
 		int64_t due = INT64_MAX, keep;
-		int stop;
+		int stop, nops;
+		struct loop_span sp, d;
 		lock(s);
 		keep = s->retention_ms;
 		if (s->prune_kick) {
@@ -2382,18 +2383,36 @@ static void writer(struct worker *w, void *arg)
 		if (keep && !s->failing && s->prune_at < due)
 			due = s->prune_at;
 		stop = worker_next(w, due, &list);
+		if (loop_trace_us() > 0)
+			loop_span_begin(&sp);
+		nops = 0;
 		while (list) {
 			struct op *o = op_of(list);
 			list = list->next;
 			w_apply(s, o);
+			nops++;
 		}
+		if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+			log_notice("trace: store writer: %d op(s) applied in %lld us (cpu %lld us, "
+			           "vcsw %ld, ivcsw %ld)",
+			           nops, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw,
+			           d.ivcsw);
 		if (s->failing && (stop || loop_mono_ms() >= s->retry_at))
 			w_retry(s);
 		/* Retention joins the open batch, after the writes queued. */
 		if (keep && !s->failing && !stop && loop_mono_ms() >= s->prune_at)
 			w_retention(s, keep);
-		if (s->in_txn && (stop || loop_mono_ms() >= w_commit_due(s)))
+		if (s->in_txn && (stop || loop_mono_ms() >= w_commit_due(s))) {
+			int rows = s->uncommitted;
+			if (loop_trace_us() > 0)
+				loop_span_begin(&sp);
 			w_commit(s);
+			if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+				log_notice("trace: store writer: commit of %d row(s) %lld us (cpu "
+				           "%lld us, vcsw %ld, ivcsw %ld)",
+				           rows, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw,
+				           d.ivcsw);
+		}
 		if (s->w_notify) {
 			/* The store started or stopped failing: the loop
 			 * raises or clears the fault. */

@@ -197,7 +197,18 @@ static void post_locked(struct worker *w, struct worker_job *j, int urgent)
 
 void worker_post(struct worker *w, struct worker_job *j, int urgent)
 {
-	pthread_mutex_lock(&w->mu);
+	struct loop_span sp, d;
+	if (loop_trace_us() > 0) {
+		loop_span_begin(&sp);
+		pthread_mutex_lock(&w->mu);
+		if (loop_span_end(&sp, &d))
+			log_notice(
+			    "trace: worker_post waited %lld us for the queue's lock (cpu %lld "
+			    "us, vcsw %ld, ivcsw %ld), %d queued",
+			    (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw, w->qlen);
+	} else {
+		pthread_mutex_lock(&w->mu);
+	}
 	post_locked(w, j, urgent);
 	pthread_mutex_unlock(&w->mu);
 }
