@@ -62,6 +62,11 @@ struct daemon {
 	int64_t started_mono;
 	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
 	int tick_timer;
+	/* A report since the last loop iteration: the rules' next deadline
+	 * may have moved (daemon_prepare). */
+	int tick_dirty;
+	/* The store's writer held its queue: hand telemetry over again soon. */
+	int handoff_timer;
 	/* systemd's watchdog ping (common/svc.h); 0 when there is none. */
 	int watchdog_timer;
 	int64_t tick_due;
@@ -104,6 +109,7 @@ void daemon_local_barrier(void *ctx, mqttc_done_fn done, void *dctx);
 void daemon_after_command(void *arg);
 void daemon_schedule_flush(struct daemon *dm);
 void daemon_schedule_tick(struct daemon *dm);
+void daemon_prepare(void *arg);
 void daemon_on_store(void *arg, int fd, short revents);
 void daemon_snapshot(void *arg);
 void daemon_save_sensor(void *arg, int sensor);

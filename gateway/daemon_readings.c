@@ -188,7 +188,30 @@ void daemon_on_local_message(void *ctx, const struct mosquitto_message *m)
 		return;
 	daemon_report(dm, sensor, vals, n, dm->cfg->sensors[sensor].id);
 	daemon_schedule_flush(dm);
-	daemon_schedule_tick(dm);
+	/* Once per read burst, in daemon_prepare: timers only run after the
+	 * burst anyway, and the deadline is an absolute time. */
+	dm->tick_dirty = 1;
+}
+
+static void handoff_retry(void *arg)
+{
+	struct daemon *dm = arg;
+	dm->handoff_timer = 0; /* daemon_prepare tries again */
+}
+
+/* Before every poll: what is per loop iteration rather than per message.
+ * The rules' next deadline after a burst of reports, and the burst's
+ * telemetry to the store's writer in one hand-over; if the writer holds
+ * its queue, the loop does not wait for it but tries again within 1 ms. */
+void daemon_prepare(void *arg)
+{
+	struct daemon *dm = arg;
+	if (dm->tick_dirty && dm->engine) {
+		dm->tick_dirty = 0;
+		daemon_schedule_tick(dm);
+	}
+	if (store_flush(dm->store) > 0 && !dm->handoff_timer)
+		dm->handoff_timer = loop_timer_add(dm->loop, 1, handoff_retry, dm);
 }
 
 /* Everything read on the sensors' connection so far goes to the store: the

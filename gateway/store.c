@@ -242,6 +242,12 @@ struct op {
 	void *ctx;
 	int rc;
 	struct store_verify_result *vr; /* OP_VERIFY: the caller's */
+	/* An event's strings live in the same allocation, after the op
+	 * (store_event): one malloc and one free per reading, not six. */
+	int inline_strs;
+	/* What op_is_telemetry and op_is_slow say, worked out once on the
+	 * loop's side for events (-1: not yet). */
+	signed char telemetry, slow;
 };
 
 static struct op *op_of(struct worker_job *j)
@@ -319,6 +325,12 @@ struct store {
 	struct mark *marks;
 	int nmarks, capmarks;
 	int64_t next_serial;
+	/* Loop side (threaded): telemetry written since the last hand-over to
+	 * the writer, oldest first, linked through job.next. It goes over in
+	 * one take of the writer's queue lock per loop iteration (store_flush)
+	 * instead of one per reading, and before any other write, in order. */
+	struct op *pend_head, *pend_tail;
+	int npend;
 	store_health_fn health_fn;
 	void *health_ctx;
 };
@@ -707,11 +719,13 @@ static void w_durable(struct store *s, struct op *list);
 static void w_retry(struct store *s);
 static int w_reopen(struct store *s);
 static int run_op(struct store *s, struct op *o);
+static void hand_over(struct store *s, int wait, int urgent);
 
 static void op_free(struct op *o)
 {
-	for (int i = 0; i < OP_STRS; i++)
-		free(o->str[i]);
+	if (!o->inline_strs)
+		for (int i = 0; i < OP_STRS; i++)
+			free(o->str[i]);
 	free(o);
 }
 
@@ -738,6 +752,7 @@ void store_close(struct store *s)
 	s->vw = NULL;
 	if (s->threaded) {
 		/* The writer drains the queue and commits before it stops. */
+		hand_over(s, 1, 0);
 		jobs_free(worker_stop(s->w));
 		s->w = NULL;
 	} else if (s->w) {
@@ -875,6 +890,8 @@ static void chain_committed(struct store *s)
  * a person's action, and is never dropped. */
 static int op_is_telemetry(const struct op *o)
 {
+	if (o->telemetry >= 0)
+		return o->telemetry;
 	return o->type == OP_SENSOR_SAVE ||
 	       (o->type == OP_EVENT && o->str[1] && strcmp(o->str[1], "reading") == 0);
 }
@@ -886,6 +903,8 @@ static int op_is_telemetry(const struct op *o)
 static int op_is_slow(const struct op *o)
 {
 	int p;
+	if (o->slow >= 0)
+		return o->slow;
 	if (o->type == OP_SENSOR_SAVE)
 		return 1;
 	if (o->type != OP_EVENT || !o->str[1] || strcmp(o->str[1], "reading") != 0 || !o->str[3])
@@ -1876,6 +1895,19 @@ static void w_apply(struct store *s, struct op *o)
 	s->txn_tail = o;
 }
 
+/* The pending writes to the writer's queue. wait 0: not when that means
+ * waiting for the writer's thread (see worker_post_list). */
+static void hand_over(struct store *s, int wait, int urgent)
+{
+	if (!s->pend_head)
+		return;
+	if (worker_post_list(s->w, &s->pend_head->job, &s->pend_tail->job, s->npend, urgent, wait) <
+	    0)
+		return;
+	s->pend_head = s->pend_tail = NULL;
+	s->npend = 0;
+}
+
 /* Hand an op to the writer (threaded), or run it now (inline): one path for
  * both, so that the tests and the scenario runner exercise the same code as
  * the daemon. Takes ownership. */
@@ -1894,8 +1926,28 @@ static int submit(struct store *s, struct op *o)
 			loop_sync(s, 0);
 		return 0;
 	}
-	worker_post(s->w, &o->job, o->type == OP_BARRIER);
+	o->job.next = NULL;
+	if (s->pend_tail)
+		s->pend_tail->job.next = &o->job;
+	else
+		s->pend_head = o;
+	s->pend_tail = o;
+	s->npend++;
+	/* Telemetry waits for store_flush (or a full batch); anything else
+	 * (an alarm, an outbox row, a barrier) goes at once, as it always did,
+	 * with what was written before it. */
+	if (op_is_telemetry(o) && s->npend < QUEUE_WAKE)
+		return 0;
+	hand_over(s, 1, o->type == OP_BARRIER);
 	return 0;
+}
+
+int store_flush(struct store *s)
+{
+	if (!s || !s->threaded)
+		return 0;
+	hand_over(s, 0, 0);
+	return s->npend;
 }
 
 /* Loop thread only: the serial orders the ops as they are submitted. */
@@ -1905,6 +1957,7 @@ static struct op *op_new_s(struct store *s, enum op_type t)
 	if (o) {
 		o->type = t;
 		o->serial = ++s->next_serial;
+		o->telemetry = o->slow = -1;
 	}
 	return o;
 }
@@ -1930,17 +1983,32 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
                 const char *sensor, const char *point, int has_value, double value,
                 const char *detail)
 {
+	const char *v[5] = {origin, type, sensor, point, detail};
+	size_t len[5], total = 0;
 	struct op *o;
-	if (!(o = op_new(OP_EVENT)))
+	char *p;
+	int pt;
+	for (int i = 0; i < 5; i++)
+		total += len[i] = v[i] ? strlen(v[i]) + 1 : 0;
+	if (!(o = calloc(1, sizeof(*o) + total)))
 		return -1;
+	o->type = OP_EVENT;
+	o->serial = ++s->next_serial;
+	o->inline_strs = 1;
+	p = (char *)(o + 1);
+	for (int i = 0; i < 5; i++)
+		if (v[i]) {
+			memcpy(p, v[i], len[i]);
+			o->str[i] = p;
+			p += len[i];
+		}
 	o->i[0] = at_ms;
-	o->str[0] = dup_or_null(origin);
-	o->str[1] = dup_or_null(type);
-	o->str[2] = dup_or_null(sensor);
-	o->str[3] = dup_or_null(point);
-	o->str[4] = dup_or_null(detail);
 	o->n[0] = has_value;
 	o->d = value;
+	/* op_is_telemetry and op_is_slow, once, here. */
+	o->telemetry = type && strcmp(type, "reading") == 0;
+	pt = o->telemetry && point ? sh_point_from_name(point) : -1;
+	o->slow = pt >= 0 && sh_point_is_numeric((enum sh_point)pt);
 	return submit(s, o);
 }
 
@@ -2312,6 +2380,7 @@ int store_commit(struct store *s)
 	 * normal path. */
 	if (!(o = op_new(OP_BARRIER)))
 		return -1;
+	hand_over(s, 1, 0);
 	worker_call(s->w, &o->job);
 	rc = o->rc;
 	op_free(o);
