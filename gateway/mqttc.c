@@ -250,6 +250,14 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc)
 	           c->tls ? " (TLS)" : "");
 	c->error[0] = c->logged[0] = '\0';
 	c->connected = 1;
+	/* With a log callback set, libmosquitto formats (malloc, vsnprintf,
+	 * a mutex) a debug line for every packet it reads, whatever the
+	 * callback keeps; ours keeps only errors, which over plain TCP come
+	 * from the connect (a lost connection is said by on_disconnect_cb).
+	 * Under TLS it stays: OpenSSL's reasons come only through it. The
+	 * next connect makes a new client with the callback set again. */
+	if (!c->tls)
+		mosquitto_log_callback_set(c->mosq, NULL);
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
 	if (c->cb.on_connect)

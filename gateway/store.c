@@ -389,11 +389,59 @@ static void memrow_free(struct memrow *m)
 #define PRUNE_FIRST_MS 60000
 #define PRUNE_EVERY_MS (24 * 3600 * 1000)
 
+/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+ * civil_from_days). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *put_digits(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 void store_format_time(int64_t ms, char *buf, size_t size)
 {
 	time_t sec = (time_t)(ms / 1000);
 	struct tm tm;
 	char tmp[24];
+	/* Every event row takes one: without gmtime_r, strftime and
+	 * snprintf (and their locale look-ups), for the years 1970..9999 and
+	 * a buffer that holds it all, the same text. */
+	if (ms >= 0 && ms < INT64_C(253402300800000) && size >= 25) {
+		int64_t days = ms / 86400000, in_day = ms % 86400000;
+		int y, mo, d;
+		char *p = buf;
+		civil_from_days(days, &y, &mo, &d);
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, mo, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = 'T';
+		p = put_digits(p, (int)(in_day / 3600000), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(in_day / 60000 % 60), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(in_day / 1000 % 60), 2);
+		*p++ = '.';
+		p = put_digits(p, (int)(in_day % 1000), 3);
+		*p++ = 'Z';
+		*p = 0;
+		return;
+	}
 	gmtime_r(&sec, &tm);
 	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
