@@ -67,6 +67,10 @@ struct daemon {
 	int tick_dirty;
 	/* The store's writer held its queue: hand telemetry over again soon. */
 	int handoff_timer;
+	/* The clocks as read for the reports of the current read burst, and
+	 * how many reports have used them (daemon_on_local_message). */
+	int64_t clock_mono, clock_wall;
+	int clock_uses;
 	/* systemd's watchdog ping (common/svc.h); 0 when there is none. */
 	int watchdog_timer;
 	int64_t tick_due;
@@ -104,6 +108,9 @@ int daemon_lock_database(const char *database);
 /* daemon_readings.c */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin);
+/* The same at a time the caller read (mono and wall ms). */
+void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                      const char *origin, int64_t mono_ms, int64_t wall_ms);
 void daemon_on_local_message(void *ctx, const struct mosquitto_message *m);
 void daemon_local_barrier(void *ctx, mqttc_done_fn done, void *dctx);
 void daemon_after_command(void *arg);

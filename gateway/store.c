@@ -243,7 +243,8 @@ struct op {
 	int rc;
 	struct store_verify_result *vr; /* OP_VERIFY: the caller's */
 	/* An event's strings live in the same allocation, after the op
-	 * (store_event): one malloc and one free per reading, not six. */
+	 * (store_event): 1, or 2 when that allocation is EV_ALLOC bytes and
+	 * goes back to the loop for the next event (ev_recycle). */
 	int inline_strs;
 	/* What op_is_telemetry and op_is_slow say, worked out once on the
 	 * loop's side for events (-1: not yet). */
@@ -331,6 +332,15 @@ struct store {
 	 * instead of one per reading, and before any other write, in order. */
 	struct op *pend_head, *pend_tail;
 	int npend;
+	/* Loop side: event ops to use again (linked through next), so that a
+	 * reading costs no malloc; and, under mu, those the writer is done
+	 * with, handed back whole at each commit, so that they are freed or
+	 * used again on the thread that allocated them rather than freed one
+	 * by one on the writer's, into the loop's malloc arena under its
+	 * lock. */
+	struct op *ev_free;
+	int nev_free;
+	struct op *recycled;
 	store_health_fn health_fn;
 	void *health_ctx;
 };
@@ -381,6 +391,11 @@ static void memrow_free(struct memrow *m)
 #define INLINE_TXN_MAX 4096
 /* Queued writes that wake the writer before BATCH_MS is up. */
 #define QUEUE_WAKE 1024
+/* An event op with room for its strings (a reading's are a few dozen
+ * bytes), and how many the loop keeps for the next readings. */
+#define EV_STR_ROOM 192
+#define EV_ALLOC (sizeof(struct op) + EV_STR_ROOM)
+#define EV_KEEP 2048
 /* Retention runs in steps of PRUNE_STEP rows, PRUNE_PAUSE_MS apart, so that
  * a big first prune (after an upgrade) never holds up an alarm's write for
  * long; once caught up, once a day. */
@@ -773,6 +788,7 @@ static void w_retry(struct store *s);
 static int w_reopen(struct store *s);
 static int run_op(struct store *s, struct op *o);
 static void hand_over(struct store *s, int wait, int urgent);
+static void ev_free_all(struct op *list);
 
 static void op_free(struct op *o)
 {
@@ -822,6 +838,8 @@ void store_close(struct store *s)
 		        (long long)s->nback, s->werr);
 	w_durable(s, s->back_head);
 	w_durable(s, s->txn_head);
+	ev_free_all(s->recycled);
+	ev_free_all(s->ev_free);
 	while (s->mem_head) {
 		struct memrow *m = s->mem_head;
 		s->mem_head = m->next;
@@ -1030,22 +1048,68 @@ static void w_fail(struct store *s, struct op *o)
 static void w_durable(struct store *s, struct op *list)
 {
 	int64_t seq = 0, serial = 0;
+	struct op *back = NULL, *back_tail = NULL;
 	while (list) {
 		struct op *next = list->next;
 		if (list->type == OP_OUTBOX_ADD && list->i[0] > seq)
 			seq = list->i[0];
 		if (list->serial > serial)
 			serial = list->serial;
-		op_free(list);
+		if (list->inline_strs == 2 && s->threaded) {
+			list->next = NULL;
+			if (back_tail)
+				back_tail->next = list;
+			else
+				back = list;
+			back_tail = list;
+		} else {
+			op_free(list);
+		}
 		list = next;
 	}
-	if (seq || serial) {
+	if (seq || serial || back) {
 		lock(s);
 		if (seq > s->durable_seq)
 			s->durable_seq = seq;
 		if (serial > s->durable_serial)
 			s->durable_serial = serial;
+		if (back) {
+			back_tail->next = s->recycled;
+			s->recycled = back;
+		}
 		unlock(s);
+	}
+}
+
+/* Loop side: take the event ops the writer is done with (not waiting for
+ * its lock), keep EV_KEEP of them for the next readings, free the rest. */
+static void ev_recycle(struct store *s)
+{
+	struct op *list;
+	if (pthread_mutex_trylock(&s->mu) != 0)
+		return;
+	list = s->recycled;
+	s->recycled = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (list) {
+		struct op *next = list->next;
+		if (s->nev_free < EV_KEEP) {
+			list->next = s->ev_free;
+			s->ev_free = list;
+			s->nev_free++;
+		} else {
+			free(list);
+		}
+		list = next;
+	}
+}
+
+static void ev_free_all(struct op *list)
+{
+	while (list) {
+		struct op *next = list->next;
+		free(list);
+		list = next;
 	}
 }
 
@@ -2000,6 +2064,7 @@ int store_flush(struct store *s)
 	if (!s || !s->threaded)
 		return 0;
 	hand_over(s, 0, 0);
+	ev_recycle(s);
 	return s->npend;
 }
 
@@ -2043,11 +2108,22 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
 	int pt;
 	for (int i = 0; i < 5; i++)
 		total += len[i] = v[i] ? strlen(v[i]) + 1 : 0;
-	if (!(o = calloc(1, sizeof(*o) + total)))
-		return -1;
+	if (total <= EV_STR_ROOM && s->threaded) {
+		if ((o = s->ev_free)) {
+			s->ev_free = o->next;
+			s->nev_free--;
+		} else if (!(o = malloc(EV_ALLOC))) {
+			return -1;
+		}
+		memset(o, 0, sizeof(*o));
+		o->inline_strs = 2;
+	} else {
+		if (!(o = calloc(1, sizeof(*o) + total)))
+			return -1;
+		o->inline_strs = 1;
+	}
 	o->type = OP_EVENT;
 	o->serial = ++s->next_serial;
-	o->inline_strs = 1;
 	p = (char *)(o + 1);
 	for (int i = 0; i < 5; i++)
 		if (v[i]) {
