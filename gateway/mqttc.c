@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -355,22 +354,30 @@ static void on_fd(void *arg, int fd, short revents)
 		return;
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
 		struct loop_span sp, d;
-		int rc, avail = 0, i = 1;
+		int rc, i = 1;
 		if (loop_trace_us() > 0)
 			loop_span_begin(&sp);
+		errno = 0;
 		rc = mosquitto_loop_read(c->mosq, 1);
 		/* One packet per loop_read: with deferred acks, read the whole
-		 * burst the socket holds so it costs one commit, not one each. */
+		 * burst the socket holds so it costs one commit, not one each.
+		 * The socket is drained when libmosquitto's read said EAGAIN
+		 * (it returns success then, with errno left as the read set
+		 * it): one read too many per burst rather than a FIONREAD per
+		 * packet. An EAGAIN from a callback's own I/O only ends the
+		 * burst early; poll is level-triggered and comes back. */
 		for (; c->defer && rc == MOSQ_ERR_SUCCESS && !c->dead && i < READ_BURST_MAX &&
-		       ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
-		     i++)
+		       errno != EAGAIN && errno != EWOULDBLOCK;
+		     i++) {
+			errno = 0;
 			rc = mosquitto_loop_read(c->mosq, 1);
+		}
 		if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
 			log_notice(
 			    "trace: mqtt %s: read burst of %d packet(s) %lld us (cpu %lld us, "
-			    "vcsw %ld, ivcsw %ld), %d byte(s) left",
+			    "vcsw %ld, ivcsw %ld)%s",
 			    c->name, i, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw,
-			    avail);
+			    i >= READ_BURST_MAX ? ", more to read" : "");
 		if (rc != MOSQ_ERR_SUCCESS) {
 			if (!c->connected && !c->error[0])
 				set_read_error(c, rc, errno);
