@@ -5,6 +5,7 @@
 # seconds. Prints figures; never fails on a number.
 #
 #   tests/bench/instr.sh            # 300 msg/s for 20 s to each system
+#   BENCH_IRATE=1000 BENCH_ISECONDS=15 tests/bench/instr.sh   # the README's figures
 #
 # Environment (all optional):
 #   BENCH_IRATE       load rate in msg/s under callgrind (default 300)
@@ -14,6 +15,8 @@
 #   BENCH_BUILD       build dir with the tools and safehoused (default build)
 #   SAFEHOUSED        daemon binary to measure instead
 #   BENCH_KEEP=1      keep the temp dir (callgrind outputs, logs)
+#   BENCH_CG_OPTS     more callgrind options, e.g. --separate-threads=yes
+#                     (then the figure is the busiest thread's: the loop)
 #
 # Method: start the system under valgrind --tool=callgrind (all threads in
 # one count), wait until it answers a probe, zero the counters
@@ -57,11 +60,11 @@ ir_of() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
 measure() {
 	local sys=$1 out=$TMP/$1 sp sent ir
 	if [ "$sys" = floor ]; then
-		valgrind --tool=callgrind --callgrind-out-file="$out.cg" \
+		valgrind --tool=callgrind ${BENCH_CG_OPTS:-} --callgrind-out-file="$out.cg" \
 			"$BUILD/bench_floor" -p "$PORT" >"$out.floor" 2>"$out.log" &
 	else
 		rm -f "$TMP"/safehouse.db*
-		valgrind --tool=callgrind --callgrind-out-file="$out.cg" \
+		valgrind --tool=callgrind ${BENCH_CG_OPTS:-} --callgrind-out-file="$out.cg" \
 			"$DAEMON" -c "$CONF" -f >"$out.log" 2>&1 &
 	fi
 	sp=$!
