@@ -3,6 +3,7 @@
  */
 #include "chain.h"
 
+#include <gnutls/crypto.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -55,11 +56,85 @@ void chain_genesis(unsigned char out[CHAIN_HASH_LEN])
 	crypto_hash_sha256(out, (const unsigned char *)tag, sizeof(tag) - 1);
 }
 
+/* The same encoding into a buffer, for one hashing call instead of a dozen
+ * updates (every event row is hashed on the store's writer). Returns the
+ * length, or 0 when it does not fit. */
+static size_t enc_u64(unsigned char *b, unsigned char tag, uint64_t v)
+{
+	b[0] = tag;
+	for (int i = 0; i < 8; i++)
+		b[1 + i] = (unsigned char)(v >> (56 - 8 * i));
+	return 9;
+}
+
+static size_t enc_text(unsigned char *b, size_t room, const char *v)
+{
+	size_t n;
+	if (!v) {
+		if (room < 1)
+			return 0;
+		b[0] = TAG_NULL;
+		return 1;
+	}
+	n = strlen(v);
+	if (room < 5 || room - 5 < n)
+		return 0;
+	b[0] = TAG_TEXT;
+	b[1] = (unsigned char)(n >> 24);
+	b[2] = (unsigned char)(n >> 16);
+	b[3] = (unsigned char)(n >> 8);
+	b[4] = (unsigned char)n;
+	memcpy(b + 5, v, n);
+	return 5 + n;
+}
+
+static size_t encode(unsigned char *b, size_t size, const unsigned char prev[CHAIN_HASH_LEN],
+                     const struct chain_row *r)
+{
+	const char *texts[4] = {r->origin, r->type, r->sensor, r->point};
+	size_t off = 0, k;
+	uint64_t bits;
+	if (size < CHAIN_HASH_LEN + 9 + 9 + 9)
+		return 0;
+	memcpy(b, prev, CHAIN_HASH_LEN);
+	off = CHAIN_HASH_LEN;
+	off += enc_u64(b + off, TAG_INT, (uint64_t)r->id);
+	if (!(k = enc_text(b + off, size - off, r->at)))
+		return 0;
+	off += k;
+	if (size - off < 9)
+		return 0;
+	off += enc_u64(b + off, TAG_INT, (uint64_t)r->at_ms);
+	for (int i = 0; i < 4; i++) {
+		if (!(k = enc_text(b + off, size - off, texts[i])))
+			return 0;
+		off += k;
+	}
+	if (size - off < 9)
+		return 0;
+	if (r->has_value) {
+		memcpy(&bits, &r->value, sizeof(bits));
+		off += enc_u64(b + off, TAG_REAL, bits);
+	} else {
+		b[off++] = TAG_NULL;
+	}
+	if (!(k = enc_text(b + off, size - off, r->detail)))
+		return 0;
+	return off + k;
+}
+
 void chain_hash(const unsigned char prev[CHAIN_HASH_LEN], const struct chain_row *r,
                 unsigned char out[CHAIN_HASH_LEN])
 {
+	unsigned char buf[1024];
+	size_t len = encode(buf, sizeof(buf), prev, r);
 	crypto_hash_sha256_state st;
 	unsigned char tag = TAG_NULL;
+	/* GnuTLS (nettle) uses the CPU's SHA instructions where it has them,
+	 * libsodium never does: the same digest at a fraction of the cost. */
+	if (len && gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, out) == 0)
+		return;
+	/* A long row (a long detail): piece by piece. */
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, prev, CHAIN_HASH_LEN);
 	put_int(&st, r->id);

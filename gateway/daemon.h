@@ -62,6 +62,15 @@ struct daemon {
 	int64_t started_mono;
 	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
 	int tick_timer;
+	/* A report since the last loop iteration: the rules' next deadline
+	 * may have moved (daemon_prepare). */
+	int tick_dirty;
+	/* The store's writer held its queue: hand telemetry over again soon. */
+	int handoff_timer;
+	/* The clocks as read for the reports of the current read burst, and
+	 * how many reports have used them (daemon_on_local_message). */
+	int64_t clock_mono, clock_wall;
+	int clock_uses;
 	/* systemd's watchdog ping (common/svc.h); 0 when there is none. */
 	int watchdog_timer;
 	int64_t tick_due;
@@ -99,11 +108,15 @@ int daemon_lock_database(const char *database);
 /* daemon_readings.c */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin);
+/* The same at a time the caller read (mono and wall ms). */
+void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                      const char *origin, int64_t mono_ms, int64_t wall_ms);
 void daemon_on_local_message(void *ctx, const struct mosquitto_message *m);
 void daemon_local_barrier(void *ctx, mqttc_done_fn done, void *dctx);
 void daemon_after_command(void *arg);
 void daemon_schedule_flush(struct daemon *dm);
 void daemon_schedule_tick(struct daemon *dm);
+void daemon_prepare(void *arg);
 void daemon_on_store(void *arg, int fd, short revents);
 void daemon_snapshot(void *arg);
 void daemon_save_sensor(void *arg, int sensor);

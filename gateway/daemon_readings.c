@@ -28,6 +28,8 @@
 #include "store.h"
 
 #define FLUSH_INTERVAL_MS 250
+/* Reports of a read burst that share one reading of the clocks. */
+#define REPORT_CLOCK_EVERY 32
 
 /* ---- storage timers ----------------------------------------------------- */
 
@@ -164,12 +166,18 @@ static int kind_is_detector(enum sh_kind k)
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin)
 {
+	daemon_report_at(dm, sensor, vals, n, origin, loop_mono_ms(), loop_wall_ms());
+}
+
+void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
+                      const char *origin, int64_t mono_ms, int64_t wall_ms)
+{
 	enum sh_point pp = kind_is_detector(dm->cfg->sensors[sensor].kind)
 	                       ? sh_kind_primary_point(dm->cfg->sensors[sensor].kind)
 	                       : POINT__COUNT;
 	double before = 0, after = 0;
 	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
-	engine_report(dm->engine, sensor, vals, n, origin, loop_mono_ms(), loop_wall_ms());
+	engine_report(dm->engine, sensor, vals, n, origin, mono_ms, wall_ms);
 	if (pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &after) == 0 &&
 	    (!had || before != after))
 		daemon_save_sensor(dm, sensor);
@@ -183,12 +191,47 @@ void daemon_on_local_message(void *ctx, const struct mosquitto_message *m)
 	struct sh_point_value vals[FAMILY_MAX_VALUES];
 	int sensor, n;
 
-	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, loop_mono_ms(),
+	/* The clocks, once per REPORT_CLOCK_EVERY messages of a read burst
+	 * (daemon_prepare starts each burst afresh): a burst handles a
+	 * message in microseconds, so a report's time is at most a fraction
+	 * of a millisecond early, and the stored times stay in order. */
+	if (dm->clock_uses == 0) {
+		dm->clock_mono = loop_mono_ms();
+		dm->clock_wall = loop_wall_ms();
+	}
+	if (++dm->clock_uses >= REPORT_CLOCK_EVERY)
+		dm->clock_uses = 0;
+	if (ingest_message(dm->ingest, m->topic, m->payload, (size_t)m->payloadlen, dm->clock_mono,
 	                   &sensor, vals, &n) < 0)
 		return;
-	daemon_report(dm, sensor, vals, n, dm->cfg->sensors[sensor].id);
+	daemon_report_at(dm, sensor, vals, n, dm->cfg->sensors[sensor].id, dm->clock_mono,
+	                 dm->clock_wall);
 	daemon_schedule_flush(dm);
-	daemon_schedule_tick(dm);
+	/* Once per read burst, in daemon_prepare: timers only run after the
+	 * burst anyway, and the deadline is an absolute time. */
+	dm->tick_dirty = 1;
+}
+
+static void handoff_retry(void *arg)
+{
+	struct daemon *dm = arg;
+	dm->handoff_timer = 0; /* daemon_prepare tries again */
+}
+
+/* Before every poll: what is per loop iteration rather than per message.
+ * The rules' next deadline after a burst of reports, and the burst's
+ * telemetry to the store's writer in one hand-over; if the writer holds
+ * its queue, the loop does not wait for it but tries again within 1 ms. */
+void daemon_prepare(void *arg)
+{
+	struct daemon *dm = arg;
+	dm->clock_uses = 0;
+	if (dm->tick_dirty && dm->engine) {
+		dm->tick_dirty = 0;
+		daemon_schedule_tick(dm);
+	}
+	if (store_flush(dm->store) > 0 && !dm->handoff_timer)
+		dm->handoff_timer = loop_timer_add(dm->loop, 1, handoff_retry, dm);
 }
 
 /* Everything read on the sensors' connection so far goes to the store: the

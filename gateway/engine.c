@@ -37,6 +37,9 @@ struct engine {
 	 * waiting to return); sized for cfg->nsensors, NULL if that failed. */
 	int64_t *panic_at;
 	int npanic;
+	/* How many of panic_at are set: the deadline, asked after every read
+	 * burst, skips the walk over every sensor when none is (the usual). */
+	int npending;
 };
 
 int64_t engine_local_ms(int64_t wall_ms)
@@ -175,6 +178,9 @@ void engine_rebind(struct engine *e, const struct config *cfg, struct ruleset *r
 	free(e->panic_at);
 	e->panic_at = pa;
 	e->npanic = pa ? cfg->nsensors : 0;
+	e->npending = 0;
+	for (int s = 0; s < e->npanic; s++)
+		e->npending += pa[s] != 0;
 	e->cfg = cfg;
 	e->rs = rs;
 }
@@ -185,7 +191,9 @@ static void note_panic(struct engine *e, int sensor, enum sh_point p, double val
 {
 	if (p != POINT_PANIC || sensor < 0 || sensor >= e->npanic)
 		return;
+	e->npending -= e->panic_at[sensor] != 0;
 	e->panic_at[sensor] = value != 0 ? (mono_ms > 0 ? mono_ms : 1) : 0;
+	e->npending += e->panic_at[sensor] != 0;
 }
 
 void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms)
@@ -383,7 +391,7 @@ int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 	b = panel_next_deadline(e->panel, mono_ms, wall_ms);
 	if (b < a)
 		a = b;
-	for (int s = 0; s < e->npanic; s++)
+	for (int s = 0; e->npending > 0 && s < e->npanic; s++)
 		if (e->panic_at[s] && e->panic_at[s] + ENGINE_PANIC_RETURN_MS < a)
 			a = e->panic_at[s] + ENGINE_PANIC_RETURN_MS;
 	return a;
@@ -397,13 +405,14 @@ int64_t engine_next_deadline(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 static void return_panics(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 {
 	static const struct sh_point_value released = {POINT_PANIC, 0};
-	for (int s = 0; s < e->npanic; s++) {
+	for (int s = 0; e->npending > 0 && s < e->npanic; s++) {
 		int had_old;
 		int64_t seen;
 		double v;
 		if (!e->panic_at[s] || mono_ms < e->panic_at[s] + ENGINE_PANIC_RETURN_MS)
 			continue;
 		e->panic_at[s] = 0;
+		e->npending--;
 		if (registry_get(e->reg, s, POINT_PANIC, &v) != 0 || v == 0)
 			continue;
 		seen = registry_last_seen(e->reg, s);

@@ -10,7 +10,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#include "log.h"
 
 struct watcher {
 	int fd;
@@ -70,6 +73,46 @@ int64_t loop_wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t loop_trace_us(void)
+{
+	static int64_t us = -1;
+	if (us < 0) {
+		const char *e = getenv("SAFEHOUSE_TRACE_US");
+		us = e ? atoll(e) : 0;
+		if (us < 0)
+			us = 0;
+	}
+	return us;
+}
+
+static void span_now(struct loop_span *sp)
+{
+	struct timespec ts;
+	struct rusage ru;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sp->wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	sp->cpu_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	getrusage(RUSAGE_THREAD, &ru);
+	sp->vcsw = ru.ru_nvcsw;
+	sp->ivcsw = ru.ru_nivcsw;
+}
+
+void loop_span_begin(struct loop_span *sp)
+{
+	span_now(sp);
+}
+
+int loop_span_end(const struct loop_span *sp, struct loop_span *d)
+{
+	span_now(d);
+	d->wall_us -= sp->wall_us;
+	d->cpu_us -= sp->cpu_us;
+	d->vcsw -= sp->vcsw;
+	d->ivcsw -= sp->ivcsw;
+	return d->wall_us > loop_trace_us();
 }
 
 struct loop *loop_new(void)
@@ -177,6 +220,41 @@ static void run_timers(struct loop *l)
 	}
 }
 
+/* loop_run_once's dispatch with SAFEHOUSE_TRACE_US: the same, timed. */
+static int dispatch_traced(struct loop *l, int rc, int n)
+{
+	struct loop_span all, one, d;
+	int64_t slowest = 0, timers_us;
+	int slow_fd = -1, nfd = 0, nt = l->nt;
+	loop_span_begin(&all);
+	for (int i = 0; rc > 0 && i < n; i++) {
+		if (!l->pfd[i].revents)
+			continue;
+		for (int j = 0; j < l->nw; j++)
+			if (l->w[j].fd == l->pfd[i].fd && l->w[j].fn) {
+				loop_span_begin(&one);
+				l->w[j].fn(l->w[j].ctx, l->w[j].fd, l->pfd[i].revents);
+				loop_span_end(&one, &d);
+				nfd++;
+				if (d.wall_us > slowest) {
+					slowest = d.wall_us;
+					slow_fd = l->pfd[i].fd;
+				}
+				break;
+			}
+	}
+	loop_span_begin(&one);
+	run_timers(l);
+	loop_span_end(&one, &d);
+	timers_us = d.wall_us;
+	if (loop_span_end(&all, &d))
+		log_notice("trace: loop iteration %lld us (cpu %lld us, vcsw %ld, ivcsw %ld): "
+		           "%d fd(s), slowest fd %d %lld us; timers %lld us (%d -> %d)",
+		           (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw, nfd, slow_fd,
+		           (long long)slowest, (long long)timers_us, nt, l->nt);
+	return 0;
+}
+
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
 	int64_t now, wait = max_wait_ms;
@@ -211,6 +289,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 	rc = poll(l->pfd, (nfds_t)n, wait > 60000 ? 60000 : (int)wait);
 	if (rc < 0 && errno != EINTR)
 		return -1;
+	if (loop_trace_us() > 0)
+		return dispatch_traced(l, rc, n);
 	for (int i = 0; rc > 0 && i < n; i++) {
 		if (!l->pfd[i].revents)
 			continue;

@@ -39,4 +39,20 @@ int loop_run_once(struct loop *l, int max_wait_ms);
 int64_t loop_mono_ms(void);
 int64_t loop_wall_ms(void);
 
+/* Diagnostics: SAFEHOUSE_TRACE_US=N in the environment logs every stretch
+ * of work longer than N microseconds (a loop iteration, a read burst, a
+ * store batch, a wait for a lock shared with a thread) with what it did,
+ * its CPU time and its context switches: a stretch with little CPU and
+ * voluntary switches waited (a lock, the disk), one with involuntary
+ * switches was preempted. 0 (the default): off, and nothing is measured. */
+int64_t loop_trace_us(void);
+struct loop_span {
+	int64_t wall_us, cpu_us;
+	long vcsw, ivcsw;
+};
+/* Start a span on the calling thread (only when loop_trace_us() > 0). */
+void loop_span_begin(struct loop_span *sp);
+/* The span so far into d; 1 when it is longer than the threshold. */
+int loop_span_end(const struct loop_span *sp, struct loop_span *d);
+
 #endif

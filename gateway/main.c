@@ -473,6 +473,7 @@ static int start_all(struct daemon *dm)
 		return -1;
 	}
 	loop_fd_add(dm->loop, store_fd(dm->store), POLLIN, daemon_on_store, dm);
+	loop_prepare_add(dm->loop, daemon_prepare, dm);
 	store_set_health_cb(dm->store, on_store_health, dm);
 	daemon_bind(dm);
 	dm->reg = registry_new(dm->cfg);

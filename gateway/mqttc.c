@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -325,6 +324,14 @@ static void on_connect_cb(struct mosquitto *m, void *arg, int rc, int flags)
 	c->backoff_saved = c->backoff_ms;
 	c->connected_at = loop_mono_ms();
 	c->failed = 0;
+	/* With a log callback set, libmosquitto formats (malloc, vsnprintf,
+	 * a mutex) a debug line for every packet it reads, whatever the
+	 * callback keeps; ours keeps only errors, which over plain TCP come
+	 * from the connect (a lost connection is said by on_disconnect_cb).
+	 * Under TLS it stays: OpenSSL's reasons come only through it. The
+	 * next connect makes a new client with the callback set again. */
+	if (!c->tls)
+		mosquitto_log_callback_set(c->mosq, NULL);
 	c->backoff_ms = c->backoff_min_ms;
 	c->in_cb++;
 	if (c->cb.on_connect)
@@ -546,14 +553,31 @@ static void on_fd(void *arg, int fd, short revents)
 	if (!c->mosq)
 		return;
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
-		int rc = mosquitto_loop_read(c->mosq, 1), avail = 0;
+		struct loop_span sp, d;
+		int rc, i = 1;
+		if (loop_trace_us() > 0)
+			loop_span_begin(&sp);
+		errno = 0;
+		rc = mosquitto_loop_read(c->mosq, 1);
 		/* One packet per loop_read: with deferred acks, read the whole
-		 * burst the socket holds so it costs one commit, not one each. */
-		for (int i = 1;
-		     c->defer && rc == MOSQ_ERR_SUCCESS && !c->dead && i < READ_BURST_MAX &&
-		     ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
-		     i++)
+		 * burst the socket holds so it costs one commit, not one each.
+		 * The socket is drained when libmosquitto's read said EAGAIN
+		 * (it returns success then, with errno left as the read set
+		 * it): one read too many per burst rather than a FIONREAD per
+		 * packet. An EAGAIN from a callback's own I/O only ends the
+		 * burst early; poll is level-triggered and comes back. */
+		for (; c->defer && rc == MOSQ_ERR_SUCCESS && !c->dead && i < READ_BURST_MAX &&
+		       errno != EAGAIN && errno != EWOULDBLOCK;
+		     i++) {
+			errno = 0;
 			rc = mosquitto_loop_read(c->mosq, 1);
+		}
+		if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+			log_notice(
+			    "trace: mqtt %s: read burst of %d packet(s) %lld us (cpu %lld us, "
+			    "vcsw %ld, ivcsw %ld)%s",
+			    c->name, i, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw,
+			    i >= READ_BURST_MAX ? ", more to read" : "");
 		if (rc != MOSQ_ERR_SUCCESS) {
 			if (!c->connected && !c->error[0])
 				set_read_error(c, rc, errno);

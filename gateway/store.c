@@ -242,6 +242,13 @@ struct op {
 	void *ctx;
 	int rc;
 	struct store_verify_result *vr; /* OP_VERIFY: the caller's */
+	/* An event's strings live in the same allocation, after the op
+	 * (store_event): 1, or 2 when that allocation is EV_ALLOC bytes and
+	 * goes back to the loop for the next event (ev_recycle). */
+	int inline_strs;
+	/* What op_is_telemetry and op_is_slow say, worked out once on the
+	 * loop's side for events (-1: not yet). */
+	signed char telemetry, slow;
 };
 
 static struct op *op_of(struct worker_job *j)
@@ -319,6 +326,21 @@ struct store {
 	struct mark *marks;
 	int nmarks, capmarks;
 	int64_t next_serial;
+	/* Loop side (threaded): telemetry written since the last hand-over to
+	 * the writer, oldest first, linked through job.next. It goes over in
+	 * one take of the writer's queue lock per loop iteration (store_flush)
+	 * instead of one per reading, and before any other write, in order. */
+	struct op *pend_head, *pend_tail;
+	int npend;
+	/* Loop side: event ops to use again (linked through next), so that a
+	 * reading costs no malloc; and, under mu, those the writer is done
+	 * with, handed back whole at each commit, so that they are freed or
+	 * used again on the thread that allocated them rather than freed one
+	 * by one on the writer's, into the loop's malloc arena under its
+	 * lock. */
+	struct op *ev_free;
+	int nev_free;
+	struct op *recycled;
 	store_health_fn health_fn;
 	void *health_ctx;
 };
@@ -369,6 +391,11 @@ static void memrow_free(struct memrow *m)
 #define INLINE_TXN_MAX 4096
 /* Queued writes that wake the writer before BATCH_MS is up. */
 #define QUEUE_WAKE 1024
+/* An event op with room for its strings (a reading's are a few dozen
+ * bytes), and how many the loop keeps for the next readings. */
+#define EV_STR_ROOM 192
+#define EV_ALLOC (sizeof(struct op) + EV_STR_ROOM)
+#define EV_KEEP 2048
 /* Retention runs in steps of PRUNE_STEP rows, PRUNE_PAUSE_MS apart, so that
  * a big first prune (after an upgrade) never holds up an alarm's write for
  * long; once caught up, once a day. */
@@ -377,11 +404,59 @@ static void memrow_free(struct memrow *m)
 #define PRUNE_FIRST_MS 60000
 #define PRUNE_EVERY_MS (24 * 3600 * 1000)
 
+/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+ * civil_from_days). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *put_digits(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 void store_format_time(int64_t ms, char *buf, size_t size)
 {
 	time_t sec = (time_t)(ms / 1000);
 	struct tm tm;
 	char tmp[24];
+	/* Every event row takes one: without gmtime_r, strftime and
+	 * snprintf (and their locale look-ups), for the years 1970..9999 and
+	 * a buffer that holds it all, the same text. */
+	if (ms >= 0 && ms < INT64_C(253402300800000) && size >= 25) {
+		int64_t days = ms / 86400000, in_day = ms % 86400000;
+		int y, mo, d;
+		char *p = buf;
+		civil_from_days(days, &y, &mo, &d);
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, mo, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = 'T';
+		p = put_digits(p, (int)(in_day / 3600000), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(in_day / 60000 % 60), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(in_day / 1000 % 60), 2);
+		*p++ = '.';
+		p = put_digits(p, (int)(in_day % 1000), 3);
+		*p++ = 'Z';
+		*p = 0;
+		return;
+	}
 	gmtime_r(&sec, &tm);
 	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
@@ -500,8 +575,13 @@ static int open_file(const char *path, sqlite3 **dbp, sqlite3_stmt **st, int64_t
 	sqlite3 *db = NULL;
 	int rc = -1;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
+	/* NOMUTEX: the writer's connection is used by one thread at a time
+	 * (the caller's until the writer starts, then the writer's), so the
+	 * lock SQLite takes around every call on it (a dozen per event row)
+	 * protects nothing. */
+	if (sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		         db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
@@ -707,11 +787,14 @@ static void w_durable(struct store *s, struct op *list);
 static void w_retry(struct store *s);
 static int w_reopen(struct store *s);
 static int run_op(struct store *s, struct op *o);
+static void hand_over(struct store *s, int wait, int urgent);
+static void ev_free_all(struct op *list);
 
 static void op_free(struct op *o)
 {
-	for (int i = 0; i < OP_STRS; i++)
-		free(o->str[i]);
+	if (!o->inline_strs)
+		for (int i = 0; i < OP_STRS; i++)
+			free(o->str[i]);
 	free(o);
 }
 
@@ -738,6 +821,7 @@ void store_close(struct store *s)
 	s->vw = NULL;
 	if (s->threaded) {
 		/* The writer drains the queue and commits before it stops. */
+		hand_over(s, 1, 0);
 		jobs_free(worker_stop(s->w));
 		s->w = NULL;
 	} else if (s->w) {
@@ -754,6 +838,8 @@ void store_close(struct store *s)
 		        (long long)s->nback, s->werr);
 	w_durable(s, s->back_head);
 	w_durable(s, s->txn_head);
+	ev_free_all(s->recycled);
+	ev_free_all(s->ev_free);
 	while (s->mem_head) {
 		struct memrow *m = s->mem_head;
 		s->mem_head = m->next;
@@ -875,6 +961,8 @@ static void chain_committed(struct store *s)
  * a person's action, and is never dropped. */
 static int op_is_telemetry(const struct op *o)
 {
+	if (o->telemetry >= 0)
+		return o->telemetry;
 	return o->type == OP_SENSOR_SAVE ||
 	       (o->type == OP_EVENT && o->str[1] && strcmp(o->str[1], "reading") == 0);
 }
@@ -886,6 +974,8 @@ static int op_is_telemetry(const struct op *o)
 static int op_is_slow(const struct op *o)
 {
 	int p;
+	if (o->slow >= 0)
+		return o->slow;
 	if (o->type == OP_SENSOR_SAVE)
 		return 1;
 	if (o->type != OP_EVENT || !o->str[1] || strcmp(o->str[1], "reading") != 0 || !o->str[3])
@@ -958,22 +1048,68 @@ static void w_fail(struct store *s, struct op *o)
 static void w_durable(struct store *s, struct op *list)
 {
 	int64_t seq = 0, serial = 0;
+	struct op *back = NULL, *back_tail = NULL;
 	while (list) {
 		struct op *next = list->next;
 		if (list->type == OP_OUTBOX_ADD && list->i[0] > seq)
 			seq = list->i[0];
 		if (list->serial > serial)
 			serial = list->serial;
-		op_free(list);
+		if (list->inline_strs == 2 && s->threaded) {
+			list->next = NULL;
+			if (back_tail)
+				back_tail->next = list;
+			else
+				back = list;
+			back_tail = list;
+		} else {
+			op_free(list);
+		}
 		list = next;
 	}
-	if (seq || serial) {
+	if (seq || serial || back) {
 		lock(s);
 		if (seq > s->durable_seq)
 			s->durable_seq = seq;
 		if (serial > s->durable_serial)
 			s->durable_serial = serial;
+		if (back) {
+			back_tail->next = s->recycled;
+			s->recycled = back;
+		}
 		unlock(s);
+	}
+}
+
+/* Loop side: take the event ops the writer is done with (not waiting for
+ * its lock), keep EV_KEEP of them for the next readings, free the rest. */
+static void ev_recycle(struct store *s)
+{
+	struct op *list;
+	if (pthread_mutex_trylock(&s->mu) != 0)
+		return;
+	list = s->recycled;
+	s->recycled = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (list) {
+		struct op *next = list->next;
+		if (s->nev_free < EV_KEEP) {
+			list->next = s->ev_free;
+			s->ev_free = list;
+			s->nev_free++;
+		} else {
+			free(list);
+		}
+		list = next;
+	}
+}
+
+static void ev_free_all(struct op *list)
+{
+	while (list) {
+		struct op *next = list->next;
+		free(list);
+		list = next;
 	}
 }
 
@@ -1876,6 +2012,19 @@ static void w_apply(struct store *s, struct op *o)
 	s->txn_tail = o;
 }
 
+/* The pending writes to the writer's queue. wait 0: not when that means
+ * waiting for the writer's thread (see worker_post_list). */
+static void hand_over(struct store *s, int wait, int urgent)
+{
+	if (!s->pend_head)
+		return;
+	if (worker_post_list(s->w, &s->pend_head->job, &s->pend_tail->job, s->npend, urgent, wait) <
+	    0)
+		return;
+	s->pend_head = s->pend_tail = NULL;
+	s->npend = 0;
+}
+
 /* Hand an op to the writer (threaded), or run it now (inline): one path for
  * both, so that the tests and the scenario runner exercise the same code as
  * the daemon. Takes ownership. */
@@ -1894,8 +2043,29 @@ static int submit(struct store *s, struct op *o)
 			loop_sync(s, 0);
 		return 0;
 	}
-	worker_post(s->w, &o->job, o->type == OP_BARRIER);
+	o->job.next = NULL;
+	if (s->pend_tail)
+		s->pend_tail->job.next = &o->job;
+	else
+		s->pend_head = o;
+	s->pend_tail = o;
+	s->npend++;
+	/* Telemetry waits for store_flush (or a full batch); anything else
+	 * (an alarm, an outbox row, a barrier) goes at once, as it always did,
+	 * with what was written before it. */
+	if (op_is_telemetry(o) && s->npend < QUEUE_WAKE)
+		return 0;
+	hand_over(s, 1, o->type == OP_BARRIER);
 	return 0;
+}
+
+int store_flush(struct store *s)
+{
+	if (!s || !s->threaded)
+		return 0;
+	hand_over(s, 0, 0);
+	ev_recycle(s);
+	return s->npend;
 }
 
 /* Loop thread only: the serial orders the ops as they are submitted. */
@@ -1905,6 +2075,7 @@ static struct op *op_new_s(struct store *s, enum op_type t)
 	if (o) {
 		o->type = t;
 		o->serial = ++s->next_serial;
+		o->telemetry = o->slow = -1;
 	}
 	return o;
 }
@@ -1930,17 +2101,43 @@ int store_event(struct store *s, int64_t at_ms, const char *origin, const char *
                 const char *sensor, const char *point, int has_value, double value,
                 const char *detail)
 {
+	const char *v[5] = {origin, type, sensor, point, detail};
+	size_t len[5], total = 0;
 	struct op *o;
-	if (!(o = op_new(OP_EVENT)))
-		return -1;
+	char *p;
+	int pt;
+	for (int i = 0; i < 5; i++)
+		total += len[i] = v[i] ? strlen(v[i]) + 1 : 0;
+	if (total <= EV_STR_ROOM && s->threaded) {
+		if ((o = s->ev_free)) {
+			s->ev_free = o->next;
+			s->nev_free--;
+		} else if (!(o = malloc(EV_ALLOC))) {
+			return -1;
+		}
+		memset(o, 0, sizeof(*o));
+		o->inline_strs = 2;
+	} else {
+		if (!(o = calloc(1, sizeof(*o) + total)))
+			return -1;
+		o->inline_strs = 1;
+	}
+	o->type = OP_EVENT;
+	o->serial = ++s->next_serial;
+	p = (char *)(o + 1);
+	for (int i = 0; i < 5; i++)
+		if (v[i]) {
+			memcpy(p, v[i], len[i]);
+			o->str[i] = p;
+			p += len[i];
+		}
 	o->i[0] = at_ms;
-	o->str[0] = dup_or_null(origin);
-	o->str[1] = dup_or_null(type);
-	o->str[2] = dup_or_null(sensor);
-	o->str[3] = dup_or_null(point);
-	o->str[4] = dup_or_null(detail);
 	o->n[0] = has_value;
 	o->d = value;
+	/* op_is_telemetry and op_is_slow, once, here. */
+	o->telemetry = type && strcmp(type, "reading") == 0;
+	pt = o->telemetry && point ? sh_point_from_name(point) : -1;
+	o->slow = pt >= 0 && sh_point_is_numeric((enum sh_point)pt);
 	return submit(s, o);
 }
 
@@ -2312,6 +2509,7 @@ int store_commit(struct store *s)
 	 * normal path. */
 	if (!(o = op_new(OP_BARRIER)))
 		return -1;
+	hand_over(s, 1, 0);
 	worker_call(s->w, &o->job);
 	rc = o->rc;
 	op_free(o);
@@ -2367,7 +2565,8 @@ static void writer(struct worker *w, void *arg)
 	for (;;) {
 		struct worker_job *list;
 		int64_t due = INT64_MAX, keep;
-		int stop;
+		int stop, nops;
+		struct loop_span sp, d;
 		lock(s);
 		keep = s->retention_ms;
 		if (s->prune_kick) {
@@ -2382,18 +2581,36 @@ static void writer(struct worker *w, void *arg)
 		if (keep && !s->failing && s->prune_at < due)
 			due = s->prune_at;
 		stop = worker_next(w, due, &list);
+		if (loop_trace_us() > 0)
+			loop_span_begin(&sp);
+		nops = 0;
 		while (list) {
 			struct op *o = op_of(list);
 			list = list->next;
 			w_apply(s, o);
+			nops++;
 		}
+		if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+			log_notice("trace: store writer: %d op(s) applied in %lld us (cpu %lld us, "
+			           "vcsw %ld, ivcsw %ld)",
+			           nops, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw,
+			           d.ivcsw);
 		if (s->failing && (stop || loop_mono_ms() >= s->retry_at))
 			w_retry(s);
 		/* Retention joins the open batch, after the writes queued. */
 		if (keep && !s->failing && !stop && loop_mono_ms() >= s->prune_at)
 			w_retention(s, keep);
-		if (s->in_txn && (stop || loop_mono_ms() >= w_commit_due(s)))
+		if (s->in_txn && (stop || loop_mono_ms() >= w_commit_due(s))) {
+			int rows = s->uncommitted;
+			if (loop_trace_us() > 0)
+				loop_span_begin(&sp);
 			w_commit(s);
+			if (loop_trace_us() > 0 && loop_span_end(&sp, &d))
+				log_notice("trace: store writer: commit of %d row(s) %lld us (cpu "
+				           "%lld us, vcsw %ld, ivcsw %ld)",
+				           rows, (long long)d.wall_us, (long long)d.cpu_us, d.vcsw,
+				           d.ivcsw);
+		}
 		if (s->w_notify) {
 			/* The store started or stopped failing: the loop
 			 * raises or clears the fault. */

@@ -86,6 +86,13 @@ void store_set_health_cb(struct store *s, store_health_fn fn, void *ctx);
  * commits its batches by itself). */
 int store_uncommitted(const struct store *s);
 
+/* Threaded: telemetry (readings, sensor snapshots) is handed to the writer
+ * in batches, by this call, which the loop makes once per iteration; any
+ * other write takes what is pending with it at once. It does not wait
+ * for the writer's thread: returns how many writes are still pending
+ * (call again soon), 0 when none (and always 0 when inline). */
+int store_flush(struct store *s);
+
 /* Append one event. sensor, point, detail may be NULL; has_value says
  * whether value means anything. */
 int store_event(struct store *s, int64_t at_ms, const char *origin, const char *type,

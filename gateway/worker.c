@@ -174,9 +174,10 @@ struct worker_job *worker_stop(struct worker *w)
 	return left;
 }
 
-static void post_locked(struct worker *w, struct worker_job *j, int urgent)
+static void post_list_locked(struct worker *w, struct worker_job *first, struct worker_job *last,
+                             int n, int urgent)
 {
-	j->next = NULL;
+	last->next = NULL;
 	if (!w->head) {
 		/* The first of a batch: the thread may be asleep with nothing
 		 * to time; it sets its timer from this one. */
@@ -184,20 +185,50 @@ static void post_locked(struct worker *w, struct worker_job *j, int urgent)
 		pthread_cond_signal(&w->cv);
 	}
 	if (w->tail)
-		w->tail->next = j;
+		w->tail->next = first;
 	else
-		w->head = j;
-	w->tail = j;
-	w->qlen++;
+		w->head = first;
+	w->tail = last;
+	w->qlen += n;
 	if (urgent || (w->wake_len && w->qlen >= w->wake_len)) {
 		w->urgent = 1;
 		pthread_cond_signal(&w->cv);
 	}
 }
 
+static void post_locked(struct worker *w, struct worker_job *j, int urgent)
+{
+	post_list_locked(w, j, j, 1, urgent);
+}
+
+int worker_post_list(struct worker *w, struct worker_job *first, struct worker_job *last, int n,
+                     int urgent, int wait)
+{
+	if (!wait) {
+		if (pthread_mutex_trylock(&w->mu) != 0)
+			return -1;
+	} else {
+		pthread_mutex_lock(&w->mu);
+	}
+	post_list_locked(w, first, last, n, urgent);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
 void worker_post(struct worker *w, struct worker_job *j, int urgent)
 {
-	pthread_mutex_lock(&w->mu);
+	struct loop_span sp, d;
+	if (loop_trace_us() > 0) {
+		loop_span_begin(&sp);
+		pthread_mutex_lock(&w->mu);
+		if (loop_span_end(&sp, &d))
+			log_notice(
+			    "trace: worker_post waited %lld us for the queue's lock (cpu %lld "
+			    "us, vcsw %ld, ivcsw %ld), %d queued",
+			    (long long)d.wall_us, (long long)d.cpu_us, d.vcsw, d.ivcsw, w->qlen);
+	} else {
+		pthread_mutex_lock(&w->mu);
+	}
 	post_locked(w, j, urgent);
 	pthread_mutex_unlock(&w->mu);
 }

@@ -63,6 +63,13 @@ struct worker_job *worker_stop(struct worker *w);
 
 /* Queue a job; urgent wakes the thread at once. */
 void worker_post(struct worker *w, struct worker_job *j, int urgent);
+/* Queue n jobs linked through next, first to last, with one take of the
+ * queue's lock. wait 0: give up rather than wait when the thread holds the
+ * lock (returns -1; the jobs are still the caller's), so that the loop
+ * never waits for a thread that was preempted while holding it. Returns 0
+ * when queued. */
+int worker_post_list(struct worker *w, struct worker_job *first, struct worker_job *last, int n,
+                     int urgent, int wait);
 /* Queue a job as urgent and block until the thread hands it back with
  * worker_reply. For a clean stop only, never on the loop's normal path. */
 void worker_call(struct worker *w, struct worker_job *j);

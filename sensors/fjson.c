@@ -51,25 +51,23 @@ struct cJSON *fjson_parse(const void *payload, size_t len, enum family_reject *w
 		*why = REJECT_NOT_JSON;
 		return NULL;
 	}
-	if (depth_exceeds(p, len, CJSON_NESTING_LIMIT)) {
-		*why = REJECT_TOO_DEEP;
-		return NULL;
-	}
 	/* Exactly one value: cJSON accepts a valid prefix and ignores what
 	 * follows ("{...} xyz"), which would let a corrupted frame through. */
 	root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
-	if (!root) {
-		*why = REJECT_NOT_JSON;
-		return NULL;
-	}
-	while (end && end < p + len && blank(*end))
-		end++;
-	if (!end || end != p + len) {
+	if (root) {
+		while (end && end < p + len && blank(*end))
+			end++;
+		if (end && end == p + len)
+			return root;
 		cJSON_Delete(root);
-		*why = REJECT_NOT_JSON;
-		return NULL;
 	}
-	return root;
+	/* Refused: too deep, wherever the nesting is, or else not JSON. A
+	 * message nested deeper than the limit never parses (cJSON stops at
+	 * the same depth), so scanning only here gives every message the
+	 * reason a scan before the parse would, without a second pass over
+	 * every good one. */
+	*why = depth_exceeds(p, len, CJSON_NESTING_LIMIT) ? REJECT_TOO_DEEP : REJECT_NOT_JSON;
+	return NULL;
 }
 
 struct cJSON *fjson_parse_object(const void *payload, size_t len, enum family_reject *why)

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,8 +193,9 @@ struct z2m_sensor_opts {
 
 static int in_list(const char *s, const char *const *list)
 {
+	/* The first letter first: most keys differ there (every report). */
 	for (int i = 0; list[i]; i++)
-		if (strcmp(list[i], s) == 0)
+		if (list[i][0] == s[0] && strcmp(list[i], s) == 0)
 			return 1;
 	return 0;
 }
@@ -303,12 +305,64 @@ static int field_point(const struct field *f, enum sh_kind kind)
 	}
 }
 
-static const struct field *find_field(const char *name)
+/* Every key of every report is looked up: an open-addressing table of the
+ * fields and the known ignored keys, built once, makes that one hash and
+ * one compare instead of a walk through both lists. A slot holds i + 1 for
+ * fields[i], -(j + 1) for known_ignored[j], 0 when empty; a field and an
+ * ignored key of the same name would be the field, as with the lists. */
+#define KEY_SLOTS 256
+static short key_slot[KEY_SLOTS];
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static unsigned key_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static const char *key_name(short v)
+{
+	return v > 0 ? fields[v - 1].name : known_ignored[-v - 1];
+}
+
+static void key_put(const char *name, short v)
+{
+	unsigned i = key_hash(name) & (KEY_SLOTS - 1);
+	while (key_slot[i]) {
+		if (strcmp(key_name(key_slot[i]), name) == 0)
+			return; /* the first one stays */
+		i = (i + 1) & (KEY_SLOTS - 1);
+	}
+	key_slot[i] = v;
+}
+
+static void key_init(void)
 {
 	for (size_t i = 0; i < NFIELDS; i++)
-		if (strcmp(fields[i].name, name) == 0)
-			return &fields[i];
-	return NULL;
+		key_put(fields[i].name, (short)(i + 1));
+	for (size_t j = 0; known_ignored[j]; j++)
+		key_put(known_ignored[j], (short)-(short)(j + 1));
+}
+
+/* The field named so (1, *f set), a known key with nothing for us (0), or
+ * an unknown key (-1). */
+static int find_key(const char *name, const struct field **f)
+{
+	unsigned i;
+	pthread_once(&key_once, key_init);
+	i = key_hash(name) & (KEY_SLOTS - 1);
+	while (key_slot[i]) {
+		if (strcmp(key_name(key_slot[i]), name) == 0) {
+			if (key_slot[i] < 0)
+				return 0;
+			*f = &fields[key_slot[i] - 1];
+			return 1;
+		}
+		i = (i + 1) & (KEY_SLOTS - 1);
+	}
+	return -1;
 }
 
 /* Is this action value a panic press for the sensor bound by b? */
@@ -478,15 +532,15 @@ static int z2m_decode(const struct family_binding *b, int which, const void *pay
 	memset(set, -1, sizeof(set));
 	cJSON_ArrayForEach(it, root)
 	{
-		const struct field *f;
+		const struct field *f = NULL;
 		size_t fi;
-		int r;
+		int r, k;
 		if (!it->string)
 			continue;
-		f = find_field(it->string);
-		if (!f) {
+		k = find_key(it->string, &f);
+		if (k <= 0) {
 			/* Unknown keys are skipped with whatever they hold. */
-			if (in_list(it->string, known_ignored))
+			if (k == 0)
 				usable++;
 			continue;
 		}

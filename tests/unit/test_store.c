@@ -491,6 +491,100 @@ static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state)
 	assert_string_equal(buf, "2025-11-29T00:04:05.123Z");
 }
 
+/* Every event row's time is formatted by hand (not gmtime and strftime):
+ * the same text as they give, at the calendar's edges too, and for times
+ * outside 1970..9999 (which still go through them). */
+static void test_time_format_matches_gmtime_at_calendar_edges(void **state)
+{
+	static const int64_t ms[] = {0,
+	                             999,
+	                             86399999,
+	                             86400000,
+	                             951782399999LL,  /* 2000-02-28T23:59:59.999 */
+	                             951782400000LL,  /* 2000-02-29, a leap century */
+	                             4107542399999LL, /* 2100-02-28T23:59:59.999 */
+	                             4107542400000LL, /* 2100-03-01: no leap day */
+	                             1735689599999LL, /* 2024-12-31T23:59:59.999 */
+	                             1764374645123LL,
+	                             253402300799999LL, /* 9999-12-31T23:59:59.999 */
+	                             253402300800000LL, /* year 10000 */
+	                             -1,
+	                             -86400001};
+	(void)state;
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+		char got[40], want[40], tmp[32];
+		time_t sec = (time_t)(ms[i] / 1000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof(want), "%s.%03dZ", tmp, (int)(ms[i] % 1000));
+		store_format_time(ms[i], got, sizeof(got));
+		assert_string_equal(got, want);
+	}
+	/* every millisecond of a day and a year's days, spot by spot */
+	for (int64_t t = 1700000000000LL; t < 1700000000000LL + 400LL * 86400000; t += 86399937) {
+		char got[40], want[40], tmp[32];
+		time_t sec = (time_t)(t / 1000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof(want), "%s.%03dZ", tmp, (int)(t % 1000));
+		store_format_time(t, got, sizeof(got));
+		assert_string_equal(got, want);
+	}
+}
+
+/* Readings go to the writer in batches (store_flush) and their ops are
+ * used again after each commit; an alarm in the middle goes at once with
+ * the readings before it. Every row lands once, in order, chained and
+ * verifiable, long ones (whose strings do not fit a reused op, and whose
+ * hash is taken piece by piece) included. */
+static void test_threaded_batched_readings_land_in_order_with_an_alarm_between(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], detail[1500];
+	struct store_verify_result r;
+	struct store_alarm a = {.cls = ALARM_FIRE,
+	                        .zone = "room-101",
+	                        .state = ALARM_RAISED,
+	                        .active = 1,
+	                        .raised_ms = 1,
+	                        .updated_ms = 1};
+	struct store *s = store_open(f->path, STORE_THREADED, err, sizeof(err));
+	assert_non_null(s);
+	memset(detail, 'x', sizeof(detail) - 1);
+	detail[sizeof(detail) - 1] = 0;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 3000; i++) {
+			int64_t at = 1700000000000LL + round * 3000 + i;
+			assert_int_equal(store_event(s, at, "door-main", "reading", "door-main",
+			                             "contact", 1, i & 1, i == 7 ? detail : NULL),
+			                 0);
+			if (round == 1 && i == 1500)
+				assert_int_equal(store_alarm_insert(s, &a), 0);
+			if (i % 100 == 99)
+				store_flush(s); /* as the loop does once per iteration */
+		}
+		/* the writer commits them and hands the ops back */
+		assert_int_equal(store_commit(s), 0);
+		store_flush(s);
+	}
+	store_close(s);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events WHERE type='reading'"), 9000);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM alarms"), 1);
+	/* ids follow the times: nothing overtook anything */
+	assert_int_equal(scalar(f->path,
+	                        "SELECT count(*) FROM events a JOIN events b ON b.id = a.id "
+	                        "+ 1 WHERE a.type='reading' AND b.type='reading' AND b.at_ms "
+	                        "<= a.at_ms"),
+	                 0);
+	assert_int_equal(scalar(f->path, "SELECT count(*) FROM events WHERE length(detail) = 1499"),
+	                 3);
+	assert_int_equal(store_verify_file(f->path, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.first_bad_row, 0);
+}
+
 struct seen_alarm {
 	int n;
 	struct store_alarm a;
@@ -866,6 +960,10 @@ int main(void)
 	        test_damaged_alarm_state_reads_as_raised_and_unknown_class_is_skipped, setup,
 	        teardown),
 	    cmocka_unit_test(test_time_format_is_rfc3339_utc_with_milliseconds),
+	    cmocka_unit_test(test_time_format_matches_gmtime_at_calendar_edges),
+	    cmocka_unit_test_setup_teardown(
+	        test_threaded_batched_readings_land_in_order_with_an_alarm_between, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(test_threaded_retention_prunes_old_events_in_steps,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_rows_are_hash_chained_and_verify, setup,
