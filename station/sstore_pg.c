@@ -18,7 +18,12 @@
  *
  * A lost connection: the statement fails (the transaction with it), the
  * handle says so (lost), and the next begin reconnects, at most once per
- * RECONNECT_MS. The password never leaves this file: messages name the
+ * RECONNECT_MS, with a fresh PQconnectdbParams of the whole URL: with
+ * several hosts and target_session_attrs=read-write libpq tries them all
+ * again and keeps the one that accepts writes, so after a failover
+ * (a standby promoted) the station finds the new primary by itself, and
+ * never writes to a standby (docs/station.md, "PostgreSQL on two
+ * machines"). The password never leaves this file: messages name the
  * server as user@host:port/dbname, and libpq's own messages are scrubbed of
  * it before they are logged.
  */
@@ -170,13 +175,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct pg {
 	PGconn *conn;
-	char *target;    /* with the password: for reconnecting only, never shown */
-	char *secret;    /* the password as written in the target, to scrub; or NULL */
-	char where[256]; /* user@host:port/dbname, what messages say */
-	int prepared;    /* the statements exist on this connection, LISTEN is on */
-	int timekeeper;  /* this session holds the timekeeper's lock */
-	int lost;        /* the connection broke; the next begin reconnects */
-	int transient;   /* the transaction was lost (deadlock): do it again */
+	char *target;     /* with the password: for reconnecting only, never shown */
+	char *secret;     /* the password as written in the target, to scrub; or NULL */
+	char where[256];  /* user@host:port/dbname, what messages say */
+	char server[160]; /* host:port of the connection, of the URL's hosts */
+	int prepared;     /* the statements exist on this connection, LISTEN is on */
+	int timekeeper;   /* this session holds the timekeeper's lock */
+	int lost;         /* the connection broke; the next begin reconnects */
+	int transient;    /* the transaction was lost (deadlock): do it again */
 	int64_t last_attempt_mono;
 };
 
@@ -269,6 +275,9 @@ static int connect_db(struct pg *q, char *err, size_t errlen)
 		return -1;
 	}
 	PQsetNoticeProcessor(q->conn, quiet_notice, NULL);
+	/* With several hosts, which one libpq chose (target_session_attrs=
+	 * read-write: the primary) is what an operator asks after a failover. */
+	snprintf(q->server, sizeof(q->server), "%s:%s", PQhost(q->conn), PQport(q->conn));
 	q->lost = 0;
 	return 0;
 }
@@ -391,11 +400,34 @@ static void pg_close(void *b)
 	free(q);
 }
 
-/* user@host:port/dbname from libpq's own reading of the target; never the
- * password. */
+/* "host:port" for each of libpq's comma-separated hosts (a multi-host URL:
+ * a primary and its standby, docs/station.md), into out. One port applies
+ * to every host, as libpq reads it. */
+static void host_list(const char *hosts, const char *ports, char *out, size_t size)
+{
+	size_t n = 0, nports = 1;
+	const char *h = *hosts ? hosts : "localhost", *p = ports;
+
+	for (const char *c = ports; *c; c++)
+		nports += *c == ',';
+	out[0] = '\0';
+	for (int i = 0; n + 1 < size; i++) {
+		size_t hl = strcspn(h, ","), pl = strcspn(p, ",");
+		n += (size_t)snprintf(out + n, size - n, "%s%.*s%s%.*s", i ? "," : "", (int)hl,
+		                      hl ? h : "localhost", pl ? ":" : "", (int)pl, p);
+		if (n >= size || !h[hl])
+			break;
+		h += hl + 1;
+		if (nports > 1 && p[pl])
+			p += pl + 1;
+	}
+}
+
+/* user@host:port/dbname from libpq's own reading of the target, every host
+ * of a multi-host URL (host1:port1,host2:port2); never the password. */
 static int describe(struct pg *q, char *err, size_t errlen)
 {
-	char *msg = NULL, why[256];
+	char *msg = NULL, why[256], hosts[192];
 	const char *user = "", *host = "", *port = "", *db = "";
 	PQconninfoOption *o = PQconninfoParse(q->target, &msg), *p;
 
@@ -417,8 +449,9 @@ static int describe(struct pg *q, char *err, size_t errlen)
 		else if (strcmp(p->keyword, "dbname") == 0)
 			db = p->val;
 	}
-	snprintf(q->where, sizeof(q->where), "%s%s%s%s%s/%s", user, *user ? "@" : "",
-	         *host ? host : "localhost", *port ? ":" : "", port, *db ? db : user);
+	host_list(host, port, hosts, sizeof(hosts));
+	snprintf(q->where, sizeof(q->where), "%s%s%s/%s", user, *user ? "@" : "", hosts,
+	         *db ? db : user);
 	PQconninfoFree(o);
 	return 0;
 }
@@ -453,6 +486,7 @@ static int pg_open(const char *target, void **bp, char *err, size_t errlen)
 		         q->where, why);
 		goto fail;
 	}
+	log_notice("sstore: connected to PostgreSQL %s, server %s", q->where, q->server);
 	*bp = q;
 	return 0;
 fail:
@@ -630,7 +664,8 @@ static int pg_begin(void *b)
 			log_err("sstore: %s", err);
 			return -ENOTCONN;
 		}
-		log_notice("sstore: connected to PostgreSQL %s again", q->where);
+		log_notice("sstore: connected to PostgreSQL %s again, server %s", q->where,
+		           q->server);
 	}
 	q->transient = 0;
 	return simple(q, "BEGIN", "begin");
