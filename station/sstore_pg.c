@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,17 @@
 /* A failed reconnect is not retried sooner: each attempt may block the
  * loop for connect_timeout. */
 #define RECONNECT_MS 3000
+/* A commit gives up after this long. With synchronous replication a
+ * COMMIT waits for the standby: if the standby is gone it waits until an
+ * operator clears synchronous_standby_names, and the station's loop (its
+ * console) must not wait with it. A commit given up is treated as a lost
+ * server: the broker is not acknowledged and delivers the messages again.
+ * Shorter than mqttc's hold on the acks (HOLD_MAX_MS, 5 s), which
+ * acknowledges the broker anyway once a commit takes longer. */
+#define COMMIT_WAIT_MS 3000
+/* A write waits this long for a row that another session holds: a commit
+ * given up above may still hold its rows on the server. */
+#define LOCK_TIMEOUT "3s"
 #define MAX_PARAMS 24
 
 /* Each entry takes the schema from version i to i + 1; append, never edit.
@@ -375,6 +387,12 @@ static int prepare_all(struct pg *q, char *err, size_t errlen)
 		}
 		PQclear(r);
 	}
+	/* A row held by a commit that waits for a missing standby (see
+	 * COMMIT_WAIT_MS) would block the next write to it without end. */
+	if (exec(q, "SET lock_timeout = '" LOCK_TIMEOUT "'", NULL, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "SET lock_timeout: %s", why);
+		return -1;
+	}
 	if (exec(q, "LISTEN " CHANNEL, NULL, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "LISTEN: %s", why);
 		return -1;
@@ -598,7 +616,9 @@ static int failed(struct pg *q, PGresult *r, const char *what)
 	/* 40P01 deadlock_detected, 40001 serialization_failure: two stations
 	 * wrote the same rows in another order; the same writes will work
 	 * when done again (lost() says so until the next begin). */
-	if (state && strncmp(state, "40", 2) == 0) {
+	/* 55P03 lock_not_available: lock_timeout, a row held by a commit
+	 * that waits for a synchronous standby; again later, too. */
+	if (state && (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0)) {
 		q->transient = 1;
 		return -EAGAIN;
 	}
@@ -671,6 +691,59 @@ static int pg_begin(void *b)
 	return simple(q, "BEGIN", "begin");
 }
 
+/* Close a connection that does not answer: the server may still be
+ * waiting (a synchronous standby), but the station does not wait with it;
+ * the next begin reconnects. */
+static void drop_conn(struct pg *q)
+{
+	PQfinish(q->conn);
+	q->conn = NULL;
+	q->prepared = 0;
+	q->timekeeper = 0;
+	q->lost = 1;
+}
+
+/* COMMIT, waiting at most COMMIT_WAIT_MS for the answer. Not PQcancel on
+ * a timeout: a cancelled wait for a synchronous standby reports success
+ * for a commit that is on one machine only, and the broker would then be
+ * acknowledged. The connection is dropped instead and the commit counts as
+ * failed: the messages come again and land once ((site, seq) key), whether
+ * the server kept the abandoned commit or not. */
+static PGresult *commit_bounded(struct pg *q)
+{
+	int64_t deadline = mono_ms() + COMMIT_WAIT_MS;
+	PGresult *r = NULL, *more;
+
+	if (!PQsendQuery(q->conn, "COMMIT"))
+		return NULL;
+	while (PQisBusy(q->conn)) {
+		struct pollfd pfd = {.fd = PQsocket(q->conn), .events = POLLIN};
+		int64_t left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0) {
+			log_err("sstore: postgresql %s: commit: no answer from %s within %d s (a "
+			        "synchronous standby that does not confirm? see "
+			        "synchronous_standby_names); connection dropped, the broker keeps "
+			        "the messages",
+			        q->where, q->server, COMMIT_WAIT_MS / 1000);
+			drop_conn(q);
+			return NULL;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return NULL;
+		if (n > 0 && !PQconsumeInput(q->conn))
+			return NULL;
+	}
+	/* One result for one command; read to the end so the connection is
+	 * ready for the next. */
+	r = PQgetResult(q->conn);
+	while ((more = PQgetResult(q->conn)))
+		PQclear(more);
+	return r;
+}
+
 static int pg_commit(void *b)
 {
 	struct pg *q = b;
@@ -688,7 +761,17 @@ static int pg_commit(void *b)
 		simple(q, "ROLLBACK", "rollback");
 		return -EIO;
 	}
-	r = PQexec(q->conn, "COMMIT");
+	r = commit_bounded(q);
+	if (!r && !q->lost) {
+		/* Sent or read only in part: the connection is in no state to
+		 * reuse. */
+		failed(q, NULL, "commit");
+		drop_conn(q);
+	}
+	if (q->lost) {
+		PQclear(r);
+		return -ENOTCONN;
+	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = failed(q, r, "commit");
 	else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)

@@ -118,9 +118,14 @@ class PgServer:
         _chown_tree(base)
         os.chmod(data, 0o700)
         self._init_fields(base, data, started_from=workdir)
-        # On the command line, as a machine's own postgresql.conf would
-        # hold them: pg_basebackup does not copy them to a standby.
+        # In postgresql.auto.conf, where ALTER SYSTEM (an operator's
+        # step) can change them; a PgStandby leaves them out of its copy,
+        # as a machine's own /etc/postgresql/15/main/postgresql.conf would.
         self.settings = dict(settings or {})
+        if self.settings:
+            with open(data / "postgresql.auto.conf", "a") as f:
+                for k, v in self.settings.items():
+                    f.write(f"{k} = '{v}'\n")
         self._start()
         self.start_s = time.monotonic() - t0
         if workdir:
@@ -151,8 +156,7 @@ class PgServer:
             [str(PGBIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-k", str(self.data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on",
              "-c", "synchronous_commit=on", "-c", "max_connections=40",
-             "-c", "shared_buffers=16MB",
-             *[a for k, v in self.settings.items() for a in ("-c", f"{k}={v}")]],
+             "-c", "shared_buffers=16MB"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, **_as_postgres())
         log.close()
@@ -241,6 +245,12 @@ class PgStandby(PgServer):
                     f"application_name={name}"],
              **_as_postgres())
         os.chmod(data, 0o700)
+        # The primary's own settings (synchronous_standby_names) are not
+        # this machine's: promoted, it would wait for a standby of its own.
+        auto = data / "postgresql.auto.conf"
+        keep = [ln for ln in auto.read_text().splitlines(keepends=True)
+                if ln.split("=")[0].strip() not in primary.settings]
+        auto.write_text("".join(keep))
         self._init_fields(base, data, started_from=workdir)
         self.name = name
         self.primary = primary

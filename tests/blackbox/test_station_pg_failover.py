@@ -187,6 +187,47 @@ def test_a_standby_that_was_not_promoted_is_never_written_to(station, sim, pair)
     wait_until(lambda: health(station)[0] == 200, what="/healthz 200 again")
 
 
+def test_the_standbys_death_does_not_darken_the_console_and_loses_no_alarm(
+        station, sim, pair):
+    """Synchronous replication's cost: with its only standby gone the
+    primary holds every commit until an operator clears
+    synchronous_standby_names. The station does not wait with it: it gives
+    the commit up after a few seconds, says the database is unreachable
+    (the console keeps answering), leaves the alarms in the broker, and
+    stores them once the operator has acted."""
+    pg, sb = pair
+    site = "nt-sbd"
+    station.start()
+    s = station.session("an")
+    sim.alarm(site, 1)
+    wait_until(lambda: seqs(pg, site) == "1", what="the first alarm")
+    sb.kill()
+    sim.alarm(site, 2)
+    sim.alarm(site, 3)
+    wait_until(lambda: pg.psql("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE wait_event = 'SyncRep'", db="postgres") != "0",
+               what="a commit of the station waiting for the dead standby")
+    wait_until(lambda: "no answer from" in station.log(), what="the station to give it up")
+    # The console answers (each request's own timeout) and says why.
+    wait_until(lambda: health(station)[1]["database"] is False,
+               what="/healthz to say the database is down")
+    assert health(station)[0] == 503
+    assert s.get("/api/alarms") is not None
+    # The operator's step: this primary runs alone for now.
+    pg.psql("ALTER SYSTEM SET synchronous_standby_names = ''", db="postgres")
+    pg.psql("SELECT pg_reload_conf()", db="postgres")
+    wait_until(lambda: seqs(pg, site) == "1,2,3", timeout=max(TIMEOUT, 60),
+               what="the waiting alarms stored once")
+    wait_until(lambda: health(station)[0] == 200, what="/healthz 200 again")
+    wait_until(lambda: len([a for a in s.alarms() if a["site"] == site]) >= 3,
+               what="the alarms on the console")
+    assert sorted(a["id"] for a in s.alarms() if a["site"] == site) == [1, 2, 3]
+    sim.alarm(site, 4)
+    wait_until(lambda: seqs(pg, site) == "1,2,3,4", what="the next alarm")
+    # The broker was never told the waiting alarms were stored.
+    assert "acknowledging the broker without waiting" not in station.log()
+
+
 def test_check_accepts_a_multi_host_url_without_connecting(tmp_path, broker):
     st = PgStation(tmp_path / "st", broker,
                    "postgresql://station:Hidden-9x@10.0.0.21:5432,10.0.0.22:5432/station"
