@@ -7,8 +7,11 @@
  * otherwise) and a server that vanishes mid-query by TCP keepalives and
  * tcp_user_timeout (about 10 s), so the loop stalls at most that long.
  * A commit returns once the server has it durable (synchronous_commit is
- * left at the server's default, on): the ingest acknowledges the broker
- * only after it.
+ * left at the server's default, on; with a synchronous standby, once the
+ * standby has it too): the ingest acknowledges the broker only after it.
+ * A commit that does not answer within COMMIT_WAIT_MS (a primary waiting
+ * for a dead synchronous standby) counts as a lost server, and a write
+ * waits for another session's row at most lock_timeout.
  *
  * Statements are prepared once per connection (PQprepare) and run with
  * text parameters. Times are int8 epoch milliseconds, as in SQLite, so both
