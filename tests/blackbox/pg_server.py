@@ -16,9 +16,11 @@ each server is a copy of it, so a start costs a copy and a server start.
     pg.kill(); pg.restart(); pg.stop()
 
 A hot standby by PostgreSQL's own streaming replication (docs/station.md,
-"PostgreSQL on two machines"): a primary started with its settings (its
-own postgresql.conf lines, e.g. synchronous_standby_names), and a standby
-made from it with pg_basebackup -R:
+"PostgreSQL on two machines"): a primary started with settings of its
+own (e.g. synchronous_standby_names, in its postgresql.auto.conf, so that
+ALTER SYSTEM can change them; the standby's copy leaves them out, as a
+Debian machine's own /etc/postgresql file would), and a standby made from
+it with pg_basebackup -R:
 
     pg = PgServer(tmp_path / "pg",
                   settings={"synchronous_standby_names": "standby1"})
