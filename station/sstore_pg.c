@@ -7,8 +7,11 @@
  * otherwise) and a server that vanishes mid-query by TCP keepalives and
  * tcp_user_timeout (about 10 s), so the loop stalls at most that long.
  * A commit returns once the server has it durable (synchronous_commit is
- * left at the server's default, on): the ingest acknowledges the broker
- * only after it.
+ * left at the server's default, on; with a synchronous standby, once the
+ * standby has it too): the ingest acknowledges the broker only after it.
+ * A commit that does not answer within COMMIT_WAIT_MS (a primary waiting
+ * for a dead synchronous standby) counts as a lost server, and a write
+ * waits for another session's row at most lock_timeout.
  *
  * Statements are prepared once per connection (PQprepare) and run with
  * text parameters. Times are int8 epoch milliseconds, as in SQLite, so both
@@ -18,7 +21,12 @@
  *
  * A lost connection: the statement fails (the transaction with it), the
  * handle says so (lost), and the next begin reconnects, at most once per
- * RECONNECT_MS. The password never leaves this file: messages name the
+ * RECONNECT_MS, with a fresh PQconnectdbParams of the whole URL: with
+ * several hosts and target_session_attrs=read-write libpq tries them all
+ * again and keeps the one that accepts writes, so after a failover
+ * (a standby promoted) the station finds the new primary by itself, and
+ * never writes to a standby (docs/station.md, "PostgreSQL on two
+ * machines"). The password never leaves this file: messages name the
  * server as user@host:port/dbname, and libpq's own messages are scrubbed of
  * it before they are logged.
  */
@@ -28,6 +36,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +51,17 @@
 /* A failed reconnect is not retried sooner: each attempt may block the
  * loop for connect_timeout. */
 #define RECONNECT_MS 3000
+/* A commit gives up after this long. With synchronous replication a
+ * COMMIT waits for the standby: if the standby is gone it waits until an
+ * operator clears synchronous_standby_names, and the station's loop (its
+ * console) must not wait with it. A commit given up is treated as a lost
+ * server: the broker is not acknowledged and delivers the messages again.
+ * Shorter than mqttc's hold on the acks (HOLD_MAX_MS, 5 s), which
+ * acknowledges the broker anyway once a commit takes longer. */
+#define COMMIT_WAIT_MS 3000
+/* A write waits this long for a row that another session holds: a commit
+ * given up above may still hold its rows on the server. */
+#define LOCK_TIMEOUT "3s"
 #define MAX_PARAMS 24
 
 /* Each entry takes the schema from version i to i + 1; append, never edit.
@@ -170,13 +190,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct pg {
 	PGconn *conn;
-	char *target;    /* with the password: for reconnecting only, never shown */
-	char *secret;    /* the password as written in the target, to scrub; or NULL */
-	char where[256]; /* user@host:port/dbname, what messages say */
-	int prepared;    /* the statements exist on this connection, LISTEN is on */
-	int timekeeper;  /* this session holds the timekeeper's lock */
-	int lost;        /* the connection broke; the next begin reconnects */
-	int transient;   /* the transaction was lost (deadlock): do it again */
+	char *target;     /* with the password: for reconnecting only, never shown */
+	char *secret;     /* the password as written in the target, to scrub; or NULL */
+	char where[256];  /* user@host:port/dbname, what messages say */
+	char server[160]; /* host:port of the connection, of the URL's hosts */
+	int prepared;     /* the statements exist on this connection, LISTEN is on */
+	int timekeeper;   /* this session holds the timekeeper's lock */
+	int lost;         /* the connection broke; the next begin reconnects */
+	int transient;    /* the transaction was lost (deadlock): do it again */
 	int64_t last_attempt_mono;
 };
 
@@ -269,6 +290,9 @@ static int connect_db(struct pg *q, char *err, size_t errlen)
 		return -1;
 	}
 	PQsetNoticeProcessor(q->conn, quiet_notice, NULL);
+	/* With several hosts, which one libpq chose (target_session_attrs=
+	 * read-write: the primary) is what an operator asks after a failover. */
+	snprintf(q->server, sizeof(q->server), "%s:%s", PQhost(q->conn), PQport(q->conn));
 	q->lost = 0;
 	return 0;
 }
@@ -366,6 +390,12 @@ static int prepare_all(struct pg *q, char *err, size_t errlen)
 		}
 		PQclear(r);
 	}
+	/* A row held by a commit that waits for a missing standby (see
+	 * COMMIT_WAIT_MS) would block the next write to it without end. */
+	if (exec(q, "SET lock_timeout = '" LOCK_TIMEOUT "'", NULL, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "SET lock_timeout: %s", why);
+		return -1;
+	}
 	if (exec(q, "LISTEN " CHANNEL, NULL, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "LISTEN: %s", why);
 		return -1;
@@ -391,11 +421,34 @@ static void pg_close(void *b)
 	free(q);
 }
 
-/* user@host:port/dbname from libpq's own reading of the target; never the
- * password. */
+/* "host:port" for each of libpq's comma-separated hosts (a multi-host URL:
+ * a primary and its standby, docs/station.md), into out. One port applies
+ * to every host, as libpq reads it. */
+static void host_list(const char *hosts, const char *ports, char *out, size_t size)
+{
+	size_t n = 0, nports = 1;
+	const char *h = *hosts ? hosts : "localhost", *p = ports;
+
+	for (const char *c = ports; *c; c++)
+		nports += *c == ',';
+	out[0] = '\0';
+	for (int i = 0; n + 1 < size; i++) {
+		size_t hl = strcspn(h, ","), pl = strcspn(p, ",");
+		n += (size_t)snprintf(out + n, size - n, "%s%.*s%s%.*s", i ? "," : "", (int)hl,
+		                      hl ? h : "localhost", pl ? ":" : "", (int)pl, p);
+		if (n >= size || !h[hl])
+			break;
+		h += hl + 1;
+		if (nports > 1 && p[pl])
+			p += pl + 1;
+	}
+}
+
+/* user@host:port/dbname from libpq's own reading of the target, every host
+ * of a multi-host URL (host1:port1,host2:port2); never the password. */
 static int describe(struct pg *q, char *err, size_t errlen)
 {
-	char *msg = NULL, why[256];
+	char *msg = NULL, why[256], hosts[192];
 	const char *user = "", *host = "", *port = "", *db = "";
 	PQconninfoOption *o = PQconninfoParse(q->target, &msg), *p;
 
@@ -417,8 +470,9 @@ static int describe(struct pg *q, char *err, size_t errlen)
 		else if (strcmp(p->keyword, "dbname") == 0)
 			db = p->val;
 	}
-	snprintf(q->where, sizeof(q->where), "%s%s%s%s%s/%s", user, *user ? "@" : "",
-	         *host ? host : "localhost", *port ? ":" : "", port, *db ? db : user);
+	host_list(host, port, hosts, sizeof(hosts));
+	snprintf(q->where, sizeof(q->where), "%s%s%s/%s", user, *user ? "@" : "", hosts,
+	         *db ? db : user);
 	PQconninfoFree(o);
 	return 0;
 }
@@ -453,6 +507,7 @@ static int pg_open(const char *target, void **bp, char *err, size_t errlen)
 		         q->where, why);
 		goto fail;
 	}
+	log_notice("sstore: connected to PostgreSQL %s, server %s", q->where, q->server);
 	*bp = q;
 	return 0;
 fail:
@@ -564,7 +619,9 @@ static int failed(struct pg *q, PGresult *r, const char *what)
 	/* 40P01 deadlock_detected, 40001 serialization_failure: two stations
 	 * wrote the same rows in another order; the same writes will work
 	 * when done again (lost() says so until the next begin). */
-	if (state && strncmp(state, "40", 2) == 0) {
+	/* 55P03 lock_not_available: lock_timeout, a row held by a commit
+	 * that waits for a synchronous standby; again later, too. */
+	if (state && (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0)) {
 		q->transient = 1;
 		return -EAGAIN;
 	}
@@ -630,10 +687,64 @@ static int pg_begin(void *b)
 			log_err("sstore: %s", err);
 			return -ENOTCONN;
 		}
-		log_notice("sstore: connected to PostgreSQL %s again", q->where);
+		log_notice("sstore: connected to PostgreSQL %s again, server %s", q->where,
+		           q->server);
 	}
 	q->transient = 0;
 	return simple(q, "BEGIN", "begin");
+}
+
+/* Close a connection that does not answer: the server may still be
+ * waiting (a synchronous standby), but the station does not wait with it;
+ * the next begin reconnects. */
+static void drop_conn(struct pg *q)
+{
+	PQfinish(q->conn);
+	q->conn = NULL;
+	q->prepared = 0;
+	q->timekeeper = 0;
+	q->lost = 1;
+}
+
+/* COMMIT, waiting at most COMMIT_WAIT_MS for the answer. Not PQcancel on
+ * a timeout: a cancelled wait for a synchronous standby reports success
+ * for a commit that is on one machine only, and the broker would then be
+ * acknowledged. The connection is dropped instead and the commit counts as
+ * failed: the messages come again and land once ((site, seq) key), whether
+ * the server kept the abandoned commit or not. */
+static PGresult *commit_bounded(struct pg *q)
+{
+	int64_t deadline = mono_ms() + COMMIT_WAIT_MS;
+	PGresult *r = NULL, *more;
+
+	if (!PQsendQuery(q->conn, "COMMIT"))
+		return NULL;
+	while (PQisBusy(q->conn)) {
+		struct pollfd pfd = {.fd = PQsocket(q->conn), .events = POLLIN};
+		int64_t left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0) {
+			log_err("sstore: postgresql %s: commit: no answer from %s within %d s (a "
+			        "synchronous standby that does not confirm? see "
+			        "synchronous_standby_names); connection dropped, the broker keeps "
+			        "the messages",
+			        q->where, q->server, COMMIT_WAIT_MS / 1000);
+			drop_conn(q);
+			return NULL;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return NULL;
+		if (n > 0 && !PQconsumeInput(q->conn))
+			return NULL;
+	}
+	/* One result for one command; read to the end so the connection is
+	 * ready for the next. */
+	r = PQgetResult(q->conn);
+	while ((more = PQgetResult(q->conn)))
+		PQclear(more);
+	return r;
 }
 
 static int pg_commit(void *b)
@@ -653,7 +764,17 @@ static int pg_commit(void *b)
 		simple(q, "ROLLBACK", "rollback");
 		return -EIO;
 	}
-	r = PQexec(q->conn, "COMMIT");
+	r = commit_bounded(q);
+	if (!r && !q->lost) {
+		/* Sent or read only in part: the connection is in no state to
+		 * reuse. */
+		failed(q, NULL, "commit");
+		drop_conn(q);
+	}
+	if (q->lost) {
+		PQclear(r);
+		return -ENOTCONN;
+	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = failed(q, r, "commit");
 	else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)

@@ -14,6 +14,20 @@ each server is a copy of it, so a start costs a copy and a server start.
     pg.url                           # postgresql://station:PW@127.0.0.1:PORT/station
     pg.psql("SELECT count(*) FROM feed")  # -> "3" (psql -At output, stripped)
     pg.kill(); pg.restart(); pg.stop()
+
+A hot standby by PostgreSQL's own streaming replication (docs/station.md,
+"PostgreSQL on two machines"): a primary started with settings of its
+own (e.g. synchronous_standby_names, in its postgresql.auto.conf, so that
+ALTER SYSTEM can change them; the standby's copy leaves them out, as a
+Debian machine's own /etc/postgresql file would), and a standby made from
+it with pg_basebackup -R:
+
+    pg = PgServer(tmp_path / "pg",
+                  settings={"synchronous_standby_names": "standby1"})
+    sb = PgStandby(pg, tmp_path / "sb", name="standby1")  # started, streaming
+    pg.sync_state("standby1")    # -> "sync"
+    pg.kill(); sb.promote()      # sb is the primary now
+    multi_url([pg, sb])          # postgresql://...@127.0.0.1:P1,127.0.0.1:P2/...
 """
 
 import os
@@ -93,7 +107,7 @@ def _template_dir():
 class PgServer:
     """One PostgreSQL server, started in the constructor."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, settings=None):
         why = available()
         if why:
             raise RuntimeError(why)
@@ -106,6 +120,14 @@ class PgServer:
         _chown_tree(base)
         os.chmod(data, 0o700)
         self._init_fields(base, data, started_from=workdir)
+        # In postgresql.auto.conf, where ALTER SYSTEM (an operator's
+        # step) can change them; a PgStandby leaves them out of its copy,
+        # as a machine's own /etc/postgresql/15/main/postgresql.conf would.
+        self.settings = dict(settings or {})
+        if self.settings:
+            with open(data / "postgresql.auto.conf", "a") as f:
+                for k, v in self.settings.items():
+                    f.write(f"{k} = '{v}'\n")
         self._start()
         self.start_s = time.monotonic() - t0
         if workdir:
@@ -119,6 +141,7 @@ class PgServer:
         self.proc = None
         self.logfile = base / "postgres.log"
         self.workdir = started_from
+        self.settings = {}
 
     @property
     def url(self):
@@ -154,6 +177,16 @@ class PgServer:
         r = _run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.data),
                   "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql])
         return r.stdout.strip()
+
+    def sync_state(self, name):
+        """pg_stat_replication's sync_state of the standby called name
+        ("sync", "async", "potential"), or "" while it is not streaming."""
+        return self.psql("SELECT coalesce(max(sync_state), '') FROM pg_stat_replication "
+                         f"WHERE application_name = '{name}' AND state = 'streaming'",
+                         db="postgres")
+
+    def in_recovery(self):
+        return self.psql("SELECT pg_is_in_recovery()", db="postgres") == "t"
 
     def log(self):
         try:
@@ -192,3 +225,53 @@ class PgServer:
         """Stop the server and remove its data. Always call it."""
         self._shutdown()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+class PgStandby(PgServer):
+    """A hot standby of `primary`: pg_basebackup -R (a copy of its data
+    directory, standby.signal and primary_conninfo written) as `postgres`,
+    over the primary's unix socket, then started on a port of its own; it
+    streams the primary's WAL under the application_name `name` (what the
+    primary's synchronous_standby_names names). Started in the constructor,
+    returns once the primary sees it streaming."""
+
+    def __init__(self, primary, workdir, name="standby1"):
+        t0 = time.monotonic()
+        base = Path(tempfile.mkdtemp(prefix="sh-pgsb-"))
+        os.chmod(base, 0o755)
+        _chown_tree(base)
+        data = base / "data"
+        _run([str(PGBIN / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
+              "-c", "fast", "--no-sync",
+              "-d", f"host={primary.data} port={primary.port} user=postgres "
+                    f"application_name={name}"],
+             **_as_postgres())
+        os.chmod(data, 0o700)
+        # The primary's own settings (synchronous_standby_names) are not
+        # this machine's: promoted, it would wait for a standby of its own.
+        auto = data / "postgresql.auto.conf"
+        keep = [ln for ln in auto.read_text().splitlines(keepends=True)
+                if ln.split("=")[0].strip() not in primary.settings]
+        auto.write_text("".join(keep))
+        self._init_fields(base, data, started_from=workdir)
+        self.name = name
+        self.primary = primary
+        self._start()
+        wait_until(lambda: primary.sync_state(name) != "", timeout=max(TIMEOUT, 30),
+                   what=f"the standby {name} streaming from the primary")
+        self.start_s = time.monotonic() - t0
+        if workdir:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            (Path(workdir) / "pg-data-dir").write_text(f"{data}\n")
+
+    def promote(self):
+        """pg_ctl promote (what an operator, or an HA manager, does once the
+        primary is dead): the standby leaves recovery and accepts writes."""
+        _run([str(PGBIN / "pg_ctl"), "promote", "-w", "-t", "60", "-D", str(self.data)],
+             **_as_postgres())
+
+
+def multi_url(servers, extra="target_session_attrs=read-write"):
+    """The station's URL naming every server, libpq's multi-host form."""
+    hosts = ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    return f"postgresql://{USER}:{PASSWORD}@{hosts}/{DB}" + (f"?{extra}" if extra else "")
