@@ -439,6 +439,16 @@ static int apply_alarm(struct board *b, struct bsite *s, const struct sfeed_msg 
 		a.raised_ms = m->at_ms;
 	if (sstore_alarm_put(b->st, &a) < 0)
 		return -EIO;
+	/* Stations sharing the database also tell each other: each has its
+	 * own broker session, but a session can miss what a dying broker
+	 * node was handing it, and the other console must still show every
+	 * alarm that either station stored. */
+	if (sstore_shared(b->st)) {
+		char note[SSTORE_ID_MAX + 48];
+		snprintf(note, sizeof(note), "galarm\t%s\t%lld", a.site, (long long)a.id);
+		if (sstore_notify(b->st, note) < 0)
+			return -EIO;
+	}
 	if (!ba && strcmp(a.state, "reset") != 0)
 		ba = add_alarm(s, &a);
 	else if (ba)
@@ -480,6 +490,20 @@ static int adopt_stored(struct board *b, struct bsite *s, int64_t id)
 	if (!open)
 		drop_alarm(s, ba);
 	return 0;
+}
+
+int board_gateway_alarm(struct board *b, const char *site, int64_t id, int64_t now_mono)
+{
+	struct bsite *s = find(b, site);
+	if (id < 0)
+		return -EINVAL;
+	if (!s) {
+		if (!(s = add_site(b, site)))
+			return -ENOMEM;
+		s->contact_mono = now_mono;
+		apply_directory(b, s);
+	}
+	return adopt_stored(b, s, id);
 }
 
 int board_apply(struct board *b, const struct sfeed_msg *m, const char *payload, size_t len,

@@ -69,6 +69,10 @@ void board_set_timekeeper(struct board *b, int on);
  * or closed on this board, the site's lost-contact flag following it; the
  * hooks fire (the console's streams). Nothing is written. 1 applied, 0 ours
  * was newer, negative on error. */
+/* Another station sharing the database stored a change of a gateway's
+ * alarm (its notification "galarm SITE ID"): take the stored row if it is
+ * newer than what this board has. */
+int board_gateway_alarm(struct board *b, const char *site, int64_t id, int64_t now_mono);
 int board_station_alarm(struct board *b, const struct salarm *a, int64_t now_mono);
 
 /* Every site's contact clock starts again at now_mono: after a silence that

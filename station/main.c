@@ -394,7 +394,8 @@ static void timekeeping(struct station *st)
 }
 
 /* A notification from another station: "alarm SITE ID" (a station alarm
- * changed: read it), "ack SITE ID USER AT" (an ack was sent). */
+ * changed: read it), "galarm SITE ID" (it stored a change of a gateway's
+ * alarm), "ack SITE ID USER AT" (an ack was sent). */
 static int on_peer(void *ctx, const char *payload)
 {
 	struct station *st = ctx;
@@ -411,6 +412,8 @@ static int on_peer(void *ctx, const char *payload)
 	if (strcmp(what, "alarm") == 0) {
 		if (sstore_alarm_get(st->store, site, strtoll(id, NULL, 10), &a) == 0)
 			board_station_alarm(st->board, &a, loop_mono_ms());
+	} else if (strcmp(what, "galarm") == 0) {
+		board_gateway_alarm(st->board, site, strtoll(id, NULL, 10), loop_mono_ms());
 	} else if (strcmp(what, "ack") == 0 && (user = strtok_r(NULL, "\t", &save)) &&
 	           (at = strtok_r(NULL, "\t", &save))) {
 		board_ack_sent(st->board, site, strtoll(id, NULL, 10), user, strtoll(at, NULL, 10));

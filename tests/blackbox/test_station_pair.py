@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import MqttProbe, sanitizer_report, wait_until
+from helpers import Broker, MqttProbe, sanitizer_report, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
 from pg_server import PgServer, available
 from station_helpers import STATION, GatewaySim
@@ -104,6 +104,43 @@ def test_a_gateway_alarm_shows_on_both_consoles_and_is_one_feed_row(pair, sim, p
                and sb.get("/api/stats")["messages"]["alarm"] == 1, what="both ingested it")
     assert n(pg, "SELECT count(*) FROM feed WHERE site = 'nt-x'") == 1
     assert n(pg, "SELECT count(*) FROM alarms WHERE site = 'nt-x'") == 1
+
+
+def test_an_alarm_only_one_station_received_still_shows_on_the_other(tmp_path, broker, pg):
+    """A broker session can miss what a dying node was handing it: what one
+    station stored reaches the other's console through the database
+    (NOTIFY "galarm"). Here station B is on another broker, which never
+    carries the alarm at all."""
+    other = Broker(tmp_path / "broker-b")
+    other.start()
+    a = PgStation(tmp_path / "a", broker, pg.url, client_id="station-a")
+    b = PgStation(tmp_path / "b", other, pg.url, client_id="station-b")
+    a.add_user("an")
+    sim = None
+    try:
+        a.start()
+        b.start()
+        sb = b.session("an")
+        ev = sb.events()
+        ev.wait("hello")
+        sim = GatewaySim(broker.port)
+        sim.alarm("nt-only-a", 7)
+        got = ev.wait("alarm", lambda d: d["site"] == "nt-only-a" and d["id"] == 7,
+                      what="on station B's console")
+        assert got["state"] == "raised"
+        assert sb.get("/api/stats")["messages"]["alarm"] == 0  # not from its broker
+        sim.alarm("nt-only-a", 7, state="acknowledged", by="chu-nha")
+        ev.wait("alarm", lambda d: d["site"] == "nt-only-a" and d["state"] == "acknowledged",
+                what="the newer state on station B's console too")
+        ev.close()
+    finally:
+        if sim:
+            sim.close()
+        for st in (a, b):
+            st.close()
+            report = sanitizer_report(st.log())
+            assert not report, report
+        other.stop()
 
 
 def test_an_ack_on_one_console_is_one_message_and_shows_on_both(pair, sim, acks):
