@@ -13,7 +13,31 @@
 #include <string.h>
 
 extern const struct sstore_backend sstore_sqlite;
+#ifdef SH_WITH_POSTGRESQL
 extern const struct sstore_backend sstore_pg;
+#define PG_BACKEND (&sstore_pg)
+#else
+/* Built without libpq (WITH_POSTGRESQL=OFF): a URL is refused, never
+ * taken for a file name. */
+static int nopg_open(const char *target, void **b, char *err, size_t errlen)
+{
+	(void)target;
+	(void)b;
+	snprintf(err, errlen, "this safehouse-station was built without PostgreSQL "
+	                      "(cmake -DWITH_POSTGRESQL=OFF); use a SQLite file or a build with it");
+	return -ENOTSUP;
+}
+static int nopg_check(const char *target, char *err, size_t errlen)
+{
+	return nopg_open(target, NULL, err, errlen);
+}
+static const struct sstore_backend sstore_nopg = {
+    .name = "postgresql",
+    .open = nopg_open,
+    .check = nopg_check,
+};
+#define PG_BACKEND (&sstore_nopg)
+#endif
 
 struct sstore {
 	const struct sstore_backend *be;
@@ -43,7 +67,7 @@ struct sstore *sstore_open(const char *target, char *err, size_t errlen)
 	}
 	/* Never a fallback from one to the other: a district that asked for
 	 * a shared database must not silently get a local file. */
-	s->be = is_postgres(target) ? &sstore_pg : &sstore_sqlite;
+	s->be = is_postgres(target) ? PG_BACKEND : &sstore_sqlite;
 	if (s->be->open(target, &s->b, err, errlen) < 0) {
 		free(s->target);
 		free(s);
@@ -54,7 +78,7 @@ struct sstore *sstore_open(const char *target, char *err, size_t errlen)
 
 int sstore_check(const char *target, char *err, size_t errlen)
 {
-	const struct sstore_backend *be = is_postgres(target) ? &sstore_pg : &sstore_sqlite;
+	const struct sstore_backend *be = is_postgres(target) ? PG_BACKEND : &sstore_sqlite;
 
 	if (be->check && be->check(target, err, errlen) < 0)
 		return -EINVAL;

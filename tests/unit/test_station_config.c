@@ -184,9 +184,11 @@ static void test_a_minimal_config_gets_the_defaults(void **state)
 	/* TLS moves the default port */
 	assert_int_equal(load(f, "{\"database\": \"s.db\", \"broker\": {\"tls\": true}}", 0644), 0);
 	assert_int_equal(f->c->broker.port, 8883);
+#ifdef SH_WITH_POSTGRESQL
 	/* a PostgreSQL URL is kept as it is */
 	assert_int_equal(load(f, "{\"database\": \"postgresql://st@db/station\"}", 0644), 0);
 	assert_string_equal(f->c->database, "postgresql://st@db/station");
+#endif
 }
 
 static void test_every_mistake_of_a_file_is_reported_in_one_pass_with_its_place(void **state)

@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#ifdef SH_WITH_POSTGRESQL
 #include <libpq-fe.h>
+#endif
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ struct fx {
 /* The PostgreSQL URL given on the command line, or NULL (SQLite). */
 static const char *pg_url;
 
+#ifdef SH_WITH_POSTGRESQL
 /* SQL on the test's own connection, to look behind the store's back. */
 static PGresult *pg_sql(const char *sql)
 {
@@ -50,6 +53,7 @@ static PGresult *pg_sql(const char *sql)
 	PQfinish(c);
 	return r;
 }
+#endif
 
 static int setup(void **state)
 {
@@ -76,9 +80,11 @@ static int teardown(void **state)
 
 	sstore_close(f->s);
 	/* Each test starts from an empty database, as with a new file. */
+#ifdef SH_WITH_POSTGRESQL
 	if (pg_url)
 		PQclear(pg_sql("DROP TABLE IF EXISTS feed, alarms, sites, events, users, acks, "
 		               "station_schema"));
+#endif
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -356,6 +362,7 @@ static void test_another_programs_sqlite_file_is_refused_and_left_alone(void **s
 	sqlite3_close(db);
 }
 
+#ifdef SH_WITH_POSTGRESQL
 static void test_an_unreachable_postgresql_server_is_named_without_its_password(void **state)
 {
 	char err[512] = "";
@@ -510,6 +517,22 @@ static void test_pg_a_killed_connection_fails_the_commit_and_the_next_begin_reco
 	assert_int_equal(sstore_feed_count(f->s), 1);
 }
 
+#else
+static void test_a_postgresql_url_is_refused_by_a_build_without_it(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	assert_null(
+	    sstore_open("postgresql://station:s3cr3t-pw@127.0.0.1:1/militia", err, sizeof(err)));
+	assert_non_null(strstr(err, "built without PostgreSQL"));
+	assert_null(strstr(err, "s3cr3t-pw"));
+	assert_int_equal(access("postgresql:", F_OK), -1);
+	assert_int_equal(sstore_check("postgres://station:pw@db/station", err, sizeof(err)),
+	                 -EINVAL);
+}
+#endif
+
 static void test_a_new_file_is_private_and_has_a_schema_version(void **state)
 {
 	struct fx *f = *state;
@@ -572,6 +595,7 @@ static void test_users_are_written_read_listed_and_deleted(void **state)
 
 int main(int argc, char **argv)
 {
+#ifdef SH_WITH_POSTGRESQL
 	const struct CMUnitTest pg_tests[] = {
 	    cmocka_unit_test_setup_teardown(test_the_same_feed_message_twice_is_kept_once, setup,
 	                                    teardown),
@@ -595,6 +619,7 @@ int main(int argc, char **argv)
 	        test_pg_a_killed_connection_fails_the_commit_and_the_next_begin_reconnects, setup,
 	        teardown),
 	};
+#endif
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_the_same_feed_message_twice_is_kept_once, setup,
 	                                    teardown),
@@ -610,16 +635,25 @@ int main(int argc, char **argv)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_another_programs_sqlite_file_is_refused_and_left_alone, setup, teardown),
+#ifdef SH_WITH_POSTGRESQL
 	    cmocka_unit_test(test_an_unreachable_postgresql_server_is_named_without_its_password),
 	    cmocka_unit_test(test_a_malformed_postgresql_url_is_refused_without_its_password),
+#else
+	    cmocka_unit_test(test_a_postgresql_url_is_refused_by_a_build_without_it),
+#endif
 	    cmocka_unit_test_setup_teardown(test_a_new_file_is_private_and_has_a_schema_version,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_users_are_written_read_listed_and_deleted, setup,
 	                                    teardown),
 	};
+#ifdef SH_WITH_POSTGRESQL
 	if (argc > 1) {
 		pg_url = argv[1];
 		return cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
 	}
+#else
+	(void)argc;
+	(void)argv;
+#endif
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
