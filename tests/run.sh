@@ -127,7 +127,7 @@ fi
 # The fuzz targets (clang libFuzzer, ASan + UBSan), a short run each:
 # decoders, rule parser, config loader, scenario parser, control requests.
 # FUZZ_SECONDS=0 skips them; tests/fuzz/run.sh 600 is the long run.
-FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
 if [ "$FUZZ_SECONDS" != 0 ] && [ $QUICK -eq 0 ]; then
 	echo
 	stage "fuzz targets, ${FUZZ_SECONDS} s each, $JOBS at a time"
