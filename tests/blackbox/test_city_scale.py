@@ -18,7 +18,6 @@ import pytest
 from fleet import Fleet
 from helpers import Site, wait_until
 from nats_cluster import NatsCluster
-from pg_server import PgServer
 from test_station_pg import PgStation
 
 
@@ -36,12 +35,6 @@ def cluster(tmp_path):
     yield c
     c.stop()
 
-
-@pytest.fixture
-def pg(tmp_path):
-    p = PgServer(tmp_path / "pg")
-    yield p
-    p.stop()
 
 
 def make_station(tmp_path, name, cluster, pg):

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import Broker, MqttProbe, sanitizer_report, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
-from pg_server import PgServer, available
+from pg_server import available
 from station_helpers import STATION, GatewaySim
 from test_station_pg import PgStation
 
@@ -25,14 +25,8 @@ def _needs():
         pytest.fail(f"missing executable {STATION}", pytrace=False)
     why = available()
     if why:
-        pytest.skip(why)
+        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
 
-
-@pytest.fixture
-def pg(tmp_path):
-    p = PgServer(tmp_path / "pg")
-    yield p
-    p.stop()
 
 
 @pytest.fixture

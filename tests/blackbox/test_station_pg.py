@@ -7,7 +7,6 @@ way of getting the database wrong is said plainly, without the password."""
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from helpers import TIMEOUT, sanitizer_report, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
-from pg_server import PgServer, available
+from pg_server import available
 from station_helpers import STATION, GatewaySim, Station, now_rfc3339
 
 UNIT = Path(STATION).parent / "test_station_store"
@@ -27,17 +26,8 @@ def _needs():
         pytest.fail(f"missing executable {STATION}", pytrace=False)
     why = available()
     if why:
-        pytest.skip(why)
+        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
 
-
-@pytest.fixture
-def pg(tmp_path):
-    p = PgServer(tmp_path / "pg")
-    print(f"PostgreSQL started in {p.start_s:.2f} s")
-    yield p
-    log = p.log()
-    p.stop()
-    print(f"----- postgres log -----\n{log[-5000:]}")
 
 
 class PgStation(Station):

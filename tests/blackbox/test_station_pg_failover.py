@@ -32,7 +32,7 @@ def _needs():
         pytest.fail(f"missing executable {STATION}", pytrace=False)
     why = available()
     if why:
-        pytest.skip(why)
+        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
 
 
 @pytest.fixture
