@@ -17,7 +17,6 @@ on one machine). Figures only; nothing here asserts a timing."""
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading

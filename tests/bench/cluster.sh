@@ -19,7 +19,7 @@ for a in "$@"; do
 	*) ARGS+=("$a") ;;
 	esac
 done
-for b in "$SAFEHOUSE_STATION" /usr/sbin/mosquitto /usr/bin/nats-server \
+for b in "$SAFEHOUSE_STATION" /usr/sbin/mosquitto /usr/sbin/nats-server \
 	/usr/lib/postgresql/15/bin/postgres; do
 	[ -x "$b" ] || { echo "bench: missing $b (build first; tests/run.sh installs the rest)" >&2; exit 1; }
 done

@@ -15,7 +15,6 @@ before Popen. Figures only: nothing asserts a timing."""
 import argparse
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
