@@ -56,10 +56,11 @@ def test_a_burst_survives_a_broker_node_and_a_station_killed(tmp_path, broker, p
                                                               cluster, pg):
     sta = make_station(tmp_path, "a", cluster, pg)
     stb = make_station(tmp_path, "b", cluster, pg)
-    sta.add_user("an", "officer")
-    sta.start()
-    stb.start()
+    gw = fleet = ev = None
     try:
+        sta.add_user("an", "officer")
+        sta.start()
+        stb.start()
         # A real gateway among the simulated ones, upstream on the cluster.
         gw = Site(tmp_path / "site", broker, probe)
         gw.config["upstream"] = {"hosts": [f"127.0.0.1:{p}" for p in cluster.mqtt_ports],
@@ -145,10 +146,14 @@ def test_a_burst_survives_a_broker_node_and_a_station_killed(tmp_path, broker, p
         assert sorted(lost) == sorted(silent)
         assert int(pg.psql("SELECT count(*) FROM alarms WHERE cls = 'lost_contact'")) \
             == SILENT, "lost contact raised once per site, not once per station"
-        ev.close()
-        fleet.stop()
-        gw.close()
     finally:
+        # Everything this test started stops, also when it failed.
+        if ev:
+            ev.close()
+        if fleet:
+            fleet.stop()
+        if gw:
+            gw.close()
         for name, st in (("a", sta), ("b", stb)):
             st.close()
             print(f"----- station {name} log (tail) -----\n{st.log()[-6000:]}")
