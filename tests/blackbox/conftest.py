@@ -108,3 +108,13 @@ def pg(tmp_path):
     log = p.log()
     p.stop()
     print(f"----- postgres log -----\n{log[-5000:]}")
+
+
+@pytest.fixture
+def sim(broker):
+    """Many gateways' upstream feeds on the test's broker
+    (station_helpers.GatewaySim)."""
+    from station_helpers import GatewaySim
+    s = GatewaySim(broker.port)
+    yield s
+    s.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from helpers import ROOT, TIMEOUT, free_port, read_log, stop_process, wait_until
+from helpers import ROOT, TIMEOUT, free_port, read_log, sanitizer_report, stop_process, wait_until
 
 STATION = os.environ.get("SAFEHOUSE_STATION",
                          str(Path(os.environ.get("SAFEHOUSED", str(ROOT / "build" / "safehoused")))
@@ -168,6 +168,21 @@ class Station:
 
     def log(self):
         return read_log(self.logfile)
+
+    def finish(self, secret=None):
+        """A fixture's teardown: stop, print the log's tail, and fail the
+        test on a sanitizer report, a secret in the log or an unclean
+        exit on SIGTERM."""
+        import pytest
+        rc = self.close()
+        log = self.log()
+        print(f"----- station log -----\n{log[-20000:]}")
+        report = sanitizer_report(log)
+        if report:
+            pytest.fail(f"sanitizer report in the station log: {report}", pytrace=False)
+        assert secret is None or secret not in log, "the database password is in the station's log"
+        if rc not in (None, 0):
+            pytest.fail(f"safehouse-station exited with status {rc} on SIGTERM", pytrace=False)
 
     def feed_rows(self, site=None):
         import sqlite3

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from helpers import SITE_ID, TIMEOUT, sanitizer_report, wait_until
-from station_helpers import PASSWORD, STATION, GatewaySim, Station, now_rfc3339
+from helpers import SITE_ID, wait_until
+from station_helpers import PASSWORD, STATION, Station, now_rfc3339
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,21 +33,7 @@ def station(tmp_path, broker):
     st.add_user("an", "officer")
     st.add_user("xem", "viewer")
     yield st
-    rc = st.close()
-    log = st.log()
-    print(f"----- station log -----\n{log[-20000:]}")
-    report = sanitizer_report(log)
-    if report:
-        pytest.fail(f"sanitizer report in the station log: {report}", pytrace=False)
-    if rc not in (None, 0):
-        pytest.fail(f"safehouse-station exited with status {rc} on SIGTERM", pytrace=False)
-
-
-@pytest.fixture
-def sim(broker):
-    s = GatewaySim(broker.port)
-    yield s
-    s.close()
+    st.finish()
 
 
 def fire(site):

@@ -57,13 +57,6 @@ def pair(tmp_path, broker, pg):
 
 
 @pytest.fixture
-def sim(broker):
-    s = GatewaySim(broker.port)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def acks(broker):
     p = MqttProbe(broker.port, topics=("safehouse/+/ack",)).connect()
     yield p

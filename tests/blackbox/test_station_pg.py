@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TIMEOUT, sanitizer_report, wait_until
+from helpers import TIMEOUT, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
 from pg_server import available
-from station_helpers import STATION, GatewaySim, Station, now_rfc3339
+from station_helpers import STATION, Station, now_rfc3339
 
 UNIT = Path(STATION).parent / "test_station_store"
 
@@ -48,22 +48,7 @@ def station(tmp_path, broker, pg):
     st = PgStation(tmp_path / "station", broker, pg.url)
     st.add_user("an", "officer")
     yield st
-    rc = st.close()
-    log = st.log()
-    print(f"----- station log -----\n{log[-20000:]}")
-    report = sanitizer_report(log)
-    if report:
-        pytest.fail(f"sanitizer report in the station log: {report}", pytrace=False)
-    assert PG_PASSWORD not in log, "the database password is in the station's log"
-    if rc not in (None, 0):
-        pytest.fail(f"safehouse-station exited with status {rc} on SIGTERM", pytrace=False)
-
-
-@pytest.fixture
-def sim(broker):
-    s = GatewaySim(broker.port)
-    yield s
-    s.close()
+    st.finish(secret=PG_PASSWORD)
 
 
 def count(pg, sql):

@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-from helpers import TIMEOUT, sanitizer_report, wait_until
+from helpers import TIMEOUT, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
 from pg_server import PgServer, PgStandby, available, multi_url
-from station_helpers import STATION, GatewaySim
+from station_helpers import STATION
 from test_station_pg import PgStation
 
 STANDBY = "standby1"
@@ -59,22 +59,7 @@ def station(tmp_path, broker, pair):
     st = PgStation(tmp_path / "station", broker, multi_url(pair))
     st.add_user("an", "officer")
     yield st
-    rc = st.close()
-    log = st.log()
-    print(f"----- station log -----\n{log[-20000:]}")
-    report = sanitizer_report(log)
-    if report:
-        pytest.fail(f"sanitizer report in the station log: {report}", pytrace=False)
-    assert PG_PASSWORD not in log, "the database password is in the station's log"
-    if rc not in (None, 0):
-        pytest.fail(f"safehouse-station exited with status {rc} on SIGTERM", pytrace=False)
-
-
-@pytest.fixture
-def sim(broker):
-    s = GatewaySim(broker.port)
-    yield s
-    s.close()
+    st.finish(secret=PG_PASSWORD)
 
 
 def count(server, sql):
