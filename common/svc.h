@@ -11,8 +11,7 @@
  * hangs then stops pinging, and that is exactly what the watchdog is for.
  *
  * Every call is a no-op when the process was not started by a service
- * manager (no NOTIFY_SOCKET in the environment), and when the build has no
- * libsystemd (WITH_SYSTEMD=OFF). Failures to notify are returned, never
+ * manager (no NOTIFY_SOCKET in the environment). Failures to notify are returned, never
  * fatal: the daemon guards the house whether systemd hears it or not.
  *
  * common/ rule: this includes nothing from the other folders (the callers
