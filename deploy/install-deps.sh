@@ -2,7 +2,7 @@
 # Install every Debian package safehouse needs to build, run and test.
 # (fonts-dejavu-core: the HTML report's Vietnamese glyphs; chromium,
 # poppler-utils and python3-pil: its test renders it to PDF and PNG;
-# libssl-dev: SHA-256 of the event log (libcrypto); libpq-dev: the station's PostgreSQL backend;
+# nettle-dev: SHA-256 of the event log; libpq-dev: the station's PostgreSQL backend;
 # postgresql-15: its tests run a private server, tests/blackbox/pg_server.py;
 # dpkg-dev, debhelper, lintian: the Debian packages, tests/package/build.sh;
 # systemd: systemd-analyze for the units; nats-server: the commune broker
@@ -14,7 +14,7 @@ set -eu
 PACKAGES="gcc make cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev libmodbus-dev libsqlite3-dev libcjson-dev libcmocka-dev libsodium-dev
 libpq-dev postgresql-15
-libcurl4-openssl-dev openssl libmicrohttpd-dev libgnutls28-dev libssl-dev
+libcurl4-openssl-dev openssl libmicrohttpd-dev libgnutls28-dev nettle-dev
 dpkg-dev debhelper lintian systemd
 mosquitto mosquitto-clients nats-server sqlite3 socat tzdata
 python3 python3-pytest python3-pytest-xdist python3-paho-mqtt python3-pymodbus python3-serial-asyncio

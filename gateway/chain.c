@@ -3,8 +3,7 @@
  */
 #include "chain.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
+#include <nettle/sha2.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -124,18 +123,6 @@ static size_t encode(unsigned char *b, size_t size, const unsigned char prev[CHA
 	return off + k;
 }
 
-/* OpenSSL's SHA-256 uses the CPU's SHA instructions where it has them,
- * libsodium's never does: 190 ns instead of 680 for a row on the bench
- * machine. libcrypto is in the process anyway (libmosquitto's TLS). The
- * digest is fetched once: EVP_sha256() would look it up in every call. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 void chain_hash(const unsigned char prev[CHAIN_HASH_LEN], const struct chain_row *r,
                 unsigned char out[CHAIN_HASH_LEN])
 {
@@ -143,13 +130,20 @@ void chain_hash(const unsigned char prev[CHAIN_HASH_LEN], const struct chain_row
 	size_t len = encode(buf, sizeof(buf), prev, r);
 	crypto_hash_sha256_state st;
 	unsigned char tag = TAG_NULL;
-	unsigned int olen = 0;
-	pthread_once(&sha256_once, sha256_fetch);
-	if (len && sha256_md && EVP_Digest(buf, len, out, &olen, sha256_md, NULL) == 1 &&
-	    olen == CHAIN_HASH_LEN)
+	/* Nettle's SHA-256 uses the CPU's SHA instructions where it has them
+	 * (Debian builds it "fat"), libsodium's never does: 150 ns instead of
+	 * 680 for a row on the bench machine. Not OpenSSL's, though libcrypto
+	 * is in the process: its first EVP digest loads the default provider,
+	 * 2.2 MB of resident memory (issue 16, tests/bench/README.md). */
+	if (len) {
+		struct sha256_ctx c;
+		sha256_init(&c);
+		sha256_update(&c, len, buf);
+		sha256_digest(&c, CHAIN_HASH_LEN, out);
 		return;
-	/* A long row (a long detail), or OpenSSL unusable: piece by piece
-	 * (the same digest, libsodium's). */
+	}
+	/* A long row (a long detail): piece by piece (the same digest,
+	 * libsodium's). */
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, prev, CHAIN_HASH_LEN);
 	put_int(&st, r->id);

@@ -30,7 +30,7 @@ JOBS=${JOBS:-2}
 # The -dev packages the build needs, installed as -dev:ARCH. One line per
 # library the CMakeLists.txt finds with pkg-config; add a new one here.
 DEV_PACKAGES="libmosquitto-dev libcjson-dev libsqlite3-dev libsodium-dev
-libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libssl-dev libcmocka-dev"
+libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev nettle-dev libcmocka-dev"
 # libpq-dev is not co-installable with the host's (no Multi-Arch): the
 # board's build goes without the station's PostgreSQL backend
 # (-DWITH_POSTGRESQL=OFF below); the station on a board uses SQLite.
