@@ -120,12 +120,28 @@ static void test_a_row_with_a_long_detail_hashes_to_the_documented_digest(void *
 	check(&r);
 }
 
+/* The hash column holds lower-case hex; an inspector's tool compares text. */
+static void test_a_hash_is_written_as_lower_case_hex(void **state)
+{
+	(void)state;
+	unsigned char h[CHAIN_HASH_LEN], back[CHAIN_HASH_LEN];
+	char hex[CHAIN_HEX_LEN], want[CHAIN_HEX_LEN];
+	for (int i = 0; i < CHAIN_HASH_LEN; i++)
+		h[i] = (unsigned char)(i * 37 + 5);
+	chain_hex(h, hex);
+	sodium_bin2hex(want, sizeof(want), h, sizeof(h));
+	assert_string_equal(hex, want);
+	assert_int_equal(chain_unhex(hex, back), 0);
+	assert_memory_equal(back, h, CHAIN_HASH_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_short_row_hashes_to_the_documented_digest),
 	    cmocka_unit_test(test_a_row_without_value_or_sensor_hashes_to_the_documented_digest),
 	    cmocka_unit_test(test_a_row_with_a_long_detail_hashes_to_the_documented_digest),
+	    cmocka_unit_test(test_a_hash_is_written_as_lower_case_hex),
 	};
 	if (sodium_init() < 0)
 		return 1;
