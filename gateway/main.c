@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -723,6 +724,16 @@ int main(int argc, char **argv)
 	int foreground = 0, check = 0, test = 0, report = 0, c, rc = 1, lockfd;
 	struct daemon_report_opts ro = {.format = "text"};
 	const char *path = NULL;
+
+	/* One malloc arena for every thread. glibc gives each thread that
+	 * allocates an arena of its own, which keeps what it once held: the
+	 * store's writer, the self-check and the Modbus workers held 1.3 MB
+	 * at idle, and a flood of readings (allocated by the loop, freed by
+	 * the writer) fragmented two arenas instead of one. Per-thread caches
+	 * (tcache) still take most small allocations without the lock; the
+	 * writer's SQLite uses its own lookaside. (issue 16, "Memory" in
+	 * tests/bench/README.md.) */
+	mallopt(M_ARENA_MAX, 1);
 
 	while ((c = getopt_long(argc, argv, "c:fVho:", opts, NULL)) != -1) {
 		switch (c) {

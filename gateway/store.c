@@ -237,7 +237,10 @@ struct op {
 	int n[4];
 	double d;
 	char *str[OP_STRS];
-	struct store_alarm a;
+	/* OP_ALARM_*: the alarm, in the same allocation after the op (not a
+	 * member: every reading's op would carry its 104 bytes, and a flood
+	 * holds thousands of them until the commit). */
+	struct store_alarm *a;
 	store_done_fn fn;
 	void *ctx;
 	int rc;
@@ -250,6 +253,9 @@ struct op {
 	 * loop's side for events (-1: not yet). */
 	signed char telemetry, slow;
 };
+
+_Static_assert(sizeof(struct op) % _Alignof(struct store_alarm) == 0,
+               "an alarm op's alarm follows the op in the same allocation");
 
 static struct op *op_of(struct worker_job *j)
 {
@@ -399,7 +405,7 @@ static void memrow_free(struct memrow *m)
 #define TXN_ROWS_MAX 1024
 /* An event op with room for its strings (a reading's are a few dozen
  * bytes), and how many the loop keeps for the next readings. */
-#define EV_STR_ROOM 192
+#define EV_STR_ROOM 128
 #define EV_ALLOC (sizeof(struct op) + EV_STR_ROOM)
 #define EV_KEEP 1024
 /* Retention runs in steps of PRUNE_STEP rows, PRUNE_PAUSE_MS apart, so that
@@ -1941,9 +1947,9 @@ static int run_op(struct store *s, struct op *o)
 		return w_event(s, o->i[0], o->str[0], o->str[1], o->str[2], o->str[3], o->n[0],
 		               o->d, o->str[4]);
 	case OP_ALARM_INSERT:
-		return w_alarm_insert(s, &o->a);
+		return w_alarm_insert(s, o->a);
 	case OP_ALARM_UPDATE:
-		return w_alarm_update(s, &o->a);
+		return w_alarm_update(s, o->a);
 	case OP_OUTBOX_ADD:
 		return w_outbox_add(s, o);
 	case OP_OUTBOX_MARK:
@@ -2090,16 +2096,20 @@ static struct op *op_new_s(struct store *s, enum op_type t)
 /* Copy the alarm's strings into the op, so it outlives the caller's. */
 static struct op *alarm_op(struct store *s, enum op_type t, const struct store_alarm *a)
 {
-	struct op *o = op_new(t);
+	struct op *o = calloc(1, sizeof(*o) + sizeof(*a));
 	if (!o)
 		return NULL;
-	o->a = *a;
-	o->a.zone = o->str[1] = dup_or_null(a->zone);
-	o->a.sensor = o->str[2] = dup_or_null(a->sensor);
-	o->a.rule = o->str[3] = dup_or_null(a->rule);
-	o->a.message = o->str[4] = dup_or_null(a->message);
-	o->a.acked_by = o->str[6] = dup_or_null(a->acked_by);
-	o->a.reset_by = o->str[7] = dup_or_null(a->reset_by);
+	o->type = t;
+	o->serial = ++s->next_serial;
+	o->telemetry = o->slow = -1;
+	o->a = (struct store_alarm *)(o + 1);
+	*o->a = *a;
+	o->a->zone = o->str[1] = dup_or_null(a->zone);
+	o->a->sensor = o->str[2] = dup_or_null(a->sensor);
+	o->a->rule = o->str[3] = dup_or_null(a->rule);
+	o->a->message = o->str[4] = dup_or_null(a->message);
+	o->a->acked_by = o->str[6] = dup_or_null(a->acked_by);
+	o->a->reset_by = o->str[7] = dup_or_null(a->reset_by);
 	return o;
 }
 
@@ -2606,8 +2616,8 @@ static void writer(struct worker *w, void *arg)
 		/* Retention joins the open batch, after the writes queued. */
 		if (keep && !s->failing && !stop && loop_mono_ms() >= s->prune_at)
 			w_retention(s, keep);
-		if (s->in_txn && (stop || s->uncommitted >= TXN_ROWS_MAX ||
-		                  loop_mono_ms() >= w_commit_due(s))) {
+		if (s->in_txn &&
+		    (stop || s->uncommitted >= TXN_ROWS_MAX || loop_mono_ms() >= w_commit_due(s))) {
 			int rows = s->uncommitted;
 			if (loop_trace_us() > 0)
 				loop_span_begin(&sp);
