@@ -55,9 +55,8 @@ void daemon_schedule_flush(struct daemon *dm)
 		dm->flush_timer = loop_timer_add(dm->loop, FLUSH_INTERVAL_MS, flush, dm);
 }
 
-void daemon_save_sensor(void *arg, int s)
+static void save_sensor(struct daemon *dm, int s, int state)
 {
-	struct daemon *dm = arg;
 	char values[1024];
 	size_t off = 0;
 	double v, batt = 0, online = -1;
@@ -71,8 +70,30 @@ void daemon_save_sensor(void *arg, int s)
 			                        off > 1 ? "," : "", sh_point_name((enum sh_point)p),
 			                        v);
 	snprintf(values + off, sizeof(values) - off, "}");
-	store_sensor_save(dm->store, dm->cfg->sensors[s].id, registry_last_seen(dm->reg, s),
-	                  (int)online, has_batt, batt, values);
+	(state ? store_sensor_save_state : store_sensor_save)(dm->store, dm->cfg->sensors[s].id,
+	                                                      registry_last_seen(dm->reg, s),
+	                                                      (int)online, has_batt, batt, values);
+}
+
+void daemon_save_sensor(void *arg, int s)
+{
+	save_sensor(arg, s, 0);
+}
+
+/* A detector's changed state: see registry_mark_urgent. */
+static void save_sensor_state(void *arg, int s)
+{
+	save_sensor(arg, s, 1);
+}
+
+/* The detectors whose state changed in this burst go to the store now:
+ * before the iteration's hand-over, and before a QoS 1 report's
+ * acknowledgment waits for the commit (the broker will not deliver that
+ * report again, so after a crash only the saved state says smoke). */
+static void save_changed_states(struct daemon *dm)
+{
+	if (dm->reg)
+		registry_take_urgent(dm->reg, save_sensor_state, dm);
 }
 
 void daemon_snapshot(void *arg)
@@ -178,9 +199,15 @@ void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value
 	double before = 0, after = 0;
 	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
 	engine_report(dm->engine, sensor, vals, n, origin, mono_ms, wall_ms);
+	/* A detector's state (a door open, smoke) is what the restore after a
+	 * restart must know: saved in this loop iteration's hand-over to the
+	 * store (daemon_prepare), with the reading's event, not at the next
+	 * snapshot; once per iteration however often it changed in the burst
+	 * (a flood of door reports saved each change, twice the writer's
+	 * work). */
 	if (pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &after) == 0 &&
 	    (!had || before != after))
-		daemon_save_sensor(dm, sensor);
+		registry_mark_urgent(dm->reg, sensor);
 	hass_sync_sensor(dm->hass, sensor, 0);
 }
 
@@ -230,6 +257,7 @@ void daemon_prepare(void *arg)
 		dm->tick_dirty = 0;
 		daemon_schedule_tick(dm);
 	}
+	save_changed_states(dm);
 	if (store_flush(dm->store) > 0 && !dm->handoff_timer)
 		dm->handoff_timer = loop_timer_add(dm->loop, 1, handoff_retry, dm);
 }
@@ -239,6 +267,7 @@ void daemon_prepare(void *arg)
 void daemon_local_barrier(void *ctx, mqttc_done_fn done, void *dctx)
 {
 	struct daemon *dm = ctx;
+	save_changed_states(dm);
 	if (store_commit_then(dm->store, done, dctx) < 0)
 		done(dctx, -1);
 }

@@ -18,11 +18,14 @@ struct sensor_state {
 	int64_t last_seen;
 	int64_t heard_mono;
 	int dirty;
+	int urgent; /* on the registry's urgent list */
 };
 
 struct registry {
 	struct sensor_state *s;
 	int n;
+	int *urgent; /* sensors marked urgent, in marking order; room for n */
+	int nurgent;
 };
 
 struct registry *registry_new(const struct config *c)
@@ -42,14 +45,19 @@ void registry_free(struct registry *r)
 	if (!r)
 		return;
 	free(r->s);
+	free(r->urgent);
 	free(r);
 }
 
 int registry_rebind(struct registry *r, const struct config *c)
 {
 	struct sensor_state *ns = calloc((size_t)(c->nsensors ? c->nsensors : 1), sizeof(*ns));
-	if (!ns)
+	int *nu = calloc((size_t)(c->nsensors ? c->nsensors : 1), sizeof(*nu));
+	if (!ns || !nu) {
+		free(ns);
+		free(nu);
 		return -1;
+	}
 	for (int i = 0; i < c->nsensors; i++) {
 		snprintf(ns[i].id, sizeof(ns[i].id), "%s", c->sensors[i].id);
 		for (int j = 0; j < r->n; j++)
@@ -59,8 +67,16 @@ int registry_rebind(struct registry *r, const struct config *c)
 			}
 	}
 	free(r->s);
+	free(r->urgent);
 	r->s = ns;
 	r->n = c->nsensors;
+	/* A sensor marked urgent and still configured stays marked, at its
+	 * new index; one removed is gone with its state. */
+	r->urgent = nu;
+	r->nurgent = 0;
+	for (int i = 0; i < r->n; i++)
+		if (ns[i].urgent)
+			r->urgent[r->nurgent++] = i;
 	return 0;
 }
 
@@ -144,6 +160,26 @@ void registry_counts(const struct registry *r, int *online, int *offline, int *u
 			(*online)++; /* reports without availability: alive */
 		else
 			(*unknown)++;
+	}
+}
+
+void registry_mark_urgent(struct registry *r, int sensor)
+{
+	if (sensor < 0 || sensor >= r->n || r->s[sensor].urgent)
+		return;
+	r->s[sensor].urgent = 1;
+	r->urgent[r->nurgent++] = sensor;
+}
+
+void registry_take_urgent(struct registry *r, registry_dirty_fn fn, void *ctx)
+{
+	int n = r->nurgent;
+	r->nurgent = 0;
+	for (int k = 0; k < n; k++) {
+		int i = r->urgent[k];
+		r->s[i].urgent = 0;
+		r->s[i].dirty = 0; /* saved now: not again at the next snapshot */
+		fn(ctx, i);
 	}
 }
 

@@ -56,4 +56,12 @@ void registry_counts(const struct registry *r, int *online, int *offline, int *u
 typedef void (*registry_dirty_fn)(void *ctx, int sensor);
 void registry_take_dirty(struct registry *r, registry_dirty_fn fn, void *ctx);
 
+/* A sensor whose state must be saved soon, not at the next snapshot (a
+ * detector's primary point changed). Marking one already marked does
+ * nothing, so a door that changes fifty times in one read burst is saved
+ * once. registry_take_urgent visits the marked sensors in marking order
+ * and clears their marks and their dirty flags. */
+void registry_mark_urgent(struct registry *r, int sensor);
+void registry_take_urgent(struct registry *r, registry_dirty_fn fn, void *ctx);
+
 #endif

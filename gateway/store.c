@@ -2309,8 +2309,8 @@ int store_outbox_delivered(struct store *s, int64_t seq, int64_t at_ms)
 	return submit(s, o);
 }
 
-int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
-                      int has_battery, double battery, const char *values_json)
+static int sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                       int has_battery, double battery, const char *values_json, int slow)
 {
 	struct op *o;
 	if (!(o = op_new(OP_SENSOR_SAVE)))
@@ -2321,7 +2321,20 @@ int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int
 	o->n[0] = online;
 	o->n[1] = has_battery;
 	o->d = battery;
+	o->slow = (signed char)slow;
 	return submit(s, o);
+}
+
+int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                      int has_battery, double battery, const char *values_json)
+{
+	return sensor_save(s, id, last_seen_ms, online, has_battery, battery, values_json, 1);
+}
+
+int store_sensor_save_state(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                            int has_battery, double battery, const char *values_json)
+{
+	return sensor_save(s, id, last_seen_ms, online, has_battery, battery, values_json, 0);
 }
 
 int store_state_set(struct store *s, const char *key, const char *value, int64_t at_ms)

@@ -235,6 +235,12 @@ int store_outbox_pending_count(struct store *s, const char *channel);
 /* Save a sensor's last state (one row per sensor). */
 int store_sensor_save(struct store *s, const char *id, int64_t last_seen_ms, int online,
                       int has_battery, double battery, const char *values_json);
+/* The same for a detector whose state changed (a door, smoke): not slow
+ * telemetry, committed within the batch time (250 ms) like the reading
+ * itself, so that a restart after a crash knows the state the event log
+ * shows. */
+int store_sensor_save_state(struct store *s, const char *id, int64_t last_seen_ms, int online,
+                            int has_battery, double battery, const char *values_json);
 typedef void (*store_sensor_fn)(void *ctx, const char *id, const char *values_json);
 /* Visit every saved sensor row (what was committed), in id order. Read-only:
  * for the restore at start. */

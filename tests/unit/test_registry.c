@@ -172,6 +172,43 @@ static void test_changed_sensors_are_handed_to_the_store_once(void **state)
 	assert_int_equal(d.n, 0);
 }
 
+/* A door that changes many times in one read burst is saved once, when the
+ * loop hands the burst to the store, and not again at the next snapshot. */
+static void test_an_urgent_sensor_is_saved_once_however_often_it_was_marked(void **state)
+{
+	struct fx *f = *state;
+	struct dirty d = {0};
+	int had_old;
+	double old;
+	for (int i = 0; i < 5; i++) {
+		update(f->r, 1, POINT_CONTACT, i & 1, &had_old, &old);
+		registry_mark_urgent(f->r, 1);
+	}
+	registry_take_urgent(f->r, on_dirty, &d);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.last, 1);
+	d.n = 0;
+	registry_take_urgent(f->r, on_dirty, &d);
+	registry_take_dirty(f->r, on_dirty, &d);
+	assert_int_equal(d.n, 0);
+}
+
+/* A reload between the mark and the save keeps the mark on the sensor, at
+ * its new index. */
+static void test_an_urgent_mark_survives_a_reload_at_the_sensors_new_index(void **state)
+{
+	struct fx *f = *state;
+	struct dirty d = {0};
+	int had_old;
+	double old;
+	update(f->r, 0, POINT_SMOKE, 1, &had_old, &old);
+	registry_mark_urgent(f->r, 0);
+	assert_int_equal(registry_rebind(f->r, f->b), 0);
+	registry_take_urgent(f->r, on_dirty, &d);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.last, 1); /* smoke-101 is sensor 1 in the new config */
+}
+
 static void test_counts_online_offline_and_silent_sensors(void **state)
 {
 	struct fx *f = *state;
@@ -232,6 +269,10 @@ int main(void)
 	        test_restored_value_is_known_but_marked_until_reported_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_changed_sensors_are_handed_to_the_store_once,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_an_urgent_sensor_is_saved_once_however_often_it_was_marked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_an_urgent_mark_survives_a_reload_at_the_sensors_new_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_online_offline_and_silent_sensors, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_keeps_state_of_sensors_whose_id_survived,
