@@ -131,6 +131,7 @@ static void webhook_start(struct daemon *dm)
 		outbox_set_why(dm->outbox, VIA_WEBHOOK, "libcurl cannot start");
 		return;
 	}
+	log_info("webhook: %s loaded", PLUGIN_WEBHOOK);
 	outbox_set_why(dm->outbox, VIA_WEBHOOK, NULL);
 	outbox_add_channel(dm->outbox, VIA_WEBHOOK, dm->webhook_ops->channel(dm->webhook));
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "status.h"
 
 #ifndef SH_PLUGIN_DIR
@@ -105,7 +104,6 @@ const void *plugin_load(const char *file, const char *symbol, char *err, size_t 
 	}
 	snprintf(slot->file, sizeof(slot->file), "%s", file);
 	slot->vtable = vt;
-	log_info("plugin %s loaded", path);
 out:
 	/* A refused plugin is unloaded again: nothing of it was used. */
 	if (!vt && h)

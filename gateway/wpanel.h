@@ -10,9 +10,9 @@
  * plugin safehouse-web.so (plugin.h) only when "web" is configured, through
  * the vtable wpanel_plugin below; it never calls wpanel_new itself.
  *
- * Every operation runs through the control
- * protocol's own handlers (cmd_run_user), so refusals and their reasons are
- * the ones safehousectl and MQTT give, and the user is recorded as "by".
+ * Every operation runs through the control protocol's own handlers
+ * (cmd_run_user), so refusals and their reasons are the ones safehousectl
+ * and MQTT give, and the user is recorded as "by".
  * The log-in checks the code with cmd_check_code: the same Argon2id hashes,
  * the same lock-out (and tamper alarm) as a code over MQTT. A code travels
  * only in the body of POST /api/login and is never logged.
