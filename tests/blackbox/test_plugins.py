@@ -12,6 +12,7 @@ itself in the build tree."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 
@@ -171,3 +172,19 @@ def test_missing_webhook_plugin_keeps_the_message_pending_until_a_start_with_it(
     assert body["alarm"] == alarm["id"] and body["to"] == "owner"
     wait_until(lambda: [r["state"] for r in webhook_rows(site)] == ["delivered"],
                what="the webhook row delivered")
+
+
+def test_a_reload_that_adds_a_webhook_contact_loads_its_plugin(site, https, pki):
+    site.start()
+    assert "libcurl" not in mapped(site)
+    site.config["contacts"] = webhook_contacts(https, pki)
+    site.write()
+    log_before = len(site.log())
+    site.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload: done" in site.log()[log_before:], what="the reload")
+    assert "safehouse-webhook.so loaded" in site.log()[log_before:]
+    m, alarm = fire(site)
+    wait_until(lambda: https.find(lambda r: r["path"] == "/hook" and r["method"] == "POST"),
+               what="the webhook POST of a contact added by a reload")
+    body = json.loads(https.find(lambda r: r["path"] == "/hook")[0]["body"])
+    assert body["alarm"] == alarm["id"] and body["to"] == "owner"
