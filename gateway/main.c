@@ -125,7 +125,7 @@ static void webhook_start(struct daemon *dm)
 		outbox_set_why(dm->outbox, VIA_WEBHOOK, why);
 		return;
 	}
-	dm->webhook = dm->webhook_ops->new (dm->loop, dm->cfg);
+	dm->webhook = dm->webhook_ops->create(dm->loop, dm->cfg);
 	if (!dm->webhook) {
 		log_err("webhook: libcurl cannot start; webhook alerts wait in the outbox");
 		outbox_set_why(dm->outbox, VIA_WEBHOOK, "libcurl cannot start");
@@ -616,7 +616,7 @@ static int start_all(struct daemon *dm)
 		if (!dm->wpanel_ops)
 			log_err("the owner's panel needs %s: %s; the owner's web panel is off",
 			        PLUGIN_WEB, err);
-		else if (!(dm->wpanel = dm->wpanel_ops->new (dm->loop, &wd, err, sizeof(err))))
+		else if (!(dm->wpanel = dm->wpanel_ops->create(dm->loop, &wd, err, sizeof(err))))
 			log_err("%s; the owner's web panel is off", err);
 	}
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,

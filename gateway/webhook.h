@@ -85,7 +85,7 @@ const char *webhook_token(const struct config *c, const struct webhook_opts *o, 
  * webhook_http.h says what each does). */
 struct webhook_plugin {
 	const char *version; /* SH_VERSION of its build: must be the daemon's */
-	struct webhook *(*new)(struct loop *l, const struct config *c);
+	struct webhook *(*create)(struct loop *l, const struct config *c);
 	void (*free)(struct webhook *w);
 	void (*rebind)(struct webhook *w, const struct config *c);
 	struct channel *(*channel)(struct webhook *w);

@@ -768,7 +768,7 @@ struct channel *webhook_channel(struct webhook *w)
  * left from another build is refused instead of called. */
 const struct webhook_plugin webhook_plugin = {
     .version = SH_VERSION,
-    .new = webhook_new,
+    .create = webhook_new,
     .free = webhook_free,
     .rebind = webhook_rebind,
     .channel = webhook_channel,

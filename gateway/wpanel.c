@@ -618,7 +618,7 @@ void wpanel_changed(struct wpanel *p)
  * left from another build is refused instead of called. */
 const struct wpanel_plugin wpanel_plugin = {
     .version = SH_VERSION,
-    .new = wpanel_new,
+    .create = wpanel_new,
     .free = wpanel_free,
     .port = wpanel_port,
     .changed = wpanel_changed,

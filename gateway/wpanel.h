@@ -70,8 +70,8 @@ void wpanel_changed(struct wpanel *p);
  * above. */
 struct wpanel_plugin {
 	const char *version; /* SH_VERSION of its build: must be the daemon's */
-	struct wpanel *(*new)(struct loop *l, const struct wpanel_deps *d, char *err,
-	                      size_t errlen);
+	struct wpanel *(*create)(struct loop *l, const struct wpanel_deps *d, char *err,
+	                         size_t errlen);
 	void (*free)(struct wpanel *p);
 	int (*port)(const struct wpanel *p);
 	void (*changed)(struct wpanel *p);
