@@ -2483,3 +2483,12 @@ const char *config_via_name(enum contact_via v)
 {
 	return (unsigned)v <= VIA_WEBHOOK ? via_names[v] : "?";
 }
+
+int config_has_via(const struct config *c, enum contact_via v)
+{
+	for (int i = 0; i < c->ncontacts; i++)
+		for (int k = 0; k < c->contacts[i].nsteps; k++)
+			if (c->contacts[i].steps[k].via == v)
+				return 1;
+	return 0;
+}

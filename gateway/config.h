@@ -294,5 +294,8 @@ const char *config_credential(const struct config *c, const char *name);
 
 const char *config_output_kind_name(enum output_kind k);
 const char *config_via_name(enum contact_via v);
+/* Whether a step of some contact goes via v (the webhook plugin is loaded
+ * only then). */
+int config_has_via(const struct config *c, enum contact_via v);
 
 #endif

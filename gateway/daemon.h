@@ -16,6 +16,8 @@
 
 struct outbox;
 struct webhook;
+struct webhook_plugin;
+struct wpanel_plugin;
 struct modem;
 struct mosquitto_message;
 struct cJSON;
@@ -38,8 +40,12 @@ struct daemon {
 	struct mqttc *local, *local_out, *remote;
 	struct outputs *outputs;
 	struct upstream *up;
-	struct outbox *outbox;   /* sms, call, webhook: the dispatcher (outbox.h) */
-	struct webhook *webhook; /* the webhook channel (libcurl); NULL if it cannot start */
+	struct outbox *outbox; /* sms, call, webhook: the dispatcher (outbox.h) */
+	/* The webhook channel (libcurl), from the plugin safehouse-webhook.so
+	 * (plugin.h): NULL until a contact has a webhook step, or when the
+	 * plugin cannot be loaded or libcurl cannot start. */
+	struct webhook *webhook;
+	const struct webhook_plugin *webhook_ops;
 	struct modem *modem;     /* the GSM modem's sms and call channels; NULL: none configured */
 	int64_t modem_bad_since; /* monotonic ms the modem has had a fault since, 0: fine */
 	int modem_fault;         /* the "modem" fault alarm is raised */
@@ -49,8 +55,9 @@ struct daemon {
 	struct buses *buses;
 	struct users *users;
 	struct hass *hass;
-	struct neighbours *neighbours; /* the neighbour group's feeds */
-	struct wpanel *wpanel;         /* the owner's web panel; NULL: off */
+	struct neighbours *neighbours;          /* the neighbour group's feeds */
+	struct wpanel *wpanel;                  /* the owner's web panel; NULL: off */
+	const struct wpanel_plugin *wpanel_ops; /* safehouse-web.so, when loaded */
 	struct selfcheck *selfcheck; /* reports and the daily self-check; NULL if it cannot start */
 	/* What the status, the faults and the commands work on: refreshed by
 	 * daemon_bind() whenever one of the pointers above changes. */

@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "pidlock.h"
+#include "plugin.h"
 #include "scenario.h"
 
 void daemon_diag_print(void *ctx, int severity, const char *msg)
@@ -101,6 +102,31 @@ void daemon_set_timezone(const struct config *c)
 /* --check: every error of the config and of every rule file, in one pass.
  * The rule files are checked even when the config has errors, against what
  * of the config could be read, so an installer fixes everything at once. */
+/* The plugins the config needs (plugin.h), loaded as the daemon would. A
+ * missing one is a warning, not an error: the daemon starts and guards the
+ * house without it (the unit runs --check before the daemon, and a house
+ * must not stay unguarded for want of its web page). */
+static void check_plugins(const struct config *c, struct diag_count *d)
+{
+	char err[512], msg[700];
+
+	if (c->web.listen && !plugin_load(PLUGIN_WEB, "wpanel_plugin", err, sizeof(err))) {
+		snprintf(msg, sizeof(msg),
+		         "web: the owner's panel needs %s: %s; safehoused would run without its "
+		         "web panel",
+		         PLUGIN_WEB, err);
+		daemon_diag_print(d, 1, msg);
+	}
+	if (config_has_via(c, VIA_WEBHOOK) &&
+	    !plugin_load(PLUGIN_WEBHOOK, "webhook_plugin", err, sizeof(err))) {
+		snprintf(msg, sizeof(msg),
+		         "contacts: webhook contacts need %s: %s; their messages would wait in the "
+		         "outbox",
+		         PLUGIN_WEBHOOK, err);
+		daemon_diag_print(d, 1, msg);
+	}
+}
+
 int daemon_check_all(struct daemon *dm, const char *path)
 {
 	struct diag_count d = {0};
@@ -133,6 +159,8 @@ int daemon_check_all(struct daemon *dm, const char *path)
 			compliance_criteria_free(cr);
 		}
 	}
+	if (dm->cfg)
+		check_plugins(dm->cfg, &d);
 	if (d.errors == 0 && dm->cfg && dm->rules)
 		printf("%s: OK: %d zones, %d sensors, %d outputs, %d contacts, %d rules in %d "
 		       "file(s)%s\n",

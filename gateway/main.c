@@ -41,6 +41,7 @@
 #include "mqttc.h"
 #include "neighbours.h"
 #include "outbox.h"
+#include "plugin.h"
 #include "webhook.h"
 #include "wpanel.h"
 #include "modem.h"
@@ -99,6 +100,43 @@ void daemon_bind(struct daemon *dm)
 		store_set_retention(dm->store, dm->cfg->retention_days);
 }
 
+/* ---- the plugins (plugin.h) ----------------------------------------------- */
+
+static void wpanel_changed_if(struct daemon *dm)
+{
+	if (dm->wpanel)
+		dm->wpanel_ops->changed(dm->wpanel);
+}
+
+/* The webhook channel, once a contact has a webhook step (at the start, or
+ * a reload that adds one): libcurl is loaded then, not before. When it
+ * cannot be had, the webhook rows wait in the outbox (never lost) and the
+ * outbox says why (safehousectl status, outbox), as for a modem that is
+ * missing; a restart with the plugin in place sends them. */
+static void webhook_start(struct daemon *dm)
+{
+	char err[512], why[700];
+
+	if (dm->webhook || !config_has_via(dm->cfg, VIA_WEBHOOK))
+		return;
+	dm->webhook_ops = plugin_load(PLUGIN_WEBHOOK, "webhook_plugin", err, sizeof(err));
+	if (!dm->webhook_ops) {
+		snprintf(why, sizeof(why), "webhook contacts need %s: %s", PLUGIN_WEBHOOK, err);
+		log_err("%s; their messages wait in the outbox", why);
+		outbox_set_why(dm->outbox, VIA_WEBHOOK, why);
+		return;
+	}
+	dm->webhook = dm->webhook_ops->create(dm->loop, dm->cfg);
+	if (!dm->webhook) {
+		log_err("webhook: libcurl cannot start; webhook alerts wait in the outbox");
+		outbox_set_why(dm->outbox, VIA_WEBHOOK, "libcurl cannot start");
+		return;
+	}
+	log_info("webhook: %s loaded", PLUGIN_WEBHOOK);
+	outbox_set_why(dm->outbox, VIA_WEBHOOK, NULL);
+	outbox_add_channel(dm->outbox, VIA_WEBHOOK, dm->webhook_ops->channel(dm->webhook));
+}
+
 /* ---- status and supervision --------------------------------------------- */
 
 static void publish_status(void *arg)
@@ -109,7 +147,7 @@ static void publish_status(void *arg)
 	daemon_local_status(dm);
 	hass_sync_panel(dm->hass, 0);
 	hass_sync_gateway(dm->hass, 0);
-	wpanel_changed(dm->wpanel);
+	wpanel_changed_if(dm);
 }
 
 /* Coalesce: a burst of alarm changes gives one status message. */
@@ -247,7 +285,7 @@ static void supervise(void *arg)
 	engine_supervise(dm->engine, loop_mono_ms(), loop_wall_ms());
 	hass_sync_sensors(dm->hass);
 	/* Sensors' states and links change without a panel change. */
-	wpanel_changed(dm->wpanel);
+	wpanel_changed_if(dm);
 	daemon_schedule_flush(dm);
 	daemon_schedule_tick(dm);
 	dm->supervise_timer = loop_timer_add(dm->loop, 1000, supervise, dm);
@@ -352,7 +390,7 @@ static void reload(struct daemon *dm)
 	daemon_neighbours_rebind(dm, ncfg);
 	outbox_rebind(dm->outbox, ncfg);
 	if (dm->webhook)
-		webhook_rebind(dm->webhook, ncfg);
+		dm->webhook_ops->rebind(dm->webhook, ncfg);
 	/* The modem holds the old config's strings: a changed modem is a new
 	 * one, an unchanged one keeps running (its tries too) on the new. */
 	if (!modem_config_same(&dm->cfg->modem, &ncfg->modem)) {
@@ -371,6 +409,8 @@ static void reload(struct daemon *dm)
 	daemon_bind(dm);
 	if (reload_modem)
 		modem_start(dm);
+	/* A webhook contact added: its channel (and libcurl) now. */
+	webhook_start(dm);
 	if (daemon_start_buses(dm) < 0)
 		log_err("reload: the Modbus buses could not start again; see above");
 	if (hass_rebind(dm->hass, ncfg) == 0 && mqttc_connected(dm->local_out))
@@ -496,13 +536,7 @@ static int start_all(struct daemon *dm)
 	    selfcheck_new(dm->loop, dm->store, dm->up, dm->config_path, dm->cfg, err, sizeof(err));
 	if (!dm->selfcheck)
 		log_err("%s; reports and the daily self-check are unavailable", err);
-	/* The webhook channel is always there (one idle libcurl multi
-	 * handle), so that a webhook contact added by a reload just works. */
-	dm->webhook = webhook_new(dm->loop, dm->cfg);
-	if (!dm->webhook)
-		log_err("webhook: libcurl cannot start; webhook alerts wait in the outbox");
-	else
-		outbox_add_channel(dm->outbox, VIA_WEBHOOK, webhook_channel(dm->webhook));
+	webhook_start(dm);
 	modem_start(dm);
 	snprintf(dm->ack_topic, sizeof(dm->ack_topic), "%s/%s/ack", dm->cfg->upstream_prefix,
 	         dm->cfg->site.id);
@@ -576,10 +610,14 @@ static int start_all(struct daemon *dm)
 	daemon_bind(dm);
 	if (dm->cfg->web.listen) {
 		struct wpanel_deps wd = {&dm->cmd, &dm->status};
-		/* The house is guarded without its web page: a port in use or
-		 * a certificate that cannot be made is said, not fatal. */
-		dm->wpanel = wpanel_new(dm->loop, &wd, err, sizeof(err));
-		if (!dm->wpanel)
+		/* The house is guarded without its web page: a missing plugin,
+		 * a port in use or a certificate that cannot be made is said,
+		 * not fatal. */
+		dm->wpanel_ops = plugin_load(PLUGIN_WEB, "wpanel_plugin", err, sizeof(err));
+		if (!dm->wpanel_ops)
+			log_err("the owner's panel needs %s: %s; the owner's web panel is off",
+			        PLUGIN_WEB, err);
+		else if (!(dm->wpanel = dm->wpanel_ops->create(dm->loop, &wd, err, sizeof(err))))
 			log_err("%s; the owner's web panel is off", err);
 	}
 	store_event(dm->store, loop_wall_ms(), "daemon", "start", NULL, NULL, 0, 0,
@@ -637,7 +675,8 @@ static void stop_all(struct daemon *dm, int rc)
 	 * answer ("stopping"). */
 	selfcheck_free(dm->selfcheck);
 	dm->selfcheck = NULL;
-	wpanel_free(dm->wpanel);
+	if (dm->wpanel)
+		dm->wpanel_ops->free(dm->wpanel);
 	ctl_free(dm->ctl);
 	engine_free(dm->engine);
 	panel_free(dm->panel);
@@ -647,7 +686,8 @@ static void stop_all(struct daemon *dm, int rc)
 	mqttc_free(dm->local_out);
 	modem_stop(dm);
 	outbox_free(dm->outbox);
-	webhook_free(dm->webhook);
+	if (dm->webhook)
+		dm->webhook_ops->free(dm->webhook);
 	upstream_free(dm->up);
 	neighbours_free(dm->neighbours);
 	ingest_free(dm->ingest);

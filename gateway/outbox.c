@@ -33,6 +33,7 @@ struct outbox {
 	struct store *store;
 	const struct config *cfg;
 	struct channel *ch[VIA__COUNT];
+	char *why[VIA__COUNT]; /* outbox_set_why: why an absent channel is absent */
 	struct flight fl[MAX_INFLIGHT];
 	int nfl;
 	int timer;
@@ -89,6 +90,8 @@ void outbox_free(struct outbox *ob)
 	for (int v = 0; v < VIA__COUNT; v++)
 		if (ob->ch[v])
 			ob->ch[v]->done = NULL;
+	for (int v = 0; v < VIA__COUNT; v++)
+		free(ob->why[v]);
 	free(ob);
 }
 
@@ -146,12 +149,22 @@ int outbox_add_channel(struct outbox *ob, enum contact_via via, struct channel *
 	return 0;
 }
 
+void outbox_set_why(struct outbox *ob, enum contact_via via, const char *why)
+{
+	if (via <= VIA_UPSTREAM || via >= VIA__COUNT)
+		return;
+	free(ob->why[via]);
+	ob->why[via] = why ? strdup(why) : NULL;
+}
+
 const char *outbox_why(const struct outbox *ob, const char *channel)
 {
 	for (int v = VIA_SMS; v < VIA__COUNT; v++) {
 		const struct channel *ch = ob->ch[v];
 		if (strcmp(channel, config_via_name((enum contact_via)v)) != 0)
 			continue;
+		if (!ch && ob->why[v])
+			return ob->why[v];
 		if (!ch)
 			return v == VIA_WEBHOOK ? "no webhook channel configured"
 			                        : "no modem configured";

@@ -49,6 +49,11 @@ void outbox_rebind(struct outbox *ob, const struct config *c);
  * a channel must not call it after that. Returns 0 or -1. */
 int outbox_add_channel(struct outbox *ob, enum contact_via via, struct channel *ch);
 
+/* Why channel via's rows wait while it has no implementation (a plugin that
+ * cannot be loaded), for outbox_why; copied. NULL: the default ("no
+ * webhook channel configured"). */
+void outbox_set_why(struct outbox *ob, enum contact_via via, const char *why);
+
 /* Send what is due: call after a commit that queued rows (upstream_kick
  * does, through upstream_set_kick_hook). Arms a timer for the next due row
  * or retry. */

@@ -6,8 +6,9 @@
  * ("preset", "token", "chat_id", "user_id", "template", "cafile",
  * "timeout_s", "priority") into step->opts.
  *
- * Delivery face: webhook_channel(). Every try is one libcurl easy handle on
- * one multi handle driven by the loop (CURLMOPT_SOCKETFUNCTION and
+ * Delivery face (webhook_http.h, in the plugin safehouse-webhook.so, so
+ * that the daemon loads libcurl only for a config with webhooks): every try
+ * is one libcurl easy handle on one multi handle driven by the loop (CURLMOPT_SOCKETFUNCTION and
  * TIMERFUNCTION on loop_fd_add/loop_timer_add): no call blocks the loop,
  * and a hanging server delays nothing but its own try. done() says:
  * 2xx DELIVERED; 5xx, 429, timeouts, connection and TLS errors RETRY; other
@@ -31,24 +32,64 @@
 
 struct loop;
 struct config;
+struct config_camera;
 struct webhook;
 
 /* The config face of the webhook channel (listed by channel_conf_find). */
 extern const struct channel_conf webhook_conf;
 
-/* A webhook channel on loop l for config c (which must outlive it or be
- * replaced with webhook_rebind). NULL when libcurl cannot be set up. */
-struct webhook *webhook_new(struct loop *l, const struct config *c);
-/* Abort every transfer in flight (their done() is not called: the outbox
- * still holds the messages) and free w. Accepts NULL. */
-void webhook_free(struct webhook *w);
-/* Use c from now on (after a reload). Tries in flight keep what they
- * copied at send(). */
-void webhook_rebind(struct webhook *w, const struct config *c);
-/* Tries in flight, a photo that follows its text included (0: idle). */
-int webhook_busy(const struct webhook *w);
-/* The delivery face; owned by w. The outbox sets its done and done_ctx. */
-struct channel *webhook_channel(struct webhook *w);
+/* ---- shared with the transport (webhook_http.c) ---- */
+
+enum webhook_preset { WEBHOOK_GENERIC, WEBHOOK_TELEGRAM, WEBHOOK_ZALO, WEBHOOK_NTFY };
+
+/* A webhook step's options (step->opts), made by webhook_conf. */
+struct webhook_opts {
+	enum webhook_preset preset;
+	char *token;    /* a literal, or "credentials:NAME"; NULL: none */
+	char *chat_id;  /* telegram */
+	char *user_id;  /* zalo */
+	char *template; /* generic: the body, with ${var} */
+	char *cafile;   /* absolute; NULL: the system store */
+	int timeout_s;
+	int priority; /* ntfy 1..5 */
+};
+
+/* A growing NUL-terminated buffer; oom is set (and stays) when an add
+ * fails. The owner frees s. */
+struct webhook_buf {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+void webhook_buf_add(struct webhook_buf *b, const char *s, size_t n);
+
+/* What a message says besides its text, for templates and titles. Points
+ * into c and m. */
+struct webhook_facts {
+	char cls[32];
+	const char *zone_name;
+	const char *site;
+	int has_camera;
+	const struct config_camera *camera;
+};
+void webhook_facts(const struct config *c, const struct channel_msg *m, struct webhook_facts *f);
+
+/* The token of a step: the literal, or the named credential (c's); NULL
+ * with err set when the credential is missing. */
+const char *webhook_token(const struct config *c, const struct webhook_opts *o, char *err,
+                          size_t errlen);
+
+/* ---- the transport, a plugin ---- */
+
+/* The vtable safehouse-webhook.so exports as "webhook_plugin" (plugin.h,
+ * webhook_http.h says what each does). */
+struct webhook_plugin {
+	const char *version; /* SH_VERSION of its build: must be the daemon's */
+	struct webhook *(*create)(struct loop *l, const struct config *c);
+	void (*free)(struct webhook *w);
+	void (*rebind)(struct webhook *w, const struct config *c);
+	struct channel *(*channel)(struct webhook *w);
+};
 
 /* ---- for tests ---- */
 

@@ -613,3 +613,13 @@ void wpanel_changed(struct wpanel *p)
 		web_sse_send(p->web, NULL, "status", text);
 	free(text);
 }
+
+/* What the daemon loads (plugin.h): the build's version, so that a plugin
+ * left from another build is refused instead of called. */
+const struct wpanel_plugin wpanel_plugin = {
+    .version = SH_VERSION,
+    .create = wpanel_new,
+    .free = wpanel_free,
+    .port = wpanel_port,
+    .changed = wpanel_changed,
+};

@@ -6,9 +6,13 @@
  * silence, reset, arm, disarm, disable, enable, walk test, false alarm)
  * after a log-in with a user's code.
  *
- * Built on common/web.h. Every operation runs through the control
- * protocol's own handlers (cmd_run_user), so refusals and their reasons are
- * the ones safehousectl and MQTT give, and the user is recorded as "by".
+ * Built on common/web.h (libmicrohttpd, GnuTLS). safehoused loads it as the
+ * plugin safehouse-web.so (plugin.h) only when "web" is configured, through
+ * the vtable wpanel_plugin below; it never calls wpanel_new itself.
+ *
+ * Every operation runs through the control protocol's own handlers
+ * (cmd_run_user), so refusals and their reasons are the ones safehousectl
+ * and MQTT give, and the user is recorded as "by".
  * The log-in checks the code with cmd_check_code: the same Argon2id hashes,
  * the same lock-out (and tamper alarm) as a code over MQTT. A code travels
  * only in the body of POST /api/login and is never logged.
@@ -61,5 +65,17 @@ int wpanel_port(const struct wpanel *p);
 /* The panel may have changed: the streams get the status when it differs
  * from the last one they got. Cheap when nobody watches. NULL is ignored. */
 void wpanel_changed(struct wpanel *p);
+
+/* The vtable safehouse-web.so exports as "wpanel_plugin": the four calls
+ * above. */
+struct wpanel_plugin {
+	const char *version; /* SH_VERSION of its build: must be the daemon's */
+	struct wpanel *(*create)(struct loop *l, const struct wpanel_deps *d, char *err,
+	                         size_t errlen);
+	void (*free)(struct wpanel *p);
+	int (*port)(const struct wpanel *p);
+	void (*changed)(struct wpanel *p);
+};
+extern const struct wpanel_plugin wpanel_plugin;
 
 #endif

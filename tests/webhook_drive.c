@@ -16,7 +16,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
-#include "gateway/webhook.h"
+#include "gateway/webhook_http.h"
 
 #include <errno.h>
 #include <inttypes.h>

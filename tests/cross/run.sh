@@ -249,6 +249,26 @@ for arch in "$@"; do
 		scen=FAILED
 		failed+=("$arch: model scenarios")
 	fi
+	# The plugins (gateway/plugin.h) load into this safehoused under qemu:
+	# --check of the demo house with the owner's panel and a webhook
+	# contact says nothing of them.
+	"$PY" - "$ROOT" "$TMP/plugins-$arch.json" <<'EOF'
+import json, os, sys
+root, out = sys.argv[1], sys.argv[2]
+ex = os.path.join(root, "deploy", "examples")
+c = json.load(open(os.path.join(ex, "nha-tro.json")))
+c["rules"] = [os.path.join(ex, r) for r in c["rules"]]
+c["web"] = {"listen": "127.0.0.1:8080"}
+c["contacts"].append({"id": "cross-hook", "via": "webhook", "preset": "ntfy",
+                      "url": "https://ntfy.sh/safehouse-cross-test"})
+json.dump(c, open(out, "w"))
+EOF
+	if ! "$qemu" "$dir/safehoused" -c "$TMP/plugins-$arch.json" --check >"$TMP/plugins-$arch.txt" 2>&1 ||
+		grep -E 'needs? safehouse-' "$TMP/plugins-$arch.txt"; then
+		cat "$TMP/plugins-$arch.txt"
+		scen=FAILED
+		failed+=("$arch: the plugins under qemu")
+	fi
 	t4=$(date +%s)
 
 	echo "=== $arch: stripped sizes and the demo house's RSS under $qemu ==="

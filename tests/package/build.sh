@@ -112,6 +112,15 @@ for f in "$ROOT"/rules/model/*.rules; do
 	[ -e "$R/usr/share/safehouse/rules/model/$(basename "$f")" ] ||
 		fail "rules/model/$(basename "$f") is not in the package"
 done
+# The plugins (gateway/plugin.h): in the install's libdir, and the daemon
+# itself links none of their libraries.
+PLUGDIR="usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/safehouse"
+for f in safehouse-web.so safehouse-webhook.so; do
+	[ -e "$R/$PLUGDIR/$f" ] || fail "the packages do not install /$PLUGDIR/$f"
+done
+if readelf -d "$R/usr/sbin/safehoused" | grep -E 'NEEDED.*(libcurl|libmicrohttpd)'; then
+	fail "safehoused links a library only its plugins need"
+fi
 grep -q '^listener 1883 127.0.0.1$' "$R/etc/mosquitto/conf.d/safehouse.conf" ||
 	fail "the mosquitto drop-in has no loopback-only listener"
 grep -q '^set_tcp_nodelay true$' "$R/etc/mosquitto/conf.d/safehouse.conf" ||
@@ -169,6 +178,23 @@ grep -q "rules in $nmodel file(s)" "$W/check.txt" ||
 	{ cat "$W/check.txt" >&2; fail "--check did not read the packaged model rules"; }
 "$R/usr/sbin/safehouse-station" -c "$W/station.json" --check >"$W/scheck.txt" 2>&1 ||
 	{ cat "$W/scheck.txt" >&2; fail "the packaged safehouse-station --check fails on its example"; }
+# The packaged plugins load into the packaged daemon (every symbol they
+# call back is exported): --check of the example with the owner's panel and
+# a webhook contact says nothing of them.
+python3 - "$W" <<'EOF'
+import json, sys
+work = sys.argv[1]
+site = json.load(open(f"{work}/site.json"))
+site["web"] = {"listen": "127.0.0.1:8080"}
+site["contacts"].append({"id": "pkg-hook", "via": "webhook", "preset": "ntfy",
+                         "url": "https://ntfy.sh/safehouse-package-test"})
+json.dump(site, open(f"{work}/site-plugins.json", "w"), ensure_ascii=False, indent=2)
+EOF
+SAFEHOUSE_PLUGIN_DIR="$R/$PLUGDIR" "$R/usr/sbin/safehoused" -c "$W/site-plugins.json" --check \
+	>"$W/pcheck.txt" 2>&1 || { cat "$W/pcheck.txt" >&2; fail "--check with the plugins"; }
+if grep -E 'needs? safehouse-' "$W/pcheck.txt"; then
+	fail "the packaged plugins do not load into the packaged safehoused"
+fi
 step "$(tail -1 "$W/check.txt")"
 step "$(tail -1 "$W/scheck.txt")"
 [ ! -e "$W/safehouse.db" ] || fail "--check created the database"
