@@ -100,7 +100,10 @@ def build_type_of(binary):
 
 def commit():
     c = _run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
-    if c and _run("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"):
+    # Changes to the tracked files, but for what the recorder itself writes
+    # (else every record after the first would say so).
+    if c and _run("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
+                  ".", ":!tests/bench/figures.json", ":!tests/bench/README.md"):
         c += "+changes"
     return c or "?"
 
@@ -250,14 +253,16 @@ def rows_of(d):
 
 
 def _qemu_cell(g, rate):
-    parts = [f"{g(f'{rate}.{k}_ratio'):.2f}x" if g(f'{rate}.{k}_ratio') is not None else "?"
+    parts = [f"{g(f'{rate}.{k}_ratio'):.2f}x" if g(f'{rate}.{k}_ratio') is not None else "-"
              for k in ("p50", "p99", "cpu")]
     s = " / ".join(parts)
     lost = g(f"{rate}.lost")
     if lost is not None:
         s += f"; lost {_fmt(lost)}"
-    if g(f"{rate}.saturated"):
-        s += "; saturated"
+    sat = [w for w, k in (("safehoused", "saturated"), ("floor", "floor_saturated"))
+           if g(f"{rate}.{k}")]
+    if sat:
+        s += f"; saturated: {' and '.join(sat)}"
     return s
 
 

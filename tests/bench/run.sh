@@ -386,12 +386,27 @@ cpu_us_msg() {
 # ratio A B: A / B with two decimals, empty when either is missing or B is 0.
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b}'; }
 # saturated SYS RATE: why the phase looks saturated (empty: it does not):
-# the system near a full core in the window, the broker dropping for it,
-# probes lost, or the generator short of its target by more than 10 %.
+# the system near a full core in the window, its latency far above its own
+# at the lowest load level of the run (p50 3x or p99 10x: it fell behind,
+# or something else on the machine took its cores), the broker dropping
+# for it, probes lost, or the generator short of its target by over 10 %.
+declare -A REF50 REF99
+for rate in $LEVELS; do
+	for sys in $SYSTEMS; do
+		if [ "$rate" -gt 0 ] && [ -z "${REF50[$sys]:-}" ] && [ -n "${P50[$sys,$rate]:-}" ]; then
+			REF50[$sys]=${P50[$sys,$rate]}
+			REF99[$sys]=${P99[$sys,$rate]}
+		fi
+	done
+done
 saturated() {
 	local why="" c
 	c=$(pct "${CPUW[$1,$2]:-0}" "${WIN[$1,$2]:-0}")
 	[ "$c" -ge 90 ] && why="$why cpu${c}%"
+	if [ -n "${REF50[$1]:-}" ] && [ -n "${P50[$1,$2]:-}" ] && [ "$2" -gt 0 ] &&
+		{ [ "${P50[$1,$2]}" -gt $((3 * REF50[$1])) ] || [ "${P99[$1,$2]:-0}" -gt $((10 * REF99[$1])) ]; }; then
+		why="$why latency"
+	fi
 	[ "${DROPS[$1,$2]:-0}" -gt 0 ] && why="$why drops"
 	[ -n "${LOST[$1,$2]:-}" ] && [ "${LOST[$1,$2]}" -gt 0 ] && why="$why lost"
 	[ "$2" -gt 0 ] && [ "${ACH[$1,$2]:-0}" -lt $(($2 * 9 / 10)) ] && why="$why load"
@@ -439,9 +454,14 @@ if [ "$TARGET" != native ]; then
 fi
 echo "Total bench time: $(($(date +%s) - START)) s"
 if [ ${#REC[@]} -gt 0 ]; then
-	if [ "$TARGET" = native ]; then bench=run; else bench=run-$TARGET; fi
+	note="levels ${LEVELS// /, }, ${SECONDS_PER} s per phase, $NSENSORS sensors"
+	if [ "$TARGET" = native ]; then
+		bench=run
+	else
+		bench=run-$TARGET
+		note="$TARGET build under $("$QEMU" --version | head -n 1 | sed 's/ *(.*//'); $note"
+	fi
 	if [ -n "${SAFEHOUSED:-}" ]; then buildopt=(--build-of "$SAFEHOUSED"); else buildopt=(--build Release); fi
-	record_figures "$bench" "${buildopt[@]}" \
-		--note "levels ${LEVELS// /, }, ${SECONDS_PER} s per phase, $NSENSORS sensors" "${REC[@]}"
+	record_figures "$bench" "${buildopt[@]}" --note "$note" "${REC[@]}"
 fi
 exit 0
