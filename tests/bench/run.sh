@@ -440,7 +440,7 @@ if [ ${#RATIOS[@]} -gt 0 ]; then
 	echo
 	echo "safehoused / floor per level (latency ratios of p50 and p99; CPU: microseconds of" \
 		"CPU per message in the probe window, all threads; saturated: cpu >= 90 % of a core," \
-		"latency far above its own at the lowest level (p50 3x, p99 10x),"
+		"latency far above its own at the lowest level (p50 3x, p99 10x)," \
 		"broker drops, lost probes, or the load short of its target)"
 	printf '%8s %6s %6s %6s %9s %9s  %-16s %s\n' "target/s" p50 p99 cpu "floor us" "shd us" \
 		"floor saturated" "safehoused saturated"
