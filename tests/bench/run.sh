@@ -446,7 +446,8 @@ if [ ${#RATIOS[@]} -gt 0 ]; then
 		"floor saturated" "safehoused saturated"
 	printf '%s\n' "${RATIOS[@]}"
 fi
-[ "$DAEMON_RUNS" -gt 0 ] && REC+=("rss_kb=$DAEMON_HWM" "floor_rss_kb=$FLOOR_HWM")
+[ "$DAEMON_RUNS" -gt 0 ] && REC+=("rss_kb=$DAEMON_HWM")
+[ "$FLOOR_HWM" -gt 0 ] && REC+=("floor_rss_kb=$FLOOR_HWM")
 if [ "$TARGET" != native ]; then
 	echo
 	echo "Under qemu-user ($QEMU): instructions are translated, so absolute times and CPU are"
