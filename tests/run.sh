@@ -85,6 +85,12 @@ run_pass() {
 	[ $rc -eq 0 ] || failed+=("$name: black-box tests (pytest exit $rc)")
 }
 
+# The benchmarks' own tools (the figures recorder; no bench is run here).
+stage "bench tools (tests/bench/test_*.py)"
+if ! $PY -m pytest -q -p no:cacheprovider "$ROOT"/tests/bench/test_*.py; then
+	failed+=("bench tools tests")
+fi
+
 run_pass normal build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWITH_SANITIZERS=OFF
 if [ $QUICK -eq 0 ]; then
 	# halt_on_error: a sanitizer report fails the test that caused it.

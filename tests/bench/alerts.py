@@ -466,6 +466,11 @@ def bench_sd(tmp, minutes, door_changes, alarms=2):
         print(f"sd       estimate for a 50-sensor house ({'steady' if STEADY else 'changing'} "
               f"temperatures, 200 door changes and 2 alarms a day): "
               f"{per_day / 1e6:.2f} MB/day written (goal < 20 MB/day)")
+        import subprocess  # the table at the top of README.md (figures.py)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("figures.py")), "record",
+                        "sd", "--build-of", os.environ.get("SAFEHOUSED", "build/safehoused"),
+                        f"{'steady' if STEADY else 'changing'}_mb_day={per_day / 1e6:.2f}"],
+                       check=False)
     finally:
         site.close()
         probe.close()

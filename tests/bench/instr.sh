@@ -96,9 +96,12 @@ measure() {
 		v=$(ir_of "$f")
 		[ -n "$v" ] && [ "$v" -gt "$ir" ] && ir=$v
 	done
-	printf '%-11s %9s %15s %12s\n' "$sys" "${sent:-?}" "$ir" \
-		"$(awk -v i="$ir" -v n="${sent:-0}" 'BEGIN {printf "%.0f", (n > 0 ? i / n : 0)}')"
+	local per
+	per=$(awk -v i="$ir" -v n="${sent:-0}" 'BEGIN {printf "%.0f", (n > 0 ? i / n : 0)}')
+	printf '%-11s %9s %15s %12s\n' "$sys" "${sent:-?}" "$ir" "$per"
+	[ "$per" != 0 ] && PER[$sys]=$per
 }
+declare -A PER
 
 printf 'Instructions per message under callgrind (%s msg/s for %s s, %s sensors, all threads)\n' \
 	"$RATE" "$SECS" "$NSENSORS"
@@ -106,3 +109,9 @@ printf '%-11s %9s %15s %12s\n' system messages instructions "instr/msg"
 for sys in $SYSTEMS; do
 	measure "$sys"
 done
+# The table at the top of README.md (tests/bench/figures.py).
+if [ -n "${PER[floor]:-}" ] && [ -n "${PER[safehoused]:-}" ]; then
+	record_figures instr --build-of "$DAEMON" --note "$RATE msg/s for $SECS s under callgrind" \
+		"safehoused=${PER[safehoused]}" "floor=${PER[floor]}" "rate=$RATE" \
+		"ratio=$(awk -v a="${PER[safehoused]}" -v b="${PER[floor]}" 'BEGIN {printf "%.2f", a / b}')"
+fi

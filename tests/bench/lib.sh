@@ -7,6 +7,23 @@
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+# record_figures BENCH [figures.py options] KEY=VALUE...: store the figures
+# in tests/bench/figures.json and update the table at the top of
+# tests/bench/README.md (tests/bench/figures.py; BENCH_RECORD=0: not).
+# Pairs without a value (a phase that gave none) are left out; never fails.
+record_figures() {
+	local a
+	local -a args=()
+	for a in "$@"; do
+		case $a in
+		*=) ;;
+		*=- | *=\?) ;;
+		*) args+=("$a") ;;
+		esac
+	done
+	/usr/bin/python3 "$ROOT/tests/bench/figures.py" record "${args[@]}" || true
+}
+
 # Stop one process we started: TERM, wait for it to go, then KILL.
 stop_pid() {
 	local pid=$1 i

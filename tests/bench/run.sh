@@ -15,12 +15,44 @@
 #   BENCH_SYSTEMS      "floor safehoused" or a subset
 #   BENCH_HASS=1       keep Home Assistant mirroring on (off by default here)
 #   BENCH_KEEP=1       keep the temp dir (configs, logs, raw outputs)
+#   BENCH_TARGET       native (default), arm64 or armhf: as --target
+#   BENCH_RECORD=0     do not record the figures in tests/bench/figures.json
+#
+# --target arm64|armhf: safehoused and the floor built for that target
+# (Debian's cross toolchain, into build-bench-ARCH) and run under qemu-user;
+# mosquitto, the load generator and the probe stay native (they are the
+# environment, not the system under test). Default levels "0 1000 5000".
+# QEMU_LD_PREFIX is passed on to qemu (not needed with multiarch libraries).
 
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BENCH_BUILD:-$ROOT/build-bench}
-LEVELS=${BENCH_LEVELS:-0 1000 5000 20000 50000}
+TARGET=${BENCH_TARGET:-native}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--target) TARGET=${2:-}; shift 2 || shift ;;
+	--target=*) TARGET=${1#--target=}; shift ;;
+	-h | --help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) printf 'bench: unknown argument %s (usage: run.sh [--target native|arm64|armhf])\n' "$1" >&2; exit 2 ;;
+	esac
+done
+case $TARGET in
+native) TRIPLET='' QEMU='' ;;
+arm64) TRIPLET=aarch64-linux-gnu QEMU=qemu-aarch64 ;;
+armhf) TRIPLET=arm-linux-gnueabihf QEMU=qemu-arm ;;
+*) printf 'bench: unknown target %s (native, arm64 or armhf)\n' "$TARGET" >&2; exit 2 ;;
+esac
+if [ "$TARGET" = native ]; then
+	BUILD=${BENCH_BUILD:-$ROOT/build-bench}
+	LEVELS=${BENCH_LEVELS:-0 1000 5000 20000 50000}
+	READY_S=15
+else
+	# The target's safehoused and floor; the native tools stay in build-bench.
+	BUILD=${BENCH_BUILD:-$ROOT/build-bench-$TARGET}
+	LEVELS=${BENCH_LEVELS:-0 1000 5000}
+	# Under qemu the start (translation of the code it runs first) is slower.
+	READY_S=60
+fi
 SECONDS_PER=${BENCH_SECONDS:-12}
 INTERVAL_MS=${BENCH_INTERVAL_MS:-20}
 NSENSORS=${BENCH_SENSORS:-500}
@@ -38,7 +70,64 @@ FAILED=0
 
 # ---------------------------------------------------------------- build --
 
-BIN=$BUILD
+BIN=$BUILD   # the native tools: bench_load, bench_probe (and the floor natively)
+TBIN=$BUILD  # the system under test's build: bench_floor (and safehoused)
+RUN=()       # the command prefix of the system under test: qemu for a target
+
+# cross_missing: what a --target run lacks, one item a line (empty: nothing).
+cross_missing() {
+	command -v "$QEMU" >/dev/null 2>&1 || echo "$QEMU (package qemu-user)"
+	command -v "$TRIPLET-gcc" >/dev/null 2>&1 || echo "$TRIPLET-gcc (package crossbuild-essential-$TARGET)"
+	local pc dev
+	# pkg-config name:package, of the libraries the daemon links.
+	for pc in libmosquitto:libmosquitto-dev libcjson:libcjson-dev sqlite3:libsqlite3-dev \
+		libsodium:libsodium-dev gnutls:libgnutls28-dev libmodbus:libmodbus-dev \
+		libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev libsystemd:libsystemd-dev; do
+		dev=${pc#*:}
+		pc=${pc%%:*}
+		[ -e "/usr/lib/$TRIPLET/pkgconfig/$pc.pc" ] || echo "$dev:$TARGET (no /usr/lib/$TRIPLET/pkgconfig/$pc.pc)"
+	done
+}
+
+# build_target: the floor and safehoused for TARGET into $BUILD with the
+# cross toolchain, the native tools into build-bench.
+build_target() {
+	local missing
+	missing=$(cross_missing)
+	if [ -n "$missing" ]; then
+		log "cannot build for $TARGET; missing:"
+		printf '%s\n' "$missing" | sed 's/^/    /' >&2
+		log "tests/cross/run.sh $TARGET installs them (as root or with sudo): the $TARGET"
+		log "architecture (dpkg --add-architecture $TARGET), crossbuild-essential-$TARGET,"
+		log "qemu-user and the -dev:$TARGET packages of its DEV_PACKAGES"
+		exit 1
+	fi
+	local native=$ROOT/build-bench
+	log "building the native tools into $native and the $TARGET floor and safehoused into $BUILD (log: $TMP/build.log)"
+	if ! { cmake -S "$ROOT" -B "$native" -DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF &&
+		cmake --build "$native" -j2 --target bench_load bench_probe &&
+		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchain-$TRIPLET.cmake" \
+			-DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF -DWITH_POSTGRESQL=OFF &&
+		cmake --build "$BUILD" -j2 --target bench_floor; } >"$TMP/build.log" 2>&1; then
+		log "the build failed; log tail:"
+		tail -n 20 "$TMP/build.log" | sed 's/^/    /' >&2
+		FAILED=1
+		exit 1
+	fi
+	BIN=$native
+	TBIN=$BUILD
+	RUN=("$QEMU")
+	if [ -n "${SAFEHOUSED:-}" ]; then
+		DAEMON=$SAFEHOUSED
+	elif cmake --build "$BUILD" -j2 --target safehoused >>"$TMP/build.log" 2>&1; then
+		DAEMON=$BUILD/safehoused
+	else
+		log "safehoused does not build for $TARGET; measuring the floor only. Build log tail:"
+		tail -n 15 "$TMP/build.log" | sed 's/^/    /' >&2
+		DAEMON=
+	fi
+}
+
 build() {
 	log "building into $BUILD (log: $TMP/build.log)"
 	if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWITH_TESTS=OFF \
@@ -71,7 +160,12 @@ build() {
 		DAEMON=
 	fi
 }
-build
+if [ "$TARGET" = native ]; then
+	build
+	TBIN=$BIN
+else
+	build_target
+fi
 if [ -n "$DAEMON" ] && [ ! -x "$DAEMON" ]; then
 	log "$DAEMON is not executable; measuring the floor only"
 	DAEMON=
@@ -87,7 +181,7 @@ CONF=$TMP/safehouse.json
 /usr/bin/python3 "$ROOT/tests/bench/bench_site.py" "$TMP" "$PORT" "$NSENSORS" >"$CONF"
 
 if [ -n "$DAEMON" ] && [[ " $SYSTEMS " == *" safehoused "* ]]; then
-	if ! "$DAEMON" -c "$CONF" --check >"$TMP/check.log" 2>&1; then
+	if ! "${RUN[@]}" "$DAEMON" -c "$CONF" --check >"$TMP/check.log" 2>&1; then
 		log "safehoused --check rejects the bench config; measuring the floor only:"
 		head -n 20 "$TMP/check.log" | sed 's/^/    /' >&2
 		DAEMON=
@@ -101,7 +195,8 @@ RES=()
 DAEMON_HWM=0
 DAEMON_TICKS=0
 DAEMON_RUNS=0
-declare -A P50 P99 LOST PROBES HWM
+FLOOR_HWM=0
+declare -A P50 P99 LOST PROBES HWM CPUW WIN ACH DROPS
 
 # run_phase SYSTEM RATE: start SYSTEM fresh, wait until it answers a probe,
 # start the load, probe for SECONDS_PER, stop everything, record one row.
@@ -110,7 +205,7 @@ run_phase() {
 	local -a lpids=()
 
 	if [ "$sys" = floor ]; then
-		"$BIN/bench_floor" -p "$PORT" >"$out.floor" 2>"$out.log" &
+		"${RUN[@]}" "$TBIN/bench_floor" -p "$PORT" >"$out.floor" 2>"$out.log" &
 		sp=$!
 	else
 		rm -f "$TMP"/safehouse.db*
@@ -120,15 +215,15 @@ run_phase() {
 		/usr/bin/python3 -c 'import json, sys
 c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
 json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-$rate"
-		"$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
+		"${RUN[@]}" "$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
 		sp=$!
 	fi
 	PIDS+=("$sp")
 
 	# Ready when it answers a probe (no fixed sleep).
-	"$BIN/bench_probe" -p "$PORT" -d 0 -W 15 >"$out.sync" 2>>"$out.tools"
+	"$BIN/bench_probe" -p "$PORT" -d 0 -W "$READY_S" >"$out.sync" 2>>"$out.tools"
 	if [ "$(field ready "$out.sync")" != 1 ]; then
-		log "$sys did not answer a probe within 15 s at $rate msg/s; log tail:"
+		log "$sys did not answer a probe within $READY_S s at $rate msg/s; log tail:"
 		tail -n 20 "$out.log" | sed 's/^/    /' >&2
 		FAILED=1
 		stop_pid "$sp"
@@ -226,6 +321,13 @@ except Exception:
 	LOST[$sys,$rate]=${lost:-}
 	PROBES[$sys,$rate]=${probes:-}
 	HWM[$sys,$rate]=${hwm:-0}
+	CPUW[$sys,$rate]=$((sys1 - sys0))
+	WIN[$sys,$rate]=$win
+	ACH[$sys,$rate]=$achieved
+	DROPS[$sys,$rate]=$drops
+	if [ "$sys" = floor ] && [ "${hwm:-0}" -gt "$FLOOR_HWM" ]; then
+		FLOOR_HWM=$hwm
+	fi
 	if [ "$sys" = safehoused ]; then
 		DAEMON_RUNS=$((DAEMON_RUNS + 1))
 		DAEMON_TICKS=$((DAEMON_TICKS + total))
@@ -272,5 +374,96 @@ if [ "$DAEMON_RUNS" -gt 0 ]; then
 else
 	echo "safehoused: not measured (not built, or it rejected the config; see above)"
 fi
+
+# ------------------------------------------------- ratios to the floor --
+
+# cpu_us_msg SYS RATE: CPU microseconds per message in the probe window
+# (the load the generator achieved, plus each probe and its answer).
+cpu_us_msg() {
+	awk -v t="${CPUW[$1,$2]:-0}" -v hz="$HZ" -v w="${WIN[$1,$2]:-0}" -v a="${ACH[$1,$2]:-0}" \
+		-v p="${PROBES[$1,$2]:-0}" 'BEGIN {n = a * w + 2 * p; if (n > 0) printf "%.2f", 1e6 * t / hz / n}'
+}
+# ratio A B: A / B with two decimals, empty when either is missing or B is 0.
+ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b}'; }
+# saturated SYS RATE: why the phase looks saturated (empty: it does not):
+# the system near a full core in the window, its p50 over 3x its own at the
+# lowest load level of the run (it fell behind, or something else on the
+# machine took its cores; p50, not p99: p99 is the 5th-worst sample, and a
+# single spike of the shared machine moves it), the broker dropping for
+# it, probes lost, or the generator short of its target by over 10 %.
+declare -A REF50
+for rate in $LEVELS; do
+	for sys in $SYSTEMS; do
+		if [ "$rate" -gt 0 ] && [ -z "${REF50[$sys]:-}" ] && [ -n "${P50[$sys,$rate]:-}" ]; then
+			REF50[$sys]=${P50[$sys,$rate]}
+		fi
+	done
+done
+saturated() {
+	local why="" c
+	c=$(pct "${CPUW[$1,$2]:-0}" "${WIN[$1,$2]:-0}")
+	[ "$c" -ge 90 ] && why="$why cpu${c}%"
+	if [ -n "${REF50[$1]:-}" ] && [ -n "${P50[$1,$2]:-}" ] && [ "$2" -gt 0 ] &&
+		[ "${P50[$1,$2]}" -gt $((3 * REF50[$1])) ]; then
+		why="$why latency"
+	fi
+	[ "${DROPS[$1,$2]:-0}" -gt 0 ] && why="$why drops"
+	[ -n "${LOST[$1,$2]:-}" ] && [ "${LOST[$1,$2]}" -gt 0 ] && why="$why lost"
+	[ "$2" -gt 0 ] && [ "${ACH[$1,$2]:-0}" -lt $(($2 * 9 / 10)) ] && why="$why load"
+	echo "${why# }"
+}
+
+RATIOS=()
+REC=()
+for rate in $LEVELS; do
+	if [ -z "${PROBES[floor,$rate]+x}" ] || [ -z "${PROBES[safehoused,$rate]+x}" ]; then
+		continue
+	fi
+	fc=$(cpu_us_msg floor "$rate")
+	dc=$(cpu_us_msg safehoused "$rate")
+	r50=$(ratio "${P50[safehoused,$rate]}" "${P50[floor,$rate]}")
+	r99=$(ratio "${P99[safehoused,$rate]}" "${P99[floor,$rate]}")
+	[ "$rate" -gt 0 ] && rcpu=$(ratio "$dc" "$fc") || rcpu=
+	fs=$(saturated floor "$rate")
+	ds=$(saturated safehoused "$rate")
+	RATIOS+=("$(printf '%8s %6s %6s %6s %9s %9s  %-16s %s' "$rate" "${r50:--}" "${r99:--}" \
+		"${rcpu:--}" "${fc:--}" "${dc:--}" "${fs:--}" "${ds:--}")")
+	REC+=("$rate.p50_ratio=$r50" "$rate.p99_ratio=$r99" "$rate.cpu_ratio=$rcpu"
+		"$rate.p50_us=${P50[safehoused,$rate]}" "$rate.p99_us=${P99[safehoused,$rate]}"
+		"$rate.floor_p50_us=${P50[floor,$rate]}" "$rate.floor_p99_us=${P99[floor,$rate]}"
+		"$rate.lost=${LOST[safehoused,$rate]}" "$rate.probes=${PROBES[safehoused,$rate]}"
+		"$rate.floor_lost=${LOST[floor,$rate]}" "$rate.cpu_us_msg=$dc" "$rate.floor_cpu_us_msg=$fc"
+		"$rate.saturated=$([ -n "$ds" ] && echo 1 || echo 0)"
+		"$rate.floor_saturated=$([ -n "$fs" ] && echo 1 || echo 0)")
+done
+if [ ${#RATIOS[@]} -gt 0 ]; then
+	echo
+	echo "safehoused / floor per level (latency ratios of p50 and p99; CPU: microseconds of" \
+		"CPU per message in the probe window, all threads; saturated: cpu >= 90 % of a core," \
+		"p50 over 3x its own at the lowest load level," \
+		"broker drops, lost probes, or the load short of its target)"
+	printf '%8s %6s %6s %6s %9s %9s  %-16s %s\n' "target/s" p50 p99 cpu "floor us" "shd us" \
+		"floor saturated" "safehoused saturated"
+	printf '%s\n' "${RATIOS[@]}"
+fi
+[ "$DAEMON_RUNS" -gt 0 ] && REC+=("rss_kb=$DAEMON_HWM")
+[ "$FLOOR_HWM" -gt 0 ] && REC+=("floor_rss_kb=$FLOOR_HWM")
+if [ "$TARGET" != native ]; then
+	echo
+	echo "Under qemu-user ($QEMU): instructions are translated, so absolute times and CPU are"
+	echo "not a board's; the ratios to the floor (built for the same target, run the same way)"
+	echo "are the figures to read. RSS includes qemu's own memory. See tests/bench/README.md."
+fi
 echo "Total bench time: $(($(date +%s) - START)) s"
+if [ ${#REC[@]} -gt 0 ]; then
+	note="levels ${LEVELS// /, }, ${SECONDS_PER} s per phase, $NSENSORS sensors"
+	if [ "$TARGET" = native ]; then
+		bench=run
+	else
+		bench=run-$TARGET
+		note="$TARGET build under $("$QEMU" --version | head -n 1 | sed 's/ *(.*//'); $note"
+	fi
+	if [ -n "${SAFEHOUSED:-}" ]; then buildopt=(--build-of "$SAFEHOUSED"); else buildopt=(--build Release); fi
+	record_figures "$bench" "${buildopt[@]}" --note "$note" "${REC[@]}"
+fi
 exit 0
