@@ -224,7 +224,9 @@ def rows_of(d):
     rows += [
         Row("Peak RSS, 500 sensors (VmHWM, max over the phases)", "run", "rss_kb",
             lambda v: f"{v / 1024:.1f} MB", "≤ 8 MB", lambda v: v <= 8 * 1024,
-            lambda g: f"floor {g('floor_rss_kb') / 1024:.1f} MB"),
+            lambda g: f"floor forwarder {g('floor_rss_kb') / 1024:.1f} MB"
+                      + (f"; safehoused's libraries alone {g('libfloor_rss_kb') / 1024:.1f} MB"
+                         if g('libfloor_rss_kb') else "")),
         Row("Instructions per message (callgrind), safehoused / floor", "instr",
             "ratio", ratio, "", None,
             lambda g: f"{_fmt(g('safehoused'))} / {_fmt(g('floor'))} at {_fmt(g('rate'))} msg/s"),

@@ -134,7 +134,8 @@ build() {
 		>"$TMP/build.log" 2>&1 &&
 		cmake --build "$BUILD" -j2 --target bench_load bench_probe bench_floor \
 			>>"$TMP/build.log" 2>&1; then
-		:
+		# The libraries' own share of safehoused's memory (optional).
+		cmake --build "$BUILD" -j2 --target bench_libfloor >>"$TMP/build.log" 2>&1 || true
 	else
 		# The tree may be mid-edit elsewhere; the bench tools stand alone.
 		log "cmake build of the bench tools failed; compiling them directly"
@@ -447,6 +448,15 @@ if [ ${#RATIOS[@]} -gt 0 ]; then
 	printf '%s\n' "${RATIOS[@]}"
 fi
 [ "$DAEMON_RUNS" -gt 0 ] && REC+=("rss_kb=$DAEMON_HWM")
+# The floor of safehoused's memory: its own libraries (not the plugins it
+# loads only when configured) doing what the daemon makes them do at start,
+# and nothing else (tests/bench/bench_libfloor.c). Native builds only.
+if [ "$TARGET" = native ] && [ -x "$BIN/bench_libfloor" ] &&
+	lf=$("$BIN/bench_libfloor" "$TMP" 2>/dev/null); then
+	lf_kb=$(echo "$lf" | awk '{print $3}')
+	echo "safehoused's libraries alone (bench_libfloor): $lf"
+	[ -n "$lf_kb" ] && REC+=("libfloor_rss_kb=$lf_kb")
+fi
 [ "$FLOOR_HWM" -gt 0 ] && REC+=("floor_rss_kb=$FLOOR_HWM")
 if [ "$TARGET" != native ]; then
 	echo
