@@ -427,6 +427,9 @@ static void reload(struct daemon *dm)
 	daemon_status_changed(dm);
 	log_notice("reload: done: %d sensors, %d rules%s", ncfg->nsensors, rules_count(nrs),
 	           d.warnings ? " (with warnings)" : "");
+	/* The old configuration and the parse's scratch are free now: give
+	 * their pages back (see run). */
+	malloc_trim(0);
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -705,6 +708,11 @@ static int run(struct daemon *dm)
 	int rc = 1;
 	if (start_all(dm) < 0)
 		goto out;
+	/* Loading the config and the rules left free chunks scattered through
+	 * the heap (the JSON tree, the checks' scratch tables): glibc returns
+	 * only the heap's top by itself. Resident memory is what a small
+	 * board counts (issue 16). */
+	malloc_trim(0);
 	/* Everything is open and listening, the broker connection is under
 	 * way: from here on a report can sound a siren. */
 	say_ready(dm);

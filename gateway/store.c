@@ -396,18 +396,19 @@ static void memrow_free(struct memrow *m)
  * writes, so that a long run does not hold every write in memory. */
 #define INLINE_TXN_MAX 4096
 /* Queued writes that wake the writer before BATCH_MS is up. */
-#define QUEUE_WAKE 1024
+#define QUEUE_WAKE 512
 /* A batch this many rows long is committed before BATCH_MS is up: every op
  * applied in the open transaction is held (for a rollback's replay) until
  * the commit, so under a flood (25,000 rows/s in tests/bench) a 250 ms
- * batch held 6,000 ops, 3 MB of the daemon's peak memory. A house's
+ * batch held 6,000 ops, 3 MB of the daemon's peak memory; 512 rows are
+ * 20 ms of that flood. A house's
  * ordinary load never comes near it: it changes nothing there. */
-#define TXN_ROWS_MAX 1024
+#define TXN_ROWS_MAX 512
 /* An event op with room for its strings (a reading's are a few dozen
  * bytes), and how many the loop keeps for the next readings. */
 #define EV_STR_ROOM 128
 #define EV_ALLOC (sizeof(struct op) + EV_STR_ROOM)
-#define EV_KEEP 1024
+#define EV_KEEP 512
 /* Retention runs in steps of PRUNE_STEP rows, PRUNE_PAUSE_MS apart, so that
  * a big first prune (after an upgrade) never holds up an alarm's write for
  * long; once caught up, once a day. */
@@ -612,7 +613,7 @@ static int open_file(const char *path, sqlite3 **dbp, sqlite3_stmt **st, int64_t
 	 * on the disk when it returns, which is what "committed before it is
 	 * announced" means. A small page cache keeps RSS low on a 1 GB board. */
 	if (exec(db,
-	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;"
+	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;"
 	         "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;",
 	         err, errlen) < 0 ||
 	    migrate(db, err, errlen) < 0 || prepare_all(db, st, err, errlen) < 0 ||
