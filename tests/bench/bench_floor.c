@@ -37,7 +37,8 @@ struct floor {
 	int qos;
 	int probe_state; /* -1 unknown, 0 clear, 1 detected */
 	long messages, probes, sirens, bad;
-	long smoke, open; /* telemetry values seen, so the parse is used */
+	long smoke, open;       /* telemetry values seen, so the parse is used */
+	const char *ready_file; /* -R: created once subscribed */
 };
 
 static void on_signal(int sig)
@@ -56,6 +57,20 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
 	}
 	/* Subscribe on every (re)connect: the session is clean. */
 	mosquitto_subscribe(m, NULL, "bench/+", 0);
+}
+
+/* -R: say when the subscription is in place, for a bench that must know the
+ * floor hears the load before it starts (run.sh's side-by-side phase). */
+static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const int *granted)
+{
+	struct floor *f = ctx;
+	FILE *fp;
+	(void)m;
+	(void)mid;
+	(void)n;
+	(void)granted;
+	if (f->ready_file && (fp = fopen(f->ready_file, "w")))
+		fclose(fp);
 }
 
 static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
@@ -104,7 +119,7 @@ int main(int argc, char **argv)
 	                  .qos = 1,
 	                  .probe_state = -1};
 
-	while ((opt = getopt(argc, argv, "H:p:q:")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:q:R:")) != -1) {
 		switch (opt) {
 		case 'H':
 			host = optarg;
@@ -115,8 +130,12 @@ int main(int argc, char **argv)
 		case 'q':
 			f.qos = atoi(optarg);
 			break;
+		case 'R':
+			f.ready_file = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: bench_floor [-H host] [-p port] [-q siren_qos]\n");
+			fprintf(stderr, "usage: bench_floor [-H host] [-p port] [-q siren_qos] [-R "
+			                "readyfile]\n");
 			return 2;
 		}
 	}
@@ -136,6 +155,7 @@ int main(int argc, char **argv)
 	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_callback_set(m, on_connect);
 	mosquitto_message_callback_set(m, on_message);
+	mosquitto_subscribe_callback_set(m, on_subscribe);
 	if (mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "bench_floor: cannot connect to %s:%d\n", host, port);
 		return 1;

@@ -217,6 +217,8 @@ def rows_of(d):
                                      f"{ms(g(f'{rate}.floor_p99_us') / 1000)}"),
             Row(f"{r}: CPU per message, safehoused / floor", "run", f"{rate}.cpu_ratio", ratio,
                 "≤ 1.3x", lambda v: v <= 1.3),
+            Row(f"{r}: CPU per message, both on the same stream at once", "run",
+                f"{rate}.cpu_side_ratio", ratio, "≤ 1.3x", lambda v: v <= 1.3),
             Row(f"{r}: probes lost by safehoused", "run", f"{rate}.lost", lambda v: _fmt(v),
                 "0", lambda v: v == 0,
                 lambda g, rate=rate: f"of {_fmt(g(f'{rate}.probes'))}"),

@@ -347,6 +347,73 @@ for rate in $LEVELS; do
 	done
 done
 
+# -------------------------------------------------- CPU side by side --
+
+# side_phase RATE: the floor and safehoused both subscribed at once, to the
+# same load on the same broker, for SECONDS_PER; each one's CPU (all
+# threads) per message over the same window. The phases above run one system
+# at a time, so a neighbour's burst on the shared machine lands in one
+# system's phase and not the other's; here both see the same messages at
+# the same moments, and the ratio is steadier (BENCH_SIDE=0: skip).
+declare -A SIDE
+side_phase() {
+	local rate=$1 out="$TMP/side-$1" dp fp lp t0 t1 d0 d1 f0 f1 sent
+	rm -f "$TMP"/safehouse.db* "$out.fready"
+	/usr/bin/python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-side-$rate"
+	"${RUN[@]}" "$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
+	dp=$!
+	PIDS+=("$dp")
+	# Ready when it answers a probe: it is the only one running yet.
+	"$BIN/bench_probe" -p "$PORT" -d 0 -W "$READY_S" >"$out.sync" 2>>"$out.tools"
+	if [ "$(field ready "$out.sync")" != 1 ]; then
+		log "side by side at $rate msg/s: safehoused did not answer a probe; skipped"
+		stop_pid "$dp"
+		return
+	fi
+	"${RUN[@]}" "$TBIN/bench_floor" -p "$PORT" -R "$out.fready" >"$out.floor" 2>>"$out.tools" &
+	fp=$!
+	PIDS+=("$fp")
+	wait_for 10 test -e "$out.fready" || log "side by side: the floor did not subscribe"
+	"$BIN/bench_load" -q -Q "$LOAD_QOS" -p "$PORT" -n "$NSENSORS" -s 0 -S 1 -r "$rate" \
+		-d 0 -R "$out.ready" >"$out.load" 2>>"$out.tools" &
+	lp=$!
+	PIDS+=("$lp")
+	wait_for 5 test -e "$out.ready" || log "side by side: the load generator did not connect"
+	# Past the start of the load (the subscribers' first read bursts).
+	sleep 1
+	d0=$(cpu_ticks "$dp")
+	f0=$(cpu_ticks "$fp")
+	t0=$(date +%s.%N)
+	sleep "$SECONDS_PER"
+	d1=$(cpu_ticks "$dp")
+	f1=$(cpu_ticks "$fp")
+	t1=$(date +%s.%N)
+	stop_pid "$lp"
+	stop_pid "$fp"
+	stop_pid "$dp"
+	/usr/bin/python3 -c 'import sys, paho.mqtt.client as m
+c = m.Client(client_id=sys.argv[2], clean_session=True)
+c.connect("127.0.0.1", int(sys.argv[1])); c.loop(0.2); c.disconnect()' \
+		"$PORT" "safehoused-bench-side-$rate-local" 2>>"$out.tools" || true
+	# Messages in the window: the rate the generator held, times the window.
+	sent=$(awk -v r="$(field rate "$out.load")" -v a="$t0" -v b="$t1" \
+		'BEGIN {printf "%d", r * (b - a)}')
+	SIDE[$rate]=$(awk -v d=$((d1 - d0)) -v f=$((f1 - f0)) -v n="$sent" -v hz="$HZ" \
+		'BEGIN { if (n <= 0 || f <= 0) { print "- - -"; exit }
+		         printf "%.2f %.2f %.2f", f / hz * 1e6 / n, d / hz * 1e6 / n, d / f }')
+}
+
+if [ "${BENCH_SIDE:-1}" != 0 ] && [ -n "$DAEMON" ] && [[ " $SYSTEMS " == *" safehoused "* ]] &&
+	[[ " $SYSTEMS " == *" floor "* ]]; then
+	for rate in $LEVELS; do
+		[ "$rate" = 0 ] && continue
+		log "floor and safehoused side by side at $rate msg/s"
+		side_phase "$rate"
+	done
+fi
+
 # --------------------------------------------------------------- report --
 
 echo
@@ -446,6 +513,18 @@ if [ ${#RATIOS[@]} -gt 0 ]; then
 	printf '%8s %6s %6s %6s %9s %9s  %-16s %s\n' "target/s" p50 p99 cpu "floor us" "shd us" \
 		"floor saturated" "safehoused saturated"
 	printf '%s\n' "${RATIOS[@]}"
+fi
+if [ ${#SIDE[@]} -gt 0 ]; then
+	echo
+	echo "CPU per message side by side (both subscribed to the same load at once; microseconds"
+	echo "of CPU per message over ${SECONDS_PER} s, all threads)"
+	printf '%8s %9s %9s %6s\n' "target/s" "floor us" "shd us" ratio
+	for rate in $LEVELS; do
+		[ -n "${SIDE[$rate]:-}" ] || continue
+		read -r sf sd sr <<<"${SIDE[$rate]}"
+		printf '%8s %9s %9s %6s\n' "$rate" "$sf" "$sd" "$sr"
+		[ "$sr" != - ] && REC+=("$rate.cpu_side_ratio=$sr")
+	done
 fi
 [ "$DAEMON_RUNS" -gt 0 ] && REC+=("rss_kb=$DAEMON_HWM")
 # The floor of safehoused's memory: its own libraries (not the plugins it
