@@ -199,6 +199,27 @@ DAEMON_RUNS=0
 FLOOR_HWM=0
 declare -A P50 P99 LOST PROBES HWM CPUW WIN ACH DROPS
 
+# daemon_config OUT CLIENT_ID: the bench config with a fresh database and its
+# own MQTT client id. A fresh broker session per run: the daemon's session
+# is persistent (clean session off), and the floor's phases would otherwise
+# leave it a queue of stale telemetry to swallow first.
+daemon_config() {
+	rm -f "$TMP"/safehouse.db*
+	/usr/bin/python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$1" "$2"
+}
+
+# end_session CLIENT_ID: end the persistent session of the daemon that ran
+# with CLIENT_ID, or the broker goes on queueing the next phases' telemetry
+# for it (a broker-side load that only a benchmark creates).
+end_session() {
+	/usr/bin/python3 -c 'import sys, paho.mqtt.client as m
+c = m.Client(client_id=sys.argv[2], clean_session=True)
+c.connect("127.0.0.1", int(sys.argv[1])); c.loop(0.2); c.disconnect()' \
+		"$PORT" "$1-local" || true
+}
+
 # run_phase SYSTEM RATE: start SYSTEM fresh, wait until it answers a probe,
 # start the load, probe for SECONDS_PER, stop everything, record one row.
 run_phase() {
@@ -209,13 +230,7 @@ run_phase() {
 		"${RUN[@]}" "$TBIN/bench_floor" -p "$PORT" >"$out.floor" 2>"$out.log" &
 		sp=$!
 	else
-		rm -f "$TMP"/safehouse.db*
-		# A fresh broker session per phase: the daemon's session is
-		# persistent (clean session off), and the floor's phases would
-		# otherwise leave it a queue of stale telemetry to swallow first.
-		/usr/bin/python3 -c 'import json, sys
-c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
-json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-$rate"
+		daemon_config "$out.json" "safehoused-bench-$rate"
 		"${RUN[@]}" "$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
 		sp=$!
 	fi
@@ -278,13 +293,7 @@ json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-$rat
 	total=$sys1
 	stop_pid "$sp"
 	if [ "$sys" = safehoused ]; then
-		# End the phase's persistent session, or the broker goes on
-		# queueing the next phases' telemetry for it (a broker-side load
-		# that only a benchmark creates).
-		/usr/bin/python3 -c 'import sys, paho.mqtt.client as m
-c = m.Client(client_id=sys.argv[2], clean_session=True)
-c.connect("127.0.0.1", int(sys.argv[1])); c.loop(0.2); c.disconnect()' \
-			"$PORT" "safehoused-bench-$rate-local" 2>>"$out.tools" || true
+		end_session "safehoused-bench-$rate" 2>>"$out.tools"
 	fi
 	local drops recv=- rows=-
 	drops=$(($(grep -c 'Outgoing messages are being dropped' "$TMP/mosquitto.log") - drops0))
@@ -358,10 +367,8 @@ done
 declare -A SIDE
 side_phase() {
 	local rate=$1 out="$TMP/side-$1" dp fp lp t0 t1 d0 d1 f0 f1 sent
-	rm -f "$TMP"/safehouse.db* "$out.fready"
-	/usr/bin/python3 -c 'import json, sys
-c = json.load(open(sys.argv[1])); c["mqtt"]["client_id"] = sys.argv[3]
-json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-side-$rate"
+	rm -f "$out.fready"
+	daemon_config "$out.json" "safehoused-bench-side-$rate"
 	"${RUN[@]}" "$DAEMON" -c "$out.json" -f >"$out.log" 2>&1 &
 	dp=$!
 	PIDS+=("$dp")
@@ -393,10 +400,7 @@ json.dump(c, open(sys.argv[2], "w"))' "$CONF" "$out.json" "safehoused-bench-side
 	stop_pid "$lp"
 	stop_pid "$fp"
 	stop_pid "$dp"
-	/usr/bin/python3 -c 'import sys, paho.mqtt.client as m
-c = m.Client(client_id=sys.argv[2], clean_session=True)
-c.connect("127.0.0.1", int(sys.argv[1])); c.loop(0.2); c.disconnect()' \
-		"$PORT" "safehoused-bench-side-$rate-local" 2>>"$out.tools" || true
+	end_session "safehoused-bench-side-$rate" 2>>"$out.tools"
 	# Messages in the window: the rate the generator held, times the window.
 	sent=$(awk -v r="$(field rate "$out.load")" -v a="$t0" -v b="$t1" \
 		'BEGIN {printf "%d", r * (b - a)}')

@@ -118,3 +118,23 @@ def sim(broker):
     s = GatewaySim(broker.port)
     yield s
     s.close()
+
+
+# A local HTTPS server for webhook tests (https_server.py), with its own test
+# CA (openssl) and a second, unrelated CA for the refusal cases. A test file
+# may define its own `pki` (test_upstream_tls.py does, for the broker's).
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from https_server import make_ca
+    d = tmp_path_factory.mktemp("pki")
+    ca, cert, key = make_ca(d, "ca")
+    other_ca, _, _ = make_ca(d, "other")
+    return {"ca": str(ca), "cert": cert, "key": key, "other_ca": str(other_ca)}
+
+
+@pytest.fixture
+def https(pki):
+    from https_server import HookServer
+    s = HookServer(pki["cert"], pki["key"]).start()
+    yield s
+    s.stop()

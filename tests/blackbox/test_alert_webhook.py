@@ -5,26 +5,9 @@ acknowledgment. The webhook module alone is tested in test_webhook.py."""
 
 import json
 
-import pytest
-
 from helpers import wait_until
-from https_server import HookServer, make_ca
 
 SMOKE = {"smoke": True, "battery": 95}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca, cert, key = make_ca(d, "ca")
-    return {"ca": str(ca), "cert": cert, "key": key}
-
-
-@pytest.fixture
-def https(pki):
-    s = HookServer(pki["cert"], pki["key"]).start()
-    yield s
-    s.stop()
 
 
 def posts(https, path):

@@ -19,7 +19,6 @@ import subprocess
 import pytest
 
 from helpers import SAFEHOUSED, TIMEOUT, free_port, wait_until
-from https_server import HookServer, make_ca
 
 SMOKE = {"smoke": True, "battery": 95}
 
@@ -50,20 +49,6 @@ def mapped(site):
 def check(config_path, env):
     return subprocess.run([SAFEHOUSED, "-c", str(config_path), "--check"], capture_output=True,
                           text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, env=env)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca, cert, key = make_ca(d, "ca")
-    return {"ca": str(ca), "cert": cert, "key": key}
-
-
-@pytest.fixture
-def https(pki):
-    s = HookServer(pki["cert"], pki["key"]).start()
-    yield s
-    s.stop()
 
 
 def webhook_contacts(https, pki):

@@ -13,25 +13,10 @@ from pathlib import Path
 import pytest
 
 from helpers import SAFEHOUSED, TIMEOUT, base_config, free_port, read_log, wait_until
-from https_server import HookServer, make_ca
+from https_server import HookServer
 
 DRIVE = os.environ.get("WEBHOOK_DRIVE", str(Path(SAFEHOUSED).parent / "webhook_drive"))
 TOKEN = "123456:SECRET-test-token-abcdef"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca, cert, key = make_ca(d, "ca")
-    other_ca, _, _ = make_ca(d, "other")
-    return {"ca": ca, "cert": cert, "key": key, "other_ca": other_ca}
-
-
-@pytest.fixture
-def https(pki):
-    s = HookServer(pki["cert"], pki["key"]).start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
