@@ -150,19 +150,14 @@ static void tick(void *arg)
 	daemon_schedule_tick(dm);
 }
 
-/* Kinds whose primary point is an alarm state (smoke, heat, gas, CO,
- * water detected): what a restart must never forget. */
-static int kind_is_detector(enum sh_kind k)
-{
-	return k == KIND_SMOKE || k == KIND_HEAT || k == KIND_GAS || k == KIND_CO ||
-	       k == KIND_WATER;
-}
-
-/* One report through the engine. When a detector's primary point (smoke
- * detected, or clear again) changed, the sensor's row is saved at once, in
- * the same batch as the reading, so that a restart restores what it said
- * last. Doors, windows and motion toggle all day: their rows follow in the
- * 10 s snapshot, which keeps that traffic off the store. */
+/* One report through the engine. When a state point changed (smoke
+ * detected or clear again, a door opened, a sensor came back online), the
+ * sensor's row is saved at once, in the same batch as the reading, so that
+ * it is on the disk with the reading's own commit and a restart restores
+ * what the sensor said last; saved later, in the 10 s snapshot, it would
+ * be a commit of its own (README, "Writes and the SD card"). A recorded
+ * temperature or battery level waits for the snapshot: it commits with the
+ * telemetry anyway. */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin)
 {
@@ -172,15 +167,11 @@ void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *v
 void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                       const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
-	enum sh_point pp = kind_is_detector(dm->cfg->sensors[sensor].kind)
-	                       ? sh_kind_primary_point(dm->cfg->sensors[sensor].kind)
-	                       : POINT__COUNT;
-	double before = 0, after = 0;
-	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
 	engine_report(dm->engine, sensor, vals, n, origin, mono_ms, wall_ms);
-	if (pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &after) == 0 &&
-	    (!had || before != after))
+	if (registry_dirty(dm->reg, sensor) & REGISTRY_DIRTY_STATE) {
+		registry_take_dirty_one(dm->reg, sensor);
 		daemon_save_sensor(dm, sensor);
+	}
 	hass_sync_sensor(dm->hass, sensor, 0);
 }
 

@@ -25,6 +25,7 @@ from helpers import Broker, MqttProbe, Site, wait_until  # noqa: E402
 
 SMOKE = json.dumps({"smoke": True, "battery": 95})
 STEADY = False
+SD_CONFIG = {}  # --sd-config: merged into the sd house's config
 RULES = """rule "smoke raises the fire alarm"
 when smoke becomes detected
 then
@@ -276,6 +277,7 @@ def sd_house(site):
     site.config["outputs"][0]["zone"] = "r0"
     site.config["contacts"] = [{"id": "militia", "via": "upstream"}]
     site.rules = {"site.rules": RULES}
+    site.config.update(SD_CONFIG)
     return kinds
 
 
@@ -485,10 +487,14 @@ def main():
     ap.add_argument("--sd-steady", action="store_true",
                     help="the heat sensors' temperature never changes")
     ap.add_argument("--sms", type=int, default=200, help="alarms to time to the modem")
+    ap.add_argument("--sd-config", default="{}",
+                    help='JSON merged into the sd house\'s config, e.g. '
+                         '\'{"history": {"temperature_step": 1}}\'')
     ap.add_argument("--only", default="latency,sms,drain,sd")
     a = ap.parse_args()
     global STEADY
     STEADY = a.sd_steady
+    SD_CONFIG.update(json.loads(a.sd_config))
     only = a.only.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="alerts-bench.", dir=os.environ.get("BENCH_DIR")))
     print(f"bench: work dir {tmp}", file=sys.stderr)
