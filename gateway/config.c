@@ -723,10 +723,10 @@ static void parse_top(struct loader *l, const cJSON *root)
 	}
 
 	/* What the event log keeps of numeric readings (engine.c,
-	 * record_numeric): a temperature when it moved by half a degree, a
+	 * record_numeric): a temperature when it moved by a degree, a
 	 * battery level at every change, either at least hourly when it
 	 * moved less. Every reading still reaches the rules. */
-	c->history_temperature_step = 0.5;
+	c->history_temperature_step = 1;
 	c->history_battery_step = 0;
 	c->history_max_interval_s = 3600;
 	v = cfgl_get_obj(&l->cl, root, "history", OPTIONAL, NULL);

@@ -534,16 +534,16 @@ static void test_history_defaults_and_bad_values_in_one_pass(void **state)
 
 	(void)state;
 	assert_non_null(c);
-	assert_true(c->history_temperature_step == 0.5);
+	assert_true(c->history_temperature_step == 1);
 	assert_true(c->history_battery_step == 0);
 	assert_int_equal(c->history_max_interval_s, 3600);
 	config_free(c);
 
-	c = load(MINIMAL_HEAD "  \"history\": {\"temperature_step\": 1, \"battery_step\": 5,\n"
+	c = load(MINIMAL_HEAD "  \"history\": {\"temperature_step\": 0.5, \"battery_step\": 5,\n"
 	                      "              \"max_interval_s\": 600}\n}\n",
 	         &d);
 	assert_non_null(c);
-	assert_true(c->history_temperature_step == 1 && c->history_battery_step == 5);
+	assert_true(c->history_temperature_step == 0.5 && c->history_battery_step == 5);
 	assert_int_equal(c->history_max_interval_s, 600);
 	config_free(c);
 

@@ -205,20 +205,20 @@ static void test_a_temperature_is_recorded_only_when_it_moved_by_its_step(void *
 {
 	struct world *w = *state;
 	struct series t;
-	const double in[] = {27.0, 27.1, 27.3, 27.4, 27.5, 27.2, 26.9, 27.6};
+	const double in[] = {27.0, 27.1, 27.5, 27.9, 28.0, 27.4, 26.9, 28.3};
 	for (int i = 0; i < 8; i++)
 		report(w, "heat-101", POINT_TEMPERATURE, in[i], 1000 + i * 60000);
 	t = recorded(w, "temperature");
-	/* The first; 27.5 (0.5 from 27.0); 26.9 (0.6 from 27.5); 27.6. */
+	/* The first; 28.0 (1 degree from 27.0); 26.9 (1.1 from 28.0); 28.3. */
 	assert_int_equal(t.n, 4);
-	assert_true(t.v[0] == 27.0 && t.v[1] == 27.5 && t.v[2] == 26.9 && t.v[3] == 27.6);
+	assert_true(t.v[0] == 27.0 && t.v[1] == 28.0 && t.v[2] == 26.9 && t.v[3] == 28.3);
 	/* The rules and the panel see every reading all the same. */
 	{
 		double v;
 		assert_int_equal(registry_get(w->reg, config_sensor_index(w->cfg, "heat-101"),
 		                              POINT_TEMPERATURE, &v),
 		                 0);
-		assert_true(v == 27.6);
+		assert_true(v == 28.3);
 	}
 }
 
