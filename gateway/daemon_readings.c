@@ -28,6 +28,9 @@
 #include "store.h"
 
 #define FLUSH_INTERVAL_MS 250
+/* State changes a second whose sensor rows are saved with them (see
+ * daemon_report_at). */
+#define SAVE_NOW_PER_S 20
 /* Reports of a read burst that share one reading of the clocks. */
 #define REPORT_CLOCK_EVERY 32
 
@@ -150,12 +153,22 @@ static void tick(void *arg)
 	daemon_schedule_tick(dm);
 }
 
+/* Kinds whose primary point is an alarm state (smoke, heat, gas, CO,
+ * water detected): what a restart must never forget, saved at once
+ * whatever the rate. */
+static int kind_is_detector(enum sh_kind k)
+{
+	return k == KIND_SMOKE || k == KIND_HEAT || k == KIND_GAS || k == KIND_CO ||
+	       k == KIND_WATER;
+}
+
 /* One report through the engine. When a state point changed (smoke
  * detected or clear again, a door opened, a sensor came back online), the
  * sensor's row is saved at once, in the same batch as the reading, so that
  * it is on the disk with the reading's own commit and a restart restores
  * what the sensor said last; saved later, in the 10 s snapshot, it would
- * be a commit of its own (README, "Writes and the SD card"). A recorded
+ * be a commit of its own (README, "Writes and the SD card"). Past
+ * SAVE_NOW_PER_S changes a second the rows wait for the snapshot. A recorded
  * temperature or battery level waits for the snapshot: it commits with the
  * telemetry anyway. */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
@@ -168,10 +181,23 @@ void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value
                       const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
 	engine_report(dm->engine, sensor, vals, n, origin, mono_ms, wall_ms);
-	if (registry_dirty(dm->reg, sensor) & REGISTRY_DIRTY_STATE) {
+	if (!(registry_dirty(dm->reg, sensor) & REGISTRY_DIRTY_STATE))
+		goto out;
+	/* A house changes a few states a minute; a flood of them (a sensor
+	 * gone mad, a load test toggling doors thousands of times a second)
+	 * must not cost a row's formatting and write each: past
+	 * SAVE_NOW_PER_S a second, the rows follow in the snapshot. */
+	if (mono_ms / 1000 != dm->save_now_second) {
+		dm->save_now_second = mono_ms / 1000;
+		dm->save_now_count = 0;
+	}
+	if (dm->save_now_count < SAVE_NOW_PER_S ||
+	    kind_is_detector(dm->cfg->sensors[sensor].kind)) {
+		dm->save_now_count++;
 		registry_take_dirty_one(dm->reg, sensor);
 		daemon_save_sensor(dm, sensor);
 	}
+out:
 	hass_sync_sensor(dm->hass, sensor, 0);
 }
 
