@@ -311,7 +311,7 @@ void cfgl_bad_type(struct cfgl *cl, const cJSON *v, const char *key, const char 
 void cfgl_check_keys(struct cfgl *cl, const cJSON *obj, const char *const *keys)
 {
 	const cJSON *seen[CFGL_KEYS_MAX] = {0};
-	char q[CFGL_QUOTE_BUF], list[256];
+	char q[CFGL_QUOTE_BUF], list[512];
 
 	for (const cJSON *m = obj->child; m; m = m->next) {
 		int k = cfgl_index_of(keys, m->string);

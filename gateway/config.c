@@ -55,16 +55,18 @@
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
 static const char *const top_keys[] = {
-    "site",          "database",     "control_socket", "control_group", "control_idle_s",
-    "log_level",     "mqtt",         "upstream",       "heartbeat_s",   "zones",
-    "buses",         "sensors",      "outputs",        "contacts",      "rules",
-    "homeassistant", "profiles_dir", "neighbours",     "outbox",        "modem",
-    "credentials",   "criteria",     "retention_days", "web",           NULL};
+    "site",    "database", "control_socket", "control_group", "control_idle_s", "log_level",
+    "mqtt",    "upstream", "heartbeat_s",    "zones",         "buses",          "sensors",
+    "outputs", "contacts", "rules",          "homeassistant", "profiles_dir",   "neighbours",
+    "outbox",  "modem",    "credentials",    "criteria",      "retention_days", "web",
+    "history", NULL};
 static const char *const hass_keys[] = {"enabled", "prefix", NULL};
 static const char *const web_keys[] = {"listen", "https",    "cert",           "key",
                                        "public", "language", "session_idle_s", NULL};
 static const char *const web_languages[] = {"vi", "en", NULL};
 static const char *const outbox_keys[] = {"max_pending", NULL};
+static const char *const history_keys[] = {"temperature_step", "battery_step", "max_interval_s",
+                                           NULL};
 static const char *const criteria_keys[] = {"file", "notify", "self_check_at", NULL};
 static const char *const site_keys[] = {"id",       "name", "address",  "phone",
                                         "timezone", "geo",  "language", NULL};
@@ -717,6 +719,26 @@ static void parse_top(struct loader *l, const cJSON *root)
 		cfgl_check_keys(&l->cl, v, outbox_keys);
 		cfgl_get_int(&l->cl, v, "max_pending", OPTIONAL, 10, 1000000, "messages",
 		             &c->outbox_max_pending);
+		cfgl_path_pop(&l->cl, old);
+	}
+
+	/* What the event log keeps of numeric readings (engine.c,
+	 * record_numeric): a temperature when it moved by a degree, a
+	 * battery level at every change, either at least hourly when it
+	 * moved less. Every reading still reaches the rules. */
+	c->history_temperature_step = 1;
+	c->history_battery_step = 0;
+	c->history_max_interval_s = 3600;
+	v = cfgl_get_obj(&l->cl, root, "history", OPTIONAL, NULL);
+	if (v) {
+		old = cfgl_path_push_key(&l->cl, "history");
+		cfgl_check_keys(&l->cl, v, history_keys);
+		cfgl_get_double(&l->cl, v, "temperature_step", OPTIONAL, 0, 10,
+		                &c->history_temperature_step);
+		cfgl_get_double(&l->cl, v, "battery_step", OPTIONAL, 0, 50,
+		                &c->history_battery_step);
+		cfgl_get_int(&l->cl, v, "max_interval_s", OPTIONAL, 60, 86400, "seconds",
+		             &c->history_max_interval_s);
 		cfgl_path_pop(&l->cl, old);
 	}
 

@@ -206,7 +206,13 @@ struct config {
 	char *upstream_prefix;         /* default "safehouse" */
 	int heartbeat_s;
 	int retention_days; /* events are kept at least this long */
-	int hass_enabled;   /* "homeassistant": {"enabled"} (default 1) */
+	/* "history": a numeric reading goes into the event log when it moved by
+	 * at least its step since the last one recorded, or after
+	 * max_interval_s when it moved less (engine.c, record_numeric). */
+	double history_temperature_step; /* degrees; 0: every change */
+	double history_battery_step;     /* percent; 0: every change */
+	int history_max_interval_s;
+	int hass_enabled; /* "homeassistant": {"enabled"} (default 1) */
 	struct config_modem modem;
 	char *hass_prefix; /* discovery prefix (default "homeassistant") */
 

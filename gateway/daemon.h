@@ -68,6 +68,10 @@ struct daemon {
 	int stop;
 	int64_t started_mono;
 	int flush_timer, snapshot_timer, hb_timer, status_timer, supervise_timer;
+	/* Sensor rows saved at once with a state change in the current
+	 * second (daemon_report_at): past SAVE_NOW_PER_S, the snapshot. */
+	int64_t save_now_second;
+	int save_now_count;
 	int tick_timer;
 	/* A report since the last loop iteration: the rules' next deadline
 	 * may have moved (daemon_prepare). */

@@ -28,6 +28,9 @@
 #include "store.h"
 
 #define FLUSH_INTERVAL_MS 250
+/* State changes a second whose sensor rows are saved with them (see
+ * daemon_report_at). */
+#define SAVE_NOW_PER_S 20
 /* Reports of a read burst that share one reading of the clocks. */
 #define REPORT_CLOCK_EVERY 32
 
@@ -172,18 +175,23 @@ static void tick(void *arg)
 }
 
 /* Kinds whose primary point is an alarm state (smoke, heat, gas, CO,
- * water detected): what a restart must never forget. */
+ * water detected): what a restart must never forget, saved at once
+ * whatever the rate. */
 static int kind_is_detector(enum sh_kind k)
 {
 	return k == KIND_SMOKE || k == KIND_HEAT || k == KIND_GAS || k == KIND_CO ||
 	       k == KIND_WATER;
 }
 
-/* One report through the engine. When a detector's primary point (smoke
- * detected, or clear again) changed, the sensor's row is saved at once, in
- * the same batch as the reading, so that a restart restores what it said
- * last. Doors, windows and motion toggle all day: their rows follow in the
- * 10 s snapshot, which keeps that traffic off the store. */
+/* One report through the engine. When a state point changed (smoke
+ * detected or clear again, a door opened, a sensor came back online), the
+ * sensor's row is saved at once, in the same batch as the reading, so that
+ * it is on the disk with the reading's own commit and a restart restores
+ * what the sensor said last; saved later, in the 10 s snapshot, it would
+ * be a commit of its own (README, "Writes and the SD card"). Past
+ * SAVE_NOW_PER_S changes a second the rows wait for the snapshot. A recorded
+ * temperature or battery level waits for the snapshot: it commits with the
+ * telemetry anyway. */
 void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin)
 {
@@ -193,21 +201,24 @@ void daemon_report(struct daemon *dm, int sensor, const struct sh_point_value *v
 void daemon_report_at(struct daemon *dm, int sensor, const struct sh_point_value *vals, int n,
                       const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
-	enum sh_point pp = kind_is_detector(dm->cfg->sensors[sensor].kind)
-	                       ? sh_kind_primary_point(dm->cfg->sensors[sensor].kind)
-	                       : POINT__COUNT;
-	double before = 0, after = 0;
-	int had = pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &before) == 0;
 	engine_report(dm->engine, sensor, vals, n, origin, mono_ms, wall_ms);
-	/* A detector's state (a door open, smoke) is what the restore after a
-	 * restart must know: saved in this loop iteration's hand-over to the
-	 * store (daemon_prepare), with the reading's event, not at the next
-	 * snapshot; once per iteration however often it changed in the burst
-	 * (a flood of door reports saved each change, twice the writer's
-	 * work). */
-	if (pp != POINT__COUNT && registry_get(dm->reg, sensor, pp, &after) == 0 &&
-	    (!had || before != after))
-		registry_mark_urgent(dm->reg, sensor);
+	if (!(registry_dirty(dm->reg, sensor) & REGISTRY_DIRTY_STATE))
+		goto out;
+	/* A house changes a few states a minute; a flood of them (a sensor
+	 * gone mad, a load test toggling doors thousands of times a second)
+	 * must not cost a row's formatting and write each: past
+	 * SAVE_NOW_PER_S a second, the rows of doors, windows and motion
+	 * follow in the snapshot. A detector's is always saved. Either way
+	 * once per loop iteration however often it changed in the burst
+	 * (registry_mark_urgent; saved in daemon_prepare or before a QoS 1
+	 * acknowledgment's commit). */
+	if (mono_ms / 1000 != dm->save_now_second) {
+		dm->save_now_second = mono_ms / 1000;
+		dm->save_now_count = 0;
+	}
+	if (dm->save_now_count < SAVE_NOW_PER_S || kind_is_detector(dm->cfg->sensors[sensor].kind))
+		dm->save_now_count += registry_mark_urgent(dm->reg, sensor);
+out:
 	hass_sync_sensor(dm->hass, sensor, 0);
 }
 

@@ -3,6 +3,7 @@
  */
 #include "engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -224,20 +225,57 @@ void engine_settle(struct engine *e, int64_t mono_ms, int64_t wall_ms)
 	}
 }
 
+/* Whether a reading goes into the event log. A state (door, smoke, online)
+ * always: every change is news. A numeric point (temperature, battery)
+ * only when it moved by at least its step ("history") since the value last
+ * recorded, when it moved less but that was max_interval_s ago, when none
+ * is recorded yet, or when the rules acted on it (a temperature that raises
+ * an alarm is in the log with the alarm): as a data logger does. Each
+ * recorded value costs a commit of whole pages on the SD card (README,
+ * "Writes and the SD card"); the rules see every reading regardless. */
+static int record_numeric(struct engine *e, int sensor, enum sh_point p, double v, int64_t mono_ms,
+                          int acted)
+{
+	double last, step;
+	int64_t at;
+	if (!sh_point_is_numeric(p))
+		return 1;
+	if (!acted && registry_recorded(e->reg, sensor, p, &last, &at) == 0) {
+		step = p == POINT_TEMPERATURE ? e->cfg->history_temperature_step
+		                              : e->cfg->history_battery_step;
+		/* 1e-9: 27.3 - 26.8 is not quite 0.5 in binary. */
+		if (v == last || (fabs(v - last) < step - 1e-9 && at &&
+		                  mono_ms - at < (int64_t)e->cfg->history_max_interval_s * 1000))
+			return 0;
+	}
+	registry_set_recorded(e->reg, sensor, p, v, mono_ms > 0 ? mono_ms : 1);
+	return 1;
+}
+
 static void values(struct engine *e, int sensor, const struct sh_point_value *vals, int n,
                    const char *origin, int64_t mono_ms, int64_t wall_ms)
 {
 	struct rules_view view = view_of(e);
 	begin(e, wall_ms);
 	for (int i = 0; i < n; i++) {
-		int had_old;
+		int had_old, acts = e->nacts + e->dropped;
 		double old;
 		if (!registry_update(e->reg, sensor, vals[i].point, vals[i].value, wall_ms,
-		                     &had_old, &old))
+		                     &had_old, &old)) {
+			/* Unchanged, but maybe not yet recorded (it moved less
+			 * than its step): in the log once max_interval_s is up. */
+			if (sh_point_is_numeric(vals[i].point) &&
+			    record_numeric(e, sensor, vals[i].point, vals[i].value, mono_ms, 0))
+				goto record;
 			continue;
+		}
 		note_panic(e, sensor, vals[i].point, vals[i].value, mono_ms);
 		rules_eval(e->rs, sensor, vals[i].point, had_old, old, vals[i].value, mono_ms,
 		           &view, collect, e);
+		if (!record_numeric(e, sensor, vals[i].point, vals[i].value, mono_ms,
+		                    e->nacts + e->dropped > acts))
+			continue;
+	record:
 		store_event(e->store, wall_ms, origin, "reading", e->cfg->sensors[sensor].id,
 		            sh_point_name(vals[i].point), 1, vals[i].value,
 		            sh_state_name(vals[i].point, vals[i].value));

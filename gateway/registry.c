@@ -17,9 +17,20 @@ struct sensor_state {
 	uint32_t restored; /* bit per point: the value is from before a restart */
 	int64_t last_seen;
 	int64_t heard_mono;
-	int dirty;
+	int dirty;  /* REGISTRY_DIRTY_* */
 	int urgent; /* on the registry's urgent list */
+	/* The numeric points' last values in the event log (engine.c): slot
+	 * of num_slot; rec_at 0 when it came from before a restart. */
+	double rec_value[2];
+	int64_t rec_at[2];
+	unsigned char rec_known; /* bit per slot */
 };
+
+/* A numeric point's slot in rec_value, or -1. */
+static int num_slot(enum sh_point p)
+{
+	return p == POINT_TEMPERATURE ? 1 : p == POINT_BATTERY ? 0 : -1;
+}
 
 struct registry {
 	struct sensor_state *s;
@@ -97,7 +108,11 @@ int registry_update(struct registry *r, int sensor, enum sh_point p, double valu
 		return 0;
 	s->value[p] = value;
 	s->known |= bit;
-	s->dirty = 1;
+	/* A numeric point's row waits until the engine records the value
+	 * (registry_set_recorded): a sensor whose temperature moves by
+	 * tenths every minute does not rewrite its row every minute. */
+	if (num_slot(p) < 0)
+		s->dirty |= REGISTRY_DIRTY_STATE;
 	return 1;
 }
 
@@ -108,6 +123,49 @@ void registry_restore(struct registry *r, int sensor, enum sh_point p, double va
 	r->s[sensor].value[p] = value;
 	r->s[sensor].known |= 1u << p;
 	r->s[sensor].restored |= 1u << p;
+	if (num_slot(p) >= 0) {
+		r->s[sensor].rec_value[num_slot(p)] = value;
+		r->s[sensor].rec_at[num_slot(p)] = 0;
+		r->s[sensor].rec_known |= (unsigned char)(1u << num_slot(p));
+	}
+}
+
+int registry_recorded(const struct registry *r, int sensor, enum sh_point p, double *value,
+                      int64_t *at_mono)
+{
+	int k = num_slot(p);
+	if (sensor < 0 || sensor >= r->n || k < 0 || !(r->s[sensor].rec_known & (1u << k)))
+		return -1;
+	*value = r->s[sensor].rec_value[k];
+	*at_mono = r->s[sensor].rec_at[k];
+	return 0;
+}
+
+void registry_set_recorded(struct registry *r, int sensor, enum sh_point p, double value,
+                           int64_t at_mono)
+{
+	int k = num_slot(p);
+	if (sensor < 0 || sensor >= r->n || k < 0)
+		return;
+	r->s[sensor].rec_value[k] = value;
+	r->s[sensor].rec_at[k] = at_mono;
+	r->s[sensor].rec_known |= (unsigned char)(1u << k);
+	r->s[sensor].dirty |= REGISTRY_DIRTY_NUMERIC;
+}
+
+int registry_take_dirty_one(struct registry *r, int sensor)
+{
+	int d;
+	if (sensor < 0 || sensor >= r->n)
+		return 0;
+	d = r->s[sensor].dirty;
+	r->s[sensor].dirty = 0;
+	return d;
+}
+
+int registry_dirty(const struct registry *r, int sensor)
+{
+	return sensor >= 0 && sensor < r->n ? r->s[sensor].dirty : 0;
 }
 
 int registry_restored(const struct registry *r, int sensor, enum sh_point p)
@@ -163,12 +221,13 @@ void registry_counts(const struct registry *r, int *online, int *offline, int *u
 	}
 }
 
-void registry_mark_urgent(struct registry *r, int sensor)
+int registry_mark_urgent(struct registry *r, int sensor)
 {
 	if (sensor < 0 || sensor >= r->n || r->s[sensor].urgent)
-		return;
+		return 0;
 	r->s[sensor].urgent = 1;
 	r->urgent[r->nurgent++] = sensor;
+	return 1;
 }
 
 void registry_take_urgent(struct registry *r, registry_dirty_fn fn, void *ctx)

@@ -52,16 +52,36 @@ int64_t registry_last_seen(const struct registry *r, int sensor);
 /* Counts for status: online, offline, unknown (never reported). */
 void registry_counts(const struct registry *r, int *online, int *offline, int *unknown);
 
+/* A numeric point's (temperature, battery) last value in the event log and
+ * the monotonic time it was recorded (0: restored from before a restart):
+ * 0, or -1 when none. The engine records a numeric reading only when it
+ * moved far enough from this one (engine.c, record_numeric). A restored
+ * value counts as recorded. */
+int registry_recorded(const struct registry *r, int sensor, enum sh_point p, double *value,
+                      int64_t *at_mono);
+void registry_set_recorded(struct registry *r, int sensor, enum sh_point p, double value,
+                           int64_t at_mono);
+
+/* Why a sensor's saved row (the store's sensors table) is out of date: a
+ * state point changed (door, smoke, online: registry_update), or a numeric
+ * point was recorded (registry_set_recorded). A numeric change that was
+ * not recorded does not make the row dirty. */
+#define REGISTRY_DIRTY_STATE 1
+#define REGISTRY_DIRTY_NUMERIC 2
+int registry_dirty(const struct registry *r, int sensor);
+/* The sensor's dirty bits, cleared: its row is being saved now. */
+int registry_take_dirty_one(struct registry *r, int sensor);
+
 /* Visit sensors whose state changed since the last call (for the store). */
 typedef void (*registry_dirty_fn)(void *ctx, int sensor);
 void registry_take_dirty(struct registry *r, registry_dirty_fn fn, void *ctx);
 
 /* A sensor whose state must be saved soon, not at the next snapshot (a
- * detector's primary point changed). Marking one already marked does
+ * state point changed). Marking one already marked does
  * nothing, so a door that changes fifty times in one read burst is saved
  * once. registry_take_urgent visits the marked sensors in marking order
  * and clears their marks and their dirty flags. */
-void registry_mark_urgent(struct registry *r, int sensor);
+int registry_mark_urgent(struct registry *r, int sensor); /* 1: newly marked */
 void registry_take_urgent(struct registry *r, registry_dirty_fn fn, void *ctx);
 
 #endif

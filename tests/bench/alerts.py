@@ -25,6 +25,7 @@ from helpers import Broker, MqttProbe, Site, wait_until  # noqa: E402
 
 SMOKE = json.dumps({"smoke": True, "battery": 95})
 STEADY = False
+SD_CONFIG = {}  # --sd-config: merged into the sd house's config
 RULES = """rule "smoke raises the fire alarm"
 when smoke becomes detected
 then
@@ -276,6 +277,7 @@ def sd_house(site):
     site.config["outputs"][0]["zone"] = "r0"
     site.config["contacts"] = [{"id": "militia", "via": "upstream"}]
     site.rules = {"site.rules": RULES}
+    site.config.update(SD_CONFIG)
     return kinds
 
 
@@ -386,7 +388,14 @@ def bench_sd(tmp, minutes, door_changes, alarms=2):
         # of them.
         report_round(probe, kinds, door_state, 0, 5.0, time.monotonic() + 5.0)
         time.sleep(65)
-        checkpoint(site)
+        # Until every start-up frame is back in safehouse.db (a PASSIVE
+        # checkpoint leaves those a reader still needs): what is left
+        # would be counted in step 2's checkpoint.
+        for _ in range(10):
+            _, frames, done = checkpoint(site)
+            if done >= frames:
+                break
+            time.sleep(1)
         # 1. Idle for a minute: what time alone writes.
         io0, f0 = io_of(pid), files_size(site)
         time.sleep(60)
@@ -463,6 +472,11 @@ def bench_sd(tmp, minutes, door_changes, alarms=2):
               f"write_bytes {doors_bytes} B; about {per_door / 1e3:.1f} kB per change")
         print(f"sd       {alarms} alarms (raised, cleared, reset) among the reports: "
               f"write_bytes {alarm_bytes} B; about {per_alarm / 1e3:.1f} kB per alarm")
+        if not STEADY and minutes < 20:
+            print("sd       note: the heat sensors' temperatures climb 0.1 degree a minute and "
+                  "fall back every 20 minutes, and the daemon records one when it moved by "
+                  "its step (0.5 degree by default): a window under 20 minutes "
+                  "(--sd-minutes) misses records and under-counts")
         print(f"sd       estimate for a 50-sensor house ({'steady' if STEADY else 'changing'} "
               f"temperatures, 200 door changes and 2 alarms a day): "
               f"{per_day / 1e6:.2f} MB/day written (goal < 20 MB/day)")
@@ -490,10 +504,14 @@ def main():
     ap.add_argument("--sd-steady", action="store_true",
                     help="the heat sensors' temperature never changes")
     ap.add_argument("--sms", type=int, default=200, help="alarms to time to the modem")
+    ap.add_argument("--sd-config", default="{}",
+                    help='JSON merged into the sd house\'s config, e.g. '
+                         '\'{"history": {"temperature_step": 1}}\'')
     ap.add_argument("--only", default="latency,sms,drain,sd")
     a = ap.parse_args()
     global STEADY
     STEADY = a.sd_steady
+    SD_CONFIG.update(json.loads(a.sd_config))
     only = a.only.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="alerts-bench.", dir=os.environ.get("BENCH_DIR")))
     print(f"bench: work dir {tmp}", file=sys.stderr)

@@ -354,7 +354,7 @@ static void test_unknown_key_suggests_the_intended_one(void **state)
 	            "heartbeat_s, zones, "
 	            "buses, sensors, outputs, contacts, rules, homeassistant, profiles_dir, "
 	            "neighbours, outbox, modem, credentials, criteria, "
-	            "retention_days, web");
+	            "retention_days, web, history");
 }
 
 static void test_unknown_zone_reference_suggests_the_closest_zone(void **state)
@@ -525,6 +525,46 @@ static void test_wrong_types_say_what_was_expected(void **state)
 	expect_diag(&d, 0, "site.json:4:23: upstream.tls: expected true or false, found a string");
 	expect_diag(&d, 0, "site.json:5:20: mqtt.port: expected a whole number, found 1883.5");
 	assert_int_equal(d.errors, 7);
+}
+
+static void test_history_defaults_and_bad_values_in_one_pass(void **state)
+{
+	struct diags d;
+	struct config *c = load(MINIMAL_HEAD "  \"heartbeat_s\": 300\n}\n", &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_true(c->history_temperature_step == 1);
+	assert_true(c->history_battery_step == 0);
+	assert_int_equal(c->history_max_interval_s, 3600);
+	config_free(c);
+
+	c = load(MINIMAL_HEAD "  \"history\": {\"temperature_step\": 0.5, \"battery_step\": 5,\n"
+	                      "              \"max_interval_s\": 600}\n}\n",
+	         &d);
+	assert_non_null(c);
+	assert_true(c->history_temperature_step == 0.5 && c->history_battery_step == 5);
+	assert_int_equal(c->history_max_interval_s, 600);
+	config_free(c);
+
+	c = load(MINIMAL_HEAD "  \"history\": {\"temperature_step\": -0.5, \"battery_step\": "
+	                      "\"1\",\n"
+	                      "              \"max_interval_s\": 30, \"max_intervall_s\": 60}\n}\n",
+	         &d);
+	assert_null(c);
+	expect_diag(
+	    &d, 0,
+	    "site.json:4:35: history.temperature_step: -0.5 is out of range: must be 0 to 10");
+	expect_diag(&d, 0,
+	            "site.json:4:57: history.battery_step: expected a number, found a string");
+	expect_diag(
+	    &d, 0,
+	    "site.json:5:33: history.max_interval_s: 30 is out of range: must be 60 to 86400 "
+	    "seconds");
+	expect_diag(&d, 0,
+	            "site.json:5:37: history.max_intervall_s: unknown key; did you mean "
+	            "\"max_interval_s\"?");
+	assert_int_equal(d.errors, 4);
 }
 
 static void test_modbus_points_load_with_their_bus_defaults(void **state)
@@ -1482,6 +1522,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_json_reports_where_parsing_stopped),
 	    cmocka_unit_test(test_unknown_key_of_invalid_utf8_is_quoted_safely),
 	    cmocka_unit_test(test_wrong_types_say_what_was_expected),
+	    cmocka_unit_test(test_history_defaults_and_bad_values_in_one_pass),
 	    cmocka_unit_test(test_modbus_points_load_with_their_bus_defaults),
 	    cmocka_unit_test(test_bad_modbus_points_are_each_reported),
 	    cmocka_unit_test(test_missing_rule_file_is_an_error),

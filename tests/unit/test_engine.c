@@ -35,7 +35,9 @@ static const char *const site_json =
     "{\"id\":\"smoke-101\",\"kind\":\"smoke\",\"zone\":\"room-101\",\"supervision_s\":600,"
     "\"mqtt\":{\"topic\":\"z/smoke\",\"format\":\"zigbee2mqtt\"}},"
     "{\"id\":\"door-hall\",\"kind\":\"door\",\"zone\":\"hall\",\"supervision_s\":0,"
-    "\"mqtt\":{\"topic\":\"z/door\",\"format\":\"zigbee2mqtt\"}}],"
+    "\"mqtt\":{\"topic\":\"z/door\",\"format\":\"zigbee2mqtt\"}},"
+    "{\"id\":\"heat-101\",\"kind\":\"heat\",\"zone\":\"room-101\",\"supervision_s\":0,"
+    "\"mqtt\":{\"topic\":\"z/heat\",\"format\":\"zigbee2mqtt\"}}],"
     "\"contacts\":[{\"id\":\"militia\",\"via\":\"upstream\"},"
     "{\"id\":\"chief\",\"via\":\"upstream\"}]}";
 
@@ -44,7 +46,8 @@ static const char *const rules_text =
     "alert militia end\n"
     "rule \"offline\" when any sensor becomes offline then fault \"sensor offline\" end\n"
     "rule \"unacked\" when alarm fire becomes raised after 60s unless alarm fire is acknowledged "
-    "then alert chief end\n";
+    "then alert chief end\n"
+    "rule \"hot\" when heat above 57 then alarm fire end\n";
 
 struct world {
 	struct config *cfg;
@@ -165,6 +168,111 @@ static int alerts_to(struct world *w, const char *contact)
 	struct count c = {contact, 0};
 	store_outbox_foreach(w->store, 0, count_alert, &c);
 	return c.n;
+}
+
+/* The recorded values of one point, in order. */
+struct series {
+	const char *point;
+	double v[16];
+	int n;
+};
+
+static void series_event(void *ctx, const char *at, const char *origin, const char *type,
+                         const char *sensor, const char *point, int has_value, double value,
+                         const char *detail)
+{
+	struct series *c = ctx;
+	(void)at, (void)origin, (void)sensor, (void)detail;
+	if (type && strcmp(type, "reading") == 0 && point && strcmp(point, c->point) == 0 &&
+	    has_value && c->n < 16)
+		c->v[c->n++] = value;
+}
+
+/* store_events_foreach gives the newest first: oldest first here. */
+static struct series recorded(struct world *w, const char *point)
+{
+	struct series c = {point, {0}, 0};
+	store_events_foreach(w->store, 0, 1000, series_event, &c);
+	for (int i = 0; i < c.n / 2; i++) {
+		double t = c.v[i];
+		c.v[i] = c.v[c.n - 1 - i];
+		c.v[c.n - 1 - i] = t;
+	}
+	return c;
+}
+
+static void test_a_temperature_is_recorded_only_when_it_moved_by_its_step(void **state)
+{
+	struct world *w = *state;
+	struct series t;
+	const double in[] = {27.0, 27.1, 27.5, 27.9, 28.0, 27.4, 26.9, 28.3};
+	for (int i = 0; i < 8; i++)
+		report(w, "heat-101", POINT_TEMPERATURE, in[i], 1000 + i * 60000);
+	t = recorded(w, "temperature");
+	/* The first; 28.0 (1 degree from 27.0); 26.9 (1.1 from 28.0); 28.3. */
+	assert_int_equal(t.n, 4);
+	assert_true(t.v[0] == 27.0 && t.v[1] == 28.0 && t.v[2] == 26.9 && t.v[3] == 28.3);
+	/* The rules and the panel see every reading all the same. */
+	{
+		double v;
+		assert_int_equal(registry_get(w->reg, config_sensor_index(w->cfg, "heat-101"),
+		                              POINT_TEMPERATURE, &v),
+		                 0);
+		assert_true(v == 28.3);
+	}
+}
+
+static void test_a_temperature_below_its_step_that_raises_an_alarm_is_recorded(void **state)
+{
+	struct world *w = *state;
+	struct series t;
+	report(w, "heat-101", POINT_TEMPERATURE, 56.8, 1000);
+	report(w, "heat-101", POINT_TEMPERATURE, 57.1, 61000);
+	assert_int_equal(alarms(w, NULL), 1);
+	t = recorded(w, "temperature");
+	assert_int_equal(t.n, 2);
+	assert_true(t.v[1] == 57.1);
+}
+
+static void test_a_small_move_is_recorded_once_the_max_interval_is_up(void **state)
+{
+	struct world *w = *state;
+	struct series t;
+	report(w, "heat-101", POINT_TEMPERATURE, 27.0, 1000);
+	report(w, "heat-101", POINT_TEMPERATURE, 27.2, 61000);
+	report(w, "heat-101", POINT_TEMPERATURE, 27.2, 1000 + 3599999);
+	assert_int_equal(recorded(w, "temperature").n, 1);
+	/* Unchanged since 61 s, but not yet in the log: an hour after 27.0. */
+	report(w, "heat-101", POINT_TEMPERATURE, 27.2, 1000 + 3600000);
+	t = recorded(w, "temperature");
+	assert_int_equal(t.n, 2);
+	assert_true(t.v[1] == 27.2);
+	/* Once in the log, a steady value is not written again. */
+	report(w, "heat-101", POINT_TEMPERATURE, 27.2, 1000 + 3 * 3600000);
+	assert_int_equal(recorded(w, "temperature").n, 2);
+}
+
+static void test_every_battery_change_is_recorded_by_default(void **state)
+{
+	struct world *w = *state;
+	report(w, "heat-101", POINT_BATTERY, 90, 1000);
+	report(w, "heat-101", POINT_BATTERY, 89, 2000);
+	report(w, "heat-101", POINT_BATTERY, 89, 3000);
+	report(w, "heat-101", POINT_BATTERY, 88.5, 4000);
+	assert_int_equal(recorded(w, "battery").n, 3);
+}
+
+static void test_a_temperature_row_leaves_the_sensor_clean_until_recorded(void **state)
+{
+	struct world *w = *state;
+	int s = config_sensor_index(w->cfg, "heat-101");
+	report(w, "heat-101", POINT_TEMPERATURE, 27.0, 1000);
+	assert_int_equal(registry_take_dirty_one(w->reg, s), REGISTRY_DIRTY_NUMERIC);
+	report(w, "heat-101", POINT_TEMPERATURE, 27.1, 61000);
+	assert_int_equal(registry_dirty(w->reg, s), 0);
+	report(w, "door-hall", POINT_CONTACT, 1, 62000);
+	assert_int_equal(registry_dirty(w->reg, config_sensor_index(w->cfg, "door-hall")),
+	                 REGISTRY_DIRTY_STATE);
 }
 
 static void test_smoke_reading_raises_a_fire_alarm_sounds_sirens_and_alerts(void **state)
@@ -316,6 +424,17 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_for_an_unknown_sensor_index_is_ignored,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_temperature_is_recorded_only_when_it_moved_by_its_step, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_temperature_below_its_step_that_raises_an_alarm_is_recorded, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_small_move_is_recorded_once_the_max_interval_is_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_battery_change_is_recorded_by_default, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_temperature_row_leaves_the_sensor_clean_until_recorded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
