@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -475,12 +476,12 @@ def bench_sd(tmp, minutes, door_changes, alarms=2):
         if not STEADY and minutes < 20:
             print("sd       note: the heat sensors' temperatures climb 0.1 degree a minute and "
                   "fall back every 20 minutes, and the daemon records one when it moved by "
-                  "its step (0.5 degree by default): a window under 20 minutes "
+                  "its step (1 degree by default): a window under 20 minutes "
                   "(--sd-minutes) misses records and under-counts")
         print(f"sd       estimate for a 50-sensor house ({'steady' if STEADY else 'changing'} "
               f"temperatures, 200 door changes and 2 alarms a day): "
               f"{per_day / 1e6:.2f} MB/day written (goal < 20 MB/day)")
-        import subprocess  # the table at the top of README.md (figures.py)
+        # The table at the top of tests/bench/README.md (figures.py).
         subprocess.run([sys.executable, str(Path(__file__).with_name("figures.py")), "record",
                         "sd", "--build-of", os.environ.get("SAFEHOUSED", "build/safehoused"),
                         f"{'steady' if STEADY else 'changing'}_mb_day={per_day / 1e6:.2f}"],
