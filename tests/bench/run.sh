@@ -89,6 +89,20 @@ cross_missing() {
 	done
 }
 
+# choose_daemon WHERE: the daemon to measure: $SAFEHOUSED, else safehoused
+# built into $BUILD, else none (the floor only; WHERE says for which target).
+choose_daemon() {
+	if [ -n "${SAFEHOUSED:-}" ]; then
+		DAEMON=$SAFEHOUSED
+	elif cmake --build "$BUILD" -j2 --target safehoused >>"$TMP/build.log" 2>&1; then
+		DAEMON=$BUILD/safehoused
+	else
+		log "safehoused does not build$1; measuring the floor only. Build log tail:"
+		tail -n 15 "$TMP/build.log" | sed 's/^/    /' >&2
+		DAEMON=
+	fi
+}
+
 # build_target: the floor and safehoused for TARGET into $BUILD with the
 # cross toolchain, the native tools into build-bench.
 build_target() {
@@ -117,15 +131,7 @@ build_target() {
 	BIN=$native
 	TBIN=$BUILD
 	RUN=("$QEMU")
-	if [ -n "${SAFEHOUSED:-}" ]; then
-		DAEMON=$SAFEHOUSED
-	elif cmake --build "$BUILD" -j2 --target safehoused >>"$TMP/build.log" 2>&1; then
-		DAEMON=$BUILD/safehoused
-	else
-		log "safehoused does not build for $TARGET; measuring the floor only. Build log tail:"
-		tail -n 15 "$TMP/build.log" | sed 's/^/    /' >&2
-		DAEMON=
-	fi
+	choose_daemon " for $TARGET"
 }
 
 build() {
@@ -151,15 +157,7 @@ build() {
 			}
 		done
 	fi
-	if [ -n "${SAFEHOUSED:-}" ]; then
-		DAEMON=$SAFEHOUSED
-	elif cmake --build "$BUILD" -j2 --target safehoused >>"$TMP/build.log" 2>&1; then
-		DAEMON=$BUILD/safehoused
-	else
-		log "safehoused does not build; measuring the floor only. Build log tail:"
-		tail -n 15 "$TMP/build.log" | sed 's/^/    /' >&2
-		DAEMON=
-	fi
+	choose_daemon ""
 }
 if [ "$TARGET" = native ]; then
 	build
