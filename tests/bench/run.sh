@@ -79,10 +79,11 @@ cross_missing() {
 	command -v "$QEMU" >/dev/null 2>&1 || echo "$QEMU (package qemu-user)"
 	command -v "$TRIPLET-gcc" >/dev/null 2>&1 || echo "$TRIPLET-gcc (package crossbuild-essential-$TARGET)"
 	local pc dev
-	# pkg-config name:package, of the libraries the daemon links.
+	# pkg-config name:package, of the libraries the build links (the daemon
+	# and its plugins).
 	for pc in libmosquitto:libmosquitto-dev libcjson:libcjson-dev sqlite3:libsqlite3-dev \
 		libsodium:libsodium-dev gnutls:libgnutls28-dev libmodbus:libmodbus-dev \
-		libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev libsystemd:libsystemd-dev; do
+		libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev nettle:nettle-dev; do
 		dev=${pc#*:}
 		pc=${pc%%:*}
 		[ -e "/usr/lib/$TRIPLET/pkgconfig/$pc.pc" ] || echo "$dev:$TARGET (no /usr/lib/$TRIPLET/pkgconfig/$pc.pc)"
