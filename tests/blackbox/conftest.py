@@ -98,10 +98,8 @@ def nats_cluster(tmp_path):
 def pg(tmp_path):
     """A private PostgreSQL server (tests/blackbox/pg_server.py), stopped
     after the test. Its absence fails the test: tests/run.sh installs it."""
-    from pg_server import PgServer, available
-    why = available()
-    if why:
-        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
+    from pg_server import PgServer, require
+    require()
     p = PgServer(tmp_path / "pg")
     print(f"PostgreSQL started in {p.start_s:.2f} s")
     yield p

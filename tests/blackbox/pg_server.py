@@ -59,6 +59,15 @@ def available():
     return None
 
 
+
+def require():
+    """Fail (not skip) the calling test when no PostgreSQL server can run
+    here: tests/run.sh installs it, so its absence is a broken setup."""
+    why = available()
+    if why:
+        import pytest
+        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
+
 def _as_postgres():
     import pwd
     pw = pwd.getpwnam("postgres")

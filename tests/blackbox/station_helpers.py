@@ -31,6 +31,14 @@ STATION = os.environ.get("SAFEHOUSE_STATION",
 PASSWORD = "truc-ban-2026"
 
 
+def require_station():
+    """Fail (not skip) the calling test when safehouse-station is not built:
+    tests/run.sh builds it, so its absence is a broken setup."""
+    if not os.access(STATION, os.X_OK):
+        import pytest
+        pytest.fail(f"missing executable {STATION}", pytrace=False)
+
+
 def now_rfc3339(ms=None):
     t = datetime.now(timezone.utc) if ms is None else datetime.fromtimestamp(ms / 1000,
                                                                               timezone.utc)

@@ -17,11 +17,9 @@ import socket
 import threading
 import time
 
-import pytest
-
 from helpers import MqttProbe, base_config, errors_only, parse_diags, run_check, \
     sanitizer_report, wait_until
-from station_helpers import STATION, GatewaySim, Station
+from station_helpers import GatewaySim, Station, require_station
 
 # Kill -9 of a node -> the survivors' elections -> our reconnect -> the
 # backlog out: ~10-20 s on loopback; generous for a loaded CI machine.
@@ -182,8 +180,7 @@ def station_on_cluster(tmp_path, cluster):
 
 def test_station_fails_over_and_alarms_published_on_another_node_reach_its_console(
         tmp_path, nats_cluster):
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
+    require_station()
     st = station_on_cluster(tmp_path, nats_cluster)
     sim = None
     try:

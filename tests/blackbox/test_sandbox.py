@@ -27,7 +27,7 @@ import pytest
 
 from helpers import ROOT, sanitizer_report, wait_until
 from modbus_helpers import rtu_bus, start_modbus_site, use_modbus, wait_device
-from station_helpers import STATION, GatewaySim, Station
+from station_helpers import GatewaySim, Station, require_station
 
 SMOKE_RULE = """\
 rule "wired smoke"
@@ -125,8 +125,7 @@ def test_sandboxed_gateway_reaches_broker_database_serial_port_and_socket(modbus
 
 
 def test_sandboxed_station_reaches_broker_database_and_console(tmp_path, broker):
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
+    require_station()
     st = Station(tmp_path / "station", broker)
     st.config["sites"] = [{"id": "nt-sandbox", "name": "Nhà trọ thử", "address": "Số 1",
                            "phone": "+84909000111", "geo": {"lat": 10.6, "lon": 106.7}}]

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from helpers import TIMEOUT, sanitizer_report, wait_until
-from station_helpers import STATION, Station
+from station_helpers import Station, require_station
 
 WATCHDOG_USEC = 2_000_000  # the pings come every 1 s (half of it)
 
@@ -216,8 +216,7 @@ def test_gateway_runs_with_a_bad_watchdog_setting_or_no_listener(site, tmp_path)
 
 @pytest.fixture
 def station(tmp_path, broker, notify):
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
+    require_station()
     st = Station(tmp_path / "station", broker)
     st.env = notify.env()
     yield st

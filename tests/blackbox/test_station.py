@@ -13,13 +13,12 @@ import time
 import pytest
 
 from helpers import SITE_ID, wait_until
-from station_helpers import PASSWORD, STATION, Station, now_rfc3339
+from station_helpers import PASSWORD, Station, now_rfc3339, require_station
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _station_binary():
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
+    require_station()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ ack being sent) is shared through the database and its notifications; lost
 contact is raised once, by the timekeeper, and the other takes over when
 the timekeeper dies."""
 
-import os
 import threading
 import time
 
@@ -14,18 +13,15 @@ import pytest
 
 from helpers import Broker, MqttProbe, sanitizer_report, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
-from pg_server import available
-from station_helpers import STATION, GatewaySim
+from pg_server import require as require_pg
+from station_helpers import GatewaySim, require_station
 from test_station_pg import PgStation
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs():
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
-    why = available()
-    if why:
-        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
+    require_station()
+    require_pg()
 
 
 

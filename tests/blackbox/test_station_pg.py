@@ -14,19 +14,16 @@ import pytest
 
 from helpers import TIMEOUT, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
-from pg_server import available
-from station_helpers import STATION, Station, now_rfc3339
+from pg_server import require as require_pg
+from station_helpers import STATION, Station, now_rfc3339, require_station
 
 UNIT = Path(STATION).parent / "test_station_store"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs():
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
-    why = available()
-    if why:
-        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
+    require_station()
+    require_pg()
 
 
 

@@ -12,15 +12,14 @@ before, during and after, lands exactly once. A standby that was not
 promoted is never written to: the station says the database is
 unreachable and the broker keeps the alarms."""
 
-import os
 import time
 
 import pytest
 
 from helpers import TIMEOUT, wait_until
 from pg_server import PASSWORD as PG_PASSWORD
-from pg_server import PgServer, PgStandby, available, multi_url
-from station_helpers import STATION
+from pg_server import PgServer, PgStandby, require as require_pg, multi_url
+from station_helpers import require_station
 from test_station_pg import PgStation
 
 STANDBY = "standby1"
@@ -28,11 +27,8 @@ STANDBY = "standby1"
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs():
-    if not os.access(STATION, os.X_OK):
-        pytest.fail(f"missing executable {STATION}", pytrace=False)
-    why = available()
-    if why:
-        pytest.fail(f"PostgreSQL is needed: {why}", pytrace=False)
+    require_station()
+    require_pg()
 
 
 @pytest.fixture
